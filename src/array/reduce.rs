@@ -1,0 +1,191 @@
+//! Reductions over axes, and the group-reduce a calendar resample lowers to.
+
+use std::sync::Arc;
+
+use super::select::resolve_axis;
+use super::Array;
+use crate::expr::{DType, ExprError, Node, Op, ReduceOp};
+
+/// Which axes a reduction runs over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Axes {
+    /// every axis (numpy's `axis=None`)
+    All,
+    /// these axes (negative counts from the end)
+    Some(Vec<isize>),
+    /// these named dims
+    Named(Vec<String>),
+}
+
+impl From<isize> for Axes {
+    fn from(a: isize) -> Self {
+        Axes::Some(vec![a])
+    }
+}
+
+impl From<&[isize]> for Axes {
+    fn from(a: &[isize]) -> Self {
+        Axes::Some(a.to_vec())
+    }
+}
+
+impl<const N: usize> From<[isize; N]> for Axes {
+    fn from(a: [isize; N]) -> Self {
+        Axes::Some(a.to_vec())
+    }
+}
+
+impl From<&str> for Axes {
+    fn from(name: &str) -> Self {
+        Axes::Named(vec![name.to_string()])
+    }
+}
+
+macro_rules! reductions {
+    ($($(#[$doc:meta])* $name:ident => $op:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self, axes: impl Into<Axes>) -> Array {
+            self.reduce($op, axes)
+        }
+    )*};
+}
+
+impl Array {
+    fn resolve_axes(&self, op: &str, axes: Axes) -> Result<Vec<usize>, ExprError> {
+        let nd = self.ndim();
+        let mut out = match axes {
+            Axes::All => (0..nd).collect(),
+            Axes::Some(list) => list
+                .iter()
+                .map(|&a| resolve_axis(op, a, nd))
+                .collect::<Result<Vec<_>, _>>()?,
+            Axes::Named(names) => names
+                .iter()
+                .map(|n| self.axis_of(n))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Reduces over `axes` with `op`; the axes are removed from the shape. Holistic ops
+    /// (median) make those axes whole in each block at plan time.
+    pub fn reduce(&self, op: ReduceOp, axes: impl Into<Axes>) -> Array {
+        let axes = self.resolve_axes(op.name(), axes.into());
+        let result = self.node().and_then(|node| {
+            let axes = axes.clone()?;
+            let grid = node.grid.without_axes(&axes);
+            let dtype = if op.yields_mask() {
+                DType::U8
+            } else {
+                DType::F32
+            };
+            Ok(Node::new(
+                Op::Reduce {
+                    op,
+                    axes: axes.clone(),
+                },
+                vec![node.clone()],
+                grid,
+                dtype,
+            ))
+        });
+        let out = Array::from_result(result);
+        match (self.dims(), &axes) {
+            (Some(d), Ok(axes)) if out.check().is_ok() => {
+                let kept: Vec<&String> = d
+                    .iter()
+                    .enumerate()
+                    .filter(|(a, _)| !axes.contains(a))
+                    .map(|(_, n)| n)
+                    .collect();
+                out.with_dims(&kept)
+            }
+            _ => out,
+        }
+    }
+
+    reductions! {
+        /// Sum (NaN propagates).
+        sum => ReduceOp::Sum;
+        /// Arithmetic mean (NaN propagates).
+        mean => ReduceOp::Mean;
+        /// Minimum (NaN propagates).
+        min => ReduceOp::Min;
+        /// Maximum (NaN propagates).
+        max => ReduceOp::Max;
+        /// Median (NaN propagates; even counts average the two middle values).
+        median => ReduceOp::Median;
+        /// Sum of non-NaN values (0 where all are NaN).
+        nansum => ReduceOp::NanSum;
+        /// Mean of non-NaN values (NaN where all are NaN).
+        nanmean => ReduceOp::NanMean;
+        /// Minimum of non-NaN values.
+        nanmin => ReduceOp::NanMin;
+        /// Maximum of non-NaN values.
+        nanmax => ReduceOp::NanMax;
+        /// Median of non-NaN values, as `numpy.nanmedian`.
+        nanmedian => ReduceOp::NanMedian;
+        /// Number of non-NaN values.
+        count => ReduceOp::Count;
+        /// True where any value is non-zero.
+        any => ReduceOp::Any;
+        /// True where every value is non-zero.
+        all => ReduceOp::All;
+    }
+
+    /// Variance of non-NaN values with `ddof` (numpy's `nanvar`).
+    pub fn nanvar(&self, axes: impl Into<Axes>, ddof: u32) -> Array {
+        self.reduce(ReduceOp::NanVar { ddof }, axes)
+    }
+
+    /// Standard deviation of non-NaN values with `ddof` (numpy's `nanstd`).
+    pub fn nanstd(&self, axes: impl Into<Axes>, ddof: u32) -> Array {
+        self.reduce(ReduceOp::NanStd { ddof }, axes)
+    }
+
+    /// Reduces `axis` group by group: index `i` belongs to group `labels[i]`, and the axis
+    /// becomes `groups` long (one slot per group; an empty group gives NaN, or 0 for `count`).
+    /// A calendar resample is this with month numbers as labels.
+    pub fn group_reduce(
+        &self,
+        op: ReduceOp,
+        axis: isize,
+        labels: &[usize],
+        groups: usize,
+    ) -> Array {
+        let result = self.node().and_then(|node| {
+            let axis = resolve_axis("group_reduce", axis, node.grid.ndim())?;
+            if labels.len() != node.shape()[axis] {
+                return Err(ExprError::ShapeMismatch {
+                    op: "group_reduce labels".into(),
+                    left: vec![labels.len()],
+                    right: vec![node.shape()[axis]],
+                });
+            }
+            if let Some(&bad) = labels.iter().find(|&&g| g >= groups) {
+                return Err(ExprError::InvalidArgument {
+                    op: "group_reduce".into(),
+                    reason: format!("label {bad} but only {groups} groups"),
+                });
+            }
+            let grid = node
+                .grid
+                .with_axis(axis, crate::expr::split_regular(groups, groups));
+            let dtype = if op.yields_mask() {
+                DType::U8
+            } else {
+                DType::F32
+            };
+            let op = Op::GroupReduce {
+                op,
+                axis,
+                labels: Arc::new(labels.to_vec()),
+                groups,
+            };
+            Ok(Node::new(op, vec![node.clone()], grid, dtype))
+        });
+        self.same_dims(Array::from_result(result))
+    }
+}

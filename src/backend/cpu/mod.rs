@@ -1,0 +1,174 @@
+//! The CPU backend: ndarray kernels, parallel inside a task with rayon where a task is large.
+
+mod fused;
+mod gather;
+mod gaussian;
+mod median;
+mod reduce;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ndarray::{ArrayD, IxDyn, Slice};
+
+use super::{Backend, BackendError, Value};
+use crate::expr::{Block, DType};
+use crate::plan::TaskKind;
+
+pub use fused::run_fused;
+pub use gaussian::correlate_valid;
+pub use median::holistic_reduce;
+pub use reduce::{finalize, group_reduce, partial_reduce, Partial};
+
+/// The CPU backend (stateless; cheap to create).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuBackend;
+
+fn block_input<'a>(task: &'static str, v: &'a Value) -> Result<&'a Block, BackendError> {
+    v.block().ok_or_else(|| BackendError::BadInput {
+        task,
+        what: "a partial state where a block was expected".into(),
+    })
+}
+
+fn f32_input(task: &'static str, v: &Value) -> Result<ndarray::ArcArray<f32, IxDyn>, BackendError> {
+    Ok(block_input(task, v)?.to_f32())
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
+        let name = kind.name();
+        let block = match kind {
+            TaskKind::Fill {
+                shape,
+                value,
+                dtype,
+            } => match dtype {
+                DType::F32 => Block::F32(ArrayD::from_elem(IxDyn(shape), *value).into_shared()),
+                DType::U8 => Block::U8(ArrayD::from_elem(IxDyn(shape), *value as u8).into_shared()),
+            },
+            TaskKind::Host { array, region } => array.block(region),
+            TaskKind::Source { source, region } => {
+                let data = source.read(region).map_err(|e| BackendError::Source {
+                    label: source.label(),
+                    region: region.clone(),
+                    source: e,
+                })?;
+                let expected: Vec<usize> = region.iter().map(|r| r.len()).collect();
+                if data.shape() != expected.as_slice() {
+                    return Err(BackendError::SourceShape {
+                        label: source.label(),
+                        region: region.clone(),
+                        expected,
+                        found: data.shape().to_vec(),
+                    });
+                }
+                Block::F32(data.into_shared())
+            }
+            TaskKind::Persisted { block } => block.clone(),
+            TaskKind::Fused { program, shape } => {
+                let blocks = inputs
+                    .iter()
+                    .map(|v| block_input(name, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                run_fused(program, &blocks, shape)
+            }
+            TaskKind::Gather {
+                shape,
+                dtype,
+                fill,
+                out_axes,
+                pieces,
+            } => {
+                let blocks = inputs
+                    .iter()
+                    .map(|v| block_input(name, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                gather::run_gather(shape, *dtype, *fill, out_axes, pieces, &blocks)?
+            }
+            TaskKind::ReducePartial {
+                op,
+                axes,
+                finalize: fin,
+            } => {
+                let b = block_input(name, inputs[0])?;
+                let p = partial_reduce(*op, b, axes);
+                if *fin {
+                    finalize(&p)
+                } else {
+                    return Ok(Value::Partial(p));
+                }
+            }
+            TaskKind::ReduceCombine { finalize: fin, .. } => {
+                let mut parts = inputs.iter().map(|v| match v {
+                    Value::Partial(p) => Ok(p),
+                    Value::Block(_) => Err(BackendError::BadInput {
+                        task: name,
+                        what: "a block where a partial state was expected".into(),
+                    }),
+                });
+                let mut acc = parts.next().expect("a combine has inputs")?.clone();
+                for p in parts {
+                    acc.merge(p?);
+                }
+                if *fin {
+                    finalize(&acc)
+                } else {
+                    return Ok(Value::Partial(acc));
+                }
+            }
+            TaskKind::Holistic { op, axes } => {
+                let x = block_input(name, inputs[0])?;
+                Block::F32(holistic_reduce(*op, &x.to_f32().view(), axes).into_shared())
+            }
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } => {
+                let x = block_input(name, inputs[0])?;
+                group_reduce(*op, x, *axis, labels, *groups)
+            }
+            TaskKind::Gaussian { passes, constant } => {
+                let x = f32_input(name, inputs[0])?;
+                Block::F32(gaussian::separable(&x.view(), passes, constant.as_ref()).into_shared())
+            }
+            TaskKind::Map { f, trim } => {
+                let x = f32_input(name, inputs[0])?;
+                let out = catch_unwind(AssertUnwindSafe(|| (f.f)(x.view()))).map_err(|e| {
+                    BackendError::MapPanicked {
+                        name: f.name.clone(),
+                        message: e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default(),
+                    }
+                })?;
+                if out.shape() != x.shape() {
+                    return Err(BackendError::MapShape {
+                        name: f.name.clone(),
+                        expected: x.shape().to_vec(),
+                        found: out.shape().to_vec(),
+                    });
+                }
+                let mut out = out.into_shared();
+                for (a, &t) in trim.iter().enumerate() {
+                    if t > 0 {
+                        let n = out.shape()[a] as isize;
+                        out.slice_axis_inplace(
+                            ndarray::Axis(a),
+                            Slice::new(t as isize, Some(n - t as isize), 1),
+                        );
+                    }
+                }
+                Block::F32(out)
+            }
+        };
+        Ok(Value::Block(block))
+    }
+}

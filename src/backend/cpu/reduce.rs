@@ -1,0 +1,320 @@
+//! Partial-state reductions (sum, mean, min, max, count, var and their NaN-skipping forms,
+//! any/all): a block reduces to a [`Partial`] in f64, partials merge in any order and grouping,
+//! and a final step turns the state into f32 (or a mask). Accumulating in f64 keeps results
+//! independent of chunking far below f32 rounding.
+
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+
+use super::median::holistic_reduce;
+use crate::expr::{Block, ReduceOp};
+
+/// The running state of a reduction over part of the reduced axes, for every output element.
+///
+/// Lanes: `a` is the sum, extreme or mean; `b` the count; `c` the sum of squared deviations.
+#[derive(Debug, Clone)]
+pub struct Partial {
+    /// the reduction
+    pub op: ReduceOp,
+    /// the output shape
+    pub shape: Vec<usize>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    c: Vec<f64>,
+}
+
+impl Partial {
+    fn empty(op: ReduceOp, shape: Vec<usize>) -> Self {
+        let n: usize = shape.iter().product();
+        let a0 = match op {
+            ReduceOp::NanMin => f64::INFINITY,
+            ReduceOp::NanMax => f64::NEG_INFINITY,
+            ReduceOp::Min => f64::INFINITY,
+            ReduceOp::Max => f64::NEG_INFINITY,
+            ReduceOp::All => 1.0,
+            _ => 0.0,
+        };
+        Partial {
+            op,
+            shape,
+            a: vec![a0; n],
+            b: vec![0.0; n],
+            c: vec![0.0; n],
+        }
+    }
+
+    /// Bytes held.
+    pub fn nbytes(&self) -> u64 {
+        (self.a.len() * 24) as u64
+    }
+
+    /// Folds one value into element `i`.
+    #[inline(always)]
+    fn push(&mut self, i: usize, x: f32) {
+        let x64 = f64::from(x);
+        let (a, b, c) = (&mut self.a[i], &mut self.b[i], &mut self.c[i]);
+        match self.op {
+            ReduceOp::Sum => *a += x64,
+            ReduceOp::NanSum => {
+                if !x.is_nan() {
+                    *a += x64
+                }
+            }
+            ReduceOp::Mean => {
+                *a += x64;
+                *b += 1.0;
+            }
+            ReduceOp::NanMean => {
+                if !x.is_nan() {
+                    *a += x64;
+                    *b += 1.0;
+                }
+            }
+            ReduceOp::Min => {
+                if x.is_nan() || x64 < *a {
+                    *a = if a.is_nan() { *a } else { x64 }
+                }
+            }
+            ReduceOp::Max => {
+                if x.is_nan() || x64 > *a {
+                    *a = if a.is_nan() { *a } else { x64 }
+                }
+            }
+            ReduceOp::NanMin => {
+                if x64 < *a {
+                    *a = x64
+                }
+                *b += (!x.is_nan()) as u8 as f64;
+            }
+            ReduceOp::NanMax => {
+                if x64 > *a {
+                    *a = x64
+                }
+                *b += (!x.is_nan()) as u8 as f64;
+            }
+            ReduceOp::Count => *a += (!x.is_nan()) as u8 as f64,
+            ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } => {
+                if !x.is_nan() {
+                    // Welford's update: stable for long axes.
+                    *b += 1.0;
+                    let d = x64 - *a;
+                    *a += d / *b;
+                    *c += d * (x64 - *a);
+                }
+            }
+            ReduceOp::Any => {
+                if x != 0.0 {
+                    *a = 1.0
+                }
+            }
+            ReduceOp::All => {
+                if x == 0.0 {
+                    *a = 0.0
+                }
+            }
+            ReduceOp::Median | ReduceOp::NanMedian => {
+                unreachable!("holistic reductions have no partial state")
+            }
+        }
+    }
+
+    /// Merges another partial of the same op and shape into this one.
+    pub fn merge(&mut self, other: &Partial) {
+        for i in 0..self.a.len() {
+            let (oa, ob, oc) = (other.a[i], other.b[i], other.c[i]);
+            let (a, b, c) = (&mut self.a[i], &mut self.b[i], &mut self.c[i]);
+            match self.op {
+                ReduceOp::Sum | ReduceOp::NanSum | ReduceOp::Count => *a += oa,
+                ReduceOp::Mean | ReduceOp::NanMean => {
+                    *a += oa;
+                    *b += ob;
+                }
+                ReduceOp::Min => {
+                    *a = if a.is_nan() || oa.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.min(oa)
+                    }
+                }
+                ReduceOp::Max => {
+                    *a = if a.is_nan() || oa.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.max(oa)
+                    }
+                }
+                ReduceOp::NanMin => {
+                    *a = a.min(oa);
+                    *b += ob;
+                }
+                ReduceOp::NanMax => {
+                    *a = a.max(oa);
+                    *b += ob;
+                }
+                ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } => {
+                    // Chan et al.'s pairwise combination of (count, mean, M2).
+                    let n = *b + ob;
+                    if ob > 0.0 {
+                        let d = oa - *a;
+                        *a += d * ob / n;
+                        *c += oc + d * d * *b * ob / n;
+                        *b = n;
+                    }
+                }
+                ReduceOp::Any => *a = a.max(oa),
+                ReduceOp::All => *a = a.min(oa),
+                ReduceOp::Median | ReduceOp::NanMedian => {
+                    unreachable!("holistic reductions have no partial state")
+                }
+            }
+        }
+    }
+}
+
+/// Reduces `block` over `axes` into a partial state. One pass over the block, row by row: a
+/// kept last axis accumulates whole rows (vectorisable), a reduced last axis folds each row.
+pub fn partial_reduce(op: ReduceOp, block: &Block, axes: &[usize]) -> Partial {
+    let x = block.to_f32();
+    let x = x.as_standard_layout();
+    let shape = x.shape().to_vec();
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| !axes.contains(a))
+        .map(|(_, &n)| n)
+        .collect();
+    let mut p = Partial::empty(op, out_shape);
+    let data = x.as_slice().expect("standard layout");
+    let ndim = shape.len();
+    if ndim == 0 {
+        if !data.is_empty() {
+            p.push(0, data[0]);
+        }
+        return p;
+    }
+    let row = shape[ndim - 1];
+    if row == 0 || data.is_empty() {
+        return p;
+    }
+    // Output strides of every input axis (0 for reduced axes).
+    let mut out_stride = vec![0usize; ndim];
+    let mut acc = 1;
+    for a in (0..ndim).rev() {
+        if !axes.contains(&a) {
+            out_stride[a] = acc;
+            acc *= shape[a];
+        }
+    }
+    let last_kept = !axes.contains(&(ndim - 1));
+    let mut idx = vec![0usize; ndim - 1];
+    for r in 0..data.len() / row {
+        let base: usize = idx.iter().zip(&out_stride).map(|(&i, &s)| i * s).sum();
+        let vals = &data[r * row..(r + 1) * row];
+        if last_kept {
+            for (j, &v) in vals.iter().enumerate() {
+                p.push(base + j, v);
+            }
+        } else {
+            for &v in vals {
+                p.push(base, v);
+            }
+        }
+        for a in (0..ndim - 1).rev() {
+            idx[a] += 1;
+            if idx[a] < shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    p
+}
+
+/// Turns a partial state into the output block: f32, or a mask for any/all.
+pub fn finalize(p: &Partial) -> Block {
+    let n = p.a.len();
+    let value = |i: usize| -> f32 {
+        let (a, b, c) = (p.a[i], p.b[i], p.c[i]);
+        let v = match p.op {
+            ReduceOp::Sum | ReduceOp::NanSum | ReduceOp::Count | ReduceOp::Min | ReduceOp::Max => a,
+            ReduceOp::Mean | ReduceOp::NanMean => a / b,
+            ReduceOp::NanMin | ReduceOp::NanMax => {
+                if b > 0.0 {
+                    a
+                } else {
+                    f64::NAN
+                }
+            }
+            ReduceOp::NanVar { ddof } | ReduceOp::NanStd { ddof } => {
+                let dof = b - f64::from(ddof);
+                let var = if dof > 0.0 { c / dof } else { f64::NAN };
+                if matches!(p.op, ReduceOp::NanStd { .. }) {
+                    var.sqrt()
+                } else {
+                    var
+                }
+            }
+            ReduceOp::Any | ReduceOp::All => a,
+            ReduceOp::Median | ReduceOp::NanMedian => unreachable!("holistic"),
+        };
+        v as f32
+    };
+    let shape = IxDyn(&p.shape);
+    if p.op.yields_mask() {
+        Block::U8(
+            ArrayD::from_shape_vec(shape, (0..n).map(|i| value(i) as u8).collect())
+                .expect("shape")
+                .into_shared(),
+        )
+    } else {
+        Block::F32(
+            ArrayD::from_shape_vec(shape, (0..n).map(value).collect())
+                .expect("shape")
+                .into_shared(),
+        )
+    }
+}
+
+/// Reduces `x` along `axis` separately for every group of indices with the same label; groups
+/// without members give NaN (0 for `count`).
+pub fn group_reduce(
+    op: ReduceOp,
+    x: &Block,
+    axis: usize,
+    labels: &[usize],
+    groups: usize,
+) -> Block {
+    let xf = x.to_f32();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+    for (i, &g) in labels.iter().enumerate() {
+        members[g].push(i);
+    }
+    let mut out_shape = xf.shape().to_vec();
+    out_shape[axis] = groups;
+    let empty = if op == ReduceOp::Count { 0.0 } else { f32::NAN };
+    let mut out = ArrayD::from_elem(IxDyn(&out_shape), empty);
+    for (g, idx) in members.iter().enumerate() {
+        if idx.is_empty() {
+            continue;
+        }
+        let sub: ArrayD<f32> = xf.select(Axis(axis), idx);
+        let reduced = reduce_view(op, &sub.view(), axis);
+        out.index_axis_mut(Axis(axis), g).assign(&reduced);
+    }
+    if op.yields_mask() {
+        Block::U8(out.mapv(|v| v as u8).into_shared())
+    } else {
+        Block::F32(out.into_shared())
+    }
+}
+
+/// Reduces a whole view over one axis with any op (holistic or not).
+fn reduce_view(op: ReduceOp, x: &ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32> {
+    if op.is_holistic() {
+        return holistic_reduce(op, x, &[axis]);
+    }
+    let block = Block::F32(x.to_owned().into_shared());
+    match finalize(&partial_reduce(op, &block, &[axis])) {
+        Block::F32(a) => a.into_owned(),
+        Block::U8(a) => a.mapv(f32::from),
+    }
+}

@@ -1,0 +1,109 @@
+//! Kernels that run tasks: `cpu` (ndarray + rayon), the reference semantics.
+//!
+//! A backend turns one [`TaskKind`] and its input values into an output value. It knows
+//! nothing of graphs or scheduling; the executor calls it.
+
+pub mod cpu;
+
+use std::ops::Range;
+
+use crate::expr::{Block, SourceError};
+use crate::plan::TaskKind;
+
+pub use cpu::{CpuBackend, Partial};
+
+/// What a task produces: a block, or a partial reduction state on its way to a block.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// a block of the array
+    Block(Block),
+    /// a partial reduction state
+    Partial(Partial),
+}
+
+impl Value {
+    /// Bytes held by the value.
+    pub fn nbytes(&self) -> u64 {
+        match self {
+            Value::Block(b) => b.nbytes(),
+            Value::Partial(p) => p.nbytes(),
+        }
+    }
+
+    /// The block, if this is one.
+    pub fn block(&self) -> Option<&Block> {
+        match self {
+            Value::Block(b) => Some(b),
+            Value::Partial(_) => None,
+        }
+    }
+}
+
+/// Errors raised while running one task.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// A chunk source failed to read a block.
+    #[error("source {label} failed reading region {region:?}: {source}")]
+    Source {
+        /// the source's label
+        label: String,
+        /// the region it was reading
+        region: Vec<Range<usize>>,
+        /// its error
+        source: SourceError,
+    },
+    /// A chunk source returned the wrong shape.
+    #[error(
+        "source {label} returned shape {found:?} for region {region:?} (expected {expected:?})"
+    )]
+    SourceShape {
+        /// the source's label
+        label: String,
+        /// the region asked for
+        region: Vec<Range<usize>>,
+        /// the shape it should have had
+        expected: Vec<usize>,
+        /// the shape it had
+        found: Vec<usize>,
+    },
+    /// A user block function returned the wrong shape.
+    #[error(
+        "map_blocks function {name} returned shape {found:?} for a block of shape {expected:?}"
+    )]
+    MapShape {
+        /// the function's name
+        name: String,
+        /// the block shape it was given
+        expected: Vec<usize>,
+        /// the shape it returned
+        found: Vec<usize>,
+    },
+    /// A user block function panicked.
+    #[error("map_blocks function {name} panicked: {message}")]
+    MapPanicked {
+        /// the function's name
+        name: String,
+        /// the panic message
+        message: String,
+    },
+    /// A task got an input of the wrong kind (a planner bug, reported rather than panicking).
+    #[error("task {task} got an input it cannot use: {what}")]
+    BadInput {
+        /// the task kind
+        task: &'static str,
+        /// what was wrong
+        what: String,
+    },
+}
+
+/// Something that runs tasks.
+pub trait Backend: Send + Sync {
+    /// A name for reports (`"cpu"`, or the adapter name).
+    fn name(&self) -> String;
+
+    /// Runs one task on its inputs (the values of its deps, in order).
+    ///
+    /// **Errors**: a failing source or user function, or inputs of the wrong kind.
+    fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError>;
+}

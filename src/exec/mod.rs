@@ -1,0 +1,57 @@
+//! The scheduler: runs a [`TaskGraph`] on a rayon pool under a memory budget.
+//!
+//! Tasks start in a streaming order (a depth-first post-order from the outputs, as dask
+//! orders its graphs), at most a few more than there are threads at once, and only while the
+//! bytes held — results waiting for consumers, plus the output and scratch reserved by running
+//! tasks — stay within the budget. A result is freed when its last consumer has run; finished
+//! output blocks go straight to a sink. Every task is recorded in an [`ExecReport`].
+
+mod options;
+mod report;
+mod scheduler;
+
+pub use options::{ComputeOptions, Progress};
+pub use report::{ExecReport, TaskRecord};
+pub use scheduler::execute;
+
+use crate::backend::BackendError;
+
+/// Errors raised while running a task graph.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// One task needs more memory than the whole budget; raised before anything runs.
+    #[error("memory budget of {budget} bytes is too small: task {task} needs {needed} bytes (inputs, scratch and result)")]
+    BudgetTooSmall {
+        /// the task (operation, kind and block)
+        task: String,
+        /// bytes it needs at once
+        needed: u64,
+        /// the budget
+        budget: u64,
+    },
+    /// A task failed.
+    #[error("task {task} failed: {source}")]
+    Task {
+        /// the task (operation, kind and block)
+        task: String,
+        /// what went wrong
+        source: BackendError,
+    },
+    /// A task panicked (a bug in strata or in a user function).
+    #[error("task {task} panicked: {message}")]
+    Panicked {
+        /// the task
+        task: String,
+        /// the panic message
+        message: String,
+    },
+    /// The thread pool could not be built.
+    #[error("cannot build a pool of {threads} threads: {message}")]
+    ThreadPool {
+        /// threads asked for
+        threads: usize,
+        /// the reason
+        message: String,
+    },
+}

@@ -1,0 +1,99 @@
+//! What a caller can set for one `compute`.
+
+/// Whether to draw a progress bar on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Progress {
+    /// draw it when stderr is a terminal
+    #[default]
+    Auto,
+    /// never draw it
+    Off,
+}
+
+/// Settings for running a computation.
+#[derive(Debug, Clone)]
+pub struct ComputeOptions {
+    /// Bytes the executor may hold at once for intermediate blocks (not counting the result
+    /// being assembled). Default: `STRATA_MEMORY_BUDGET` if set, else half the machine's RAM.
+    pub memory_budget: u64,
+    /// Worker threads; `None` uses rayon's global pool (all cores).
+    pub threads: Option<usize>,
+    /// Progress bar on stderr.
+    pub progress: Progress,
+    /// Partials merged per combine step of a tree reduction (dask's `split_every`).
+    pub split_every: usize,
+    /// Most bytes one block of a median may hold (the planner cuts the other axes to fit).
+    pub max_holistic_block: u64,
+    /// Tasks allowed in flight per thread beyond the one it runs (keeps the order streaming).
+    pub lookahead: usize,
+}
+
+impl Default for ComputeOptions {
+    fn default() -> Self {
+        let budget = std::env::var("STRATA_MEMORY_BUDGET")
+            .ok()
+            .and_then(|v| parse_bytes(&v))
+            .unwrap_or_else(|| total_memory() / 2);
+        ComputeOptions {
+            memory_budget: budget,
+            threads: None,
+            progress: Progress::Auto,
+            split_every: 8,
+            max_holistic_block: 128 << 20,
+            lookahead: 2,
+        }
+    }
+}
+
+impl ComputeOptions {
+    /// The defaults with another memory budget in bytes.
+    pub fn with_budget(bytes: u64) -> Self {
+        ComputeOptions {
+            memory_budget: bytes,
+            ..Default::default()
+        }
+    }
+}
+
+/// Parses "512MiB", "2GiB", "1000000" and the like.
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// Total RAM from /proc/meminfo, or 8 GiB where that cannot be read.
+fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(8 << 30)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_byte_sizes() {
+        assert_eq!(super::parse_bytes("512MiB"), Some(512 << 20));
+        assert_eq!(super::parse_bytes("2 GB"), Some(2_000_000_000));
+        assert_eq!(super::parse_bytes("17"), Some(17));
+        assert_eq!(super::parse_bytes("lots"), None);
+    }
+}

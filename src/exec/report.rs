@@ -1,0 +1,57 @@
+//! The execution report: what ran, where, when, and how much memory it held.
+
+use serde::Serialize;
+
+/// One task's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskRecord {
+    /// task number in the graph
+    pub id: usize,
+    /// task kind (`fused`, `gather`, `median`, ...)
+    pub kind: &'static str,
+    /// the expression operation it belongs to
+    pub label: String,
+    /// block index
+    pub block: Vec<usize>,
+    /// start, microseconds since the run began
+    pub start_us: u64,
+    /// end, microseconds since the run began
+    pub end_us: u64,
+    /// rayon worker index
+    pub thread: usize,
+    /// bytes of its inputs
+    pub bytes_in: u64,
+    /// bytes of its result
+    pub bytes_out: u64,
+}
+
+/// What one run of a task graph did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ExecReport {
+    /// backend name
+    pub backend: String,
+    /// worker threads
+    pub threads: usize,
+    /// memory budget in bytes
+    pub memory_budget: u64,
+    /// most bytes held at once by intermediate results and reservations
+    pub peak_bytes: u64,
+    /// tasks started although the budget was full, because nothing else could make progress
+    pub over_budget_starts: usize,
+    /// wall time of the run in microseconds
+    pub wall_us: u64,
+    /// every task, in completion order
+    pub tasks: Vec<TaskRecord>,
+}
+
+impl ExecReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+
+    /// Total bytes read by tasks from their inputs.
+    pub fn bytes_in(&self) -> u64 {
+        self.tasks.iter().map(|t| t.bytes_in).sum()
+    }
+}

@@ -1,0 +1,284 @@
+//! The run loop: a priority-ordered ready queue, a byte budget, a rayon pool.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::IsTerminal;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use super::{ComputeOptions, ExecError, ExecReport, Progress, TaskRecord};
+use crate::backend::{Backend, Value};
+use crate::expr::Block;
+use crate::plan::TaskGraph;
+
+/// Depth-first post-order from the outputs: a task's rank is when a single thread running the
+/// graph depth-first would finish it. Running in this order finishes one output block before
+/// starting the sources of the next, so memory streams instead of piling up.
+fn priorities(graph: &TaskGraph) -> Vec<usize> {
+    let n = graph.tasks.len();
+    let mut rank = vec![usize::MAX; n];
+    let mut next = 0;
+    let mut stack: Vec<(usize, bool)> = Vec::new();
+    for out in &graph.outputs {
+        for &root in &out.tasks {
+            stack.push((root, false));
+            while let Some((t, expanded)) = stack.pop() {
+                if rank[t] != usize::MAX {
+                    continue;
+                }
+                if expanded {
+                    rank[t] = next;
+                    next += 1;
+                    continue;
+                }
+                stack.push((t, true));
+                for &d in graph.tasks[t].deps.iter().rev() {
+                    if rank[d] == usize::MAX {
+                        stack.push((d, false));
+                    }
+                }
+            }
+        }
+    }
+    rank
+}
+
+fn describe(graph: &TaskGraph, t: usize) -> String {
+    let task = &graph.tasks[t];
+    format!(
+        "#{t} {} ({}) block {:?}",
+        task.label,
+        task.kind.name(),
+        task.block
+    )
+}
+
+struct Done {
+    task: usize,
+    result: Result<Value, ExecError>,
+    start_us: u64,
+    end_us: u64,
+    thread: usize,
+}
+
+/// Runs `graph` with `backend`, handing every finished output block to `sink(output, block
+/// number, block)` as soon as it is ready.
+///
+/// Costs a few microseconds of scheduling per task beyond the task itself.
+///
+/// **Errors**: [`ExecError::BudgetTooSmall`] before anything runs when one task cannot fit;
+/// the first failing or panicking task otherwise (tasks already running are let finish, none
+/// are started after).
+pub fn execute(
+    graph: &TaskGraph,
+    backend: &dyn Backend,
+    options: &ComputeOptions,
+    sink: &mut (dyn FnMut(usize, usize, Block) + Send),
+) -> Result<ExecReport, ExecError> {
+    let budget = options.memory_budget;
+    for t in 0..graph.tasks.len() {
+        let needed = graph.task_need(t);
+        if needed > budget {
+            return Err(ExecError::BudgetTooSmall {
+                task: describe(graph, t),
+                needed,
+                budget,
+            });
+        }
+    }
+    match options.threads {
+        Some(threads) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| ExecError::ThreadPool {
+                    threads,
+                    message: e.to_string(),
+                })?;
+            pool.install(|| run(graph, backend, options, sink))
+        }
+        None => run(graph, backend, options, sink),
+    }
+}
+
+fn run(
+    graph: &TaskGraph,
+    backend: &dyn Backend,
+    options: &ComputeOptions,
+    sink: &mut (dyn FnMut(usize, usize, Block) + Send),
+) -> Result<ExecReport, ExecError> {
+    let n = graph.tasks.len();
+    let threads = rayon::current_num_threads();
+    let rank = priorities(graph);
+    let mut waiting: Vec<usize> = graph.tasks.iter().map(|t| t.deps.len()).collect();
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut refs = vec![0usize; n];
+    for (i, t) in graph.tasks.iter().enumerate() {
+        for &d in &t.deps {
+            consumers[d].push(i);
+            refs[d] += 1;
+        }
+    }
+    // Output slots: (output, block number) for every task that is an output block.
+    let mut slots: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+    for (o, out) in graph.outputs.iter().enumerate() {
+        for (b, &t) in out.tasks.iter().enumerate() {
+            slots[t].push((o, b));
+            refs[t] += 1;
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<(usize, usize)>> = (0..n)
+        .filter(|&t| waiting[t] == 0)
+        .map(|t| Reverse((rank[t], t)))
+        .collect();
+    let mut values: Vec<Option<Arc<Value>>> = vec![None; n];
+    let mut report = ExecReport {
+        backend: backend.name(),
+        threads,
+        memory_budget: options.memory_budget,
+        ..Default::default()
+    };
+    let bar = (options.progress == Progress::Auto && std::io::stderr().is_terminal() && n > 1)
+        .then(|| {
+            let bar = indicatif::ProgressBar::new(n as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "[{elapsed_precise}] {bar:40} {pos}/{len} tasks ({per_sec}, eta {eta})",
+                )
+                .expect("valid template"),
+            );
+            bar
+        });
+    let began = Instant::now();
+    let max_in_flight = threads * (1 + options.lookahead.max(1));
+    let (tx, rx) = mpsc::channel::<Done>();
+    let mut held: u64 = 0;
+    let mut in_flight = 0usize;
+    let mut finished = 0usize;
+    let mut failure: Option<ExecError> = None;
+
+    rayon::in_place_scope(|scope| {
+        while finished < n {
+            // Start what fits, in priority order.
+            while failure.is_none() && in_flight < max_in_flight {
+                let Some(&Reverse((_, t))) = ready.peek() else {
+                    break;
+                };
+                let task = &graph.tasks[t];
+                let cost = task.out_bytes + task.scratch_bytes;
+                if held + cost > options.memory_budget {
+                    if in_flight > 0 {
+                        break;
+                    }
+                    report.over_budget_starts += 1;
+                }
+                ready.pop();
+                held += cost;
+                report.peak_bytes = report.peak_bytes.max(held);
+                in_flight += 1;
+                let inputs: Vec<Arc<Value>> = task
+                    .deps
+                    .iter()
+                    .map(|&d| values[d].clone().expect("dep finished"))
+                    .collect();
+                let tx = tx.clone();
+                scope.spawn(move |_| {
+                    let start_us = began.elapsed().as_micros() as u64;
+                    let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+                    let result =
+                        match catch_unwind(AssertUnwindSafe(|| backend.run(&task.kind, &refs))) {
+                            Ok(Ok(v)) => Ok(v),
+                            Ok(Err(e)) => Err(ExecError::Task {
+                                task: describe(graph, t),
+                                source: e,
+                            }),
+                            Err(p) => Err(ExecError::Panicked {
+                                task: describe(graph, t),
+                                message: p
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                    .unwrap_or_default(),
+                            }),
+                        };
+                    drop(inputs);
+                    let end_us = began.elapsed().as_micros() as u64;
+                    let thread = rayon::current_thread_index().unwrap_or(0);
+                    let _ = tx.send(Done {
+                        task: t,
+                        result,
+                        start_us,
+                        end_us,
+                        thread,
+                    });
+                });
+            }
+            if in_flight == 0 {
+                // Nothing running and nothing startable: done, or stopped by a failure.
+                break;
+            }
+            let done = rx.recv().expect("a running task reports");
+            in_flight -= 1;
+            finished += 1;
+            let t = done.task;
+            let task = &graph.tasks[t];
+            held -= task.scratch_bytes;
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+            let value = match done.result {
+                Ok(v) => v,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    held -= task.out_bytes;
+                    continue;
+                }
+            };
+            report.tasks.push(TaskRecord {
+                id: t,
+                kind: task.kind.name(),
+                label: task.label.clone(),
+                block: task.block.clone(),
+                start_us: done.start_us,
+                end_us: done.end_us,
+                thread: done.thread,
+                bytes_in: task.deps.iter().map(|&d| graph.tasks[d].out_bytes).sum(),
+                bytes_out: task.out_bytes,
+            });
+            // Inputs whose last consumer this was are freed.
+            for &d in &task.deps {
+                refs[d] -= 1;
+                if refs[d] == 0 {
+                    values[d] = None;
+                    held -= graph.tasks[d].out_bytes;
+                }
+            }
+            for &(o, b) in &slots[t] {
+                if let Value::Block(block) = &value {
+                    sink(o, b, block.clone());
+                }
+                refs[t] -= 1;
+            }
+            if refs[t] == 0 {
+                held -= task.out_bytes;
+            } else {
+                values[t] = Some(Arc::new(value));
+            }
+            for &c in &consumers[t] {
+                waiting[c] -= 1;
+                if waiting[c] == 0 {
+                    ready.push(Reverse((rank[c], c)));
+                }
+            }
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    report.wall_us = began.elapsed().as_micros() as u64;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}

@@ -1,0 +1,333 @@
+//! Chunk-grid arithmetic: how an array of a given shape is cut into blocks.
+
+use std::ops::Range;
+
+use super::ExprError;
+
+/// How a user asks for chunks; resolved against a shape by [`ChunkGrid::new`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunks {
+    /// One block shape for every block (the last block along an axis may be ragged).
+    /// A `0` entry means "the whole axis".
+    Block(Vec<usize>),
+    /// Explicit block sizes along each axis (they must add up to the axis length).
+    PerAxis(Vec<Vec<usize>>),
+    /// Blocks of roughly this many bytes at 4 bytes per element, as square as the shape allows
+    /// (dask's `chunks="auto"`).
+    Auto {
+        /// bytes per block to aim for
+        target_bytes: usize,
+    },
+}
+
+impl Chunks {
+    /// `Chunks::Auto` with dask's default target of 128 MiB per block.
+    pub fn auto() -> Self {
+        Chunks::Auto {
+            target_bytes: 128 << 20,
+        }
+    }
+}
+
+impl From<&[usize]> for Chunks {
+    fn from(block: &[usize]) -> Self {
+        Chunks::Block(block.to_vec())
+    }
+}
+
+impl<const N: usize> From<[usize; N]> for Chunks {
+    fn from(block: [usize; N]) -> Self {
+        Chunks::Block(block.to_vec())
+    }
+}
+
+impl From<Vec<usize>> for Chunks {
+    fn from(block: Vec<usize>) -> Self {
+        Chunks::Block(block)
+    }
+}
+
+/// The shape of an array and the sizes of its blocks along every axis (dask's `chunks` tuple).
+///
+/// Every axis of length `n > 0` has at least one block and block sizes are positive; an axis of
+/// length 0 has no blocks. Cheap to clone for the sizes involved (one `Vec` per axis).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChunkGrid {
+    shape: Vec<usize>,
+    sizes: Vec<Vec<usize>>,
+}
+
+impl ChunkGrid {
+    /// Resolves `chunks` against `shape`.
+    ///
+    /// **Errors**: [`ExprError::InvalidChunks`] when the block shape has the wrong rank or
+    /// explicit sizes do not add up to the axis length.
+    pub fn new(shape: &[usize], chunks: &Chunks) -> Result<Self, ExprError> {
+        let bad = |reason: String| ExprError::InvalidChunks {
+            shape: shape.to_vec(),
+            reason,
+        };
+        let sizes = match chunks {
+            Chunks::Block(block) => {
+                if block.len() != shape.len() {
+                    return Err(bad(format!(
+                        "block shape {block:?} has rank {}",
+                        block.len()
+                    )));
+                }
+                shape
+                    .iter()
+                    .zip(block)
+                    .map(|(&n, &b)| split_regular(n, if b == 0 { n } else { b }))
+                    .collect()
+            }
+            Chunks::PerAxis(per_axis) => {
+                if per_axis.len() != shape.len() {
+                    return Err(bad(format!("{} axes of sizes given", per_axis.len())));
+                }
+                for (axis, (sizes, &n)) in per_axis.iter().zip(shape).enumerate() {
+                    if sizes.iter().sum::<usize>() != n || sizes.iter().any(|&s| s == 0) {
+                        return Err(bad(format!(
+                            "axis {axis}: sizes {sizes:?} do not tile length {n}"
+                        )));
+                    }
+                }
+                per_axis.clone()
+            }
+            Chunks::Auto { target_bytes } => {
+                let block = auto_block(shape, *target_bytes / 4);
+                shape
+                    .iter()
+                    .zip(&block)
+                    .map(|(&n, &b)| split_regular(n, b))
+                    .collect()
+            }
+        };
+        Ok(ChunkGrid {
+            shape: shape.to_vec(),
+            sizes,
+        })
+    }
+
+    /// A grid with a single block covering the whole array.
+    pub fn single(shape: &[usize]) -> Self {
+        ChunkGrid {
+            shape: shape.to_vec(),
+            sizes: shape.iter().map(|&n| split_regular(n, n)).collect(),
+        }
+    }
+
+    /// Builds a grid from explicit per-axis sizes that are already known to tile `shape`.
+    pub(crate) fn from_sizes(sizes: Vec<Vec<usize>>) -> Self {
+        let shape = sizes.iter().map(|s| s.iter().sum()).collect();
+        ChunkGrid { shape, sizes }
+    }
+
+    /// The array shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of axes.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Block sizes along `axis`.
+    pub fn sizes(&self, axis: usize) -> &[usize] {
+        &self.sizes[axis]
+    }
+
+    /// Block sizes along every axis (dask's `.chunks`).
+    pub fn all_sizes(&self) -> &[Vec<usize>] {
+        &self.sizes
+    }
+
+    /// Number of blocks along each axis.
+    pub fn blocks_per_axis(&self) -> Vec<usize> {
+        self.sizes.iter().map(Vec::len).collect()
+    }
+
+    /// Total number of blocks.
+    pub fn num_blocks(&self) -> usize {
+        self.sizes.iter().map(Vec::len).product()
+    }
+
+    /// The largest block shape (the first block along each axis).
+    pub fn max_block_shape(&self) -> Vec<usize> {
+        self.sizes
+            .iter()
+            .map(|s| s.iter().copied().max().unwrap_or(0))
+            .collect()
+    }
+
+    /// Start offsets of the blocks along `axis` (one more entry than blocks: the last is the length).
+    pub fn offsets(&self, axis: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.sizes[axis].len() + 1);
+        let mut acc = 0;
+        out.push(0);
+        for &s in &self.sizes[axis] {
+            acc += s;
+            out.push(acc);
+        }
+        out
+    }
+
+    /// The index region covered by block `index` (one block index per axis).
+    pub fn region(&self, index: &[usize]) -> Vec<Range<usize>> {
+        index
+            .iter()
+            .enumerate()
+            .map(|(axis, &i)| {
+                let start: usize = self.sizes[axis][..i].iter().sum();
+                start..start + self.sizes[axis][i]
+            })
+            .collect()
+    }
+
+    /// All block indices in C order (last axis fastest).
+    pub fn block_indices(&self) -> Vec<Vec<usize>> {
+        let counts = self.blocks_per_axis();
+        let total: usize = counts.iter().product();
+        (0..total).map(|flat| unravel(flat, &counts)).collect()
+    }
+
+    /// Flat (C-order) number of block `index`.
+    pub fn flat_index(&self, index: &[usize]) -> usize {
+        index
+            .iter()
+            .zip(&self.sizes)
+            .fold(0, |acc, (&i, s)| acc * s.len() + i)
+    }
+
+    /// The block along `axis` that holds element `i`, and `i`'s offset inside it.
+    pub fn locate(&self, axis: usize, i: usize) -> (usize, usize) {
+        let mut start = 0;
+        for (b, &s) in self.sizes[axis].iter().enumerate() {
+            if i < start + s {
+                return (b, i - start);
+            }
+            start += s;
+        }
+        panic!("index {i} past axis {axis} of length {}", self.shape[axis]);
+    }
+
+    /// The grid with `axis` removed (after a reduction over it).
+    pub fn without_axes(&self, axes: &[usize]) -> ChunkGrid {
+        let sizes = self
+            .sizes
+            .iter()
+            .enumerate()
+            .filter(|(a, _)| !axes.contains(a))
+            .map(|(_, s)| s.clone())
+            .collect();
+        ChunkGrid::from_sizes(sizes)
+    }
+
+    /// The grid with the sizes along `axis` replaced.
+    pub fn with_axis(&self, axis: usize, sizes: Vec<usize>) -> ChunkGrid {
+        let mut all = self.sizes.clone();
+        all[axis] = sizes;
+        ChunkGrid::from_sizes(all)
+    }
+
+    /// The common refinement of two grids of the same shape: every block boundary of either is a
+    /// boundary of the result (what dask's `unify_chunks` does for elementwise operands).
+    pub fn refine(&self, other: &ChunkGrid) -> ChunkGrid {
+        let sizes = (0..self.ndim())
+            .map(|axis| {
+                let mut cuts: Vec<usize> = self
+                    .offsets(axis)
+                    .into_iter()
+                    .chain(other.offsets(axis))
+                    .collect();
+                cuts.sort_unstable();
+                cuts.dedup();
+                cuts.windows(2).map(|w| w[1] - w[0]).collect()
+            })
+            .collect();
+        ChunkGrid::from_sizes(sizes)
+    }
+}
+
+/// Splits a length into blocks of `block` with a ragged last block.
+pub(crate) fn split_regular(n: usize, block: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let block = block.clamp(1, n);
+    let mut out = vec![block; n / block];
+    if n % block != 0 {
+        out.push(n % block);
+    }
+    out
+}
+
+/// Chooses a block shape of at most `target_elems` elements by halving the longest axis.
+pub(crate) fn auto_block(shape: &[usize], target_elems: usize) -> Vec<usize> {
+    let mut block: Vec<usize> = shape.iter().map(|&n| n.max(1)).collect();
+    while block.iter().product::<usize>() > target_elems.max(1) {
+        let (axis, _) = block
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, &b)| b)
+            .expect("rank > 0");
+        if block[axis] == 1 {
+            break;
+        }
+        block[axis] = block[axis].div_ceil(2);
+    }
+    block
+}
+
+/// C-order multi-index of a flat index.
+pub(crate) fn unravel(mut flat: usize, counts: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; counts.len()];
+    for axis in (0..counts.len()).rev() {
+        idx[axis] = flat % counts[axis];
+        flat /= counts[axis];
+    }
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_blocks_have_a_ragged_tail() {
+        let g = ChunkGrid::new(&[10, 4], &Chunks::Block(vec![4, 0])).unwrap();
+        assert_eq!(g.sizes(0), &[4, 4, 2]);
+        assert_eq!(g.sizes(1), &[4]);
+        assert_eq!(g.region(&[2, 0]), vec![8..10, 0..4]);
+        assert_eq!(g.locate(0, 9), (2, 1));
+        assert_eq!(g.num_blocks(), 3);
+    }
+
+    #[test]
+    fn per_axis_sizes_must_tile() {
+        assert!(ChunkGrid::new(&[5], &Chunks::PerAxis(vec![vec![2, 2]])).is_err());
+        assert!(ChunkGrid::new(&[5], &Chunks::PerAxis(vec![vec![2, 3]])).is_ok());
+    }
+
+    #[test]
+    fn auto_halves_the_longest_axis() {
+        // 1000 x 4000 f32 = 16 MB; a 4 MB target halves x twice.
+        let g = ChunkGrid::new(
+            &[1000, 4000],
+            &Chunks::Auto {
+                target_bytes: 4_000_000,
+            },
+        )
+        .unwrap();
+        assert_eq!(g.sizes(0), &[1000]);
+        assert_eq!(g.sizes(1), &[1000, 1000, 1000, 1000]);
+    }
+
+    #[test]
+    fn refine_keeps_every_boundary() {
+        let a = ChunkGrid::new(&[10], &Chunks::Block(vec![4])).unwrap();
+        let b = ChunkGrid::new(&[10], &Chunks::Block(vec![5])).unwrap();
+        assert_eq!(a.refine(&b).sizes(0), &[4, 1, 3, 2]);
+    }
+}

@@ -1,0 +1,363 @@
+//! The expression DAG as plain data: what to compute, never how.
+//!
+//! An [`Node`] records one operation, its inputs, and the shape, chunk grid and dtype of its
+//! result, all settled when the node is built so that bad shapes fail early. Nodes are shared
+//! through `Arc`, so a DAG (`ones * ones[::-1]` reads `ones` twice) is a DAG and not a tree;
+//! [`NodeId`]s identify shared nodes. Nothing here reads or computes a pixel.
+
+mod grid;
+mod ops;
+mod source;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub(crate) use grid::{split_regular, unravel};
+pub use grid::{ChunkGrid, Chunks};
+pub use ops::{BinaryOp, BoundaryMode, ReduceOp, UnaryOp};
+pub use source::{Block, BlockFn, ChunkSource, HostArray, SourceElement, SourceError};
+
+/// Element type of an array: f32 values, or u8 masks (0 or 1) from comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum DType {
+    /// 32-bit float: every computation runs in f32.
+    F32,
+    /// 8-bit mask (0 false, 1 true), from comparisons and `isnan`.
+    U8,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::U8 => 1,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DType::F32 => "float32",
+            DType::U8 => "uint8",
+        })
+    }
+}
+
+/// Errors found while building an expression (shapes, axes, arguments).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExprError {
+    /// Operand shapes cannot be broadcast together.
+    #[error("{op}: shapes {left:?} and {right:?} cannot be broadcast together")]
+    ShapeMismatch {
+        /// the operation
+        op: String,
+        /// shape of the left operand
+        left: Vec<usize>,
+        /// shape of the right operand
+        right: Vec<usize>,
+    },
+    /// An axis number outside the array's rank.
+    #[error("{op}: axis {axis} is out of range for an array of rank {ndim}")]
+    AxisOutOfRange {
+        /// the operation
+        op: String,
+        /// the axis asked for
+        axis: isize,
+        /// rank of the array
+        ndim: usize,
+    },
+    /// Chunks that do not fit the shape.
+    #[error("chunks do not fit shape {shape:?}: {reason}")]
+    InvalidChunks {
+        /// the array shape
+        shape: Vec<usize>,
+        /// what is wrong
+        reason: String,
+    },
+    /// An index beyond an axis.
+    #[error("{op}: index {index} is out of bounds for axis {axis} of length {len}")]
+    IndexOutOfBounds {
+        /// the operation
+        op: String,
+        /// the axis
+        axis: usize,
+        /// the index asked for
+        index: isize,
+        /// the axis length
+        len: usize,
+    },
+    /// Any other invalid argument, with the operation and the reason.
+    #[error("{op}: {reason}")]
+    InvalidArgument {
+        /// the operation
+        op: String,
+        /// what is wrong
+        reason: String,
+    },
+}
+
+/// Identity of a node, unique within the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NodeId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// How one output axis of a [`Op::Select`] reads its input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AxisMap {
+    /// Output index `i` reads input axis `axis` at `start + i * step` (step may be negative or 0;
+    /// 0 broadcasts one input index along the whole output axis).
+    Strided {
+        /// input axis
+        axis: usize,
+        /// first input index
+        start: usize,
+        /// input step per output index
+        step: isize,
+        /// output length
+        len: usize,
+    },
+    /// Output index `i` reads input axis `axis` at `indices[i]`.
+    List {
+        /// input axis
+        axis: usize,
+        /// input index for every output index
+        indices: Arc<Vec<usize>>,
+    },
+    /// A new axis of this length that the input does not have (broadcast or `expand_dims`).
+    New {
+        /// output length
+        len: usize,
+    },
+}
+
+impl AxisMap {
+    /// Length of the output axis.
+    pub fn len(&self) -> usize {
+        match self {
+            AxisMap::Strided { len, .. } | AxisMap::New { len } => *len,
+            AxisMap::List { indices, .. } => indices.len(),
+        }
+    }
+
+    /// Whether the output axis is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The input axis this output axis reads (`None` for a new axis).
+    pub fn input_axis(&self) -> Option<usize> {
+        match self {
+            AxisMap::Strided { axis, .. } | AxisMap::List { axis, .. } => Some(*axis),
+            AxisMap::New { .. } => None,
+        }
+    }
+
+    /// The input axis and index that output index `i` reads (`None` for a new axis).
+    pub fn source(&self, i: usize) -> Option<(usize, usize)> {
+        match self {
+            AxisMap::Strided {
+                axis, start, step, ..
+            } => Some((*axis, (*start as isize + *step * i as isize) as usize)),
+            AxisMap::List { axis, indices } => Some((*axis, indices[i])),
+            AxisMap::New { .. } => None,
+        }
+    }
+}
+
+/// What a node computes from its inputs.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Every element is this value.
+    Fill(f32),
+    /// Blocks cut from an in-memory array.
+    Host(HostArray),
+    /// Blocks produced on demand by a [`ChunkSource`].
+    Source(Arc<dyn ChunkSource>),
+    /// Blocks already computed by `persist`, in the node's grid, C order.
+    Persisted(Arc<Vec<Block>>),
+    /// Elementwise function of one input.
+    Unary(UnaryOp),
+    /// Elementwise function of two inputs of the node's shape.
+    Binary(BinaryOp),
+    /// Elementwise function of one input and a scalar (`scalar_left`: the scalar is `a`).
+    BinaryScalar {
+        /// the operation
+        op: BinaryOp,
+        /// the scalar operand
+        scalar: f32,
+        /// whether the scalar is the left operand
+        scalar_left: bool,
+    },
+    /// `where(cond, a, b)` over three inputs of the node's shape.
+    Where,
+    /// Conversion to the node's dtype.
+    Cast,
+    /// Reads input elements through per-axis index maps (slicing, `take`, broadcasting,
+    /// `expand_dims`); input axes in `fixed` are pinned to one index and dropped.
+    Select {
+        /// how every output axis reads the input
+        maps: Vec<AxisMap>,
+        /// (input axis, index) pairs of dropped axes
+        fixed: Vec<(usize, usize)>,
+    },
+    /// Inputs joined along an axis.
+    Concat {
+        /// the joining axis
+        axis: usize,
+    },
+    /// The input with another chunk grid (the node's).
+    Rechunk,
+    /// A reduction over `axes` (sorted, unique); those axes are removed from the shape.
+    Reduce {
+        /// the reduction
+        op: ReduceOp,
+        /// the reduced input axes
+        axes: Vec<usize>,
+    },
+    /// A reduction of the input's `axis` by integer group labels into `groups` slots; a group
+    /// with no members gives NaN (or 0 for counts and sums).
+    GroupReduce {
+        /// the reduction
+        op: ReduceOp,
+        /// the grouped axis
+        axis: usize,
+        /// group of every index along the axis
+        labels: Arc<Vec<usize>>,
+        /// number of groups (length of the output axis)
+        groups: usize,
+    },
+    /// `scipy.ndimage.gaussian_filter` with per-axis sigma.
+    Gaussian {
+        /// sigma per axis (0 leaves the axis untouched)
+        sigma: Vec<f64>,
+        /// boundary handling
+        mode: BoundaryMode,
+        /// radius = int(truncate * sigma + 0.5)
+        truncate: f64,
+    },
+    /// A user function applied to every block.
+    MapBlocks(BlockFn),
+    /// A user function applied to every block extended by `depth` neighbours per axis, then
+    /// trimmed back.
+    MapOverlap {
+        /// the function
+        f: BlockFn,
+        /// halo width per axis
+        depth: Vec<usize>,
+        /// values beyond the array edge
+        mode: BoundaryMode,
+    },
+}
+
+impl Op {
+    /// A short name for graphs and reports.
+    pub fn name(&self) -> String {
+        match self {
+            Op::Fill(v) => format!("full({v})"),
+            Op::Host(_) => "array".into(),
+            Op::Source(s) => s.label(),
+            Op::Persisted(_) => "persisted".into(),
+            Op::Unary(u) => format!("{u:?}").to_lowercase(),
+            Op::Binary(b) | Op::BinaryScalar { op: b, .. } => b.symbol().into(),
+            Op::Where => "where".into(),
+            Op::Cast => "astype".into(),
+            Op::Select { .. } => "getitem".into(),
+            Op::Concat { .. } => "concatenate".into(),
+            Op::Rechunk => "rechunk".into(),
+            Op::Reduce { op, .. } => op.name().into(),
+            Op::GroupReduce { op, .. } => format!("group-{}", op.name()),
+            Op::Gaussian { .. } => "gaussian".into(),
+            Op::MapBlocks(f) | Op::MapOverlap { f, .. } => f.name.clone(),
+        }
+    }
+
+    /// Whether the op maps each output element from the same-position elements of inputs of
+    /// the same shape (so it fuses with its neighbours and follows any chunking).
+    pub fn is_elementwise(&self) -> bool {
+        matches!(
+            self,
+            Op::Unary(_) | Op::Binary(_) | Op::BinaryScalar { .. } | Op::Where | Op::Cast
+        )
+    }
+
+    /// Whether the op produces blocks without inputs.
+    pub fn is_source(&self) -> bool {
+        matches!(
+            self,
+            Op::Fill(_) | Op::Host(_) | Op::Source(_) | Op::Persisted(_)
+        )
+    }
+}
+
+/// One node of the expression DAG: an operation, its inputs and its result's type and grid.
+#[derive(Debug)]
+pub struct Node {
+    /// identity, for sharing
+    pub id: NodeId,
+    /// what it computes
+    pub op: Op,
+    /// operands
+    pub inputs: Vec<Arc<Node>>,
+    /// shape and block sizes of the result
+    pub grid: ChunkGrid,
+    /// element type of the result
+    pub dtype: DType,
+}
+
+impl Node {
+    /// Builds a node with a fresh id.
+    pub fn new(op: Op, inputs: Vec<Arc<Node>>, grid: ChunkGrid, dtype: DType) -> Arc<Node> {
+        Arc::new(Node {
+            id: NodeId::fresh(),
+            op,
+            inputs,
+            grid,
+            dtype,
+        })
+    }
+
+    /// Shape of the result.
+    pub fn shape(&self) -> &[usize] {
+        self.grid.shape()
+    }
+
+    /// Bytes of the whole result if it were held in memory.
+    pub fn nbytes(&self) -> u64 {
+        self.shape().iter().map(|&n| n as u64).product::<u64>() * self.dtype.size() as u64
+    }
+
+    /// Every node reachable from this one, inputs before consumers, each once.
+    pub fn topo_order(self: &Arc<Node>) -> Vec<Arc<Node>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut stack = vec![(self.clone(), false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if expanded {
+                out.push(node);
+                continue;
+            }
+            if !seen.insert(node.id) {
+                continue;
+            }
+            stack.push((node.clone(), true));
+            for input in node.inputs.iter().rev() {
+                if !seen.contains(&input.id) {
+                    stack.push((input.clone(), false));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,175 @@
+//! Where pixels come from: in-memory arrays, on-demand chunk sources, computed blocks.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn, SliceInfoElem};
+
+use super::DType;
+
+/// The error a [`ChunkSource`] returns; the executor wraps it with the node and block.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A producer of any block of an array on demand: procedural data, or (later) a COG window.
+///
+/// `read` must return exactly the region asked for, as f32, and must give the same values for
+/// the same pixels whatever the region (results must not depend on chunking).
+pub trait ChunkSource: Send + Sync + fmt::Debug {
+    /// Produces the values of `region` (one range per axis) in C order.
+    ///
+    /// **Errors**: whatever the source cannot read; reported with the block it was reading.
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<f32>, SourceError>;
+
+    /// A short name for task graphs and reports.
+    fn label(&self) -> String {
+        "source".into()
+    }
+}
+
+/// One computed block: f32 values or a u8 mask. Shares its buffer (`ArcArray`), so cutting a
+/// block out of a larger array or handing it to several consumers copies nothing.
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// f32 values
+    F32(ArcArray<f32, IxDyn>),
+    /// a mask of 0/1 bytes
+    U8(ArcArray<u8, IxDyn>),
+}
+
+impl Block {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Block::F32(_) => DType::F32,
+            Block::U8(_) => DType::U8,
+        }
+    }
+
+    /// The block's shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Block::F32(a) => a.shape(),
+            Block::U8(a) => a.shape(),
+        }
+    }
+
+    /// Bytes of element data (what the block costs in the memory budget).
+    pub fn nbytes(&self) -> u64 {
+        (self.shape().iter().product::<usize>() * self.dtype().size()) as u64
+    }
+
+    /// The values as f32 (masks become 0.0/1.0; a copy only for masks).
+    pub fn to_f32(&self) -> ArcArray<f32, IxDyn> {
+        match self {
+            Block::F32(a) => a.clone(),
+            Block::U8(a) => a.mapv(f32::from).into_shared(),
+        }
+    }
+
+    /// The values converted to `dtype` (f32 → u8 casts as Rust's `as`: truncation, saturating, NaN → 0).
+    pub fn cast(&self, dtype: DType) -> Block {
+        match (self, dtype) {
+            (Block::F32(a), DType::U8) => Block::U8(a.mapv(|v| v as u8).into_shared()),
+            (Block::U8(_), DType::F32) => Block::F32(self.to_f32()),
+            _ => self.clone(),
+        }
+    }
+}
+
+/// Element types accepted by [`HostArray`]: converted to f32 when a block is read.
+pub trait SourceElement: Copy + Send + Sync + 'static {
+    /// Wraps an array of this type.
+    fn wrap(array: ArcArray<Self, IxDyn>) -> HostArray;
+}
+
+macro_rules! source_element {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl SourceElement for $t {
+            fn wrap(array: ArcArray<Self, IxDyn>) -> HostArray {
+                HostArray::$variant(array)
+            }
+        }
+    )*};
+}
+source_element!(f32 => F32, f64 => F64, u8 => U8, u16 => U16, i16 => I16, u32 => U32, i32 => I32);
+
+/// An in-memory array of any supported source type, shared, read block by block.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub enum HostArray {
+    F32(ArcArray<f32, IxDyn>),
+    F64(ArcArray<f64, IxDyn>),
+    U8(ArcArray<u8, IxDyn>),
+    U16(ArcArray<u16, IxDyn>),
+    I16(ArcArray<i16, IxDyn>),
+    U32(ArcArray<u32, IxDyn>),
+    I32(ArcArray<i32, IxDyn>),
+    /// a mask (kept as u8)
+    Mask(ArcArray<u8, IxDyn>),
+}
+
+impl HostArray {
+    /// The array's shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            HostArray::F32(a) => a.shape(),
+            HostArray::F64(a) => a.shape(),
+            HostArray::U8(a) | HostArray::Mask(a) => a.shape(),
+            HostArray::U16(a) => a.shape(),
+            HostArray::I16(a) => a.shape(),
+            HostArray::U32(a) => a.shape(),
+            HostArray::I32(a) => a.shape(),
+        }
+    }
+
+    /// The dtype blocks of this array have once read (f32, or u8 for masks).
+    pub fn dtype(&self) -> DType {
+        match self {
+            HostArray::Mask(_) => DType::U8,
+            _ => DType::F32,
+        }
+    }
+
+    /// The block covering `region`: a view sharing the buffer for f32 and masks, else a
+    /// converted copy. Costs O(region) for converted types, O(1) otherwise.
+    pub fn block(&self, region: &[Range<usize>]) -> Block {
+        let info: Vec<SliceInfoElem> = region
+            .iter()
+            .map(|r| SliceInfoElem::from(r.clone()))
+            .collect();
+        let info = info.as_slice();
+        fn convert<T: Copy>(
+            a: &ArcArray<T, IxDyn>,
+            info: &[SliceInfoElem],
+            f: impl Fn(T) -> f32,
+        ) -> Block {
+            Block::F32(a.slice(info).mapv(f).into_shared())
+        }
+        match self {
+            HostArray::F32(a) => Block::F32(a.clone().slice_move(info)),
+            HostArray::Mask(a) => Block::U8(a.clone().slice_move(info)),
+            HostArray::F64(a) => convert(a, info, |v| v as f32),
+            HostArray::U8(a) => convert(a, info, f32::from),
+            HostArray::U16(a) => convert(a, info, f32::from),
+            HostArray::I16(a) => convert(a, info, f32::from),
+            HostArray::U32(a) => convert(a, info, |v| v as f32),
+            HostArray::I32(a) => convert(a, info, |v| v as f32),
+        }
+    }
+}
+
+/// A user function over one f32 block, with a name for graphs (dask's `map_blocks` callable).
+#[derive(Clone)]
+pub struct BlockFn {
+    /// name shown in graphs and reports
+    pub name: String,
+    /// the function; must return an array of the shape it was given
+    pub f: Arc<dyn Fn(ArrayViewD<'_, f32>) -> ArrayD<f32> + Send + Sync>,
+}
+
+impl fmt::Debug for BlockFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlockFn({})", self.name)
+    }
+}

@@ -1,0 +1,790 @@
+//! The lowering pass: expression nodes → block tables of tasks.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::fused::FusedBuilder;
+use super::gather::{gather_pieces, AxisIndex, DepList};
+use super::{gaussian_weights, OutputTable, PlanError, PlanOptions, Task, TaskGraph, TaskKind};
+use crate::expr::{AxisMap, BoundaryMode, ChunkGrid, DType, Node, NodeId, Op, ReduceOp};
+
+/// The tasks producing every block of a node in some grid (C order).
+#[derive(Debug, Clone)]
+struct Table {
+    grid: ChunkGrid,
+    dtype: DType,
+    tasks: Arc<Vec<usize>>,
+}
+
+struct Lowerer<'o> {
+    options: &'o PlanOptions,
+    tasks: Vec<Task>,
+    natural: HashMap<NodeId, Table>,
+    regridded: HashMap<(NodeId, ChunkGrid), Table>,
+}
+
+/// Bytes per element of a partial reduction state (three f64 lanes).
+const PARTIAL_BYTES: u64 = 24;
+
+fn elems(shape: &[usize]) -> u64 {
+    shape.iter().map(|&n| n as u64).product()
+}
+
+fn block_shape(grid: &ChunkGrid, index: &[usize]) -> Vec<usize> {
+    index
+        .iter()
+        .enumerate()
+        .map(|(a, &i)| grid.sizes(a)[i])
+        .collect()
+}
+
+pub(super) fn lower_roots(
+    roots: &[Arc<Node>],
+    options: &PlanOptions,
+) -> Result<TaskGraph, PlanError> {
+    let mut l = Lowerer {
+        options,
+        tasks: Vec::new(),
+        natural: HashMap::new(),
+        regridded: HashMap::new(),
+    };
+    let mut outputs = Vec::new();
+    for root in roots {
+        let table = l.lower(root)?;
+        outputs.push(OutputTable {
+            grid: table.grid.clone(),
+            dtype: table.dtype,
+            tasks: table.tasks.to_vec(),
+        });
+    }
+    Ok(prune(l.tasks, outputs))
+}
+
+/// Drops tasks no output needs (lowering may build a natural table it then regrids) and
+/// renumbers the rest, keeping their order.
+fn prune(tasks: Vec<Task>, mut outputs: Vec<OutputTable>) -> TaskGraph {
+    let mut live = vec![false; tasks.len()];
+    let mut stack: Vec<usize> = outputs
+        .iter()
+        .flat_map(|o| o.tasks.iter().copied())
+        .collect();
+    while let Some(t) = stack.pop() {
+        if !live[t] {
+            live[t] = true;
+            stack.extend(tasks[t].deps.iter().copied());
+        }
+    }
+    let mut new_id = vec![usize::MAX; tasks.len()];
+    let mut kept = Vec::new();
+    for (i, mut task) in tasks.into_iter().enumerate() {
+        if live[i] {
+            new_id[i] = kept.len();
+            task.deps.iter_mut().for_each(|d| *d = new_id[*d]);
+            kept.push(task);
+        }
+    }
+    for out in &mut outputs {
+        out.tasks.iter_mut().for_each(|t| *t = new_id[*t]);
+    }
+    TaskGraph {
+        tasks: kept,
+        outputs,
+    }
+}
+
+impl Lowerer<'_> {
+    fn add(
+        &mut self,
+        node: &Node,
+        block: Vec<usize>,
+        kind: TaskKind,
+        deps: Vec<usize>,
+        out_bytes: u64,
+        scratch: u64,
+    ) -> usize {
+        self.tasks.push(Task {
+            kind,
+            deps,
+            out_bytes,
+            scratch_bytes: scratch,
+            node: node.id,
+            label: node.op.name(),
+            block,
+        });
+        self.tasks.len() - 1
+    }
+
+    fn table(grid: ChunkGrid, dtype: DType, tasks: Vec<usize>) -> Table {
+        Table {
+            grid,
+            dtype,
+            tasks: Arc::new(tasks),
+        }
+    }
+
+    /// The node's blocks in the grid the planner finds best for it.
+    fn lower(&mut self, node: &Arc<Node>) -> Result<Table, PlanError> {
+        if let Some(t) = self.natural.get(&node.id) {
+            return Ok(t.clone());
+        }
+        let table = match &node.op {
+            Op::Fill(_) | Op::Host(_) | Op::Source(_) => self.source_blocks(node, &node.grid),
+            Op::Persisted(blocks) => {
+                let tasks = node
+                    .grid
+                    .block_indices()
+                    .into_iter()
+                    .zip(blocks.iter())
+                    .map(|(idx, b)| {
+                        self.add(
+                            node,
+                            idx,
+                            TaskKind::Persisted { block: b.clone() },
+                            vec![],
+                            0,
+                            0,
+                        )
+                    })
+                    .collect();
+                Self::table(node.grid.clone(), node.dtype, tasks)
+            }
+            _ if node.op.is_elementwise() => {
+                let grid = self.elementwise_grid(node)?;
+                self.fused_blocks(node, &grid)?
+            }
+            Op::Select { maps, fixed } => self.select_blocks(node, maps, fixed)?,
+            Op::Concat { axis } => self.concat_blocks(node, *axis)?,
+            Op::Rechunk => self.lower_as(&node.inputs[0], &node.grid)?,
+            Op::Reduce { op, axes } if op.is_holistic() => self.holistic_blocks(node, *op, axes)?,
+            Op::Reduce { op, axes } => self.tree_reduce(node, *op, axes)?,
+            Op::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } => self.group_blocks(node, *op, *axis, labels, *groups)?,
+            Op::Gaussian {
+                sigma,
+                mode,
+                truncate,
+            } => self.gaussian_blocks(node, sigma, *mode, *truncate)?,
+            Op::MapBlocks(f) => {
+                let zero = vec![0; node.grid.ndim()];
+                self.map_blocks(node, f, &zero, BoundaryMode::Constant(0.0))?
+            }
+            Op::MapOverlap { f, depth, mode } => self.map_blocks(node, f, depth, *mode)?,
+            Op::Unary(_) | Op::Binary(_) | Op::BinaryScalar { .. } | Op::Where | Op::Cast => {
+                unreachable!("elementwise")
+            }
+        };
+        self.natural.insert(node.id, table.clone());
+        Ok(table)
+    }
+
+    /// The node's blocks in `grid`, produced directly where the node can be (sources and
+    /// elementwise expressions follow any grid) and regathered otherwise.
+    fn lower_as(&mut self, node: &Arc<Node>, grid: &ChunkGrid) -> Result<Table, PlanError> {
+        if let Some(t) = self.natural.get(&node.id) {
+            if &t.grid == grid {
+                return Ok(t.clone());
+            }
+        }
+        let key = (node.id, grid.clone());
+        if let Some(t) = self.regridded.get(&key) {
+            return Ok(t.clone());
+        }
+        let table = match &node.op {
+            Op::Fill(_) | Op::Host(_) | Op::Source(_) => self.source_blocks(node, grid),
+            _ if node.op.is_elementwise() => self.fused_blocks(node, grid)?,
+            Op::Rechunk => self.lower_as(&node.inputs[0], grid)?,
+            _ => {
+                let natural = self.lower(node)?;
+                if &natural.grid == grid {
+                    natural
+                } else {
+                    self.regather(node, &natural, grid)
+                }
+            }
+        };
+        self.regridded.insert(key, table.clone());
+        Ok(table)
+    }
+
+    fn source_blocks(&mut self, node: &Node, grid: &ChunkGrid) -> Table {
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .map(|idx| {
+                let region = grid.region(&idx);
+                let shape = block_shape(grid, &idx);
+                let bytes = elems(&shape) * node.dtype.size() as u64;
+                let (kind, bytes) = match &node.op {
+                    Op::Fill(v) => (
+                        TaskKind::Fill {
+                            shape,
+                            value: *v,
+                            dtype: node.dtype,
+                        },
+                        bytes,
+                    ),
+                    // f32 and mask host blocks are views: they cost no new memory.
+                    Op::Host(a) => {
+                        let view = matches!(
+                            a,
+                            crate::expr::HostArray::F32(_) | crate::expr::HostArray::Mask(_)
+                        );
+                        (
+                            TaskKind::Host {
+                                array: a.clone(),
+                                region,
+                            },
+                            if view { 0 } else { bytes },
+                        )
+                    }
+                    Op::Source(s) => (
+                        TaskKind::Source {
+                            source: s.clone(),
+                            region,
+                        },
+                        bytes,
+                    ),
+                    _ => unreachable!("source op"),
+                };
+                self.add(node, idx, kind, vec![], bytes, 0)
+            })
+            .collect();
+        Self::table(grid.clone(), node.dtype, tasks)
+    }
+
+    /// The grid an elementwise node runs in: the common refinement of the grids its computed
+    /// (non-source) leaves come in, so they are never regathered; sources follow that grid.
+    fn elementwise_grid(&mut self, node: &Arc<Node>) -> Result<ChunkGrid, PlanError> {
+        let mut b = FusedBuilder::new();
+        b.emit(node);
+        let mut grid: Option<ChunkGrid> = None;
+        for leaf in &b.leaves {
+            if matches!(leaf.op, Op::Fill(_) | Op::Host(_) | Op::Source(_)) {
+                continue;
+            }
+            let t = self.lower(leaf)?;
+            grid = Some(match grid {
+                None => t.grid.clone(),
+                Some(g) => g.refine(&t.grid),
+            });
+        }
+        Ok(grid.unwrap_or_else(|| node.grid.clone()))
+    }
+
+    fn fused_blocks(&mut self, node: &Arc<Node>, grid: &ChunkGrid) -> Result<Table, PlanError> {
+        let mut b = FusedBuilder::new();
+        let result = b.emit(node);
+        let leaves = b.leaves.clone();
+        let program = Arc::new(b.finish(node, result));
+        let inputs: Vec<Table> = leaves
+            .iter()
+            .map(|leaf| self.lower_as(leaf, grid))
+            .collect::<Result<_, _>>()?;
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .enumerate()
+            .map(|(flat, idx)| {
+                let shape = block_shape(grid, &idx);
+                let deps = inputs.iter().map(|t| t.tasks[flat]).collect();
+                let bytes = elems(&shape) * node.dtype.size() as u64;
+                self.add(
+                    node,
+                    idx,
+                    TaskKind::Fused {
+                        program: program.clone(),
+                        shape,
+                    },
+                    deps,
+                    bytes,
+                    0,
+                )
+            })
+            .collect();
+        Ok(Self::table(grid.clone(), node.dtype, tasks))
+    }
+
+    /// Adds one gather task per block of `grid`, each reading the input positions `index_of`
+    /// gives for its region.
+    fn gather_blocks(
+        &mut self,
+        node: &Node,
+        grid: &ChunkGrid,
+        input: &Table,
+        fill: f32,
+        mut axes_of: impl FnMut(&[Range<usize>]) -> (Vec<AxisIndex>, Vec<(usize, usize)>),
+    ) -> Table {
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .map(|idx| {
+                let region = grid.region(&idx);
+                let (axes, fixed) = axes_of(&region);
+                self.gather_task(node, idx, &region, input, fill, &axes, &fixed)
+            })
+            .collect();
+        Self::table(grid.clone(), node.dtype, tasks)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn gather_task(
+        &mut self,
+        node: &Node,
+        idx: Vec<usize>,
+        region: &[Range<usize>],
+        input: &Table,
+        fill: f32,
+        axes: &[AxisIndex],
+        fixed: &[(usize, usize)],
+    ) -> usize {
+        let mut deps = DepList::new(&input.tasks);
+        let mut pieces = Vec::new();
+        gather_pieces(axes, fixed, &input.grid, |b| deps.dep_of(b), &mut pieces);
+        let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
+        let out_axes = axes
+            .iter()
+            .map(|a| {
+                if let AxisIndex::Map { axis, .. } = a {
+                    Some(*axis)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let bytes = elems(&shape) * input.dtype.size() as u64;
+        let kind = TaskKind::Gather {
+            shape,
+            dtype: input.dtype,
+            fill,
+            out_axes,
+            pieces,
+        };
+        self.add(node, idx, kind, deps.deps, bytes, 0)
+    }
+
+    fn regather(&mut self, node: &Node, natural: &Table, grid: &ChunkGrid) -> Table {
+        let ndim = grid.ndim();
+        self.gather_blocks(node, grid, natural, 0.0, |region| {
+            let axes = (0..ndim)
+                .map(|a| AxisIndex::Map {
+                    axis: a,
+                    idx: region[a].clone().map(Some).collect(),
+                })
+                .collect();
+            (axes, vec![])
+        })
+    }
+
+    fn select_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        maps: &[AxisMap],
+        fixed: &[(usize, usize)],
+    ) -> Result<Table, PlanError> {
+        let input = self.lower(&node.inputs[0])?;
+        let table = self.gather_blocks(node, &node.grid, &input, 0.0, |region| {
+            let axes = maps
+                .iter()
+                .zip(region)
+                .map(|(m, r)| match m {
+                    AxisMap::New { .. } => AxisIndex::New(r.len()),
+                    _ => AxisIndex::Map {
+                        axis: m.input_axis().expect("mapped axis"),
+                        idx: r.clone().map(|i| m.source(i).map(|(_, j)| j)).collect(),
+                    },
+                })
+                .collect();
+            (axes, fixed.to_vec())
+        });
+        Ok(table)
+    }
+
+    fn concat_blocks(&mut self, node: &Arc<Node>, axis: usize) -> Result<Table, PlanError> {
+        let inputs: Vec<Table> = node
+            .inputs
+            .iter()
+            .map(|i| self.lower(i))
+            .collect::<Result<_, _>>()?;
+        let starts: Vec<usize> = node
+            .inputs
+            .iter()
+            .scan(0, |acc, i| {
+                Some(std::mem::replace(acc, *acc + i.shape()[axis]))
+            })
+            .collect();
+        let grid = node.grid.clone();
+        let ndim = grid.ndim();
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .map(|idx| {
+                let region = grid.region(&idx);
+                let mut pieces = Vec::new();
+                let mut deps = DepList::new(&inputs[0].tasks);
+                for (k, input) in inputs.iter().enumerate() {
+                    let (lo, hi) = (starts[k], starts[k] + node.inputs[k].shape()[axis]);
+                    if region[axis].end <= lo || region[axis].start >= hi {
+                        continue;
+                    }
+                    deps = deps.with_tasks(&input.tasks);
+                    let axes: Vec<AxisIndex> = (0..ndim)
+                        .map(|a| {
+                            let idx = if a == axis {
+                                region[a]
+                                    .clone()
+                                    .map(|i| (lo..hi).contains(&i).then(|| i - lo))
+                                    .collect()
+                            } else {
+                                region[a].clone().map(Some).collect()
+                            };
+                            AxisIndex::Map { axis: a, idx }
+                        })
+                        .collect();
+                    gather_pieces(&axes, &[], &input.grid, |b| deps.dep_of(b), &mut pieces);
+                }
+                let shape = block_shape(&grid, &idx);
+                let bytes = elems(&shape) * node.dtype.size() as u64;
+                let out_axes = (0..ndim).map(Some).collect();
+                let kind = TaskKind::Gather {
+                    shape,
+                    dtype: node.dtype,
+                    fill: 0.0,
+                    out_axes,
+                    pieces,
+                };
+                let deps = deps.deps;
+                self.add(node, idx, kind, deps, bytes, 0)
+            })
+            .collect();
+        Ok(Self::table(grid, node.dtype, tasks))
+    }
+
+    fn tree_reduce(
+        &mut self,
+        node: &Arc<Node>,
+        op: ReduceOp,
+        axes: &[usize],
+    ) -> Result<Table, PlanError> {
+        let input = self.lower(&node.inputs[0])?;
+        let out_grid = input.grid.without_axes(axes);
+        let counts = input.grid.blocks_per_axis();
+        let split = self.options.split_every.max(2);
+        let mut tasks = Vec::with_capacity(out_grid.num_blocks());
+        for out_idx in out_grid.block_indices() {
+            let out_shape = block_shape(&out_grid, &out_idx);
+            let partial_bytes = elems(&out_shape) * PARTIAL_BYTES;
+            let final_bytes = elems(&out_shape) * node.dtype.size() as u64;
+            // every input block that reduces into this output block
+            let reduced_counts: Vec<usize> = axes.iter().map(|&a| counts[a]).collect();
+            let n: usize = reduced_counts.iter().product();
+            let single = n == 1;
+            let mut level: Vec<usize> = (0..n)
+                .map(|r| {
+                    let ridx = crate::expr::unravel(r, &reduced_counts);
+                    let mut in_idx = Vec::with_capacity(counts.len());
+                    let (mut k, mut j) = (0, 0);
+                    for a in 0..counts.len() {
+                        if axes.contains(&a) {
+                            in_idx.push(ridx[k]);
+                            k += 1;
+                        } else {
+                            in_idx.push(out_idx[j]);
+                            j += 1;
+                        }
+                    }
+                    let dep = input.tasks[input.grid.flat_index(&in_idx)];
+                    let kind = TaskKind::ReducePartial {
+                        op,
+                        axes: axes.to_vec(),
+                        finalize: single,
+                    };
+                    let bytes = if single { final_bytes } else { partial_bytes };
+                    self.add(node, in_idx, kind, vec![dep], bytes, partial_bytes)
+                })
+                .collect();
+            while level.len() > 1 {
+                let last = level.len() <= split;
+                level = level
+                    .chunks(split)
+                    .map(|group| {
+                        let kind = TaskKind::ReduceCombine { op, finalize: last };
+                        let bytes = if last { final_bytes } else { partial_bytes };
+                        self.add(
+                            node,
+                            out_idx.clone(),
+                            kind,
+                            group.to_vec(),
+                            bytes,
+                            partial_bytes,
+                        )
+                    })
+                    .collect();
+            }
+            tasks.push(level[0]);
+        }
+        Ok(Self::table(out_grid, node.dtype, tasks))
+    }
+
+    /// A grid of the input with `whole` axes in one block and the other axes cut so one block
+    /// holds at most the holistic block size.
+    fn whole_axes_grid(
+        &self,
+        op: &str,
+        input: &ChunkGrid,
+        whole: &[usize],
+    ) -> Result<ChunkGrid, PlanError> {
+        let column: u64 = whole
+            .iter()
+            .map(|&a| input.shape()[a] as u64)
+            .product::<u64>()
+            * 4;
+        let limit = self
+            .options
+            .max_holistic_block
+            .min(self.options.memory_budget / 8)
+            .max(1);
+        if column * 2 > self.options.memory_budget {
+            return Err(PlanError::ReductionTooLarge {
+                op: op.into(),
+                axes: whole.to_vec(),
+                shape: input.shape().to_vec(),
+                needed: column * 2,
+                budget: self.options.memory_budget,
+            });
+        }
+        let mut block = input.max_block_shape();
+        for &a in whole {
+            block[a] = input.shape()[a];
+        }
+        let kept: Vec<usize> = (0..block.len()).filter(|a| !whole.contains(a)).collect();
+        while elems(&block) * 4 > limit {
+            let Some(&a) = kept
+                .iter()
+                .filter(|&&a| block[a] > 1)
+                .max_by_key(|&&a| block[a])
+            else {
+                break;
+            };
+            block[a] = block[a].div_ceil(2);
+        }
+        let mut grid = input.clone();
+        for a in 0..block.len() {
+            if whole.contains(&a) || grid.max_block_shape()[a] > block[a] {
+                grid = grid.with_axis(a, crate::expr::split_regular(input.shape()[a], block[a]));
+            }
+        }
+        Ok(grid)
+    }
+
+    fn holistic_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        op: ReduceOp,
+        axes: &[usize],
+    ) -> Result<Table, PlanError> {
+        let natural = self.lower(&node.inputs[0])?;
+        let grid = self.whole_axes_grid(op.name(), &natural.grid, axes)?;
+        let input = self.lower_as(&node.inputs[0], &grid)?;
+        let out_grid = grid.without_axes(axes);
+        let column: u64 = axes
+            .iter()
+            .map(|&a| grid.shape()[a] as u64)
+            .product::<u64>()
+            * 4;
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .enumerate()
+            .map(|(flat, idx)| {
+                let out_idx: Vec<usize> = idx
+                    .iter()
+                    .enumerate()
+                    .filter(|(a, _)| !axes.contains(a))
+                    .map(|(_, &i)| i)
+                    .collect();
+                let bytes = elems(&block_shape(&out_grid, &out_idx)) * node.dtype.size() as u64;
+                let scratch = column * rayon::current_num_threads() as u64;
+                let kind = TaskKind::Holistic {
+                    op,
+                    axes: axes.to_vec(),
+                };
+                self.add(node, out_idx, kind, vec![input.tasks[flat]], bytes, scratch)
+            })
+            .collect();
+        Ok(Self::table(out_grid, node.dtype, tasks))
+    }
+
+    fn group_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        op: ReduceOp,
+        axis: usize,
+        labels: &Arc<Vec<usize>>,
+        groups: usize,
+    ) -> Result<Table, PlanError> {
+        let natural = self.lower(&node.inputs[0])?;
+        let grid = self.whole_axes_grid(op.name(), &natural.grid, &[axis])?;
+        let input = self.lower_as(&node.inputs[0], &grid)?;
+        let out_grid = grid.with_axis(axis, crate::expr::split_regular(groups, groups));
+        let column = grid.shape()[axis] as u64 * 4;
+        let tasks = out_grid
+            .block_indices()
+            .into_iter()
+            .enumerate()
+            .map(|(flat, idx)| {
+                let bytes = elems(&block_shape(&out_grid, &idx)) * node.dtype.size() as u64;
+                let kind = TaskKind::GroupReduce {
+                    op,
+                    axis,
+                    labels: labels.clone(),
+                    groups,
+                };
+                self.add(
+                    node,
+                    idx,
+                    kind,
+                    vec![input.tasks[flat]],
+                    bytes,
+                    column * rayon::current_num_threads() as u64,
+                )
+            })
+            .collect();
+        Ok(Self::table(out_grid, node.dtype, tasks))
+    }
+
+    /// One gather per block of `grid` reading the block extended by `halo` with `mode` beyond
+    /// the array edge. Returns the gather task per block.
+    fn halo_gathers(
+        &mut self,
+        node: &Node,
+        input: &Table,
+        halo: &[usize],
+        mode: BoundaryMode,
+    ) -> Vec<usize> {
+        let grid = input.grid.clone();
+        let shape = grid.shape().to_vec();
+        grid.block_indices()
+            .into_iter()
+            .map(|idx| {
+                let region = grid.region(&idx);
+                let ext: Vec<Range<usize>> = (0..shape.len())
+                    .map(|a| 0..region[a].len() + 2 * halo[a])
+                    .collect();
+                let axes: Vec<AxisIndex> = (0..shape.len())
+                    .map(|a| {
+                        let lo = region[a].start as i64 - halo[a] as i64;
+                        let idx = ext[a]
+                            .clone()
+                            .map(|p| mode.map_index(lo + p as i64, shape[a]))
+                            .collect();
+                        AxisIndex::Map { axis: a, idx }
+                    })
+                    .collect();
+                let fill = mode.constant().unwrap_or(0.0);
+                self.gather_task(node, idx, &ext, input, fill, &axes, &[])
+            })
+            .collect()
+    }
+
+    fn gaussian_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        sigma: &[f64],
+        mode: BoundaryMode,
+        truncate: f64,
+    ) -> Result<Table, PlanError> {
+        let input = self.lower(&node.inputs[0])?;
+        let weights: Vec<Vec<f32>> = sigma
+            .iter()
+            .map(|&s| gaussian_weights(s, truncate))
+            .collect();
+        let halo: Vec<usize> = weights.iter().map(|w| w.len() / 2).collect();
+        let passes: Vec<(usize, Arc<Vec<f32>>)> = weights
+            .into_iter()
+            .enumerate()
+            .filter(|(_, w)| w.len() > 1)
+            .map(|(a, w)| (a, Arc::new(w)))
+            .collect();
+        let gathers = self.halo_gathers(node, &input, &halo, mode);
+        let grid = input.grid.clone();
+        let shape = grid.shape().to_vec();
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .zip(gathers)
+            .map(|(idx, g)| {
+                let region = grid.region(&idx);
+                let constant = mode.constant().map(|c| {
+                    let inside = (0..shape.len())
+                        .map(|a| {
+                            let lo = region[a].start as i64 - halo[a] as i64;
+                            let first = (-lo).max(0) as usize;
+                            let last = (shape[a] as i64 - lo)
+                                .min((region[a].len() + 2 * halo[a]) as i64)
+                                as usize;
+                            first..last
+                        })
+                        .collect();
+                    (c, inside)
+                });
+                let block = block_shape(&grid, &idx);
+                let ext_bytes = self.tasks[g].out_bytes;
+                let bytes = elems(&block) * 4;
+                self.add(
+                    node,
+                    idx,
+                    TaskKind::Gaussian {
+                        passes: passes.clone(),
+                        constant,
+                    },
+                    vec![g],
+                    bytes,
+                    ext_bytes,
+                )
+            })
+            .collect();
+        Ok(Self::table(grid, node.dtype, tasks))
+    }
+
+    fn map_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        f: &crate::expr::BlockFn,
+        depth: &[usize],
+        mode: BoundaryMode,
+    ) -> Result<Table, PlanError> {
+        let input = self.lower(&node.inputs[0])?;
+        let sources: Vec<usize> = if depth.iter().all(|&d| d == 0) {
+            input.tasks.to_vec()
+        } else {
+            self.halo_gathers(node, &input, depth, mode)
+        };
+        let grid = input.grid.clone();
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .zip(sources)
+            .map(|(idx, s)| {
+                let bytes = elems(&block_shape(&grid, &idx)) * 4;
+                let extended = self.tasks[s].out_bytes.max(bytes);
+                self.add(
+                    node,
+                    idx,
+                    TaskKind::Map {
+                        f: f.clone(),
+                        trim: depth.to_vec(),
+                    },
+                    vec![s],
+                    bytes,
+                    extended,
+                )
+            })
+            .collect();
+        Ok(Self::table(grid, node.dtype, tasks))
+    }
+}

@@ -1,0 +1,303 @@
+//! Lowering an expression DAG to a chunk task graph: plain data that an executor runs.
+//!
+//! The planner settles how every node is cut into blocks, fuses chains of elementwise
+//! operations into one [`FusedProgram`] per block, pushes chunkings down into sources (a source
+//! produces any block directly, so "rechunk the input of a median" costs nothing when the input
+//! is elementwise over sources), makes reduced axes whole for holistic reductions (median) with
+//! blocks sized to the memory budget, builds split-every combine trees for the other
+//! reductions, and reads halos for filters. [`TaskGraph::to_dot`] draws the result.
+
+mod dot;
+mod fused;
+mod gather;
+mod lower;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::expr::{
+    Block, BlockFn, ChunkGrid, ChunkSource, DType, ExprError, HostArray, Node, NodeId, ReduceOp,
+};
+
+pub use fused::{FusedProgram, Instr, Operand};
+pub use gather::{GatherPiece, SrcAxis};
+
+/// Errors found while lowering an expression.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The expression itself was invalid when built.
+    #[error(transparent)]
+    Expr(#[from] ExprError),
+    /// A holistic reduction cannot fit even one pixel column in the budget.
+    #[error("{op} over axes {axes:?} of shape {shape:?} needs {needed} bytes for one pixel column, more than the memory budget of {budget} bytes")]
+    ReductionTooLarge {
+        /// the reduction
+        op: String,
+        /// reduced axes
+        axes: Vec<usize>,
+        /// input shape
+        shape: Vec<usize>,
+        /// bytes needed
+        needed: u64,
+        /// the budget
+        budget: u64,
+    },
+}
+
+/// Settings that shape the plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// the memory budget the executor will run under, in bytes (sizes median blocks)
+    pub memory_budget: u64,
+    /// how many partial results one combine step of a tree reduction merges (dask's `split_every`)
+    pub split_every: usize,
+    /// the most bytes one block of a holistic reduction (median) may hold
+    pub max_holistic_block: u64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            memory_budget: 4 << 30,
+            split_every: 8,
+            max_holistic_block: 128 << 20,
+        }
+    }
+}
+
+/// What one task does. Inputs are the task's `deps`, in order.
+#[derive(Debug, Clone)]
+pub enum TaskKind {
+    /// a block of one repeated value
+    Fill {
+        /// block shape
+        shape: Vec<usize>,
+        /// the value
+        value: f32,
+        /// block dtype
+        dtype: DType,
+    },
+    /// a block cut from an in-memory array
+    Host {
+        /// the array
+        array: HostArray,
+        /// the block's region
+        region: Vec<Range<usize>>,
+    },
+    /// a block read from a chunk source
+    Source {
+        /// the source
+        source: Arc<dyn ChunkSource>,
+        /// the block's region
+        region: Vec<Range<usize>>,
+    },
+    /// a block computed earlier by `persist`
+    Persisted {
+        /// the block
+        block: Block,
+    },
+    /// a fused elementwise program over same-shaped input blocks
+    Fused {
+        /// the program
+        program: Arc<FusedProgram>,
+        /// block shape
+        shape: Vec<usize>,
+    },
+    /// a block assembled from pieces of input blocks
+    Gather {
+        /// block shape
+        shape: Vec<usize>,
+        /// block dtype
+        dtype: DType,
+        /// value of positions no piece writes (the constant of a boundary mode)
+        fill: f32,
+        /// for every output axis, the input axis it reads (`None`: broadcast)
+        out_axes: Vec<Option<usize>>,
+        /// the copies
+        pieces: Vec<GatherPiece>,
+    },
+    /// partial reduction state of one block over `axes` (finalized when it is the only one)
+    ReducePartial {
+        /// the reduction
+        op: ReduceOp,
+        /// the reduced axes of the block
+        axes: Vec<usize>,
+        /// whether this is the last step
+        finalize: bool,
+    },
+    /// merge of partial states
+    ReduceCombine {
+        /// the reduction
+        op: ReduceOp,
+        /// whether this is the last step
+        finalize: bool,
+    },
+    /// a holistic reduction of a block holding the whole of `axes`
+    Holistic {
+        /// the reduction
+        op: ReduceOp,
+        /// reduced axes (whole in the block)
+        axes: Vec<usize>,
+    },
+    /// a reduction by group labels along `axis` (whole in the block)
+    GroupReduce {
+        /// the reduction
+        op: ReduceOp,
+        /// grouped axis
+        axis: usize,
+        /// the group of each index
+        labels: Arc<Vec<usize>>,
+        /// number of groups
+        groups: usize,
+    },
+    /// separable gaussian over an input block extended by the radius on every filtered axis
+    Gaussian {
+        /// (axis, normalised weights of length 2r+1) per filtered axis, in axis order
+        passes: Vec<(usize, Arc<Vec<f32>>)>,
+        /// for the constant mode: the constant and, per axis, the extended positions inside the array
+        constant: Option<(f32, Vec<Range<usize>>)>,
+    },
+    /// a user function on a block, then `trim` removed from both ends of every axis
+    Map {
+        /// the function
+        f: BlockFn,
+        /// halo to remove per axis
+        trim: Vec<usize>,
+    },
+}
+
+impl TaskKind {
+    /// A short name for graphs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskKind::Fill { .. } => "fill",
+            TaskKind::Host { .. } => "array",
+            TaskKind::Source { .. } => "source",
+            TaskKind::Persisted { .. } => "persisted",
+            TaskKind::Fused { .. } => "fused",
+            TaskKind::Gather { .. } => "gather",
+            TaskKind::ReducePartial { .. } => "reduce-chunk",
+            TaskKind::ReduceCombine { .. } => "reduce-combine",
+            TaskKind::Holistic { .. } => "median",
+            TaskKind::GroupReduce { .. } => "group-reduce",
+            TaskKind::Gaussian { .. } => "gaussian",
+            TaskKind::Map { .. } => "map-blocks",
+        }
+    }
+}
+
+/// One unit of work: produces one block (or one partial reduction state).
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// what it does
+    pub kind: TaskKind,
+    /// tasks whose results it reads, in input order
+    pub deps: Vec<usize>,
+    /// bytes of its result
+    pub out_bytes: u64,
+    /// temporary bytes it allocates while running (beyond inputs and result)
+    pub scratch_bytes: u64,
+    /// the expression node it belongs to
+    pub node: NodeId,
+    /// the node's operation name (for graphs and reports)
+    pub label: String,
+    /// the block index within that node's grid
+    pub block: Vec<usize>,
+}
+
+/// The blocks of one requested result: their grid and the tasks producing them (C order).
+#[derive(Debug, Clone)]
+pub struct OutputTable {
+    /// how the result is cut
+    pub grid: ChunkGrid,
+    /// element type
+    pub dtype: DType,
+    /// producing task of every block, in C order
+    pub tasks: Vec<usize>,
+}
+
+/// A chunk task graph: tasks in a topological order (every dep comes before its consumer).
+#[derive(Debug, Clone)]
+pub struct TaskGraph {
+    /// all tasks
+    pub tasks: Vec<Task>,
+    /// one table per requested result
+    pub outputs: Vec<OutputTable>,
+}
+
+impl TaskGraph {
+    /// Lowers `roots` to one graph sharing common work.
+    ///
+    /// **Errors**: the first deferred [`ExprError`] of an invalid expression, or a holistic
+    /// reduction too large for the budget.
+    pub fn build(roots: &[Arc<Node>], options: &PlanOptions) -> Result<TaskGraph, PlanError> {
+        lower::lower_roots(roots, options)
+    }
+
+    /// Number of tasks of each kind, sorted by kind name.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        let mut counts = std::collections::BTreeMap::new();
+        for t in &self.tasks {
+            *counts.entry(t.kind.name()).or_insert(0) += 1;
+        }
+        counts.into_iter().collect()
+    }
+
+    /// The largest number of bytes one task needs at once (inputs + scratch + result).
+    pub fn task_need(&self, task: usize) -> u64 {
+        let t = &self.tasks[task];
+        t.out_bytes + t.scratch_bytes + t.deps.iter().map(|&d| self.tasks[d].out_bytes).sum::<u64>()
+    }
+
+    /// Renders the graph in Graphviz DOT, one node per task, like dask's `visualize`.
+    pub fn to_dot(&self) -> String {
+        dot::render(self)
+    }
+}
+
+impl fmt::Display for TaskGraph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskGraph: {} tasks (", self.tasks.len())?;
+        for (i, (name, n)) in self.counts().into_iter().enumerate() {
+            write!(f, "{}{name}: {n}", if i > 0 { ", " } else { "" })?;
+        }
+        writeln!(f, ")")?;
+        for (i, out) in self.outputs.iter().enumerate() {
+            writeln!(
+                f,
+                "  output {i}: shape {:?} in blocks {:?}, {}",
+                out.grid.shape(),
+                out.grid.max_block_shape(),
+                out.dtype
+            )?;
+        }
+        let mut shown = std::collections::HashSet::new();
+        for t in &self.tasks {
+            if let TaskKind::Fused { program, .. } = &t.kind {
+                if shown.insert(t.node) {
+                    writeln!(f, "  fused kernel of node {}:", t.node.0)?;
+                    for line in program.to_string().lines() {
+                        writeln!(f, "    {line}")?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Normalised 1-D gaussian weights with scipy's radius `int(truncate * sigma + 0.5)`, computed
+/// in f64 as `scipy.ndimage._gaussian_kernel1d` does, then rounded to f32.
+pub fn gaussian_weights(sigma: f64, truncate: f64) -> Vec<f32> {
+    let radius = (truncate * sigma + 0.5) as i64;
+    if sigma <= 0.0 || radius == 0 {
+        return vec![1.0];
+    }
+    let phi: Vec<f64> = (-radius..=radius)
+        .map(|x| (-0.5 / (sigma * sigma) * (x * x) as f64).exp())
+        .collect();
+    let total: f64 = phi.iter().sum();
+    phi.iter().map(|p| (p / total) as f32).collect()
+}
