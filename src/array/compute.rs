@@ -23,14 +23,8 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
 /// back as f32 (masks as 0.0/1.0), in order, with the run's report.
 ///
 /// **Errors**: the first build, plan or execution error.
-pub fn compute_many(
-    arrays: &[&Array],
-    options: &ComputeOptions,
-) -> crate::Result<(Vec<ArrayD<f32>>, ExecReport)> {
-    let roots: Vec<Arc<Node>> = arrays
-        .iter()
-        .map(|a| a.node().cloned())
-        .collect::<Result<_, _>>()?;
+pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Result<(Vec<ArrayD<f32>>, ExecReport)> {
+    let roots: Vec<Arc<Node>> = arrays.iter().map(|a| a.node().cloned()).collect::<Result<_, _>>()?;
     let graph = TaskGraph::build(&roots, &plan_options(options))?;
     let mut outs: Vec<ArrayD<f32>> = graph
         .outputs
@@ -62,10 +56,7 @@ impl Array {
     ///
     /// **Errors**: as [`Array::plan`].
     pub fn plan_with(&self, options: &ComputeOptions) -> crate::Result<TaskGraph> {
-        Ok(TaskGraph::build(
-            &[self.node()?.clone()],
-            &plan_options(options),
-        )?)
+        Ok(TaskGraph::build(&[self.node()?.clone()], &plan_options(options))?)
     }
 
     /// Computes the values as f32 (masks as 0.0/1.0) with default options.
@@ -79,10 +70,7 @@ impl Array {
     /// Computes with `options`, returning the values and the execution report.
     ///
     /// **Errors**: as [`Array::compute`].
-    pub fn compute_with(
-        &self,
-        options: &ComputeOptions,
-    ) -> crate::Result<(ArrayD<f32>, ExecReport)> {
+    pub fn compute_with(&self, options: &ComputeOptions) -> crate::Result<(ArrayD<f32>, ExecReport)> {
         let (mut outs, report) = compute_many(&[self], options)?;
         Ok((outs.pop().expect("one output"), report))
     }
@@ -126,19 +114,9 @@ impl Array {
         let graph = TaskGraph::build(&[node.clone()], &plan_options(options))?;
         let out = &graph.outputs[0];
         let mut blocks: Vec<Option<Block>> = vec![None; out.tasks.len()];
-        execute(&graph, &CpuBackend, options, &mut |_, b, block| {
-            blocks[b] = Some(block)
-        })?;
-        let blocks: Vec<Block> = blocks
-            .into_iter()
-            .map(|b| b.expect("every block computed"))
-            .collect();
-        let persisted = Node::new(
-            Op::Persisted(Arc::new(blocks)),
-            vec![],
-            out.grid.clone(),
-            node.dtype,
-        );
+        execute(&graph, &CpuBackend, options, &mut |_, b, block| blocks[b] = Some(block))?;
+        let blocks: Vec<Block> = blocks.into_iter().map(|b| b.expect("every block computed")).collect();
+        let persisted = Node::new(Op::Persisted(Arc::new(blocks)), vec![], out.grid.clone(), node.dtype);
         Ok(self.same_dims(Array::from_node(persisted)))
     }
 

@@ -58,11 +58,7 @@ fn broadcast_to(node: &Arc<Node>, shape: &[usize], grid: &ChunkGrid) -> Arc<Node
             if k < off {
                 AxisMap::New { len: shape[k] }
             } else {
-                let step = if node.shape()[k - off] == shape[k] {
-                    1
-                } else {
-                    0
-                };
+                let step = if node.shape()[k - off] == shape[k] { 1 } else { 0 };
                 AxisMap::Strided {
                     axis: k - off,
                     start: 0,
@@ -73,10 +69,7 @@ fn broadcast_to(node: &Arc<Node>, shape: &[usize], grid: &ChunkGrid) -> Arc<Node
         })
         .collect();
     Node::new(
-        Op::Select {
-            maps,
-            fixed: vec![],
-        },
+        Op::Select { maps, fixed: vec![] },
         vec![node.clone()],
         grid.clone(),
         node.dtype,
@@ -95,10 +88,7 @@ pub(crate) fn elementwise(op_name: &str, op: Op, operands: &[&Array], dtype: DTy
             right: shapes.get(1).copied().unwrap_or_default().to_vec(),
         })?;
         let grid = broadcast_grid(&nodes, &shape);
-        let inputs = nodes
-            .iter()
-            .map(|n| broadcast_to(n, &shape, &grid))
-            .collect();
+        let inputs = nodes.iter().map(|n| broadcast_to(n, &shape, &grid)).collect();
         Ok(Node::new(op, inputs, grid, dtype))
     });
     let out = Array::from_result(result);
@@ -121,21 +111,13 @@ impl Array {
 
     /// Elementwise `op(self, other)` with numpy broadcasting; comparisons give masks.
     pub fn binary(&self, op: BinaryOp, other: &Array) -> Array {
-        let dtype = if op.yields_mask() {
-            DType::U8
-        } else {
-            DType::F32
-        };
+        let dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
         elementwise(op.symbol(), Op::Binary(op), &[self, other], dtype)
     }
 
     /// Elementwise `op(self, scalar)`.
     pub fn binary_scalar(&self, op: BinaryOp, scalar: f32) -> Array {
-        let dtype = if op.yields_mask() {
-            DType::U8
-        } else {
-            DType::F32
-        };
+        let dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
         elementwise(
             op.symbol(),
             Op::BinaryScalar {
@@ -150,11 +132,7 @@ impl Array {
 
     /// Elementwise `op(scalar, self)`.
     pub fn scalar_binary(scalar: f32, op: BinaryOp, array: &Array) -> Array {
-        let dtype = if op.yields_mask() {
-            DType::U8
-        } else {
-            DType::F32
-        };
+        let dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
         elementwise(
             op.symbol(),
             Op::BinaryScalar {

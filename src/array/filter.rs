@@ -29,23 +29,14 @@ impl Array {
                     })
                 }
             };
-            if sigma.iter().any(|s| !s.is_finite() || *s < 0.0)
-                || !truncate.is_finite()
-                || truncate < 0.0
-            {
+            if sigma.iter().any(|s| !s.is_finite() || *s < 0.0) || !truncate.is_finite() || truncate < 0.0 {
                 return Err(ExprError::InvalidArgument {
                     op: "gaussian".into(),
-                    reason: format!(
-                        "sigma {sigma:?} and truncate {truncate} must be finite and >= 0"
-                    ),
+                    reason: format!("sigma {sigma:?} and truncate {truncate} must be finite and >= 0"),
                 });
             }
             Ok(Node::new(
-                Op::Gaussian {
-                    sigma,
-                    mode,
-                    truncate,
-                },
+                Op::Gaussian { sigma, mode, truncate },
                 vec![node.clone()],
                 node.grid.clone(),
                 crate::expr::DType::F32,

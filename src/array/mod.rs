@@ -18,10 +18,7 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use crate::expr::{
-    ChunkGrid, ChunkSource, Chunks, DType, ExprError, HostArray, Node, Op, SourceElement,
-    SourceError,
-};
+use crate::expr::{ChunkGrid, ChunkSource, Chunks, DType, ExprError, HostArray, Node, Op, SourceElement, SourceError};
 
 pub use compute::compute_many;
 pub use reduce::Axes;
@@ -73,9 +70,7 @@ impl Array {
     }
 
     fn source(op: Op, shape: &[usize], chunks: Chunks, dtype: DType) -> Array {
-        Array::from_result(
-            ChunkGrid::new(shape, &chunks).map(|grid| Node::new(op, vec![], grid, dtype)),
-        )
+        Array::from_result(ChunkGrid::new(shape, &chunks).map(|grid| Node::new(op, vec![], grid, dtype)))
     }
 
     /// An array of `value` everywhere (numpy's `full`). O(1); blocks are filled when needed.
@@ -109,21 +104,12 @@ impl Array {
     pub fn from_mask(mask: ArrayD<bool>, chunks: impl Into<Chunks>) -> Array {
         let shape = mask.shape().to_vec();
         let bytes = mask.mapv(u8::from).into_shared();
-        Array::source(
-            Op::Host(HostArray::Mask(bytes)),
-            &shape,
-            chunks.into(),
-            DType::U8,
-        )
+        Array::source(Op::Host(HostArray::Mask(bytes)), &shape, chunks.into(), DType::U8)
     }
 
     /// An array whose blocks a [`ChunkSource`] produces on demand, for data larger than memory
     /// or read from storage. O(1); the source is asked for exactly the blocks a computation needs.
-    pub fn from_source(
-        shape: &[usize],
-        chunks: impl Into<Chunks>,
-        source: Arc<dyn ChunkSource>,
-    ) -> Array {
+    pub fn from_source(shape: &[usize], chunks: impl Into<Chunks>, source: Arc<dyn ChunkSource>) -> Array {
         Array::source(Op::Source(source), shape, chunks.into(), DType::F32)
     }
 
@@ -198,9 +184,7 @@ impl Array {
 
     /// Block sizes along every axis (dask's `.chunks`).
     pub fn chunks(&self) -> Vec<Vec<usize>> {
-        self.grid()
-            .map(|g| g.all_sizes().to_vec())
-            .unwrap_or_default()
+        self.grid().map(|g| g.all_sizes().to_vec()).unwrap_or_default()
     }
 
     /// Bytes the whole array would take in memory (xarray's `nbytes`).
@@ -241,13 +225,7 @@ where
 }
 
 fn fmt_shape(s: &[usize]) -> String {
-    format!(
-        "({})",
-        s.iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    format!("({})", s.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "))
 }
 
 impl fmt::Display for Array {
@@ -255,10 +233,7 @@ impl fmt::Display for Array {
         match &self.node {
             Err(e) => write!(f, "strata.Array<invalid: {e}>"),
             Ok(n) => {
-                let dims = self
-                    .dims()
-                    .map(|d| format!("({}: ", d.join(", ")))
-                    .unwrap_or_default();
+                let dims = self.dims().map(|d| format!("({}: ", d.join(", "))).unwrap_or_default();
                 write!(
                     f,
                     "strata.Array<{}, {}shape={}, dtype={}, chunksize={}, blocks={}, nbytes={}>",

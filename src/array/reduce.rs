@@ -59,10 +59,7 @@ impl Array {
                 .iter()
                 .map(|&a| resolve_axis(op, a, nd))
                 .collect::<Result<Vec<_>, _>>()?,
-            Axes::Named(names) => names
-                .iter()
-                .map(|n| self.axis_of(n))
-                .collect::<Result<Vec<_>, _>>()?,
+            Axes::Named(names) => names.iter().map(|n| self.axis_of(n)).collect::<Result<Vec<_>, _>>()?,
         };
         out.sort_unstable();
         out.dedup();
@@ -76,16 +73,9 @@ impl Array {
         let result = self.node().and_then(|node| {
             let axes = axes.clone()?;
             let grid = node.grid.without_axes(&axes);
-            let dtype = if op.yields_mask() {
-                DType::U8
-            } else {
-                DType::F32
-            };
+            let dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
             Ok(Node::new(
-                Op::Reduce {
-                    op,
-                    axes: axes.clone(),
-                },
+                Op::Reduce { op, axes: axes.clone() },
                 vec![node.clone()],
                 grid,
                 dtype,
@@ -148,13 +138,7 @@ impl Array {
     /// Reduces `axis` group by group: index `i` belongs to group `labels[i]`, and the axis
     /// becomes `groups` long (one slot per group; an empty group gives NaN, or 0 for `count`).
     /// A calendar resample is this with month numbers as labels.
-    pub fn group_reduce(
-        &self,
-        op: ReduceOp,
-        axis: isize,
-        labels: &[usize],
-        groups: usize,
-    ) -> Array {
+    pub fn group_reduce(&self, op: ReduceOp, axis: isize, labels: &[usize], groups: usize) -> Array {
         let result = self.node().and_then(|node| {
             let axis = resolve_axis("group_reduce", axis, node.grid.ndim())?;
             if labels.len() != node.shape()[axis] {
@@ -170,14 +154,8 @@ impl Array {
                     reason: format!("label {bad} but only {groups} groups"),
                 });
             }
-            let grid = node
-                .grid
-                .with_axis(axis, crate::expr::split_regular(groups, groups));
-            let dtype = if op.yields_mask() {
-                DType::U8
-            } else {
-                DType::F32
-            };
+            let grid = node.grid.with_axis(axis, crate::expr::split_regular(groups, groups));
+            let dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
             let op = Op::GroupReduce {
                 op,
                 axis,

@@ -87,13 +87,7 @@ impl From<std::ops::Range<isize>> for Slice {
 
 /// Output chunks of a strided selection: a cut wherever the source block changes, so every
 /// output block reads one input block along this axis (as dask slices).
-fn strided_chunks(
-    input: &ChunkGrid,
-    axis: usize,
-    start: usize,
-    step: isize,
-    len: usize,
-) -> Vec<usize> {
+fn strided_chunks(input: &ChunkGrid, axis: usize, start: usize, step: isize, len: usize) -> Vec<usize> {
     let mut sizes = Vec::new();
     let mut prev = usize::MAX;
     for i in 0..len {
@@ -162,12 +156,7 @@ impl Array {
                             reason,
                         })?;
                 sizes.push(strided_chunks(&node.grid, axis, start, step, len));
-                maps.push(AxisMap::Strided {
-                    axis,
-                    start,
-                    step,
-                    len,
-                });
+                maps.push(AxisMap::Strided { axis, start, step, len });
             }
             self.select_node(maps, vec![], sizes)
         });
@@ -295,8 +284,7 @@ impl Array {
     /// Joins arrays along an existing axis (numpy's `concatenate`); blocks keep their sizes.
     pub fn concatenate(arrays: &[Array], axis: isize) -> Array {
         let result = (|| {
-            let nodes: Vec<&Arc<Node>> =
-                arrays.iter().map(|a| a.node()).collect::<Result<_, _>>()?;
+            let nodes: Vec<&Arc<Node>> = arrays.iter().map(|a| a.node()).collect::<Result<_, _>>()?;
             let first = nodes.first().ok_or_else(|| ExprError::InvalidArgument {
                 op: "concatenate".into(),
                 reason: "no arrays".into(),
@@ -304,8 +292,7 @@ impl Array {
             let nd = first.grid.ndim();
             let axis = resolve_axis("concatenate", axis, nd)?;
             for n in &nodes {
-                let same = n.grid.ndim() == nd
-                    && (0..nd).all(|a| a == axis || n.shape()[a] == first.shape()[a]);
+                let same = n.grid.ndim() == nd && (0..nd).all(|a| a == axis || n.shape()[a] == first.shape()[a]);
                 if !same || n.dtype != first.dtype {
                     return Err(ExprError::ShapeMismatch {
                         op: "concatenate".into(),
@@ -315,10 +302,7 @@ impl Array {
                 }
             }
             let mut sizes: Vec<Vec<usize>> = first.grid.all_sizes().to_vec();
-            sizes[axis] = nodes
-                .iter()
-                .flat_map(|n| n.grid.sizes(axis).iter().copied())
-                .collect();
+            sizes[axis] = nodes.iter().flat_map(|n| n.grid.sizes(axis).iter().copied()).collect();
             for n in &nodes[1..] {
                 for (a, s) in sizes.iter_mut().enumerate() {
                     if a != axis {
@@ -370,14 +354,8 @@ mod tests {
         // Python: slice(None, None, -1).indices(5) -> (4, -1, -1): 5 elements from 4.
         assert_eq!(Slice::reverse().resolve(5).unwrap(), (4, -1, 5));
         assert_eq!(Slice::new(Some(-2), None, 1).resolve(5).unwrap(), (3, 1, 2));
-        assert_eq!(
-            Slice::new(Some(1), Some(-1), 2).resolve(6).unwrap(),
-            (1, 2, 2)
-        );
-        assert_eq!(
-            Slice::new(Some(3), Some(0), -2).resolve(6).unwrap(),
-            (3, -2, 2)
-        );
+        assert_eq!(Slice::new(Some(1), Some(-1), 2).resolve(6).unwrap(), (1, 2, 2));
+        assert_eq!(Slice::new(Some(3), Some(0), -2).resolve(6).unwrap(), (3, -2, 2));
         assert_eq!(Slice::new(Some(10), Some(20), 1).resolve(6).unwrap().2, 0);
         assert!(Slice::new(None, None, 0).resolve(3).is_err());
     }

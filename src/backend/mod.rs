@@ -54,9 +54,7 @@ pub enum BackendError {
         source: SourceError,
     },
     /// A chunk source returned the wrong shape.
-    #[error(
-        "source {label} returned shape {found:?} for region {region:?} (expected {expected:?})"
-    )]
+    #[error("source {label} returned shape {found:?} for region {region:?} (expected {expected:?})")]
     SourceShape {
         /// the source's label
         label: String,
@@ -68,9 +66,7 @@ pub enum BackendError {
         found: Vec<usize>,
     },
     /// A user block function returned the wrong shape.
-    #[error(
-        "map_blocks function {name} returned shape {found:?} for a block of shape {expected:?}"
-    )]
+    #[error("map_blocks function {name} returned shape {found:?} for a block of shape {expected:?}")]
     MapShape {
         /// the function's name
         name: String,

@@ -21,7 +21,9 @@ use crate::backend::BackendError;
 #[non_exhaustive]
 pub enum ExecError {
     /// One task needs more memory than the whole budget; raised before anything runs.
-    #[error("memory budget of {budget} bytes is too small: task {task} needs {needed} bytes (inputs, scratch and result)")]
+    #[error(
+        "memory budget of {budget} bytes is too small: task {task} needs {needed} bytes (inputs, scratch and result)"
+    )]
     BudgetTooSmall {
         /// the task (operation, kind and block)
         task: String,

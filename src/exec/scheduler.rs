@@ -46,12 +46,7 @@ fn priorities(graph: &TaskGraph) -> Vec<usize> {
 
 fn describe(graph: &TaskGraph, t: usize) -> String {
     let task = &graph.tasks[t];
-    format!(
-        "#{t} {} ({}) block {:?}",
-        task.label,
-        task.kind.name(),
-        task.block
-    )
+    format!("#{t} {} ({}) block {:?}", task.label, task.kind.name(), task.block)
 }
 
 struct Done {
@@ -139,17 +134,16 @@ fn run(
         memory_budget: options.memory_budget,
         ..Default::default()
     };
-    let bar = (options.progress == Progress::Auto && std::io::stderr().is_terminal() && n > 1)
-        .then(|| {
-            let bar = indicatif::ProgressBar::new(n as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "[{elapsed_precise}] {bar:40} {pos}/{len} tasks ({per_sec}, eta {eta})",
-                )
-                .expect("valid template"),
-            );
-            bar
-        });
+    let bar = (options.progress == Progress::Auto && std::io::stderr().is_terminal() && n > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(n as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:40} {pos}/{len} tasks ({per_sec}, eta {eta})",
+            )
+            .expect("valid template"),
+        );
+        bar
+    });
     let began = Instant::now();
     let max_in_flight = threads * (1 + options.lookahead.max(1));
     let (tx, rx) = mpsc::channel::<Done>();
@@ -186,22 +180,21 @@ fn run(
                 scope.spawn(move |_| {
                     let start_us = began.elapsed().as_micros() as u64;
                     let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
-                    let result =
-                        match catch_unwind(AssertUnwindSafe(|| backend.run(&task.kind, &refs))) {
-                            Ok(Ok(v)) => Ok(v),
-                            Ok(Err(e)) => Err(ExecError::Task {
-                                task: describe(graph, t),
-                                source: e,
-                            }),
-                            Err(p) => Err(ExecError::Panicked {
-                                task: describe(graph, t),
-                                message: p
-                                    .downcast_ref::<String>()
-                                    .cloned()
-                                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                                    .unwrap_or_default(),
-                            }),
-                        };
+                    let result = match catch_unwind(AssertUnwindSafe(|| backend.run(&task.kind, &refs))) {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(e)) => Err(ExecError::Task {
+                            task: describe(graph, t),
+                            source: e,
+                        }),
+                        Err(p) => Err(ExecError::Panicked {
+                            task: describe(graph, t),
+                            message: p
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default(),
+                        }),
+                    };
                     drop(inputs);
                     let end_us = began.elapsed().as_micros() as u64;
                     let thread = rayon::current_thread_index().unwrap_or(0);

@@ -70,10 +70,7 @@ impl ChunkGrid {
         let sizes = match chunks {
             Chunks::Block(block) => {
                 if block.len() != shape.len() {
-                    return Err(bad(format!(
-                        "block shape {block:?} has rank {}",
-                        block.len()
-                    )));
+                    return Err(bad(format!("block shape {block:?} has rank {}", block.len())));
                 }
                 shape
                     .iter()
@@ -87,20 +84,14 @@ impl ChunkGrid {
                 }
                 for (axis, (sizes, &n)) in per_axis.iter().zip(shape).enumerate() {
                     if sizes.iter().sum::<usize>() != n || sizes.iter().any(|&s| s == 0) {
-                        return Err(bad(format!(
-                            "axis {axis}: sizes {sizes:?} do not tile length {n}"
-                        )));
+                        return Err(bad(format!("axis {axis}: sizes {sizes:?} do not tile length {n}")));
                     }
                 }
                 per_axis.clone()
             }
             Chunks::Auto { target_bytes } => {
                 let block = auto_block(shape, *target_bytes / 4);
-                shape
-                    .iter()
-                    .zip(&block)
-                    .map(|(&n, &b)| split_regular(n, b))
-                    .collect()
+                shape.iter().zip(&block).map(|(&n, &b)| split_regular(n, b)).collect()
             }
         };
         Ok(ChunkGrid {
@@ -194,10 +185,7 @@ impl ChunkGrid {
 
     /// Flat (C-order) number of block `index`.
     pub fn flat_index(&self, index: &[usize]) -> usize {
-        index
-            .iter()
-            .zip(&self.sizes)
-            .fold(0, |acc, (&i, s)| acc * s.len() + i)
+        index.iter().zip(&self.sizes).fold(0, |acc, (&i, s)| acc * s.len() + i)
     }
 
     /// The block along `axis` that holds element `i`, and `i`'s offset inside it.
@@ -236,11 +224,7 @@ impl ChunkGrid {
     pub fn refine(&self, other: &ChunkGrid) -> ChunkGrid {
         let sizes = (0..self.ndim())
             .map(|axis| {
-                let mut cuts: Vec<usize> = self
-                    .offsets(axis)
-                    .into_iter()
-                    .chain(other.offsets(axis))
-                    .collect();
+                let mut cuts: Vec<usize> = self.offsets(axis).into_iter().chain(other.offsets(axis)).collect();
                 cuts.sort_unstable();
                 cuts.dedup();
                 cuts.windows(2).map(|w| w[1] - w[0]).collect()
@@ -267,11 +251,7 @@ pub(crate) fn split_regular(n: usize, block: usize) -> Vec<usize> {
 pub(crate) fn auto_block(shape: &[usize], target_elems: usize) -> Vec<usize> {
     let mut block: Vec<usize> = shape.iter().map(|&n| n.max(1)).collect();
     while block.iter().product::<usize>() > target_elems.max(1) {
-        let (axis, _) = block
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, &b)| b)
-            .expect("rank > 0");
+        let (axis, _) = block.iter().enumerate().max_by_key(|(_, &b)| b).expect("rank > 0");
         if block[axis] == 1 {
             break;
         }

@@ -167,9 +167,9 @@ impl AxisMap {
     /// The input axis and index that output index `i` reads (`None` for a new axis).
     pub fn source(&self, i: usize) -> Option<(usize, usize)> {
         match self {
-            AxisMap::Strided {
-                axis, start, step, ..
-            } => Some((*axis, (*start as isize + *step * i as isize) as usize)),
+            AxisMap::Strided { axis, start, step, .. } => {
+                Some((*axis, (*start as isize + *step * i as isize) as usize))
+            }
             AxisMap::List { axis, indices } => Some((*axis, indices[i])),
             AxisMap::New { .. } => None,
         }
@@ -294,10 +294,7 @@ impl Op {
 
     /// Whether the op produces blocks without inputs.
     pub fn is_source(&self) -> bool {
-        matches!(
-            self,
-            Op::Fill(_) | Op::Host(_) | Op::Source(_) | Op::Persisted(_)
-        )
+        matches!(self, Op::Fill(_) | Op::Host(_) | Op::Source(_) | Op::Persisted(_))
     }
 }
 

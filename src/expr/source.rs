@@ -134,16 +134,9 @@ impl HostArray {
     /// The block covering `region`: a view sharing the buffer for f32 and masks, else a
     /// converted copy. Costs O(region) for converted types, O(1) otherwise.
     pub fn block(&self, region: &[Range<usize>]) -> Block {
-        let info: Vec<SliceInfoElem> = region
-            .iter()
-            .map(|r| SliceInfoElem::from(r.clone()))
-            .collect();
+        let info: Vec<SliceInfoElem> = region.iter().map(|r| SliceInfoElem::from(r.clone())).collect();
         let info = info.as_slice();
-        fn convert<T: Copy>(
-            a: &ArcArray<T, IxDyn>,
-            info: &[SliceInfoElem],
-            f: impl Fn(T) -> f32,
-        ) -> Block {
+        fn convert<T: Copy>(a: &ArcArray<T, IxDyn>, info: &[SliceInfoElem], f: impl Fn(T) -> f32) -> Block {
             Block::F32(a.slice(info).mapv(f).into_shared())
         }
         match self {

@@ -46,10 +46,7 @@ pub struct FusedProgram {
 impl FusedProgram {
     /// Number of instructions that compute (not loads): what fusion saved in memory passes.
     pub fn op_count(&self) -> usize {
-        self.instrs
-            .iter()
-            .filter(|i| !matches!(i, Instr::Load(_)))
-            .count()
+        self.instrs.iter().filter(|i| !matches!(i, Instr::Load(_))).count()
     }
 
     /// The result operand (a constant when the whole expression folded to one).

@@ -64,10 +64,7 @@ pub(crate) enum AxisIndex {
     New(usize),
     /// Output position `p` reads `idx[p]` of input axis `axis`; `None` reads nothing (the
     /// position keeps the fill value, or is written by another input).
-    Map {
-        axis: usize,
-        idx: Vec<Option<usize>>,
-    },
+    Map { axis: usize, idx: Vec<Option<usize>> },
 }
 
 struct Run {
@@ -219,13 +216,7 @@ mod tests {
         // output positions 0..4 read 9, 8, 7, 6: block 2 (8..10) then block 1 (4..8).
         let idx = (0..4).map(|p| Some(9 - p)).collect();
         let mut pieces = Vec::new();
-        gather_pieces(
-            &[AxisIndex::Map { axis: 0, idx }],
-            &[],
-            &grid,
-            |b| b,
-            &mut pieces,
-        );
+        gather_pieces(&[AxisIndex::Map { axis: 0, idx }], &[], &grid, |b| b, &mut pieces);
         assert_eq!(pieces.len(), 2);
         assert_eq!(pieces[0].dep, 2);
         assert_eq!(
@@ -265,8 +256,7 @@ mod tests {
             len: 3,
         };
         assert_eq!(
-            a.slice_axis(ndarray::Axis(0), run.slice().unwrap())
-                .to_vec(),
+            a.slice_axis(ndarray::Axis(0), run.slice().unwrap()).to_vec(),
             vec![2, 4, 6]
         );
     }

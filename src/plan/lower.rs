@@ -32,17 +32,10 @@ fn elems(shape: &[usize]) -> u64 {
 }
 
 fn block_shape(grid: &ChunkGrid, index: &[usize]) -> Vec<usize> {
-    index
-        .iter()
-        .enumerate()
-        .map(|(a, &i)| grid.sizes(a)[i])
-        .collect()
+    index.iter().enumerate().map(|(a, &i)| grid.sizes(a)[i]).collect()
 }
 
-pub(super) fn lower_roots(
-    roots: &[Arc<Node>],
-    options: &PlanOptions,
-) -> Result<TaskGraph, PlanError> {
+pub(super) fn lower_roots(roots: &[Arc<Node>], options: &PlanOptions) -> Result<TaskGraph, PlanError> {
     let mut l = Lowerer {
         options,
         tasks: Vec::new(),
@@ -65,10 +58,7 @@ pub(super) fn lower_roots(
 /// renumbers the rest, keeping their order.
 fn prune(tasks: Vec<Task>, mut outputs: Vec<OutputTable>) -> TaskGraph {
     let mut live = vec![false; tasks.len()];
-    let mut stack: Vec<usize> = outputs
-        .iter()
-        .flat_map(|o| o.tasks.iter().copied())
-        .collect();
+    let mut stack: Vec<usize> = outputs.iter().flat_map(|o| o.tasks.iter().copied()).collect();
     while let Some(t) = stack.pop() {
         if !live[t] {
             live[t] = true;
@@ -87,10 +77,7 @@ fn prune(tasks: Vec<Task>, mut outputs: Vec<OutputTable>) -> TaskGraph {
     for out in &mut outputs {
         out.tasks.iter_mut().for_each(|t| *t = new_id[*t]);
     }
-    TaskGraph {
-        tasks: kept,
-        outputs,
-    }
+    TaskGraph { tasks: kept, outputs }
 }
 
 impl Lowerer<'_> {
@@ -136,16 +123,7 @@ impl Lowerer<'_> {
                     .block_indices()
                     .into_iter()
                     .zip(blocks.iter())
-                    .map(|(idx, b)| {
-                        self.add(
-                            node,
-                            idx,
-                            TaskKind::Persisted { block: b.clone() },
-                            vec![],
-                            0,
-                            0,
-                        )
-                    })
+                    .map(|(idx, b)| self.add(node, idx, TaskKind::Persisted { block: b.clone() }, vec![], 0, 0))
                     .collect();
                 Self::table(node.grid.clone(), node.dtype, tasks)
             }
@@ -164,11 +142,7 @@ impl Lowerer<'_> {
                 labels,
                 groups,
             } => self.group_blocks(node, *op, *axis, labels, *groups)?,
-            Op::Gaussian {
-                sigma,
-                mode,
-                truncate,
-            } => self.gaussian_blocks(node, sigma, *mode, *truncate)?,
+            Op::Gaussian { sigma, mode, truncate } => self.gaussian_blocks(node, sigma, *mode, *truncate)?,
             Op::MapBlocks(f) => {
                 let zero = vec![0; node.grid.ndim()];
                 self.map_blocks(node, f, &zero, BoundaryMode::Constant(0.0))?
@@ -230,10 +204,7 @@ impl Lowerer<'_> {
                     ),
                     // f32 and mask host blocks are views: they cost no new memory.
                     Op::Host(a) => {
-                        let view = matches!(
-                            a,
-                            crate::expr::HostArray::F32(_) | crate::expr::HostArray::Mask(_)
-                        );
+                        let view = matches!(a, crate::expr::HostArray::F32(_) | crate::expr::HostArray::Mask(_));
                         (
                             TaskKind::Host {
                                 array: a.clone(),
@@ -405,17 +376,11 @@ impl Lowerer<'_> {
     }
 
     fn concat_blocks(&mut self, node: &Arc<Node>, axis: usize) -> Result<Table, PlanError> {
-        let inputs: Vec<Table> = node
-            .inputs
-            .iter()
-            .map(|i| self.lower(i))
-            .collect::<Result<_, _>>()?;
+        let inputs: Vec<Table> = node.inputs.iter().map(|i| self.lower(i)).collect::<Result<_, _>>()?;
         let starts: Vec<usize> = node
             .inputs
             .iter()
-            .scan(0, |acc, i| {
-                Some(std::mem::replace(acc, *acc + i.shape()[axis]))
-            })
+            .scan(0, |acc, i| Some(std::mem::replace(acc, *acc + i.shape()[axis])))
             .collect();
         let grid = node.grid.clone();
         let ndim = grid.ndim();
@@ -464,12 +429,7 @@ impl Lowerer<'_> {
         Ok(Self::table(grid, node.dtype, tasks))
     }
 
-    fn tree_reduce(
-        &mut self,
-        node: &Arc<Node>,
-        op: ReduceOp,
-        axes: &[usize],
-    ) -> Result<Table, PlanError> {
+    fn tree_reduce(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<Table, PlanError> {
         let input = self.lower(&node.inputs[0])?;
         let out_grid = input.grid.without_axes(axes);
         let counts = input.grid.blocks_per_axis();
@@ -514,14 +474,7 @@ impl Lowerer<'_> {
                     .map(|group| {
                         let kind = TaskKind::ReduceCombine { op, finalize: last };
                         let bytes = if last { final_bytes } else { partial_bytes };
-                        self.add(
-                            node,
-                            out_idx.clone(),
-                            kind,
-                            group.to_vec(),
-                            bytes,
-                            partial_bytes,
-                        )
+                        self.add(node, out_idx.clone(), kind, group.to_vec(), bytes, partial_bytes)
                     })
                     .collect();
             }
@@ -532,17 +485,8 @@ impl Lowerer<'_> {
 
     /// A grid of the input with `whole` axes in one block and the other axes cut so one block
     /// holds at most the holistic block size.
-    fn whole_axes_grid(
-        &self,
-        op: &str,
-        input: &ChunkGrid,
-        whole: &[usize],
-    ) -> Result<ChunkGrid, PlanError> {
-        let column: u64 = whole
-            .iter()
-            .map(|&a| input.shape()[a] as u64)
-            .product::<u64>()
-            * 4;
+    fn whole_axes_grid(&self, op: &str, input: &ChunkGrid, whole: &[usize]) -> Result<ChunkGrid, PlanError> {
+        let column: u64 = whole.iter().map(|&a| input.shape()[a] as u64).product::<u64>() * 4;
         let limit = self
             .options
             .max_holistic_block
@@ -563,11 +507,7 @@ impl Lowerer<'_> {
         }
         let kept: Vec<usize> = (0..block.len()).filter(|a| !whole.contains(a)).collect();
         while elems(&block) * 4 > limit {
-            let Some(&a) = kept
-                .iter()
-                .filter(|&&a| block[a] > 1)
-                .max_by_key(|&&a| block[a])
-            else {
+            let Some(&a) = kept.iter().filter(|&&a| block[a] > 1).max_by_key(|&&a| block[a]) else {
                 break;
             };
             block[a] = block[a].div_ceil(2);
@@ -581,21 +521,12 @@ impl Lowerer<'_> {
         Ok(grid)
     }
 
-    fn holistic_blocks(
-        &mut self,
-        node: &Arc<Node>,
-        op: ReduceOp,
-        axes: &[usize],
-    ) -> Result<Table, PlanError> {
+    fn holistic_blocks(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<Table, PlanError> {
         let natural = self.lower(&node.inputs[0])?;
         let grid = self.whole_axes_grid(op.name(), &natural.grid, axes)?;
         let input = self.lower_as(&node.inputs[0], &grid)?;
         let out_grid = grid.without_axes(axes);
-        let column: u64 = axes
-            .iter()
-            .map(|&a| grid.shape()[a] as u64)
-            .product::<u64>()
-            * 4;
+        let column: u64 = axes.iter().map(|&a| grid.shape()[a] as u64).product::<u64>() * 4;
         let tasks = grid
             .block_indices()
             .into_iter()
@@ -659,22 +590,14 @@ impl Lowerer<'_> {
 
     /// One gather per block of `grid` reading the block extended by `halo` with `mode` beyond
     /// the array edge. Returns the gather task per block.
-    fn halo_gathers(
-        &mut self,
-        node: &Node,
-        input: &Table,
-        halo: &[usize],
-        mode: BoundaryMode,
-    ) -> Vec<usize> {
+    fn halo_gathers(&mut self, node: &Node, input: &Table, halo: &[usize], mode: BoundaryMode) -> Vec<usize> {
         let grid = input.grid.clone();
         let shape = grid.shape().to_vec();
         grid.block_indices()
             .into_iter()
             .map(|idx| {
                 let region = grid.region(&idx);
-                let ext: Vec<Range<usize>> = (0..shape.len())
-                    .map(|a| 0..region[a].len() + 2 * halo[a])
-                    .collect();
+                let ext: Vec<Range<usize>> = (0..shape.len()).map(|a| 0..region[a].len() + 2 * halo[a]).collect();
                 let axes: Vec<AxisIndex> = (0..shape.len())
                     .map(|a| {
                         let lo = region[a].start as i64 - halo[a] as i64;
@@ -699,10 +622,7 @@ impl Lowerer<'_> {
         truncate: f64,
     ) -> Result<Table, PlanError> {
         let input = self.lower(&node.inputs[0])?;
-        let weights: Vec<Vec<f32>> = sigma
-            .iter()
-            .map(|&s| gaussian_weights(s, truncate))
-            .collect();
+        let weights: Vec<Vec<f32>> = sigma.iter().map(|&s| gaussian_weights(s, truncate)).collect();
         let halo: Vec<usize> = weights.iter().map(|w| w.len() / 2).collect();
         let passes: Vec<(usize, Arc<Vec<f32>>)> = weights
             .into_iter()
@@ -724,9 +644,7 @@ impl Lowerer<'_> {
                         .map(|a| {
                             let lo = region[a].start as i64 - halo[a] as i64;
                             let first = (-lo).max(0) as usize;
-                            let last = (shape[a] as i64 - lo)
-                                .min((region[a].len() + 2 * halo[a]) as i64)
-                                as usize;
+                            let last = (shape[a] as i64 - lo).min((region[a].len() + 2 * halo[a]) as i64) as usize;
                             first..last
                         })
                         .collect();

@@ -16,9 +16,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::expr::{
-    Block, BlockFn, ChunkGrid, ChunkSource, DType, ExprError, HostArray, Node, NodeId, ReduceOp,
-};
+use crate::expr::{Block, BlockFn, ChunkGrid, ChunkSource, DType, ExprError, HostArray, Node, NodeId, ReduceOp};
 
 pub use fused::{FusedProgram, Instr, Operand};
 pub use gather::{GatherPiece, SrcAxis};

@@ -56,11 +56,9 @@ pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> 
     match program.out_dtype {
         DType::F32 => {
             let mut out = vec![0f32; n];
-            out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
-                run_range(program, &ins, i * chunk, o, |dst, src| {
-                    dst.copy_from_slice(src)
-                })
-            });
+            out.par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(i, o)| run_range(program, &ins, i * chunk, o, |dst, src| dst.copy_from_slice(src)));
             Block::F32(
                 ArrayD::from_shape_vec(IxDyn(shape), out)
                     .expect("shape matches")
@@ -71,9 +69,7 @@ pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> 
             let mut out = vec![0u8; n];
             out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
                 run_range(program, &ins, i * chunk, o, |dst, src| {
-                    dst.iter_mut()
-                        .zip(src)
-                        .for_each(|(d, &s)| *d = (s != 0.0) as u8)
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = (s != 0.0) as u8)
                 })
             });
             Block::U8(
@@ -131,9 +127,7 @@ fn run_range<O>(
             match instr {
                 Instr::Load(k) => {
                     if let Input::U8(s) = &ins[*k] {
-                        dst.iter_mut()
-                            .zip(&s[lo..lo + m])
-                            .for_each(|(d, &v)| *d = f32::from(v));
+                        dst.iter_mut().zip(&s[lo..lo + m]).for_each(|(d, &v)| *d = f32::from(v));
                     }
                 }
                 Instr::Unary(op, a) => unary(*op, val(a), dst),
@@ -141,11 +135,7 @@ fn run_range<O>(
                 Instr::Where(c, a, b) => {
                     let (c, a, b) = (val(c), val(a), val(b));
                     for (i, d) in dst.iter_mut().enumerate() {
-                        *d = if get(c, i) != 0.0 {
-                            get(a, i)
-                        } else {
-                            get(b, i)
-                        };
+                        *d = if get(c, i) != 0.0 { get(a, i) } else { get(b, i) };
                     }
                 }
                 Instr::ToU8(a) => map1(val(a), dst, |x| (x as u8) as f32),

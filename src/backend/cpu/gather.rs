@@ -42,9 +42,7 @@ pub fn run_gather(
                     }),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Block::U8(assemble(
-                shape, fill as u8, out_axes, pieces, &views,
-            )))
+            Ok(Block::U8(assemble(shape, fill as u8, out_axes, pieces, &views)))
         }
     }
 }
@@ -60,25 +58,23 @@ fn assemble<T: Clone>(
     // share its buffer and copy nothing (rechunks that split blocks, contiguous slices).
     if let [piece] = pieces {
         let identity = out_axes.iter().enumerate().all(|(k, a)| *a == Some(k));
-        let unit = piece.src.iter().zip(&piece.dst).all(|(s, d)| matches!(s, SrcAxis::Run { step, len, .. } if *step == 1 || (*len == 1 && d.len() == 1)));
+        let unit = piece
+            .src
+            .iter()
+            .zip(&piece.dst)
+            .all(|(s, d)| matches!(s, SrcAxis::Run { step, len, .. } if *step == 1 || (*len == 1 && d.len() == 1)));
         if identity
             && unit
             && piece.src.len() == out_axes.len()
             && piece.dst.iter().zip(shape).all(|(d, &n)| d.len() == n)
         {
-            return inputs[piece.dep]
-                .clone()
-                .slice_move(slice_info(piece).as_slice());
+            return inputs[piece.dep].clone().slice_move(slice_info(piece).as_slice());
         }
     }
     let mut out = ArrayD::from_elem(IxDyn(shape), fill);
     for piece in pieces {
         let view = piece_view(piece, out_axes, &inputs[piece.dep].view());
-        let dst: Vec<SliceInfoElem> = piece
-            .dst
-            .iter()
-            .map(|r| SliceInfoElem::from(r.clone()))
-            .collect();
+        let dst: Vec<SliceInfoElem> = piece.dst.iter().map(|r| SliceInfoElem::from(r.clone())).collect();
         out.slice_mut(dst.as_slice()).assign(&view);
     }
     out.into_shared()
@@ -96,11 +92,7 @@ fn slice_info(piece: &GatherPiece) -> Vec<SliceInfoElem> {
 }
 
 /// The input region a piece reads, with its axes in output order (new axes of length 1).
-fn piece_view<'a, T>(
-    piece: &GatherPiece,
-    out_axes: &[Option<usize>],
-    input: &ArrayViewD<'a, T>,
-) -> ArrayViewD<'a, T> {
+fn piece_view<'a, T>(piece: &GatherPiece, out_axes: &[Option<usize>], input: &ArrayViewD<'a, T>) -> ArrayViewD<'a, T> {
     let view = input.clone().slice_move(slice_info(piece).as_slice());
     // The view's axes are the kept input axes in input order; reorder them to output order.
     let mut kept: Vec<usize> = out_axes.iter().flatten().copied().collect();

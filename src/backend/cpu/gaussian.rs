@@ -67,8 +67,7 @@ pub fn separable(
             for (later, _) in &passes[done + 1..] {
                 let range = &inside[*later];
                 let n = cur.shape()[*later];
-                cur.slice_axis_mut(Axis(*later), Slice::from(0..range.start))
-                    .fill(*c);
+                cur.slice_axis_mut(Axis(*later), Slice::from(0..range.start)).fill(*c);
                 cur.slice_axis_mut(Axis(*later), Slice::from(range.end.min(n)..n))
                     .fill(*c);
             }
@@ -84,18 +83,10 @@ mod tests {
 
     #[test]
     fn valid_correlation_by_hand() {
-        let x = array![
-            [1.0f32, 2.0, 3.0, 4.0],
-            [10.0, 20.0, 30.0, 40.0],
-            [5.0, 5.0, 5.0, 5.0]
-        ]
-        .into_dyn();
+        let x = array![[1.0f32, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0], [5.0, 5.0, 5.0, 5.0]].into_dyn();
         let w = [0.25f32, 0.5, 0.25];
         let along_x = correlate_valid(&x.view(), 1, &w);
-        assert_eq!(
-            along_x,
-            array![[2.0f32, 3.0], [20.0, 30.0], [5.0, 5.0]].into_dyn()
-        );
+        assert_eq!(along_x, array![[2.0f32, 3.0], [20.0, 30.0], [5.0, 5.0]].into_dyn());
         let along_y = correlate_valid(&x.view(), 0, &w);
         assert_eq!(along_y, array![[6.5f32, 11.75, 17.0, 22.25]].into_dyn());
     }

@@ -27,11 +27,7 @@ fn key(x: f32) -> u32 {
 
 #[inline(always)]
 fn unkey(k: u32) -> f32 {
-    f32::from_bits(if k & 0x8000_0000 != 0 {
-        k & 0x7fff_ffff
-    } else {
-        !k
-    })
+    f32::from_bits(if k & 0x8000_0000 != 0 { k & 0x7fff_ffff } else { !k })
 }
 
 /// Median of `keys` (non-empty), consuming their order.
@@ -113,15 +109,7 @@ mod tests {
 
     #[test]
     fn keys_preserve_order() {
-        let xs = [
-            f32::NEG_INFINITY,
-            -3.5,
-            -0.0,
-            0.0,
-            1e-30,
-            2.0,
-            f32::INFINITY,
-        ];
+        let xs = [f32::NEG_INFINITY, -3.5, -0.0, 0.0, 1e-30, 2.0, f32::INFINITY];
         for w in xs.windows(2) {
             assert!(key(w[0]) <= key(w[1]), "{w:?}");
             assert_eq!(unkey(key(w[0])).to_bits(), w[0].to_bits());

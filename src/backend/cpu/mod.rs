@@ -42,11 +42,7 @@ impl Backend for CpuBackend {
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
         let name = kind.name();
         let block = match kind {
-            TaskKind::Fill {
-                shape,
-                value,
-                dtype,
-            } => match dtype {
+            TaskKind::Fill { shape, value, dtype } => match dtype {
                 DType::F32 => Block::F32(ArrayD::from_elem(IxDyn(shape), *value).into_shared()),
                 DType::U8 => Block::U8(ArrayD::from_elem(IxDyn(shape), *value as u8).into_shared()),
             },
@@ -139,16 +135,15 @@ impl Backend for CpuBackend {
             }
             TaskKind::Map { f, trim } => {
                 let x = f32_input(name, inputs[0])?;
-                let out = catch_unwind(AssertUnwindSafe(|| (f.f)(x.view()))).map_err(|e| {
-                    BackendError::MapPanicked {
+                let out =
+                    catch_unwind(AssertUnwindSafe(|| (f.f)(x.view()))).map_err(|e| BackendError::MapPanicked {
                         name: f.name.clone(),
                         message: e
                             .downcast_ref::<String>()
                             .cloned()
                             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
                             .unwrap_or_default(),
-                    }
-                })?;
+                    })?;
                 if out.shape() != x.shape() {
                     return Err(BackendError::MapShape {
                         name: f.name.clone(),
@@ -160,10 +155,7 @@ impl Backend for CpuBackend {
                 for (a, &t) in trim.iter().enumerate() {
                     if t > 0 {
                         let n = out.shape()[a] as isize;
-                        out.slice_axis_inplace(
-                            ndarray::Axis(a),
-                            Slice::new(t as isize, Some(n - t as isize), 1),
-                        );
+                        out.slice_axis_inplace(ndarray::Axis(a), Slice::new(t as isize, Some(n - t as isize), 1));
                     }
                 }
                 Block::F32(out)

@@ -128,20 +128,8 @@ impl Partial {
                     *a += oa;
                     *b += ob;
                 }
-                ReduceOp::Min => {
-                    *a = if a.is_nan() || oa.is_nan() {
-                        f64::NAN
-                    } else {
-                        a.min(oa)
-                    }
-                }
-                ReduceOp::Max => {
-                    *a = if a.is_nan() || oa.is_nan() {
-                        f64::NAN
-                    } else {
-                        a.max(oa)
-                    }
-                }
+                ReduceOp::Min => *a = if a.is_nan() || oa.is_nan() { f64::NAN } else { a.min(oa) },
+                ReduceOp::Max => *a = if a.is_nan() || oa.is_nan() { f64::NAN } else { a.max(oa) },
                 ReduceOp::NanMin => {
                     *a = a.min(oa);
                     *b += ob;
@@ -276,13 +264,7 @@ pub fn finalize(p: &Partial) -> Block {
 
 /// Reduces `x` along `axis` separately for every group of indices with the same label; groups
 /// without members give NaN (0 for `count`).
-pub fn group_reduce(
-    op: ReduceOp,
-    x: &Block,
-    axis: usize,
-    labels: &[usize],
-    groups: usize,
-) -> Block {
+pub fn group_reduce(op: ReduceOp, x: &Block, axis: usize, labels: &[usize], groups: usize) -> Block {
     let xf = x.to_f32();
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
     for (i, &g) in labels.iter().enumerate() {
