@@ -39,7 +39,7 @@ impl Default for ComputeOptions {
             threads: None,
             progress: Progress::Auto,
             split_every: 8,
-            max_holistic_block: 128 << 20,
+            max_holistic_block: 16 << 20,
             lookahead: 2,
         }
     }

@@ -442,8 +442,7 @@ impl Lowerer<'_> {
             // every input block that reduces into this output block
             let reduced_counts: Vec<usize> = axes.iter().map(|&a| counts[a]).collect();
             let n: usize = reduced_counts.iter().product();
-            let single = n == 1;
-            let mut level: Vec<usize> = (0..n)
+            let inputs: Vec<usize> = (0..n)
                 .map(|r| {
                     let ridx = crate::expr::unravel(r, &reduced_counts);
                     let mut in_idx = Vec::with_capacity(counts.len());
@@ -457,14 +456,22 @@ impl Lowerer<'_> {
                             j += 1;
                         }
                     }
-                    let dep = input.tasks[input.grid.flat_index(&in_idx)];
+                    input.tasks[input.grid.flat_index(&in_idx)]
+                })
+                .collect();
+            // Level 0 folds up to `split` input blocks into one state: a state per input block
+            // would cost more memory traffic than the blocks themselves.
+            let single = n <= split;
+            let mut level: Vec<usize> = inputs
+                .chunks(split)
+                .map(|group| {
                     let kind = TaskKind::ReducePartial {
                         op,
                         axes: axes.to_vec(),
                         finalize: single,
                     };
                     let bytes = if single { final_bytes } else { partial_bytes };
-                    self.add(node, in_idx, kind, vec![dep], bytes, partial_bytes)
+                    self.add(node, out_idx.clone(), kind, group.to_vec(), bytes, partial_bytes)
                 })
                 .collect();
             while level.len() > 1 {

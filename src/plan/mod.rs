@@ -60,7 +60,7 @@ impl Default for PlanOptions {
         PlanOptions {
             memory_budget: 4 << 30,
             split_every: 8,
-            max_holistic_block: 128 << 20,
+            max_holistic_block: 16 << 20,
         }
     }
 }

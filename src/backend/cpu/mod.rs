@@ -90,8 +90,11 @@ impl Backend for CpuBackend {
                 axes,
                 finalize: fin,
             } => {
-                let b = block_input(name, inputs[0])?;
-                let p = partial_reduce(*op, b, axes);
+                let blocks = inputs
+                    .iter()
+                    .map(|v| block_input(name, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let p = partial_reduce(*op, &blocks, axes);
                 if *fin {
                     finalize(&p)
                 } else {

@@ -22,6 +22,44 @@ pub struct Partial {
     c: Vec<f64>,
 }
 
+#[inline(always)]
+fn fold1(a: &mut [f64], base: usize, row: &[f32], along_kept: bool, f: impl Fn(&mut f64, f32)) {
+    if along_kept {
+        a[base..base + row.len()]
+            .iter_mut()
+            .zip(row)
+            .for_each(|(a, &x)| f(a, x));
+    } else {
+        let mut acc = a[base];
+        row.iter().for_each(|&x| f(&mut acc, x));
+        a[base] = acc;
+    }
+}
+
+#[inline(always)]
+fn fold2(
+    a: &mut [f64],
+    b: &mut [f64],
+    base: usize,
+    row: &[f32],
+    along_kept: bool,
+    f: impl Fn(&mut f64, &mut f64, f32),
+) {
+    if along_kept {
+        let n = row.len();
+        a[base..base + n]
+            .iter_mut()
+            .zip(&mut b[base..base + n])
+            .zip(row)
+            .for_each(|((a, b), &x)| f(a, b, x));
+    } else {
+        let (mut acc, mut cnt) = (a[base], b[base]);
+        row.iter().for_each(|&x| f(&mut acc, &mut cnt, x));
+        a[base] = acc;
+        b[base] = cnt;
+    }
+}
+
 impl Partial {
     fn empty(op: ReduceOp, shape: Vec<usize>) -> Self {
         let n: usize = shape.iter().product();
@@ -44,84 +82,90 @@ impl Partial {
 
     /// Bytes held.
     pub fn nbytes(&self) -> u64 {
-        (self.a.len() * 24) as u64
+        ((self.a.len() + self.b.len() + self.c.len()) * 8) as u64
     }
 
-    /// Folds one value into element `i`.
-    #[inline(always)]
-    fn push(&mut self, i: usize, x: f32) {
-        let x64 = f64::from(x);
-        let (a, b, c) = (&mut self.a[i], &mut self.b[i], &mut self.c[i]);
+    /// Folds one row of values: into elements `base..base + row.len()` when the row runs
+    /// along a kept axis, else all into element `base`. The op is matched once per row, so
+    /// each loop below is a tight, branch-free (vectorisable) kernel.
+    fn fold(&mut self, base: usize, row: &[f32], along_kept: bool) {
+        let nan0 = |x: f32| if x.is_nan() { 0.0 } else { f64::from(x) };
+        let valid = |x: f32| (!x.is_nan()) as u8 as f64;
+        let (a, b, c) = (&mut self.a, &mut self.b, &mut self.c);
         match self.op {
-            ReduceOp::Sum => *a += x64,
-            ReduceOp::NanSum => {
-                if !x.is_nan() {
-                    *a += x64
-                }
-            }
-            ReduceOp::Mean => {
-                *a += x64;
+            ReduceOp::Sum => fold1(a, base, row, along_kept, |a, x| *a += f64::from(x)),
+            ReduceOp::NanSum => fold1(a, base, row, along_kept, |a, x| *a += nan0(x)),
+            ReduceOp::Count => fold1(a, base, row, along_kept, |a, x| *a += valid(x)),
+            ReduceOp::Mean => fold2(a, b, base, row, along_kept, |a, b, x| {
+                *a += f64::from(x);
                 *b += 1.0;
-            }
-            ReduceOp::NanMean => {
-                if !x.is_nan() {
-                    *a += x64;
-                    *b += 1.0;
-                }
-            }
-            ReduceOp::Min => {
-                if x.is_nan() || x64 < *a {
-                    *a = if a.is_nan() { *a } else { x64 }
-                }
-            }
-            ReduceOp::Max => {
-                if x.is_nan() || x64 > *a {
-                    *a = if a.is_nan() { *a } else { x64 }
-                }
-            }
-            ReduceOp::NanMin => {
-                if x64 < *a {
-                    *a = x64
-                }
-                *b += (!x.is_nan()) as u8 as f64;
-            }
-            ReduceOp::NanMax => {
-                if x64 > *a {
-                    *a = x64
-                }
-                *b += (!x.is_nan()) as u8 as f64;
-            }
-            ReduceOp::Count => *a += (!x.is_nan()) as u8 as f64,
+            }),
+            ReduceOp::NanMean => fold2(a, b, base, row, along_kept, |a, b, x| {
+                *a += nan0(x);
+                *b += valid(x);
+            }),
+            // NaN propagates: once the state is NaN it stays NaN.
+            ReduceOp::Min => fold1(a, base, row, along_kept, |a, x| {
+                let x = f64::from(x);
+                *a = if x.is_nan() || x < *a { x } else { *a }
+            }),
+            ReduceOp::Max => fold1(a, base, row, along_kept, |a, x| {
+                let x = f64::from(x);
+                *a = if x.is_nan() || x > *a { x } else { *a }
+            }),
+            ReduceOp::NanMin => fold2(a, b, base, row, along_kept, |a, b, x| {
+                *a = a.min(f64::from(x));
+                *b += valid(x);
+            }),
+            ReduceOp::NanMax => fold2(a, b, base, row, along_kept, |a, b, x| {
+                *a = a.max(f64::from(x));
+                *b += valid(x);
+            }),
+            ReduceOp::Any => fold1(a, base, row, along_kept, |a, x| *a = if x != 0.0 { 1.0 } else { *a }),
+            ReduceOp::All => fold1(a, base, row, along_kept, |a, x| *a = if x == 0.0 { 0.0 } else { *a }),
             ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } => {
-                if !x.is_nan() {
-                    // Welford's update: stable for long axes.
-                    *b += 1.0;
-                    let d = x64 - *a;
-                    *a += d / *b;
-                    *c += d * (x64 - *a);
+                let step = |a: &mut f64, b: &mut f64, c: &mut f64, x: f32| {
+                    if !x.is_nan() {
+                        // Welford's update: stable for long axes.
+                        let x = f64::from(x);
+                        *b += 1.0;
+                        let d = x - *a;
+                        *a += d / *b;
+                        *c += d * (x - *a);
+                    }
+                };
+                if along_kept {
+                    let n = row.len();
+                    for (((a, b), c), &x) in a[base..base + n]
+                        .iter_mut()
+                        .zip(&mut b[base..base + n])
+                        .zip(&mut c[base..base + n])
+                        .zip(row)
+                    {
+                        step(a, b, c, x);
+                    }
+                } else {
+                    for &x in row {
+                        step(&mut a[base], &mut b[base], &mut c[base], x);
+                    }
                 }
             }
-            ReduceOp::Any => {
-                if x != 0.0 {
-                    *a = 1.0
-                }
-            }
-            ReduceOp::All => {
-                if x == 0.0 {
-                    *a = 0.0
-                }
-            }
-            ReduceOp::Median | ReduceOp::NanMedian => {
-                unreachable!("holistic reductions have no partial state")
-            }
+            ReduceOp::Median | ReduceOp::NanMedian => unreachable!("holistic reductions have no partial state"),
         }
     }
 
     /// Merges another partial of the same op and shape into this one.
     pub fn merge(&mut self, other: &Partial) {
+        let (mut zb, mut zc) = (0.0, 0.0);
         for i in 0..self.a.len() {
-            let (oa, ob, oc) = (other.a[i], other.b[i], other.c[i]);
-            let (a, b, c) = (&mut self.a[i], &mut self.b[i], &mut self.c[i]);
+            let (oa, ob, oc) = (
+                other.a[i],
+                other.b.get(i).copied().unwrap_or(0.0),
+                other.c.get(i).copied().unwrap_or(0.0),
+            );
+            let a = &mut self.a[i];
+            let b = self.b.get_mut(i).unwrap_or(&mut zb);
+            let c = self.c.get_mut(i).unwrap_or(&mut zc);
             match self.op {
                 ReduceOp::Sum | ReduceOp::NanSum | ReduceOp::Count => *a += oa,
                 ReduceOp::Mean | ReduceOp::NanMean => {
@@ -158,12 +202,11 @@ impl Partial {
     }
 }
 
-/// Reduces `block` over `axes` into a partial state. One pass over the block, row by row: a
-/// kept last axis accumulates whole rows (vectorisable), a reduced last axis folds each row.
-pub fn partial_reduce(op: ReduceOp, block: &Block, axes: &[usize]) -> Partial {
-    let x = block.to_f32();
-    let x = x.as_standard_layout();
-    let shape = x.shape().to_vec();
+/// Reduces `blocks` (which all reduce into the same output block) over `axes` into one
+/// partial state. One pass over each block, row by row: a kept last axis accumulates whole
+/// rows (vectorisable), a reduced last axis folds each row.
+pub fn partial_reduce(op: ReduceOp, blocks: &[&Block], axes: &[usize]) -> Partial {
+    let shape = blocks[0].shape();
     let out_shape: Vec<usize> = shape
         .iter()
         .enumerate()
@@ -171,17 +214,25 @@ pub fn partial_reduce(op: ReduceOp, block: &Block, axes: &[usize]) -> Partial {
         .map(|(_, &n)| n)
         .collect();
     let mut p = Partial::empty(op, out_shape);
+    for block in blocks {
+        fold_block(&mut p, block, axes);
+    }
+    p
+}
+
+fn fold_block(p: &mut Partial, block: &Block, axes: &[usize]) {
+    let x = block.to_f32();
+    let x = x.as_standard_layout();
+    let shape = x.shape().to_vec();
     let data = x.as_slice().expect("standard layout");
     let ndim = shape.len();
     if ndim == 0 {
-        if !data.is_empty() {
-            p.push(0, data[0]);
-        }
-        return p;
+        p.fold(0, data, false);
+        return;
     }
     let row = shape[ndim - 1];
     if row == 0 || data.is_empty() {
-        return p;
+        return;
     }
     // Output strides of every input axis (0 for reduced axes).
     let mut out_stride = vec![0usize; ndim];
@@ -196,16 +247,7 @@ pub fn partial_reduce(op: ReduceOp, block: &Block, axes: &[usize]) -> Partial {
     let mut idx = vec![0usize; ndim - 1];
     for r in 0..data.len() / row {
         let base: usize = idx.iter().zip(&out_stride).map(|(&i, &s)| i * s).sum();
-        let vals = &data[r * row..(r + 1) * row];
-        if last_kept {
-            for (j, &v) in vals.iter().enumerate() {
-                p.push(base + j, v);
-            }
-        } else {
-            for &v in vals {
-                p.push(base, v);
-            }
-        }
+        p.fold(base, &data[r * row..(r + 1) * row], last_kept);
         for a in (0..ndim - 1).rev() {
             idx[a] += 1;
             if idx[a] < shape[a] {
@@ -214,14 +256,17 @@ pub fn partial_reduce(op: ReduceOp, block: &Block, axes: &[usize]) -> Partial {
             idx[a] = 0;
         }
     }
-    p
 }
 
 /// Turns a partial state into the output block: f32, or a mask for any/all.
 pub fn finalize(p: &Partial) -> Block {
     let n = p.a.len();
     let value = |i: usize| -> f32 {
-        let (a, b, c) = (p.a[i], p.b[i], p.c[i]);
+        let (a, b, c) = (
+            p.a[i],
+            p.b.get(i).copied().unwrap_or(0.0),
+            p.c.get(i).copied().unwrap_or(0.0),
+        );
         let v = match p.op {
             ReduceOp::Sum | ReduceOp::NanSum | ReduceOp::Count | ReduceOp::Min | ReduceOp::Max => a,
             ReduceOp::Mean | ReduceOp::NanMean => a / b,
@@ -295,7 +340,7 @@ fn reduce_view(op: ReduceOp, x: &ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32
         return holistic_reduce(op, x, &[axis]);
     }
     let block = Block::F32(x.to_owned().into_shared());
-    match finalize(&partial_reduce(op, &block, &[axis])) {
+    match finalize(&partial_reduce(op, &[&block], &[axis])) {
         Block::F32(a) => a.into_owned(),
         Block::U8(a) => a.mapv(f32::from),
     }
