@@ -82,6 +82,8 @@ pub fn execute(
             });
         }
     }
+    // The run loop blocks on a channel, so it runs on the calling thread and only the tasks go
+    // to the pool (a loop inside a one-thread pool would starve its own tasks).
     match options.threads {
         Some(threads) => {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -91,20 +93,21 @@ pub fn execute(
                     threads,
                     message: e.to_string(),
                 })?;
-            pool.install(|| run(graph, backend, options, sink))
+            pool.in_place_scope(|scope| run(graph, backend, options, sink, scope, threads))
         }
-        None => run(graph, backend, options, sink),
+        None => rayon::in_place_scope(|scope| run(graph, backend, options, sink, scope, rayon::current_num_threads())),
     }
 }
 
-fn run(
-    graph: &TaskGraph,
-    backend: &dyn Backend,
+fn run<'s>(
+    graph: &'s TaskGraph,
+    backend: &'s dyn Backend,
     options: &ComputeOptions,
     sink: &mut (dyn FnMut(usize, usize, Block) + Send),
+    scope: &rayon::Scope<'s>,
+    threads: usize,
 ) -> Result<ExecReport, ExecError> {
     let n = graph.tasks.len();
-    let threads = rayon::current_num_threads();
     let rank = priorities(graph);
     let mut waiting: Vec<usize> = graph.tasks.iter().map(|t| t.deps.len()).collect();
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -152,7 +155,7 @@ fn run(
     let mut finished = 0usize;
     let mut failure: Option<ExecError> = None;
 
-    rayon::in_place_scope(|scope| {
+    {
         while finished < n {
             // Start what fits, in priority order.
             while failure.is_none() && in_flight < max_in_flight {
@@ -265,7 +268,7 @@ fn run(
                 }
             }
         }
-    });
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -1,0 +1,153 @@
+//! Property tests: every operation gives the same result whatever the chunking and thread
+//! count — bitwise for elementwise ops, selection, min/max and medians; within 1e-6 relative
+//! for sums, means, variances and the gaussian (f64 partials combined in another grouping).
+
+mod common;
+
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use strata::{Array, Axes, BoundaryMode, ComputeOptions, ReduceOp, Slice};
+
+/// A random array: shape of rank 1–3, values on a coarse grid (ties for medians), a NaN
+/// fraction chosen per case, and a random block shape per axis.
+fn case() -> impl Strategy<Value = (ArrayD<f32>, Vec<usize>)> {
+    prop::collection::vec(1usize..9, 1..=3)
+        .prop_flat_map(|shape| {
+            let n: usize = shape.iter().product();
+            let chunks = shape.iter().map(|&s| 1..=s).collect::<Vec<_>>();
+            (
+                Just(shape),
+                prop::collection::vec((-20i32..20, 0u8..100), n),
+                0u8..60,
+                chunks,
+            )
+        })
+        .prop_map(|(shape, cells, nan_pct, chunks)| {
+            let data = cells
+                .into_iter()
+                .map(|(v, r)| if r < nan_pct { f32::NAN } else { v as f32 / 4.0 })
+                .collect();
+            (ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap(), chunks)
+        })
+}
+
+fn eval(a: &Array) -> ArrayD<f32> {
+    a.compute().unwrap()
+}
+
+fn threads(n: usize) -> ComputeOptions {
+    ComputeOptions {
+        threads: Some(n),
+        progress: strata::exec::Progress::Off,
+        ..Default::default()
+    }
+}
+
+const EXACT: [ReduceOp; 8] = [
+    ReduceOp::Min,
+    ReduceOp::Max,
+    ReduceOp::NanMin,
+    ReduceOp::NanMax,
+    ReduceOp::Median,
+    ReduceOp::NanMedian,
+    ReduceOp::Count,
+    ReduceOp::Any,
+];
+const ACCUMULATING: [ReduceOp; 6] = [
+    ReduceOp::Sum,
+    ReduceOp::Mean,
+    ReduceOp::NanSum,
+    ReduceOp::NanMean,
+    ReduceOp::NanVar { ddof: 0 },
+    ReduceOp::NanStd { ddof: 1 },
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn elementwise_is_bitwise_chunk_invariant((x, chunks) in case()) {
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
+        let many = Array::from_ndarray(x.clone(), chunks);
+        let f = |a: &Array| ((a - 1.5) / (a + &a.abs()) * 3.0 + 0.5).maximum(&a.sqrt()).fillna(-1.0);
+        common::assert_bitwise(&eval(&f(&many)), &eval(&f(&one)), "band math");
+        let m = |a: &Array| a.gt(0.0).and(&a.isnan().not()).where_(a, &(a * 2.0));
+        common::assert_bitwise(&eval(&m(&many)), &eval(&m(&one)), "masks and where");
+    }
+
+    #[test]
+    fn reductions_are_chunk_invariant((x, chunks) in case(), axis_bits in 1u8..8) {
+        let nd = x.ndim();
+        let axes: Vec<isize> = (0..nd).filter(|a| axis_bits & (1 << a) != 0).map(|a| a as isize).collect();
+        let axes = if axes.is_empty() { Axes::All } else { Axes::Some(axes) };
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
+        let many = Array::from_ndarray(x.clone(), chunks);
+        for op in EXACT {
+            common::assert_bitwise(&eval(&many.reduce(op, axes.clone())), &eval(&one.reduce(op, axes.clone())), op.name());
+        }
+        for op in ACCUMULATING {
+            common::assert_close(&eval(&many.reduce(op, axes.clone())), &eval(&one.reduce(op, axes.clone())), 1e-6, 1e-6, op.name());
+        }
+    }
+
+    #[test]
+    fn selection_is_chunk_invariant((x, chunks) in case(), start in -9isize..9, stop in -9isize..9, step in prop::sample::select(vec![-3isize, -2, -1, 1, 2, 3])) {
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
+        let many = Array::from_ndarray(x.clone(), chunks.clone());
+        let s = [Slice::new(Some(start), Some(stop), step), Slice::reverse()];
+        let k = s.len().min(x.ndim());
+        common::assert_bitwise(&eval(&many.slice(&s[..k])), &eval(&one.slice(&s[..k])), "slice");
+        let n = x.shape()[0] as isize;
+        let idx = [n - 1, 0, (n / 2), -1];
+        common::assert_bitwise(&eval(&many.take(0, &idx)), &eval(&one.take(0, &idx)), "take");
+        let cat = |a: &Array| Array::concatenate(&[a.clone(), a.slice(&[Slice::reverse()])], 0);
+        common::assert_bitwise(&eval(&cat(&many)), &eval(&cat(&one)), "concatenate");
+        let re: Vec<usize> = chunks.iter().map(|&c| c.div_ceil(2)).collect();
+        common::assert_bitwise(&eval(&many.rechunk(re)), &x, "rechunk");
+    }
+
+    #[test]
+    fn gaussian_is_chunk_invariant((x, chunks) in case(), sigma in prop::collection::vec(0.0f64..2.5, 3), mode in 0usize..5) {
+        let x = x.mapv(|v| if v.is_nan() { 0.25 } else { v });
+        let mode = [BoundaryMode::Reflect, BoundaryMode::Mirror, BoundaryMode::Nearest, BoundaryMode::Wrap, BoundaryMode::Constant(-1.0)][mode];
+        let sigma = &sigma[..x.ndim()];
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec()).gaussian(sigma, mode);
+        let many = Array::from_ndarray(x.clone(), chunks).gaussian(sigma, mode);
+        common::assert_close(&eval(&many), &eval(&one), 1e-6, 1e-6, "gaussian");
+    }
+
+    #[test]
+    fn group_reduce_and_overlap_are_chunk_invariant((x, chunks) in case(), groups in 1usize..4) {
+        let n = x.shape()[0];
+        let labels: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % groups).collect();
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
+        let many = Array::from_ndarray(x.clone(), chunks);
+        for op in [ReduceOp::NanMedian, ReduceOp::NanMax, ReduceOp::Median] {
+            common::assert_bitwise(&eval(&many.group_reduce(op, 0, &labels, groups)), &eval(&one.group_reduce(op, 0, &labels, groups)), op.name());
+        }
+        common::assert_close(&eval(&many.group_reduce(ReduceOp::NanMean, 0, &labels, groups)), &eval(&one.group_reduce(ReduceOp::NanMean, 0, &labels, groups)), 1e-6, 1e-6, "group nanmean");
+        // a 3-point running maximum along axis 0 through map_overlap
+        let depth: Vec<usize> = (0..x.ndim()).map(|a| usize::from(a == 0)).collect();
+        let runmax = |a: &Array| a.map_overlap("runmax", &depth, BoundaryMode::Nearest, |b| {
+            let mut out = b.to_owned();
+            for i in 1..b.shape()[0].saturating_sub(1) {
+                let m = b.index_axis(ndarray::Axis(0), i - 1).to_owned();
+                let m = ndarray::Zip::from(&m).and(b.index_axis(ndarray::Axis(0), i)).and(b.index_axis(ndarray::Axis(0), i + 1)).map_collect(|&p, &q, &r| p.max(q).max(r));
+                out.index_axis_mut(ndarray::Axis(0), i).assign(&m);
+            }
+            out
+        });
+        common::assert_bitwise(&eval(&runmax(&many)), &eval(&runmax(&one)), "map_overlap");
+    }
+
+    #[test]
+    fn results_do_not_depend_on_thread_count((x, chunks) in case()) {
+        let a = Array::from_ndarray(x.clone(), chunks);
+        let expr = (&a * 2.0 - 1.0).nanmean(0);
+        let (one, _) = expr.compute_with(&threads(1)).unwrap();
+        let (two, _) = expr.compute_with(&threads(2)).unwrap();
+        common::assert_bitwise(&two, &one, "nanmean on 1 and 2 threads");
+        let med = a.nanmedian(Axes::All);
+        common::assert_bitwise(&med.compute_with(&threads(2)).unwrap().0, &med.compute_with(&threads(1)).unwrap().0, "nanmedian");
+    }
+}
