@@ -111,7 +111,7 @@ impl Array {
     /// **Errors**: as [`Array::compute`].
     pub fn persist_with(&self, options: &ComputeOptions) -> crate::Result<Array> {
         let node = self.node()?.clone();
-        let graph = TaskGraph::build(&[node.clone()], &plan_options(options))?;
+        let graph = TaskGraph::build(std::slice::from_ref(&node), &plan_options(options))?;
         let out = &graph.outputs[0];
         let mut blocks: Vec<Option<Block>> = vec![None; out.tasks.len()];
         execute(&graph, &CpuBackend, options, &mut |_, b, block| blocks[b] = Some(block))?;

@@ -16,7 +16,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::ArrayD;
 
 use crate::expr::{ChunkGrid, ChunkSource, Chunks, DType, ExprError, HostArray, Node, Op, SourceElement, SourceError};
 
@@ -275,6 +275,3 @@ pub fn human_bytes(b: u64) -> String {
         format!("{v:.2} {}", units[u])
     }
 }
-
-/// A function over one block view, for [`Array::map_blocks`].
-pub type BlockFunction = dyn Fn(ArrayViewD<'_, f32>) -> ArrayD<f32> + Send + Sync;

@@ -83,7 +83,7 @@ impl ChunkGrid {
                     return Err(bad(format!("{} axes of sizes given", per_axis.len())));
                 }
                 for (axis, (sizes, &n)) in per_axis.iter().zip(shape).enumerate() {
-                    if sizes.iter().sum::<usize>() != n || sizes.iter().any(|&s| s == 0) {
+                    if sizes.iter().sum::<usize>() != n || sizes.contains(&0) {
                         return Err(bad(format!("axis {axis}: sizes {sizes:?} do not tile length {n}")));
                     }
                 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 pub(crate) use grid::{split_regular, unravel};
 pub use grid::{ChunkGrid, Chunks};
 pub use ops::{BinaryOp, BoundaryMode, ReduceOp, UnaryOp};
-pub use source::{Block, BlockFn, ChunkSource, HostArray, SourceElement, SourceError};
+pub use source::{Block, BlockFn, BlockFunction, ChunkSource, HostArray, SourceElement, SourceError};
 
 /// Element type of an array: f32 values, or u8 masks (0 or 1) from comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -152,13 +152,16 @@ impl HostArray {
     }
 }
 
+/// A function from one f32 block to a block of the same shape.
+pub type BlockFunction = dyn Fn(ArrayViewD<'_, f32>) -> ArrayD<f32> + Send + Sync;
+
 /// A user function over one f32 block, with a name for graphs (dask's `map_blocks` callable).
 #[derive(Clone)]
 pub struct BlockFn {
     /// name shown in graphs and reports
     pub name: String,
     /// the function; must return an array of the shape it was given
-    pub f: Arc<dyn Fn(ArrayViewD<'_, f32>) -> ArrayD<f32> + Send + Sync>,
+    pub f: Arc<BlockFunction>,
 }
 
 impl fmt::Debug for BlockFn {

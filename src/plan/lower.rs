@@ -459,11 +459,15 @@ impl Lowerer<'_> {
                     input.tasks[input.grid.flat_index(&in_idx)]
                 })
                 .collect();
-            // Level 0 folds up to `split` input blocks into one state: a state per input block
-            // would cost more memory traffic than the blocks themselves.
-            let single = n <= split;
+            // Level 0 folds `group` input blocks into one state: enough blocks that the state
+            // (f64 lanes per kept element) costs no more than the data folded into it, so thin
+            // blocks along the reduced axes do not multiply memory traffic; a state per block
+            // where states are small, so a full reduction of a few blocks runs in parallel.
+            let block_bytes = elems(&input.grid.max_block_shape()) * input.dtype.size() as u64;
+            let group = (partial_bytes.div_ceil(block_bytes.max(1)) as usize).clamp(1, split);
+            let single = n <= group;
             let mut level: Vec<usize> = inputs
-                .chunks(split)
+                .chunks(group)
                 .map(|group| {
                     let kind = TaskKind::ReducePartial {
                         op,
@@ -520,9 +524,9 @@ impl Lowerer<'_> {
             block[a] = block[a].div_ceil(2);
         }
         let mut grid = input.clone();
-        for a in 0..block.len() {
-            if whole.contains(&a) || grid.max_block_shape()[a] > block[a] {
-                grid = grid.with_axis(a, crate::expr::split_regular(input.shape()[a], block[a]));
+        for (a, &b) in block.iter().enumerate() {
+            if whole.contains(&a) || grid.max_block_shape()[a] > b {
+                grid = grid.with_axis(a, crate::expr::split_regular(input.shape()[a], b));
             }
         }
         Ok(grid)

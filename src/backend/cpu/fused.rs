@@ -69,7 +69,7 @@ pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> 
             let mut out = vec![0u8; n];
             out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
                 run_range(program, &ins, i * chunk, o, |dst, src| {
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = (s != 0.0) as u8)
+                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s as u8)
                 })
             });
             Block::U8(

@@ -1,0 +1,301 @@
+//! Behaviour through the public API: the tutorial's introduction, persist, the graph's shape,
+//! the execution report, and typed errors for bad input.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+use strata::backend::BackendError;
+use strata::exec::Progress;
+use strata::plan::TaskKind;
+use strata::{Array, Axes, ComputeOptions, Error, ExecError, ExprError, Slice};
+
+fn quiet() -> ComputeOptions {
+    ComputeOptions {
+        progress: Progress::Off,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn tutorial_introduction() {
+    let ones = Array::ones(&[1000, 4000], [1000, 1000]);
+    assert_eq!(ones.chunks(), vec![vec![1000], vec![1000; 4]]);
+    assert_eq!(ones.nbytes(), 16_000_000);
+    let values = ones.compute().unwrap();
+    assert_eq!(values.shape(), &[1000, 4000]);
+    assert!(values.iter().all(|&v| v == 1.0));
+
+    let mean = (&ones * &ones.slice(&[Slice::reverse(), Slice::reverse()])).mean(Axes::All);
+    assert_eq!(mean.shape(), &[] as &[usize]);
+    assert_eq!(mean.compute_scalar().unwrap(), 1.0);
+}
+
+#[test]
+fn the_graph_has_dasks_structure() {
+    // dask draws: 4 ones → 4 getitem (flip) → 4 mul → 4 mean_chunk → 1 mean_agg
+    let ones = Array::ones(&[1000, 4000], [1000, 1000]);
+    let mean = (&ones * &ones.slice(&[Slice::reverse(), Slice::reverse()])).mean(Axes::All);
+    let graph = mean.plan().unwrap();
+    let count = |f: &dyn Fn(&TaskKind) -> bool| graph.tasks.iter().filter(|t| f(&t.kind)).count();
+    assert_eq!(count(&|k| matches!(k, TaskKind::Fill { .. })), 4);
+    assert_eq!(count(&|k| matches!(k, TaskKind::Gather { .. })), 4);
+    assert_eq!(count(&|k| matches!(k, TaskKind::Fused { .. })), 4);
+    assert_eq!(count(&|k| matches!(k, TaskKind::ReducePartial { .. })), 4);
+    assert_eq!(
+        count(&|k| matches!(k, TaskKind::ReduceCombine { finalize: true, .. })),
+        1
+    );
+    // the flip of block (0, j) reads block (0, 3 - j): each gather has one input
+    for t in graph.tasks.iter().filter(|t| matches!(t.kind, TaskKind::Gather { .. })) {
+        assert_eq!(t.deps.len(), 1);
+        assert_eq!(graph.tasks[t.deps[0]].block[1], 3 - t.block[1]);
+    }
+    let dot = graph.to_dot();
+    assert!(dot.starts_with("digraph"));
+    assert_eq!(dot.matches("mean-chunk").count(), 4);
+    assert_eq!(dot.matches("mean-agg").count(), 1);
+}
+
+#[test]
+fn elementwise_chains_fuse_into_one_task_per_block() {
+    let a = Array::from_fn(&[64, 64], [32, 32], "a", |r| {
+        ArrayD::from_elem(IxDyn(&[r[0].len(), r[1].len()]), 2.0)
+    });
+    let b = Array::full(&[64, 64], 3.0, [32, 32]);
+    let expr = ((&a - &b) / (&a + &b) * 2.0 + 0.5).sqrt();
+    let graph = expr.plan().unwrap();
+    assert_eq!(
+        graph.counts(),
+        vec![("fused", 4), ("source", 4)],
+        "one fused task per block, constants folded in"
+    );
+    let TaskKind::Fused { program, .. } = &graph.tasks.iter().find(|t| t.kind.name() == "fused").unwrap().kind else {
+        unreachable!()
+    };
+    assert_eq!(program.op_count(), 6);
+    let v = expr.compute().unwrap();
+    assert_eq!(v[[0, 0]], ((2.0f32 - 3.0) / (2.0 + 3.0) * 2.0 + 0.5).sqrt());
+}
+
+#[test]
+fn median_rechunks_its_input_by_itself() {
+    // (time=16, 64, 64) in single-scene blocks; the median needs whole time columns, and the
+    // source produces them directly (no gather of 16 blocks).
+    let cube = Array::from_fn(&[16, 64, 64], [1, 64, 64], "cube", |r| {
+        ArrayD::from_shape_fn(IxDyn(&[r[0].len(), r[1].len(), r[2].len()]), |i| {
+            (r[0].start + i[0]) as f32
+        })
+    });
+    let med = cube.nanmedian(0);
+    let graph = med.plan().unwrap();
+    assert!(graph.tasks.iter().all(|t| !matches!(t.kind, TaskKind::Gather { .. })));
+    let src = graph.tasks.iter().find(|t| t.kind.name() == "source").unwrap();
+    let TaskKind::Source { region, .. } = &src.kind else {
+        unreachable!()
+    };
+    assert_eq!(region[0], 0..16, "a source task reads the whole time axis");
+    assert!(med.compute().unwrap().iter().all(|&v| v == 7.5));
+}
+
+#[test]
+fn persist_computes_once() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let a = Array::from_fn(&[10, 10], [5, 5], "counted", move |r| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        ArrayD::from_elem(IxDyn(&[r[0].len(), r[1].len()]), 1.5)
+    });
+    let p = (&a * 2.0).persist().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(p.sum(Axes::All).compute_scalar().unwrap(), 300.0);
+    assert_eq!(p.mean(0).compute().unwrap()[[3]], 3.0);
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "persisted blocks are reused");
+}
+
+#[test]
+fn the_report_records_every_task() {
+    let a = Array::ones(&[100, 100], [50, 50]);
+    let (_, report) = a.sum(Axes::All).compute_with(&quiet()).unwrap();
+    assert_eq!(report.backend, "cpu");
+    assert_eq!(report.tasks.len(), a.sum(Axes::All).plan().unwrap().tasks.len());
+    assert!(report.tasks.iter().all(|t| t.end_us >= t.start_us));
+    assert!(report.peak_bytes > 0 && report.peak_bytes <= report.memory_budget);
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert!(json["tasks"].as_array().unwrap().len() == report.tasks.len());
+}
+
+#[test]
+fn a_budget_held_below_its_limit() {
+    let a = Array::from_fn(&[32, 256, 256], [1, 128, 128], "cube", |r| {
+        ArrayD::zeros(IxDyn(&[r[0].len(), r[1].len(), r[2].len()]))
+    });
+    let options = ComputeOptions {
+        memory_budget: 4 << 20,
+        ..quiet()
+    };
+    let (mean, report) = a.nanmean(0).compute_with(&options).unwrap();
+    assert_eq!(mean.shape(), &[256, 256]);
+    assert!(
+        report.peak_bytes <= 4 << 20,
+        "peak {} over a 4 MiB budget",
+        report.peak_bytes
+    );
+    assert_eq!(report.over_budget_starts, 0);
+}
+
+#[test]
+fn shape_mismatch_is_an_error_not_a_panic() {
+    let a = Array::ones(&[3, 4], [3, 4]);
+    let b = Array::ones(&[4, 3], [4, 3]);
+    let c = &a + &b;
+    let err = c.compute().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Plan(strata::plan::PlanError::Expr(ExprError::ShapeMismatch { .. }))
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("[3, 4]") && err.to_string().contains("[4, 3]"),
+        "{err}"
+    );
+    // the error follows the array through later operations
+    assert!(c.mean(0).sqrt().check().is_err());
+    assert!(matches!(
+        a.mean(5).check(),
+        Err(ExprError::AxisOutOfRange { axis: 5, ndim: 2, .. })
+    ));
+    assert!(matches!(
+        a.take(1, &[7]).check(),
+        Err(ExprError::IndexOutOfBounds { index: 7, len: 4, .. })
+    ));
+    assert!(Array::concatenate(&[a.clone(), b.clone()], 0).check().is_err());
+    assert!(
+        Array::ones(&[4], [2, 2]).check().is_err(),
+        "chunk rank differs from shape rank"
+    );
+    assert!(
+        a.group_reduce(strata::ReduceOp::NanMean, 0, &[0, 1], 2)
+            .check()
+            .is_err(),
+        "labels of the wrong length"
+    );
+}
+
+#[test]
+fn a_budget_too_small_fails_before_running() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let a = Array::from_fn(&[1024, 1024], [1024, 1024], "big", move |r| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        ArrayD::zeros(IxDyn(&[r[0].len(), r[1].len()]))
+    });
+    let options = ComputeOptions {
+        memory_budget: 1 << 20,
+        ..quiet()
+    };
+    match (&a + 1.0).compute_with(&options) {
+        Err(Error::Exec(ExecError::BudgetTooSmall { task, needed, budget })) => {
+            assert!(task.contains("big"), "{task}");
+            assert_eq!(needed, 4 << 20);
+            assert_eq!(budget, 1 << 20);
+        }
+        other => panic!("expected BudgetTooSmall, got {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing ran");
+}
+
+#[derive(Debug)]
+struct Failing;
+
+impl strata::expr::ChunkSource for Failing {
+    fn read(&self, region: &[std::ops::Range<usize>]) -> Result<ArrayD<f32>, strata::expr::SourceError> {
+        if region[0].start >= 4 {
+            Err("tile 2 is corrupt".into())
+        } else {
+            Ok(ArrayD::zeros(IxDyn(&[region[0].len()])))
+        }
+    }
+    fn label(&self) -> String {
+        "flaky".into()
+    }
+}
+
+#[test]
+fn source_and_user_function_failures_carry_context() {
+    let a = Array::from_source(&[8], [2], Arc::new(Failing));
+    match a.sum(Axes::All).compute() {
+        Err(Error::Exec(ExecError::Task {
+            task,
+            source: BackendError::Source { label, region, .. },
+        })) => {
+            assert_eq!(label, "flaky");
+            assert!(region[0].start >= 4, "{region:?}");
+            assert!(task.contains("flaky"), "{task}");
+        }
+        other => panic!("expected a source error, got {other:?}"),
+    }
+    let wrong = Array::from_fn(&[4, 4], [2, 2], "short", |_| ArrayD::zeros(IxDyn(&[1, 1])));
+    assert!(matches!(
+        wrong.compute(),
+        Err(Error::Exec(ExecError::Task {
+            source: BackendError::SourceShape { .. },
+            ..
+        }))
+    ));
+    let ones = Array::ones(&[4, 4], [2, 2]);
+    let shrink = ones.map_blocks("shrink", |b| b.slice(ndarray::s![..1, ..]).to_owned().into_dyn());
+    assert!(matches!(
+        shrink.compute(),
+        Err(Error::Exec(ExecError::Task {
+            source: BackendError::MapShape { .. },
+            ..
+        }))
+    ));
+    let boom = ones.map_blocks("boom", |_| panic!("user bug"));
+    match boom.compute() {
+        Err(Error::Exec(ExecError::Task {
+            source: BackendError::MapPanicked { name, message },
+            ..
+        })) => {
+            assert_eq!(name, "boom");
+            assert!(message.contains("user bug"));
+        }
+        other => panic!("expected a panic turned into an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn dims_follow_operations() {
+    let a = Array::ones(&[3, 4, 5], [3, 4, 5]).with_dims(&["time", "y", "x"]);
+    let m = a.nanmean("time");
+    assert_eq!(m.dims().unwrap(), &["y".to_string(), "x".to_string()]);
+    assert_eq!(m.shape(), &[4, 5]);
+    assert_eq!((&m * 2.0).dims().unwrap().len(), 2);
+    assert_eq!(a.index(1, 0).dims().unwrap(), &["time".to_string(), "x".to_string()]);
+    assert!(a.mean("band").check().is_err());
+    let text = a.to_string();
+    assert!(text.contains("shape=(3, 4, 5)") && text.contains("float32"), "{text}");
+}
+
+#[test]
+fn dtypes_convert_on_load() {
+    let raw = ndarray::Array::from_shape_vec(IxDyn(&[2, 2]), vec![0u16, 1, 65535, 7]).unwrap();
+    let a = Array::from_ndarray(raw, [1, 2]);
+    assert_eq!(
+        a.compute().unwrap().into_raw_vec_and_offset().0,
+        vec![0.0, 1.0, 65535.0, 7.0]
+    );
+    let neg = ndarray::Array::from_shape_vec(IxDyn(&[3]), vec![-5i16, 0, 300]).unwrap();
+    assert_eq!(
+        Array::from_ndarray(neg, [2]).sum(Axes::All).compute_scalar().unwrap(),
+        295.0
+    );
+    let mask = Array::ones(&[4], [4]).gt(0.5);
+    assert_eq!(mask.dtype(), strata::DType::U8);
+    assert_eq!(mask.compute_mask().unwrap().into_raw_vec_and_offset().0, vec![1u8; 4]);
+    let cast = Array::full(&[3], 300.7, [3]).astype(strata::DType::U8);
+    assert_eq!(cast.compute_mask().unwrap().into_raw_vec_and_offset().0, vec![255u8; 3]);
+}
