@@ -1,1 +1,60 @@
-fn main() {}
+//! CPU kernels on the workloads of `scripts/bench_baselines.py` (same data, same sizes):
+//!
+//! - `nanmedian_t64`: nanmedian over time of a NaN-holed f32 cube (64, 2048, 2048)
+//! - `bandmath`: `(a-b)/(a+b)*c+0.5` on three 4096² f32 planes
+//! - `gaussian_s2`: gaussian sigma 2 (reflect, truncate 4) of a 4096² f32 plane
+//!
+//! Run: `cargo bench --bench cpu_kernels`; `scripts/bench_compare.sh` runs it beside the
+//! Python peers and prints the ratios. `STRATA_BENCH_QUICK=1` shrinks every size.
+
+mod data;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use strata::{Array, BoundaryMode, ComputeOptions};
+
+fn quick() -> bool {
+    std::env::var_os("STRATA_BENCH_QUICK").is_some()
+}
+
+fn options() -> ComputeOptions {
+    ComputeOptions {
+        progress: strata::exec::Progress::Off,
+        ..Default::default()
+    }
+}
+
+fn nanmedian(c: &mut Criterion) {
+    let (t, n) = if quick() { (64, 128) } else { (64, 2048) };
+    let cube = Array::from_ndarray(data::cube(t, n, n), [t, n, n]);
+    let expr = cube.nanmedian(0);
+    let mut g = c.benchmark_group("nanmedian_t64");
+    g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+}
+
+fn bandmath(c: &mut Criterion) {
+    let n = if quick() { 1024 } else { 4096 };
+    let planes: Vec<Array> = (0..3)
+        .map(|k| Array::from_ndarray(data::plane(k, n, n), strata::Chunks::auto()))
+        .collect();
+    let (a, b, cc) = (&planes[0], &planes[1], &planes[2]);
+    let expr = (a - b) / (a + b) * cc + 0.5;
+    let mut g = c.benchmark_group("bandmath");
+    g.sample_size(20).throughput(Throughput::Elements((n * n) as u64));
+    g.bench_function("strata_cpu", |bch| bch.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+}
+
+fn gaussian(c: &mut Criterion) {
+    let n = if quick() { 1024 } else { 4096 };
+    let a = Array::from_ndarray(data::plane(0, n, n), strata::Chunks::auto());
+    let expr = a.gaussian(&[2.0], BoundaryMode::Reflect);
+    let mut g = c.benchmark_group("gaussian_s2");
+    g.sample_size(10).throughput(Throughput::Elements((n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, nanmedian, bandmath, gaussian);
+criterion_main!(benches);

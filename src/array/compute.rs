@@ -3,11 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use std::mem::MaybeUninit;
+
+use ndarray::{ArrayD, ArrayViewMutD, IxDyn};
 
 use super::Array;
 use crate::backend::CpuBackend;
-use crate::exec::{execute, ComputeOptions, ExecReport};
+use crate::exec::{execute, BlockCollector, ComputeOptions, DenseOutputs, ExecReport};
 use crate::expr::{Block, DType, Node, Op};
 use crate::plan::{PlanOptions, TaskGraph};
 
@@ -20,27 +22,25 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
 }
 
 /// Computes several arrays in one run, sharing the work they have in common; results come
-/// back as f32 (masks as 0.0/1.0), in order, with the run's report.
+/// back as f32 (masks as 0.0/1.0), in order, with the run's report. Output blocks are written
+/// straight into the result arrays by the workers that compute them.
 ///
 /// **Errors**: the first build, plan or execution error.
 pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Result<(Vec<ArrayD<f32>>, ExecReport)> {
     let roots: Vec<Arc<Node>> = arrays.iter().map(|a| a.node().cloned()).collect::<Result<_, _>>()?;
     let graph = TaskGraph::build(&roots, &plan_options(options))?;
-    let mut outs: Vec<ArrayD<f32>> = graph
+    let mut outs: Vec<ArrayD<MaybeUninit<f32>>> = graph
         .outputs
         .iter()
-        .map(|o| ArrayD::zeros(IxDyn(o.grid.shape())))
+        .map(|o| ArrayD::uninit(IxDyn(o.grid.shape())))
         .collect();
-    let report = execute(&graph, &CpuBackend, options, &mut |o, b, block| {
-        let grid = &graph.outputs[o].grid;
-        let region = grid.region(&crate::expr::unravel(b, &grid.blocks_per_axis()));
-        let info: Vec<SliceInfoElem> = region.into_iter().map(SliceInfoElem::from).collect();
-        let mut dst = outs[o].slice_mut(info.as_slice());
-        match block {
-            Block::F32(a) => dst.assign(&a),
-            Block::U8(a) => dst.zip_mut_with(&a, |d, &s| *d = f32::from(s)),
-        }
-    })?;
+    let grids = graph.outputs.iter().map(|o| o.grid.clone()).collect();
+    let sink = DenseOutputs::new(outs.iter_mut().map(|o| o.view_mut()).collect(), grids);
+    let report = execute(&graph, &CpuBackend, options, &sink)?;
+    drop(sink);
+    // SAFETY: execution succeeded, so every block of every output — together the whole array
+    // — was written exactly once.
+    let outs = outs.into_iter().map(|o| unsafe { o.assume_init() }).collect();
     Ok((outs, report))
 }
 
@@ -73,6 +73,35 @@ impl Array {
     pub fn compute_with(&self, options: &ComputeOptions) -> crate::Result<(ArrayD<f32>, ExecReport)> {
         let (mut outs, report) = compute_many(&[self], options)?;
         Ok((outs.pop().expect("one output"), report))
+    }
+
+    /// Computes into `out` (shape of the array), reusing its memory: no result allocation and
+    /// no copy, as numpy's `out=`. Masks are written as 0.0/1.0.
+    ///
+    /// **Errors**: as [`Array::compute`], or [`crate::ExprError::ShapeMismatch`] when `out`
+    /// has another shape.
+    pub fn compute_into(&self, mut out: ArrayViewMutD<'_, f32>, options: &ComputeOptions) -> crate::Result<ExecReport> {
+        let node = self.node()?.clone();
+        if out.shape() != node.shape() {
+            return Err(crate::ExprError::ShapeMismatch {
+                op: "compute_into".into(),
+                left: node.shape().to_vec(),
+                right: out.shape().to_vec(),
+            }
+            .into());
+        }
+        if !out.is_standard_layout() {
+            let (values, report) = self.compute_with(options)?;
+            out.assign(&values);
+            return Ok(report);
+        }
+        let graph = TaskGraph::build(std::slice::from_ref(&node), &plan_options(options))?;
+        let shape = out.shape().to_vec();
+        // SAFETY: f32 and MaybeUninit<f32> have the same layout, and only initialised f32
+        // values are ever written through the view.
+        let view = unsafe { ArrayViewMutD::from_shape_ptr(IxDyn(&shape), out.as_mut_ptr().cast::<MaybeUninit<f32>>()) };
+        let sink = DenseOutputs::new(vec![view], vec![graph.outputs[0].grid.clone()]);
+        Ok(execute(&graph, &CpuBackend, options, &sink)?)
     }
 
     /// Computes a mask as u8 (0/1); an f32 array is cast (truncated, NaN → 0).
@@ -113,9 +142,14 @@ impl Array {
         let node = self.node()?.clone();
         let graph = TaskGraph::build(std::slice::from_ref(&node), &plan_options(options))?;
         let out = &graph.outputs[0];
-        let mut blocks: Vec<Option<Block>> = vec![None; out.tasks.len()];
-        execute(&graph, &CpuBackend, options, &mut |_, b, block| blocks[b] = Some(block))?;
-        let blocks: Vec<Block> = blocks.into_iter().map(|b| b.expect("every block computed")).collect();
+        let sink = BlockCollector::new(&[out.tasks.len()]);
+        execute(&graph, &CpuBackend, options, &sink)?;
+        let blocks: Vec<Block> = sink
+            .into_blocks()
+            .remove(0)
+            .into_iter()
+            .map(|b| b.expect("every block computed"))
+            .collect();
         let persisted = Node::new(Op::Persisted(Arc::new(blocks)), vec![], out.grid.clone(), node.dtype);
         Ok(self.same_dims(Array::from_node(persisted)))
     }

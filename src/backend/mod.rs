@@ -5,7 +5,10 @@
 
 pub mod cpu;
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
+
+use ndarray::{ArrayViewMutD, Zip};
 
 use crate::expr::{Block, SourceError};
 use crate::plan::TaskKind;
@@ -102,4 +105,35 @@ pub trait Backend: Send + Sync {
     ///
     /// **Errors**: a failing source or user function, or inputs of the wrong kind.
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError>;
+
+    /// Runs a task whose result is a final output block, writing it (as f32) into `dst`, which
+    /// has the block's shape. The default runs the task and copies; a backend overrides it to
+    /// write straight into the destination with no block in between.
+    ///
+    /// **Errors**: as [`Backend::run`].
+    fn run_into(
+        &self,
+        kind: &TaskKind,
+        inputs: &[&Value],
+        dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
+    ) -> Result<(), BackendError> {
+        let value = self.run(kind, inputs)?;
+        let block = value.block().ok_or_else(|| BackendError::BadInput {
+            task: kind.name(),
+            what: "an output that is not a block".into(),
+        })?;
+        write_block(dst, block);
+        Ok(())
+    }
+}
+
+/// Copies a block into an (uninitialised) destination of the same shape, masks as 0.0/1.0.
+/// Parallel over rows; costs one read and one write of the block.
+pub fn write_block(dst: ArrayViewMutD<'_, MaybeUninit<f32>>, block: &Block) {
+    match block {
+        Block::F32(a) => Zip::from(dst).and(a).par_for_each(|d, &s| *d = MaybeUninit::new(s)),
+        Block::U8(a) => Zip::from(dst)
+            .and(a)
+            .par_for_each(|d, &s| *d = MaybeUninit::new(f32::from(s))),
+    }
 }

@@ -9,10 +9,12 @@
 mod options;
 mod report;
 mod scheduler;
+mod sink;
 
 pub use options::{ComputeOptions, Progress};
 pub use report::{ExecReport, TaskRecord};
-pub use scheduler::execute;
+pub use scheduler::{execute, OutputSink};
+pub use sink::{BlockCollector, DenseOutputs};
 
 use crate::backend::BackendError;
 

@@ -3,9 +3,12 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::IsTerminal;
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
+
+use ndarray::ArrayViewMutD;
 
 use super::{ComputeOptions, ExecError, ExecReport, Progress, TaskRecord};
 use crate::backend::{Backend, Value};
@@ -51,14 +54,29 @@ fn describe(graph: &TaskGraph, t: usize) -> String {
 
 struct Done {
     task: usize,
-    result: Result<Value, ExecError>,
+    /// the value, or `None` when it went straight to the output sink
+    result: Result<Option<Value>, ExecError>,
     start_us: u64,
     end_us: u64,
     thread: usize,
 }
 
-/// Runs `graph` with `backend`, handing every finished output block to `sink(output, block
-/// number, block)` as soon as it is ready.
+/// Where finished output blocks go.
+///
+/// An output block that nothing else reads is written straight into [`OutputSink::direct`]'s
+/// view by the worker that computes it, when the sink offers one; otherwise the block is handed
+/// to [`OutputSink::accept`] on the scheduling thread.
+pub trait OutputSink: Sync {
+    /// A view to write block `block` of output `output` into (its shape), or `None`. The
+    /// executor asks for each block at most once.
+    fn direct(&self, output: usize, block: usize) -> Option<ArrayViewMutD<'_, MaybeUninit<f32>>>;
+
+    /// Takes a finished output block that was not written directly.
+    fn accept(&self, output: usize, block: usize, value: Block);
+}
+
+/// Runs `graph` with `backend`, handing every finished output block to `sink` as soon as it
+/// is ready.
 ///
 /// Costs a few microseconds of scheduling per task beyond the task itself.
 ///
@@ -69,7 +87,7 @@ pub fn execute(
     graph: &TaskGraph,
     backend: &dyn Backend,
     options: &ComputeOptions,
-    sink: &mut (dyn FnMut(usize, usize, Block) + Send),
+    sink: &dyn OutputSink,
 ) -> Result<ExecReport, ExecError> {
     let budget = options.memory_budget;
     for t in 0..graph.tasks.len() {
@@ -103,7 +121,7 @@ fn run<'s>(
     graph: &'s TaskGraph,
     backend: &'s dyn Backend,
     options: &ComputeOptions,
-    sink: &mut (dyn FnMut(usize, usize, Block) + Send),
+    sink: &'s dyn OutputSink,
     scope: &rayon::Scope<'s>,
     threads: usize,
 ) -> Result<ExecReport, ExecError> {
@@ -180,10 +198,19 @@ fn run<'s>(
                     .map(|&d| values[d].clone().expect("dep finished"))
                     .collect();
                 let tx = tx.clone();
+                // An output block nothing else reads is written straight into the sink.
+                let direct = match (slots[t].as_slice(), consumers[t].is_empty()) {
+                    (&[(o, b)], true) => Some((o, b)),
+                    _ => None,
+                };
                 scope.spawn(move |_| {
                     let start_us = began.elapsed().as_micros() as u64;
                     let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
-                    let result = match catch_unwind(AssertUnwindSafe(|| backend.run(&task.kind, &refs))) {
+                    let work = || match direct.and_then(|(o, b)| sink.direct(o, b)) {
+                        Some(dst) => backend.run_into(&task.kind, &refs, dst).map(|()| None),
+                        None => backend.run(&task.kind, &refs).map(Some),
+                    };
+                    let result = match catch_unwind(AssertUnwindSafe(work)) {
                         Ok(Ok(v)) => Ok(v),
                         Ok(Err(e)) => Err(ExecError::Task {
                             task: describe(graph, t),
@@ -251,15 +278,14 @@ fn run<'s>(
                 }
             }
             for &(o, b) in &slots[t] {
-                if let Value::Block(block) = &value {
-                    sink(o, b, block.clone());
+                if let Some(Value::Block(block)) = &value {
+                    sink.accept(o, b, block.clone());
                 }
                 refs[t] -= 1;
             }
-            if refs[t] == 0 {
-                held -= task.out_bytes;
-            } else {
-                values[t] = Some(Arc::new(value));
+            match value {
+                Some(value) if refs[t] > 0 => values[t] = Some(Arc::new(value)),
+                _ => held -= task.out_bytes,
             }
             for &c in &consumers[t] {
                 waiting[c] -= 1;

@@ -4,7 +4,9 @@
 
 use std::borrow::Cow;
 
-use ndarray::{ArrayD, IxDyn};
+use std::mem::MaybeUninit;
+
+use ndarray::{ArrayD, ArrayViewMutD, IxDyn};
 use rayon::prelude::*;
 
 use crate::expr::{BinaryOp, Block, DType, UnaryOp};
@@ -29,36 +31,14 @@ enum Val<'a> {
 /// Costs one pass over the inputs and one over the output, parallel over strips.
 pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> Block {
     let n: usize = shape.iter().product();
-    let f32_views: Vec<Option<Cow<'_, [f32]>>> = inputs
-        .iter()
-        .map(|b| match b {
-            Block::F32(a) => Some(contiguous(a.view())),
-            Block::U8(_) => None,
-        })
-        .collect();
-    let u8_views: Vec<Option<Cow<'_, [u8]>>> = inputs
-        .iter()
-        .map(|b| match b {
-            Block::U8(a) => Some(contiguous(a.view())),
-            Block::F32(_) => None,
-        })
-        .collect();
-    let ins: Vec<Input<'_>> = f32_views
-        .iter()
-        .zip(&u8_views)
-        .map(|(f, u)| match (f, u) {
-            (Some(f), _) => Input::F32(f),
-            (_, Some(u)) => Input::U8(u),
-            _ => unreachable!("every block is f32 or u8"),
-        })
-        .collect();
-    let chunk = STRIP * STRIPS_PER_TASK;
+    let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
+    let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
     match program.out_dtype {
         DType::F32 => {
-            let mut out = vec![0f32; n];
-            out.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, o)| run_range(program, &ins, i * chunk, o, |dst, src| dst.copy_from_slice(src)));
+            let mut out: Vec<f32> = Vec::with_capacity(n);
+            fill_uninit(program, &ins, &mut out.spare_capacity_mut()[..n], |v| v);
+            // SAFETY: `fill_uninit` wrote every one of the first n elements.
+            unsafe { out.set_len(n) };
             Block::F32(
                 ArrayD::from_shape_vec(IxDyn(shape), out)
                     .expect("shape matches")
@@ -66,18 +46,70 @@ pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> 
             )
         }
         DType::U8 => {
-            let mut out = vec![0u8; n];
-            out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
-                run_range(program, &ins, i * chunk, o, |dst, src| {
-                    dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s as u8)
-                })
-            });
+            let mut out: Vec<u8> = Vec::with_capacity(n);
+            fill_uninit(program, &ins, &mut out.spare_capacity_mut()[..n], |v| v as u8);
+            // SAFETY: as above.
+            unsafe { out.set_len(n) };
             Block::U8(
                 ArrayD::from_shape_vec(IxDyn(shape), out)
                     .expect("shape matches")
                     .into_shared(),
             )
         }
+    }
+}
+
+/// Runs `program` writing f32 results straight into `dst` (masks as 0.0/1.0), with no block
+/// allocated in between. Returns `false`, writing nothing, when `dst` is not contiguous.
+pub fn run_fused_into(
+    program: &FusedProgram,
+    inputs: &[&Block],
+    dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
+) -> bool {
+    let Some(out) = dst.as_slice_mut() else { return false };
+    let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
+    let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
+    match program.out_dtype {
+        DType::F32 => fill_uninit(program, &ins, out, |v| v),
+        DType::U8 => fill_uninit(program, &ins, out, |v| f32::from(v as u8)),
+    }
+    true
+}
+
+fn fill_uninit<O: Send>(
+    program: &FusedProgram,
+    ins: &[Input<'_>],
+    out: &mut [MaybeUninit<O>],
+    conv: impl Fn(f32) -> O + Sync,
+) {
+    let chunk = STRIP * STRIPS_PER_TASK;
+    out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
+        run_range(program, ins, i * chunk, o, |dst, src| {
+            dst.iter_mut()
+                .zip(src)
+                .for_each(|(d, &s)| *d = MaybeUninit::new(conv(s)))
+        })
+    });
+}
+
+enum Contig<'a> {
+    F32(Cow<'a, [f32]>),
+    U8(Cow<'a, [u8]>),
+}
+
+impl Contig<'_> {
+    fn as_input(&self) -> Input<'_> {
+        match self {
+            Contig::F32(c) => Input::F32(c),
+            Contig::U8(c) => Input::U8(c),
+        }
+    }
+}
+
+fn contiguous_input(b: &Block) -> Contig<'_> {
+    match b {
+        Block::F32(a) => Contig::F32(contiguous(a.view())),
+        Block::U8(a) => Contig::U8(contiguous(a.view())),
     }
 }
 

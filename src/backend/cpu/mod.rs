@@ -6,15 +6,16 @@ mod gaussian;
 mod median;
 mod reduce;
 
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use ndarray::{ArrayD, IxDyn, Slice};
+use ndarray::{ArrayD, ArrayViewMutD, IxDyn, Slice};
 
 use super::{Backend, BackendError, Value};
 use crate::expr::{Block, DType};
 use crate::plan::TaskKind;
 
-pub use fused::run_fused;
+pub use fused::{run_fused, run_fused_into};
 pub use gaussian::correlate_valid;
 pub use median::holistic_reduce;
 pub use reduce::{finalize, group_reduce, partial_reduce, Partial};
@@ -37,6 +38,26 @@ fn f32_input(task: &'static str, v: &Value) -> Result<ndarray::ArcArray<f32, IxD
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         "cpu".into()
+    }
+
+    fn run_into(
+        &self,
+        kind: &TaskKind,
+        inputs: &[&Value],
+        mut dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
+    ) -> Result<(), BackendError> {
+        if let TaskKind::Fused { program, .. } = kind {
+            let blocks = inputs
+                .iter()
+                .map(|v| block_input("fused", v))
+                .collect::<Result<Vec<_>, _>>()?;
+            if run_fused_into(program, &blocks, &mut dst) {
+                return Ok(());
+            }
+        }
+        let value = self.run(kind, inputs)?;
+        super::write_block(dst, block_input(kind.name(), &value)?);
+        Ok(())
     }
 
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
