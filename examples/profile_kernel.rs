@@ -23,9 +23,15 @@ fn main() {
         _ => Array::from_ndarray(data::plane(0, 4096, 4096), strata::Chunks::auto())
             .gaussian(&[2.0], BoundaryMode::Reflect),
     };
+    let into = args.iter().any(|a| a == "--into");
+    let mut out = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(expr.shape()));
     for _ in 0..iters {
         let t = std::time::Instant::now();
-        let (_, report) = expr.compute_with(&options).unwrap();
+        let report = if into {
+            expr.compute_into(out.view_mut(), &options).unwrap()
+        } else {
+            expr.compute_with(&options).unwrap().1
+        };
         let mut kinds: Vec<(String, u64)> = Vec::new();
         for r in &report.tasks {
             match kinds.iter_mut().find(|(k, _)| k == r.kind) {

@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn};
 use rayon::prelude::*;
 
+use super::layout::{contiguous, rows, rows_mut};
 use crate::expr::{BinaryOp, Block, DType, UnaryOp};
 use crate::plan::{FusedProgram, Instr, Operand};
 
@@ -16,6 +17,7 @@ const STRIP: usize = 2048;
 /// Strips per parallel work item: large enough that rayon's overhead vanishes.
 const STRIPS_PER_TASK: usize = 32;
 
+#[derive(Clone, Copy)]
 enum Input<'a> {
     F32(&'a [f32]),
     U8(&'a [u8]),
@@ -66,14 +68,45 @@ pub fn run_fused_into(
     inputs: &[&Block],
     dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
 ) -> bool {
-    let Some(out) = dst.as_slice_mut() else { return false };
-    let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
-    let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
-    match program.out_dtype {
-        DType::F32 => fill_uninit(program, &ins, out, |v| v),
-        DType::U8 => fill_uninit(program, &ins, out, |v| f32::from(v as u8)),
+    let conv = |v: f32| {
+        if program.out_dtype == DType::U8 {
+            f32::from(v as u8)
+        } else {
+            v
+        }
+    };
+    if let Some(out) = dst.as_slice_mut() {
+        let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
+        let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
+        fill_uninit(program, &ins, out, conv);
+        return true;
     }
+    // A block of a larger result: its rows are contiguous, the block is not. Read the inputs
+    // row by row too, so windows of larger arrays are never copied.
+    let in_rows: Option<Vec<Vec<Input<'_>>>> = inputs
+        .iter()
+        .map(|b| match b {
+            Block::F32(a) => rows(a.view()).map(|r| r.into_iter().map(Input::F32).collect()),
+            Block::U8(a) => rows(a.view()).map(|r| r.into_iter().map(Input::U8).collect()),
+        })
+        .collect();
+    let (Some(in_rows), Some(out_rows)) = (in_rows, rows_mut(dst)) else {
+        return false;
+    };
+    out_rows.into_par_iter().enumerate().for_each_init(
+        || registers(program),
+        |regs, (r, row)| {
+            let ins: Vec<Input<'_>> = in_rows.iter().map(|rows| rows[r]).collect();
+            run_range(program, &ins, 0, row, regs, |d, src| {
+                d.iter_mut().zip(src).for_each(|(d, &s)| *d = MaybeUninit::new(conv(s)))
+            })
+        },
+    );
     true
+}
+
+fn registers(program: &FusedProgram) -> Vec<Vec<f32>> {
+    vec![vec![0f32; STRIP]; program.instrs.len()]
 }
 
 fn fill_uninit<O: Send>(
@@ -83,13 +116,16 @@ fn fill_uninit<O: Send>(
     conv: impl Fn(f32) -> O + Sync,
 ) {
     let chunk = STRIP * STRIPS_PER_TASK;
-    out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
-        run_range(program, ins, i * chunk, o, |dst, src| {
-            dst.iter_mut()
-                .zip(src)
-                .for_each(|(d, &s)| *d = MaybeUninit::new(conv(s)))
-        })
-    });
+    out.par_chunks_mut(chunk).enumerate().for_each_init(
+        || registers(program),
+        |regs, (i, o)| {
+            run_range(program, ins, i * chunk, o, regs, |dst, src| {
+                dst.iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &s)| *d = MaybeUninit::new(conv(s)))
+            })
+        },
+    );
 }
 
 enum Contig<'a> {
@@ -113,21 +149,14 @@ fn contiguous_input(b: &Block) -> Contig<'_> {
     }
 }
 
-fn contiguous<T: Clone>(a: ndarray::ArrayViewD<'_, T>) -> Cow<'_, [T]> {
-    match a.to_slice() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(a.iter().cloned().collect()),
-    }
-}
-
 fn run_range<O>(
     program: &FusedProgram,
     ins: &[Input<'_>],
     start: usize,
     out: &mut [O],
+    regs: &mut [Vec<f32>],
     store: impl Fn(&mut [O], &[f32]),
 ) {
-    let mut regs: Vec<Vec<f32>> = vec![vec![0f32; STRIP]; program.instrs.len()];
     // Registers that alias an f32 input directly (no copy for loads).
     let direct: Vec<Option<usize>> = program
         .instrs

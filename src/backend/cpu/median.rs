@@ -10,6 +10,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rayon::prelude::*;
 
+use super::layout::contiguous;
 use crate::expr::ReduceOp;
 
 const TILE: usize = 64;
@@ -60,8 +61,7 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
     // Reduced axes first, kept axes after: a (R, P) matrix in standard layout.
     let perm: Vec<usize> = axes.iter().copied().chain(kept.iter().copied()).collect();
     let moved = x.clone().permuted_axes(perm);
-    let moved = moved.as_standard_layout();
-    let data = moved.as_slice().expect("standard layout");
+    let data = contiguous(moved);
     let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let p: usize = out_shape.iter().product();
     let mut out = vec![f32::NAN; p];

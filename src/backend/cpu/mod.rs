@@ -3,6 +3,7 @@
 mod fused;
 mod gather;
 mod gaussian;
+mod layout;
 mod median;
 mod reduce;
 

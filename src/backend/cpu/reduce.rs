@@ -5,6 +5,7 @@
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
+use super::layout::contiguous;
 use super::median::holistic_reduce;
 use crate::expr::{Block, ReduceOp};
 
@@ -222,9 +223,9 @@ pub fn partial_reduce(op: ReduceOp, blocks: &[&Block], axes: &[usize]) -> Partia
 
 fn fold_block(p: &mut Partial, block: &Block, axes: &[usize]) {
     let x = block.to_f32();
-    let x = x.as_standard_layout();
     let shape = x.shape().to_vec();
-    let data = x.as_slice().expect("standard layout");
+    let data = contiguous(x.view());
+    let data: &[f32] = &data;
     let ndim = shape.len();
     if ndim == 0 {
         p.fold(0, data, false);
