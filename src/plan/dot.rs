@@ -16,7 +16,7 @@ fn colour(kind: &TaskKind) -> &'static str {
         | TaskKind::ReduceCombine { .. }
         | TaskKind::Holistic { .. }
         | TaskKind::GroupReduce { .. } => "#d8f0d0",
-        TaskKind::Gaussian { .. } | TaskKind::Map { .. } => "#f0d8f0",
+        TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) | TaskKind::Map { .. } => "#f0d8f0",
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::fused::FusedBuilder;
 use super::gather::{gather_pieces, AxisIndex, DepList};
-use super::{gaussian_weights, OutputTable, PlanError, PlanOptions, Task, TaskGraph, TaskKind};
+use super::{gaussian_weights, ColumnRun, OutputTable, PlanError, PlanOptions, Task, TaskGraph, TaskKind, TileSpec};
 use crate::expr::{AxisMap, BoundaryMode, ChunkGrid, DType, Node, NodeId, Op, ReduceOp};
 
 /// The tasks producing every block of a node in some grid (C order).
@@ -641,6 +641,10 @@ impl Lowerer<'_> {
             .filter(|(_, w)| w.len() > 1)
             .map(|(a, w)| (a, Arc::new(w)))
             .collect();
+        let nd = input.grid.ndim();
+        if nd >= 2 && passes.iter().all(|(a, _)| a + 2 >= nd) {
+            return Ok(self.gaussian_tiles(node, &input, sigma, mode, truncate));
+        }
         let gathers = self.halo_gathers(node, &input, &halo, mode);
         let grid = input.grid.clone();
         let shape = grid.shape().to_vec();
@@ -678,6 +682,83 @@ impl Lowerer<'_> {
             })
             .collect();
         Ok(Self::table(grid, node.dtype, tasks))
+    }
+
+    /// The gaussian over the last two axes with halos read from neighbour blocks directly.
+    fn gaussian_tiles(&mut self, node: &Arc<Node>, input: &Table, sigma: &[f64], mode: BoundaryMode, truncate: f64) -> Table {
+        let grid = input.grid.clone();
+        let nd = grid.ndim();
+        let (ay, ax) = (nd - 2, nd - 1);
+        let (wy, wx) = (gaussian_weights(sigma[ay], truncate), gaussian_weights(sigma[ax], truncate));
+        let (ry, rx) = (wy.len() / 2, wx.len() / 2);
+        let shape = grid.shape().to_vec();
+        let offsets_y = grid.offsets(ay);
+        let offsets_x = grid.offsets(ax);
+        // Extended positions along one axis → (block along the axis, local index), or None.
+        let map = |start: usize, len: usize, r: usize, n: usize, offsets: &[usize]| -> Vec<Option<(usize, usize)>> {
+            (0..len + 2 * r)
+                .map(|p| {
+                    mode.map_index(start as i64 - r as i64 + p as i64, n).map(|g| {
+                        let b = offsets.partition_point(|&o| o <= g) - 1;
+                        (b, g - offsets[b])
+                    })
+                })
+                .collect()
+        };
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .map(|idx| {
+                let region = grid.region(&idx);
+                let ys = map(region[ay].start, region[ay].len(), ry, shape[ay], &offsets_y);
+                let xs = map(region[ax].start, region[ax].len(), rx, shape[ax], &offsets_x);
+                let mut by: Vec<usize> = ys.iter().flatten().map(|&(b, _)| b).collect();
+                let mut bx: Vec<usize> = xs.iter().flatten().map(|&(b, _)| b).collect();
+                by.sort_unstable();
+                by.dedup();
+                bx.sort_unstable();
+                bx.dedup();
+                let rows = ys.iter().map(|m| m.map(|(b, l)| (by.binary_search(&b).expect("listed"), l))).collect();
+                let mut cols: Vec<ColumnRun> = Vec::new();
+                for (p, m) in xs.iter().enumerate() {
+                    let Some((b, l)) = *m else { continue };
+                    let block = bx.binary_search(&b).expect("listed");
+                    if let Some(run) = cols.last_mut() {
+                        if run.dst + run.len == p && run.block == block {
+                            let next = run.src as isize + run.step * run.len as isize;
+                            if run.len == 1 {
+                                run.step = l as isize - run.src as isize;
+                                run.len = 2;
+                                continue;
+                            }
+                            if l as isize == next {
+                                run.len += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    cols.push(ColumnRun { dst: p, len: 1, block, src: l, step: 1 });
+                }
+                let mut deps = Vec::with_capacity(by.len() * bx.len());
+                for &y in &by {
+                    for &x in &bx {
+                        let mut n = idx.clone();
+                        n[ay] = y;
+                        n[ax] = x;
+                        deps.push(input.tasks[grid.flat_index(&n)]);
+                    }
+                }
+                let lo = region[ax].start as i64 - rx as i64;
+                let inside_cols = (-lo).max(0) as usize..(shape[ax] as i64 - lo).min((region[ax].len() + 2 * rx) as i64) as usize;
+                let block = block_shape(&grid, &idx);
+                let bytes = elems(&block) * 4;
+                let spec = TileSpec { wy: wy.clone(), wx: wx.clone(), rows, cols, nx: bx.len(), fill: mode.constant(), inside_cols, shape: block };
+                // scratch: one strip of extended rows per thread
+                let scratch = (64 * (region[ax].len() + 2 * rx) * 4) as u64 * rayon::current_num_threads() as u64;
+                self.add(node, idx, TaskKind::GaussianTiles(Arc::new(spec)), deps, bytes, scratch)
+            })
+            .collect();
+        Self::table(grid, node.dtype, tasks)
     }
 
     fn map_blocks(

@@ -157,6 +157,9 @@ pub enum TaskKind {
         /// for the constant mode: the constant and, per axis, the extended positions inside the array
         constant: Option<(f32, Vec<Range<usize>>)>,
     },
+    /// separable gaussian over the last two axes of a block, reading its halo straight from
+    /// the neighbouring blocks (deps: `ny` × `nx` of them, row-major) — no extended copy
+    GaussianTiles(Arc<TileSpec>),
     /// a user function on a block, then `trim` removed from both ends of every axis
     Map {
         /// the function
@@ -180,10 +183,46 @@ impl TaskKind {
             TaskKind::ReduceCombine { .. } => "reduce-combine",
             TaskKind::Holistic { .. } => "median",
             TaskKind::GroupReduce { .. } => "group-reduce",
-            TaskKind::Gaussian { .. } => "gaussian",
+            TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) => "gaussian",
             TaskKind::Map { .. } => "map-blocks",
         }
     }
+}
+
+/// A contiguous run of extended columns read from one neighbour block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnRun {
+    /// first extended column written
+    pub dst: usize,
+    /// number of columns
+    pub len: usize,
+    /// which neighbour column of blocks (0..nx)
+    pub block: usize,
+    /// first local column read
+    pub src: usize,
+    /// local step per column (1, -1 for a reflected halo, 0 for `nearest`)
+    pub step: isize,
+}
+
+/// How a [`TaskKind::GaussianTiles`] task reads and filters its block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TileSpec {
+    /// weights along the second-to-last axis (length 2ry+1; `[1]` when unfiltered)
+    pub wy: Vec<f32>,
+    /// weights along the last axis (length 2rx+1)
+    pub wx: Vec<f32>,
+    /// for every extended row: (neighbour row of blocks, local row), or `None` for the constant
+    pub rows: Vec<Option<(usize, usize)>>,
+    /// the extended columns that read data; the others hold the constant
+    pub cols: Vec<ColumnRun>,
+    /// neighbour blocks per row of blocks
+    pub nx: usize,
+    /// the constant of a constant boundary
+    pub fill: Option<f32>,
+    /// extended columns inside the array (after the vertical pass, the others are reset to the constant)
+    pub inside_cols: Range<usize>,
+    /// the output block's shape
+    pub shape: Vec<usize>,
 }
 
 /// One unit of work: produces one block (or one partial reduction state).

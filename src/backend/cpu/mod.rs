@@ -6,6 +6,7 @@ mod gaussian;
 mod layout;
 mod median;
 mod reduce;
+mod tiles;
 
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -157,6 +158,14 @@ impl Backend for CpuBackend {
             TaskKind::Gaussian { passes, constant } => {
                 let x = f32_input(name, inputs[0])?;
                 Block::F32(gaussian::separable(&x.view(), passes, constant.as_ref()).into_shared())
+            }
+            TaskKind::GaussianTiles(spec) => {
+                let blocks = inputs.iter().map(|v| block_input(name, v)).collect::<Result<Vec<_>, _>>()?;
+                let mut out = ArrayD::<f32>::uninit(IxDyn(&spec.shape));
+                let written = tiles::gaussian_tiles_into(spec, &blocks, &mut out.view_mut());
+                assert!(written, "a fresh array has contiguous rows");
+                // SAFETY: gaussian_tiles_into wrote every element.
+                Block::F32(unsafe { out.assume_init() }.into_shared())
             }
             TaskKind::Map { f, trim } => {
                 let x = f32_input(name, inputs[0])?;
