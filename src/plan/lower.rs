@@ -685,11 +685,21 @@ impl Lowerer<'_> {
     }
 
     /// The gaussian over the last two axes with halos read from neighbour blocks directly.
-    fn gaussian_tiles(&mut self, node: &Arc<Node>, input: &Table, sigma: &[f64], mode: BoundaryMode, truncate: f64) -> Table {
+    fn gaussian_tiles(
+        &mut self,
+        node: &Arc<Node>,
+        input: &Table,
+        sigma: &[f64],
+        mode: BoundaryMode,
+        truncate: f64,
+    ) -> Table {
         let grid = input.grid.clone();
         let nd = grid.ndim();
         let (ay, ax) = (nd - 2, nd - 1);
-        let (wy, wx) = (gaussian_weights(sigma[ay], truncate), gaussian_weights(sigma[ax], truncate));
+        let (wy, wx) = (
+            gaussian_weights(sigma[ay], truncate),
+            gaussian_weights(sigma[ax], truncate),
+        );
         let (ry, rx) = (wy.len() / 2, wx.len() / 2);
         let shape = grid.shape().to_vec();
         let offsets_y = grid.offsets(ay);
@@ -718,7 +728,10 @@ impl Lowerer<'_> {
                 by.dedup();
                 bx.sort_unstable();
                 bx.dedup();
-                let rows = ys.iter().map(|m| m.map(|(b, l)| (by.binary_search(&b).expect("listed"), l))).collect();
+                let rows = ys
+                    .iter()
+                    .map(|m| m.map(|(b, l)| (by.binary_search(&b).expect("listed"), l)))
+                    .collect();
                 let mut cols: Vec<ColumnRun> = Vec::new();
                 for (p, m) in xs.iter().enumerate() {
                     let Some((b, l)) = *m else { continue };
@@ -737,7 +750,13 @@ impl Lowerer<'_> {
                             }
                         }
                     }
-                    cols.push(ColumnRun { dst: p, len: 1, block, src: l, step: 1 });
+                    cols.push(ColumnRun {
+                        dst: p,
+                        len: 1,
+                        block,
+                        src: l,
+                        step: 1,
+                    });
                 }
                 let mut deps = Vec::with_capacity(by.len() * bx.len());
                 for &y in &by {
@@ -749,10 +768,20 @@ impl Lowerer<'_> {
                     }
                 }
                 let lo = region[ax].start as i64 - rx as i64;
-                let inside_cols = (-lo).max(0) as usize..(shape[ax] as i64 - lo).min((region[ax].len() + 2 * rx) as i64) as usize;
+                let inside_cols =
+                    (-lo).max(0) as usize..(shape[ax] as i64 - lo).min((region[ax].len() + 2 * rx) as i64) as usize;
                 let block = block_shape(&grid, &idx);
                 let bytes = elems(&block) * 4;
-                let spec = TileSpec { wy: wy.clone(), wx: wx.clone(), rows, cols, nx: bx.len(), fill: mode.constant(), inside_cols, shape: block };
+                let spec = TileSpec {
+                    wy: wy.clone(),
+                    wx: wx.clone(),
+                    rows,
+                    cols,
+                    nx: bx.len(),
+                    fill: mode.constant(),
+                    inside_cols,
+                    shape: block,
+                };
                 // scratch: one strip of extended rows per thread
                 let scratch = (64 * (region[ax].len() + 2 * rx) * 4) as u64 * rayon::current_num_threads() as u64;
                 self.add(node, idx, TaskKind::GaussianTiles(Arc::new(spec)), deps, bytes, scratch)

@@ -10,10 +10,50 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rayon::prelude::*;
 
-use super::layout::contiguous;
+use super::layout::{contiguous, rows};
 use crate::expr::ReduceOp;
 
 const TILE: usize = 64;
+
+/// Longest reduced axis sorted by a network; longer axes use selection.
+const NETWORK_MAX: usize = 256;
+
+/// Row-wise min/max of two tile rows: fixed length and select-free, so it compiles to packed
+/// `minps`/`maxps` (no NaN can be present: they were replaced by +inf).
+#[inline(always)]
+fn compare_exchange(a: &mut [f32; TILE], b: &mut [f32; TILE]) {
+    for l in 0..TILE {
+        let (u, v) = (a[l], b[l]);
+        a[l] = u.min(v);
+        b[l] = u.max(v);
+    }
+}
+
+/// Comparators of Batcher's odd-even merge sort for `n` inputs (any `n`): about
+/// n log²n / 4 of them, in an order that sorts any input. Applied to a tile of pixels at once,
+/// each comparator is a branch-free min/max over a row — vectorised — instead of the
+/// mispredicted branches of a per-pixel quickselect.
+fn batcher_pairs(n: usize) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    let mut p = 1;
+    while p < n {
+        let mut k = p;
+        while k >= 1 {
+            let mut j = k % p;
+            while j + k < n {
+                for i in 0..k.min(n - j - k) {
+                    if (i + j) / (2 * p) == (i + j + k) / (2 * p) {
+                        pairs.push((i + j, i + j + k));
+                    }
+                }
+                j += 2 * k;
+            }
+            k /= 2;
+        }
+        p *= 2;
+    }
+    pairs
+}
 
 /// Order-preserving map of a non-NaN f32 to u32 (negative values flipped).
 #[inline(always)]
@@ -31,24 +71,29 @@ fn unkey(k: u32) -> f32 {
     f32::from_bits(if k & 0x8000_0000 != 0 { k & 0x7fff_ffff } else { !k })
 }
 
-/// Median of `keys` (non-empty), consuming their order.
+/// Median of one pixel's keys, NaNs being `u32::MAX` (they sort last), `valid` of them not NaN.
 #[inline]
-fn median_of_keys(keys: &mut [u32]) -> f32 {
-    let n = keys.len();
-    let k = n / 2;
+fn pixel_median(keys: &mut [u32], valid: usize, skip_nan: bool) -> f32 {
+    if valid == 0 || (valid < keys.len() && !skip_nan) {
+        return f32::NAN;
+    }
+    // The k-th smallest of all keys is the k-th smallest valid value for k < valid.
+    let k = valid / 2;
     let (lower, &mut hi, _) = keys.select_nth_unstable(k);
     let hi = unkey(hi);
-    if n % 2 == 1 {
+    if valid % 2 == 1 {
         hi
     } else {
-        let lo = unkey(*lower.iter().max().expect("n >= 2"));
+        let lo = unkey(*lower.iter().max().expect("valid >= 2"));
         (lo + hi) / 2.0
     }
 }
 
 /// Reduces `x` over `axes` (whole in `x`) with median or nanmedian.
 ///
-/// Costs one transposing pass over `x` plus O(R) per pixel, parallel over pixel tiles.
+/// Costs one transposing pass over `x` plus O(R) expected per pixel, parallel over rows of
+/// pixels. When the reduced axes lead (the usual `(time, y, x)` median over time) the input is
+/// read in place, row by row; otherwise it is first copied with the reduced axes in front.
 pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) -> ArrayD<f32> {
     let skip_nan = match op {
         ReduceOp::NanMedian => true,
@@ -58,44 +103,85 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
     let ndim = x.ndim();
     let kept: Vec<usize> = (0..ndim).filter(|a| !axes.contains(a)).collect();
     let out_shape: Vec<usize> = kept.iter().map(|&a| x.shape()[a]).collect();
-    // Reduced axes first, kept axes after: a (R, P) matrix in standard layout.
-    let perm: Vec<usize> = axes.iter().copied().chain(kept.iter().copied()).collect();
-    let moved = x.clone().permuted_axes(perm);
-    let data = contiguous(moved);
     let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let p: usize = out_shape.iter().product();
     let mut out = vec![f32::NAN; p];
     if r == 0 || p == 0 {
         return ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape");
     }
-    out.par_chunks_mut(TILE).enumerate().for_each_init(
-        || (vec![0f32; TILE * r], vec![0u32; r]),
-        |(tile, keys), (t, dst)| {
-            let p0 = t * TILE;
-            let w = dst.len();
-            for i in 0..r {
-                let row = &data[i * p + p0..i * p + p0 + w];
-                for (j, &v) in row.iter().enumerate() {
-                    tile[j * r + i] = v;
-                }
-            }
-            for (j, d) in dst.iter_mut().enumerate() {
-                let column = &tile[j * r..(j + 1) * r];
-                let mut n = 0;
-                let mut saw_nan = false;
-                for &v in column {
-                    if v.is_nan() {
-                        saw_nan = true;
-                    } else {
-                        keys[n] = key(v);
-                        n += 1;
+    // Rows of the (reduced..., kept...) view: row (i, q) holds `width` pixels of kept row q
+    // at reduced index i.
+    let leading = axes.iter().enumerate().all(|(i, &a)| a == i) && !kept.is_empty();
+    let moved;
+    let copied;
+    let (rows, width): (Vec<&[f32]>, usize) = match leading.then(|| rows(x.view())).flatten() {
+        Some(rows) => (rows, *out_shape.last().expect("kept axes")),
+        None => {
+            let perm: Vec<usize> = axes.iter().copied().chain(kept.iter().copied()).collect();
+            moved = x.clone().permuted_axes(perm);
+            copied = contiguous(moved);
+            (copied.chunks(p).collect(), p)
+        }
+    };
+    let q_count = p / width;
+    if r <= NETWORK_MAX {
+        let pairs = batcher_pairs(r);
+        out.par_chunks_mut(width).enumerate().for_each_init(
+            || (vec![0f32; TILE * r], vec![0usize; TILE]),
+            |(tile, valid), (q, out_row)| {
+                for (t, dst) in out_row.chunks_mut(TILE).enumerate() {
+                    let x0 = t * TILE;
+                    let w = dst.len();
+                    valid[..w].fill(0);
+                    // time-major tile: row i holds value i of the tile's pixels; NaN sorts last
+                    for i in 0..r {
+                        let src = &rows[i * q_count + q][x0..x0 + w];
+                        let row = &mut tile[i * TILE..i * TILE + w];
+                        for ((d, &v), n) in row.iter_mut().zip(src).zip(valid.iter_mut()) {
+                            let nan = v.is_nan();
+                            *d = if nan { f32::INFINITY } else { v };
+                            *n += usize::from(!nan);
+                        }
+                    }
+                    for &(a, b) in &pairs {
+                        let (lo, hi) = tile.split_at_mut(b * TILE);
+                        let ra: &mut [f32; TILE] = (&mut lo[a * TILE..(a + 1) * TILE]).try_into().expect("tile row");
+                        let rb: &mut [f32; TILE] = (&mut hi[..TILE]).try_into().expect("tile row");
+                        compare_exchange(ra, rb);
+                    }
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        let n = valid[j];
+                        *d = if n == 0 || (n < r && !skip_nan) {
+                            f32::NAN
+                        } else if n % 2 == 1 {
+                            tile[(n / 2) * TILE + j]
+                        } else {
+                            (tile[(n / 2 - 1) * TILE + j] + tile[(n / 2) * TILE + j]) / 2.0
+                        };
                     }
                 }
-                *d = if n == 0 || (saw_nan && !skip_nan) {
-                    f32::NAN
-                } else {
-                    median_of_keys(&mut keys[..n])
-                };
+            },
+        );
+        return ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape");
+    }
+    out.par_chunks_mut(width).enumerate().for_each_init(
+        || (vec![0u32; TILE * r], vec![0usize; TILE]),
+        |(tile, valid), (q, out_row)| {
+            for (t, dst) in out_row.chunks_mut(TILE).enumerate() {
+                let x0 = t * TILE;
+                let w = dst.len();
+                valid[..w].fill(0);
+                for i in 0..r {
+                    let src = &rows[i * q_count + q][x0..x0 + w];
+                    for (j, &v) in src.iter().enumerate() {
+                        let nan = v.is_nan();
+                        tile[j * r + i] = if nan { u32::MAX } else { key(v) };
+                        valid[j] += usize::from(!nan);
+                    }
+                }
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = pixel_median(&mut tile[j * r..(j + 1) * r], valid[j], skip_nan);
+                }
             }
         },
     );
@@ -106,6 +192,30 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn batcher_networks_sort_every_length() {
+        for n in [1usize, 2, 3, 5, 7, 16, 33, 64, 65, 100] {
+            let pairs = batcher_pairs(n);
+            let mut seed = n as u64 * 2654435761;
+            for _ in 0..50 {
+                let mut v: Vec<u32> = (0..n)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        (seed >> 40) as u32 % 17
+                    })
+                    .collect();
+                let mut sorted = v.clone();
+                sorted.sort_unstable();
+                for &(a, b) in &pairs {
+                    if v[a] > v[b] {
+                        v.swap(a, b);
+                    }
+                }
+                assert_eq!(v, sorted, "n = {n}");
+            }
+        }
+    }
 
     #[test]
     fn keys_preserve_order() {

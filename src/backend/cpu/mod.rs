@@ -160,7 +160,10 @@ impl Backend for CpuBackend {
                 Block::F32(gaussian::separable(&x.view(), passes, constant.as_ref()).into_shared())
             }
             TaskKind::GaussianTiles(spec) => {
-                let blocks = inputs.iter().map(|v| block_input(name, v)).collect::<Result<Vec<_>, _>>()?;
+                let blocks = inputs
+                    .iter()
+                    .map(|v| block_input(name, v))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut out = ArrayD::<f32>::uninit(IxDyn(&spec.shape));
                 let written = tiles::gaussian_tiles_into(spec, &blocks, &mut out.view_mut());
                 assert!(written, "a fresh array has contiguous rows");
