@@ -43,6 +43,11 @@ fn bandmath(c: &mut Criterion) {
     let mut g = c.benchmark_group("bandmath");
     g.sample_size(20).throughput(Throughput::Elements((n * n) as u64));
     g.bench_function("strata_cpu", |bch| bch.iter(|| expr.compute_with(&options()).unwrap()));
+    // into a reused result, as numexpr's `out=`: the kernel without the result's page faults
+    let mut out = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[n, n]));
+    g.bench_function("strata_cpu_into", |bch| {
+        bch.iter(|| expr.compute_into(out.view_mut(), &options()).unwrap())
+    });
     g.finish();
 }
 
@@ -50,9 +55,13 @@ fn gaussian(c: &mut Criterion) {
     let n = if quick() { 1024 } else { 4096 };
     let a = Array::from_ndarray(data::plane(0, n, n), strata::Chunks::auto());
     let expr = a.gaussian(&[2.0], BoundaryMode::Reflect);
+    let mut out = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[n, n]));
     let mut g = c.benchmark_group("gaussian_s2");
     g.sample_size(10).throughput(Throughput::Elements((n * n) as u64));
     g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.bench_function("strata_cpu_into", |b| {
+        b.iter(|| expr.compute_into(out.view_mut(), &options()).unwrap())
+    });
     g.finish();
 }
 

@@ -6,7 +6,7 @@
 # slower, and the baseline must be the peers at their best.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-venv="$here/.venv"
+venv="${STRATA_BENCH_VENV:-$here/.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q numpy scipy bottleneck numexpr opencv-python-headless "dask[array]"
 exec "$venv/bin/python" "$here/bench_baselines.py" "$@"
