@@ -1,0 +1,239 @@
+//! Lowering of neighbourhood operations: halos for filters and `map_overlap`, and the
+//! gaussian, which reads its halo straight from the neighbouring blocks.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::{block_shape, elems, AxisIndex, Lowerer, Table};
+use crate::expr::{BoundaryMode, Node};
+use crate::plan::{gaussian_weights, ColumnRun, PlanError, TaskKind, TileSpec};
+
+impl Lowerer<'_> {
+    /// One gather per block of `grid` reading the block extended by `halo` with `mode` beyond
+    /// the array edge. Returns the gather task per block.
+    fn halo_gathers(&mut self, node: &Node, input: &Table, halo: &[usize], mode: BoundaryMode) -> Vec<usize> {
+        let grid = input.grid.clone();
+        let shape = grid.shape().to_vec();
+        grid.block_indices()
+            .into_iter()
+            .map(|idx| {
+                let region = grid.region(&idx);
+                let ext: Vec<Range<usize>> = (0..shape.len()).map(|a| 0..region[a].len() + 2 * halo[a]).collect();
+                let axes: Vec<AxisIndex> = (0..shape.len())
+                    .map(|a| {
+                        let lo = region[a].start as i64 - halo[a] as i64;
+                        let idx = ext[a]
+                            .clone()
+                            .map(|p| mode.map_index(lo + p as i64, shape[a]))
+                            .collect();
+                        AxisIndex::Map { axis: a, idx }
+                    })
+                    .collect();
+                let fill = mode.constant().unwrap_or(0.0);
+                self.gather_task(node, idx, &ext, input, fill, &axes, &[])
+            })
+            .collect()
+    }
+
+    pub(super) fn gaussian_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        sigma: &[f64],
+        mode: BoundaryMode,
+        truncate: f64,
+    ) -> Result<Table, PlanError> {
+        let input = self.lower(&node.inputs[0])?;
+        let weights: Vec<Vec<f32>> = sigma.iter().map(|&s| gaussian_weights(s, truncate)).collect();
+        let halo: Vec<usize> = weights.iter().map(|w| w.len() / 2).collect();
+        let passes: Vec<(usize, Arc<Vec<f32>>)> = weights
+            .into_iter()
+            .enumerate()
+            .filter(|(_, w)| w.len() > 1)
+            .map(|(a, w)| (a, Arc::new(w)))
+            .collect();
+        let nd = input.grid.ndim();
+        if nd >= 2 && passes.iter().all(|(a, _)| a + 2 >= nd) {
+            return Ok(self.gaussian_tiles(node, &input, sigma, mode, truncate));
+        }
+        let gathers = self.halo_gathers(node, &input, &halo, mode);
+        let grid = input.grid.clone();
+        let shape = grid.shape().to_vec();
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .zip(gathers)
+            .map(|(idx, g)| {
+                let region = grid.region(&idx);
+                let constant = mode.constant().map(|c| {
+                    let inside = (0..shape.len())
+                        .map(|a| {
+                            let lo = region[a].start as i64 - halo[a] as i64;
+                            let first = (-lo).max(0) as usize;
+                            let last = (shape[a] as i64 - lo).min((region[a].len() + 2 * halo[a]) as i64) as usize;
+                            first..last
+                        })
+                        .collect();
+                    (c, inside)
+                });
+                let block = block_shape(&grid, &idx);
+                let ext_bytes = self.tasks[g].out_bytes;
+                let bytes = elems(&block) * 4;
+                self.add(
+                    node,
+                    idx,
+                    TaskKind::Gaussian {
+                        passes: passes.clone(),
+                        constant,
+                    },
+                    vec![g],
+                    bytes,
+                    ext_bytes,
+                )
+            })
+            .collect();
+        Ok(Self::table(grid, node.dtype, tasks))
+    }
+
+    /// The gaussian over the last two axes with halos read from neighbour blocks directly.
+    fn gaussian_tiles(
+        &mut self,
+        node: &Arc<Node>,
+        input: &Table,
+        sigma: &[f64],
+        mode: BoundaryMode,
+        truncate: f64,
+    ) -> Table {
+        let grid = input.grid.clone();
+        let nd = grid.ndim();
+        let (ay, ax) = (nd - 2, nd - 1);
+        let (wy, wx) = (
+            gaussian_weights(sigma[ay], truncate),
+            gaussian_weights(sigma[ax], truncate),
+        );
+        let (ry, rx) = (wy.len() / 2, wx.len() / 2);
+        let shape = grid.shape().to_vec();
+        let offsets_y = grid.offsets(ay);
+        let offsets_x = grid.offsets(ax);
+        // Extended positions along one axis → (block along the axis, local index), or None.
+        let map = |start: usize, len: usize, r: usize, n: usize, offsets: &[usize]| -> Vec<Option<(usize, usize)>> {
+            (0..len + 2 * r)
+                .map(|p| {
+                    mode.map_index(start as i64 - r as i64 + p as i64, n).map(|g| {
+                        let b = offsets.partition_point(|&o| o <= g) - 1;
+                        (b, g - offsets[b])
+                    })
+                })
+                .collect()
+        };
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .map(|idx| {
+                let region = grid.region(&idx);
+                let ys = map(region[ay].start, region[ay].len(), ry, shape[ay], &offsets_y);
+                let xs = map(region[ax].start, region[ax].len(), rx, shape[ax], &offsets_x);
+                let mut by: Vec<usize> = ys.iter().flatten().map(|&(b, _)| b).collect();
+                let mut bx: Vec<usize> = xs.iter().flatten().map(|&(b, _)| b).collect();
+                by.sort_unstable();
+                by.dedup();
+                bx.sort_unstable();
+                bx.dedup();
+                let rows = ys
+                    .iter()
+                    .map(|m| m.map(|(b, l)| (by.binary_search(&b).expect("listed"), l)))
+                    .collect();
+                let mut cols: Vec<ColumnRun> = Vec::new();
+                for (p, m) in xs.iter().enumerate() {
+                    let Some((b, l)) = *m else { continue };
+                    let block = bx.binary_search(&b).expect("listed");
+                    if let Some(run) = cols.last_mut() {
+                        if run.dst + run.len == p && run.block == block {
+                            let next = run.src as isize + run.step * run.len as isize;
+                            if run.len == 1 {
+                                run.step = l as isize - run.src as isize;
+                                run.len = 2;
+                                continue;
+                            }
+                            if l as isize == next {
+                                run.len += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    cols.push(ColumnRun {
+                        dst: p,
+                        len: 1,
+                        block,
+                        src: l,
+                        step: 1,
+                    });
+                }
+                let mut deps = Vec::with_capacity(by.len() * bx.len());
+                for &y in &by {
+                    for &x in &bx {
+                        let mut n = idx.clone();
+                        n[ay] = y;
+                        n[ax] = x;
+                        deps.push(input.tasks[grid.flat_index(&n)]);
+                    }
+                }
+                let lo = region[ax].start as i64 - rx as i64;
+                let inside_cols =
+                    (-lo).max(0) as usize..(shape[ax] as i64 - lo).min((region[ax].len() + 2 * rx) as i64) as usize;
+                let block = block_shape(&grid, &idx);
+                let bytes = elems(&block) * 4;
+                let spec = TileSpec {
+                    wy: wy.clone(),
+                    wx: wx.clone(),
+                    rows,
+                    cols,
+                    nx: bx.len(),
+                    fill: mode.constant(),
+                    inside_cols,
+                    shape: block,
+                };
+                // scratch: one strip of extended rows per thread
+                let scratch = (64 * (region[ax].len() + 2 * rx) * 4) as u64 * rayon::current_num_threads() as u64;
+                self.add(node, idx, TaskKind::GaussianTiles(Arc::new(spec)), deps, bytes, scratch)
+            })
+            .collect();
+        Self::table(grid, node.dtype, tasks)
+    }
+
+    pub(super) fn map_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        f: &crate::expr::BlockFn,
+        depth: &[usize],
+        mode: BoundaryMode,
+    ) -> Result<Table, PlanError> {
+        let input = self.lower(&node.inputs[0])?;
+        let sources: Vec<usize> = if depth.iter().all(|&d| d == 0) {
+            input.tasks.to_vec()
+        } else {
+            self.halo_gathers(node, &input, depth, mode)
+        };
+        let grid = input.grid.clone();
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .zip(sources)
+            .map(|(idx, s)| {
+                let bytes = elems(&block_shape(&grid, &idx)) * 4;
+                let extended = self.tasks[s].out_bytes.max(bytes);
+                self.add(
+                    node,
+                    idx,
+                    TaskKind::Map {
+                        f: f.clone(),
+                        trim: depth.to_vec(),
+                    },
+                    vec![s],
+                    bytes,
+                    extended,
+                )
+            })
+            .collect();
+        Ok(Self::table(grid, node.dtype, tasks))
+    }
+}
