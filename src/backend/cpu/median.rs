@@ -29,6 +29,34 @@ fn compare_exchange(a: &mut [f32; TILE], b: &mut [f32; TILE]) {
     }
 }
 
+/// Applies the network to every column of a time-major tile.
+fn sort_columns(tile: &mut [f32], pairs: &[(usize, usize)]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { sort_columns_avx2(tile, pairs) };
+    }
+    sort_columns_generic(tile, pairs)
+}
+
+/// The same code compiled for AVX2: 8-wide min/max instead of SSE2's 4 (bitwise the same
+/// results: min and max are exact).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sort_columns_avx2(tile: &mut [f32], pairs: &[(usize, usize)]) {
+    sort_columns_generic(tile, pairs)
+}
+
+#[inline(always)]
+fn sort_columns_generic(tile: &mut [f32], pairs: &[(usize, usize)]) {
+    for &(a, b) in pairs {
+        let (lo, hi) = tile.split_at_mut(b * TILE);
+        let ra: &mut [f32; TILE] = (&mut lo[a * TILE..(a + 1) * TILE]).try_into().expect("tile row");
+        let rb: &mut [f32; TILE] = (&mut hi[..TILE]).try_into().expect("tile row");
+        compare_exchange(ra, rb);
+    }
+}
+
 /// Comparators of Batcher's odd-even merge sort for `n` inputs (any `n`): about
 /// n log²n / 4 of them, in an order that sorts any input. Applied to a tile of pixels at once,
 /// each comparator is a branch-free min/max over a row — vectorised — instead of the
@@ -143,12 +171,7 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
                             *n += usize::from(!nan);
                         }
                     }
-                    for &(a, b) in &pairs {
-                        let (lo, hi) = tile.split_at_mut(b * TILE);
-                        let ra: &mut [f32; TILE] = (&mut lo[a * TILE..(a + 1) * TILE]).try_into().expect("tile row");
-                        let rb: &mut [f32; TILE] = (&mut hi[..TILE]).try_into().expect("tile row");
-                        compare_exchange(ra, rb);
-                    }
+                    sort_columns(tile, &pairs);
                     for (j, d) in dst.iter_mut().enumerate() {
                         let n = valid[j];
                         *d = if n == 0 || (n < r && !skip_nan) {
