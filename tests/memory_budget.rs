@@ -136,6 +136,15 @@ fn sixteen_gib_cube_reduces_over_time_in_under_one_gib() {
         .trim()
         .parse()
         .unwrap();
+    for line in stdout
+        .lines()
+        .filter(|l| l.contains("nanmean:") || l.contains("nanmedian:"))
+    {
+        println!(
+            "{}",
+            line.trim_start_matches("test sixteen_gib_cube_reduces_over_time_in_under_one_gib ... ")
+        );
+    }
     println!("peak resident memory: {} MiB", peak / 1024);
     assert!(
         peak < 1024 * 1024,
