@@ -67,12 +67,13 @@ pub(crate) enum AxisIndex {
     Map { axis: usize, idx: Vec<Option<usize>> },
 }
 
-struct Run {
-    dst_start: usize,
-    dst_len: usize,
-    block: usize,
-    src_start: usize,
-    step: isize,
+/// Consecutive output positions reading one block with a constant local step.
+pub(crate) struct Run {
+    pub dst_start: usize,
+    pub dst_len: usize,
+    pub block: usize,
+    pub src_start: usize,
+    pub step: isize,
 }
 
 fn locate(offsets: &[usize], i: usize) -> (usize, usize) {
@@ -81,10 +82,15 @@ fn locate(offsets: &[usize], i: usize) -> (usize, usize) {
 }
 
 fn runs(idx: &[Option<usize>], offsets: &[usize]) -> Vec<Run> {
+    runs_of(idx.iter().map(|g| g.map(|g| locate(offsets, g))))
+}
+
+/// Groups output positions (`Some((block, local index))`, or `None` for positions read from
+/// nowhere) into runs: consecutive positions reading one block with a constant local step.
+pub(crate) fn runs_of(located: impl IntoIterator<Item = Option<(usize, usize)>>) -> Vec<Run> {
     let mut out: Vec<Run> = Vec::new();
-    for (p, g) in idx.iter().enumerate() {
-        let Some(g) = *g else { continue };
-        let (block, local) = locate(offsets, g);
+    for (p, m) in located.into_iter().enumerate() {
+        let Some((block, local)) = m else { continue };
         if let Some(run) = out.last_mut() {
             let contiguous = run.dst_start + run.dst_len == p && run.block == block;
             let last = run.src_start as isize + run.step * (run.dst_len as isize - 1);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{block_shape, elems, AxisIndex, Lowerer, Table};
 use crate::expr::{BoundaryMode, Node};
+use crate::plan::gather::runs_of;
 use crate::plan::{gaussian_weights, ColumnRun, PlanError, TaskKind, TileSpec};
 
 impl Lowerer<'_> {
@@ -142,32 +143,19 @@ impl Lowerer<'_> {
                     .iter()
                     .map(|m| m.map(|(b, l)| (by.binary_search(&b).expect("listed"), l)))
                     .collect();
-                let mut cols: Vec<ColumnRun> = Vec::new();
-                for (p, m) in xs.iter().enumerate() {
-                    let Some((b, l)) = *m else { continue };
-                    let block = bx.binary_search(&b).expect("listed");
-                    if let Some(run) = cols.last_mut() {
-                        if run.dst + run.len == p && run.block == block {
-                            let next = run.src as isize + run.step * run.len as isize;
-                            if run.len == 1 {
-                                run.step = l as isize - run.src as isize;
-                                run.len = 2;
-                                continue;
-                            }
-                            if l as isize == next {
-                                run.len += 1;
-                                continue;
-                            }
-                        }
-                    }
-                    cols.push(ColumnRun {
-                        dst: p,
-                        len: 1,
-                        block,
-                        src: l,
-                        step: 1,
-                    });
-                }
+                let located = xs
+                    .iter()
+                    .map(|m| m.map(|(b, l)| (bx.binary_search(&b).expect("listed"), l)));
+                let cols = runs_of(located)
+                    .into_iter()
+                    .map(|r| ColumnRun {
+                        dst: r.dst_start,
+                        len: r.dst_len,
+                        block: r.block,
+                        src: r.src_start,
+                        step: r.step,
+                    })
+                    .collect();
                 let mut deps = Vec::with_capacity(by.len() * bx.len());
                 for &y in &by {
                     for &x in &bx {
