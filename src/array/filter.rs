@@ -7,6 +7,9 @@ use ndarray::{ArrayD, ArrayViewD};
 use super::Array;
 use crate::expr::{BlockFn, BoundaryMode, ExprError, Node, Op};
 
+/// The widest halo a filter may read per side (a gaussian radius, a `map_overlap` depth).
+pub const MAX_HALO: usize = 1 << 20;
+
 impl Array {
     /// `scipy.ndimage.gaussian_filter(x, sigma, mode=mode, truncate=4.0)`: one sigma per axis
     /// (or one for all; 0 leaves an axis untouched). Identical whatever the chunking: every
@@ -33,6 +36,12 @@ impl Array {
                 return Err(ExprError::InvalidArgument {
                     op: "gaussian".into(),
                     reason: format!("sigma {sigma:?} and truncate {truncate} must be finite and >= 0"),
+                });
+            }
+            if sigma.iter().any(|s| truncate * s + 0.5 > MAX_HALO as f64) {
+                return Err(ExprError::InvalidArgument {
+                    op: "gaussian".into(),
+                    reason: format!("radius of sigma {sigma:?} with truncate {truncate} is over {MAX_HALO}"),
                 });
             }
             Ok(Node::new(
@@ -78,6 +87,12 @@ impl Array {
             f: Arc::new(f),
         };
         let result = self.node().and_then(|node| {
+            if depth.iter().any(|&d| d > MAX_HALO) {
+                return Err(ExprError::InvalidArgument {
+                    op: "map_overlap".into(),
+                    reason: format!("depth {depth:?} is over {MAX_HALO}"),
+                });
+            }
             if depth.len() != node.grid.ndim() {
                 return Err(ExprError::InvalidArgument {
                     op: "map_overlap".into(),

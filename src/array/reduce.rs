@@ -62,7 +62,12 @@ impl Array {
             Axes::Named(names) => names.iter().map(|n| self.axis_of(n)).collect::<Result<Vec<_>, _>>()?,
         };
         out.sort_unstable();
-        out.dedup();
+        if out.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ExprError::InvalidArgument {
+                op: op.into(),
+                reason: format!("duplicate axes {out:?}"),
+            });
+        }
         Ok(out)
     }
 
@@ -72,6 +77,12 @@ impl Array {
         let axes = self.resolve_axes(op.name(), axes.into());
         let result = self.node().and_then(|node| {
             let axes = axes.clone()?;
+            if op.empty_value().is_none() && axes.iter().any(|&a| node.shape()[a] == 0) {
+                return Err(ExprError::InvalidArgument {
+                    op: op.name().into(),
+                    reason: format!("zero-size array to reduction operation (shape {:?})", node.shape()),
+                });
+            }
             let grid = node.grid.without_axes(&axes);
             let dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
             Ok(Node::new(
@@ -136,7 +147,7 @@ impl Array {
     }
 
     /// Reduces `axis` group by group: index `i` belongs to group `labels[i]`, and the axis
-    /// becomes `groups` long (one slot per group; an empty group gives NaN, or 0 for `count`).
+    /// becomes `groups` long (one slot per group; an empty group gives what numpy gives for no values: 0 for sums and counts, 1 for `all`, NaN otherwise).
     /// A calendar resample is this with month numbers as labels.
     pub fn group_reduce(&self, op: ReduceOp, axis: isize, labels: &[usize], groups: usize) -> Array {
         let result = self.node().and_then(|node| {

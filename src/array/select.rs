@@ -58,14 +58,12 @@ impl Slice {
                 self.stop.map_or(-1, |s| norm(s, -1, n - 1)),
             )
         };
-        let len = if step > 0 {
-            if stop > start {
-                (stop - start + step - 1) / step
-            } else {
-                0
-            }
-        } else if start > stop {
-            (start - stop - step - 1) / (-step)
+        // in i128: steps near isize::MAX must not overflow
+        let (lo, hi, st) = (start as i128, stop as i128, step as i128);
+        let len = if st > 0 && hi > lo {
+            (hi - lo - 1) / st + 1
+        } else if st < 0 && lo > hi {
+            (lo - hi - 1) / -st + 1
         } else {
             0
         };

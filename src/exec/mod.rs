@@ -50,6 +50,15 @@ pub enum ExecError {
         /// the panic message
         message: String,
     },
+    /// The run stopped with tasks left that could never start (a planner bug, reported rather
+    /// than returning a half-computed result).
+    #[error("execution stalled after {finished} of {total} tasks")]
+    Stalled {
+        /// tasks finished
+        finished: usize,
+        /// tasks in the graph
+        total: usize,
+    },
     /// The thread pool could not be built.
     #[error("cannot build a pool of {threads} threads: {message}")]
     ThreadPool {

@@ -52,6 +52,25 @@ fn describe(graph: &TaskGraph, t: usize) -> String {
     format!("#{t} {} ({}) block {:?}", task.label, task.kind.name(), task.block)
 }
 
+/// Waits for the next finished task. On a rayon worker (a `compute` nested in parallel code)
+/// it keeps running pool work while it waits, so a pool whose workers all wait still progresses.
+fn next_report(rx: &mpsc::Receiver<Done>) -> Done {
+    if rayon::current_thread_index().is_none() {
+        return rx.recv().expect("a running task reports");
+    }
+    loop {
+        match rx.try_recv() {
+            Ok(done) => return done,
+            Err(mpsc::TryRecvError::Empty) => {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::yield_now();
+                }
+            }
+            Err(mpsc::TryRecvError::Disconnected) => unreachable!("the sender lives in this function's caller"),
+        }
+    }
+}
+
 struct Done {
     task: usize,
     /// the value, or `None` when it went straight to the output sink
@@ -111,6 +130,7 @@ pub fn execute(
                     threads,
                     message: e.to_string(),
                 })?;
+            let threads = pool.current_num_threads();
             pool.in_place_scope(|scope| run(graph, backend, options, sink, scope, threads))
         }
         None => rayon::in_place_scope(|scope| run(graph, backend, options, sink, scope, rayon::current_num_threads())),
@@ -241,7 +261,7 @@ fn run<'s>(
                 // Nothing running and nothing startable: done, or stopped by a failure.
                 break;
             }
-            let done = rx.recv().expect("a running task reports");
+            let done = next_report(&rx);
             in_flight -= 1;
             finished += 1;
             let t = done.task;
@@ -297,6 +317,9 @@ fn run<'s>(
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    if failure.is_none() && finished < n {
+        failure = Some(ExecError::Stalled { finished, total: n });
     }
     report.wall_us = began.elapsed().as_micros() as u64;
     match failure {

@@ -227,7 +227,7 @@ pub enum Op {
         axes: Vec<usize>,
     },
     /// A reduction of the input's `axis` by integer group labels into `groups` slots; a group
-    /// with no members gives NaN (or 0 for counts and sums).
+    /// with no members gives [`ReduceOp::empty_value`] (NaN for min and max).
     GroupReduce {
         /// the reduction
         op: ReduceOp,

@@ -146,6 +146,18 @@ impl ReduceOp {
         matches!(self, Self::Any | Self::All)
     }
 
+    /// What a reduction of no values gives, as numpy: 0 for sums, counts and `any`, 1 for
+    /// `all`, NaN for means, variances, NaN-skipping extremes and medians; `None` for `min`
+    /// and `max`, which numpy refuses ("zero-size array to reduction operation").
+    pub fn empty_value(self) -> Option<f32> {
+        match self {
+            Self::Sum | Self::NanSum | Self::Count | Self::Any => Some(0.0),
+            Self::All => Some(1.0),
+            Self::Min | Self::Max => None,
+            _ => Some(f32::NAN),
+        }
+    }
+
     /// A short name, as numpy spells it.
     pub fn name(self) -> &'static str {
         match self {

@@ -28,6 +28,17 @@ pub enum PlanError {
     /// The expression itself was invalid when built.
     #[error(transparent)]
     Expr(#[from] ExprError),
+    /// A result would have blocks no task produces (a planner bug, reported rather than
+    /// returning uninitialised values).
+    #[error("plan for shape {shape:?} has {tasks} tasks for {blocks} blocks")]
+    Incomplete {
+        /// the result's shape
+        shape: Vec<usize>,
+        /// blocks of its grid
+        blocks: usize,
+        /// tasks producing them
+        tasks: usize,
+    },
     /// A holistic reduction cannot fit even one pixel column in the budget.
     #[error("{op} over axes {axes:?} of shape {shape:?} needs {needed} bytes for one pixel column, more than the memory budget of {budget} bytes")]
     ReductionTooLarge {
@@ -270,7 +281,17 @@ impl TaskGraph {
     /// **Errors**: the first deferred [`ExprError`] of an invalid expression, or a holistic
     /// reduction too large for the budget.
     pub fn build(roots: &[Arc<Node>], options: &PlanOptions) -> Result<TaskGraph, PlanError> {
-        lower::lower_roots(roots, options)
+        let graph = lower::lower_roots(roots, options)?;
+        for out in &graph.outputs {
+            if out.tasks.len() != out.grid.num_blocks() {
+                return Err(PlanError::Incomplete {
+                    shape: out.grid.shape().to_vec(),
+                    blocks: out.grid.num_blocks(),
+                    tasks: out.tasks.len(),
+                });
+            }
+        }
+        Ok(graph)
     }
 
     /// Number of tasks of each kind, sorted by kind name.

@@ -309,7 +309,7 @@ pub fn finalize(p: &Partial) -> Block {
 }
 
 /// Reduces `x` along `axis` separately for every group of indices with the same label; groups
-/// without members give NaN (0 for `count`).
+/// without members give [`ReduceOp::empty_value`] (NaN for min and max).
 pub fn group_reduce(op: ReduceOp, x: &Block, axis: usize, labels: &[usize], groups: usize) -> Block {
     let xf = x.to_f32();
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
@@ -318,7 +318,7 @@ pub fn group_reduce(op: ReduceOp, x: &Block, axis: usize, labels: &[usize], grou
     }
     let mut out_shape = xf.shape().to_vec();
     out_shape[axis] = groups;
-    let empty = if op == ReduceOp::Count { 0.0 } else { f32::NAN };
+    let empty = op.empty_value().unwrap_or(f32::NAN);
     let mut out = ArrayD::from_elem(IxDyn(&out_shape), empty);
     for (g, idx) in members.iter().enumerate() {
         if idx.is_empty() {

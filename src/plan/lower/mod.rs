@@ -431,7 +431,36 @@ impl Lowerer<'_> {
         Ok(Self::table(grid, node.dtype, tasks))
     }
 
+    /// The result of reducing no values: one fill task per output block.
+    fn empty_reduction(&mut self, node: &Node, op: ReduceOp, out_grid: ChunkGrid) -> Table {
+        let value = op.empty_value().unwrap_or(f32::NAN);
+        let tasks = out_grid
+            .block_indices()
+            .into_iter()
+            .map(|idx| {
+                let shape = block_shape(&out_grid, &idx);
+                let bytes = elems(&shape) * node.dtype.size() as u64;
+                self.add(
+                    node,
+                    idx,
+                    TaskKind::Fill {
+                        shape,
+                        value,
+                        dtype: node.dtype,
+                    },
+                    vec![],
+                    bytes,
+                    0,
+                )
+            })
+            .collect();
+        Self::table(out_grid, node.dtype, tasks)
+    }
+
     fn tree_reduce(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<Table, PlanError> {
+        if axes.iter().any(|&a| node.inputs[0].shape()[a] == 0) {
+            return Ok(self.empty_reduction(node, op, node.grid.clone()));
+        }
         let input = self.lower(&node.inputs[0])?;
         let out_grid = input.grid.without_axes(axes);
         let counts = input.grid.blocks_per_axis();
@@ -535,6 +564,9 @@ impl Lowerer<'_> {
     }
 
     fn holistic_blocks(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<Table, PlanError> {
+        if axes.iter().any(|&a| node.inputs[0].shape()[a] == 0) {
+            return Ok(self.empty_reduction(node, op, node.grid.clone()));
+        }
         let natural = self.lower(&node.inputs[0])?;
         let grid = self.whole_axes_grid(op.name(), &natural.grid, axes)?;
         let input = self.lower_as(&node.inputs[0], &grid)?;
@@ -571,6 +603,9 @@ impl Lowerer<'_> {
         labels: &Arc<Vec<usize>>,
         groups: usize,
     ) -> Result<Table, PlanError> {
+        if node.inputs[0].shape()[axis] == 0 {
+            return Ok(self.empty_reduction(node, op, node.grid.clone()));
+        }
         let natural = self.lower(&node.inputs[0])?;
         let grid = self.whole_axes_grid(op.name(), &natural.grid, &[axis])?;
         let input = self.lower_as(&node.inputs[0], &grid)?;
