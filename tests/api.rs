@@ -215,6 +215,20 @@ fn compute_nested_in_a_one_thread_pool_finishes() {
 }
 
 #[test]
+fn a_mask_is_filtered_as_values_with_an_f32_halo() {
+    let mask = Array::ones(&[1, 5], [1, 5]).gt(0.5);
+    // constant 0.5 beyond the edge: the first output sums 0.25 * 0.5 + 0.5 * 1 + 0.25 * 1
+    let w = strata::plan::gaussian_weights(0.5, 4.0);
+    assert_eq!(w.len(), 5, "radius int(4 * 0.5 + 0.5) = 2");
+    let out = mask
+        .gaussian(&[0.0, 0.5], strata::BoundaryMode::Constant(0.5))
+        .compute()
+        .unwrap();
+    let expected = 0.0 + w[0] * 0.5 + w[1] * 0.5 + w[2] * 1.0 + w[3] * 1.0 + w[4] * 1.0;
+    assert!((out[[0, 0]] - expected).abs() < 1e-6, "{} vs {expected}", out[[0, 0]]);
+}
+
+#[test]
 fn bad_arguments_are_errors() {
     let a = Array::ones(&[4, 4], [2, 2]);
     assert!(a.sum([0, 0]).check().is_err(), "duplicate axes");

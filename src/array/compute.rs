@@ -18,6 +18,10 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
         memory_budget: options.memory_budget,
         split_every: options.split_every,
         max_holistic_block: options.max_holistic_block,
+        threads: options
+            .threads
+            .filter(|&t| t > 0)
+            .unwrap_or_else(rayon::current_num_threads),
     }
 }
 

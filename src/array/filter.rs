@@ -20,7 +20,9 @@ impl Array {
 
     /// [`Array::gaussian`] with scipy's `truncate` (radius `int(truncate * sigma + 0.5)`).
     pub fn gaussian_truncated(&self, sigma: &[f64], mode: BoundaryMode, truncate: f64) -> Array {
-        let result = self.node().and_then(|node| {
+        // a mask is filtered as 0.0/1.0 values, its halo (a constant boundary too) in f32
+        let input = self.astype(crate::expr::DType::F32);
+        let result = input.node().and_then(|node| {
             let nd = node.grid.ndim();
             let sigma: Vec<f64> = match sigma.len() {
                 1 => vec![sigma[0]; nd],
@@ -86,7 +88,9 @@ impl Array {
             name: name.to_string(),
             f: Arc::new(f),
         };
-        let result = self.node().and_then(|node| {
+        // a mask is handed to `f` as 0.0/1.0 values, its halo (a constant boundary too) in f32
+        let input = self.astype(crate::expr::DType::F32);
+        let result = input.node().and_then(|node| {
             if depth.iter().any(|&d| d > MAX_HALO) {
                 return Err(ExprError::InvalidArgument {
                     op: "map_overlap".into(),

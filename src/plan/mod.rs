@@ -64,6 +64,8 @@ pub struct PlanOptions {
     pub split_every: usize,
     /// the most bytes one block of a holistic reduction (median) may hold
     pub max_holistic_block: u64,
+    /// worker threads the executor will run (kernels' per-thread scratch is sized by it)
+    pub threads: usize,
 }
 
 impl Default for PlanOptions {
@@ -72,6 +74,7 @@ impl Default for PlanOptions {
             memory_budget: 4 << 30,
             split_every: 8,
             max_holistic_block: 16 << 20,
+            threads: rayon::current_num_threads(),
         }
     }
 }

@@ -181,7 +181,9 @@ impl Lowerer<'_> {
                     shape: block,
                 };
                 // scratch: one strip of extended rows per thread
-                let scratch = (64 * (region[ax].len() + 2 * rx) * 4) as u64 * rayon::current_num_threads() as u64;
+                // per thread: a strip of extended rows and one filtered row (tiles.rs)
+                let scratch =
+                    ((32 + 2 * ry + 1) * (region[ax].len() + 2 * rx) * 4) as u64 * self.options.threads as u64;
                 self.add(node, idx, TaskKind::GaussianTiles(Arc::new(spec)), deps, bytes, scratch)
             })
             .collect();

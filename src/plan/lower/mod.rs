@@ -584,7 +584,7 @@ impl Lowerer<'_> {
                     .map(|(_, &i)| i)
                     .collect();
                 let bytes = elems(&block_shape(&out_grid, &out_idx)) * node.dtype.size() as u64;
-                let scratch = column * rayon::current_num_threads() as u64;
+                let scratch = column * self.options.threads as u64;
                 let kind = TaskKind::Holistic {
                     op,
                     axes: axes.to_vec(),
@@ -629,7 +629,7 @@ impl Lowerer<'_> {
                     kind,
                     vec![input.tasks[flat]],
                     bytes,
-                    column * rayon::current_num_threads() as u64,
+                    column * self.options.threads as u64,
                 )
             })
             .collect();
