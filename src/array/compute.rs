@@ -34,14 +34,23 @@ pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Resul
     let roots: Vec<Arc<Node>> = arrays.iter().map(|a| a.node().cloned()).collect::<Result<_, _>>()?;
     let graph = TaskGraph::build(&roots, &plan_options(options))?;
     let mut outs: Vec<ArrayD<MaybeUninit<f32>>> = graph.outputs.iter().map(|o| result_array(o.grid.shape())).collect();
-    let grids = graph.outputs.iter().map(|o| o.grid.clone()).collect();
-    let sink = DenseOutputs::new(outs.iter_mut().map(|o| o.view_mut()).collect(), grids);
-    let report = execute(&graph, &CpuBackend, options, &sink)?;
-    drop(sink);
+    let report = execute_dense(&graph, outs.iter_mut().map(|o| o.view_mut()).collect(), options)?;
     // SAFETY: execution succeeded, so every block of every output — together the whole array
     // — was written exactly once.
     let outs = outs.into_iter().map(|o| unsafe { o.assume_init() }).collect();
     Ok((outs, report))
+}
+
+/// Runs `graph`, its workers writing every output block into `views` (one standard-layout
+/// view per output, of the output's shape).
+fn execute_dense(
+    graph: &TaskGraph,
+    views: Vec<ArrayViewMutD<'_, MaybeUninit<f32>>>,
+    options: &ComputeOptions,
+) -> crate::Result<ExecReport> {
+    let grids = graph.outputs.iter().map(|o| o.grid.clone()).collect();
+    let sink = DenseOutputs::new(views, grids);
+    Ok(execute(graph, &CpuBackend, options, &sink)?)
 }
 
 /// An uninitialised result array. Large ones ask for transparent huge pages, as numpy does
@@ -125,8 +134,7 @@ impl Array {
         // SAFETY: f32 and MaybeUninit<f32> have the same layout, and only initialised f32
         // values are ever written through the view.
         let view = unsafe { ArrayViewMutD::from_shape_ptr(IxDyn(&shape), out.as_mut_ptr().cast::<MaybeUninit<f32>>()) };
-        let sink = DenseOutputs::new(vec![view], vec![graph.outputs[0].grid.clone()]);
-        Ok(execute(&graph, &CpuBackend, options, &sink)?)
+        execute_dense(&graph, vec![view], options)
     }
 
     /// Computes a mask as u8 (0/1); an f32 array is cast (truncated, NaN → 0).

@@ -94,15 +94,7 @@ impl Array {
         });
         let out = Array::from_result(result);
         match (self.dims(), &axes) {
-            (Some(d), Ok(axes)) if out.check().is_ok() => {
-                let kept: Vec<&String> = d
-                    .iter()
-                    .enumerate()
-                    .filter(|(a, _)| !axes.contains(a))
-                    .map(|(_, n)| n)
-                    .collect();
-                out.with_dims(&kept)
-            }
+            (Some(d), Ok(axes)) if out.check().is_ok() => out.with_dims(&crate::expr::without_axes(d, axes)),
             _ => out,
         }
     }

@@ -49,9 +49,4 @@ impl ExecReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
-
-    /// Total bytes read by tasks from their inputs.
-    pub fn bytes_in(&self) -> u64 {
-        self.tasks.iter().map(|t| t.bytes_in).sum()
-    }
 }

@@ -22,9 +22,8 @@ pub enum Chunks {
 
 impl Chunks {
     /// `Chunks::Auto` with a target of 16 MiB per block. dask aims at 128 MiB to amortise
-    /// Python's per-task cost; strata's tasks cost microseconds, and 16 MiB blocks keep both
-    /// cores busy on mid-size arrays and stay below glibc's mmap threshold, so block buffers
-    /// are reused instead of page-faulted in afresh.
+    /// Python's per-task cost; strata's tasks cost microseconds, and smaller blocks keep both
+    /// cores busy on mid-size arrays and keep a block's working set nearer the caches.
     pub fn auto() -> Self {
         Chunks::Auto { target_bytes: 16 << 20 }
     }
@@ -203,14 +202,7 @@ impl ChunkGrid {
 
     /// The grid with `axis` removed (after a reduction over it).
     pub fn without_axes(&self, axes: &[usize]) -> ChunkGrid {
-        let sizes = self
-            .sizes
-            .iter()
-            .enumerate()
-            .filter(|(a, _)| !axes.contains(a))
-            .map(|(_, s)| s.clone())
-            .collect();
-        ChunkGrid::from_sizes(sizes)
+        ChunkGrid::from_sizes(without_axes(&self.sizes, axes))
     }
 
     /// The grid with the sizes along `axis` replaced.
@@ -233,6 +225,17 @@ impl ChunkGrid {
             .collect();
         ChunkGrid::from_sizes(sizes)
     }
+}
+
+/// The per-axis `values` with the entries of `axes` removed (a shape or index after a
+/// reduction over those axes).
+pub fn without_axes<T: Clone>(values: &[T], axes: &[usize]) -> Vec<T> {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| !axes.contains(a))
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// Splits a length into blocks of `block` with a ragged last block.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use grid::without_axes;
 pub(crate) use grid::{split_regular, unravel};
 pub use grid::{ChunkGrid, Chunks};
 pub use ops::{BinaryOp, BoundaryMode, ReduceOp, UnaryOp};
@@ -290,11 +291,6 @@ impl Op {
             self,
             Op::Unary(_) | Op::Binary(_) | Op::BinaryScalar { .. } | Op::Where | Op::Cast
         )
-    }
-
-    /// Whether the op produces blocks without inputs.
-    pub fn is_source(&self) -> bool {
-        matches!(self, Op::Fill(_) | Op::Host(_) | Op::Source(_) | Op::Persisted(_))
     }
 }
 

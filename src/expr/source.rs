@@ -66,15 +66,6 @@ impl Block {
             Block::U8(a) => a.mapv(f32::from).into_shared(),
         }
     }
-
-    /// The values converted to `dtype` (f32 → u8 casts as Rust's `as`: truncation, saturating, NaN → 0).
-    pub fn cast(&self, dtype: DType) -> Block {
-        match (self, dtype) {
-            (Block::F32(a), DType::U8) => Block::U8(a.mapv(|v| v as u8).into_shared()),
-            (Block::U8(_), DType::F32) => Block::F32(self.to_f32()),
-            _ => self.clone(),
-        }
-    }
 }
 
 /// Element types accepted by [`HostArray`]: converted to f32 when a block is read.

@@ -48,11 +48,6 @@ impl FusedProgram {
     pub fn op_count(&self) -> usize {
         self.instrs.iter().filter(|i| !matches!(i, Instr::Load(_))).count()
     }
-
-    /// The result operand (a constant when the whole expression folded to one).
-    pub fn result(&self) -> Operand {
-        Operand::Reg(self.instrs.len() - 1)
-    }
 }
 
 impl fmt::Display for FusedProgram {

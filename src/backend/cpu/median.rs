@@ -99,22 +99,20 @@ fn unkey(k: u32) -> f32 {
     f32::from_bits(if k & 0x8000_0000 != 0 { k & 0x7fff_ffff } else { !k })
 }
 
-/// Median of one pixel's keys, NaNs being `u32::MAX` (they sort last), `valid` of them not NaN.
-#[inline]
-fn pixel_median(keys: &mut [u32], valid: usize, skip_nan: bool) -> f32 {
-    if valid == 0 || (valid < keys.len() && !skip_nan) {
-        return f32::NAN;
+/// The two middle order statistics, `(n-1)/2` and `n/2`, of column `j` of an unsorted tile,
+/// by selection on order-preserving u32 keys (for axes too long for a network).
+fn middle_by_selection(tile: &[f32], j: usize, n: usize, keys: &mut [u32]) -> (f32, f32) {
+    for (i, k) in keys.iter_mut().enumerate() {
+        *k = key(tile[i * TILE + j]);
     }
-    // The k-th smallest of all keys is the k-th smallest valid value for k < valid.
-    let k = valid / 2;
-    let (lower, &mut hi, _) = keys.select_nth_unstable(k);
+    let (lower, &mut hi, _) = keys.select_nth_unstable(n / 2);
     let hi = unkey(hi);
-    if valid % 2 == 1 {
+    let lo = if n % 2 == 1 {
         hi
     } else {
-        let lo = unkey(*lower.iter().max().expect("valid >= 2"));
-        (lo + hi) / 2.0
-    }
+        unkey(*lower.iter().max().expect("n >= 2"))
+    };
+    (lo, hi)
 }
 
 /// Reduces `x` over `axes` (whole in `x`) with median or nanmedian.
@@ -152,58 +150,43 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
         }
     };
     let q_count = p / width;
-    if r <= NETWORK_MAX {
-        let pairs = batcher_pairs(r);
-        out.par_chunks_mut(width).enumerate().for_each_init(
-            || (vec![0f32; TILE * r], vec![0usize; TILE]),
-            |(tile, valid), (q, out_row)| {
-                for (t, dst) in out_row.chunks_mut(TILE).enumerate() {
-                    let x0 = t * TILE;
-                    let w = dst.len();
-                    valid[..w].fill(0);
-                    // time-major tile: row i holds value i of the tile's pixels; NaN sorts last
-                    for i in 0..r {
-                        let src = &rows[i * q_count + q][x0..x0 + w];
-                        let row = &mut tile[i * TILE..i * TILE + w];
-                        for ((d, &v), n) in row.iter_mut().zip(src).zip(valid.iter_mut()) {
-                            let nan = v.is_nan();
-                            *d = if nan { f32::INFINITY } else { v };
-                            *n += usize::from(!nan);
-                        }
-                    }
-                    sort_columns(tile, &pairs);
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        let n = valid[j];
-                        *d = if n == 0 || (n < r && !skip_nan) {
-                            f32::NAN
-                        } else if n % 2 == 1 {
-                            tile[(n / 2) * TILE + j]
-                        } else {
-                            (tile[(n / 2 - 1) * TILE + j] + tile[(n / 2) * TILE + j]) / 2.0
-                        };
-                    }
-                }
-            },
-        );
-        return ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape");
-    }
+    let network = (r <= NETWORK_MAX).then(|| batcher_pairs(r));
     out.par_chunks_mut(width).enumerate().for_each_init(
-        || (vec![0u32; TILE * r], vec![0usize; TILE]),
-        |(tile, valid), (q, out_row)| {
+        || (vec![0f32; TILE * r], vec![0usize; TILE], vec![0u32; r]),
+        |(tile, valid, keys), (q, out_row)| {
             for (t, dst) in out_row.chunks_mut(TILE).enumerate() {
                 let x0 = t * TILE;
                 let w = dst.len();
                 valid[..w].fill(0);
+                // time-major tile: row i holds value i of the tile's pixels; NaN becomes +inf,
+                // so the first `valid` order statistics of a column are its valid values
                 for i in 0..r {
                     let src = &rows[i * q_count + q][x0..x0 + w];
-                    for (j, &v) in src.iter().enumerate() {
+                    let row = &mut tile[i * TILE..i * TILE + w];
+                    for ((d, &v), n) in row.iter_mut().zip(src).zip(valid.iter_mut()) {
                         let nan = v.is_nan();
-                        tile[j * r + i] = if nan { u32::MAX } else { key(v) };
-                        valid[j] += usize::from(!nan);
+                        *d = if nan { f32::INFINITY } else { v };
+                        *n += usize::from(!nan);
                     }
                 }
+                if let Some(pairs) = &network {
+                    sort_columns(tile, pairs);
+                }
                 for (j, d) in dst.iter_mut().enumerate() {
-                    *d = pixel_median(&mut tile[j * r..(j + 1) * r], valid[j], skip_nan);
+                    let n = valid[j];
+                    *d = if n == 0 || (n < r && !skip_nan) {
+                        f32::NAN
+                    } else {
+                        let (lo, hi) = match network {
+                            Some(_) => (tile[(n - 1) / 2 * TILE + j], tile[n / 2 * TILE + j]),
+                            None => middle_by_selection(tile, j, n, keys),
+                        };
+                        if n % 2 == 1 {
+                            hi
+                        } else {
+                            (lo + hi) / 2.0
+                        }
+                    };
                 }
             }
         },
@@ -238,6 +221,36 @@ mod tests {
                 assert_eq!(v, sorted, "n = {n}");
             }
         }
+    }
+
+    #[test]
+    fn long_axes_use_selection_and_agree_with_sorting() {
+        // 300 > NETWORK_MAX values per pixel: the selection path
+        let r = 300;
+        let x = ndarray::Array2::from_shape_fn((r, 3), |(i, j)| {
+            let v = ((i * 37 + j * 11) % 101) as f32 - 50.0;
+            if (i + j) % 7 == 0 {
+                f32::NAN
+            } else {
+                v
+            }
+        })
+        .into_dyn();
+        let m = holistic_reduce(ReduceOp::NanMedian, &x.view(), &[0]);
+        for j in 0..3 {
+            let mut v: Vec<f32> = (0..r).map(|i| x[[i, j]]).filter(|v| !v.is_nan()).collect();
+            v.sort_by(f32::total_cmp);
+            let n = v.len();
+            let expected = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            };
+            assert_eq!(m[[j]], expected, "pixel {j}");
+        }
+        assert!(holistic_reduce(ReduceOp::Median, &x.view(), &[0])
+            .iter()
+            .all(|v| v.is_nan()));
     }
 
     #[test]

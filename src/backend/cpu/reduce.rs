@@ -208,13 +208,7 @@ impl Partial {
 /// rows (vectorisable), a reduced last axis folds each row.
 pub fn partial_reduce(op: ReduceOp, blocks: &[&Block], axes: &[usize]) -> Partial {
     let shape = blocks[0].shape();
-    let out_shape: Vec<usize> = shape
-        .iter()
-        .enumerate()
-        .filter(|(a, _)| !axes.contains(a))
-        .map(|(_, &n)| n)
-        .collect();
-    let mut p = Partial::empty(op, out_shape);
+    let mut p = Partial::empty(op, crate::expr::without_axes(shape, axes));
     for block in blocks {
         fold_block(&mut p, block, axes);
     }

@@ -577,12 +577,7 @@ impl Lowerer<'_> {
             .into_iter()
             .enumerate()
             .map(|(flat, idx)| {
-                let out_idx: Vec<usize> = idx
-                    .iter()
-                    .enumerate()
-                    .filter(|(a, _)| !axes.contains(a))
-                    .map(|(_, &i)| i)
-                    .collect();
+                let out_idx = crate::expr::without_axes(&idx, axes);
                 let bytes = elems(&block_shape(&out_grid, &out_idx)) * node.dtype.size() as u64;
                 let scratch = column * self.options.threads as u64;
                 let kind = TaskKind::Holistic {
