@@ -5,6 +5,8 @@ pub mod array;
 pub mod backend;
 pub mod exec;
 pub mod expr;
+pub mod geo;
+pub mod io;
 pub mod plan;
 
 pub use array::{compute_many, Array, Axes, Slice};

@@ -1,0 +1,379 @@
+//! [`ObjectStore`]: byte ranges from local files and HTTP servers, many in flight.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+use super::coalesce::coalesce;
+use super::href::{host_of, redact};
+use super::http;
+use super::{HrefSigner, IoError};
+
+/// How an [`ObjectStore`] talks to servers.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Requests in flight per host at once (GDAL under stackstac keeps about 2).
+    pub max_requests_per_host: usize,
+    /// Retries after the first attempt for connect errors, timeouts, cut bodies, 429 and 5xx.
+    pub retries: u32,
+    /// First backoff; doubled each retry, with full jitter.
+    pub backoff_base: Duration,
+    /// Longest backoff (and the cap on a server's `Retry-After`).
+    pub backoff_max: Duration,
+    /// Limit on one request, headers and body: a stalled server is retried after this.
+    pub request_timeout: Duration,
+    /// Limit on establishing a connection.
+    pub connect_timeout: Duration,
+    /// Ranges of one object closer than this are fetched in one request.
+    pub coalesce_gap: u64,
+    /// Longest coalesced request.
+    pub coalesce_max: u64,
+    /// Bytes read at the start of a TIFF to parse its header (grown when the IFDs need more).
+    pub header_prefetch: u64,
+    /// Rewrites hrefs before fetching (URL signing); re-applied on 403.
+    pub signer: Option<HrefSigner>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_requests_per_host: 32,
+            retries: 6,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            coalesce_gap: 64 << 10,
+            coalesce_max: 16 << 20,
+            header_prefetch: 32 << 10,
+            signer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("max_requests_per_host", &self.max_requests_per_host)
+            .field("retries", &self.retries)
+            .field("request_timeout", &self.request_timeout)
+            .field("coalesce_gap", &self.coalesce_gap)
+            .field("header_prefetch", &self.header_prefetch)
+            .field("signer", &self.signer.is_some())
+            .finish()
+    }
+}
+
+/// Counters of what a store has done, for tests and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// HTTP requests sent (every attempt counts) or file reads made
+    pub requests: u64,
+    /// of those, retries
+    pub retries: u64,
+    /// body bytes received
+    pub bytes: u64,
+}
+
+/// State shared by a store's in-flight requests.
+pub(crate) struct Shared {
+    pub(crate) options: StoreOptions,
+    pub(crate) client: reqwest::Client,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    signed: Mutex<HashMap<String, Arc<str>>>,
+    pub(crate) requests: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn host_limit(&self, url: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host_of(url).to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.options.max_requests_per_host.max(1))))
+            .clone()
+    }
+
+    /// The href to fetch: signed once and remembered, or signed again when `refresh`.
+    pub(crate) fn signed(&self, href: &str, refresh: bool) -> Arc<str> {
+        let Some(signer) = &self.options.signer else {
+            return href.into();
+        };
+        let mut signed = self.signed.lock().unwrap_or_else(|e| e.into_inner());
+        if !refresh {
+            if let Some(s) = signed.get(href) {
+                return s.clone();
+            }
+        }
+        let s: Arc<str> = signer(href).into();
+        signed.insert(href.to_string(), s.clone());
+        s
+    }
+}
+
+/// The runtime every store's requests run on: two threads, since they only wait on sockets.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("strata-io")
+            .enable_all()
+            .build()
+            .expect("the I/O runtime starts")
+    })
+}
+
+/// Reads byte ranges from local paths, `file://` URLs and `http(s)://` URLs.
+///
+/// HTTP requests run concurrently on a shared tokio runtime, at most
+/// [`StoreOptions::max_requests_per_host`] per host, retried with exponential backoff and full
+/// jitter, and coalesced when close. Cloning is cheap and clones share connections, limits
+/// and counters.
+#[derive(Clone)]
+pub struct ObjectStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ObjectStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStore")
+            .field("options", &self.shared.options)
+            .finish()
+    }
+}
+
+/// Ranges being fetched in the background; [`wait`](Self::wait) blocks until they arrive.
+#[derive(Debug)]
+pub struct PendingRanges {
+    handle: tokio::task::JoinHandle<Result<Vec<Bytes>, IoError>>,
+    href: String,
+}
+
+impl PendingRanges {
+    /// Blocks the calling (non-runtime) thread until the bytes arrive.
+    ///
+    /// **Errors**: the fetch's error.
+    pub fn wait(self) -> Result<Vec<Bytes>, IoError> {
+        let href = self.href;
+        runtime().block_on(self.handle).unwrap_or_else(|e| {
+            Err(IoError::Network {
+                url: href,
+                range: 0..0,
+                message: format!("fetch task failed: {e}"),
+                attempts: 0,
+            })
+        })
+    }
+}
+
+impl ObjectStore {
+    /// A store with these options. Costs building an HTTP client (TLS roots included).
+    ///
+    /// **Errors**: [`IoError::Client`] when the client cannot be built.
+    pub fn new(options: StoreOptions) -> Result<Self, IoError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(options.max_requests_per_host)
+            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| IoError::Client(e.to_string()))?;
+        Ok(ObjectStore {
+            shared: Arc::new(Shared {
+                options,
+                client,
+                hosts: Mutex::default(),
+                signed: Mutex::default(),
+                requests: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.shared.options
+    }
+
+    /// Requests, retries and bytes so far.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            requests: self.shared.requests.load(Ordering::Relaxed),
+            retries: self.shared.retries.load(Ordering::Relaxed),
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs a future on the I/O runtime and blocks until it is done. Must not be called from
+    /// inside the runtime (from a rayon worker or the main thread is right).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        runtime().block_on(future)
+    }
+
+    /// Fetches `ranges` of `href`, coalescing close ones, all requests in flight at once.
+    /// Returns the bytes of each range in order (slices of shared buffers, no copies).
+    ///
+    /// **Errors**: the first failed request, after retries ([`IoError::Status`],
+    /// [`IoError::Network`], [`IoError::File`], [`IoError::OutOfRange`]).
+    pub async fn get_ranges(&self, href: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, IoError> {
+        get_ranges(self.shared.clone(), href, ranges).await
+    }
+
+    /// Starts fetching in the background and returns at once.
+    pub fn spawn_ranges(&self, href: &str, ranges: Vec<Range<u64>>) -> PendingRanges {
+        let shared = self.shared.clone();
+        let owned = href.to_string();
+        PendingRanges {
+            handle: runtime().spawn(async move { get_ranges(shared, &owned, &ranges).await }),
+            href: redact(href),
+        }
+    }
+
+    /// Blocking form of [`get_ranges`](Self::get_ranges).
+    ///
+    /// **Errors**: as `get_ranges`.
+    pub fn get_ranges_blocking(&self, href: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, IoError> {
+        self.block_on(self.get_ranges(href, ranges))
+    }
+
+    /// The first `len` bytes (fewer if the object is shorter) and the object's total size
+    /// when the server or file system says it.
+    ///
+    /// **Errors**: as `get_ranges`.
+    pub async fn get_prefix(&self, href: &str, len: u64) -> Result<(Bytes, Option<u64>), IoError> {
+        match local_path(href)? {
+            Some(path) => {
+                let size = std::fs::metadata(&path)
+                    .map_err(|e| file_error(&path, 0..len, e))?
+                    .len();
+                let end = len.min(size);
+                let bytes = read_file(&self.shared, &path, 0..end)?;
+                Ok((bytes, Some(size)))
+            }
+            None => http::get_prefix(&self.shared, href, len).await,
+        }
+    }
+
+    /// The whole object (a STAC document, say).
+    ///
+    /// **Errors**: as `get_ranges`.
+    pub async fn get_all(&self, href: &str) -> Result<Bytes, IoError> {
+        match local_path(href)? {
+            Some(path) => {
+                let bytes = std::fs::read(&path).map_err(|e| file_error(&path, 0..u64::MAX, e))?;
+                self.shared.requests.fetch_add(1, Ordering::Relaxed);
+                Ok(bytes.into())
+            }
+            None => http::send_with_retries(&self.shared, href, 0..0, |c, url| c.get(url)).await,
+        }
+    }
+
+    /// POSTs a JSON body and returns the response body (a STAC API search, say). Retried
+    /// like range reads.
+    ///
+    /// **Errors**: as `get_ranges`; local hrefs are [`IoError::UnsupportedHref`].
+    pub async fn post_json(&self, href: &str, body: &serde_json::Value) -> Result<Bytes, IoError> {
+        if local_path(href)?.is_some() {
+            return Err(IoError::UnsupportedHref { href: redact(href) });
+        }
+        let body = body.to_string();
+        http::send_with_retries(&self.shared, href, 0..0, |c, url| {
+            c.post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        })
+        .await
+    }
+}
+
+async fn get_ranges(shared: Arc<Shared>, href: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, IoError> {
+    let groups = coalesce(ranges, shared.options.coalesce_gap, shared.options.coalesce_max);
+    let fetched: Vec<Bytes> = match local_path(href)? {
+        Some(path) => groups
+            .iter()
+            .map(|g| read_file(&shared, &path, g.range.clone()))
+            .collect::<Result<_, _>>()?,
+        None => {
+            let handles: Vec<_> = groups
+                .iter()
+                .map(|g| {
+                    let shared = shared.clone();
+                    let href = href.to_string();
+                    let range = g.range.clone();
+                    tokio::spawn(async move { http::get_range(&shared, &href, range).await })
+                })
+                .collect();
+            let mut out = Vec::with_capacity(handles.len());
+            for (h, g) in handles.into_iter().zip(&groups) {
+                out.push(h.await.unwrap_or_else(|e| {
+                    Err(IoError::Network {
+                        url: redact(href),
+                        range: g.range.clone(),
+                        message: format!("request task failed: {e}"),
+                        attempts: 0,
+                    })
+                })?);
+            }
+            out
+        }
+    };
+    let mut out = vec![Bytes::new(); ranges.len()];
+    for (g, bytes) in groups.iter().zip(fetched) {
+        for &m in &g.members {
+            let r = &ranges[m];
+            let (a, b) = ((r.start - g.range.start) as usize, (r.end - g.range.start) as usize);
+            out[m] = bytes.slice(a..b);
+        }
+    }
+    Ok(out)
+}
+
+/// `Some(path)` for local paths and `file://` URLs, `None` for http(s).
+fn local_path(href: &str) -> Result<Option<String>, IoError> {
+    if let Some(rest) = href.strip_prefix("file://") {
+        return Ok(Some(rest.to_string()));
+    }
+    if href.starts_with("http://") || href.starts_with("https://") {
+        return Ok(None);
+    }
+    if href.contains("://") {
+        return Err(IoError::UnsupportedHref { href: redact(href) });
+    }
+    Ok(Some(href.to_string()))
+}
+
+fn file_error(path: &str, range: Range<u64>, source: std::io::Error) -> IoError {
+    IoError::File {
+        path: path.to_string(),
+        range,
+        source,
+    }
+}
+
+fn read_file(shared: &Shared, path: &str, range: Range<u64>) -> Result<Bytes, IoError> {
+    let file = std::fs::File::open(path).map_err(|e| file_error(path, range.clone(), e))?;
+    let size = file.metadata().map_err(|e| file_error(path, range.clone(), e))?.len();
+    if range.end > size {
+        return Err(IoError::OutOfRange {
+            url: path.to_string(),
+            range,
+            len: size,
+        });
+    }
+    let mut buf = vec![0u8; (range.end - range.start) as usize];
+    file.read_exact_at(&mut buf, range.start)
+        .map_err(|e| file_error(path, range.clone(), e))?;
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    shared.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    Ok(buf.into())
+}
