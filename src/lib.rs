@@ -7,7 +7,9 @@ pub mod exec;
 pub mod expr;
 pub mod geo;
 pub mod io;
+pub mod loopback;
 pub mod plan;
+pub mod stac;
 
 pub use array::{compute_many, Array, Axes, Slice};
 pub use exec::{ComputeOptions, ExecError, ExecReport};

@@ -1,0 +1,197 @@
+//! A small HTTP/1.1 server on loopback: static files with Range support, a static STAC API
+//! (search with paging), configurable latency and injected faults. Tests, benchmarks and the
+//! tutorial's embedded catalog run the real network path against it.
+//!
+//! One thread per connection, keep-alive, `TCP_NODELAY` (without it a small answer on a
+//! reused connection waits ~40 ms for the client's delayed ACK, which object stores don't add).
+
+mod faults;
+mod stac_api;
+mod wire;
+
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use faults::{Fault, FaultPlan};
+pub use stac_api::StacCatalog;
+use wire::{read_request, Request, Response};
+
+/// One request the server answered, for tests that count requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLog {
+    /// GET or POST
+    pub method: String,
+    /// path without the query string
+    pub path: String,
+    /// the Range header's (start, end exclusive), if any
+    pub range: Option<(u64, u64)>,
+    /// the fault injected instead of a normal answer, if any
+    pub fault: Option<Fault>,
+}
+
+#[derive(Default)]
+struct State {
+    root: Option<PathBuf>,
+    files: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    catalog: Mutex<Option<StacCatalog>>,
+    latency_us: AtomicU64,
+    faults: Mutex<FaultPlan>,
+    log: Mutex<Vec<RequestLog>>,
+    stop: AtomicBool,
+}
+
+/// A running server; stops when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+impl Server {
+    /// Starts a server on 127.0.0.1 (a free port) serving files under `root` (if any) and
+    /// whatever [`add_file`](Self::add_file) adds. Costs a listening socket and a thread.
+    ///
+    /// **Errors**: the socket could not be bound.
+    pub fn start(root: Option<PathBuf>) -> std::io::Result<Server> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            root,
+            ..Default::default()
+        });
+        let s = state.clone();
+        std::thread::Builder::new()
+            .name("loopback-accept".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if s.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        let s = s.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("loopback-conn".into())
+                            .spawn(move || serve(stream, &s));
+                    }
+                }
+            })?;
+        Ok(Server { addr, state })
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves `bytes` at `path` (which starts with `/`).
+    pub fn add_file(&self, path: &str, bytes: Vec<u8>) {
+        self.state
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string(), Arc::new(bytes));
+    }
+
+    /// Serves a STAC API at `/` (landing page), `/search` (POST and GET) and
+    /// `/collections/{id}/items`.
+    pub fn set_catalog(&self, catalog: StacCatalog) {
+        *self.state.catalog.lock().unwrap_or_else(|e| e.into_inner()) = Some(catalog);
+    }
+
+    /// Delay added before every answer (a WAN round trip, say 40 ms).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state
+            .latency_us
+            .store(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Faults to inject from now on.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        *self.state.faults.lock().unwrap_or_else(|e| e.into_inner()) = plan;
+    }
+
+    /// Every request answered so far.
+    pub fn log(&self) -> Vec<RequestLog> {
+        self.state.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_log(&self) {
+        self.state.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
+    }
+}
+
+fn serve(stream: TcpStream, state: &State) {
+    let _ = stream.set_nodelay(true);
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    while let Ok(Some(req)) = read_request(&mut reader) {
+        if state.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let latency = state.latency_us.load(Ordering::Relaxed);
+        if latency > 0 {
+            std::thread::sleep(Duration::from_micros(latency));
+        }
+        let fault = state.faults.lock().unwrap_or_else(|e| e.into_inner()).next(&req.path);
+        state.log.lock().unwrap_or_else(|e| e.into_inner()).push(RequestLog {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            range: req.range,
+            fault,
+        });
+        let keep_alive = match fault {
+            Some(f) => faults::inject(f, &req, &mut writer, |r| answer(state, r)),
+            None => answer(state, &req).write_to(&mut writer, req.method == "HEAD").is_ok(),
+        };
+        if !keep_alive {
+            return;
+        }
+    }
+}
+
+/// The normal answer to a request.
+fn answer(state: &State, req: &Request) -> Response {
+    if let Some(catalog) = state.catalog.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(resp) = catalog.answer(req) {
+            return resp;
+        }
+    }
+    let bytes = {
+        let files = state.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.get(&req.path).cloned()
+    };
+    let bytes = match bytes {
+        Some(b) => b,
+        None => match &state.root {
+            Some(root) if !req.path.contains("..") => {
+                match std::fs::read(root.join(req.path.trim_start_matches('/'))) {
+                    Ok(b) => Arc::new(b),
+                    Err(_) => return Response::status(404, "not found"),
+                }
+            }
+            _ => return Response::status(404, "not found"),
+        },
+    };
+    Response::file(&bytes, req.range_header.as_deref())
+}
