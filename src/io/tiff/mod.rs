@@ -146,6 +146,15 @@ pub struct CogHeader {
     pub big_endian: bool,
 }
 
+/// A check of ours that a header failed.
+#[derive(Debug)]
+enum Problem {
+    /// the file is corrupt or hostile
+    Bad(String),
+    /// the file is valid but uses a feature strata does not read
+    Unsupported(String),
+}
+
 /// Why a parse over the bytes held so far stopped.
 #[derive(Debug)]
 pub(crate) enum ParseStop {
@@ -173,7 +182,11 @@ pub(crate) fn parse_header(url: &str, segments: Arc<Segments>, file_len: Option<
     let need = missing.lock().unwrap_or_else(|e| e.into_inner()).take();
     match (parsed, need) {
         (Ok(Ok(h)), _) => Ok(h),
-        (Ok(Err(message)), _) => Err(ParseStop::Bad(IoError::Format {
+        (Ok(Err(Problem::Bad(message))), _) => Err(ParseStop::Bad(IoError::Format {
+            url: url.to_string(),
+            message,
+        })),
+        (Ok(Err(Problem::Unsupported(message))), _) => Err(ParseStop::Bad(IoError::Unsupported {
             url: url.to_string(),
             message,
         })),
@@ -207,7 +220,7 @@ fn read_header(
     reader: SparseReader,
     file_len: Option<u64>,
     big_endian: bool,
-) -> Result<Result<CogHeader, String>, TiffError> {
+) -> Result<Result<CogHeader, Problem>, TiffError> {
     let mut dec = Decoder::new(reader)?.with_limits(limits());
     let geo = geokeys::read(&mut dec)?;
     let nodata = match dec.find_tag(Tag::GdalNodata)? {
@@ -220,7 +233,7 @@ fn read_header(
                 "-inf" => Some(f64::NEG_INFINITY),
                 t => match t.parse::<f64>() {
                     Ok(v) => Some(v),
-                    Err(_) => return Ok(Err(format!("GDAL_NODATA {text:?} is not a number"))),
+                    Err(_) => return Ok(Err(Problem::Bad(format!("GDAL_NODATA {text:?} is not a number")))),
                 },
             }
         }
@@ -234,7 +247,8 @@ fn read_header(
         if subfile & 4 == 0 {
             match read_level(&mut dec, ifd, file_len)? {
                 Ok(level) => levels.push(level),
-                Err(message) => return Ok(Err(format!("image {ifd}: {message}"))),
+                Err(Problem::Bad(m)) => return Ok(Err(Problem::Bad(format!("image {ifd}: {m}")))),
+                Err(Problem::Unsupported(m)) => return Ok(Err(Problem::Unsupported(format!("image {ifd}: {m}")))),
             }
         }
         if !dec.more_images() {
@@ -242,12 +256,14 @@ fn read_header(
         }
         ifd += 1;
         if ifd >= MAX_LEVELS {
-            return Ok(Err(format!("more than {MAX_LEVELS} images in the IFD chain")));
+            return Ok(Err(Problem::Bad(format!(
+                "more than {MAX_LEVELS} images in the IFD chain"
+            ))));
         }
         dec.next_image()?;
     }
     if levels.is_empty() {
-        return Ok(Err("no image".into()));
+        return Ok(Err(Problem::Bad("no image".into())));
     }
     Ok(Ok(CogHeader {
         levels,
@@ -262,7 +278,7 @@ fn read_level<R: std::io::Read + std::io::Seek>(
     dec: &mut Decoder<R>,
     ifd: usize,
     file_len: Option<u64>,
-) -> Result<Result<ImageLevel, String>, TiffError> {
+) -> Result<Result<ImageLevel, Problem>, TiffError> {
     let (width, height) = dec.dimensions()?;
     let bands = dec.find_tag_unsigned::<u16>(Tag::SamplesPerPixel)?.unwrap_or(1) as usize;
     let bits = dec
@@ -285,40 +301,40 @@ fn read_level<R: std::io::Read + std::io::Seek>(
     let byte_counts = dec.find_tag_unsigned_vec::<u64>(count_tag)?.unwrap_or_default();
 
     if width == 0 || height == 0 || bands == 0 || chunk_width == 0 || chunk_height == 0 {
-        return Ok(Err(format!(
+        return Ok(Err(Problem::Bad(format!(
             "empty image or tile: {width}x{height}, {bands} samples, tiles {chunk_width}x{chunk_height}"
-        )));
+        ))));
     }
     if bits.iter().any(|&b| b != bits[0]) || formats.iter().any(|&f| f != formats[0]) {
-        return Ok(Err("bands of different sample types".into()));
+        return Ok(Err(Problem::Unsupported("bands of different sample types".into())));
     }
     let Some(sample) = SampleType::from_tags(formats[0], bits[0]) else {
-        return Ok(Err(format!(
+        return Ok(Err(Problem::Unsupported(format!(
             "sample format {} with {} bits is not supported",
             formats[0], bits[0]
-        )));
+        ))));
     };
     if !matches!(compression, 1 | 5 | 8 | 32946 | 32773 | 50000) {
-        return Ok(Err(format!(
+        return Ok(Err(Problem::Unsupported(format!(
             "compression {compression} is not supported (none, LZW, DEFLATE, PackBits, ZSTD are)"
-        )));
+        ))));
     }
     let per_plane = width.div_ceil(chunk_width) as u64 * height.div_ceil(chunk_height) as u64;
     let expected = per_plane * if planar { bands as u64 } else { 1 };
     if offsets.len() as u64 != expected || byte_counts.len() as u64 != expected {
-        return Ok(Err(format!(
+        return Ok(Err(Problem::Bad(format!(
             "{} offsets and {} byte counts, but a {width}x{height} image in {chunk_width}x{chunk_height} {} needs {expected}",
             offsets.len(),
             byte_counts.len(),
             if tiled { "tiles" } else { "strips" }
-        )));
+        ))));
     }
     for (i, (&o, &n)) in offsets.iter().zip(&byte_counts).enumerate() {
         let end = o.checked_add(n);
         if n > MAX_CHUNK_BYTES || end.is_none() || file_len.is_some_and(|len| end.unwrap_or(u64::MAX) > len) {
-            return Ok(Err(format!(
+            return Ok(Err(Problem::Bad(format!(
                 "chunk {i} at {o} with {n} bytes lies past the end of the file or is too large"
-            )));
+            ))));
         }
     }
     Ok(Ok(ImageLevel {
