@@ -10,6 +10,7 @@ pub mod io;
 pub mod loopback;
 pub mod plan;
 pub mod stac;
+pub mod stack;
 
 pub use array::{compute_many, Array, Axes, Slice};
 pub use exec::{ComputeOptions, ExecError, ExecReport};

@@ -13,7 +13,7 @@ use ndarray::ArrayViewMutD;
 use super::{ComputeOptions, ExecError, ExecReport, Progress, TaskRecord};
 use crate::backend::{Backend, Value};
 use crate::expr::Block;
-use crate::plan::TaskGraph;
+use crate::plan::{TaskGraph, TaskKind};
 
 /// Depth-first post-order from the outputs: a task's rank is when a single thread running the
 /// graph depth-first would finish it. Running in this order finishes one output block before
@@ -209,6 +209,10 @@ fn run<'s>(
                     report.over_budget_starts += 1;
                 }
                 ready.pop();
+                if let TaskKind::Source { source, region } = &task.kind {
+                    // Queued behind running tasks: let its fetch start now.
+                    source.prefetch(region);
+                }
                 held += cost;
                 report.peak_bytes = report.peak_bytes.max(held);
                 in_flight += 1;

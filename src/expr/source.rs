@@ -25,6 +25,14 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
     fn label(&self) -> String {
         "source".into()
     }
+
+    /// A hint that `region` will be read soon: a remote source starts fetching it now, so
+    /// the fetch overlaps the work before it. Must return at once; the default does nothing.
+    /// The executor calls it when it reserves budget for the read, so what a source fetches
+    /// ahead stays inside the memory budget.
+    fn prefetch(&self, region: &[Range<usize>]) {
+        let _ = region;
+    }
 }
 
 /// One computed block: f32 values or a u8 mask. Shares its buffer (`ArcArray`), so cutting a

@@ -17,4 +17,4 @@ pub use coalesce::{coalesce, CoalescedRange};
 pub use error::IoError;
 pub use href::{redact, HrefSigner};
 pub use store::{ObjectStore, PendingRanges, StoreOptions, StoreStats};
-pub use tiff::{CogHeader, CogReader, ImageLevel, SampleType, TileWindow};
+pub use tiff::{CogFile, CogHeader, CogReader, ImageLevel, SampleType, TileWindow};

@@ -220,6 +220,16 @@ impl ObjectStore {
         runtime().block_on(future)
     }
 
+    /// Runs a future on the I/O runtime in the background (for callers that pipeline several
+    /// reads); `block_on` the handle to wait.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        runtime().spawn(future)
+    }
+
     /// Fetches `ranges` of `href`, coalescing close ones, all requests in flight at once.
     /// Returns the bytes of each range in order (slices of shared buffers, no copies).
     ///

@@ -1,0 +1,393 @@
+//! The chunk source behind a stack: for each (time, band) plane of a block, the asset's tiles
+//! that intersect it are fetched (concurrently, on the I/O runtime) and decoded on rayon.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use ndarray::{s, Array3, Array4, ArrayD, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+use tokio::task::JoinHandle;
+
+use super::{RasterSpec, StackError};
+use crate::expr::{ChunkSource, SourceError};
+use crate::geo::{Affine, Bounds, Crs};
+use crate::io::tiff::Segments;
+use crate::io::{CogFile, CogReader, TileWindow};
+
+/// A pixel-centre coordinate this close to a source pixel edge counts as on it: the tie goes
+/// to the pixel east/south, as GDAL's nearest neighbour does (floating point rounding would
+/// otherwise split exact ties both ways).
+const TIE_EPSILON: f64 = 1e-6;
+
+/// One asset of one item: where it is and how its values become physical values.
+#[derive(Debug, Clone)]
+pub(super) struct AssetRef {
+    pub item: String,
+    pub asset: String,
+    pub href: String,
+    /// from the STAC projection extension; the file's GeoKeys win when present
+    pub epsg: Option<u32>,
+    pub scale: f64,
+    pub offset: f64,
+    /// from raster:bands; the file's GDAL_NODATA wins when present
+    pub nodata: Option<f64>,
+    /// footprint in the stack's CRS, when STAC says it without opening the file
+    pub bounds: Option<Bounds>,
+}
+
+/// How output pixels find their source pixels.
+#[derive(Debug, Clone, Copy)]
+enum Mapping {
+    /// same CRS and resolution, grids aligned: source = output + (rows, cols) offset
+    Aligned { row0: i64, col0: i64 },
+    /// anything else: nearest neighbour through the projection, pixel by pixel
+    Warp,
+}
+
+/// A plane's fetched tiles, ready to decode.
+struct Fetched {
+    file: Arc<CogFile>,
+    window: TileWindow,
+    tiles: Arc<Segments>,
+    mapping: Mapping,
+    src_crs: Crs,
+    nodata: Option<f64>,
+    scale: f64,
+    offset: f64,
+}
+
+/// What every plane fetch shares.
+#[derive(Debug)]
+pub(super) struct StackContext {
+    pub reader: Arc<CogReader>,
+    pub spec: RasterSpec,
+    pub target: Crs,
+    pub fill: f32,
+    pub rescale: bool,
+    crs: Mutex<HashMap<u32, Crs>>,
+}
+
+impl StackContext {
+    pub fn new(reader: Arc<CogReader>, spec: RasterSpec, target: Crs, fill: f32, rescale: bool) -> Self {
+        StackContext {
+            reader,
+            spec,
+            target,
+            fill,
+            rescale,
+            crs: Mutex::default(),
+        }
+    }
+
+    fn crs(&self, epsg: u32) -> Result<Crs, StackError> {
+        if epsg == self.target.epsg() {
+            return Ok(self.target.clone());
+        }
+        let mut cache = self.crs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = cache.get(&epsg) {
+            return Ok(c.clone());
+        }
+        let c = Crs::from_epsg(epsg)?;
+        cache.insert(epsg, c.clone());
+        Ok(c)
+    }
+}
+
+type PlaneHandle = JoinHandle<Result<Option<Fetched>, StackError>>;
+/// Fetches started by `prefetch`, by block region: (plane number in the block, its fetch).
+type PendingFetches = HashMap<Vec<Range<usize>>, Vec<(usize, PlaneHandle)>>;
+
+/// The `(time, band, y, x)` source of a stack.
+pub(super) struct StackSource {
+    ctx: Arc<StackContext>,
+    /// [time][band]
+    planes: Vec<Vec<Option<Arc<AssetRef>>>>,
+    pending: Mutex<PendingFetches>,
+}
+
+impl std::fmt::Debug for StackSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackSource")
+            .field("spec", &self.ctx.spec)
+            .field("times", &self.planes.len())
+            .finish()
+    }
+}
+
+impl StackSource {
+    pub fn new(ctx: Arc<StackContext>, planes: Vec<Vec<Option<Arc<AssetRef>>>>) -> Self {
+        StackSource {
+            ctx,
+            planes,
+            pending: Mutex::default(),
+        }
+    }
+
+    /// Spawns one fetch per plane of the block that has an asset overlapping it.
+    fn start(&self, region: &[Range<usize>]) -> Vec<(usize, PlaneHandle)> {
+        let (ts, bs, rows, cols) = (&region[0], &region[1], &region[2], &region[3]);
+        let area = self.ctx.spec.region_bounds(rows, cols);
+        let mut out = Vec::new();
+        for (ti, t) in ts.clone().enumerate() {
+            for (bi, b) in bs.clone().enumerate() {
+                let Some(asset) = &self.planes[t][b] else {
+                    continue;
+                };
+                if asset.bounds.is_some_and(|ab| !ab.intersects(&area)) {
+                    continue; // costs no request
+                }
+                let (ctx, asset, rows, cols) = (self.ctx.clone(), asset.clone(), rows.clone(), cols.clone());
+                let handle = self
+                    .ctx
+                    .reader
+                    .store()
+                    .spawn(async move { fetch_plane(&ctx, &asset, rows, cols).await });
+                out.push((ti * bs.len() + bi, handle));
+            }
+        }
+        out
+    }
+}
+
+impl ChunkSource for StackSource {
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<f32>, SourceError> {
+        if region.len() != 4 {
+            return Err(format!("a stack block has 4 axes, got {}", region.len()).into());
+        }
+        let handles = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(region)
+            .unwrap_or_else(|| self.start(region));
+        let (nt, nb, ny, nx) = (region[0].len(), region[1].len(), region[2].len(), region[3].len());
+        let mut fetched: Vec<Option<Fetched>> = (0..nt * nb).map(|_| None).collect();
+        let store = self.ctx.reader.store();
+        let mut first_error = None;
+        for (plane, handle) in handles {
+            match store.block_on(handle) {
+                Ok(Ok(f)) => fetched[plane] = f,
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(StackError::Internal(format!("fetch task failed: {e}")));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(Box::new(e));
+        }
+        let mut out = Array4::from_elem((nt, nb, ny, nx), self.ctx.fill);
+        let mut flat = out
+            .view_mut()
+            .into_shape_with_order((nt * nb, ny, nx))
+            .expect("a fresh array is contiguous");
+        let planes: Vec<ArrayViewMut2<f32>> = flat.outer_iter_mut().collect();
+        let (rows, cols) = (region[2].clone(), region[3].clone());
+        planes
+            .into_par_iter()
+            .zip(fetched.into_par_iter())
+            .try_for_each(|(mut plane, f)| match f {
+                Some(f) => decode_plane(&self.ctx, &f, &rows, &cols, &mut plane),
+                None => Ok(()),
+            })
+            .map_err(|e| Box::new(e) as SourceError)?;
+        Ok(out.into_dyn())
+    }
+
+    fn label(&self) -> String {
+        "stack".into()
+    }
+
+    fn prefetch(&self, region: &[Range<usize>]) {
+        if region.len() != 4 {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !pending.contains_key(region) {
+            let handles = self.start(region);
+            pending.insert(region.to_vec(), handles);
+        }
+    }
+}
+
+/// Opens the asset's file, works out which of its pixels the block needs, fetches their tiles.
+async fn fetch_plane(
+    ctx: &StackContext,
+    asset: &AssetRef,
+    rows: Range<usize>,
+    cols: Range<usize>,
+) -> Result<Option<Fetched>, StackError> {
+    let read_error = |source| StackError::Read {
+        item: asset.item.clone(),
+        asset: asset.asset.clone(),
+        source: Box::new(source),
+    };
+    let file = ctx.reader.open(&asset.href).await.map_err(read_error)?;
+    let header = file.header();
+    let geo = header.geo.clone().ok_or_else(|| StackError::NoGeoreference {
+        item: asset.item.clone(),
+        asset: asset.asset.clone(),
+        url: file.url().to_string(),
+    })?;
+    let epsg = geo.epsg.or(asset.epsg).ok_or_else(|| StackError::NoEpsg {
+        item: asset.item.clone(),
+    })?;
+    let src_crs = ctx.crs(epsg)?;
+    let level = &header.levels[0];
+    let (mapping, src_rows, src_cols) = source_window(ctx, &src_crs, &geo.transform, &rows, &cols)?;
+    let clip = |r: Range<i64>, n: u32| r.start.clamp(0, n as i64) as u32..r.end.clamp(0, n as i64) as u32;
+    let (wr, wc) = (clip(src_rows, level.height), clip(src_cols, level.width));
+    if wr.is_empty() || wc.is_empty() {
+        return Ok(None);
+    }
+    let window = TileWindow {
+        level: 0,
+        bands: vec![0],
+        rows: wr,
+        cols: wc,
+    };
+    let tiles = file
+        .fetch_tiles(ctx.reader.store(), &window)
+        .await
+        .map_err(read_error)?;
+    let nodata = header.nodata.or(asset.nodata);
+    Ok(Some(Fetched {
+        file,
+        window,
+        tiles,
+        mapping,
+        src_crs,
+        nodata,
+        scale: asset.scale,
+        offset: asset.offset,
+    }))
+}
+
+/// The source pixel rows/cols (unclipped, end exclusive) a block of the output needs.
+fn source_window(
+    ctx: &StackContext,
+    src_crs: &Crs,
+    t: &Affine,
+    rows: &Range<usize>,
+    cols: &Range<usize>,
+) -> Result<(Mapping, Range<i64>, Range<i64>), StackError> {
+    let spec = &ctx.spec;
+    let (rx, ry) = spec.resolution;
+    if src_crs.epsg() == spec.epsg && t.is_north_up() && t.a == rx && t.e == -ry {
+        let col0 = (spec.bounds.min_x - t.c) / rx;
+        let row0 = (t.f - spec.bounds.max_y) / ry;
+        if (col0 - col0.round()).abs() < 1e-6 && (row0 - row0.round()).abs() < 1e-6 {
+            let (row0, col0) = (row0.round() as i64, col0.round() as i64);
+            return Ok((
+                Mapping::Aligned { row0, col0 },
+                rows.start as i64 + row0..rows.end as i64 + row0,
+                cols.start as i64 + col0..cols.end as i64 + col0,
+            ));
+        }
+    }
+    // Project the block's border pixel centres (every one: the transform may bend edges) and
+    // take their bounding box in source pixels, with a pixel of margin.
+    let inv = t
+        .inverse()
+        .ok_or(StackError::Internal("singular source transform".into()))?;
+    let mut pts = Vec::new();
+    let centre = |r: usize, c: usize| spec.transform().apply(c as f64 + 0.5, r as f64 + 0.5);
+    for c in cols.clone() {
+        pts.push(centre(rows.start, c));
+        pts.push(centre(rows.end - 1, c));
+    }
+    for r in rows.clone() {
+        pts.push(centre(r, cols.start));
+        pts.push(centre(r, cols.end - 1));
+    }
+    ctx.target.project(src_crs, &mut pts)?;
+    let (mut r0, mut r1, mut c0, mut c1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, y) in pts {
+        let (c, r) = inv.apply(x, y);
+        r0 = r0.min(r);
+        r1 = r1.max(r);
+        c0 = c0.min(c);
+        c1 = c1.max(c);
+    }
+    if !(r0.is_finite() && r1.is_finite() && c0.is_finite() && c1.is_finite()) {
+        return Ok((Mapping::Warp, 0..0, 0..0));
+    }
+    let lim = |v: f64| v.clamp(-1e12, 1e12) as i64;
+    Ok((
+        Mapping::Warp,
+        lim(r0.floor()) - 1..lim(r1.floor()) + 2,
+        lim(c0.floor()) - 1..lim(c1.floor()) + 2,
+    ))
+}
+
+/// Decodes a plane's tiles into its part of the output block.
+fn decode_plane(
+    ctx: &StackContext,
+    f: &Fetched,
+    rows: &Range<usize>,
+    cols: &Range<usize>,
+    plane: &mut ArrayViewMut2<f32>,
+) -> Result<(), StackError> {
+    let (fill, rescale) = (ctx.fill, ctx.rescale);
+    let asset = &f.file;
+    let (scale, offset) = match ctx.rescale {
+        true => (f.scale, f.offset),
+        false => (1.0, 0.0),
+    };
+    let nodata = f.nodata;
+    let map = move |v: f64| -> f32 {
+        if v.is_nan() || nodata.is_some_and(|nd| v == nd) {
+            fill
+        } else if rescale {
+            (v * scale + offset) as f32
+        } else {
+            v as f32
+        }
+    };
+    let err = |source| StackError::Decode {
+        url: asset.url().to_string(),
+        source: Box::new(source),
+    };
+    let w = &f.window;
+    match f.mapping {
+        Mapping::Aligned { row0, col0 } => {
+            let r = (w.rows.start as i64 - row0 - rows.start as i64) as usize;
+            let c = (w.cols.start as i64 - col0 - cols.start as i64) as usize;
+            let mut view = plane
+                .slice_mut(s![r..r + w.rows.len(), c..c + w.cols.len()])
+                .insert_axis(Axis(0));
+            asset.decode_into(w, f.tiles.clone(), &mut view, map).map_err(err)
+        }
+        Mapping::Warp => {
+            let mut src = Array3::from_elem((1, w.rows.len(), w.cols.len()), fill);
+            asset
+                .decode_into(w, f.tiles.clone(), &mut src.view_mut(), map)
+                .map_err(err)?;
+            let inv = asset
+                .header()
+                .geo
+                .as_ref()
+                .and_then(|g| g.transform.inverse())
+                .ok_or(StackError::Internal("singular source transform".into()))?;
+            let spec_t = ctx.spec.transform();
+            let mut pts: Vec<(f64, f64)> = Vec::with_capacity(cols.len());
+            for (i, r) in rows.clone().enumerate() {
+                pts.clear();
+                pts.extend(cols.clone().map(|c| spec_t.apply(c as f64 + 0.5, r as f64 + 0.5)));
+                ctx.target.project(&f.src_crs, &mut pts)?;
+                for (j, &(x, y)) in pts.iter().enumerate() {
+                    let (sc, sr) = inv.apply(x, y);
+                    let (sr, sc) = ((sr + TIE_EPSILON).floor(), (sc + TIE_EPSILON).floor());
+                    let (lr, lc) = (sr - w.rows.start as f64, sc - w.cols.start as f64);
+                    if lr >= 0.0 && lc >= 0.0 && (lr as usize) < w.rows.len() && (lc as usize) < w.cols.len() {
+                        plane[[i, j]] = src[[0, lr as usize, lc as usize]];
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! `stack` over loopback HTTP against goldens from scripts/make_stack_fixtures.sh: an exact
+//! nearest-neighbour stack computed with pyproj + rasterio, and stackstac's own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, Axis};
+use serde_json::Value;
+use strata::geo::Bounds;
+use strata::io::{CogReader, ObjectStore, StoreOptions};
+use strata::loopback::{Fault, FaultPlan, Server};
+use strata::stac::ItemCollection;
+use strata::stack::{stack, StackOptions};
+use strata::ComputeOptions;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/stack")
+}
+
+fn coords() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("coords.json")).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+/// The fixture items with hrefs on the server.
+fn items(server: &Server) -> ItemCollection {
+    let mut c = ItemCollection::from_json(&std::fs::read(dir().join("items.json")).unwrap(), "items.json").unwrap();
+    for item in &mut c.items {
+        for asset in item.assets.values_mut() {
+            asset.href = format!("{}/{}", server.url(), asset.href);
+        }
+    }
+    c
+}
+
+fn options(chunk: usize) -> StackOptions {
+    let ll = floats(&coords()["bounds_latlon"]);
+    StackOptions {
+        assets: vec!["red".into(), "green".into(), "nir08".into()],
+        epsg: Some(32610),
+        bounds_latlon: Some(Bounds::new(ll[0], ll[1], ll[2], ll[3])),
+        resolution: Some((30.0, 30.0)),
+        chunks_yx: (chunk, chunk),
+        ..Default::default()
+    }
+}
+
+fn golden(name: &str) -> ArrayD<f32> {
+    ndarray_npy::read_npy(dir().join(name)).unwrap()
+}
+
+fn reader(options: StoreOptions) -> Arc<CogReader> {
+    Arc::new(CogReader::new(ObjectStore::new(options).unwrap()))
+}
+
+fn assert_same(got: &ArrayD<f32>, want: &ArrayD<f32>, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}");
+    for ((i, g), w) in got.indexed_iter().zip(want.iter()) {
+        assert!(
+            (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-6,
+            "{what} at {i:?}: got {g}, expected {w}"
+        );
+    }
+}
+
+#[test]
+fn grid_and_coordinates_match_stackstac() {
+    let server = Server::start(Some(dir())).unwrap();
+    let s = stack(&items(&server), &options(1024), reader(StoreOptions::default())).unwrap();
+    let c = coords();
+    let shape: Vec<usize> = c["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(s.shape().to_vec(), shape);
+    let b = floats(&c["bounds"]);
+    assert_eq!(s.spec.bounds, Bounds::new(b[0], b[1], b[2], b[3]));
+    assert_eq!(s.coords.x, floats(&c["x"]));
+    assert_eq!(s.coords.y, floats(&c["y"]));
+    let ids: Vec<&str> = c["id"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(s.coords.id, ids, "time-sorted, the item outside the bounds dropped");
+    let times: Vec<String> = s
+        .coords
+        .time
+        .iter()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .collect();
+    let want: Vec<&str> = c["time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(times, want);
+    assert_eq!(s.nbytes(), (shape.iter().product::<usize>() * 4) as u64);
+    assert!(
+        server.log().is_empty(),
+        "making a stack reads nothing: {:?}",
+        server.log()
+    );
+}
+
+#[test]
+fn pixels_match_exact_nearest_neighbour_and_stackstac() {
+    let server = Server::start(Some(dir())).unwrap();
+    let store = StoreOptions {
+        header_prefetch: 4096,
+        coalesce_gap: 0,
+        ..Default::default()
+    };
+    let s = stack(&items(&server), &options(1024), reader(store)).unwrap();
+    let got = s.array.compute().unwrap();
+    assert_same(&got, &golden("exact.npy"), "exact");
+
+    // Requests: one header read per file, each needed tile at most once, nothing for the
+    // item outside the bounds.
+    let log = server.log();
+    let mut paths: Vec<&str> = log.iter().map(|r| r.path.as_str()).collect();
+    paths.sort();
+    paths.dedup();
+    assert!(paths.iter().all(|p| !p.contains("scene_4_")), "{paths:?}");
+    for p in &paths {
+        let reqs: Vec<_> = log.iter().filter(|r| r.path == *p).collect();
+        let headers = reqs.iter().filter(|r| r.range.is_some_and(|(a, _)| a == 0)).count();
+        assert_eq!(headers, 1, "{p}: {reqs:?}");
+        let mut tiles: Vec<_> = reqs.iter().filter_map(|r| r.range).filter(|&(a, _)| a != 0).collect();
+        let n = tiles.len();
+        tiles.sort();
+        tiles.dedup();
+        assert_eq!(tiles.len(), n, "{p}: a tile fetched twice");
+    }
+
+    // stackstac (GDAL's approximate warper) agrees except on a few reprojected pixels.
+    let ss = golden("stackstac.npy");
+    for t in 0..got.shape()[0] {
+        let (g, w) = (got.index_axis(Axis(0), t), ss.index_axis(Axis(0), t));
+        let differ = g
+            .iter()
+            .zip(w.iter())
+            .filter(|(a, b)| !((a.is_nan() && b.is_nan()) || (*a - *b).abs() <= 1e-6))
+            .count();
+        let frac = differ as f64 / g.len() as f64;
+        let other_zone = s.coords.properties[t]["proj:epsg"] == 32611;
+        assert!(
+            if other_zone { frac < 0.01 } else { differ == 0 },
+            "time {t}: {differ} pixels differ from stackstac"
+        );
+    }
+}
+
+#[test]
+fn values_do_not_depend_on_chunks_faults_or_threads() {
+    let server = Server::start(Some(dir())).unwrap();
+    let want = golden("exact.npy");
+    // Every third request fails in one of the ways a flaky store fails.
+    server.set_faults(FaultPlan::new(
+        vec![
+            Fault::ServerError,
+            Fault::TooManyRequests { retry_after: 0 },
+            Fault::Reset,
+            Fault::Truncated,
+            Fault::Unavailable,
+        ],
+        3,
+    ));
+    let store = StoreOptions {
+        backoff_base: std::time::Duration::from_millis(1),
+        header_prefetch: 2048,
+        ..Default::default()
+    };
+    for (chunk, threads) in [(32, Some(1)), (45, Some(2)), (64, None)] {
+        let s = stack(&items(&server), &options(chunk), reader(store.clone())).unwrap();
+        let got = s
+            .array
+            .compute_with(&ComputeOptions {
+                threads,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_same(&got.0, &want, &format!("chunks {chunk}"));
+    }
+    assert!(server.log().iter().any(|r| r.fault.is_some()));
+}
+
+#[test]
+fn a_broken_asset_is_an_error_naming_item_asset_and_url() {
+    let server = Server::start(Some(dir())).unwrap();
+    let mut c = items(&server);
+    let item = c.items.iter_mut().find(|i| i.id == "LC08_SYN_02").unwrap();
+    item.assets.get_mut("green").unwrap().href = format!("{}/missing.tif?token=secret", server.url());
+    let s = stack(&c, &options(1024), reader(StoreOptions::default())).unwrap();
+    let msg = s.array.compute().unwrap_err().to_string();
+    assert!(
+        msg.contains("LC08_SYN_02") && msg.contains("green") && msg.contains("missing.tif"),
+        "{msg}"
+    );
+    assert!(msg.contains("404") && !msg.contains("secret"), "{msg}");
+}
