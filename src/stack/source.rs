@@ -39,7 +39,7 @@ pub(super) struct AssetRef {
 /// How output pixels find their source pixels.
 #[derive(Debug, Clone, Copy)]
 enum Mapping {
-    /// same CRS and resolution, grids aligned: source = output + (rows, cols) offset
+    /// same CRS and pixel size: source pixel = output pixel + (rows, cols)
     Aligned { row0: i64, col0: i64 },
     /// anything else: nearest neighbour through the projection, pixel by pixel
     Warp,
@@ -277,16 +277,16 @@ fn source_window(
     let spec = &ctx.spec;
     let (rx, ry) = spec.resolution;
     if src_crs.epsg() == spec.epsg && t.is_north_up() && t.a == rx && t.e == -ry {
-        let col0 = (spec.bounds.min_x - t.c) / rx;
-        let row0 = (t.f - spec.bounds.max_y) / ry;
-        if (col0 - col0.round()).abs() < 1e-6 && (row0 - row0.round()).abs() < 1e-6 {
-            let (row0, col0) = (row0.round() as i64, col0.round() as i64);
-            return Ok((
-                Mapping::Aligned { row0, col0 },
-                rows.start as i64 + row0..rows.end as i64 + row0,
-                cols.start as i64 + col0..cols.end as i64 + col0,
-            ));
-        }
+        // Same CRS and pixel size: a whole-pixel shift, even when the grids are offset by a
+        // fraction of a pixel (Landsat's are 15 m off the 30 m lattice). The source pixel of
+        // output pixel r is floor(r + 0.5 + (f - max_y) / ry): ties go south/east.
+        let row0 = ((t.f - spec.bounds.max_y) / ry + 0.5 + TIE_EPSILON).floor() as i64;
+        let col0 = ((spec.bounds.min_x - t.c) / rx + 0.5 + TIE_EPSILON).floor() as i64;
+        return Ok((
+            Mapping::Aligned { row0, col0 },
+            rows.start as i64 + row0..rows.end as i64 + row0,
+            cols.start as i64 + col0..cols.end as i64 + col0,
+        ));
     }
     // Project the block's border pixel centres (every one: the transform may bend edges) and
     // take their bounding box in source pixels, with a pixel of margin.
