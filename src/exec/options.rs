@@ -26,6 +26,9 @@ pub struct ComputeOptions {
     pub max_holistic_block: u64,
     /// Tasks allowed in flight per thread beyond the one it runs (keeps the order streaming).
     pub lookahead: usize,
+    /// Source reads allowed in flight beyond that, so remote fetches (which start when a read
+    /// is admitted) hide network latency; each still holds its block's bytes of the budget.
+    pub io_lookahead: usize,
 }
 
 impl Default for ComputeOptions {
@@ -41,6 +44,7 @@ impl Default for ComputeOptions {
             split_every: 8,
             max_holistic_block: 16 << 20,
             lookahead: 2,
+            io_lookahead: 16,
         }
     }
 }

@@ -196,11 +196,17 @@ fn run<'s>(
     {
         while finished < n {
             // Start what fits, in priority order.
-            while failure.is_none() && in_flight < max_in_flight {
+            while failure.is_none() {
                 let Some(&Reverse((_, t))) = ready.peek() else {
                     break;
                 };
                 let task = &graph.tasks[t];
+                // Source reads may run further ahead: they mostly wait on the network, and
+                // their fetches start when they are admitted (see `prefetch` below).
+                let is_source = matches!(task.kind, TaskKind::Source { .. });
+                if in_flight >= max_in_flight + if is_source { options.io_lookahead } else { 0 } {
+                    break;
+                }
                 let cost = task.out_bytes + task.scratch_bytes;
                 if held + cost > options.memory_budget {
                     if in_flight > 0 {

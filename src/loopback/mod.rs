@@ -177,21 +177,28 @@ fn answer(state: &State, req: &Request) -> Response {
             return resp;
         }
     }
-    let bytes = {
+    let added = {
         let files = state.files.lock().unwrap_or_else(|e| e.into_inner());
         files.get(&req.path).cloned()
     };
-    let bytes = match bytes {
-        Some(b) => b,
-        None => match &state.root {
-            Some(root) if !req.path.contains("..") => {
-                match std::fs::read(root.join(req.path.trim_start_matches('/'))) {
-                    Ok(b) => Arc::new(b),
-                    Err(_) => return Response::status(404, "not found"),
-                }
-            }
-            _ => return Response::status(404, "not found"),
-        },
-    };
-    Response::file(&bytes, req.range_header.as_deref())
+    if let Some(bytes) = added {
+        return Response::file(&bytes, req.range_header.as_deref());
+    }
+    match &state.root {
+        Some(root) if !req.path.contains("..") => {
+            let path = root.join(req.path.trim_start_matches('/'));
+            let read = || -> std::io::Result<Response> {
+                use std::os::unix::fs::FileExt;
+                let file = std::fs::File::open(&path)?;
+                let len = file.metadata()?.len();
+                Response::ranged(len, req.range_header.as_deref(), |r| {
+                    let mut buf = vec![0u8; (r.end - r.start) as usize];
+                    file.read_exact_at(&mut buf, r.start)?;
+                    Ok(buf)
+                })
+            };
+            read().unwrap_or_else(|_| Response::status(404, "not found"))
+        }
+        _ => Response::status(404, "not found"),
+    }
 }

@@ -98,34 +98,39 @@ impl Response {
 
     /// A file, or the part a Range header asks for (206), or 416 past its end.
     pub fn file(bytes: &[u8], range: Option<&str>) -> Response {
-        let len = bytes.len() as u64;
-        let Some(range) = range else {
-            return Response {
+        Response::ranged(bytes.len() as u64, range, |r| {
+            Ok(bytes[r.start as usize..r.end as usize].to_vec())
+        })
+        .unwrap_or_else(|_| Response::status(500, "read failed"))
+    }
+
+    /// Like [`file`](Self::file) for an object of `len` bytes whose parts `read` returns, so
+    /// only the bytes asked for are read.
+    pub fn ranged(
+        len: u64,
+        range: Option<&str>,
+        read: impl FnOnce(std::ops::Range<u64>) -> std::io::Result<Vec<u8>>,
+    ) -> std::io::Result<Response> {
+        let Some((a, b)) = range.and_then(parse_range) else {
+            return Ok(Response {
                 status: 200,
                 headers: vec![("Accept-Ranges".into(), "bytes".into())],
-                body: bytes.to_vec(),
-            };
+                body: read(0..len)?,
+            });
         };
-        match parse_range(range) {
-            Some((a, _)) if a >= len => Response {
+        if a >= len {
+            return Ok(Response {
                 status: 416,
                 headers: vec![("Content-Range".into(), format!("bytes */{len}"))],
                 body: Vec::new(),
-            },
-            Some((a, b)) => {
-                let b = b.min(len);
-                Response {
-                    status: 206,
-                    headers: vec![("Content-Range".into(), format!("bytes {a}-{}/{len}", b - 1))],
-                    body: bytes[a as usize..b as usize].to_vec(),
-                }
-            }
-            None => Response {
-                status: 200,
-                headers: Vec::new(),
-                body: bytes.to_vec(),
-            },
+            });
         }
+        let b = b.min(len);
+        Ok(Response {
+            status: 206,
+            headers: vec![("Content-Range".into(), format!("bytes {a}-{}/{len}", b - 1))],
+            body: read(a..b)?,
+        })
     }
 
     /// Writes status line, headers (with Content-Length) and body.

@@ -4,9 +4,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use ::tiff::decoder::{Decoder, DecodingResult};
-use ndarray::ArrayViewMut3;
+use ndarray::{s, ArrayViewMut3};
 
-use super::{limits, lzw, tiff_error, ImageLevel, Segments, SparseReader};
+use super::codec::{self, Samples};
+use super::{limits, tiff_error, ImageLevel, Segments, SparseReader};
 use crate::io::IoError;
 
 /// A rectangle of one image level, for some bands: what a read asks for.
@@ -86,25 +87,33 @@ pub(crate) fn decode_window<T>(
     };
     let mut dec = None;
     let per_pixel = if level.planar { 1 } else { level.bands };
+    let per_plane = (level.chunks_across() * level.chunks_down()) as usize;
     for tile in window.chunks(level) {
-        let per_plane = (level.chunks_across() * level.chunks_down()) as usize;
         let (plane, within) = (tile / per_plane, tile % per_plane);
         let x0 = (within as u32 % level.chunks_across()) * level.chunk_width;
         let y0 = (within as u32 / level.chunks_across()) * level.chunk_height;
-        let (data, w, h) = if level.compression == 5 {
+        let mut place = Placement {
+            x0,
+            y0,
+            width: level.chunk_width as usize,
+            height: level.chunk_height as usize,
+            per_pixel,
+            plane: level.planar.then_some(plane),
+        };
+        let placed = if codec::handles(level.compression) {
             let range = level.chunk_range(tile);
             let bytes = tiles
                 .slice(range.clone())
                 .or_else(|| header.slice(range))
                 .ok_or_else(|| tile_error(tile, "its bytes were not fetched".into()))?;
-            // Tiles are stored whole, edge tiles included; the last strip only has the rows left.
-            let rows = if level.tiled {
-                level.chunk_height
-            } else {
-                level.chunk_height.min(level.height - y0)
-            };
-            let data = lzw::decode(&bytes, level, rows as usize, big_endian).map_err(|m| tile_error(tile, m))?;
-            (data, level.chunk_width, rows)
+            // Tiles are stored whole, edge tiles included; the last strip has only the rows left.
+            if !level.tiled {
+                place.height = level.chunk_height.min(level.height - y0) as usize;
+            }
+            codec::with_tile(&bytes, level, place.height, big_endian, |samples| {
+                place.copy(samples, window, out, map)
+            })
+            .map_err(|m| tile_error(tile, m))?
         } else {
             if dec.is_none() {
                 let reader = SparseReader::new(header.clone(), tiles.clone(), file_len);
@@ -118,31 +127,24 @@ pub(crate) fn decode_window<T>(
             let data = dec
                 .read_chunk(tile as u32)
                 .map_err(|e| tile_error(tile, e.to_string()))?;
+            // The tiff crate crops edge tiles to the image.
             let (w, h) = dec.chunk_data_dimensions(tile as u32);
-            (data, w, h)
+            (place.width, place.height) = (w as usize, h as usize);
+            match &data {
+                DecodingResult::U8(v) => place.copy(Samples::U8(v), window, out, map),
+                DecodingResult::I8(v) => place.copy(Samples::I8(v), window, out, map),
+                DecodingResult::U16(v) => place.copy(Samples::U16(v), window, out, map),
+                DecodingResult::I16(v) => place.copy(Samples::I16(v), window, out, map),
+                DecodingResult::U32(v) => place.copy(Samples::U32(v), window, out, map),
+                DecodingResult::I32(v) => place.copy(Samples::I32(v), window, out, map),
+                DecodingResult::U64(v) => place.copy(Samples::U64(v), window, out, map),
+                DecodingResult::I64(v) => place.copy(Samples::I64(v), window, out, map),
+                DecodingResult::F32(v) => place.copy(Samples::F32(v), window, out, map),
+                DecodingResult::F64(v) => place.copy(Samples::F64(v), window, out, map),
+                DecodingResult::F16(_) => false,
+            }
         };
-        let place = Placement {
-            x0,
-            y0,
-            width: w as usize,
-            height: h as usize,
-            per_pixel,
-            plane: level.planar.then_some(plane),
-        };
-        let ok = match &data {
-            DecodingResult::U8(v) => place.copy(v, window, out, map),
-            DecodingResult::I8(v) => place.copy(v, window, out, map),
-            DecodingResult::U16(v) => place.copy(v, window, out, map),
-            DecodingResult::I16(v) => place.copy(v, window, out, map),
-            DecodingResult::U32(v) => place.copy(v, window, out, map),
-            DecodingResult::I32(v) => place.copy(v, window, out, map),
-            DecodingResult::U64(v) => place.copy(v, window, out, map),
-            DecodingResult::I64(v) => place.copy(v, window, out, map),
-            DecodingResult::F32(v) => place.copy(v, window, out, map),
-            DecodingResult::F64(v) => place.copy(v, window, out, map),
-            DecodingResult::F16(_) => false,
-        };
-        if !ok {
+        if !placed {
             return Err(tile_error(tile, "decoded tile has an unexpected size or type".into()));
         }
     }
@@ -162,7 +164,28 @@ struct Placement {
 
 impl Placement {
     /// Copies the tile's part of the window; false when the data is shorter than its shape.
-    fn copy<S: Sample, T>(
+    fn copy<T>(
+        &self,
+        samples: Samples<'_>,
+        window: &TileWindow,
+        out: &mut ArrayViewMut3<T>,
+        map: impl Fn(f64) -> T,
+    ) -> bool {
+        match samples {
+            Samples::U8(d) => self.copy_typed(d, window, out, map),
+            Samples::I8(d) => self.copy_typed(d, window, out, map),
+            Samples::U16(d) => self.copy_typed(d, window, out, map),
+            Samples::I16(d) => self.copy_typed(d, window, out, map),
+            Samples::U32(d) => self.copy_typed(d, window, out, map),
+            Samples::I32(d) => self.copy_typed(d, window, out, map),
+            Samples::U64(d) => self.copy_typed(d, window, out, map),
+            Samples::I64(d) => self.copy_typed(d, window, out, map),
+            Samples::F32(d) => self.copy_typed(d, window, out, map),
+            Samples::F64(d) => self.copy_typed(d, window, out, map),
+        }
+    }
+
+    fn copy_typed<S: Sample, T>(
         &self,
         data: &[S],
         window: &TileWindow,
@@ -174,6 +197,13 @@ impl Placement {
         }
         let rows = window.rows.start.max(self.y0)..window.rows.end.min(self.y0 + self.height as u32);
         let cols = window.cols.start.max(self.x0)..window.cols.end.min(self.x0 + self.width as u32);
+        if rows.is_empty() || cols.is_empty() {
+            return true;
+        }
+        let (oc0, oc1) = (
+            (cols.start - window.cols.start) as usize,
+            (cols.end - window.cols.start) as usize,
+        );
         for (ob, &band) in window.bands.iter().enumerate() {
             let sample = match self.plane {
                 Some(p) if p != band => continue,
@@ -181,11 +211,21 @@ impl Placement {
                 None => band,
             };
             for r in rows.clone() {
-                let src = &data[(r - self.y0) as usize * self.width * self.per_pixel..];
+                let start =
+                    ((r - self.y0) as usize * self.width + (cols.start - self.x0) as usize) * self.per_pixel + sample;
                 let orow = (r - window.rows.start) as usize;
-                for c in cols.clone() {
-                    let s = src[(c - self.x0) as usize * self.per_pixel + sample];
-                    out[[ob, orow, (c - window.cols.start) as usize]] = map(s.to_f64());
+                let mut dst = out.slice_mut(s![ob, orow, oc0..oc1]);
+                match (dst.as_slice_mut(), self.per_pixel) {
+                    (Some(d), 1) => {
+                        for (d, &v) in d.iter_mut().zip(&data[start..start + (oc1 - oc0)]) {
+                            *d = map(v.to_f64());
+                        }
+                    }
+                    _ => {
+                        for (d, &v) in dst.iter_mut().zip(data[start..].iter().step_by(self.per_pixel)) {
+                            *d = map(v.to_f64());
+                        }
+                    }
                 }
             }
         }

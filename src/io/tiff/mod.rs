@@ -1,15 +1,15 @@
 //! TIFF and GeoTIFF headers, parsed once per file from the bytes fetched so far.
 //!
-//! Parsing and tile decoding go through the `tiff` crate: one maintained implementation of every
-//! codec we read (DEFLATE, LZW, ZSTD, PackBits, for which no maintained stand-alone crate
-//! exists), both predictors and both byte orders, with allocation limits. Its `Decoder` reads
-//! through `Read + Seek`, so it gets a [`SparseReader`] over the fetched header and tile
-//! ranges; a read of bytes not yet fetched is recorded and fetched, then parsing starts again.
-//! The cost is re-parsing the IFDs (microseconds) once per file per decoded window.
+//! Headers are parsed by the `tiff` crate (maintained, with allocation limits and IFD cycle
+//! checks). Its `Decoder` reads through `Read + Seek`, so it gets a [`SparseReader`] over the
+//! fetched header ranges; a read of bytes not yet fetched is recorded and fetched, then parsing
+//! starts again. Tiles are decompressed by maintained codec crates called directly
+//! (weezl, libdeflate, zstd; see `codec`), and PackBits, which has no maintained stand-alone
+//! crate, by the `tiff` crate's decoder over the fetched tile ranges.
 
+mod codec;
 mod decode;
 mod geokeys;
-mod lzw;
 mod reader;
 mod view;
 
@@ -30,7 +30,7 @@ use super::IoError;
 /// The most image levels (full resolution plus overviews) read from one file; a longer IFD
 /// chain is treated as hostile.
 const MAX_LEVELS: usize = 64;
-/// The largest compressed tile or strip accepted.
+/// The largest tile or strip accepted, compressed or decoded.
 pub(crate) const MAX_CHUNK_BYTES: u64 = 256 << 20;
 /// The largest header (IFDs and their arrays) fetched.
 pub(crate) const MAX_HEADER_BYTES: u64 = 64 << 20;
@@ -317,6 +317,14 @@ fn read_level<R: std::io::Read + std::io::Seek>(
     if !matches!(compression, 1 | 5 | 8 | 32946 | 32773 | 50000) {
         return Ok(Err(Problem::Unsupported(format!(
             "compression {compression} is not supported (none, LZW, DEFLATE, PackBits, ZSTD are)"
+        ))));
+    }
+    let per_pixel = if planar { 1 } else { bands as u64 };
+    let chunk_bytes = chunk_width as u64 * chunk_height as u64 * per_pixel * sample.size() as u64;
+    if chunk_bytes > MAX_CHUNK_BYTES {
+        return Ok(Err(Problem::Bad(format!(
+            "a {chunk_width}x{chunk_height} tile of {per_pixel} samples decodes to {chunk_bytes} bytes, over the {} MiB limit",
+            MAX_CHUNK_BYTES >> 20
         ))));
     }
     let per_plane = width.div_ceil(chunk_width) as u64 * height.div_ceil(chunk_height) as u64;

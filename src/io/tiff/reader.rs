@@ -24,6 +24,32 @@ pub struct CogFile {
 }
 
 impl CogFile {
+    /// A whole file already in memory (tests, fuzzing, small downloads). Costs one header parse.
+    ///
+    /// **Errors**: [`IoError::Format`] or [`IoError::Unsupported`].
+    pub fn from_bytes(url: &str, bytes: bytes::Bytes) -> Result<CogFile, IoError> {
+        let len = bytes.len() as u64;
+        let mut segments = Segments::default();
+        segments.insert(0, bytes);
+        let segments = Arc::new(segments);
+        match parse_header(url, segments.clone(), Some(len)) {
+            Ok(header) => Ok(CogFile {
+                href: url.to_string(),
+                url: redact(url),
+                header,
+                segments,
+            }),
+            Err(ParseStop::Bad(e)) => Err(e),
+            Err(ParseStop::Need(r)) => Err(IoError::Format {
+                url: redact(url),
+                message: format!(
+                    "bytes {}..{} lie past the end of the file ({len} bytes)",
+                    r.start, r.end
+                ),
+            }),
+        }
+    }
+
     /// The href it was opened from (unsigned; signing happens per request).
     pub fn href(&self) -> &str {
         &self.href
