@@ -206,3 +206,23 @@ fn a_broken_asset_is_an_error_naming_item_asset_and_url() {
     );
     assert!(msg.contains("404") && !msg.contains("secret"), "{msg}");
 }
+
+#[test]
+fn a_block_reads_only_the_items_it_touches() {
+    let server = Server::start(Some(dir())).unwrap();
+    let s = stack(&items(&server), &options(32), reader(StoreOptions::default())).unwrap();
+    // The top-left 32x32 block: scene 0 covers it; scene 1 starts 1.5 km east of it.
+    let corner = s.array.slice(&[
+        strata::Slice::all(),
+        strata::Slice::all(),
+        strata::Slice::range(0, 32),
+        strata::Slice::range(0, 32),
+    ]);
+    let got = corner.compute().unwrap();
+    let want = golden("exact.npy");
+    let want = want.slice(ndarray::s![.., .., 0..32, 0..32]).to_owned().into_dyn();
+    assert_same(&got, &want, "corner");
+    let log = server.log();
+    assert!(log.iter().any(|r| r.path.starts_with("/scene_0_")), "{log:?}");
+    assert!(log.iter().all(|r| !r.path.starts_with("/scene_1_")), "{log:?}");
+}
