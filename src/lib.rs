@@ -26,6 +26,9 @@ pub enum Error {
     /// running the plan failed
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
+    /// no GPU for a computation that asked for one
+    #[error(transparent)]
+    Gpu(#[from] backend::gpu::GpuError),
     /// writing a file failed
     #[error("cannot write {path}: {source}")]
     Io {

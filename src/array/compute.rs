@@ -8,7 +8,6 @@ use std::mem::MaybeUninit;
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn};
 
 use super::Array;
-use crate::backend::CpuBackend;
 use crate::exec::{execute, BlockCollector, ComputeOptions, DenseOutputs, ExecReport};
 use crate::expr::{Block, DType, Node, Op};
 use crate::plan::{PlanOptions, TaskGraph};
@@ -50,7 +49,8 @@ fn execute_dense(
 ) -> crate::Result<ExecReport> {
     let grids = graph.outputs.iter().map(|o| o.grid.clone()).collect();
     let sink = DenseOutputs::new(views, grids);
-    Ok(execute(graph, &CpuBackend, options, &sink)?)
+    let backend = crate::backend::gpu::select(options.backend)?;
+    Ok(execute(graph, backend.as_ref(), options, &sink)?)
 }
 
 /// An uninitialised result array. Large ones ask for transparent huge pages, as numpy does
@@ -176,7 +176,8 @@ impl Array {
         let graph = TaskGraph::build(std::slice::from_ref(&node), &plan_options(options))?;
         let out = &graph.outputs[0];
         let sink = BlockCollector::new(&[out.tasks.len()]);
-        execute(&graph, &CpuBackend, options, &sink)?;
+        let backend = crate::backend::gpu::select(options.backend)?;
+        execute(&graph, backend.as_ref(), options, &sink)?;
         let blocks: Vec<Block> = sink
             .into_blocks()
             .remove(0)

@@ -4,6 +4,7 @@
 //! nothing of graphs or scheduling; the executor calls it.
 
 pub mod cpu;
+pub mod gpu;
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -86,6 +87,14 @@ pub enum BackendError {
         /// the panic message
         message: String,
     },
+    /// The GPU failed running a task.
+    #[error("task {task} failed on the GPU: {message}")]
+    Gpu {
+        /// the task kind
+        task: &'static str,
+        /// the device's error
+        message: String,
+    },
     /// A task got an input of the wrong kind (a planner bug, reported rather than panicking).
     #[error("task {task} got an input it cannot use: {what}")]
     BadInput {
@@ -117,14 +126,24 @@ pub trait Backend: Send + Sync {
         inputs: &[&Value],
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
     ) -> Result<(), BackendError> {
-        let value = self.run(kind, inputs)?;
-        let block = value.block().ok_or_else(|| BackendError::BadInput {
-            task: kind.name(),
-            what: "an output that is not a block".into(),
-        })?;
-        write_block(dst, block);
-        Ok(())
+        write_value(kind, &self.run(kind, inputs)?, dst)
     }
+}
+
+/// Writes a task's block result into `dst` (the default `run_into` after `run`).
+///
+/// **Errors**: [`BackendError::BadInput`] when the value is not a block.
+pub fn write_value(
+    kind: &TaskKind,
+    value: &Value,
+    dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
+) -> Result<(), BackendError> {
+    let block = value.block().ok_or_else(|| BackendError::BadInput {
+        task: kind.name(),
+        what: "an output that is not a block".into(),
+    })?;
+    write_block(dst, block);
+    Ok(())
 }
 
 /// Copies a block into an (uninitialised) destination of the same shape, masks as 0.0/1.0.

@@ -29,6 +29,8 @@ pub struct ComputeOptions {
     /// Source reads allowed in flight beyond that, so remote fetches (which start when a read
     /// is admitted) hide network latency; each still holds its block's bytes of the budget.
     pub io_lookahead: usize,
+    /// Where tasks run. Default: `STRATA_BACKEND` (`auto`, `gpu`, `cpu`), else `Auto`.
+    pub backend: crate::backend::gpu::BackendChoice,
 }
 
 impl Default for ComputeOptions {
@@ -45,6 +47,7 @@ impl Default for ComputeOptions {
             max_holistic_block: 16 << 20,
             lookahead: 2,
             io_lookahead: 16,
+            backend: crate::backend::gpu::BackendChoice::from_env(),
         }
     }
 }

@@ -1,0 +1,128 @@
+// A fused elementwise kernel: one invocation per element, a straight-line register program.
+//
+// Slots (written in double braces below) filled by `FusedKernel`'s Display
+// (src/backend/gpu/kernel.rs):
+//   WORKGROUP_SIZE  threads per workgroup (1-D)
+//   INPUTS          one read-only storage binding per input block: in0, in1, ...
+//   BINDING_OUT     binding number of the output, then constants, then params
+//   BINDING_CONSTS
+//   BINDING_PARAMS
+//   BODY            `let rN: f32 = ...;` lines
+//   RESULT          the register stored
+//
+// Constants live in a storage buffer, not in the source, so a new constant does not compile a
+// new pipeline. Dispatches are 2-D (at most 65535 workgroups per dimension) and the element
+// index is linearised; invocations past the end return at once.
+//
+// WGSL lets implementations assume NaN never occurs, so every NaN rule of numpy is spelled out
+// on the bit pattern rather than left to comparisons.
+
+{{INPUTS}}
+@group(0) @binding({{BINDING_OUT}}) var<storage, read_write> out: array<f32>;
+@group(0) @binding({{BINDING_CONSTS}}) var<storage, read> consts: array<f32>;
+
+struct Params {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+@group(0) @binding({{BINDING_PARAMS}}) var<uniform> params: Params;
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn is_inf(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+const NAN_BITS: u32 = 0x7fc00000u;
+
+// IEEE arithmetic spelled out where a compiler assuming no NaN/Inf would fold: x - x to 0,
+// x / x to 1 (both NaN for NaN or infinite x on the CPU).
+fn ieee_add(a: f32, b: f32) -> f32 {
+    if (either_nan(a, b) || (is_inf(a) && is_inf(b) && bitcast<u32>(a) != bitcast<u32>(b))) {
+        return bitcast<f32>(NAN_BITS);
+    }
+    return a + b;
+}
+
+fn ieee_sub(a: f32, b: f32) -> f32 {
+    if (either_nan(a, b) || (is_inf(a) && bitcast<u32>(a) == bitcast<u32>(b))) {
+        return bitcast<f32>(NAN_BITS);
+    }
+    return a - b;
+}
+
+fn ieee_mul(a: f32, b: f32) -> f32 {
+    if (either_nan(a, b)) {
+        return bitcast<f32>(NAN_BITS);
+    }
+    return a * b;
+}
+
+fn ieee_div(a: f32, b: f32) -> f32 {
+    let zero_a = (bitcast<u32>(a) & 0x7fffffffu) == 0u;
+    let zero_b = (bitcast<u32>(b) & 0x7fffffffu) == 0u;
+    if (either_nan(a, b) || (is_inf(a) && is_inf(b)) || (zero_a && zero_b)) {
+        return bitcast<f32>(NAN_BITS);
+    }
+    return a / b;
+}
+
+fn mask(c: bool) -> f32 {
+    return select(0.0, 1.0, c);
+}
+
+fn either_nan(x: f32, y: f32) -> bool {
+    return is_nan(x) || is_nan(y);
+}
+
+// numpy's minimum/maximum: NaN if either operand is NaN.
+fn np_min(x: f32, y: f32) -> f32 {
+    if (is_nan(x)) { return x; }
+    if (is_nan(y)) { return y; }
+    return select(y, x, x < y);
+}
+
+fn np_max(x: f32, y: f32) -> f32 {
+    if (is_nan(x)) { return x; }
+    if (is_nan(y)) { return y; }
+    return select(y, x, x > y);
+}
+
+// C's powf on the cases WGSL's pow leaves undefined (x <= 0, NaN).
+fn np_pow(x: f32, y: f32) -> f32 {
+    if (y == 0.0 || x == 1.0) { return 1.0; }
+    if (x == -1.0 && is_inf(y)) { return 1.0; }
+    if (is_nan(x) || is_nan(y)) { return bitcast<f32>(NAN_BITS); }
+    if (x == 0.0) {
+        if (y > 0.0) { return 0.0; }
+        return bitcast<f32>(0x7f800000u);
+    }
+    if (x < 0.0) {
+        if (trunc(y) != y) { return bitcast<f32>(NAN_BITS); }
+        let m = pow(-x, y);
+        let odd = abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
+        return select(m, -m, odd);
+    }
+    return pow(x, y);
+}
+
+// astype(uint8) and back: truncate toward zero, saturate, NaN → 0.
+fn to_u8(x: f32) -> f32 {
+    if (is_nan(x)) { return 0.0; }
+    return clamp(trunc(x), 0.0, 255.0);
+}
+
+@compute @workgroup_size({{WORKGROUP_SIZE}})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = gid.x + gid.y * groups.x * {{WORKGROUP_SIZE}}u;
+    _ = consts[0]; // keeps the binding in the layout when the program has no constants
+    if (idx >= params.n) {
+        return;
+    }
+{{BODY}}
+    out[idx] = {{RESULT}};
+}

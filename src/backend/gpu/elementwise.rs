@@ -1,0 +1,171 @@
+//! Dispatching a fused elementwise program: upload the inputs, run the kernel, read back.
+//! Blocks larger than the adapter's storage binding limit are split into segments.
+
+use ndarray::{ArrayD, IxDyn};
+use wgpu::util::DeviceExt;
+
+use super::kernel::{FusedKernel, WORKGROUP_SIZE};
+use super::{GpuContext, GpuError};
+use crate::expr::{Block, DType};
+use crate::plan::FusedProgram;
+
+/// Whether the program's bindings fit the device (inputs + output + constants).
+pub(super) fn fits(ctx: &GpuContext, program: &FusedProgram) -> bool {
+    let limits = ctx.device.limits();
+    program.inputs.len() + 2 <= limits.max_storage_buffers_per_shader_stage as usize
+}
+
+/// Runs `program` over same-shaped `inputs` on the device.
+pub(super) fn run(
+    ctx: &GpuContext,
+    program: &FusedProgram,
+    shape: &[usize],
+    inputs: &[&Block],
+) -> Result<Block, GpuError> {
+    let (kernel, consts) = FusedKernel::new(program);
+    let pipeline = ctx.pipeline(&kernel.to_string())?;
+    let n: usize = shape.iter().product();
+    // Inputs as contiguous f32 (masks widen on the host for now).
+    let host: Vec<std::borrow::Cow<'_, [f32]>> = inputs
+        .iter()
+        .map(|b| match b {
+            Block::F32(a) => match a.as_slice() {
+                Some(s) => std::borrow::Cow::Borrowed(s),
+                None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+            },
+            Block::U8(a) => std::borrow::Cow::Owned(a.iter().map(|&v| f32::from(v)).collect()),
+        })
+        .collect();
+    let mut out = vec![0f32; n];
+    let limit = (ctx.device.limits().max_storage_buffer_binding_size as usize / 4).max(WORKGROUP_SIZE as usize);
+    let consts_buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("consts"),
+        contents: bytemuck::cast_slice(&consts),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let mut start = 0;
+    while start < n {
+        let end = (start + limit).min(n);
+        run_segment(
+            ctx,
+            &pipeline,
+            &kernel,
+            &consts_buf,
+            &host,
+            start..end,
+            &mut out[start..end],
+        )?;
+        start = end;
+    }
+    let array = ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok(match program.out_dtype {
+        DType::F32 => Block::F32(array.into_shared()),
+        DType::U8 => Block::U8(array.mapv(|v| v as u8).into_shared()),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_segment(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    kernel: &FusedKernel,
+    consts: &wgpu::Buffer,
+    host: &[std::borrow::Cow<'_, [f32]>],
+    range: std::ops::Range<usize>,
+    out: &mut [f32],
+) -> Result<(), GpuError> {
+    let device = &ctx.device;
+    let n = range.len();
+    let bytes = (n * 4) as u64;
+    let inputs: Vec<wgpu::Buffer> = host
+        .iter()
+        .map(|h| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("input"),
+                contents: bytemuck::cast_slice(&h[range.clone()]),
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        })
+        .collect();
+    let output = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("output"),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let readback = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: bytemuck::cast_slice(&[n as u32, 0, 0, 0]),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let mut entries: Vec<wgpu::BindGroupEntry<'_>> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    let o = kernel.binding_out();
+    entries.push(wgpu::BindGroupEntry {
+        binding: o,
+        resource: output.as_entire_binding(),
+    });
+    entries.push(wgpu::BindGroupEntry {
+        binding: o + 1,
+        resource: consts.as_entire_binding(),
+    });
+    entries.push(wgpu::BindGroupEntry {
+        binding: o + 2,
+        resource: params.as_entire_binding(),
+    });
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("fused"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    let groups = (n as u32).div_ceil(WORKGROUP_SIZE);
+    let max = device.limits().max_compute_workgroups_per_dimension.max(1);
+    let (gx, gy) = (groups.min(max), groups.div_ceil(max));
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("fused") });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("fused"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(gx.max(1), gy.max(1), 1);
+    }
+    encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, None);
+    ctx.queue.submit([encoder.finish()]);
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(GpuError::Shader(e.to_string()));
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    readback.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    rx.recv()
+        .map_err(|e| GpuError::Device(e.to_string()))?
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    {
+        let view = readback
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        out.copy_from_slice(bytemuck::cast_slice(&view));
+    }
+    readback.unmap();
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! [`FusedKernel`]: a fused elementwise program as a typed WGSL kernel, printed by `Display`
+//! from the slots of `shaders/fused_elementwise.wgsl`.
+
+use std::fmt;
+
+use crate::expr::{BinaryOp, UnaryOp};
+use crate::plan::{FusedProgram, Instr, Operand};
+
+const TEMPLATE: &str = include_str!("../../../shaders/fused_elementwise.wgsl");
+
+/// Threads per workgroup: a multiple of every vendor's SIMD width (32, 64).
+pub const WORKGROUP_SIZE: u32 = 256;
+
+/// The WGSL of one fused program, constants taken out: two programs that differ only in their
+/// constants print the same source, so they share a compiled pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FusedKernel {
+    /// number of input blocks (bindings 0..inputs)
+    pub inputs: usize,
+    /// one `let rN: f32 = ...;` line per instruction
+    pub body: Vec<String>,
+    /// the register stored
+    pub result: usize,
+}
+
+impl FusedKernel {
+    /// The kernel of a program, and the constants its `consts` buffer must hold.
+    pub fn new(program: &FusedProgram) -> (FusedKernel, Vec<f32>) {
+        let mut consts: Vec<f32> = Vec::new();
+        let mut operand = |o: &Operand| match *o {
+            Operand::Reg(r) => format!("r{r}"),
+            Operand::Const(c) => {
+                // Dedupe by bits, so NaN and -0.0 constants are kept exactly.
+                let k = consts
+                    .iter()
+                    .position(|x| x.to_bits() == c.to_bits())
+                    .unwrap_or_else(|| {
+                        consts.push(c);
+                        consts.len() - 1
+                    });
+                format!("consts[{k}]")
+            }
+        };
+        let body = program
+            .instrs
+            .iter()
+            .enumerate()
+            .map(|(n, instr)| {
+                let rhs = match instr {
+                    Instr::Load(i) => format!("in{i}[idx]"),
+                    Instr::Unary(op, a) => unary(*op, &operand(a)),
+                    Instr::Binary(op, a, b) => {
+                        let (a, b) = (operand(a), operand(b));
+                        binary(*op, &a, &b)
+                    }
+                    Instr::Where(c, a, b) => {
+                        let (c, a, b) = (operand(c), operand(a), operand(b));
+                        format!("select({b}, {a}, {c} != 0.0)")
+                    }
+                    Instr::ToU8(a) => format!("to_u8({})", operand(a)),
+                };
+                format!("    let r{n}: f32 = {rhs};")
+            })
+            .collect();
+        let kernel = FusedKernel {
+            inputs: program.inputs.len(),
+            body,
+            result: program.instrs.len().saturating_sub(1),
+        };
+        // The consts binding may not be empty.
+        if consts.is_empty() {
+            consts.push(0.0);
+        }
+        (kernel, consts)
+    }
+
+    /// Binding number of the output (inputs come first).
+    pub fn binding_out(&self) -> u32 {
+        self.inputs as u32
+    }
+}
+
+fn unary(op: UnaryOp, a: &str) -> String {
+    match op {
+        UnaryOp::Neg => format!("-{a}"),
+        UnaryOp::Abs => format!("abs({a})"),
+        UnaryOp::Sqrt => format!("sqrt({a})"),
+        UnaryOp::Exp => format!("exp({a})"),
+        UnaryOp::Ln => format!("log({a})"),
+        UnaryOp::IsNan => format!("mask(is_nan({a}))"),
+        UnaryOp::Not => format!("mask({a} == 0.0)"),
+    }
+}
+
+fn binary(op: BinaryOp, a: &str, b: &str) -> String {
+    match op {
+        BinaryOp::Add => format!("ieee_add({a}, {b})"),
+        BinaryOp::Sub => format!("ieee_sub({a}, {b})"),
+        BinaryOp::Mul => format!("ieee_mul({a}, {b})"),
+        BinaryOp::Div => format!("ieee_div({a}, {b})"),
+        BinaryOp::Pow => format!("np_pow({a}, {b})"),
+        BinaryOp::Min => format!("np_min({a}, {b})"),
+        BinaryOp::Max => format!("np_max({a}, {b})"),
+        BinaryOp::Lt => format!("mask(!either_nan({a}, {b}) && {a} < {b})"),
+        BinaryOp::Le => format!("mask(!either_nan({a}, {b}) && {a} <= {b})"),
+        BinaryOp::Gt => format!("mask(!either_nan({a}, {b}) && {a} > {b})"),
+        BinaryOp::Ge => format!("mask(!either_nan({a}, {b}) && {a} >= {b})"),
+        BinaryOp::Eq => format!("mask(!either_nan({a}, {b}) && {a} == {b})"),
+        BinaryOp::Ne => format!("mask(either_nan({a}, {b}) || {a} != {b})"),
+        BinaryOp::And => format!("mask({a} != 0.0 && {b} != 0.0)"),
+        BinaryOp::Or => format!("mask({a} != 0.0 || {b} != 0.0)"),
+        BinaryOp::FillNan => format!("select({a}, {b}, is_nan({a}))"),
+    }
+}
+
+impl fmt::Display for FusedKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inputs: Vec<String> = (0..self.inputs)
+            .map(|i| format!("@group(0) @binding({i}) var<storage, read> in{i}: array<f32>;"))
+            .collect();
+        let out = self.binding_out();
+        let src = TEMPLATE
+            .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
+            .replace("{{INPUTS}}", &inputs.join("\n"))
+            .replace("{{BINDING_OUT}}", &out.to_string())
+            .replace("{{BINDING_CONSTS}}", &(out + 1).to_string())
+            .replace("{{BINDING_PARAMS}}", &(out + 2).to_string())
+            .replace("{{BODY}}", &self.body.join("\n"))
+            .replace("{{RESULT}}", &format!("r{}", self.result));
+        f.write_str(&src)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::DType;
+
+    #[test]
+    fn constants_leave_the_source() {
+        let program = |c: f32| FusedProgram {
+            inputs: vec![DType::F32, DType::F32],
+            instrs: vec![
+                Instr::Load(0),
+                Instr::Load(1),
+                Instr::Binary(BinaryOp::Sub, Operand::Reg(0), Operand::Reg(1)),
+                Instr::Binary(BinaryOp::Mul, Operand::Reg(2), Operand::Const(c)),
+            ],
+            out_dtype: DType::F32,
+        };
+        let (k1, c1) = FusedKernel::new(&program(0.5));
+        let (k2, c2) = FusedKernel::new(&program(2.0));
+        assert_eq!(k1.to_string(), k2.to_string());
+        assert_eq!((c1, c2), (vec![0.5], vec![2.0]));
+        let src = k1.to_string();
+        assert!(src.contains("let r2: f32 = ieee_sub(r0, r1);"), "{src}");
+        assert!(src.contains("@group(0) @binding(1) var<storage, read> in1"), "{src}");
+        assert!(src.contains("@binding(2) var<storage, read_write> out"), "{src}");
+        assert!(!src.contains("{{"), "unfilled slot in {src}");
+    }
+}

@@ -1,0 +1,158 @@
+//! The GPU backend (wgpu): fused elementwise programs run as generated WGSL kernels; every
+//! other task runs on the CPU backend for now.
+//!
+//! Choosing it: [`BackendChoice`] in `ComputeOptions`, or `STRATA_BACKEND=auto|gpu|cpu`.
+//! `auto` takes a hardware GPU and otherwise the CPU (saying why on stderr once); `gpu` also
+//! accepts a software adapter (Mesa lavapipe) and fails when there is none.
+
+mod context;
+mod elementwise;
+mod kernel;
+
+use std::mem::MaybeUninit;
+use std::sync::{Arc, OnceLock};
+
+use ndarray::ArrayViewMutD;
+
+pub use context::{AdapterReport, GpuContext};
+pub use kernel::{FusedKernel, WORKGROUP_SIZE};
+
+use super::{Backend, BackendError, CpuBackend, Value};
+use crate::plan::TaskKind;
+
+/// What went wrong on the GPU.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// No usable adapter.
+    #[error(
+        "no GPU adapter: {0}. Install a Vulkan driver (on Debian: apt-get install \
+         mesa-vulkan-drivers libvulkan1 for the lavapipe software adapter) or run on a machine with a GPU"
+    )]
+    NoAdapter(String),
+    /// A generated kernel failed validation (a bug in strata).
+    #[error("kernel failed validation: {0}")]
+    Shader(String),
+    /// The device failed during a dispatch or a readback.
+    #[error("device error: {0}")]
+    Device(String),
+}
+
+/// Which backend a computation runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// a hardware GPU when there is one, else the CPU
+    #[default]
+    Auto,
+    /// a GPU, software adapters included; an error when there is none
+    Gpu,
+    /// the CPU
+    Cpu,
+}
+
+impl BackendChoice {
+    /// From `STRATA_BACKEND` (`auto`, `gpu`, `cpu`); `auto` when unset or unrecognised.
+    pub fn from_env() -> BackendChoice {
+        match std::env::var("STRATA_BACKEND")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Ok("gpu") => BackendChoice::Gpu,
+            Ok("cpu") => BackendChoice::Cpu,
+            _ => BackendChoice::Auto,
+        }
+    }
+}
+
+/// The process's shared device (opening one costs tens of milliseconds), software allowed.
+///
+/// **Errors**: [`GpuError::NoAdapter`], remembered for the life of the process.
+pub fn shared_context() -> Result<Arc<GpuContext>, GpuError> {
+    static CONTEXT: OnceLock<Result<Arc<GpuContext>, GpuError>> = OnceLock::new();
+    CONTEXT.get_or_init(|| GpuContext::new(true).map(Arc::new)).clone()
+}
+
+/// Picks the backend for a choice.
+///
+/// **Errors**: [`GpuError::NoAdapter`] when `Gpu` is asked for and there is none.
+pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, GpuError> {
+    match choice {
+        BackendChoice::Cpu => Ok(Arc::new(CpuBackend)),
+        BackendChoice::Gpu => Ok(Arc::new(GpuBackend::new(shared_context()?))),
+        BackendChoice::Auto => match shared_context() {
+            Ok(ctx) if !ctx.adapter.is_software() => Ok(Arc::new(GpuBackend::new(ctx))),
+            other => {
+                static SAID: OnceLock<()> = OnceLock::new();
+                SAID.get_or_init(|| {
+                    let why = match other {
+                        Ok(ctx) => format!("only a software adapter ({})", ctx.adapter.name),
+                        Err(e) => e.to_string(),
+                    };
+                    eprintln!("strata: running on the CPU backend: {why} (STRATA_BACKEND=gpu uses a software adapter)");
+                });
+                Ok(Arc::new(CpuBackend))
+            }
+        },
+    }
+}
+
+/// Runs fused elementwise tasks on a device, the rest on the CPU backend.
+#[derive(Debug, Clone)]
+pub struct GpuBackend {
+    ctx: Arc<GpuContext>,
+}
+
+impl GpuBackend {
+    /// A backend on this device.
+    pub fn new(ctx: Arc<GpuContext>) -> Self {
+        GpuBackend { ctx }
+    }
+
+    /// The device.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> String {
+        let a = &self.ctx.adapter;
+        format!("gpu: {} ({}, {}, {})", a.name, a.backend, a.device_type, a.driver)
+    }
+
+    fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
+        match kind {
+            TaskKind::Fused { program, shape } if elementwise::fits(&self.ctx, program) => {
+                let blocks = inputs
+                    .iter()
+                    .map(|v| {
+                        v.block().ok_or_else(|| BackendError::BadInput {
+                            task: kind.name(),
+                            what: "a partial reduction where a block was expected".into(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                elementwise::run(&self.ctx, program, shape, &blocks)
+                    .map(Value::Block)
+                    .map_err(|e| BackendError::Gpu {
+                        task: kind.name(),
+                        message: e.to_string(),
+                    })
+            }
+            _ => CpuBackend.run(kind, inputs),
+        }
+    }
+
+    fn run_into(
+        &self,
+        kind: &TaskKind,
+        inputs: &[&Value],
+        dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
+    ) -> Result<(), BackendError> {
+        match kind {
+            TaskKind::Fused { .. } => super::write_value(kind, &self.run(kind, inputs)?, dst),
+            _ => CpuBackend.run_into(kind, inputs, dst),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The GPU backend against the CPU backend (the reference): random fused elementwise programs
+//! over random shapes, chunkings and NaN patterns, on whatever adapter the machine has (Mesa
+//! lavapipe in CI). Without an adapter these tests fail and say how to get one;
+//! `STRATA_SKIP_GPU_TESTS=1` skips them with a notice.
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use strata::backend::gpu::{shared_context, BackendChoice, GpuContext};
+use strata::exec::Progress;
+use strata::expr::BinaryOp;
+use strata::{Array, ComputeOptions};
+
+/// The device, or `None` (after a loud notice) when the run asked to skip GPU tests.
+fn device() -> Option<Arc<GpuContext>> {
+    if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("\n*** STRATA_SKIP_GPU_TESTS=1: GPU tests SKIPPED, the GPU backend is untested in this run ***\n");
+        return None;
+    }
+    match shared_context() {
+        Ok(ctx) => Some(ctx),
+        Err(e) => panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips the GPU tests; CI never sets it.)"),
+    }
+}
+
+fn on(backend: BackendChoice) -> ComputeOptions {
+    ComputeOptions {
+        backend,
+        progress: Progress::Off,
+        ..Default::default()
+    }
+}
+
+/// Equal as the CPU computes, to a few f32 ulps (WGSL allows 2.5 ulp division, 3 ulp exp/log).
+fn assert_parity(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
+    assert_eq!(gpu.shape(), cpu.shape(), "{what}");
+    for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
+        let ok = (g.is_nan() && c.is_nan())
+            || g == c
+            || (g - c).abs() <= 4.0 * f32::EPSILON * c.abs().max(f32::MIN_POSITIVE)
+            || (g - c).abs() <= 1e-30;
+        assert!(ok, "{what} at {i:?}: gpu {g}, cpu {c}");
+    }
+}
+
+#[test]
+fn the_device_is_named_in_the_report() {
+    let Some(ctx) = device() else { return };
+    let a = Array::from_ndarray(ArrayD::from_elem(IxDyn(&[4, 4]), 2.0f32), [2, 2]);
+    let (out, report) = (&a * 3.0).compute_with(&on(BackendChoice::Gpu)).unwrap();
+    assert!(out.iter().all(|&v| v == 6.0));
+    assert!(report.backend.contains(&ctx.adapter.name), "{}", report.backend);
+}
+
+#[test]
+fn numpy_nan_rules_hold_on_the_device() {
+    if device().is_none() {
+        return;
+    }
+    let x = [f32::NAN, 1.0, -2.0, 0.0, f32::INFINITY, -0.0, 3.5, -7.25];
+    let y = [2.0, f32::NAN, -2.0, -0.0, 1.0, 0.5, 3.0, 2.0];
+    let a = Array::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[8]), x.to_vec()).unwrap(), [3]);
+    let b = Array::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[8]), y.to_vec()).unwrap(), [3]);
+    let exprs: Vec<(&str, Array)> = vec![
+        ("minimum", a.minimum(&b)),
+        ("maximum", a.maximum(&b)),
+        ("pow", a.pow(&b)),
+        ("lt", a.binary(BinaryOp::Lt, &b).astype(strata::DType::F32)),
+        ("ne", a.binary(BinaryOp::Ne, &b).astype(strata::DType::F32)),
+        ("eq", a.binary(BinaryOp::Eq, &b).astype(strata::DType::F32)),
+        ("isnan", a.isnan().astype(strata::DType::F32)),
+        ("fillna", a.fillna(-1.0)),
+        ("where", a.binary(BinaryOp::Gt, &b).where_(&a, &b)),
+        (
+            "to u8",
+            (&a * 100.0).astype(strata::DType::U8).astype(strata::DType::F32),
+        ),
+        ("div", &a / &b),
+        ("sqrt exp ln", a.abs().sqrt() + a.exp() - b.abs().ln()),
+    ];
+    for (name, e) in exprs {
+        let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        assert_parity(&gpu, &cpu, name);
+    }
+}
+
+/// A random elementwise expression over three inputs.
+#[derive(Debug, Clone)]
+enum Expr {
+    Input(usize),
+    Binary(u8, Box<Expr>, Box<Expr>),
+    ScaleAbs(f32, Box<Expr>),
+    FillNa(Box<Expr>),
+}
+
+impl Expr {
+    fn build(&self, xs: &[Array]) -> Array {
+        match self {
+            Expr::Input(i) => xs[*i].clone(),
+            Expr::Binary(op, a, b) => {
+                let (a, b) = (a.build(xs), b.build(xs));
+                match op {
+                    0 => &a + &b,
+                    1 => &a - &b,
+                    2 => &a * &b,
+                    3 => a.minimum(&b),
+                    4 => a.maximum(&b),
+                    _ => a.binary(BinaryOp::Lt, &b).where_(&a, &b),
+                }
+            }
+            Expr::ScaleAbs(c, a) => (&a.build(xs) * *c + 0.5).abs(),
+            Expr::FillNa(a) => a.build(xs).fillna(0.25),
+        }
+    }
+}
+
+fn expr(depth: u32) -> impl Strategy<Value = Expr> {
+    (0usize..3).prop_map(Expr::Input).prop_recursive(depth, 16, 2, |inner| {
+        prop_oneof![
+            (0u8..6, inner.clone(), inner.clone()).prop_map(|(op, a, b)| Expr::Binary(op, Box::new(a), Box::new(b))),
+            (-3.0f32..3.0, inner.clone()).prop_map(|(c, a)| Expr::ScaleAbs(c, Box::new(a))),
+            inner.prop_map(|a| Expr::FillNa(Box::new(a))),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fused_programs_match_the_cpu(
+        e in expr(4),
+        (rows, cols) in (1usize..40, 1usize..70),
+        (cr, cc) in (1usize..20, 1usize..40),
+        nan_every in 2usize..9,
+        seed in 0u32..1000,
+    ) {
+        if device().is_none() {
+            return Ok(());
+        }
+        let xs: Vec<Array> = (0..3u32)
+            .map(|k| {
+                let data = ArrayD::from_shape_fn(IxDyn(&[rows, cols]), |ix| {
+                    let i = ix[0] * cols + ix[1];
+                    if (i + k as usize).is_multiple_of(nan_every) { f32::NAN } else {
+                        ((i as u32).wrapping_mul(2654435761).wrapping_add(seed + k) % 2001) as f32 / 100.0 - 10.0
+                    }
+                });
+                Array::from_ndarray(data, [cr, cc])
+            })
+            .collect();
+        let out = e.build(&xs);
+        let cpu = out.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        let gpu = out.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        assert_parity(&gpu, &cpu, "random program");
+    }
+}
