@@ -157,3 +157,41 @@ proptest! {
         assert_parity(&gpu, &cpu, "random program");
     }
 }
+
+#[test]
+fn device_decode_is_bitwise_the_cpu_decode() {
+    use strata::backend::gpu::decode::{decode, DecodeSpec, StoredType};
+    let Some(ctx) = device() else { return };
+    let u16s: Vec<u8> = (0..=u16::MAX).flat_map(|v| v.to_le_bytes()).collect();
+    let i16s: Vec<u8> = (i16::MIN..=i16::MAX).flat_map(|v| v.to_le_bytes()).collect();
+    let u8s: Vec<u8> = (0..=u8::MAX).collect();
+    let cases = [
+        // Landsat Collection 2 surface reflectance
+        (StoredType::U16, 2.75e-5, -0.2, Some(0), &u16s),
+        (StoredType::U16, 1.0, 0.0, None, &u16s),
+        (StoredType::I16, 0.01, 0.5, Some(-9999), &i16s),
+        (StoredType::I16, -3.0e-3, 149.0, None, &i16s),
+        (StoredType::U8, 0.5, 1.0, Some(255), &u8s),
+        (StoredType::U8, 1.0 / 255.0, 0.0, None, &u8s),
+    ];
+    for (stored, scale, offset, nodata, raw) in cases {
+        let spec = DecodeSpec {
+            stored,
+            scale,
+            offset,
+            nodata,
+        };
+        let cpu = spec.decode_cpu(raw);
+        let gpu = decode(&ctx, raw, &spec).unwrap();
+        assert_eq!(cpu.len(), gpu.len());
+        for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+            assert!(
+                c.to_bits() == g.to_bits() || (c.is_nan() && g.is_nan()),
+                "{spec:?} sample {i}: cpu {c:e} gpu {g:e}"
+            );
+        }
+        // An odd count leaves a partial last word.
+        let odd = &raw[..raw.len() - stored.size()];
+        assert_eq!(decode(&ctx, odd, &spec).unwrap().len(), odd.len() / stored.size());
+    }
+}

@@ -93,12 +93,6 @@ fn run_segment(
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
     });
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: bytes,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
     let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("params"),
         contents: bytemuck::cast_slice(&[n as u32, 0, 0, 0]),
@@ -131,6 +125,32 @@ fn run_segment(
         layout: &pipeline.get_bind_group_layout(0),
         entries: &entries,
     });
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(GpuError::Shader(e.to_string()));
+    }
+    dispatch_and_read(ctx, pipeline, &bind_group, &output, n, out)
+}
+
+/// Dispatches `n` invocations (2-D, linearised) of a bound pipeline and reads `output` (n f32)
+/// back into `out`. Blocks until the device is done.
+///
+/// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a failed map.
+pub(super) fn dispatch_and_read(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    bind_group: &wgpu::BindGroup,
+    output: &wgpu::Buffer,
+    n: usize,
+    out: &mut [f32],
+) -> Result<(), GpuError> {
+    let device = &ctx.device;
+    let readback = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: (n * 4) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let groups = (n as u32).div_ceil(WORKGROUP_SIZE);
     let max = device.limits().max_compute_workgroups_per_dimension.max(1);
     let (gx, gy) = (groups.min(max), groups.div_ceil(max));
@@ -141,10 +161,10 @@ fn run_segment(
             timestamp_writes: None,
         });
         pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
+        pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(gx.max(1), gy.max(1), 1);
     }
-    encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, None);
+    encoder.copy_buffer_to_buffer(output, 0, &readback, 0, None);
     ctx.queue.submit([encoder.finish()]);
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(GpuError::Shader(e.to_string()));

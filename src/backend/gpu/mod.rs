@@ -6,6 +6,7 @@
 //! accepts a software adapter (Mesa lavapipe) and fails when there is none.
 
 mod context;
+pub mod decode;
 mod elementwise;
 mod kernel;
 
