@@ -195,3 +195,69 @@ fn device_decode_is_bitwise_the_cpu_decode() {
         assert_eq!(decode(&ctx, odd, &spec).unwrap().len(), odd.len() / stored.size());
     }
 }
+
+fn cube(t: usize, rows: usize, cols: usize, nan_every: usize, seed: u32) -> ArrayD<f32> {
+    ArrayD::from_shape_fn(IxDyn(&[t, rows, cols]), |ix| {
+        let i = (ix[0] * rows + ix[1]) * cols + ix[2];
+        // Pixel (r, 0) is all-NaN on odd rows; elsewhere one value in `nan_every` is NaN;
+        // values repeat (a few distinct levels) so ties are common.
+        if (ix[2] == 0 && ix[1] % 2 == 1) || (i as u32 ^ seed).is_multiple_of(nan_every as u32) {
+            f32::NAN
+        } else {
+            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 17) as f32 - 8.0
+        }
+    })
+}
+
+fn assert_same_bits_or_equal(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
+    assert_eq!(gpu.shape(), cpu.shape(), "{what}");
+    for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
+        assert!(
+            g == c || (g.is_nan() && c.is_nan()),
+            "{what} at {i:?}: gpu {g}, cpu {c}"
+        );
+    }
+}
+
+#[test]
+fn medians_of_long_and_short_axes_match_the_cpu() {
+    if device().is_none() {
+        return;
+    }
+    for (t, axis) in [(1, 0), (2, 0), (63, 0), (64, 0), (65, 0), (1024, 0), (64, 1), (5, 2)] {
+        let data = cube(t, 9, 7, 5, t as u32);
+        let a = Array::from_ndarray(data, [t, 4, 3]);
+        for nan_skipping in [true, false] {
+            let m = if nan_skipping {
+                a.nanmedian(axis)
+            } else {
+                a.median(axis)
+            };
+            let cpu = m.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+            let gpu = m.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+            assert_same_bits_or_equal(&gpu, &cpu, &format!("T={t} axis {axis} nan-skipping {nan_skipping}"));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nanmedian_over_time_matches_the_cpu(
+        t in 1usize..130,
+        (rows, cols) in (1usize..20, 1usize..20),
+        (cr, cc) in (1usize..12, 1usize..12),
+        nan_every in 2usize..6,
+        seed in 0u32..1000,
+    ) {
+        if device().is_none() {
+            return Ok(());
+        }
+        let a = Array::from_ndarray(cube(t, rows, cols, nan_every, seed), [t, cr, cc]);
+        let m = a.nanmedian(0);
+        let cpu = m.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        let gpu = m.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        assert_same_bits_or_equal(&gpu, &cpu, "nanmedian");
+    }
+}

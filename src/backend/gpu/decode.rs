@@ -118,25 +118,8 @@ pub fn decode(ctx: &GpuContext, raw: &[u8], spec: &DecodeSpec) -> Result<Vec<f32
         contents: bytemuck::cast_slice(&params),
         usage: wgpu::BufferUsages::UNIFORM,
     });
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("decode"),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: words.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: output.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: params.as_entire_binding(),
-            },
-        ],
-    });
+    let bind_group = super::elementwise::bind_buffers(ctx, &pipeline, "decode", &[&words, &output, &params])?;
     let mut out = vec![0f32; n];
-    super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n, &mut out)?;
+    super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n, 256, &mut out)?;
     Ok(out)
 }

@@ -98,7 +98,23 @@ fn run_segment(
         contents: bytemuck::cast_slice(&[n as u32, 0, 0, 0]),
         usage: wgpu::BufferUsages::UNIFORM,
     });
-    let mut entries: Vec<wgpu::BindGroupEntry<'_>> = inputs
+    debug_assert_eq!(kernel.binding_out() as usize, inputs.len());
+    let mut buffers: Vec<&wgpu::Buffer> = inputs.iter().collect();
+    buffers.extend([&output, consts, &params]);
+    let bind_group = bind_buffers(ctx, pipeline, "fused", &buffers)?;
+    dispatch_and_read(ctx, pipeline, &bind_group, &output, n, WORKGROUP_SIZE, out)
+}
+
+/// A bind group giving binding `i` of group 0 to `buffers[i]`.
+///
+/// **Errors**: [`GpuError::Shader`] when the buffers do not match the kernel's bindings.
+pub(super) fn bind_buffers(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    label: &str,
+    buffers: &[&wgpu::Buffer],
+) -> Result<wgpu::BindGroup, GpuError> {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
         .iter()
         .enumerate()
         .map(|(i, b)| wgpu::BindGroupEntry {
@@ -106,32 +122,19 @@ fn run_segment(
             resource: b.as_entire_binding(),
         })
         .collect();
-    let o = kernel.binding_out();
-    entries.push(wgpu::BindGroupEntry {
-        binding: o,
-        resource: output.as_entire_binding(),
-    });
-    entries.push(wgpu::BindGroupEntry {
-        binding: o + 1,
-        resource: consts.as_entire_binding(),
-    });
-    entries.push(wgpu::BindGroupEntry {
-        binding: o + 2,
-        resource: params.as_entire_binding(),
-    });
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("fused"),
+    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
         layout: &pipeline.get_bind_group_layout(0),
         entries: &entries,
     });
-    if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(GpuError::Shader(e.to_string()));
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(GpuError::Shader(e.to_string())),
+        None => Ok(group),
     }
-    dispatch_and_read(ctx, pipeline, &bind_group, &output, n, out)
 }
 
-/// Dispatches `n` invocations (2-D, linearised) of a bound pipeline and reads `output` (n f32)
+/// Dispatches `n` invocations in workgroups of `workgroup_size` (2-D, linearised) of a bound pipeline and reads `output` (n f32)
 /// back into `out`. Blocks until the device is done.
 ///
 /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a failed map.
@@ -141,6 +144,7 @@ pub(super) fn dispatch_and_read(
     bind_group: &wgpu::BindGroup,
     output: &wgpu::Buffer,
     n: usize,
+    workgroup_size: u32,
     out: &mut [f32],
 ) -> Result<(), GpuError> {
     let device = &ctx.device;
@@ -151,7 +155,7 @@ pub(super) fn dispatch_and_read(
         mapped_at_creation: false,
     });
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let groups = (n as u32).div_ceil(WORKGROUP_SIZE);
+    let groups = (n as u32).div_ceil(workgroup_size);
     let max = device.limits().max_compute_workgroups_per_dimension.max(1);
     let (gx, gy) = (groups.min(max), groups.div_ceil(max));
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("fused") });

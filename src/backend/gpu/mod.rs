@@ -1,5 +1,6 @@
-//! The GPU backend (wgpu): fused elementwise programs run as generated WGSL kernels; every
-//! other task runs on the CPU backend for now.
+//! The GPU backend (wgpu): fused elementwise programs run as generated WGSL kernels, medians
+//! along one axis as a per-pixel selection kernel; every other task runs on the CPU backend
+//! for now.
 //!
 //! Choosing it: [`BackendChoice`] in `ComputeOptions`, or `STRATA_BACKEND=auto|gpu|cpu`.
 //! `auto` takes a hardware GPU and otherwise the CPU (saying why on stderr once); `gpu` also
@@ -9,6 +10,7 @@ mod context;
 pub mod decode;
 mod elementwise;
 mod kernel;
+mod median;
 
 use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
@@ -141,6 +143,20 @@ impl Backend for GpuBackend {
                         message: e.to_string(),
                     })
             }
+            TaskKind::Holistic { op, axes }
+                if inputs
+                    .first()
+                    .and_then(|v| v.block())
+                    .is_some_and(|b| median::fits(&self.ctx, *op, axes, b.shape())) =>
+            {
+                let block = inputs[0].block().expect("checked above");
+                median::run(&self.ctx, *op, block, axes[0])
+                    .map(Value::Block)
+                    .map_err(|e| BackendError::Gpu {
+                        task: kind.name(),
+                        message: e.to_string(),
+                    })
+            }
             _ => CpuBackend.run(kind, inputs),
         }
     }
@@ -152,7 +168,9 @@ impl Backend for GpuBackend {
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
     ) -> Result<(), BackendError> {
         match kind {
-            TaskKind::Fused { .. } => super::write_value(kind, &self.run(kind, inputs)?, dst),
+            TaskKind::Fused { .. } | TaskKind::Holistic { .. } => {
+                super::write_value(kind, &self.run(kind, inputs)?, dst)
+            }
             _ => CpuBackend.run_into(kind, inputs, dst),
         }
     }

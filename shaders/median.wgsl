@@ -1,0 +1,106 @@
+// median / nanmedian along one axis: one invocation per output pixel.
+//
+// Algorithm: the pixel's values along the axis are copied into a private array (NaNs skipped
+// for nanmedian; any NaN makes a plain median NaN), then a quickselect with a three-way
+// partition finds the lower middle; for an even count the upper middle is the smallest value
+// right of it, and the two are averaged as numpy does, (lo + hi) / 2. Expected O(T) work per
+// pixel with no shared memory or barriers, and equal keys (masks, fills) cost one pass instead
+// of quickselect's O(T^2) worst case. The private array bounds the axis at MAX_LEN; longer
+// axes run on the CPU.
+//
+// Layout: the block is (outer, len, inner) in C order around the reduced axis; output pixel o
+// reads x[(o / inner * len + t) * inner + o % inner] for t in 0..len.
+
+const MAX_LEN: u32 = 1024u;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+struct Params {
+    n_out: u32,
+    len: u32,
+    inner: u32,
+    skip_nan: u32,
+}
+@group(0) @binding(2) var<uniform> params: Params;
+
+var<private> v: array<f32, MAX_LEN>;
+
+fn is_nan(a: f32) -> bool {
+    return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn swap(i: i32, j: i32) {
+    let t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+}
+
+// The k-th smallest of v[0..n); afterwards everything right of k is >= it.
+fn select_kth(n: i32, k: i32) -> f32 {
+    var lo = 0;
+    var hi = n - 1;
+    while (lo < hi) {
+        let pivot = v[lo + (hi - lo) / 2];
+        var lt = lo;
+        var gt = hi;
+        var i = lo;
+        while (i <= gt) {
+            if (v[i] < pivot) {
+                swap(lt, i);
+                lt += 1;
+                i += 1;
+            } else if (v[i] > pivot) {
+                swap(i, gt);
+                gt -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        // [lo, lt) < pivot, [lt, gt] == pivot, (gt, hi] > pivot
+        if (k < lt) {
+            hi = lt - 1;
+        } else if (k > gt) {
+            lo = gt + 1;
+        } else {
+            return pivot;
+        }
+    }
+    return v[k];
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let o = gid.x + gid.y * groups.x * 64u;
+    if (o >= params.n_out) {
+        return;
+    }
+    let base = (o / params.inner) * params.len * params.inner + o % params.inner;
+    var n = 0;
+    var saw_nan = false;
+    for (var t = 0u; t < params.len; t++) {
+        let a = x[base + t * params.inner];
+        if (is_nan(a)) {
+            saw_nan = true;
+        } else {
+            v[n] = a;
+            n += 1;
+        }
+    }
+    let nan = bitcast<f32>(0x7fc00000u);
+    if (n == 0 || (saw_nan && params.skip_nan == 0u)) {
+        out[o] = nan;
+        return;
+    }
+    if (n % 2 == 1) {
+        out[o] = select_kth(n, n / 2);
+        return;
+    }
+    let k = n / 2 - 1;
+    let lo = select_kth(n, k);
+    var hi = v[k + 1];
+    for (var i = k + 2; i < n; i++) {
+        hi = min(hi, v[i]);
+    }
+    out[o] = (lo + hi) / 2.0;
+}

@@ -1,0 +1,73 @@
+//! median / nanmedian along one axis on the device (`shaders/median.wgsl`: per-pixel
+//! quickselect; see the shader for why).
+
+use ndarray::{ArrayD, IxDyn};
+use wgpu::util::DeviceExt;
+
+use super::{GpuContext, GpuError};
+use crate::expr::{Block, ReduceOp};
+
+const SHADER: &str = include_str!("../../../shaders/median.wgsl");
+/// The longest axis the kernel's private array holds (`MAX_LEN` in the shader).
+pub const MAX_AXIS_LEN: usize = 1024;
+
+/// Whether the device runs this reduction: median or nanmedian over one axis no longer than
+/// [`MAX_AXIS_LEN`], the block within one storage binding.
+pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], shape: &[usize]) -> bool {
+    matches!(op, ReduceOp::Median | ReduceOp::NanMedian)
+        && axes.len() == 1
+        && shape.get(axes[0]).is_some_and(|&n| (1..=MAX_AXIS_LEN).contains(&n))
+        && (shape.iter().product::<usize>() as u64) * 4 <= ctx.adapter.max_storage_binding
+}
+
+/// The median (or nanmedian) of `block` along `axis`; the axis is removed from the shape.
+///
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+pub(super) fn run(ctx: &GpuContext, op: ReduceOp, block: &Block, axis: usize) -> Result<Block, GpuError> {
+    let x = block.to_f32();
+    let shape = x.shape().to_vec();
+    let data: std::borrow::Cow<'_, [f32]> = match x.as_slice() {
+        Some(s) => s.into(),
+        None => x.iter().copied().collect::<Vec<_>>().into(),
+    };
+    let len = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != axis)
+        .map(|(_, &d)| d)
+        .collect();
+    let n_out: usize = out_shape.iter().product();
+    let mut out = vec![0f32; n_out];
+    if n_out > 0 {
+        let device = &ctx.device;
+        let pipeline = ctx.pipeline(SHADER)?;
+        let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("median input"),
+            contents: bytemuck::cast_slice(&data),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let output = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("median output"),
+            size: (n_out * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let params: [u32; 4] = [
+            n_out as u32,
+            len as u32,
+            inner.max(1) as u32,
+            u32::from(op == ReduceOp::NanMedian),
+        ];
+        let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("median params"),
+            contents: bytemuck::cast_slice(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let bind_group = super::elementwise::bind_buffers(ctx, &pipeline, "median", &[&input, &output, &params])?;
+        super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n_out, 64, &mut out)?;
+    }
+    let array = ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok(Block::F32(array.into_shared()))
+}
