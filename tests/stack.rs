@@ -226,3 +226,20 @@ fn a_block_reads_only_the_items_it_touches() {
     assert!(log.iter().any(|r| r.path.starts_with("/scene_0_")), "{log:?}");
     assert!(log.iter().all(|r| !r.path.starts_with("/scene_1_")), "{log:?}");
 }
+
+#[test]
+fn remote_reads_run_ahead_inside_the_budget() {
+    let server = Server::start(Some(dir())).unwrap();
+    server.set_latency(std::time::Duration::from_millis(5));
+    let s = stack(&items(&server), &options(32), reader(StoreOptions::default())).unwrap();
+    let budget = 256 << 10; // 64 blocks of 4 KiB
+    let (got, report) = s
+        .array
+        .compute_with(&ComputeOptions {
+            memory_budget: budget,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_same(&got, &golden("exact.npy"), "small budget");
+    assert!(report.peak_bytes <= budget, "peak {} over {budget}", report.peak_bytes);
+}

@@ -26,8 +26,9 @@ pub struct ComputeOptions {
     pub max_holistic_block: u64,
     /// Tasks allowed in flight per thread beyond the one it runs (keeps the order streaming).
     pub lookahead: usize,
-    /// Source reads allowed in flight beyond that, so remote fetches (which start when a read
-    /// is admitted) hide network latency; each still holds its block's bytes of the budget.
+    /// Remote source reads (see `ChunkSource::waits_on_io`) allowed in flight beyond that
+    /// while at most half the budget is held, so fetches (which start when a read is admitted)
+    /// hide network latency; each still holds its block's bytes of the budget.
     pub io_lookahead: usize,
     /// Where tasks run. Default: `STRATA_BACKEND` (`auto`, `gpu`, `cpu`), else `Auto`.
     pub backend: crate::backend::gpu::BackendChoice,

@@ -201,13 +201,15 @@ fn run<'s>(
                     break;
                 };
                 let task = &graph.tasks[t];
-                // Source reads may run further ahead: they mostly wait on the network, and
-                // their fetches start when they are admitted (see `prefetch` below).
-                let is_source = matches!(task.kind, TaskKind::Source { .. });
-                if in_flight >= max_in_flight + if is_source { options.io_lookahead } else { 0 } {
+                // Remote reads may run further ahead, while half the budget is free: they
+                // mostly wait on the network, and their fetches start when they are admitted
+                // (see `prefetch` below). Everything else keeps the tight streaming order.
+                let cost = task.out_bytes + task.scratch_bytes;
+                let ahead = matches!(&task.kind, TaskKind::Source { source, .. } if source.waits_on_io())
+                    && held + cost <= options.memory_budget / 2;
+                if in_flight >= max_in_flight + if ahead { options.io_lookahead } else { 0 } {
                     break;
                 }
-                let cost = task.out_bytes + task.scratch_bytes;
                 if held + cost > options.memory_budget {
                     if in_flight > 0 {
                         break;

@@ -26,6 +26,13 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
         "source".into()
     }
 
+    /// Whether reads mostly wait on I/O (a remote source). The executor then admits them up
+    /// to `io_lookahead` blocks further ahead, while at most half the budget is held, so their
+    /// fetches overlap the work before them. Default: false.
+    fn waits_on_io(&self) -> bool {
+        false
+    }
+
     /// A hint that `region` will be read soon: a remote source starts fetching it now, so
     /// the fetch overlaps the work before it. Must return at once; the default does nothing.
     /// The executor calls it when it reserves budget for the read, so what a source fetches

@@ -201,6 +201,10 @@ impl ChunkSource for StackSource {
         "stack".into()
     }
 
+    fn waits_on_io(&self) -> bool {
+        true
+    }
+
     fn prefetch(&self, region: &[Range<usize>]) {
         if region.len() != 4 {
             return;
