@@ -1,4 +1,5 @@
-// median / nanmedian along one axis: one invocation per output pixel.
+// median / nanmedian along one axis, of the whole axis or of groups of its indices (a
+// group-reduce: the monthly median of a time series): one invocation per output value.
 //
 // Algorithm: the pixel's values along the axis are copied into a private array (NaNs skipped
 // for nanmedian; any NaN makes a plain median NaN), then a quickselect with a three-way
@@ -8,8 +9,10 @@
 // of quickselect's O(T^2) worst case. The private array bounds the axis at MAX_LEN; longer
 // axes run on the CPU.
 //
-// Layout: the block is (outer, len, inner) in C order around the reduced axis; output pixel o
-// reads x[(o / inner * len + t) * inner + o % inner] for t in 0..len.
+// Layout: the block is (outer, len, inner) in C order around the reduced axis; the output is
+// (outer, groups, inner). Output o = (oo, g, ii) reads x[(oo * len + t) * inner + ii] for the
+// axis indices t = members[starts[g] .. starts[g + 1]] (one group of all indices for a plain
+// median).
 
 const MAX_LEN: u32 = 1024u;
 
@@ -21,8 +24,14 @@ struct Params {
     len: u32,
     inner: u32,
     skip_nan: u32,
+    groups: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 @group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(3) var<storage, read> starts: array<u32>;
+@group(0) @binding(4) var<storage, read> members: array<u32>;
 
 var<private> v: array<f32, MAX_LEN>;
 
@@ -75,11 +84,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (o >= params.n_out) {
         return;
     }
-    let base = (o / params.inner) * params.len * params.inner + o % params.inner;
+    let ii = o % params.inner;
+    let g = (o / params.inner) % params.groups;
+    let oo = o / (params.inner * params.groups);
+    let base = oo * params.len * params.inner + ii;
     var n = 0;
     var saw_nan = false;
-    for (var t = 0u; t < params.len; t++) {
-        let a = x[base + t * params.inner];
+    for (var m = starts[g]; m < starts[g + 1u]; m++) {
+        let a = x[base + members[m] * params.inner];
         if (is_nan(a)) {
             saw_nan = true;
         } else {

@@ -261,3 +261,20 @@ proptest! {
         assert_same_bits_or_equal(&gpu, &cpu, "nanmedian");
     }
 }
+
+#[test]
+fn monthly_group_medians_match_the_cpu() {
+    if device().is_none() {
+        return;
+    }
+    // 23 scenes over 12 months: uneven groups, an empty month (7), a month of one scene.
+    let labels: Vec<usize> = vec![0, 0, 1, 1, 1, 2, 3, 3, 4, 4, 4, 4, 5, 6, 6, 8, 8, 9, 10, 10, 10, 11, 11];
+    let a = Array::from_ndarray(cube(labels.len(), 11, 9, 4, 7), [labels.len(), 5, 4]);
+    for op in [strata::ReduceOp::NanMedian, strata::ReduceOp::Median] {
+        let m = a.group_reduce(op, 0, &labels, 12);
+        let cpu = m.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        let gpu = m.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        assert_eq!(cpu.shape(), &[12, 11, 9]);
+        assert_same_bits_or_equal(&gpu, &cpu, &format!("{op:?} by month"));
+    }
+}

@@ -1,5 +1,5 @@
-//! median / nanmedian along one axis on the device (`shaders/median.wgsl`: per-pixel
-//! quickselect; see the shader for why).
+//! median / nanmedian along one axis, whole or by groups of its indices, on the device
+//! (`shaders/median.wgsl`: per-value quickselect; see the shader for why).
 
 use ndarray::{ArrayD, IxDyn};
 use wgpu::util::DeviceExt;
@@ -20,10 +20,46 @@ pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], shape: &[usiz
         && (shape.iter().product::<usize>() as u64) * 4 <= ctx.adapter.max_storage_binding
 }
 
+/// Whether the device runs this group-reduce: a median op, no group longer than
+/// [`MAX_AXIS_LEN`], the block within one storage binding.
+pub(super) fn fits_groups(ctx: &GpuContext, op: ReduceOp, labels: &[usize], groups: usize, shape: &[usize]) -> bool {
+    let mut sizes = vec![0usize; groups];
+    for &l in labels {
+        if l >= groups {
+            return false;
+        }
+        sizes[l] += 1;
+    }
+    matches!(op, ReduceOp::Median | ReduceOp::NanMedian)
+        && sizes.iter().all(|&n| n <= MAX_AXIS_LEN)
+        && (shape.iter().product::<usize>() as u64) * 4 <= ctx.adapter.max_storage_binding
+}
+
 /// The median (or nanmedian) of `block` along `axis`; the axis is removed from the shape.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
 pub(super) fn run(ctx: &GpuContext, op: ReduceOp, block: &Block, axis: usize) -> Result<Block, GpuError> {
+    let len = block.shape()[axis];
+    let labels = vec![0usize; len];
+    let out = run_groups(ctx, op, block, axis, &labels, 1)?;
+    let Block::F32(a) = out else {
+        return Err(GpuError::Device("a median yields f32".into()));
+    };
+    Ok(Block::F32(a.index_axis_move(ndarray::Axis(axis), 0).into_shared()))
+}
+
+/// The median (or nanmedian) of each group of `axis` indices (`labels[t]` is index t's
+/// group); the axis becomes `groups` long, an empty group gives NaN.
+///
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+pub(super) fn run_groups(
+    ctx: &GpuContext,
+    op: ReduceOp,
+    block: &Block,
+    axis: usize,
+    labels: &[usize],
+    groups: usize,
+) -> Result<Block, GpuError> {
     let x = block.to_f32();
     let shape = x.shape().to_vec();
     let data: std::borrow::Cow<'_, [f32]> = match x.as_slice() {
@@ -32,12 +68,22 @@ pub(super) fn run(ctx: &GpuContext, op: ReduceOp, block: &Block, axis: usize) ->
     };
     let len = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
-    let out_shape: Vec<usize> = shape
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != axis)
-        .map(|(_, &d)| d)
-        .collect();
+    let mut out_shape = shape.clone();
+    out_shape[axis] = groups;
+    // Group g's axis indices are members[starts[g]..starts[g + 1]].
+    let mut starts = vec![0u32; groups + 1];
+    for &l in labels {
+        starts[l + 1] += 1;
+    }
+    for g in 0..groups {
+        starts[g + 1] += starts[g];
+    }
+    let mut fill = starts.clone();
+    let mut members = vec![0u32; labels.len().max(1)];
+    for (t, &l) in labels.iter().enumerate() {
+        members[fill[l] as usize] = t as u32;
+        fill[l] += 1;
+    }
     let n_out: usize = out_shape.iter().product();
     let mut out = vec![0f32; n_out];
     if n_out > 0 {
@@ -54,18 +100,33 @@ pub(super) fn run(ctx: &GpuContext, op: ReduceOp, block: &Block, axis: usize) ->
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let params: [u32; 4] = [
+        let params: [u32; 8] = [
             n_out as u32,
             len as u32,
             inner.max(1) as u32,
             u32::from(op == ReduceOp::NanMedian),
+            groups as u32,
+            0,
+            0,
+            0,
         ];
         let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("median params"),
             contents: bytemuck::cast_slice(&params),
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let bind_group = super::elementwise::bind_buffers(ctx, &pipeline, "median", &[&input, &output, &params])?;
+        let starts = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("group starts"),
+            contents: bytemuck::cast_slice(&starts),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let members = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("group members"),
+            contents: bytemuck::cast_slice(&members),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let bind_group =
+            super::elementwise::bind_buffers(ctx, &pipeline, "median", &[&input, &output, &params, &starts, &members])?;
         super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n_out, 64, &mut out)?;
     }
     let array = ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| GpuError::Device(e.to_string()))?;

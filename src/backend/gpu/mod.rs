@@ -1,6 +1,6 @@
 //! The GPU backend (wgpu): fused elementwise programs run as generated WGSL kernels, medians
-//! along one axis as a per-pixel selection kernel; every other task runs on the CPU backend
-//! for now.
+//! along one axis (whole, or by groups: the monthly median) as a per-value selection kernel;
+//! every other task runs on the CPU backend for now.
 //!
 //! Choosing it: [`BackendChoice`] in `ComputeOptions`, or `STRATA_BACKEND=auto|gpu|cpu`.
 //! `auto` takes a hardware GPU and otherwise the CPU (saying why on stderr once); `gpu` also
@@ -151,6 +151,24 @@ impl Backend for GpuBackend {
             {
                 let block = inputs[0].block().expect("checked above");
                 median::run(&self.ctx, *op, block, axes[0])
+                    .map(Value::Block)
+                    .map_err(|e| BackendError::Gpu {
+                        task: kind.name(),
+                        message: e.to_string(),
+                    })
+            }
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } if inputs
+                .first()
+                .and_then(|v| v.block())
+                .is_some_and(|b| median::fits_groups(&self.ctx, *op, labels, *groups, b.shape())) =>
+            {
+                let block = inputs[0].block().expect("checked above");
+                median::run_groups(&self.ctx, *op, block, *axis, labels, *groups)
                     .map(Value::Block)
                     .map_err(|e| BackendError::Gpu {
                         task: kind.name(),
