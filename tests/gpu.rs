@@ -32,6 +32,20 @@ fn on(backend: BackendChoice) -> ComputeOptions {
     }
 }
 
+/// The result on the device and on the CPU. Fails when the device ran none of the tasks
+/// (a silent fallback to the CPU would otherwise compare the CPU with itself). Serialised, so
+/// the device's task counter only counts this computation.
+fn on_gpu_and_cpu(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let ctx = shared_context().expect("checked by device()");
+    let before = ctx.device_tasks();
+    let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+    assert!(ctx.device_tasks() > before, "no task ran on the device");
+    let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    (gpu, cpu)
+}
+
 /// Equal as the CPU computes, to a few f32 ulps (WGSL allows 2.5 ulp division, 3 ulp exp/log).
 fn assert_parity(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
     assert_eq!(gpu.shape(), cpu.shape(), "{what}");
@@ -80,8 +94,7 @@ fn numpy_nan_rules_hold_on_the_device() {
         ("sqrt exp ln", a.abs().sqrt() + a.exp() - b.abs().ln()),
     ];
     for (name, e) in exprs {
-        let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-        let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        let (gpu, cpu) = on_gpu_and_cpu(&e);
         assert_parity(&gpu, &cpu, name);
     }
 }
@@ -152,8 +165,7 @@ proptest! {
             })
             .collect();
         let out = e.build(&xs);
-        let cpu = out.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-        let gpu = out.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        let (gpu, cpu) = on_gpu_and_cpu(&out);
         assert_parity(&gpu, &cpu, "random program");
     }
 }
@@ -233,8 +245,7 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
             } else {
                 a.median(axis)
             };
-            let cpu = m.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-            let gpu = m.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+            let (gpu, cpu) = on_gpu_and_cpu(&m);
             assert_same_bits_or_equal(&gpu, &cpu, &format!("T={t} axis {axis} nan-skipping {nan_skipping}"));
         }
     }
@@ -256,8 +267,7 @@ proptest! {
         }
         let a = Array::from_ndarray(cube(t, rows, cols, nan_every, seed), [t, cr, cc]);
         let m = a.nanmedian(0);
-        let cpu = m.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-        let gpu = m.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        let (gpu, cpu) = on_gpu_and_cpu(&m);
         assert_same_bits_or_equal(&gpu, &cpu, "nanmedian");
     }
 }
@@ -272,8 +282,7 @@ fn monthly_group_medians_match_the_cpu() {
     let a = Array::from_ndarray(cube(labels.len(), 11, 9, 4, 7), [labels.len(), 5, 4]);
     for op in [strata::ReduceOp::NanMedian, strata::ReduceOp::Median] {
         let m = a.group_reduce(op, 0, &labels, 12);
-        let cpu = m.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-        let gpu = m.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+        let (gpu, cpu) = on_gpu_and_cpu(&m);
         assert_eq!(cpu.shape(), &[12, 11, 9]);
         assert_same_bits_or_equal(&gpu, &cpu, &format!("{op:?} by month"));
     }

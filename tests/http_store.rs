@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use strata::io::{CogReader, IoError, ObjectStore, StoreOptions, TileWindow};
 use strata::loopback::{Fault, FaultPlan, Server, StacCatalog};
-use strata::stac::{search, SearchParams};
+use strata::stac::{search, SearchParams, StacError};
 
 fn cog_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/cog")
@@ -285,5 +285,8 @@ fn stac_search_follows_every_page_and_applies_the_query() {
         &format!("{}/bad", server.url()),
         &params,
     );
-    assert!(err.is_err());
+    match err {
+        Err(StacError::Json { url, what, .. }) => assert!(url.ends_with("/bad/search") && what == "search page"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -16,5 +16,5 @@ pub mod tiff;
 pub use coalesce::{coalesce, CoalescedRange};
 pub use error::IoError;
 pub use href::{redact, HrefSigner};
-pub use store::{ObjectStore, PendingRanges, StoreOptions, StoreStats};
+pub use store::{ObjectStore, StoreOptions, StoreStats};
 pub use tiff::{CogFile, CogHeader, CogReader, ImageLevel, SampleType, TileWindow};

@@ -151,30 +151,6 @@ impl std::fmt::Debug for ObjectStore {
     }
 }
 
-/// Ranges being fetched in the background; [`wait`](Self::wait) blocks until they arrive.
-#[derive(Debug)]
-pub struct PendingRanges {
-    handle: tokio::task::JoinHandle<Result<Vec<Bytes>, IoError>>,
-    href: String,
-}
-
-impl PendingRanges {
-    /// Blocks the calling (non-runtime) thread until the bytes arrive.
-    ///
-    /// **Errors**: the fetch's error.
-    pub fn wait(self) -> Result<Vec<Bytes>, IoError> {
-        let href = self.href;
-        runtime().block_on(self.handle).unwrap_or_else(|e| {
-            Err(IoError::Network {
-                url: href,
-                range: 0..0,
-                message: format!("fetch task failed: {e}"),
-                attempts: 0,
-            })
-        })
-    }
-}
-
 impl ObjectStore {
     /// A store with these options. Costs building an HTTP client (TLS roots included).
     ///
@@ -239,16 +215,6 @@ impl ObjectStore {
         get_ranges(self.shared.clone(), href, ranges).await
     }
 
-    /// Starts fetching in the background and returns at once.
-    pub fn spawn_ranges(&self, href: &str, ranges: Vec<Range<u64>>) -> PendingRanges {
-        let shared = self.shared.clone();
-        let owned = href.to_string();
-        PendingRanges {
-            handle: runtime().spawn(async move { get_ranges(shared, &owned, &ranges).await }),
-            href: redact(href),
-        }
-    }
-
     /// Blocking form of [`get_ranges`](Self::get_ranges).
     ///
     /// **Errors**: as `get_ranges`.
@@ -263,11 +229,7 @@ impl ObjectStore {
     pub async fn get_prefix(&self, href: &str, len: u64) -> Result<(Bytes, Option<u64>), IoError> {
         match local_path(href)? {
             Some(path) => {
-                let size = std::fs::metadata(&path)
-                    .map_err(|e| file_error(&path, 0..len, e))?
-                    .len();
-                let end = len.min(size);
-                let bytes = read_file(&self.shared, &path, 0..end)?;
+                let (bytes, size) = read_file(&self.shared, &path, Span::Prefix(len))?;
                 Ok((bytes, Some(size)))
             }
             None => http::get_prefix(&self.shared, href, len).await,
@@ -311,7 +273,7 @@ async fn get_ranges(shared: Arc<Shared>, href: &str, ranges: &[Range<u64>]) -> R
     let fetched: Vec<Bytes> = match local_path(href)? {
         Some(path) => groups
             .iter()
-            .map(|g| read_file(&shared, &path, g.range.clone()))
+            .map(|g| read_file(&shared, &path, Span::Exact(g.range.clone())).map(|(b, _)| b))
             .collect::<Result<_, _>>()?,
         None => {
             let handles: Vec<_> = groups
@@ -370,20 +332,35 @@ fn file_error(path: &str, range: Range<u64>, source: std::io::Error) -> IoError 
     }
 }
 
-fn read_file(shared: &Shared, path: &str, range: Range<u64>) -> Result<Bytes, IoError> {
-    let file = std::fs::File::open(path).map_err(|e| file_error(path, range.clone(), e))?;
-    let size = file.metadata().map_err(|e| file_error(path, range.clone(), e))?.len();
-    if range.end > size {
-        return Err(IoError::OutOfRange {
-            url: path.to_string(),
-            range,
-            len: size,
-        });
-    }
+/// What to read of a file: exactly these bytes, or up to this many from the start.
+enum Span {
+    Exact(Range<u64>),
+    Prefix(u64),
+}
+
+/// Reads from a local file with one open; returns the bytes and the file's size.
+fn read_file(shared: &Shared, path: &str, span: Span) -> Result<(Bytes, u64), IoError> {
+    let asked = match &span {
+        Span::Exact(r) => r.clone(),
+        Span::Prefix(n) => 0..*n,
+    };
+    let file = std::fs::File::open(path).map_err(|e| file_error(path, asked.clone(), e))?;
+    let size = file.metadata().map_err(|e| file_error(path, asked.clone(), e))?.len();
+    let range = match span {
+        Span::Exact(r) if r.end > size => {
+            return Err(IoError::OutOfRange {
+                url: path.to_string(),
+                range: r,
+                len: size,
+            })
+        }
+        Span::Exact(r) => r,
+        Span::Prefix(n) => 0..n.min(size),
+    };
     let mut buf = vec![0u8; (range.end - range.start) as usize];
     file.read_exact_at(&mut buf, range.start)
         .map_err(|e| file_error(path, range.clone(), e))?;
     shared.requests.fetch_add(1, Ordering::Relaxed);
     shared.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-    Ok(buf.into())
+    Ok((buf.into(), size))
 }

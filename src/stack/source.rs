@@ -52,9 +52,10 @@ struct Fetched {
     tiles: Arc<Segments>,
     mapping: Mapping,
     src_crs: Crs,
+    /// the file's GDAL_NODATA, else the asset's raster:bands nodata
     nodata: Option<f64>,
-    scale: f64,
-    offset: f64,
+    /// the asset (its scale and offset)
+    asset: Arc<AssetRef>,
 }
 
 /// What every plane fetch shares.
@@ -142,7 +143,7 @@ impl StackSource {
                     .ctx
                     .reader
                     .store()
-                    .spawn(async move { fetch_plane(&ctx, &asset, rows, cols).await });
+                    .spawn(async move { fetch_plane(&ctx, asset, rows, cols).await });
                 out.push((ti * bs.len() + bi, handle));
             }
         }
@@ -220,7 +221,7 @@ impl ChunkSource for StackSource {
 /// Opens the asset's file, works out which of its pixels the block needs, fetches their tiles.
 async fn fetch_plane(
     ctx: &StackContext,
-    asset: &AssetRef,
+    asset: Arc<AssetRef>,
     rows: Range<usize>,
     cols: Range<usize>,
 ) -> Result<Option<Fetched>, StackError> {
@@ -265,8 +266,7 @@ async fn fetch_plane(
         mapping,
         src_crs,
         nodata,
-        scale: asset.scale,
-        offset: asset.offset,
+        asset,
     }))
 }
 
@@ -335,13 +335,9 @@ fn decode_plane(
     cols: &Range<usize>,
     plane: &mut ArrayViewMut2<f32>,
 ) -> Result<(), StackError> {
-    let (fill, rescale) = (ctx.fill, ctx.rescale);
-    let asset = &f.file;
-    let (scale, offset) = match ctx.rescale {
-        true => (f.scale, f.offset),
-        false => (1.0, 0.0),
-    };
-    let nodata = f.nodata;
+    let (fill, rescale, nodata) = (ctx.fill, ctx.rescale, f.nodata);
+    let (scale, offset) = (f.asset.scale, f.asset.offset);
+    let file = &f.file;
     let map = move |v: f64| -> f32 {
         if v.is_nan() || nodata.is_some_and(|nd| v == nd) {
             fill
@@ -352,7 +348,7 @@ fn decode_plane(
         }
     };
     let err = |source| StackError::Decode {
-        url: asset.url().to_string(),
+        url: file.url().to_string(),
         source: Box::new(source),
     };
     let w = &f.window;
@@ -363,14 +359,13 @@ fn decode_plane(
             let mut view = plane
                 .slice_mut(s![r..r + w.rows.len(), c..c + w.cols.len()])
                 .insert_axis(Axis(0));
-            asset.decode_into(w, f.tiles.clone(), &mut view, map).map_err(err)
+            file.decode_into(w, f.tiles.clone(), &mut view, map).map_err(err)
         }
         Mapping::Warp => {
             let mut src = Array3::from_elem((1, w.rows.len(), w.cols.len()), fill);
-            asset
-                .decode_into(w, f.tiles.clone(), &mut src.view_mut(), map)
+            file.decode_into(w, f.tiles.clone(), &mut src.view_mut(), map)
                 .map_err(err)?;
-            let inv = asset
+            let inv = file
                 .header()
                 .geo
                 .as_ref()

@@ -2,6 +2,7 @@
 //! pipelines, made once and passed by reference (never acquired deep inside a kernel).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -41,6 +42,7 @@ pub struct GpuContext {
     /// what it is
     pub adapter: AdapterReport,
     pub(super) pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    pub(super) device_tasks: AtomicU64,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -95,7 +97,14 @@ impl GpuContext {
             queue,
             adapter: report,
             pipelines: Mutex::default(),
+            device_tasks: AtomicU64::new(0),
         })
+    }
+
+    /// Tasks run on this device so far (tests use it to show a task did not fall back to
+    /// the CPU).
+    pub fn device_tasks(&self) -> u64 {
+        self.device_tasks.load(Ordering::Relaxed)
     }
 
     /// The compute pipeline of `source` (entry point `main`), compiled once and cached.

@@ -13,6 +13,7 @@ mod kernel;
 mod median;
 
 use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use ndarray::ArrayViewMutD;
@@ -125,58 +126,34 @@ impl Backend for GpuBackend {
     }
 
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
-        match kind {
-            TaskKind::Fused { program, shape } if elementwise::fits(&self.ctx, program) => {
-                let blocks = inputs
-                    .iter()
-                    .map(|v| {
-                        v.block().ok_or_else(|| BackendError::BadInput {
-                            task: kind.name(),
-                            what: "a partial reduction where a block was expected".into(),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                elementwise::run(&self.ctx, program, shape, &blocks)
-                    .map(Value::Block)
-                    .map_err(|e| BackendError::Gpu {
-                        task: kind.name(),
-                        message: e.to_string(),
-                    })
-            }
-            TaskKind::Holistic { op, axes }
-                if inputs
-                    .first()
-                    .and_then(|v| v.block())
-                    .is_some_and(|b| median::fits(&self.ctx, *op, axes, b.shape())) =>
-            {
-                let block = inputs[0].block().expect("checked above");
-                median::run(&self.ctx, *op, block, axes[0])
-                    .map(Value::Block)
-                    .map_err(|e| BackendError::Gpu {
-                        task: kind.name(),
-                        message: e.to_string(),
-                    })
-            }
+        if !self.on_device(kind, inputs) {
+            return CpuBackend.run(kind, inputs);
+        }
+        let blocks = inputs
+            .iter()
+            .map(|v| {
+                v.block().ok_or_else(|| BackendError::BadInput {
+                    task: kind.name(),
+                    what: "a partial reduction where a block was expected".into(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
+        let result = match kind {
+            TaskKind::Fused { program, shape } => elementwise::run(&self.ctx, program, shape, &blocks),
+            TaskKind::Holistic { op, axes } => median::run(&self.ctx, *op, blocks[0], axes[0]),
             TaskKind::GroupReduce {
                 op,
                 axis,
                 labels,
                 groups,
-            } if inputs
-                .first()
-                .and_then(|v| v.block())
-                .is_some_and(|b| median::fits_groups(&self.ctx, *op, labels, *groups, b.shape())) =>
-            {
-                let block = inputs[0].block().expect("checked above");
-                median::run_groups(&self.ctx, *op, block, *axis, labels, *groups)
-                    .map(Value::Block)
-                    .map_err(|e| BackendError::Gpu {
-                        task: kind.name(),
-                        message: e.to_string(),
-                    })
-            }
-            _ => CpuBackend.run(kind, inputs),
-        }
+            } => median::run_groups(&self.ctx, *op, blocks[0], *axis, labels, *groups),
+            _ => unreachable!("on_device admits only the kinds above"),
+        };
+        result.map(Value::Block).map_err(|e| BackendError::Gpu {
+            task: kind.name(),
+            message: e.to_string(),
+        })
     }
 
     fn run_into(
@@ -185,11 +162,26 @@ impl Backend for GpuBackend {
         inputs: &[&Value],
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
     ) -> Result<(), BackendError> {
+        if self.on_device(kind, inputs) {
+            super::write_value(kind, &self.run(kind, inputs)?, dst)
+        } else {
+            CpuBackend.run_into(kind, inputs, dst)
+        }
+    }
+}
+
+impl GpuBackend {
+    /// Whether a task runs on the device (else on the CPU backend): one decision for `run`
+    /// and `run_into`, so an output block written in place takes the same path.
+    fn on_device(&self, kind: &TaskKind, inputs: &[&Value]) -> bool {
+        let shape = || inputs.first().and_then(|v| v.block()).map(|b| b.shape().to_vec());
         match kind {
-            TaskKind::Fused { .. } | TaskKind::Holistic { .. } => {
-                super::write_value(kind, &self.run(kind, inputs)?, dst)
+            TaskKind::Fused { program, .. } => elementwise::fits(&self.ctx, program),
+            TaskKind::Holistic { op, axes } => shape().is_some_and(|s| median::fits(&self.ctx, *op, axes, &s)),
+            TaskKind::GroupReduce { op, labels, groups, .. } => {
+                shape().is_some_and(|s| median::fits_groups(&self.ctx, *op, labels, *groups, &s))
             }
-            _ => CpuBackend.run_into(kind, inputs, dst),
+            _ => false,
         }
     }
 }
