@@ -81,6 +81,12 @@ impl Partial {
         }
     }
 
+    /// A state from its lanes (`a`: sum, extreme or mean; `b`: count; `c`: sum of squared
+    /// deviations), one value per output element: how another backend hands its states over.
+    pub(crate) fn from_lanes(op: ReduceOp, shape: Vec<usize>, a: Vec<f64>, b: Vec<f64>, c: Vec<f64>) -> Self {
+        Partial { op, shape, a, b, c }
+    }
+
     /// Bytes held.
     pub fn nbytes(&self) -> u64 {
         ((self.a.len() + self.b.len() + self.c.len()) * 8) as u64

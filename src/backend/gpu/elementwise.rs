@@ -134,8 +134,9 @@ pub(super) fn bind_buffers(
     }
 }
 
-/// Dispatches `n` invocations in workgroups of `workgroup_size` (2-D, linearised) of a bound pipeline and reads `output` (n f32)
-/// back into `out`. Blocks until the device is done.
+/// Dispatches `n` invocations in workgroups of `workgroup_size` (2-D, linearised) of a bound
+/// pipeline and reads the first `out.len()` f32 of `output` back into `out`. Blocks until the
+/// device is done.
 ///
 /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a failed map.
 pub(super) fn dispatch_and_read(
@@ -150,7 +151,7 @@ pub(super) fn dispatch_and_read(
     let device = &ctx.device;
     let readback = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
-        size: (n * 4) as u64,
+        size: (out.len() * 4) as u64,
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
@@ -168,7 +169,7 @@ pub(super) fn dispatch_and_read(
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(gx.max(1), gy.max(1), 1);
     }
-    encoder.copy_buffer_to_buffer(output, 0, &readback, 0, None);
+    encoder.copy_buffer_to_buffer(output, 0, &readback, 0, Some((out.len() * 4) as u64));
     ctx.queue.submit([encoder.finish()]);
     if let Some(e) = pollster::block_on(scope.pop()) {
         return Err(GpuError::Shader(e.to_string()));

@@ -1,11 +1,9 @@
 //! median / nanmedian along one axis, whole or by groups of its indices, on the device
 //! (`shaders/median.wgsl`: per-value quickselect; see the shader for why).
 
-use ndarray::{ArrayD, IxDyn};
-use wgpu::util::DeviceExt;
-
-use super::{GpuContext, GpuError};
+use super::{buffers, GpuContext, GpuError};
 use crate::expr::{Block, ReduceOp};
+use ndarray::{ArrayD, IxDyn};
 
 const SHADER: &str = include_str!("../../../shaders/median.wgsl");
 /// The longest axis the kernel's private array holds (`MAX_LEN` in the shader).
@@ -70,36 +68,13 @@ pub(super) fn run_groups(
     let inner: usize = shape[axis + 1..].iter().product();
     let mut out_shape = shape.clone();
     out_shape[axis] = groups;
-    // Group g's axis indices are members[starts[g]..starts[g + 1]].
-    let mut starts = vec![0u32; groups + 1];
-    for &l in labels {
-        starts[l + 1] += 1;
-    }
-    for g in 0..groups {
-        starts[g + 1] += starts[g];
-    }
-    let mut fill = starts.clone();
-    let mut members = vec![0u32; labels.len().max(1)];
-    for (t, &l) in labels.iter().enumerate() {
-        members[fill[l] as usize] = t as u32;
-        fill[l] += 1;
-    }
+    let (starts, members) = super::reduce::group_members(labels, groups);
     let n_out: usize = out_shape.iter().product();
     let mut out = vec![0f32; n_out];
     if n_out > 0 {
-        let device = &ctx.device;
         let pipeline = ctx.pipeline(SHADER)?;
-        let input = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("median input"),
-            contents: bytemuck::cast_slice(&data),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
-        let output = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("median output"),
-            size: (n_out * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
+        let input = buffers::storage(ctx, "median input", bytemuck::cast_slice(&data));
+        let output = buffers::output(ctx, "median output", n_out);
         let params: [u32; 8] = [
             n_out as u32,
             len as u32,
@@ -110,21 +85,9 @@ pub(super) fn run_groups(
             0,
             0,
         ];
-        let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("median params"),
-            contents: bytemuck::cast_slice(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let starts = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("group starts"),
-            contents: bytemuck::cast_slice(&starts),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
-        let members = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("group members"),
-            contents: bytemuck::cast_slice(&members),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let params = buffers::uniform(ctx, "median params", &params);
+        let starts = buffers::storage(ctx, "group starts", &starts);
+        let members = buffers::storage(ctx, "group members", &members);
         let bind_group =
             super::elementwise::bind_buffers(ctx, &pipeline, "median", &[&input, &output, &params, &starts, &members])?;
         super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n_out, 64, &mut out)?;

@@ -1,16 +1,20 @@
 //! The GPU backend (wgpu): fused elementwise programs run as generated WGSL kernels, medians
-//! along one axis (whole, or by groups: the monthly median) as a per-value selection kernel;
-//! every other task runs on the CPU backend for now.
+//! along one axis (whole, or by groups: the monthly median) as a per-value selection kernel,
+//! the other reductions (per-block partials of a tree reduction, and group-reduces) as
+//! per-output state kernels merged in f64 on the host; every other task runs on the CPU
+//! backend.
 //!
 //! Choosing it: [`BackendChoice`] in `ComputeOptions`, or `STRATA_BACKEND=auto|gpu|cpu`.
 //! `auto` takes a hardware GPU and otherwise the CPU (saying why on stderr once); `gpu` also
 //! accepts a software adapter (Mesa lavapipe) and fails when there is none.
 
+mod buffers;
 mod context;
 pub mod decode;
 mod elementwise;
 mod kernel;
 mod median;
+mod reduce;
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
@@ -140,17 +144,34 @@ impl Backend for GpuBackend {
             .collect::<Result<Vec<_>, _>>()?;
         self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
         let result = match kind {
-            TaskKind::Fused { program, shape } => elementwise::run(&self.ctx, program, shape, &blocks),
-            TaskKind::Holistic { op, axes } => median::run(&self.ctx, *op, blocks[0], axes[0]),
+            TaskKind::Fused { program, shape } => {
+                elementwise::run(&self.ctx, program, shape, &blocks).map(Value::Block)
+            }
+            TaskKind::Holistic { op, axes } => median::run(&self.ctx, *op, blocks[0], axes[0]).map(Value::Block),
             TaskKind::GroupReduce {
                 op,
                 axis,
                 labels,
                 groups,
-            } => median::run_groups(&self.ctx, *op, blocks[0], *axis, labels, *groups),
+            } if op.is_holistic() => {
+                median::run_groups(&self.ctx, *op, blocks[0], *axis, labels, *groups).map(Value::Block)
+            }
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } => reduce::run_groups(&self.ctx, *op, blocks[0], *axis, labels, *groups).map(Value::Block),
+            TaskKind::ReducePartial { op, axes, finalize } => reduce::run(&self.ctx, *op, &blocks, axes).map(|p| {
+                if *finalize {
+                    Value::Block(super::cpu::finalize(&p))
+                } else {
+                    Value::Partial(p)
+                }
+            }),
             _ => unreachable!("on_device admits only the kinds above"),
         };
-        result.map(Value::Block).map_err(|e| BackendError::Gpu {
+        result.map_err(|e| BackendError::Gpu {
             task: kind.name(),
             message: e.to_string(),
         })
@@ -174,12 +195,23 @@ impl GpuBackend {
     /// Whether a task runs on the device (else on the CPU backend): one decision for `run`
     /// and `run_into`, so an output block written in place takes the same path.
     fn on_device(&self, kind: &TaskKind, inputs: &[&Value]) -> bool {
-        let shape = || inputs.first().and_then(|v| v.block()).map(|b| b.shape().to_vec());
+        let first = inputs.first().and_then(|v| v.block());
+        let shape = || first.map(|b| b.shape().to_vec());
         match kind {
             TaskKind::Fused { program, .. } => elementwise::fits(&self.ctx, program),
             TaskKind::Holistic { op, axes } => shape().is_some_and(|s| median::fits(&self.ctx, *op, axes, &s)),
-            TaskKind::GroupReduce { op, labels, groups, .. } => {
+            TaskKind::GroupReduce { op, labels, groups, .. } if op.is_holistic() => {
                 shape().is_some_and(|s| median::fits_groups(&self.ctx, *op, labels, *groups, &s))
+            }
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } => first.is_some_and(|b| reduce::fits_groups(&self.ctx, *op, *axis, labels, *groups, b)),
+            TaskKind::ReducePartial { op, axes, .. } => {
+                let blocks: Option<Vec<&crate::expr::Block>> = inputs.iter().map(|v| v.block()).collect();
+                blocks.is_some_and(|b| !b.is_empty() && reduce::fits(&self.ctx, *op, axes, &b))
             }
             _ => false,
         }
