@@ -437,3 +437,73 @@ proptest! {
         assert_close(&gpu, &cpu, &format!("{op:?}"));
     }
 }
+
+const MODES: [strata::BoundaryMode; 6] = [
+    strata::BoundaryMode::Reflect,
+    strata::BoundaryMode::Mirror,
+    strata::BoundaryMode::Nearest,
+    strata::BoundaryMode::Wrap,
+    strata::BoundaryMode::Constant(0.0),
+    strata::BoundaryMode::Constant(-2.5),
+];
+
+/// Gaussian results within 1e-6 relative of the CPU's (the bound for filters; the
+/// device pairs taps as the CPU does, but may contract to FMA).
+fn assert_filter_close(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
+    assert_eq!(gpu.shape(), cpu.shape(), "{what}");
+    for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
+        let ok = (g.is_nan() && c.is_nan()) || (g - c).abs() <= 1e-6 * c.abs().max(1.0);
+        assert!(ok, "{what} at {i:?}: gpu {g}, cpu {c}");
+    }
+}
+
+#[test]
+fn gaussians_in_every_mode_match_the_cpu() {
+    if device().is_none() {
+        return;
+    }
+    // Over y and x (halos read from neighbour blocks), a radius wider than a block, an
+    // anisotropic sigma, the tutorial's (0, 0.1), and over all three axes of a cube (the
+    // general path: blocks extended by a gather, then one pass per axis).
+    let img = rough_cube(1, 37, 29, 1000, 3)
+        .into_shape_with_order(IxDyn(&[37, 29]))
+        .unwrap();
+    let cube3 = rough_cube(6, 13, 11, 1000, 5);
+    for mode in MODES {
+        for (sigma, chunks) in [
+            (vec![2.0, 2.0], [10, 8]),
+            (vec![3.5, 0.7], [37, 29]),
+            (vec![0.0, 0.1], [9, 9]),
+            (vec![1.0, 5.0], [4, 6]),
+        ] {
+            let a = Array::from_ndarray(img.clone(), chunks);
+            let (gpu, cpu) = on_gpu_and_cpu(&a.gaussian(&sigma, mode));
+            assert_filter_close(&gpu, &cpu, &format!("{mode:?} sigma {sigma:?} chunks {chunks:?}"));
+        }
+        let a = Array::from_ndarray(cube3.clone(), [4, 5, 6]);
+        let (gpu, cpu) = on_gpu_and_cpu(&a.gaussian(&[1.0, 1.5, 0.8], mode));
+        assert_filter_close(&gpu, &cpu, &format!("{mode:?} over three axes"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn gaussians_over_random_chunkings_match_the_cpu(
+        (rows, cols) in (1usize..40, 1usize..40),
+        (cr, cc) in (1usize..20, 1usize..20),
+        (sy, sx) in (0.0f64..4.0, 0.0f64..4.0),
+        mode in proptest::sample::select(MODES.to_vec()),
+        nan_every in 3usize..50,
+        seed in 0u32..1000,
+    ) {
+        if device().is_none() {
+            return Ok(());
+        }
+        let img = rough_cube(1, rows, cols, nan_every, seed).into_shape_with_order(IxDyn(&[rows, cols])).unwrap();
+        let a = Array::from_ndarray(img, [cr, cc]);
+        let (gpu, cpu) = on_gpu_and_cpu(&a.gaussian(&[sy, sx], mode));
+        assert_filter_close(&gpu, &cpu, &format!("{mode:?} sigma ({sy}, {sx})"));
+    }
+}

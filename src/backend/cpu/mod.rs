@@ -21,6 +21,7 @@ pub use fused::{run_fused, run_fused_into};
 pub use gaussian::correlate_valid;
 pub use median::holistic_reduce;
 pub use reduce::{finalize, group_reduce, partial_reduce, Partial};
+pub use tiles::extended_tile;
 
 /// The CPU backend (stateless; cheap to create).
 #[derive(Debug, Clone, Copy, Default)]

@@ -112,11 +112,9 @@ fn correlate_generic<'s>(w: &[f32], src: impl Fn(usize) -> &'s [f32], out: &mut 
     }
 }
 
-/// Filters into `dst` (the output block's shape). Returns `false`, writing nothing, when the
-/// destination's rows are not contiguous.
-pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>) -> bool {
-    // Inputs whose rows are not contiguous (rare: reversed or transposed views) are copied.
-    let owned: Vec<ndarray::ArcArray<f32, ndarray::IxDyn>> = inputs
+/// The inputs as f32 with contiguous rows (rare reversed or transposed views are copied).
+fn with_contiguous_rows(inputs: &[&Block]) -> Vec<ndarray::ArcArray<f32, ndarray::IxDyn>> {
+    inputs
         .iter()
         .map(|b| {
             let a = b.to_f32();
@@ -128,14 +126,65 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
                     .into_shared()
             }
         })
-        .collect();
-    let neighbours: Vec<Neighbour<'_>> = owned
+        .collect()
+}
+
+fn neighbours(owned: &[ndarray::ArcArray<f32, ndarray::IxDyn>]) -> Vec<Neighbour<'_>> {
+    owned
         .iter()
         .map(|a| Neighbour {
             rows: rows(a.view()).expect("contiguous rows"),
             rows_per_batch: a.shape()[a.ndim() - 2],
         })
-        .collect();
+        .collect()
+}
+
+/// Writes extended row `e` (block rows plus halo, the boundary mode applied through the plan's
+/// index maps) of batch `batch` into `row`, which holds the constant (or anything, for modes
+/// without one) beforehand.
+fn assemble_row(spec: &TileSpec, neighbours: &[Neighbour<'_>], batch: usize, e: usize, row: &mut [f32]) {
+    let Some((iy, ly)) = spec.rows[e] else { return };
+    for run in &spec.cols {
+        let src = neighbours[iy * spec.nx + run.block].row(batch, ly);
+        let dst = &mut row[run.dst..run.dst + run.len];
+        match run.step {
+            1 => dst.copy_from_slice(&src[run.src..run.src + run.len]),
+            0 => dst.fill(src[run.src]),
+            step => dst
+                .iter_mut()
+                .enumerate()
+                .for_each(|(k, d)| *d = src[(run.src as isize + step * k as isize) as usize]),
+        }
+    }
+}
+
+/// The output block extended by its halo on the last two axes, `(batch, h + 2ry, w + 2rx)`
+/// in C order, the boundary mode applied: what a device filters in two passes. Costs one
+/// write of the extended block.
+pub fn extended_tile(spec: &TileSpec, inputs: &[&Block]) -> Vec<f32> {
+    let owned = with_contiguous_rows(inputs);
+    let neighbours = neighbours(&owned);
+    let nd = spec.shape.len();
+    let (h, w) = (spec.shape[nd - 2], spec.shape[nd - 1]);
+    let batch: usize = spec.shape[..nd - 2].iter().product();
+    let (n_ext, wext) = (h + spec.wy.len() - 1, w + spec.wx.len() - 1);
+    let mut ext = vec![spec.fill.unwrap_or(0.0); batch * n_ext * wext];
+    if wext == 0 {
+        return ext;
+    }
+    ext.par_chunks_mut(n_ext * wext).enumerate().for_each(|(b, plane)| {
+        for (e, row) in plane.chunks_mut(wext).enumerate() {
+            assemble_row(spec, &neighbours, b, e, row);
+        }
+    });
+    ext
+}
+
+/// Filters into `dst` (the output block's shape). Returns `false`, writing nothing, when the
+/// destination's rows are not contiguous.
+pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>) -> bool {
+    let owned = with_contiguous_rows(inputs);
+    let neighbours = neighbours(&owned);
     let Some(mut out_rows) = rows_mut(dst) else {
         return false;
     };
@@ -164,20 +213,7 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
             ext.clear();
             ext.resize(n_ext * wext, spec.fill.unwrap_or(0.0));
             for e in 0..n_ext {
-                let Some((iy, ly)) = spec.rows[i0 + e] else { continue };
-                let row = &mut ext[e * wext..(e + 1) * wext];
-                for run in &spec.cols {
-                    let src = neighbours[iy * spec.nx + run.block].row(batch, ly);
-                    let dst = &mut row[run.dst..run.dst + run.len];
-                    match run.step {
-                        1 => dst.copy_from_slice(&src[run.src..run.src + run.len]),
-                        0 => dst.fill(src[run.src]),
-                        step => dst
-                            .iter_mut()
-                            .enumerate()
-                            .for_each(|(k, d)| *d = src[(run.src as isize + step * k as isize) as usize]),
-                    }
-                }
+                assemble_row(spec, &neighbours, batch, i0 + e, &mut ext[e * wext..(e + 1) * wext]);
             }
             tmp.clear();
             tmp.resize(wext, 0.0);

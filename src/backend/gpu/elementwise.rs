@@ -5,6 +5,7 @@ use ndarray::{ArrayD, IxDyn};
 use wgpu::util::DeviceExt;
 
 use super::kernel::{FusedKernel, WORKGROUP_SIZE};
+use super::submit::Recording;
 use super::{GpuContext, GpuError};
 use crate::expr::{Block, DType};
 use crate::plan::FusedProgram;
@@ -134,9 +135,8 @@ pub(super) fn bind_buffers(
     }
 }
 
-/// Dispatches `n` invocations in workgroups of `workgroup_size` (2-D, linearised) of a bound
-/// pipeline and reads the first `out.len()` f32 of `output` back into `out`. Blocks until the
-/// device is done.
+/// Dispatches `n` invocations in workgroups of `workgroup_size` of a bound pipeline and reads
+/// the first `out.len()` f32 of `output` back into `out`. Blocks until the device is done.
 ///
 /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a failed map.
 pub(super) fn dispatch_and_read(
@@ -148,49 +148,7 @@ pub(super) fn dispatch_and_read(
     workgroup_size: u32,
     out: &mut [f32],
 ) -> Result<(), GpuError> {
-    let device = &ctx.device;
-    let readback = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: (out.len() * 4) as u64,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let groups = (n as u32).div_ceil(workgroup_size);
-    let max = device.limits().max_compute_workgroups_per_dimension.max(1);
-    let (gx, gy) = (groups.min(max), groups.div_ceil(max));
-    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("fused") });
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("fused"),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, bind_group, &[]);
-        pass.dispatch_workgroups(gx.max(1), gy.max(1), 1);
-    }
-    encoder.copy_buffer_to_buffer(output, 0, &readback, 0, Some((out.len() * 4) as u64));
-    ctx.queue.submit([encoder.finish()]);
-    if let Some(e) = pollster::block_on(scope.pop()) {
-        return Err(GpuError::Shader(e.to_string()));
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    readback.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| GpuError::Device(e.to_string()))?;
-    rx.recv()
-        .map_err(|e| GpuError::Device(e.to_string()))?
-        .map_err(|e| GpuError::Device(e.to_string()))?;
-    {
-        let view = readback
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        out.copy_from_slice(bytemuck::cast_slice(&view));
-    }
-    readback.unmap();
-    Ok(())
+    let mut rec = Recording::new(ctx, "dispatch");
+    rec.dispatch(pipeline, bind_group, n, workgroup_size);
+    rec.submit_and_read(output, out)
 }

@@ -12,9 +12,11 @@ mod buffers;
 mod context;
 pub mod decode;
 mod elementwise;
+mod gaussian;
 mod kernel;
 mod median;
 mod reduce;
+mod submit;
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
@@ -169,6 +171,10 @@ impl Backend for GpuBackend {
                     Value::Partial(p)
                 }
             }),
+            TaskKind::GaussianTiles(spec) => gaussian::run_tiles(&self.ctx, spec, &blocks).map(Value::Block),
+            TaskKind::Gaussian { passes, constant } => {
+                gaussian::run_passes(&self.ctx, passes, constant.as_ref(), blocks[0]).map(Value::Block)
+            }
             _ => unreachable!("on_device admits only the kinds above"),
         };
         result.map_err(|e| BackendError::Gpu {
@@ -213,6 +219,13 @@ impl GpuBackend {
                 let blocks: Option<Vec<&crate::expr::Block>> = inputs.iter().map(|v| v.block()).collect();
                 blocks.is_some_and(|b| !b.is_empty() && reduce::fits(&self.ctx, *op, axes, &b))
             }
+            TaskKind::GaussianTiles(spec) => {
+                spec.shape.iter().all(|&n| n > 0) && gaussian::fits(&self.ctx, gaussian::tile_elements(spec))
+            }
+            TaskKind::Gaussian { passes, .. } => first.is_some_and(|b| {
+                let s = b.shape();
+                passes.iter().all(|(a, w)| s[*a] >= w.len()) && gaussian::fits(&self.ctx, s.iter().product())
+            }),
             _ => false,
         }
     }

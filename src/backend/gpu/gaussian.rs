@@ -1,0 +1,195 @@
+//! The separable gaussian on the device (`shaders/correlate.wgsl`): the block extended by its
+//! halo goes up once, each axis's pass (and a constant boundary's reset between passes) runs
+//! in one submission with the intermediates on the device, and only the filtered block comes
+//! back. The halo is assembled on the host from the neighbour blocks exactly as the CPU
+//! assembles it, so every scipy boundary mode comes out the same.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::submit::Recording;
+use super::{buffers, GpuContext, GpuError};
+use crate::backend::cpu::extended_tile;
+use crate::expr::Block;
+use crate::plan::TileSpec;
+
+const SHADER: &str = include_str!("../../../shaders/correlate.wgsl");
+const WORKGROUP: u32 = 256;
+
+/// One step of a filter chain.
+enum Step<'a> {
+    /// correlate in "valid" mode along `axis` (which shrinks by `weights.len() - 1`), symmetric
+    /// taps paired when `paired` (each path sums in the order its CPU counterpart does)
+    Correlate {
+        axis: usize,
+        weights: &'a [f32],
+        paired: bool,
+    },
+    /// positions along `axis` outside `inside` become `value`
+    Fill {
+        axis: usize,
+        inside: Range<usize>,
+        value: f32,
+    },
+}
+
+/// Whether the device filters a block whose extended form has `elements` values.
+pub(super) fn fits(ctx: &GpuContext, elements: usize) -> bool {
+    elements > 0 && (elements as u64) * 4 <= ctx.adapter.max_storage_binding && elements < u32::MAX as usize
+}
+
+/// Elements of a [`TileSpec`]'s extended block.
+pub(super) fn tile_elements(spec: &TileSpec) -> usize {
+    let nd = spec.shape.len();
+    let batch: usize = spec.shape[..nd - 2].iter().product();
+    batch * (spec.shape[nd - 2] + spec.wy.len() - 1) * (spec.shape[nd - 1] + spec.wx.len() - 1)
+}
+
+/// The gaussian of one output block over its last two axes, halos read from its neighbours.
+///
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+pub(super) fn run_tiles(ctx: &GpuContext, spec: &TileSpec, inputs: &[&Block]) -> Result<Block, GpuError> {
+    let ext = extended_tile(spec, inputs);
+    let nd = spec.shape.len();
+    let batch: usize = spec.shape[..nd - 2].iter().product();
+    let ext_shape = vec![
+        batch,
+        spec.shape[nd - 2] + spec.wy.len() - 1,
+        spec.shape[nd - 1] + spec.wx.len() - 1,
+    ];
+    let mut steps = Vec::new();
+    if spec.wy.len() > 1 {
+        steps.push(Step::Correlate {
+            axis: 1,
+            weights: &spec.wy,
+            paired: true,
+        });
+    }
+    if let Some(value) = spec.fill {
+        steps.push(Step::Fill {
+            axis: 2,
+            inside: spec.inside_cols.clone(),
+            value,
+        });
+    }
+    if spec.wx.len() > 1 {
+        steps.push(Step::Correlate {
+            axis: 2,
+            weights: &spec.wx,
+            paired: true,
+        });
+    }
+    let out = run_chain(ctx, &ext, ext_shape, &steps)?;
+    let array = ArrayD::from_shape_vec(IxDyn(&spec.shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok(Block::F32(array.into_shared()))
+}
+
+/// The passes of a gaussian over a block already extended by its halo (any axes), with a
+/// constant boundary's positions outside the array reset between passes as scipy does.
+///
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+pub(super) fn run_passes(
+    ctx: &GpuContext,
+    passes: &[(usize, Arc<Vec<f32>>)],
+    constant: Option<&(f32, Vec<Range<usize>>)>,
+    block: &Block,
+) -> Result<Block, GpuError> {
+    let x = block.to_f32();
+    let data: std::borrow::Cow<'_, [f32]> = match x.as_slice() {
+        Some(s) => s.into(),
+        None => x.iter().copied().collect::<Vec<_>>().into(),
+    };
+    let mut steps = Vec::new();
+    let mut out_shape = x.shape().to_vec();
+    for (done, (axis, w)) in passes.iter().enumerate() {
+        steps.push(Step::Correlate {
+            axis: *axis,
+            weights: w,
+            paired: false,
+        });
+        out_shape[*axis] = out_shape[*axis].saturating_sub(w.len() - 1);
+        if let Some((value, inside)) = constant {
+            for (later, _) in &passes[done + 1..] {
+                steps.push(Step::Fill {
+                    axis: *later,
+                    inside: inside[*later].clone(),
+                    value: *value,
+                });
+            }
+        }
+    }
+    let out = run_chain(ctx, &data, x.shape().to_vec(), &steps)?;
+    let array = ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok(Block::F32(array.into_shared()))
+}
+
+/// Runs `steps` over `input` of `shape` in one submission and reads the last result back.
+fn run_chain(ctx: &GpuContext, input: &[f32], mut shape: Vec<usize>, steps: &[Step<'_>]) -> Result<Vec<f32>, GpuError> {
+    if !steps.iter().any(|s| matches!(s, Step::Correlate { .. })) {
+        return Ok(input.to_vec());
+    }
+    let pipeline = ctx.pipeline(SHADER)?;
+    let dummy = buffers::storage(ctx, "unused", &[]);
+    let mut cur = buffers::storage(ctx, "filter input", bytemuck::cast_slice(input));
+    // Dropping a buffer or bind group here is safe: wgpu keeps what a recorded pass uses
+    // alive until the submission is done.
+    let mut rec = Recording::new(ctx, "gaussian");
+    for step in steps {
+        let (axis, params) = match step {
+            Step::Correlate { axis, weights, paired } => (
+                *axis,
+                (weights.len(), *paired && weights_symmetric(weights), 0u32, 0..0, 0.0),
+            ),
+            Step::Fill { axis, inside, value } => (*axis, (1, false, 1u32, inside.clone(), *value)),
+        };
+        let (taps, symmetric, mode, inside, value) = params;
+        let outer: usize = shape[..axis].iter().product();
+        let inner: usize = shape[axis + 1..].iter().product();
+        let n_in = shape[axis];
+        let n_out = n_in + 1 - taps;
+        let n_total = outer * n_out * inner;
+        let words = [
+            n_total as u32,
+            n_in as u32,
+            n_out as u32,
+            inner as u32,
+            taps as u32,
+            u32::from(symmetric),
+            mode,
+            inside.start.min(n_in) as u32,
+            inside.end.min(n_in) as u32,
+            value.to_bits(),
+            0,
+            0,
+        ];
+        let params = buffers::uniform(ctx, "filter params", &words);
+        let (weights, next) = match step {
+            Step::Correlate { weights, .. } => (
+                buffers::storage(ctx, "filter weights", bytemuck::cast_slice(weights)),
+                Some(buffers::output(ctx, "filter pass", n_total)),
+            ),
+            Step::Fill { .. } => (buffers::storage(ctx, "unused weights", &[]), None),
+        };
+        let group = match &next {
+            Some(out) => {
+                super::elementwise::bind_buffers(ctx, &pipeline, "correlate", &[&cur, out, &weights, &params])?
+            }
+            None => super::elementwise::bind_buffers(ctx, &pipeline, "fill", &[&dummy, &cur, &weights, &params])?,
+        };
+        rec.dispatch(&pipeline, &group, n_total, WORKGROUP);
+        shape[axis] = n_out;
+        if let Some(next) = next {
+            cur = next;
+        }
+    }
+    let mut out = vec![0f32; shape.iter().product()];
+    rec.submit_and_read(&cur, &mut out)?;
+    Ok(out)
+}
+
+fn weights_symmetric(w: &[f32]) -> bool {
+    let r = w.len() / 2;
+    w.len() % 2 == 1 && (0..r).all(|k| w[k] == w[2 * r - k])
+}

@@ -1,0 +1,87 @@
+//! Recording dispatches into one command buffer and reading a result back: a chain of passes
+//! (a separable filter) runs in one submission with its intermediates on the device.
+
+use super::{GpuContext, GpuError};
+
+/// Dispatches recorded into one command encoder, submitted together.
+pub(super) struct Recording<'c> {
+    ctx: &'c GpuContext,
+    encoder: wgpu::CommandEncoder,
+}
+
+impl<'c> Recording<'c> {
+    /// An empty recording.
+    pub(super) fn new(ctx: &'c GpuContext, label: &str) -> Self {
+        let encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        Recording { ctx, encoder }
+    }
+
+    /// Records `n` invocations in workgroups of `workgroup_size`, 2-D (at most the device's
+    /// workgroups per dimension in x), linearised by the kernel as `gid.x + gid.y * groups.x * size`.
+    pub(super) fn dispatch(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        bind_group: &wgpu::BindGroup,
+        n: usize,
+        workgroup_size: u32,
+    ) {
+        let groups = (n as u32).div_ceil(workgroup_size);
+        let max = self.ctx.device.limits().max_compute_workgroups_per_dimension.max(1);
+        let (gx, gy) = (groups.min(max), groups.div_ceil(max));
+        let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(gx.max(1), gy.max(1), 1);
+    }
+
+    /// Submits everything recorded, then copies the first `out.len()` f32 of `output` back
+    /// into `out` (through a mapped staging buffer). Blocks until the device is done.
+    ///
+    /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a
+    /// failed map.
+    pub(super) fn submit_and_read(mut self, output: &wgpu::Buffer, out: &mut [f32]) -> Result<(), GpuError> {
+        let device = &self.ctx.device;
+        let bytes = (out.len() * 4) as u64;
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if bytes > 0 {
+            self.encoder.copy_buffer_to_buffer(output, 0, &readback, 0, Some(bytes));
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        self.ctx.queue.submit([self.encoder.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Shader(e.to_string()));
+        }
+        if bytes == 0 {
+            return Ok(());
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        readback.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| GpuError::Device(e.to_string()))?
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        {
+            let view = readback
+                .slice(..bytes)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Device(e.to_string()))?;
+            out.copy_from_slice(bytemuck::cast_slice(&view));
+        }
+        readback.unmap();
+        Ok(())
+    }
+}
