@@ -3,12 +3,15 @@
 // Slots (written in double braces below) filled by `FusedKernel`'s Display
 // (src/backend/gpu/kernel.rs):
 //   WORKGROUP_SIZE  threads per workgroup (1-D)
-//   INPUTS          one read-only storage binding per input block: in0, in1, ...
+//   INPUTS          one read-only storage binding of u32 words per input block: in0, in1, ...
+//                   (f32 bit patterns, or a mask's bytes four to a word)
 //   BINDING_OUT     binding number of the output, then constants, then params
 //   BINDING_CONSTS
 //   BINDING_PARAMS
-//   BODY            `let rN: f32 = ...;` lines
+//   BODY            `let rN: f32 = ...;` lines; loads read element `idx`
 //   RESULT          the register stored
+//   STORE           `store_f32` (one f32 per invocation) or `store_u8` (four u8 of a mask
+//                   packed in one word, so masks come back as bytes)
 //
 // Constants live in a storage buffer, not in the source, so a new constant does not compile a
 // new pipeline. Dispatches are 2-D (at most 65535 workgroups per dimension) and the element
@@ -18,7 +21,7 @@
 // on the bit pattern rather than left to comparisons.
 
 {{INPUTS}}
-@group(0) @binding({{BINDING_OUT}}) var<storage, read_write> out: array<f32>;
+@group(0) @binding({{BINDING_OUT}}) var<storage, read_write> out: array<u32>;
 @group(0) @binding({{BINDING_CONSTS}}) var<storage, read> consts: array<f32>;
 
 struct Params {
@@ -110,19 +113,43 @@ fn np_pow(x: f32, y: f32) -> f32 {
     return pow(x, y);
 }
 
+// Element i of a mask bound as words.
+fn byte_of(word: u32, i: u32) -> f32 {
+    return f32((word >> ((i & 3u) * 8u)) & 0xffu);
+}
+
 // astype(uint8) and back: truncate toward zero, saturate, NaN → 0.
 fn to_u8(x: f32) -> f32 {
     if (is_nan(x)) { return 0.0; }
     return clamp(trunc(x), 0.0, 255.0);
 }
 
-@compute @workgroup_size({{WORKGROUP_SIZE}})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let idx = gid.x + gid.y * groups.x * {{WORKGROUP_SIZE}}u;
-    _ = consts[0]; // keeps the binding in the layout when the program has no constants
-    if (idx >= params.n) {
+fn element(idx: u32) -> f32 {
+{{BODY}}
+    return {{RESULT}};
+}
+
+fn store_f32(w: u32) {
+    if (w < params.n) {
+        out[w] = bitcast<u32>(element(w));
+    }
+}
+
+fn store_u8(w: u32) {
+    let first = w * 4u;
+    if (first >= params.n) {
         return;
     }
-{{BODY}}
-    out[idx] = {{RESULT}};
+    var word = 0u;
+    for (var k = 0u; k < 4u && first + k < params.n; k++) {
+        word |= u32(to_u8(element(first + k))) << (k * 8u);
+    }
+    out[w] = word;
+}
+
+@compute @workgroup_size({{WORKGROUP_SIZE}})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let w = gid.x + gid.y * groups.x * {{WORKGROUP_SIZE}}u;
+    _ = consts[0]; // keeps the binding in the layout when the program has no constants
+    {{STORE}}(w);
 }

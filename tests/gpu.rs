@@ -507,3 +507,27 @@ proptest! {
         assert_filter_close(&gpu, &cpu, &format!("{mode:?} sigma ({sy}, {sx})"));
     }
 }
+
+#[test]
+fn masks_go_up_and_come_back_as_bytes() {
+    if device().is_none() {
+        return;
+    }
+    // Odd sizes and chunkings, so packed words end part-full; mask inputs (u8 from the host)
+    // combined with f32 data, and u8 results (comparisons, logic, astype).
+    let data = rough_cube(3, 7, 13, 4, 9);
+    let m = ArrayD::from_shape_fn(IxDyn(&[3, 7, 13]), |ix| (ix[0] + ix[1] * 3 + ix[2] * 5) % 3 == 0);
+    let x = Array::from_ndarray(data, [2, 3, 5]);
+    let mask = Array::from_mask(m, [2, 3, 5]);
+    let cases: Vec<(&str, Array)> = vec![
+        ("mask and comparison", mask.and(&x.gt(10.0))),
+        ("mask or not", mask.or(&x.isnan()).not()),
+        ("where over a mask", mask.where_(&x, &(&x * -1.0))),
+        ("mask times data", &mask.astype(strata::DType::F32) * &x),
+        ("data to u8", (&x * 0.01).astype(strata::DType::U8)),
+    ];
+    for (what, e) in cases {
+        let (gpu, cpu) = on_gpu_and_cpu(&e);
+        assert_same_bits_or_equal(&gpu, &cpu, what);
+    }
+}

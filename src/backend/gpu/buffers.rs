@@ -16,20 +16,22 @@ pub(super) fn block_words(block: &Block) -> Cow<'_, [u32]> {
             Some(s) => Cow::Borrowed(bytemuck::cast_slice(s)),
             None => Cow::Owned(a.iter().map(|v| v.to_bits()).collect()),
         },
-        Block::U8(a) => {
-            let bytes: Cow<'_, [u8]> = match a.as_slice() {
-                Some(s) => Cow::Borrowed(s),
-                None => Cow::Owned(a.iter().copied().collect()),
-            };
-            let mut words = vec![0u32; bytes.len().div_ceil(4).max(1)];
-            for (w, chunk) in words.iter_mut().zip(bytes.chunks(4)) {
-                let mut b = [0u8; 4];
-                b[..chunk.len()].copy_from_slice(chunk);
-                *w = u32::from_le_bytes(b);
-            }
-            Cow::Owned(words)
-        }
+        Block::U8(a) => Cow::Owned(match a.as_slice() {
+            Some(s) => pack_bytes(s),
+            None => pack_bytes(&a.iter().copied().collect::<Vec<_>>()),
+        }),
     }
+}
+
+/// Bytes four to a little-endian word, the last word zero-padded (at least one word).
+pub(super) fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    let mut words = vec![0u32; bytes.len().div_ceil(4).max(1)];
+    for (w, chunk) in words.iter_mut().zip(bytes.chunks(4)) {
+        let mut b = [0u8; 4];
+        b[..chunk.len()].copy_from_slice(chunk);
+        *w = u32::from_le_bytes(b);
+    }
+    words
 }
 
 /// Bytes a block takes on the device as [`block_words`].

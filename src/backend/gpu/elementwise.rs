@@ -2,11 +2,10 @@
 //! Blocks larger than the adapter's storage binding limit are split into segments.
 
 use ndarray::{ArrayD, IxDyn};
-use wgpu::util::DeviceExt;
 
 use super::kernel::{FusedKernel, WORKGROUP_SIZE};
 use super::submit::Recording;
-use super::{GpuContext, GpuError};
+use super::{buffers, GpuContext, GpuError};
 use crate::expr::{Block, DType};
 use crate::plan::FusedProgram;
 
@@ -16,7 +15,8 @@ pub(super) fn fits(ctx: &GpuContext, program: &FusedProgram) -> bool {
     program.inputs.len() + 2 <= limits.max_storage_buffers_per_shader_stage as usize
 }
 
-/// Runs `program` over same-shaped `inputs` on the device.
+/// Runs `program` over same-shaped `inputs` on the device. Masks go up and come back as
+/// bytes (four to a word).
 pub(super) fn run(
     ctx: &GpuContext,
     program: &FusedProgram,
@@ -26,84 +26,101 @@ pub(super) fn run(
     let (kernel, consts) = FusedKernel::new(program);
     let pipeline = ctx.pipeline(&kernel.to_string())?;
     let n: usize = shape.iter().product();
-    // Inputs as contiguous f32 (masks widen on the host for now).
-    let host: Vec<std::borrow::Cow<'_, [f32]>> = inputs
+    // Contiguous host views of the inputs (a copy only for strided blocks).
+    let host: Vec<HostInput<'_>> = inputs
         .iter()
         .map(|b| match b {
-            Block::F32(a) => match a.as_slice() {
-                Some(s) => std::borrow::Cow::Borrowed(s),
-                None => std::borrow::Cow::Owned(a.iter().copied().collect()),
-            },
-            Block::U8(a) => std::borrow::Cow::Owned(a.iter().map(|&v| f32::from(v)).collect()),
+            Block::F32(a) => HostInput::F32(
+                a.as_slice()
+                    .map_or_else(|| a.iter().copied().collect::<Vec<_>>().into(), Into::into),
+            ),
+            Block::U8(a) => HostInput::U8(
+                a.as_slice()
+                    .map_or_else(|| a.iter().copied().collect::<Vec<_>>().into(), Into::into),
+            ),
         })
         .collect();
-    let mut out = vec![0f32; n];
-    let limit = (ctx.device.limits().max_storage_buffer_binding_size as usize / 4).max(WORKGROUP_SIZE as usize);
-    let consts_buf = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("consts"),
-        contents: bytemuck::cast_slice(&consts),
-        usage: wgpu::BufferUsages::STORAGE,
-    });
+    // Words of an output segment, and of an input segment: a multiple of 4 elements so packed
+    // masks split on word boundaries.
+    let limit = (ctx.adapter.max_storage_binding as usize / 4).max(WORKGROUP_SIZE as usize) / 4 * 4;
+    let consts_buf = buffers::storage(ctx, "consts", bytemuck::cast_slice(&consts));
+    let mut out = vec![0u32; n.div_ceil(kernel.elements_per_invocation())];
     let mut start = 0;
     while start < n {
         let end = (start + limit).min(n);
-        run_segment(
-            ctx,
-            &pipeline,
-            &kernel,
-            &consts_buf,
-            &host,
-            start..end,
-            &mut out[start..end],
-        )?;
+        let per = kernel.elements_per_invocation();
+        let words = &mut out[start / per..end.div_ceil(per)];
+        run_segment(ctx, &pipeline, &kernel, &consts_buf, &host, start..end, words)?;
         start = end;
     }
-    let array = ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
-    Ok(match program.out_dtype {
-        DType::F32 => Block::F32(array.into_shared()),
-        DType::U8 => Block::U8(array.mapv(|v| v as u8).into_shared()),
-    })
+    let dim = IxDyn(shape);
+    let block = match program.out_dtype {
+        DType::F32 => {
+            let values: Vec<f32> = bytemuck::cast_vec(out);
+            Block::F32(
+                ArrayD::from_shape_vec(dim, values)
+                    .map_err(|e| GpuError::Device(e.to_string()))?
+                    .into_shared(),
+            )
+        }
+        DType::U8 => {
+            let mut bytes: Vec<u8> = bytemuck::cast_slice(&out).to_vec();
+            bytes.truncate(n);
+            Block::U8(
+                ArrayD::from_shape_vec(dim, bytes)
+                    .map_err(|e| GpuError::Device(e.to_string()))?
+                    .into_shared(),
+            )
+        }
+    };
+    Ok(block)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One input's elements in C order.
+enum HostInput<'a> {
+    F32(std::borrow::Cow<'a, [f32]>),
+    U8(std::borrow::Cow<'a, [u8]>),
+}
+
+impl HostInput<'_> {
+    /// Elements `range` as storage words (f32 bits, or bytes packed four to a word).
+    fn words(&self, range: std::ops::Range<usize>) -> std::borrow::Cow<'_, [u32]> {
+        match self {
+            HostInput::F32(v) => std::borrow::Cow::Borrowed(bytemuck::cast_slice(&v[range])),
+            HostInput::U8(v) => buffers::pack_bytes(&v[range]).into(),
+        }
+    }
+}
+
 fn run_segment(
     ctx: &GpuContext,
     pipeline: &wgpu::ComputePipeline,
     kernel: &FusedKernel,
     consts: &wgpu::Buffer,
-    host: &[std::borrow::Cow<'_, [f32]>],
+    host: &[HostInput<'_>],
     range: std::ops::Range<usize>,
-    out: &mut [f32],
+    out: &mut [u32],
 ) -> Result<(), GpuError> {
-    let device = &ctx.device;
     let n = range.len();
-    let bytes = (n * 4) as u64;
     let inputs: Vec<wgpu::Buffer> = host
         .iter()
-        .map(|h| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("input"),
-                contents: bytemuck::cast_slice(&h[range.clone()]),
-                usage: wgpu::BufferUsages::STORAGE,
-            })
-        })
+        .map(|h| buffers::storage(ctx, "input", &h.words(range.clone())))
         .collect();
-    let output = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("output"),
-        size: bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("params"),
-        contents: bytemuck::cast_slice(&[n as u32, 0, 0, 0]),
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
+    let output = buffers::output(ctx, "output", out.len());
+    let params = buffers::uniform(ctx, "params", &[n as u32, 0, 0, 0]);
     debug_assert_eq!(kernel.binding_out() as usize, inputs.len());
     let mut buffers: Vec<&wgpu::Buffer> = inputs.iter().collect();
     buffers.extend([&output, consts, &params]);
     let bind_group = bind_buffers(ctx, pipeline, "fused", &buffers)?;
-    dispatch_and_read(ctx, pipeline, &bind_group, &output, n, WORKGROUP_SIZE, out)
+    dispatch_and_read(
+        ctx,
+        pipeline,
+        &bind_group,
+        &output,
+        out.len(),
+        WORKGROUP_SIZE,
+        bytemuck::cast_slice_mut(out),
+    )
 }
 
 /// A bind group giving binding `i` of group 0 to `buffers[i]`.

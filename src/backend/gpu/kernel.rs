@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::expr::{BinaryOp, UnaryOp};
+use crate::expr::{BinaryOp, DType, UnaryOp};
 use crate::plan::{FusedProgram, Instr, Operand};
 
 const TEMPLATE: &str = include_str!("../../../shaders/fused_elementwise.wgsl");
@@ -15,8 +15,10 @@ pub const WORKGROUP_SIZE: u32 = 256;
 /// constants print the same source, so they share a compiled pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FusedKernel {
-    /// number of input blocks (bindings 0..inputs)
-    pub inputs: usize,
+    /// element type of every input block (bindings 0..inputs): f32, or u8 packed four to a word
+    pub inputs: Vec<DType>,
+    /// element type of the output: f32, or u8 packed four to a word (one invocation per word)
+    pub out_dtype: DType,
     /// one `let rN: f32 = ...;` line per instruction
     pub body: Vec<String>,
     /// the register stored
@@ -47,7 +49,10 @@ impl FusedKernel {
             .enumerate()
             .map(|(n, instr)| {
                 let rhs = match instr {
-                    Instr::Load(i) => format!("in{i}[idx]"),
+                    Instr::Load(i) => match program.inputs[*i] {
+                        DType::F32 => format!("bitcast<f32>(in{i}[idx])"),
+                        DType::U8 => format!("byte_of(in{i}[idx >> 2u], idx)"),
+                    },
                     Instr::Unary(op, a) => unary(*op, &operand(a)),
                     Instr::Binary(op, a, b) => {
                         let (a, b) = (operand(a), operand(b));
@@ -63,7 +68,8 @@ impl FusedKernel {
             })
             .collect();
         let kernel = FusedKernel {
-            inputs: program.inputs.len(),
+            inputs: program.inputs.clone(),
+            out_dtype: program.out_dtype,
             body,
             result: program.instrs.len().saturating_sub(1),
         };
@@ -76,7 +82,15 @@ impl FusedKernel {
 
     /// Binding number of the output (inputs come first).
     pub fn binding_out(&self) -> u32 {
-        self.inputs as u32
+        self.inputs.len() as u32
+    }
+
+    /// Output elements each invocation writes (four for a packed mask).
+    pub fn elements_per_invocation(&self) -> usize {
+        match self.out_dtype {
+            DType::F32 => 1,
+            DType::U8 => 4,
+        }
     }
 }
 
@@ -115,9 +129,13 @@ fn binary(op: BinaryOp, a: &str, b: &str) -> String {
 
 impl fmt::Display for FusedKernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inputs: Vec<String> = (0..self.inputs)
-            .map(|i| format!("@group(0) @binding({i}) var<storage, read> in{i}: array<f32>;"))
+        let inputs: Vec<String> = (0..self.inputs.len())
+            .map(|i| format!("@group(0) @binding({i}) var<storage, read> in{i}: array<u32>;"))
             .collect();
+        let store = match self.out_dtype {
+            DType::F32 => "store_f32",
+            DType::U8 => "store_u8",
+        };
         let out = self.binding_out();
         let src = TEMPLATE
             .replace("{{WORKGROUP_SIZE}}", &WORKGROUP_SIZE.to_string())
@@ -126,7 +144,8 @@ impl fmt::Display for FusedKernel {
             .replace("{{BINDING_CONSTS}}", &(out + 1).to_string())
             .replace("{{BINDING_PARAMS}}", &(out + 2).to_string())
             .replace("{{BODY}}", &self.body.join("\n"))
-            .replace("{{RESULT}}", &format!("r{}", self.result));
+            .replace("{{RESULT}}", &format!("r{}", self.result))
+            .replace("{{STORE}}", store);
         f.write_str(&src)
     }
 }
@@ -134,7 +153,6 @@ impl fmt::Display for FusedKernel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expr::DType;
 
     #[test]
     fn constants_leave_the_source() {
@@ -154,6 +172,8 @@ mod tests {
         assert_eq!((c1, c2), (vec![0.5], vec![2.0]));
         let src = k1.to_string();
         assert!(src.contains("let r2: f32 = ieee_sub(r0, r1);"), "{src}");
+        assert!(src.contains("let r0: f32 = bitcast<f32>(in0[idx]);"), "{src}");
+        assert!(src.contains("store_f32(w);"), "{src}");
         assert!(src.contains("@group(0) @binding(1) var<storage, read> in1"), "{src}");
         assert!(src.contains("@binding(2) var<storage, read_write> out"), "{src}");
         assert!(!src.contains("{{"), "unfilled slot in {src}");
