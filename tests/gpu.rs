@@ -36,8 +36,18 @@ fn on(backend: BackendChoice) -> ComputeOptions {
 /// (a silent fallback to the CPU would otherwise compare the CPU with itself). Serialised, so
 /// the device's task counter only counts this computation.
 fn on_gpu_and_cpu(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
+    let _turn = one_at_a_time();
+    on_gpu_and_cpu_held(e)
+}
+
+/// The device to this test alone (its counters and budget are process-wide).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// [`on_gpu_and_cpu`] for a caller holding [`one_at_a_time`].
+fn on_gpu_and_cpu_held(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
     let ctx = shared_context().expect("checked by device()");
     let before = ctx.device_tasks();
     let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
@@ -529,5 +539,69 @@ fn masks_go_up_and_come_back_as_bytes() {
     for (what, e) in cases {
         let (gpu, cpu) = on_gpu_and_cpu(&e);
         assert_same_bits_or_equal(&gpu, &cpu, what);
+    }
+}
+
+#[test]
+fn intermediates_stay_on_the_device_within_its_budget() {
+    let Some(ctx) = device() else { return };
+    let _turn = one_at_a_time();
+    // Band math feeding a median over time: each fused block is read by one median task.
+    let a = Array::from_ndarray(rough_cube(16, 24, 20, 5, 1), [16, 8, 10]);
+    let b = Array::from_ndarray(rough_cube(16, 24, 20, 7, 2), [16, 8, 10]);
+    let e = ((&a - &b) / (&a + &b)).nanmedian(0);
+    let out_bytes = 24 * 20 * 4;
+    let fused_bytes = 16 * 24 * 20 * 4;
+    let budget = ctx.device_budget();
+    for (allowed, read_back) in [(budget, out_bytes), (0, out_bytes + fused_bytes)] {
+        ctx.set_device_budget(allowed);
+        let before = ctx.transfer_stats();
+        let (gpu, cpu) = on_gpu_and_cpu_held(&e);
+        let moved = ctx.transfer_stats().since(&before);
+        assert_same_bits_or_equal(&gpu, &cpu, &format!("device budget {allowed}"));
+        assert_eq!(
+            moved.download_bytes, read_back as u64,
+            "device budget {allowed}: {moved:?}"
+        );
+        assert_eq!(ctx.resident_bytes(), 0, "every kept block was freed");
+    }
+    ctx.set_device_budget(budget);
+}
+
+#[test]
+fn the_tutorial_pipelines_match_the_cpu() {
+    if device().is_none() {
+        return;
+    }
+    // (band, time, y, x) cubes standing in for red, green, blue, nir, swir.
+    let band = |k: u32| {
+        Array::from_ndarray(
+            rough_cube(12, 30, 26, 4 + k as usize, k).mapv(|v| v * 1e-4),
+            [12, 16, 13],
+        )
+    };
+    let (red, green, blue, nir, swir) = (band(0), band(1), band(2), band(3), band(4));
+    let months: Vec<usize> = (0..12).map(|t| t / 2).collect();
+    // Monthly RGB nanmedian; NDVI-style band math then nanmean over time; luminance → nanmedian
+    // → gaussian → threshold (a gaussian reading device-resident medians, then a mask).
+    let rgb = Array::stack(&[red.clone(), green.clone(), blue.clone()], 1).group_reduce(
+        strata::ReduceOp::NanMedian,
+        0,
+        &months,
+        6,
+    );
+    let ndvi = ((&swir - &nir) / (&swir + &nir)).nanmean(0);
+    let lum = (&(&(&red * 0.2125) + &(&green * 0.7154)) + &(&blue * 0.0721)).nanmedian(0);
+    let smooth = lum.gaussian(&[1.0, 1.5], strata::BoundaryMode::Reflect);
+    let mask = smooth.gt(0.05);
+    for (what, e) in [
+        ("monthly rgb", rgb),
+        ("ndvi mean", ndvi),
+        ("luminance median", lum),
+        ("smoothed", smooth.clone()),
+        ("mask", mask),
+    ] {
+        let (gpu, cpu) = on_gpu_and_cpu(&e);
+        assert_filter_close(&gpu, &cpu, what);
     }
 }

@@ -8,6 +8,7 @@ pub mod gpu;
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::sync::Arc;
 
 use ndarray::{ArrayViewMutD, Zip};
 
@@ -16,29 +17,69 @@ use crate::plan::TaskKind;
 
 pub use cpu::{CpuBackend, Partial};
 
-/// What a task produces: a block, or a partial reduction state on its way to a block.
+/// What a task produces: a block (in host or device memory), or a partial reduction state on
+/// its way to a block.
 #[derive(Debug, Clone)]
 pub enum Value {
     /// a block of the array
     Block(Block),
     /// a partial reduction state
     Partial(Partial),
+    /// a block left in device memory by a GPU task, for the next GPU task to read in place;
+    /// read back on its first use by the host
+    Device(Arc<gpu::DeviceBlock>),
 }
 
 impl Value {
-    /// Bytes held by the value.
+    /// Bytes of the block (wherever it lives) or state.
     pub fn nbytes(&self) -> u64 {
         match self {
             Value::Block(b) => b.nbytes(),
             Value::Partial(p) => p.nbytes(),
+            Value::Device(d) => d.nbytes(),
         }
     }
 
-    /// The block, if this is one.
+    /// The block in host memory, if this is a block: a device block is read back on first
+    /// use (one copy and a wait for the device) and kept. `None` for a partial state, or when
+    /// the read-back failed ([`Value::to_block`] says why).
     pub fn block(&self) -> Option<&Block> {
+        self.to_block("read").ok()
+    }
+
+    /// [`Value::block`], with the reason when there is none.
+    ///
+    /// **Errors**: [`BackendError::BadInput`] for a partial state, [`BackendError::Gpu`] when
+    /// reading a device block back failed.
+    pub fn to_block(&self, task: &'static str) -> Result<&Block, BackendError> {
         match self {
-            Value::Block(b) => Some(b),
+            Value::Block(b) => Ok(b),
+            Value::Partial(_) => Err(BackendError::BadInput {
+                task,
+                what: "a partial state where a block was expected".into(),
+            }),
+            Value::Device(d) => d.host().map_err(|e| BackendError::Gpu {
+                task,
+                message: format!("reading a block back: {e}"),
+            }),
+        }
+    }
+
+    /// The block's element type (`None` for a partial state).
+    pub fn dtype(&self) -> Option<crate::expr::DType> {
+        match self {
+            Value::Block(b) => Some(b.dtype()),
             Value::Partial(_) => None,
+            Value::Device(d) => Some(d.dtype()),
+        }
+    }
+
+    /// The block's shape (`None` for a partial state).
+    pub fn shape(&self) -> Option<&[usize]> {
+        match self {
+            Value::Block(b) => Some(b.shape()),
+            Value::Partial(_) => None,
+            Value::Device(d) => Some(d.shape()),
         }
     }
 }
@@ -138,11 +179,7 @@ pub fn write_value(
     value: &Value,
     dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
 ) -> Result<(), BackendError> {
-    let block = value.block().ok_or_else(|| BackendError::BadInput {
-        task: kind.name(),
-        what: "an output that is not a block".into(),
-    })?;
-    write_block(dst, block);
+    write_block(dst, value.to_block(kind.name())?);
     Ok(())
 }
 

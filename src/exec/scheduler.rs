@@ -310,8 +310,15 @@ fn run<'s>(
                 }
             }
             for &(o, b) in &slots[t] {
-                if let Some(Value::Block(block)) = &value {
-                    sink.accept(o, b, block.clone());
+                match value.as_ref().map(|v| v.to_block(task.kind.name())) {
+                    Some(Ok(block)) => sink.accept(o, b, block.clone()),
+                    Some(Err(e)) => {
+                        failure.get_or_insert(ExecError::Task {
+                            task: describe(graph, t),
+                            source: e,
+                        });
+                    }
+                    None => {}
                 }
                 refs[t] -= 1;
             }

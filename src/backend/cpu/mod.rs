@@ -28,10 +28,7 @@ pub use tiles::extended_tile;
 pub struct CpuBackend;
 
 fn block_input<'a>(task: &'static str, v: &'a Value) -> Result<&'a Block, BackendError> {
-    v.block().ok_or_else(|| BackendError::BadInput {
-        task,
-        what: "a partial state where a block was expected".into(),
-    })
+    v.to_block(task)
 }
 
 fn f32_input(task: &'static str, v: &Value) -> Result<ndarray::ArcArray<f32, IxDyn>, BackendError> {
@@ -128,7 +125,7 @@ impl Backend for CpuBackend {
             TaskKind::ReduceCombine { finalize: fin, .. } => {
                 let mut parts = inputs.iter().map(|v| match v {
                     Value::Partial(p) => Ok(p),
-                    Value::Block(_) => Err(BackendError::BadInput {
+                    Value::Block(_) | Value::Device(_) => Err(BackendError::BadInput {
                         task: name,
                         what: "a block where a partial state was expected".into(),
                     }),

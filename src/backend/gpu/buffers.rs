@@ -1,11 +1,13 @@
 //! Host blocks as storage-buffer words, and the small buffers every dispatch binds.
 
 use std::borrow::Cow;
+use std::sync::atomic::Ordering;
 
 use wgpu::util::DeviceExt;
 
-use super::GpuContext;
-use crate::expr::Block;
+use super::{GpuContext, GpuError};
+use crate::backend::Value;
+use crate::expr::{Block, DType};
 
 /// A block's values in C order as u32 words for a storage binding: f32 bit patterns, or a
 /// mask's bytes four to a word (little-endian, zero-padded), so masks cross the bus as bytes.
@@ -34,22 +36,91 @@ pub(super) fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
     words
 }
 
-/// Bytes a block takes on the device as [`block_words`].
-pub(super) fn device_bytes(block: &Block) -> u64 {
-    match block {
-        Block::F32(_) => block.nbytes(),
-        Block::U8(_) => block.nbytes().div_ceil(4).max(1) * 4,
+/// A block from words read back: f32 bit patterns, or bytes four to a word (the padding of
+/// the last word dropped).
+///
+/// **Errors**: [`GpuError::Device`] when the words do not hold `shape`.
+pub(super) fn block_from_words(words: Vec<u32>, shape: &[usize], dtype: DType) -> Result<Block, GpuError> {
+    let dim = ndarray::IxDyn(shape);
+    let bad = |e: ndarray::ShapeError| GpuError::Device(format!("a read-back of shape {shape:?}: {e}"));
+    Ok(match dtype {
+        DType::F32 => Block::F32(
+            ndarray::ArrayD::from_shape_vec(dim, bytemuck::cast_vec(words))
+                .map_err(bad)?
+                .into_shared(),
+        ),
+        DType::U8 => {
+            let mut bytes: Vec<u8> = bytemuck::cast_slice(&words).to_vec();
+            bytes.truncate(shape.iter().product());
+            Block::U8(ndarray::ArrayD::from_shape_vec(dim, bytes).map_err(bad)?.into_shared())
+        }
+    })
+}
+
+/// Bytes a block of `shape` and `dtype` takes on the device (as [`block_words`] lays it out).
+pub(super) fn device_bytes(shape: &[usize], dtype: DType) -> u64 {
+    let n = shape.iter().product::<usize>() as u64;
+    match dtype {
+        DType::F32 => n * 4,
+        DType::U8 => n.div_ceil(4).max(1) * 4,
     }
 }
 
 /// A read-only storage buffer holding `words` (at least one word: bindings may not be empty).
+/// Counted as upload time and bytes.
 pub(super) fn storage(ctx: &GpuContext, label: &str, words: &[u32]) -> wgpu::Buffer {
+    let began = std::time::Instant::now();
     let one = [0u32];
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    let contents: &[u8] = bytemuck::cast_slice(if words.is_empty() { &one } else { words });
+    let buffer = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),
-        contents: bytemuck::cast_slice(if words.is_empty() { &one } else { words }),
-        usage: wgpu::BufferUsages::STORAGE,
-    })
+        contents,
+        // COPY_SRC: an input passed through unchanged may be read back as a result.
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+    });
+    let stats = &ctx.stats;
+    stats
+        .upload_ns
+        .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    stats.upload_bytes.fetch_add(contents.len() as u64, Ordering::Relaxed);
+    buffer
+}
+
+/// A task input as a storage buffer and its element type: a device block's own buffer (no
+/// copy), or a host block uploaded as [`block_words`].
+///
+/// **Errors**: [`GpuError::Device`] for a partial state (a planner bug).
+pub(super) fn bind_value(ctx: &GpuContext, value: &Value) -> Result<(wgpu::Buffer, DType), GpuError> {
+    match value {
+        Value::Device(d) => Ok((d.buffer().clone(), d.dtype())),
+        Value::Block(b) => Ok((storage(ctx, "input", &block_words(b)), b.dtype())),
+        Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
+    }
+}
+
+/// A task input as a host block (a device block read back, once).
+///
+/// **Errors**: [`GpuError::Device`] for a partial state or a failed read-back.
+pub(super) fn host_block(value: &Value) -> Result<&Block, GpuError> {
+    match value {
+        Value::Block(b) => Ok(b),
+        Value::Device(d) => d.host(),
+        Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
+    }
+}
+
+/// [`bind_value`] for kernels that read f32 only: a mask is widened (on the host) first.
+///
+/// **Errors**: as [`bind_value`], and a failed read-back of a device mask.
+pub(super) fn bind_value_f32(ctx: &GpuContext, value: &Value) -> Result<wgpu::Buffer, GpuError> {
+    match bind_value(ctx, value)? {
+        (buffer, DType::F32) => Ok(buffer),
+        (_, DType::U8) => {
+            let f = host_block(value)?.to_f32();
+            let data: Vec<f32> = f.iter().copied().collect();
+            Ok(storage(ctx, "input", bytemuck::cast_slice(&data)))
+        }
+    }
 }
 
 /// A uniform buffer holding `words`.
@@ -80,7 +151,7 @@ mod tests {
     fn masks_pack_four_bytes_to_a_word() {
         let m = Block::U8(arr1(&[1u8, 0, 1, 1, 0, 1]).into_dyn().into_shared());
         assert_eq!(block_words(&m).as_ref(), &[0x0101_0001, 0x0000_0100]);
-        assert_eq!(device_bytes(&m), 8);
+        assert_eq!(device_bytes(m.shape(), m.dtype()), 8);
         let f = Block::F32(ArrayD::from_elem(ndarray::IxDyn(&[2]), 1.5f32).into_shared());
         assert_eq!(block_words(&f).as_ref(), &[1.5f32.to_bits(); 2]);
     }

@@ -33,6 +33,73 @@ impl AdapterReport {
     }
 }
 
+/// The device budget unless `STRATA_DEVICE_BUDGET` (bytes) says otherwise: the largest buffer's
+/// size clamped to 256 MiB..4 GiB on hardware (wgpu does not report the memory size), 256 MiB on
+/// a software adapter, whose "device memory" is the host's.
+fn default_device_budget(adapter: &AdapterReport) -> u64 {
+    if let Some(bytes) = std::env::var("STRATA_DEVICE_BUDGET").ok().and_then(|v| v.parse().ok()) {
+        return bytes;
+    }
+    if adapter.is_software() {
+        256 << 20
+    } else {
+        adapter.max_buffer.clamp(256 << 20, 4 << 30)
+    }
+}
+
+/// Counters of where device time goes, in nanoseconds of the threads that waited for it.
+#[derive(Debug, Default)]
+pub(super) struct TransferCounters {
+    pub(super) upload_ns: AtomicU64,
+    pub(super) upload_bytes: AtomicU64,
+    pub(super) compute_ns: AtomicU64,
+    pub(super) download_ns: AtomicU64,
+    pub(super) download_bytes: AtomicU64,
+}
+
+impl TransferCounters {
+    fn snapshot(&self) -> TransferStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        TransferStats {
+            upload_ns: get(&self.upload_ns),
+            upload_bytes: get(&self.upload_bytes),
+            compute_ns: get(&self.compute_ns),
+            download_ns: get(&self.download_ns),
+            download_bytes: get(&self.download_bytes),
+        }
+    }
+}
+
+/// Where device time went, summed over threads: host time spent handing data to the device,
+/// time from a submission to its completion (compute, with any copies queued with it), and
+/// time mapping and copying results out.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct TransferStats {
+    /// nanoseconds spent writing inputs into device buffers
+    pub upload_ns: u64,
+    /// bytes written
+    pub upload_bytes: u64,
+    /// nanoseconds from submitting work to its completion
+    pub compute_ns: u64,
+    /// nanoseconds spent mapping and copying results back
+    pub download_ns: u64,
+    /// bytes read back
+    pub download_bytes: u64,
+}
+
+impl TransferStats {
+    /// The counts accumulated since `earlier`.
+    pub fn since(&self, earlier: &TransferStats) -> TransferStats {
+        TransferStats {
+            upload_ns: self.upload_ns - earlier.upload_ns,
+            upload_bytes: self.upload_bytes - earlier.upload_bytes,
+            compute_ns: self.compute_ns - earlier.compute_ns,
+            download_ns: self.download_ns - earlier.download_ns,
+            download_bytes: self.download_bytes - earlier.download_bytes,
+        }
+    }
+}
+
 /// A device, its queue and compiled pipelines keyed by kernel source.
 pub struct GpuContext {
     /// the device
@@ -43,6 +110,11 @@ pub struct GpuContext {
     pub adapter: AdapterReport,
     pub(super) pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     pub(super) device_tasks: AtomicU64,
+    /// bytes of device memory held by results kept on the device ([`super::DeviceBlock`])
+    pub(super) resident: AtomicU64,
+    device_budget: AtomicU64,
+    /// where device time goes (see [`TransferStats`])
+    pub(super) stats: TransferCounters,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -95,10 +167,44 @@ impl GpuContext {
         Ok(GpuContext {
             device,
             queue,
-            adapter: report,
             pipelines: Mutex::default(),
             device_tasks: AtomicU64::new(0),
+            resident: AtomicU64::new(0),
+            device_budget: AtomicU64::new(default_device_budget(&report)),
+            stats: TransferCounters::default(),
+            adapter: report,
         })
+    }
+
+    /// The most bytes of results this device keeps between tasks. Results beyond it are read
+    /// back to the host at once; in-flight kernel buffers are not counted.
+    pub fn device_budget(&self) -> u64 {
+        self.device_budget.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`GpuContext::device_budget`] (0 reads every result back).
+    pub fn set_device_budget(&self, bytes: u64) {
+        self.device_budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of results kept on the device now.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident.load(Ordering::Acquire)
+    }
+
+    /// Takes `bytes` of the device budget, if they are free.
+    pub(super) fn try_reserve(&self, bytes: u64) -> bool {
+        let budget = self.device_budget();
+        self.resident
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + bytes <= budget).then_some(held + bytes)
+            })
+            .is_ok()
+    }
+
+    /// Transfer and compute time and bytes so far (a benchmark takes the difference of two).
+    pub fn transfer_stats(&self) -> TransferStats {
+        self.stats.snapshot()
     }
 
     /// Tasks run on this device so far (tests use it to show a task did not fall back to

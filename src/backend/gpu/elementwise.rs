@@ -1,12 +1,11 @@
 //! Dispatching a fused elementwise program: upload the inputs, run the kernel, read back.
 //! Blocks larger than the adapter's storage binding limit are split into segments.
 
-use ndarray::{ArrayD, IxDyn};
-
 use super::kernel::{FusedKernel, WORKGROUP_SIZE};
-use super::submit::Recording;
+use super::submit::{Pending, Recording};
 use super::{buffers, GpuContext, GpuError};
-use crate::expr::{Block, DType};
+use crate::backend::Value;
+use crate::expr::Block;
 use crate::plan::FusedProgram;
 
 /// Whether the program's bindings fit the device (inputs + output + constants).
@@ -15,19 +14,63 @@ pub(super) fn fits(ctx: &GpuContext, program: &FusedProgram) -> bool {
     program.inputs.len() + 2 <= limits.max_storage_buffers_per_shader_stage as usize
 }
 
+/// What a kernel run gives: its result still on the device (submitted by the caller), or a
+/// block already on the host.
+pub(super) enum Produced<'c> {
+    /// recorded work and its result buffer
+    Pending(Pending<'c>),
+    /// a finished host block
+    Host(Block),
+}
+
 /// Runs `program` over same-shaped `inputs` on the device. Masks go up and come back as
-/// bytes (four to a word).
-pub(super) fn run(
-    ctx: &GpuContext,
+/// bytes (four to a word). Inputs already on the device are read in place. A block larger
+/// than one storage binding runs in segments from the host.
+pub(super) fn run<'c>(
+    ctx: &'c GpuContext,
     program: &FusedProgram,
     shape: &[usize],
-    inputs: &[&Block],
-) -> Result<Block, GpuError> {
+    inputs: &[&Value],
+) -> Result<Produced<'c>, GpuError> {
     let (kernel, consts) = FusedKernel::new(program);
     let pipeline = ctx.pipeline(&kernel.to_string())?;
     let n: usize = shape.iter().product();
+    // Elements of one segment: a multiple of 4 so packed masks split on word boundaries.
+    let limit = (ctx.adapter.max_storage_binding as usize / 4).max(WORKGROUP_SIZE as usize) / 4 * 4;
+    let consts_buf = buffers::storage(ctx, "consts", bytemuck::cast_slice(&consts));
+    let per = kernel.elements_per_invocation();
+    if n <= limit {
+        let mut bound = Vec::with_capacity(inputs.len() + 3);
+        for (v, &want) in inputs.iter().zip(&program.inputs) {
+            let (buffer, dtype) = buffers::bind_value(ctx, v)?;
+            if dtype != want {
+                return Err(GpuError::Device(format!(
+                    "a {dtype} input where the program reads {want}"
+                )));
+            }
+            bound.push(buffer);
+        }
+        let words = n.div_ceil(per);
+        let output = buffers::output(ctx, "fused output", words);
+        let params = buffers::uniform(ctx, "params", &[n as u32, 0, 0, 0]);
+        bound.extend([output.clone(), consts_buf, params]);
+        let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
+        let group = bind_buffers(ctx, &pipeline, "fused", &refs)?;
+        let mut rec = Recording::new(ctx, "fused");
+        rec.dispatch(&pipeline, &group, words, WORKGROUP_SIZE);
+        return Ok(Produced::Pending(Pending {
+            rec,
+            buffer: output,
+            shape: shape.to_vec(),
+            dtype: program.out_dtype,
+        }));
+    }
+    let blocks = inputs
+        .iter()
+        .map(|v| buffers::host_block(v))
+        .collect::<Result<Vec<_>, _>>()?;
     // Contiguous host views of the inputs (a copy only for strided blocks).
-    let host: Vec<HostInput<'_>> = inputs
+    let host: Vec<HostInput<'_>> = blocks
         .iter()
         .map(|b| match b {
             Block::F32(a) => HostInput::F32(
@@ -40,40 +83,15 @@ pub(super) fn run(
             ),
         })
         .collect();
-    // Words of an output segment, and of an input segment: a multiple of 4 elements so packed
-    // masks split on word boundaries.
-    let limit = (ctx.adapter.max_storage_binding as usize / 4).max(WORKGROUP_SIZE as usize) / 4 * 4;
-    let consts_buf = buffers::storage(ctx, "consts", bytemuck::cast_slice(&consts));
-    let mut out = vec![0u32; n.div_ceil(kernel.elements_per_invocation())];
+    let mut out = vec![0u32; n.div_ceil(per)];
     let mut start = 0;
     while start < n {
         let end = (start + limit).min(n);
-        let per = kernel.elements_per_invocation();
         let words = &mut out[start / per..end.div_ceil(per)];
         run_segment(ctx, &pipeline, &kernel, &consts_buf, &host, start..end, words)?;
         start = end;
     }
-    let dim = IxDyn(shape);
-    let block = match program.out_dtype {
-        DType::F32 => {
-            let values: Vec<f32> = bytemuck::cast_vec(out);
-            Block::F32(
-                ArrayD::from_shape_vec(dim, values)
-                    .map_err(|e| GpuError::Device(e.to_string()))?
-                    .into_shared(),
-            )
-        }
-        DType::U8 => {
-            let mut bytes: Vec<u8> = bytemuck::cast_slice(&out).to_vec();
-            bytes.truncate(n);
-            Block::U8(
-                ArrayD::from_shape_vec(dim, bytes)
-                    .map_err(|e| GpuError::Device(e.to_string()))?
-                    .into_shared(),
-            )
-        }
-    };
-    Ok(block)
+    buffers::block_from_words(out, shape, program.out_dtype).map(Produced::Host)
 }
 
 /// One input's elements in C order.

@@ -7,12 +7,11 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, IxDyn};
-
-use super::submit::Recording;
+use super::submit::{Pending, Recording};
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::cpu::extended_tile;
-use crate::expr::Block;
+use crate::backend::Value;
+use crate::expr::DType;
 use crate::plan::TileSpec;
 
 const SHADER: &str = include_str!("../../../shaders/correlate.wgsl");
@@ -50,8 +49,13 @@ pub(super) fn tile_elements(spec: &TileSpec) -> usize {
 /// The gaussian of one output block over its last two axes, halos read from its neighbours.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run_tiles(ctx: &GpuContext, spec: &TileSpec, inputs: &[&Block]) -> Result<Block, GpuError> {
-    let ext = extended_tile(spec, inputs);
+pub(super) fn run_tiles<'c>(ctx: &'c GpuContext, spec: &TileSpec, inputs: &[&Value]) -> Result<Pending<'c>, GpuError> {
+    let blocks = inputs
+        .iter()
+        .map(|v| buffers::host_block(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ext = extended_tile(spec, &blocks);
+    let input = buffers::storage(ctx, "filter input", bytemuck::cast_slice(&ext));
     let nd = spec.shape.len();
     let batch: usize = spec.shape[..nd - 2].iter().product();
     let ext_shape = vec![
@@ -81,35 +85,33 @@ pub(super) fn run_tiles(ctx: &GpuContext, spec: &TileSpec, inputs: &[&Block]) ->
             paired: true,
         });
     }
-    let out = run_chain(ctx, &ext, ext_shape, &steps)?;
-    let array = ArrayD::from_shape_vec(IxDyn(&spec.shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
-    Ok(Block::F32(array.into_shared()))
+    let mut pending = run_chain(ctx, input, ext_shape, &steps)?;
+    pending.shape = spec.shape.clone();
+    Ok(pending)
 }
 
 /// The passes of a gaussian over a block already extended by its halo (any axes), with a
 /// constant boundary's positions outside the array reset between passes as scipy does.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run_passes(
-    ctx: &GpuContext,
+pub(super) fn run_passes<'c>(
+    ctx: &'c GpuContext,
     passes: &[(usize, Arc<Vec<f32>>)],
     constant: Option<&(f32, Vec<Range<usize>>)>,
-    block: &Block,
-) -> Result<Block, GpuError> {
-    let x = block.to_f32();
-    let data: std::borrow::Cow<'_, [f32]> = match x.as_slice() {
-        Some(s) => s.into(),
-        None => x.iter().copied().collect::<Vec<_>>().into(),
-    };
+    input: &Value,
+) -> Result<Pending<'c>, GpuError> {
+    let in_shape = input
+        .shape()
+        .ok_or_else(|| GpuError::Device("a partial state where a block was expected".into()))?
+        .to_vec();
+    let input = buffers::bind_value_f32(ctx, input)?;
     let mut steps = Vec::new();
-    let mut out_shape = x.shape().to_vec();
     for (done, (axis, w)) in passes.iter().enumerate() {
         steps.push(Step::Correlate {
             axis: *axis,
             weights: w,
             paired: false,
         });
-        out_shape[*axis] = out_shape[*axis].saturating_sub(w.len() - 1);
         if let Some((value, inside)) = constant {
             for (later, _) in &passes[done + 1..] {
                 steps.push(Step::Fill {
@@ -120,22 +122,31 @@ pub(super) fn run_passes(
             }
         }
     }
-    let out = run_chain(ctx, &data, x.shape().to_vec(), &steps)?;
-    let array = ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
-    Ok(Block::F32(array.into_shared()))
+    run_chain(ctx, input, in_shape, &steps)
 }
 
-/// Runs `steps` over `input` of `shape` in one submission and reads the last result back.
-fn run_chain(ctx: &GpuContext, input: &[f32], mut shape: Vec<usize>, steps: &[Step<'_>]) -> Result<Vec<f32>, GpuError> {
+/// Records `steps` over `input` of `shape` (f32) in one recording; the result is the last
+/// step's buffer.
+fn run_chain<'c>(
+    ctx: &'c GpuContext,
+    input: wgpu::Buffer,
+    mut shape: Vec<usize>,
+    steps: &[Step<'_>],
+) -> Result<Pending<'c>, GpuError> {
+    let mut rec = Recording::new(ctx, "gaussian");
     if !steps.iter().any(|s| matches!(s, Step::Correlate { .. })) {
-        return Ok(input.to_vec());
+        return Ok(Pending {
+            rec,
+            buffer: input,
+            shape,
+            dtype: DType::F32,
+        });
     }
     let pipeline = ctx.pipeline(SHADER)?;
     let dummy = buffers::storage(ctx, "unused", &[]);
-    let mut cur = buffers::storage(ctx, "filter input", bytemuck::cast_slice(input));
+    let mut cur = input;
     // Dropping a buffer or bind group here is safe: wgpu keeps what a recorded pass uses
     // alive until the submission is done.
-    let mut rec = Recording::new(ctx, "gaussian");
     for step in steps {
         let (axis, params) = match step {
             Step::Correlate { axis, weights, paired } => (
@@ -184,9 +195,12 @@ fn run_chain(ctx: &GpuContext, input: &[f32], mut shape: Vec<usize>, steps: &[St
             cur = next;
         }
     }
-    let mut out = vec![0f32; shape.iter().product()];
-    rec.submit_and_read(&cur, &mut out)?;
-    Ok(out)
+    Ok(Pending {
+        rec,
+        buffer: cur,
+        shape,
+        dtype: DType::F32,
+    })
 }
 
 fn weights_symmetric(w: &[f32]) -> bool {

@@ -1,9 +1,10 @@
 //! median / nanmedian along one axis, whole or by groups of its indices, on the device
 //! (`shaders/median.wgsl`: per-value quickselect; see the shader for why).
 
+use super::submit::{Pending, Recording};
 use super::{buffers, GpuContext, GpuError};
-use crate::expr::{Block, ReduceOp};
-use ndarray::{ArrayD, IxDyn};
+use crate::backend::Value;
+use crate::expr::{DType, ReduceOp};
 
 const SHADER: &str = include_str!("../../../shaders/median.wgsl");
 /// The longest axis the kernel's private array holds (`MAX_LEN` in the shader).
@@ -33,65 +34,64 @@ pub(super) fn fits_groups(ctx: &GpuContext, op: ReduceOp, labels: &[usize], grou
         && (shape.iter().product::<usize>() as u64) * 4 <= ctx.adapter.max_storage_binding
 }
 
-/// The median (or nanmedian) of `block` along `axis`; the axis is removed from the shape.
+/// The median (or nanmedian) of `input` along `axis`; the axis is removed from the shape.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run(ctx: &GpuContext, op: ReduceOp, block: &Block, axis: usize) -> Result<Block, GpuError> {
-    let len = block.shape()[axis];
-    let labels = vec![0usize; len];
-    let out = run_groups(ctx, op, block, axis, &labels, 1)?;
-    let Block::F32(a) = out else {
-        return Err(GpuError::Device("a median yields f32".into()));
-    };
-    Ok(Block::F32(a.index_axis_move(ndarray::Axis(axis), 0).into_shared()))
+pub(super) fn run<'c>(ctx: &'c GpuContext, op: ReduceOp, input: &Value, axis: usize) -> Result<Pending<'c>, GpuError> {
+    let shape = input.shape().unwrap_or(&[]).to_vec();
+    let labels = vec![0usize; shape.get(axis).copied().unwrap_or(0)];
+    let mut pending = run_groups(ctx, op, input, axis, &labels, 1)?;
+    // One group: (outer, 1, inner) is (outer, inner) in memory.
+    pending.shape.remove(axis);
+    Ok(pending)
 }
 
 /// The median (or nanmedian) of each group of `axis` indices (`labels[t]` is index t's
 /// group); the axis becomes `groups` long, an empty group gives NaN.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run_groups(
-    ctx: &GpuContext,
+pub(super) fn run_groups<'c>(
+    ctx: &'c GpuContext,
     op: ReduceOp,
-    block: &Block,
+    input: &Value,
     axis: usize,
     labels: &[usize],
     groups: usize,
-) -> Result<Block, GpuError> {
-    let x = block.to_f32();
-    let shape = x.shape().to_vec();
-    let data: std::borrow::Cow<'_, [f32]> = match x.as_slice() {
-        Some(s) => s.into(),
-        None => x.iter().copied().collect::<Vec<_>>().into(),
-    };
+) -> Result<Pending<'c>, GpuError> {
+    let shape = input
+        .shape()
+        .ok_or_else(|| GpuError::Device("a partial state where a block was expected".into()))?
+        .to_vec();
     let len = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     let mut out_shape = shape.clone();
     out_shape[axis] = groups;
     let (starts, members) = super::reduce::group_members(labels, groups);
     let n_out: usize = out_shape.iter().product();
-    let mut out = vec![0f32; n_out];
-    if n_out > 0 {
-        let pipeline = ctx.pipeline(SHADER)?;
-        let input = buffers::storage(ctx, "median input", bytemuck::cast_slice(&data));
-        let output = buffers::output(ctx, "median output", n_out);
-        let params: [u32; 8] = [
-            n_out as u32,
-            len as u32,
-            inner.max(1) as u32,
-            u32::from(op == ReduceOp::NanMedian),
-            groups as u32,
-            0,
-            0,
-            0,
-        ];
-        let params = buffers::uniform(ctx, "median params", &params);
-        let starts = buffers::storage(ctx, "group starts", &starts);
-        let members = buffers::storage(ctx, "group members", &members);
-        let bind_group =
-            super::elementwise::bind_buffers(ctx, &pipeline, "median", &[&input, &output, &params, &starts, &members])?;
-        super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n_out, 64, &mut out)?;
-    }
-    let array = ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| GpuError::Device(e.to_string()))?;
-    Ok(Block::F32(array.into_shared()))
+    let pipeline = ctx.pipeline(SHADER)?;
+    let input = buffers::bind_value_f32(ctx, input)?;
+    let output = buffers::output(ctx, "median output", n_out);
+    let params: [u32; 8] = [
+        n_out as u32,
+        len as u32,
+        inner.max(1) as u32,
+        u32::from(op == ReduceOp::NanMedian),
+        groups as u32,
+        0,
+        0,
+        0,
+    ];
+    let params = buffers::uniform(ctx, "median params", &params);
+    let starts = buffers::storage(ctx, "group starts", &starts);
+    let members = buffers::storage(ctx, "group members", &members);
+    let bind_group =
+        super::elementwise::bind_buffers(ctx, &pipeline, "median", &[&input, &output, &params, &starts, &members])?;
+    let mut rec = Recording::new(ctx, "median");
+    rec.dispatch(&pipeline, &bind_group, n_out, 64);
+    Ok(Pending {
+        rec,
+        buffer: output,
+        shape: out_shape,
+        dtype: DType::F32,
+    })
 }

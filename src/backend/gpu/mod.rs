@@ -16,6 +16,7 @@ mod gaussian;
 mod kernel;
 mod median;
 mod reduce;
+mod resident;
 mod submit;
 
 use std::mem::MaybeUninit;
@@ -24,8 +25,10 @@ use std::sync::{Arc, OnceLock};
 
 use ndarray::ArrayViewMutD;
 
+pub use context::TransferStats;
 pub use context::{AdapterReport, GpuContext};
 pub use kernel::{FusedKernel, WORKGROUP_SIZE};
+pub use resident::DeviceBlock;
 
 use super::{Backend, BackendError, CpuBackend, Value};
 use crate::plan::TaskKind;
@@ -133,54 +136,10 @@ impl Backend for GpuBackend {
 
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
         if !self.on_device(kind, inputs) {
+            // Device-resident inputs are read back (once each) by the CPU backend's `to_block`.
             return CpuBackend.run(kind, inputs);
         }
-        let blocks = inputs
-            .iter()
-            .map(|v| {
-                v.block().ok_or_else(|| BackendError::BadInput {
-                    task: kind.name(),
-                    what: "a partial reduction where a block was expected".into(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
-        let result = match kind {
-            TaskKind::Fused { program, shape } => {
-                elementwise::run(&self.ctx, program, shape, &blocks).map(Value::Block)
-            }
-            TaskKind::Holistic { op, axes } => median::run(&self.ctx, *op, blocks[0], axes[0]).map(Value::Block),
-            TaskKind::GroupReduce {
-                op,
-                axis,
-                labels,
-                groups,
-            } if op.is_holistic() => {
-                median::run_groups(&self.ctx, *op, blocks[0], *axis, labels, *groups).map(Value::Block)
-            }
-            TaskKind::GroupReduce {
-                op,
-                axis,
-                labels,
-                groups,
-            } => reduce::run_groups(&self.ctx, *op, blocks[0], *axis, labels, *groups).map(Value::Block),
-            TaskKind::ReducePartial { op, axes, finalize } => reduce::run(&self.ctx, *op, &blocks, axes).map(|p| {
-                if *finalize {
-                    Value::Block(super::cpu::finalize(&p))
-                } else {
-                    Value::Partial(p)
-                }
-            }),
-            TaskKind::GaussianTiles(spec) => gaussian::run_tiles(&self.ctx, spec, &blocks).map(Value::Block),
-            TaskKind::Gaussian { passes, constant } => {
-                gaussian::run_passes(&self.ctx, passes, constant.as_ref(), blocks[0]).map(Value::Block)
-            }
-            _ => unreachable!("on_device admits only the kinds above"),
-        };
-        result.map_err(|e| BackendError::Gpu {
-            task: kind.name(),
-            message: e.to_string(),
-        })
+        self.run_on_device(kind, inputs, true)
     }
 
     fn run_into(
@@ -190,7 +149,7 @@ impl Backend for GpuBackend {
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
     ) -> Result<(), BackendError> {
         if self.on_device(kind, inputs) {
-            super::write_value(kind, &self.run(kind, inputs)?, dst)
+            super::write_value(kind, &self.run_on_device(kind, inputs, false)?, dst)
         } else {
             CpuBackend.run_into(kind, inputs, dst)
         }
@@ -198,11 +157,60 @@ impl Backend for GpuBackend {
 }
 
 impl GpuBackend {
+    /// Runs a task the device takes. With `keep`, a block result stays on the device (within
+    /// its budget) for the next device task; partial states and group-reduce results come back
+    /// to the host, where they are merged and finalized.
+    fn run_on_device(&self, kind: &TaskKind, inputs: &[&Value], keep: bool) -> Result<Value, BackendError> {
+        self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
+        let ctx = &self.ctx;
+        let err = |e: GpuError| BackendError::Gpu {
+            task: kind.name(),
+            message: e.to_string(),
+        };
+        let pending = match kind {
+            TaskKind::Fused { program, shape } => match elementwise::run(ctx, program, shape, inputs).map_err(err)? {
+                elementwise::Produced::Pending(p) => p,
+                elementwise::Produced::Host(b) => return Ok(Value::Block(b)),
+            },
+            TaskKind::Holistic { op, axes } => median::run(ctx, *op, inputs[0], axes[0]).map_err(err)?,
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } if op.is_holistic() => median::run_groups(ctx, *op, inputs[0], *axis, labels, *groups).map_err(err)?,
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } => {
+                return reduce::run_groups(ctx, *op, inputs[0], *axis, labels, *groups)
+                    .map(Value::Block)
+                    .map_err(err)
+            }
+            TaskKind::ReducePartial { op, axes, finalize } => {
+                let p = reduce::run(ctx, *op, inputs, axes).map_err(err)?;
+                return Ok(if *finalize {
+                    Value::Block(super::cpu::finalize(&p))
+                } else {
+                    Value::Partial(p)
+                });
+            }
+            TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs).map_err(err)?,
+            TaskKind::Gaussian { passes, constant } => {
+                gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map_err(err)?
+            }
+            _ => unreachable!("on_device admits only the kinds above"),
+        };
+        pending.finish(&self.ctx, keep).map_err(err)
+    }
+
     /// Whether a task runs on the device (else on the CPU backend): one decision for `run`
     /// and `run_into`, so an output block written in place takes the same path.
     fn on_device(&self, kind: &TaskKind, inputs: &[&Value]) -> bool {
-        let first = inputs.first().and_then(|v| v.block());
-        let shape = || first.map(|b| b.shape().to_vec());
+        let first = inputs.first().copied();
+        let shape = || first.and_then(|v| v.shape()).map(<[usize]>::to_vec);
         match kind {
             TaskKind::Fused { program, .. } => elementwise::fits(&self.ctx, program),
             TaskKind::Holistic { op, axes } => shape().is_some_and(|s| median::fits(&self.ctx, *op, axes, &s)),
@@ -214,16 +222,12 @@ impl GpuBackend {
                 axis,
                 labels,
                 groups,
-            } => first.is_some_and(|b| reduce::fits_groups(&self.ctx, *op, *axis, labels, *groups, b)),
-            TaskKind::ReducePartial { op, axes, .. } => {
-                let blocks: Option<Vec<&crate::expr::Block>> = inputs.iter().map(|v| v.block()).collect();
-                blocks.is_some_and(|b| !b.is_empty() && reduce::fits(&self.ctx, *op, axes, &b))
-            }
+            } => first.is_some_and(|v| reduce::fits_groups(&self.ctx, *op, *axis, labels, *groups, v)),
+            TaskKind::ReducePartial { op, axes, .. } => reduce::fits(&self.ctx, *op, axes, inputs),
             TaskKind::GaussianTiles(spec) => {
                 spec.shape.iter().all(|&n| n > 0) && gaussian::fits(&self.ctx, gaussian::tile_elements(spec))
             }
-            TaskKind::Gaussian { passes, .. } => first.is_some_and(|b| {
-                let s = b.shape();
+            TaskKind::Gaussian { passes, .. } => shape().is_some_and(|s| {
                 passes.iter().all(|(a, w)| s[*a] >= w.len()) && gaussian::fits(&self.ctx, s.iter().product())
             }),
             _ => false,

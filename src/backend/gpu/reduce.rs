@@ -9,7 +9,8 @@
 
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::cpu::{finalize, Partial};
-use crate::expr::{Block, ReduceOp};
+use crate::backend::Value;
+use crate::expr::{Block, DType, ReduceOp};
 
 const SHADER: &str = include_str!("../../../shaders/reduce.wgsl");
 /// f32 lanes per state (`STATE_LANES` in the shader).
@@ -48,12 +49,16 @@ fn within_limits(ctx: &GpuContext, input_bytes: u64, states: usize, len: usize) 
 
 /// Whether the device runs this partial reduction: a non-holistic op over consecutive axes of
 /// non-empty blocks, each block and its states within one storage binding.
-pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], blocks: &[&Block]) -> bool {
+pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], inputs: &[&Value]) -> bool {
     mode(op).is_some()
-        && blocks.iter().all(|b| {
-            layout(b.shape(), axes).is_some_and(|(outer, len, inner)| {
+        && !inputs.is_empty()
+        && inputs.iter().all(|v| {
+            let (Some(shape), Some(dtype)) = (v.shape(), v.dtype()) else {
+                return false;
+            };
+            layout(shape, axes).is_some_and(|(outer, len, inner)| {
                 let states = outer * inner * segments(outer * inner, len);
-                len > 0 && states > 0 && within_limits(ctx, buffers::device_bytes(b), states, len)
+                len > 0 && states > 0 && within_limits(ctx, buffers::device_bytes(shape, dtype), states, len)
             })
         })
 }
@@ -66,13 +71,15 @@ pub(super) fn fits_groups(
     axis: usize,
     labels: &[usize],
     groups: usize,
-    block: &Block,
+    input: &Value,
 ) -> bool {
-    let shape = block.shape();
+    let (Some(shape), Some(dtype)) = (input.shape(), input.dtype()) else {
+        return false;
+    };
     mode(op).is_some()
         && labels.iter().all(|&l| l < groups)
         && layout(shape, &[axis]).is_some_and(|(outer, len, inner)| {
-            len == labels.len() && within_limits(ctx, buffers::device_bytes(block), outer * groups * inner, len)
+            len == labels.len() && within_limits(ctx, buffers::device_bytes(shape, dtype), outer * groups * inner, len)
         })
 }
 
@@ -103,7 +110,7 @@ pub(super) fn group_members(labels: &[usize], groups: usize) -> (Vec<u32>, Vec<u
 fn states(
     ctx: &GpuContext,
     op: ReduceOp,
-    block: &Block,
+    input: &Value,
     (outer, len, inner): (usize, usize, usize),
     starts: &[u32],
     members: Option<&[u32]>,
@@ -115,7 +122,7 @@ fn states(
         return Ok(out);
     }
     let pipeline = ctx.pipeline(SHADER)?;
-    let input = buffers::storage(ctx, "reduce input", &buffers::block_words(block));
+    let (input, dtype) = buffers::bind_value(ctx, input)?;
     let output = buffers::output(ctx, "reduce states", out.len());
     let params = [
         n_out as u32,
@@ -124,7 +131,7 @@ fn states(
         groups as u32,
         u32::from(members.is_none()),
         mode(op).expect("fits admits partial ops only"),
-        u32::from(matches!(block, Block::U8(_))),
+        u32::from(dtype == DType::U8),
         1f32.to_bits(),
     ];
     let params = buffers::uniform(ctx, "reduce params", &params);
@@ -198,10 +205,10 @@ fn to_partial(
 /// The partial state of `blocks` (all reducing into the same output block) over `axes`.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run(ctx: &GpuContext, op: ReduceOp, blocks: &[&Block], axes: &[usize]) -> Result<Partial, GpuError> {
+pub(super) fn run(ctx: &GpuContext, op: ReduceOp, inputs: &[&Value], axes: &[usize]) -> Result<Partial, GpuError> {
     let mut acc: Option<Partial> = None;
-    for block in blocks {
-        let shape = block.shape();
+    for block in inputs {
+        let shape = block.shape().unwrap_or(&[]);
         let (outer, len, inner) = layout(shape, axes)
             .ok_or_else(|| GpuError::Device(format!("axes {axes:?} are not consecutive in {shape:?}")))?;
         let s = segments(outer * inner, len);
@@ -227,12 +234,12 @@ pub(super) fn run(ctx: &GpuContext, op: ReduceOp, blocks: &[&Block], axes: &[usi
 pub(super) fn run_groups(
     ctx: &GpuContext,
     op: ReduceOp,
-    block: &Block,
+    block: &Value,
     axis: usize,
     labels: &[usize],
     groups: usize,
 ) -> Result<Block, GpuError> {
-    let shape = block.shape();
+    let shape = block.shape().unwrap_or(&[]);
     let (outer, len, inner) =
         layout(shape, &[axis]).ok_or_else(|| GpuError::Device(format!("axis {axis} out of {shape:?}")))?;
     let (starts, members) = group_members(labels, groups);

@@ -1,7 +1,50 @@
 //! Recording dispatches into one command buffer and reading a result back: a chain of passes
 //! (a separable filter) runs in one submission with its intermediates on the device.
 
-use super::{GpuContext, GpuError};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{buffers, DeviceBlock, GpuContext, GpuError};
+use crate::backend::Value;
+use crate::expr::DType;
+
+/// A kernel's result buffer with the work that fills it recorded, not yet submitted.
+pub(super) struct Pending<'c> {
+    /// the recorded work
+    pub rec: Recording<'c>,
+    /// the result (f32 bits, or bytes four to a word)
+    pub buffer: wgpu::Buffer,
+    /// the result's shape
+    pub shape: Vec<usize>,
+    /// the result's element type
+    pub dtype: DType,
+}
+
+impl Pending<'_> {
+    /// Submits the work. With `keep`, and room in the device budget, the result stays on the
+    /// device and this returns at once (the next task's work queues behind it); otherwise it
+    /// waits and reads the result back.
+    ///
+    /// **Errors**: as [`Recording::submit_and_read`].
+    pub(super) fn finish(self, ctx: &Arc<GpuContext>, keep: bool) -> Result<Value, GpuError> {
+        if keep {
+            if let Some(d) = DeviceBlock::try_new(ctx, self.buffer.clone(), self.shape.clone(), self.dtype) {
+                self.rec.submit()?;
+                return Ok(Value::Device(Arc::new(d)));
+            }
+        }
+        let n: usize = self.shape.iter().product();
+        let words = match self.dtype {
+            DType::F32 => n,
+            DType::U8 => n.div_ceil(4),
+        };
+        let mut out = vec![0u32; words];
+        self.rec
+            .submit_and_read(&self.buffer, bytemuck::cast_slice_mut(&mut out))?;
+        buffers::block_from_words(out, &self.shape, self.dtype).map(Value::Block)
+    }
+}
 
 /// Dispatches recorded into one command encoder, submitted together.
 pub(super) struct Recording<'c> {
@@ -39,6 +82,18 @@ impl<'c> Recording<'c> {
         pass.dispatch_workgroups(gx.max(1), gy.max(1), 1);
     }
 
+    /// Submits everything recorded without waiting for it.
+    ///
+    /// **Errors**: [`GpuError::Shader`] for a validation error.
+    pub(super) fn submit(self) -> Result<(), GpuError> {
+        let scope = self.ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        self.ctx.queue.submit([self.encoder.finish()]);
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(GpuError::Shader(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// Submits everything recorded, then copies the first `out.len()` f32 of `output` back
     /// into `out` (through a mapped staging buffer). Blocks until the device is done.
     ///
@@ -64,6 +119,8 @@ impl<'c> Recording<'c> {
         if bytes == 0 {
             return Ok(());
         }
+        let stats = &self.ctx.stats;
+        let submitted = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
         readback.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -74,6 +131,10 @@ impl<'c> Recording<'c> {
         rx.recv()
             .map_err(|e| GpuError::Device(e.to_string()))?
             .map_err(|e| GpuError::Device(e.to_string()))?;
+        let done = Instant::now();
+        stats
+            .compute_ns
+            .fetch_add((done - submitted).as_nanos() as u64, Ordering::Relaxed);
         {
             let view = readback
                 .slice(..bytes)
@@ -82,6 +143,10 @@ impl<'c> Recording<'c> {
             out.copy_from_slice(bytemuck::cast_slice(&view));
         }
         readback.unmap();
+        stats
+            .download_ns
+            .fetch_add(done.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        stats.download_bytes.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
     }
 }
