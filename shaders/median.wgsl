@@ -14,7 +14,10 @@
 // axis indices t = members[starts[g] .. starts[g + 1]] (one group of all indices for a plain
 // median).
 
-const MAX_LEN: u32 = 1024u;
+// Slot MAX_LEN (filled by `MedianKernel`, src/backend/gpu/median.rs): the largest group's
+// length rounded up to a power of two, so a short axis (the usual T = 12..64) keeps a small
+// private array (registers, occupancy) and a pipeline is shared by similar lengths.
+const MAX_LEN: u32 = {{MAX_LEN}}u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;

@@ -6,9 +6,32 @@ use super::{buffers, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::{DType, ReduceOp};
 
-const SHADER: &str = include_str!("../../../shaders/median.wgsl");
-/// The longest axis the kernel's private array holds (`MAX_LEN` in the shader).
+const TEMPLATE: &str = include_str!("../../../shaders/median.wgsl");
+/// The longest axis (or group) the device takes (`MAX_LEN` in the shader at most).
 pub const MAX_AXIS_LEN: usize = 1024;
+
+/// The selection kernel for groups of at most `max_len` values: the template with its private
+/// array sized to `max_len` (a power of two, 8..=[`MAX_AXIS_LEN`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MedianKernel {
+    /// length of the per-invocation array
+    pub max_len: u32,
+}
+
+impl MedianKernel {
+    /// The kernel for groups of up to `longest` values.
+    pub fn for_groups(longest: usize) -> Self {
+        MedianKernel {
+            max_len: longest.next_power_of_two().clamp(8, MAX_AXIS_LEN) as u32,
+        }
+    }
+}
+
+impl std::fmt::Display for MedianKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&TEMPLATE.replace("{{MAX_LEN}}", &self.max_len.to_string()))
+    }
+}
 
 /// Whether the device runs this reduction: median or nanmedian over one axis no longer than
 /// [`MAX_AXIS_LEN`], the block within one storage binding.
@@ -68,7 +91,8 @@ pub(super) fn run_groups<'c>(
     out_shape[axis] = groups;
     let (starts, members) = super::reduce::group_members(labels, groups);
     let n_out: usize = out_shape.iter().product();
-    let pipeline = ctx.pipeline(SHADER)?;
+    let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
+    let pipeline = ctx.pipeline(&MedianKernel::for_groups(longest).to_string())?;
     let input = buffers::bind_value_f32(ctx, input)?;
     let output = buffers::output(ctx, "median output", n_out);
     let params: [u32; 8] = [
@@ -94,4 +118,20 @@ pub(super) fn run_groups<'c>(
         shape: out_shape,
         dtype: DType::F32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_private_array_fits_the_longest_group() {
+        assert_eq!(MedianKernel::for_groups(1).max_len, 8);
+        assert_eq!(MedianKernel::for_groups(64).max_len, 64);
+        assert_eq!(MedianKernel::for_groups(65).max_len, 128);
+        assert_eq!(MedianKernel::for_groups(1024).max_len, 1024);
+        let src = MedianKernel::for_groups(30).to_string();
+        assert!(src.contains("const MAX_LEN: u32 = 32u;"), "{src}");
+        assert!(!src.contains("{{"), "unfilled slot in {src}");
+    }
 }
