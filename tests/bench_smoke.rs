@@ -11,7 +11,9 @@ fn strata_bench_runs_and_the_gpu_matches_the_cpu() {
     }
     let json = std::env::temp_dir().join(format!("strata-bench-smoke-{}.json", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_strata-bench"))
-        .args(["--time", "13", "--height", "70", "--width", "45", "--chunk", "32", "--repeat", "1", "--json"])
+        .args([
+            "--time", "13", "--height", "70", "--width", "45", "--chunk", "32", "--repeat", "1", "--json",
+        ])
         .arg(&json)
         .output()
         .expect("strata-bench starts");
@@ -23,7 +25,10 @@ fn strata_bench_runs_and_the_gpu_matches_the_cpu() {
     );
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     std::fs::remove_file(&json).ok();
-    assert!(report["adapter"]["name"].as_str().is_some_and(|n| !n.is_empty()), "{report}");
+    assert!(
+        report["adapter"]["name"].as_str().is_some_and(|n| !n.is_empty()),
+        "{report}"
+    );
     let checks = report["checks"].as_array().unwrap();
     let timings = report["timings"].as_array().unwrap();
     assert_eq!(checks.len(), 10, "every workload is checked: {stdout}");

@@ -546,7 +546,8 @@ fn masks_go_up_and_come_back_as_bytes() {
 fn intermediates_stay_on_the_device_within_its_budget() {
     let Some(ctx) = device() else { return };
     let _turn = one_at_a_time();
-    // Band math feeding a median over time: each fused block is read by one median task.
+    // Band math feeding a median over time: each fused block is read by one median task. With
+    // a zero budget nothing is kept and every submission is waited for (the throttle).
     let a = Array::from_ndarray(rough_cube(16, 24, 20, 5, 1), [16, 8, 10]);
     let b = Array::from_ndarray(rough_cube(16, 24, 20, 7, 2), [16, 8, 10]);
     let e = ((&a - &b) / (&a + &b)).nanmedian(0);
@@ -564,6 +565,7 @@ fn intermediates_stay_on_the_device_within_its_budget() {
             "device budget {allowed}: {moved:?}"
         );
         assert_eq!(ctx.resident_bytes(), 0, "every kept block was freed");
+        assert_eq!(ctx.in_flight_bytes(), 0, "no submitted work is left holding buffers");
     }
     ctx.set_device_budget(budget);
 }

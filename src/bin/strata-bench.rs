@@ -198,9 +198,7 @@ fn workloads(args: &Args) -> Vec<Workload> {
         Workload {
             name: "lum-median-gauss-mask",
             kind: "pipeline",
-            expr: lum
-                .gaussian(&[0.0, 1.0], BoundaryMode::Reflect)
-                .gt(0.2),
+            expr: lum.gaussian(&[0.0, 1.0], BoundaryMode::Reflect).gt(0.2),
             elements: 3 * cube_px,
         },
     ]
@@ -260,7 +258,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.time,
         args.height,
         args.width,
-        args.time * args.height * args.width * 4 >> 20,
+        (args.time * args.height * args.width * 4) >> 20,
         args.chunk,
         args.chunk
     );
@@ -292,9 +290,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut sorted = runs.clone();
             sorted.sort_by(f64::total_cmp);
             let median = sorted[sorted.len() / 2];
-            let per_run = |f: fn(&TransferStats) -> u64| {
-                moved.iter().map(f).sum::<u64>() as f64 / moved.len() as f64
-            };
+            let per_run = |f: fn(&TransferStats) -> u64| moved.iter().map(f).sum::<u64>() as f64 / moved.len() as f64;
             let (up, comp, down) = if backend == "gpu" {
                 (
                     per_run(|s| s.upload_ns) / 1e6,

@@ -112,6 +112,8 @@ pub struct GpuContext {
     pub(super) device_tasks: AtomicU64,
     /// bytes of device memory held by results kept on the device ([`super::DeviceBlock`])
     pub(super) resident: AtomicU64,
+    /// bytes of buffers bound by work submitted without waiting and not yet done
+    pub(super) in_flight: Arc<AtomicU64>,
     device_budget: AtomicU64,
     /// where device time goes (see [`TransferStats`])
     pub(super) stats: TransferCounters,
@@ -170,6 +172,7 @@ impl GpuContext {
             pipelines: Mutex::default(),
             device_tasks: AtomicU64::new(0),
             resident: AtomicU64::new(0),
+            in_flight: Arc::default(),
             device_budget: AtomicU64::new(default_device_budget(&report)),
             stats: TransferCounters::default(),
             adapter: report,
@@ -190,6 +193,24 @@ impl GpuContext {
     /// Bytes of results kept on the device now.
     pub fn resident_bytes(&self) -> u64 {
         self.resident.load(Ordering::Acquire)
+    }
+
+    /// Bytes of buffers held by submitted work the device has not finished.
+    pub fn in_flight_bytes(&self) -> u64 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Waits for the device while submitted work holds more than the device budget, so
+    /// submitting without waiting (results kept on the device) cannot queue unbounded memory.
+    ///
+    /// **Errors**: [`GpuError::Device`] when the device is lost.
+    pub(super) fn throttle(&self) -> Result<(), GpuError> {
+        while self.in_flight_bytes() > self.device_budget() {
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| GpuError::Device(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Takes `bytes` of the device budget, if they are free.

@@ -55,8 +55,8 @@ pub(super) fn run<'c>(
         let params = buffers::uniform(ctx, "params", &[n as u32, 0, 0, 0]);
         bound.extend([output.clone(), consts_buf, params]);
         let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
-        let group = bind_buffers(ctx, &pipeline, "fused", &refs)?;
         let mut rec = Recording::new(ctx, "fused");
+        let group = rec.bind(&pipeline, "fused", &refs)?;
         rec.dispatch(&pipeline, &group, words, WORKGROUP_SIZE);
         return Ok(Produced::Pending(Pending {
             rec,

@@ -184,10 +184,8 @@ fn run_chain<'c>(
             Step::Fill { .. } => (buffers::storage(ctx, "unused weights", &[]), None),
         };
         let group = match &next {
-            Some(out) => {
-                super::elementwise::bind_buffers(ctx, &pipeline, "correlate", &[&cur, out, &weights, &params])?
-            }
-            None => super::elementwise::bind_buffers(ctx, &pipeline, "fill", &[&dummy, &cur, &weights, &params])?,
+            Some(out) => rec.bind(&pipeline, "correlate", &[&cur, out, &weights, &params])?,
+            None => rec.bind(&pipeline, "fill", &[&dummy, &cur, &weights, &params])?,
         };
         rec.dispatch(&pipeline, &group, n_total, WORKGROUP);
         shape[axis] = n_out;

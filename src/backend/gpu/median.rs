@@ -108,9 +108,8 @@ pub(super) fn run_groups<'c>(
     let params = buffers::uniform(ctx, "median params", &params);
     let starts = buffers::storage(ctx, "group starts", &starts);
     let members = buffers::storage(ctx, "group members", &members);
-    let bind_group =
-        super::elementwise::bind_buffers(ctx, &pipeline, "median", &[&input, &output, &params, &starts, &members])?;
     let mut rec = Recording::new(ctx, "median");
+    let bind_group = rec.bind(&pipeline, "median", &[&input, &output, &params, &starts, &members])?;
     rec.dispatch(&pipeline, &bind_group, n_out, 64);
     Ok(Pending {
         rec,

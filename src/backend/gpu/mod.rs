@@ -167,6 +167,7 @@ impl GpuBackend {
             task: kind.name(),
             message: e.to_string(),
         };
+        ctx.throttle().map_err(err)?;
         let pending = match kind {
             TaskKind::Fused { program, shape } => match elementwise::run(ctx, program, shape, inputs).map_err(err)? {
                 elementwise::Produced::Pending(p) => p,

@@ -50,6 +50,8 @@ impl Pending<'_> {
 pub(super) struct Recording<'c> {
     ctx: &'c GpuContext,
     encoder: wgpu::CommandEncoder,
+    /// bytes of the buffers bound by the recorded work (held by the device until it is done)
+    held: u64,
 }
 
 impl<'c> Recording<'c> {
@@ -58,7 +60,21 @@ impl<'c> Recording<'c> {
         let encoder = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-        Recording { ctx, encoder }
+        Recording { ctx, encoder, held: 0 }
+    }
+
+    /// A bind group giving binding `i` of group 0 to `buffers[i]`; the buffers count as held
+    /// by this recording's work until the device has run it.
+    ///
+    /// **Errors**: [`GpuError::Shader`] when the buffers do not match the kernel's bindings.
+    pub(super) fn bind(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        label: &str,
+        buffers: &[&wgpu::Buffer],
+    ) -> Result<wgpu::BindGroup, GpuError> {
+        self.held += buffers.iter().map(|b| b.size()).sum::<u64>();
+        super::elementwise::bind_buffers(self.ctx, pipeline, label, buffers)
     }
 
     /// Records `n` invocations in workgroups of `workgroup_size`, 2-D (at most the device's
@@ -87,7 +103,13 @@ impl<'c> Recording<'c> {
     /// **Errors**: [`GpuError::Shader`] for a validation error.
     pub(super) fn submit(self) -> Result<(), GpuError> {
         let scope = self.ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let in_flight = self.ctx.in_flight.clone();
+        let held = self.held;
+        in_flight.fetch_add(held, Ordering::AcqRel);
         self.ctx.queue.submit([self.encoder.finish()]);
+        self.ctx.queue.on_submitted_work_done(move || {
+            in_flight.fetch_sub(held, Ordering::AcqRel);
+        });
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),
             None => Ok(()),
