@@ -1,40 +1,27 @@
-// Raw samples → f32 on the device, so a tile goes up as its stored bytes (u8/u16/i16 packed
-// into u32 words, little-endian), not as f32: physical = f32(stored) * scale + offset, and a
-// stored value equal to nodata becomes NaN.
+// Stored samples → f32 on the device, so a block goes up as 16-bit codes (two to a u32 word,
+// little-endian), half the bytes of its f32 values: every element looks its code up in the
+// decode table of its plane. The host builds each table with the CPU's own decode rule
+// (nodata → fill, v * scale + offset in f64 rounded once to f32; see src/expr/raw.rs), so the
+// device's values are bitwise the CPU's, with no float arithmetic here to round differently.
 //
-// Bindings: 0 the packed words, 1 the f32 output, 2 the parameters. One invocation per sample,
-// 256 per workgroup, 2-D dispatch with a linearised index.
-//
-// The multiply and the add are kept apart (no fused multiply-add) so the result is bitwise the
-// CPU's: `mul` is rounded before `add`, as Rust computes `x * scale + offset` in f32.
+// Bindings: 0 the codes, 1 the f32 output, 2 the tables (TABLE_LEN f32 each, concatenated),
+// 3 each plane's table, 4 the parameters. One invocation per element, 256 per workgroup,
+// 2-D dispatch with a linearised index.
 
-@group(0) @binding(0) var<storage, read> raw: array<u32>;
+const TABLE_LEN: u32 = 65536u;
+
+@group(0) @binding(0) var<storage, read> codes: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> tables: array<f32>;
+@group(0) @binding(3) var<storage, read> plane_table: array<u32>;
 
 struct Params {
     n: u32,
-    // 0: u8, 1: u16, 2: i16
-    kind: u32,
-    has_nodata: u32,
-    nodata: i32,
-    scale: f32,
-    offset: f32,
+    plane_len: u32,
     _pad0: u32,
     _pad1: u32,
 }
-@group(0) @binding(2) var<uniform> params: Params;
-
-fn stored(idx: u32) -> i32 {
-    if (params.kind == 0u) {
-        return i32((raw[idx / 4u] >> (8u * (idx % 4u))) & 0xffu);
-    }
-    let half = (raw[idx / 2u] >> (16u * (idx % 2u))) & 0xffffu;
-    if (params.kind == 1u) {
-        return i32(half);
-    }
-    // i16: sign-extend the low 16 bits
-    return (i32(half) << 16u) >> 16u;
-}
+@group(0) @binding(4) var<uniform> params: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -42,11 +29,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (idx >= params.n) {
         return;
     }
-    let v = stored(idx);
-    if (params.has_nodata != 0u && v == params.nodata) {
-        out[idx] = bitcast<f32>(0x7fc00000u);
-        return;
-    }
-    let scaled = f32(v) * params.scale;
-    out[idx] = scaled + params.offset;
+    let code = (codes[idx / 2u] >> (16u * (idx % 2u))) & 0xffffu;
+    out[idx] = tables[plane_table[idx / params.plane_len] * TABLE_LEN + code];
 }

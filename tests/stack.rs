@@ -243,3 +243,45 @@ fn remote_reads_run_ahead_inside_the_budget() {
     assert_same(&got, &golden("exact.npy"), "small budget");
     assert!(report.peak_bytes <= budget, "peak {} over {budget}", report.peak_bytes);
 }
+
+#[test]
+fn on_the_gpu_stored_codes_go_up_and_decode_bitwise_as_on_the_cpu() {
+    use strata::backend::gpu::{shared_context, BackendChoice};
+    if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("\n*** STRATA_SKIP_GPU_TESTS=1: the GPU stack test is SKIPPED ***\n");
+        return;
+    }
+    let ctx = shared_context().unwrap_or_else(|e| panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips GPU tests)"));
+    let server = Server::start(Some(dir())).unwrap();
+    let s = stack(&items(&server), &options(40), reader(StoreOptions::default())).unwrap();
+    let on = |backend| ComputeOptions {
+        backend,
+        ..Default::default()
+    };
+    let cpu = s.array.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    // A device consumer (x * 1 is exact, NaN included) keeps the decoded blocks on the device.
+    let e = &s.array * 1.0;
+    let tasks = ctx.device_tasks();
+    e.compute_with(&on(BackendChoice::Gpu)).unwrap();
+    // Again, with the decode tables already on the device: what goes up is the codes.
+    let moved = ctx.transfer_stats();
+    let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+    let moved = ctx.transfer_stats().since(&moved);
+    assert!(ctx.device_tasks() > tasks, "no task ran on the device");
+    assert_eq!(gpu.shape(), cpu.shape());
+    for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
+        assert!(
+            g.to_bits() == c.to_bits() || (g.is_nan() && c.is_nan()),
+            "at {i:?}: gpu {g}, cpu {c}"
+        );
+    }
+    // Codes are 2 bytes an element; with the small per-dispatch buffers, what went up stays
+    // well under the f32 values' 4 bytes.
+    let f32_bytes = (cpu.len() * 4) as u64;
+    assert!(
+        moved.upload_bytes < f32_bytes * 3 / 4,
+        "uploaded {} bytes for {f32_bytes} bytes of f32",
+        moved.upload_bytes
+    );
+    assert!(cpu.iter().any(|v| v.is_nan()) && cpu.iter().any(|v| !v.is_nan()));
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use ndarray::{ArrayViewMutD, Zip};
 
-use crate::expr::{Block, SourceError};
+use crate::expr::{Block, ChunkSource, SourceError};
 use crate::plan::TaskKind;
 
 pub use cpu::{CpuBackend, Partial};
@@ -169,6 +169,35 @@ pub trait Backend: Send + Sync {
     ) -> Result<(), BackendError> {
         write_value(kind, &self.run(kind, inputs)?, dst)
     }
+}
+
+/// A source's read error, with the source and the block it was reading.
+pub(crate) fn source_error(source: &dyn ChunkSource, region: &[Range<usize>], e: SourceError) -> BackendError {
+    BackendError::Source {
+        label: source.label(),
+        region: region.to_vec(),
+        source: e,
+    }
+}
+
+/// Checks that a source gave the shape of the region it was asked for.
+///
+/// **Errors**: [`BackendError::SourceShape`].
+pub(crate) fn check_source_shape(
+    source: &dyn ChunkSource,
+    region: &[Range<usize>],
+    found: &[usize],
+) -> Result<(), BackendError> {
+    let expected: Vec<usize> = region.iter().map(|r| r.len()).collect();
+    if found != expected.as_slice() {
+        return Err(BackendError::SourceShape {
+            label: source.label(),
+            region: region.to_vec(),
+            expected,
+            found: found.to_vec(),
+        });
+    }
+    Ok(())
 }
 
 /// Writes a task's block result into `dst` (the default `run_into` after `run`).

@@ -7,6 +7,7 @@
 
 mod grid;
 mod ops;
+mod raw;
 mod source;
 
 use std::fmt;
@@ -19,7 +20,8 @@ pub use grid::without_axes;
 pub(crate) use grid::{split_regular, unravel};
 pub use grid::{ChunkGrid, Chunks};
 pub use ops::{BinaryOp, BoundaryMode, ReduceOp, UnaryOp};
-pub use source::{Block, BlockFn, BlockFunction, ChunkSource, HostArray, SourceElement, SourceError};
+pub use raw::{DecodeSpec, DecodeTable, RawBlock, StoredType, TABLE_LEN};
+pub use source::{Block, BlockFn, BlockFunction, ChunkSource, HostArray, SourceData, SourceElement, SourceError};
 
 /// Element type of an array: f32 values, or u8 masks (0 or 1) from comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -40,6 +40,25 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
     fn prefetch(&self, region: &[Range<usize>]) {
         let _ = region;
     }
+
+    /// The block for a backend that decodes on its device: as stored codes and decode tables
+    /// ([`RawBlock`], fewer bytes to move) when the source has that form for this block, else
+    /// as values. A raw block must decode to exactly what [`ChunkSource::read`] gives. The
+    /// default reads values.
+    ///
+    /// **Errors**: as [`ChunkSource::read`].
+    fn read_raw(&self, region: &[Range<usize>]) -> Result<SourceData, SourceError> {
+        self.read(region).map(SourceData::Values)
+    }
+}
+
+/// What [`ChunkSource::read_raw`] gives.
+#[derive(Debug, Clone)]
+pub enum SourceData {
+    /// decoded values
+    Values(ArrayD<f32>),
+    /// stored codes and their decode tables
+    Raw(super::RawBlock),
 }
 
 /// One computed block: f32 values or a u8 mask. Shares its buffer (`ArcArray`), so cutting a

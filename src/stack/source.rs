@@ -10,9 +10,9 @@ use rayon::prelude::*;
 use tokio::task::JoinHandle;
 
 use super::{RasterSpec, StackError};
-use crate::expr::{ChunkSource, SourceError};
+use crate::expr::{ChunkSource, DecodeSpec, DecodeTable, RawBlock, SourceData, SourceError, StoredType};
 use crate::geo::{Affine, Bounds, Crs};
-use crate::io::tiff::Segments;
+use crate::io::tiff::{SampleType, Segments};
 use crate::io::{CogFile, CogReader, TileWindow};
 
 /// A pixel-centre coordinate this close to a source pixel edge counts as on it: the tie goes
@@ -67,7 +67,11 @@ pub(super) struct StackContext {
     pub fill: f32,
     pub rescale: bool,
     crs: Mutex<HashMap<u32, Crs>>,
+    tables: Mutex<HashMap<TableKey, Arc<DecodeTable>>>,
 }
+
+/// A decode table's identity: stored type and the spec's bits (`None`: the all-fill table).
+type TableKey = Option<(StoredType, u64, u64, Option<u64>, bool)>;
 
 impl StackContext {
     pub fn new(reader: Arc<CogReader>, spec: RasterSpec, target: Crs, fill: f32, rescale: bool) -> Self {
@@ -78,7 +82,32 @@ impl StackContext {
             fill,
             rescale,
             crs: Mutex::default(),
+            tables: Mutex::default(),
         }
+    }
+
+    /// The decode table of a stored type and spec (`None`: every code decodes to the fill),
+    /// built once (65536 evaluations) and shared by every block.
+    fn table(&self, of: Option<(StoredType, DecodeSpec)>) -> Arc<DecodeTable> {
+        let key = of.map(|(t, s)| {
+            (
+                t,
+                s.scale.to_bits(),
+                s.offset.to_bits(),
+                s.nodata.map(f64::to_bits),
+                s.rescale,
+            )
+        });
+        let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        tables
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(match of {
+                    Some((stored, spec)) => DecodeTable::new(stored, &spec),
+                    None => DecodeTable::all(self.fill),
+                })
+            })
+            .clone()
     }
 
     fn crs(&self, epsg: u32) -> Result<Crs, StackError> {
@@ -151,8 +180,10 @@ impl StackSource {
     }
 }
 
-impl ChunkSource for StackSource {
-    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<f32>, SourceError> {
+impl StackSource {
+    /// Waits for the block's plane fetches (started by `prefetch`, or now): one per plane,
+    /// `None` for planes with nothing to read.
+    fn fetched(&self, region: &[Range<usize>]) -> Result<Vec<Option<Fetched>>, SourceError> {
         if region.len() != 4 {
             return Err(format!("a stack block has 4 axes, got {}", region.len()).into());
         }
@@ -162,8 +193,7 @@ impl ChunkSource for StackSource {
             .unwrap_or_else(|e| e.into_inner())
             .remove(region)
             .unwrap_or_else(|| self.start(region));
-        let (nt, nb, ny, nx) = (region[0].len(), region[1].len(), region[2].len(), region[3].len());
-        let mut fetched: Vec<Option<Fetched>> = (0..nt * nb).map(|_| None).collect();
+        let mut fetched: Vec<Option<Fetched>> = (0..region[0].len() * region[1].len()).map(|_| None).collect();
         let store = self.ctx.reader.store();
         let mut first_error = None;
         for (plane, handle) in handles {
@@ -177,25 +207,122 @@ impl ChunkSource for StackSource {
                 }
             }
         }
-        if let Some(e) = first_error {
-            return Err(Box::new(e));
+        match first_error {
+            Some(e) => Err(Box::new(e)),
+            None => Ok(fetched),
         }
-        let mut out = Array4::from_elem((nt, nb, ny, nx), self.ctx.fill);
+    }
+
+    /// Decodes fetched planes into a `(t, b, y, x)` block of `T`, planes in parallel: `code`
+    /// maps a plane's stored values; `fill` is what no item covers, unless `plane_fill` gives
+    /// a fetched plane its own.
+    fn decode_block<T: Copy + Send + Sync, M: Fn(f64) -> T + Copy>(
+        &self,
+        region: &[Range<usize>],
+        fetched: Vec<Option<Fetched>>,
+        fill: T,
+        plane_fill: impl Fn(&Fetched) -> Option<T> + Sync,
+        code: impl Fn(&Fetched) -> M + Sync,
+    ) -> Result<Array4<T>, SourceError> {
+        let (nt, nb, ny, nx) = (region[0].len(), region[1].len(), region[2].len(), region[3].len());
+        let mut out = Array4::from_elem((nt, nb, ny, nx), fill);
         let mut flat = out
             .view_mut()
             .into_shape_with_order((nt * nb, ny, nx))
             .expect("a fresh array is contiguous");
-        let planes: Vec<ArrayViewMut2<f32>> = flat.outer_iter_mut().collect();
+        let planes: Vec<ArrayViewMut2<T>> = flat.outer_iter_mut().collect();
         let (rows, cols) = (region[2].clone(), region[3].clone());
         planes
             .into_par_iter()
             .zip(fetched.into_par_iter())
             .try_for_each(|(mut plane, f)| match f {
-                Some(f) => decode_plane(&self.ctx, &f, &rows, &cols, &mut plane),
+                Some(f) => {
+                    let fill = plane_fill(&f).inspect(|&v| plane.fill(v)).unwrap_or(fill);
+                    decode_plane(&self.ctx, &f, &rows, &cols, &mut plane, code(&f), fill)
+                }
                 None => Ok(()),
             })
             .map_err(|e| Box::new(e) as SourceError)?;
+        Ok(out)
+    }
+
+    /// The physical values of fetched planes.
+    fn values(&self, region: &[Range<usize>], fetched: Vec<Option<Fetched>>) -> Result<ArrayD<f32>, SourceError> {
+        let fill = self.ctx.fill;
+        let out = self.decode_block(
+            region,
+            fetched,
+            fill,
+            |_| None,
+            |f| {
+                let spec = self.spec(f);
+                move |v| spec.value(v)
+            },
+        )?;
         Ok(out.into_dyn())
+    }
+
+    /// How a fetched plane's stored values become physical values.
+    fn spec(&self, f: &Fetched) -> DecodeSpec {
+        DecodeSpec {
+            scale: f.asset.scale,
+            offset: f.asset.offset,
+            nodata: f.nodata,
+            rescale: self.ctx.rescale,
+            fill: self.ctx.fill,
+        }
+    }
+
+    /// The stored type and the code of "no item here" of a plane whose samples fit a code.
+    fn coding(&self, f: &Fetched) -> Option<(StoredType, u16)> {
+        let stored = match f.file.header().levels[0].sample {
+            SampleType::U8 => StoredType::U8,
+            SampleType::U16 => StoredType::U16,
+            SampleType::I16 => StoredType::I16,
+            _ => return None,
+        };
+        Some((stored, stored.fill_code(f.nodata)?))
+    }
+}
+
+impl ChunkSource for StackSource {
+    fn read(&self, region: &[Range<usize>]) -> Result<ArrayD<f32>, SourceError> {
+        let fetched = self.fetched(region)?;
+        self.values(region, fetched)
+    }
+
+    fn read_raw(&self, region: &[Range<usize>]) -> Result<SourceData, SourceError> {
+        let fetched = self.fetched(region)?;
+        if !fetched.iter().flatten().all(|f| self.coding(f).is_some()) {
+            return self.values(region, fetched).map(SourceData::Values);
+        }
+        // One table per distinct (stored type, spec); planes nothing covers decode every code
+        // to the fill.
+        let mut tables = vec![self.ctx.table(None)];
+        let plane_table: Vec<u32> = fetched
+            .iter()
+            .map(|f| {
+                let Some(f) = f else { return 0 };
+                let (stored, _) = self.coding(f).expect("checked above");
+                let table = self.ctx.table(Some((stored, self.spec(f))));
+                let i = tables.iter().position(|t| Arc::ptr_eq(t, &table)).unwrap_or_else(|| {
+                    tables.push(table);
+                    tables.len() - 1
+                });
+                i as u32
+            })
+            .collect();
+        let plane_fill = |f: &Fetched| self.coding(f).map(|(_, fill)| fill);
+        let codes = self.decode_block(region, fetched, 0u16, plane_fill, |f| {
+            let (stored, _) = self.coding(f).expect("checked above");
+            move |v| stored.code(v)
+        })?;
+        Ok(SourceData::Raw(RawBlock {
+            shape: codes.shape().to_vec(),
+            codes: codes.into_raw_vec_and_offset().0,
+            plane_table,
+            tables,
+        }))
     }
 
     fn label(&self) -> String {
@@ -327,26 +454,18 @@ fn source_window(
     ))
 }
 
-/// Decodes a plane's tiles into its part of the output block.
-fn decode_plane(
+/// Decodes a plane's tiles into its part of the output block, stored values mapped by `map`;
+/// `fill` is what no source pixel covers.
+fn decode_plane<T: Copy>(
     ctx: &StackContext,
     f: &Fetched,
     rows: &Range<usize>,
     cols: &Range<usize>,
-    plane: &mut ArrayViewMut2<f32>,
+    plane: &mut ArrayViewMut2<T>,
+    map: impl Fn(f64) -> T + Copy,
+    fill: T,
 ) -> Result<(), StackError> {
-    let (fill, rescale, nodata) = (ctx.fill, ctx.rescale, f.nodata);
-    let (scale, offset) = (f.asset.scale, f.asset.offset);
     let file = &f.file;
-    let map = move |v: f64| -> f32 {
-        if v.is_nan() || nodata.is_some_and(|nd| v == nd) {
-            fill
-        } else if rescale {
-            (v * scale + offset) as f32
-        } else {
-            v as f32
-        }
-    };
     let err = |source| StackError::Decode {
         url: file.url().to_string(),
         source: Box::new(source),

@@ -69,20 +69,10 @@ impl Backend for CpuBackend {
             },
             TaskKind::Host { array, region } => array.block(region),
             TaskKind::Source { source, region } => {
-                let data = source.read(region).map_err(|e| BackendError::Source {
-                    label: source.label(),
-                    region: region.clone(),
-                    source: e,
-                })?;
-                let expected: Vec<usize> = region.iter().map(|r| r.len()).collect();
-                if data.shape() != expected.as_slice() {
-                    return Err(BackendError::SourceShape {
-                        label: source.label(),
-                        region: region.clone(),
-                        expected,
-                        found: data.shape().to_vec(),
-                    });
-                }
+                let data = source
+                    .read(region)
+                    .map_err(|e| super::source_error(source.as_ref(), region, e))?;
+                super::check_source_shape(source.as_ref(), region, data.shape())?;
                 Block::F32(data.into_shared())
             }
             TaskKind::Persisted { block } => block.clone(),

@@ -115,6 +115,8 @@ pub struct GpuContext {
     /// bytes of buffers bound by work submitted without waiting and not yet done
     pub(super) in_flight: Arc<AtomicU64>,
     device_budget: AtomicU64,
+    /// decode tables on the device, by the identity of the host tables they hold
+    pub(super) tables: Mutex<Vec<(Vec<std::sync::Weak<crate::expr::DecodeTable>>, wgpu::Buffer)>>,
     /// where device time goes (see [`TransferStats`])
     pub(super) stats: TransferCounters,
 }
@@ -173,6 +175,7 @@ impl GpuContext {
             device_tasks: AtomicU64::new(0),
             resident: AtomicU64::new(0),
             in_flight: Arc::default(),
+            tables: Mutex::default(),
             device_budget: AtomicU64::new(default_device_budget(&report)),
             stats: TransferCounters::default(),
             adapter: report,

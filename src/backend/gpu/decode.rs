@@ -1,125 +1,96 @@
-//! Device-side decoding of stored samples (u8, u16, i16) into physical f32 values, with the
-//! CPU reference it must match bitwise. A tile crosses the bus as its stored bytes: half (u16)
-//! or a quarter (u8) of its f32 size.
+//! Device-side decoding of stored samples: a [`RawBlock`] (16-bit codes and a decode table
+//! per plane) goes up at two bytes per element and is decoded by a table lookup
+//! (`shaders/decode.wgsl`), bitwise equal to [`RawBlock::decode_cpu`] and so to the source's
+//! own f32 read.
 
-use wgpu::util::DeviceExt;
+use super::submit::Pending;
+use super::{buffers, GpuContext, GpuError};
+use std::sync::{Arc, Weak};
 
-use super::{GpuContext, GpuError};
+use crate::expr::{DType, DecodeTable, RawBlock};
 
 const SHADER: &str = include_str!("../../../shaders/decode.wgsl");
 
-/// The stored sample type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredType {
-    /// unsigned 8-bit
-    U8,
-    /// unsigned 16-bit
-    U16,
-    /// signed 16-bit
-    I16,
+/// Whether the device decodes this block: codes, tables and values each within one binding.
+pub(super) fn fits(ctx: &GpuContext, raw: &RawBlock) -> bool {
+    let n = raw.codes.len() as u64;
+    let limit = ctx.adapter.max_storage_binding;
+    n > 0
+        && n * 4 <= limit
+        && (raw.tables.len() * crate::expr::TABLE_LEN * 4) as u64 <= limit
+        && raw.shape.len() >= 2
+        && raw.plane_len() > 0
 }
 
-impl StoredType {
-    /// Bytes per sample.
-    pub fn size(self) -> usize {
-        match self {
-            StoredType::U8 => 1,
-            _ => 2,
-        }
-    }
-}
-
-/// How stored samples become physical values: `f32(v) * scale + offset`, rounded after the
-/// multiply and after the add (no fused multiply-add), and `nodata` → NaN.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DecodeSpec {
-    /// the stored type
-    pub stored: StoredType,
-    /// multiplier (raster:bands `scale`)
-    pub scale: f32,
-    /// addend (raster:bands `offset`)
-    pub offset: f32,
-    /// the stored value meaning "no data"
-    pub nodata: Option<i32>,
-}
-
-impl DecodeSpec {
-    /// One stored value's physical value: the reference the device matches bitwise.
-    pub fn value(&self, v: i32) -> f32 {
-        if self.nodata == Some(v) {
-            return f32::NAN;
-        }
-        let scaled = v as f32 * self.scale;
-        scaled + self.offset
-    }
-
-    /// Decodes little-endian stored bytes on the CPU. Costs one pass.
-    pub fn decode_cpu(&self, raw: &[u8]) -> Vec<f32> {
-        match self.stored {
-            StoredType::U8 => raw.iter().map(|&b| self.value(i32::from(b))).collect(),
-            StoredType::U16 => raw
-                .chunks_exact(2)
-                .map(|b| self.value(i32::from(u16::from_le_bytes([b[0], b[1]]))))
-                .collect(),
-            StoredType::I16 => raw
-                .chunks_exact(2)
-                .map(|b| self.value(i32::from(i16::from_le_bytes([b[0], b[1]]))))
-                .collect(),
-        }
-    }
-}
-
-/// Decodes little-endian stored bytes on the device: uploads the bytes (padded to whole u32
-/// words), runs `shaders/decode.wgsl`, reads the f32 back.
+/// Records the decode of `raw` (uploading its codes, tables and plane map).
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`]; a sample count beyond one binding
-/// is [`GpuError::Device`] (callers split tiles first).
-pub fn decode(ctx: &GpuContext, raw: &[u8], spec: &DecodeSpec) -> Result<Vec<f32>, GpuError> {
-    let n = raw.len() / spec.stored.size();
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if (n as u64) * 4 > ctx.adapter.max_storage_binding {
-        return Err(GpuError::Device(format!("{n} samples exceed one storage binding")));
-    }
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+pub(super) fn run<'c>(ctx: &'c GpuContext, raw: &RawBlock) -> Result<Pending<'c>, GpuError> {
+    let n = raw.codes.len();
     let pipeline = ctx.pipeline(SHADER)?;
-    let device = &ctx.device;
-    let mut padded = raw[..n * spec.stored.size()].to_vec();
-    padded.resize(padded.len().div_ceil(4) * 4, 0);
-    let words = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("stored samples"),
-        contents: &padded,
-        usage: wgpu::BufferUsages::STORAGE,
-    });
-    let bytes = (n * 4) as u64;
-    let output = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("decoded"),
-        size: bytes,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
-    let kind = match spec.stored {
-        StoredType::U8 => 0u32,
-        StoredType::U16 => 1,
-        StoredType::I16 => 2,
+    let mut padded = raw.codes.clone();
+    padded.resize(n.div_ceil(2) * 2, 0);
+    let codes = buffers::storage(ctx, "stored codes", bytemuck::cast_slice(&padded));
+    let tables = device_tables(ctx, &raw.tables);
+    let plane_table = buffers::storage(ctx, "plane tables", &raw.plane_table);
+    let output = buffers::output(ctx, "decoded", n);
+    let params = buffers::uniform(ctx, "decode params", &[n as u32, raw.plane_len() as u32, 0, 0]);
+    let mut rec = super::submit::Recording::new(ctx, "decode");
+    let group = rec.bind(&pipeline, "decode", &[&codes, &output, &tables, &plane_table, &params])?;
+    rec.dispatch(&pipeline, &group, n, 256);
+    Ok(Pending {
+        rec,
+        buffer: output,
+        shape: raw.shape.clone(),
+        dtype: DType::F32,
+    })
+}
+
+/// Device tables kept for this many distinct table sets (blocks of one stack share one set).
+const TABLE_SETS: usize = 8;
+
+/// The tables concatenated in a device buffer: uploaded once per set of host tables (compared
+/// by identity; a stack shares its tables between blocks), so a small block does not send
+/// 256 KiB per table again.
+fn device_tables(ctx: &GpuContext, tables: &[Arc<DecodeTable>]) -> wgpu::Buffer {
+    let same = |held: &[Weak<DecodeTable>]| {
+        held.len() == tables.len()
+            && held
+                .iter()
+                .zip(tables)
+                .all(|(w, t)| w.upgrade().is_some_and(|w| Arc::ptr_eq(&w, t)))
     };
-    let params: [u32; 8] = [
-        n as u32,
-        kind,
-        u32::from(spec.nodata.is_some()),
-        spec.nodata.unwrap_or(0) as u32,
-        spec.scale.to_bits(),
-        spec.offset.to_bits(),
-        0,
-        0,
-    ];
-    let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("decode params"),
-        contents: bytemuck::cast_slice(&params),
-        usage: wgpu::BufferUsages::UNIFORM,
-    });
-    let bind_group = super::elementwise::bind_buffers(ctx, &pipeline, "decode", &[&words, &output, &params])?;
-    let mut out = vec![0f32; n];
-    super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n, 256, &mut out)?;
-    Ok(out)
+    let mut cache = ctx.tables.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, buffer)) = cache.iter().find(|(held, _)| same(held)) {
+        return buffer.clone();
+    }
+    let mut values = Vec::with_capacity(tables.len() * crate::expr::TABLE_LEN);
+    for t in tables {
+        values.extend_from_slice(&t.values);
+    }
+    let buffer = buffers::storage(ctx, "decode tables", bytemuck::cast_slice(&values));
+    cache.retain(|(held, _)| held.iter().all(|w| w.strong_count() > 0));
+    if cache.len() >= TABLE_SETS {
+        cache.remove(0);
+    }
+    cache.push((tables.iter().map(Arc::downgrade).collect(), buffer.clone()));
+    buffer
+}
+
+/// Decodes `raw` on the device and reads the values back (what a test compares with
+/// [`RawBlock::decode_cpu`]).
+///
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`]; a block beyond one binding is
+/// [`GpuError::Device`].
+pub fn decode(ctx: &GpuContext, raw: &RawBlock) -> Result<ndarray::ArrayD<f32>, GpuError> {
+    if !fits(ctx, raw) {
+        return Err(GpuError::Device(format!(
+            "a raw block of shape {:?} does not fit one binding",
+            raw.shape
+        )));
+    }
+    let pending = run(ctx, raw)?;
+    let mut out = vec![0f32; raw.codes.len()];
+    pending.rec.submit_and_read(&pending.buffer, &mut out)?;
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&raw.shape), out).map_err(|e| GpuError::Device(e.to_string()))
 }

@@ -20,6 +20,7 @@ mod resident;
 mod submit;
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
@@ -31,6 +32,7 @@ pub use kernel::{FusedKernel, WORKGROUP_SIZE};
 pub use resident::DeviceBlock;
 
 use super::{Backend, BackendError, CpuBackend, Value};
+use crate::expr::{Block, ChunkSource, SourceData};
 use crate::plan::TaskKind;
 
 /// What went wrong on the GPU.
@@ -135,6 +137,9 @@ impl Backend for GpuBackend {
     }
 
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
+        if let TaskKind::Source { source, region } = kind {
+            return self.read_source(source.as_ref(), region);
+        }
         if !self.on_device(kind, inputs) {
             // Device-resident inputs are read back (once each) by the CPU backend's `to_block`.
             return CpuBackend.run(kind, inputs);
@@ -157,6 +162,47 @@ impl Backend for GpuBackend {
 }
 
 impl GpuBackend {
+    /// Reads a source block for device consumers: stored codes (when the source has them) go
+    /// up and are decoded on the device, the values kept there; otherwise the values are read
+    /// on the host.
+    fn read_source(&self, source: &dyn ChunkSource, region: &[Range<usize>]) -> Result<Value, BackendError> {
+        let data = source
+            .read_raw(region)
+            .map_err(|e| super::source_error(source, region, e))?;
+        let raw = match data {
+            SourceData::Values(v) => {
+                super::check_source_shape(source, region, v.shape())?;
+                return Ok(Value::Block(Block::F32(v.into_shared())));
+            }
+            SourceData::Raw(raw) => raw,
+        };
+        super::check_source_shape(source, region, &raw.shape)?;
+        if raw.codes.len() != raw.shape.iter().product::<usize>()
+            || raw.plane_table.len() * raw.plane_len() != raw.codes.len()
+            || raw.plane_table.iter().any(|&t| t as usize >= raw.tables.len())
+        {
+            return Err(BackendError::BadInput {
+                task: "source",
+                what: format!(
+                    "{}: a raw block whose codes or tables do not match its shape",
+                    source.label()
+                ),
+            });
+        }
+        if !decode::fits(&self.ctx, &raw) {
+            return Ok(Value::Block(Block::F32(raw.decode_cpu().into_shared())));
+        }
+        self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
+        let err = |e: GpuError| BackendError::Gpu {
+            task: "source",
+            message: e.to_string(),
+        };
+        self.ctx.throttle().map_err(err)?;
+        decode::run(&self.ctx, &raw)
+            .and_then(|p| p.finish(&self.ctx, true))
+            .map_err(err)
+    }
+
     /// Runs a task the device takes. With `keep`, a block result stays on the device (within
     /// its budget) for the next device task; partial states and group-reduce results come back
     /// to the host, where they are merged and finalized.
