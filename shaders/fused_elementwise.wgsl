@@ -7,14 +7,15 @@
 //                   (f32 bit patterns, or a mask's bytes four to a word)
 //   BINDING_OUT     binding number of the output, then constants, then params
 //   BINDING_CONSTS
+//   CONST_VEC4S     length of the constants' uniform array (constants / 4, rounded up, >= 1)
 //   BINDING_PARAMS
 //   BODY            `let rN: f32 = ...;` lines; loads read element `idx`
 //   RESULT          the register stored
 //   STORE           `store_f32` (one f32 per invocation) or `store_u8` (four u8 of a mask
 //                   packed in one word, so masks come back as bytes)
 //
-// Constants live in a storage buffer, not in the source, so a new constant does not compile a
-// new pipeline. Dispatches are 2-D (at most 65535 workgroups per dimension) and the element
+// Constants live in a uniform buffer (four to a vec4, the uniform array stride), not in the
+// source, so a new constant does not compile a new pipeline; only their count is structure. Dispatches are 2-D (at most 65535 workgroups per dimension) and the element
 // index is linearised; invocations past the end return at once.
 //
 // WGSL lets implementations assume NaN never occurs, so every NaN rule of numpy is spelled out
@@ -22,7 +23,7 @@
 
 {{INPUTS}}
 @group(0) @binding({{BINDING_OUT}}) var<storage, read_write> out: array<u32>;
-@group(0) @binding({{BINDING_CONSTS}}) var<storage, read> consts: array<f32>;
+@group(0) @binding({{BINDING_CONSTS}}) var<uniform> consts: array<vec4<f32>, {{CONST_VEC4S}}>;
 
 struct Params {
     n: u32,

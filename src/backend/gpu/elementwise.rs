@@ -6,12 +6,26 @@ use super::submit::{Pending, Recording};
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::Block;
-use crate::plan::FusedProgram;
+use crate::plan::{FusedProgram, Instr, Operand};
 
-/// Whether the program's bindings fit the device (inputs + output + constants).
+/// Whether the program's bindings fit the device: inputs and output as storage buffers, its
+/// constants (at most, before deduplication) in one uniform buffer.
 pub(super) fn fits(ctx: &GpuContext, program: &FusedProgram) -> bool {
     let limits = ctx.device.limits();
-    program.inputs.len() + 2 <= limits.max_storage_buffers_per_shader_stage as usize
+    let constants = program
+        .instrs
+        .iter()
+        .flat_map(|i| match i {
+            Instr::Load(_) => vec![],
+            Instr::Unary(_, a) | Instr::ToU8(a) => vec![a],
+            Instr::Binary(_, a, b) => vec![a, b],
+            Instr::Where(c, a, b) => vec![c, a, b],
+        })
+        .filter(|o| matches!(o, Operand::Const(_)))
+        .count();
+    // inputs + the output
+    program.inputs.len() < limits.max_storage_buffers_per_shader_stage as usize
+        && (constants as u64 + 4) * 4 <= limits.max_uniform_buffer_binding_size
 }
 
 /// What a kernel run gives: its result still on the device (submitted by the caller), or a
@@ -37,7 +51,7 @@ pub(super) fn run<'c>(
     let n: usize = shape.iter().product();
     // Elements of one segment: a multiple of 4 so packed masks split on word boundaries.
     let limit = (ctx.adapter.max_storage_binding as usize / 4).max(WORKGROUP_SIZE as usize) / 4 * 4;
-    let consts_buf = buffers::storage(ctx, "consts", bytemuck::cast_slice(&consts));
+    let consts_buf = buffers::uniform(ctx, "consts", bytemuck::cast_slice(&consts));
     let per = kernel.elements_per_invocation();
     if n <= limit {
         let mut bound = Vec::with_capacity(inputs.len() + 3);

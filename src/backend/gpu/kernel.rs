@@ -23,10 +23,13 @@ pub struct FusedKernel {
     pub body: Vec<String>,
     /// the register stored
     pub result: usize,
+    /// vec4s of constants in the uniform buffer (at least one)
+    pub const_vec4s: usize,
 }
 
 impl FusedKernel {
-    /// The kernel of a program, and the constants its `consts` buffer must hold.
+    /// The kernel of a program, and the constants its `consts` uniform buffer must hold (padded
+    /// to whole vec4s).
     pub fn new(program: &FusedProgram) -> (FusedKernel, Vec<f32>) {
         let mut consts: Vec<f32> = Vec::new();
         let mut operand = |o: &Operand| match *o {
@@ -40,7 +43,7 @@ impl FusedKernel {
                         consts.push(c);
                         consts.len() - 1
                     });
-                format!("consts[{k}]")
+                format!("consts[{}][{}]", k / 4, k % 4)
             }
         };
         let body = program
@@ -67,16 +70,15 @@ impl FusedKernel {
                 format!("    let r{n}: f32 = {rhs};")
             })
             .collect();
+        // The uniform array holds whole vec4s, at least one.
+        consts.resize(consts.len().div_ceil(4).max(1) * 4, 0.0);
         let kernel = FusedKernel {
+            const_vec4s: consts.len() / 4,
             inputs: program.inputs.clone(),
             out_dtype: program.out_dtype,
             body,
             result: program.instrs.len().saturating_sub(1),
         };
-        // The consts binding may not be empty.
-        if consts.is_empty() {
-            consts.push(0.0);
-        }
         (kernel, consts)
     }
 
@@ -142,6 +144,7 @@ impl fmt::Display for FusedKernel {
             .replace("{{INPUTS}}", &inputs.join("\n"))
             .replace("{{BINDING_OUT}}", &out.to_string())
             .replace("{{BINDING_CONSTS}}", &(out + 1).to_string())
+            .replace("{{CONST_VEC4S}}", &self.const_vec4s.to_string())
             .replace("{{BINDING_PARAMS}}", &(out + 2).to_string())
             .replace("{{BODY}}", &self.body.join("\n"))
             .replace("{{RESULT}}", &format!("r{}", self.result))
@@ -169,11 +172,13 @@ mod tests {
         let (k1, c1) = FusedKernel::new(&program(0.5));
         let (k2, c2) = FusedKernel::new(&program(2.0));
         assert_eq!(k1.to_string(), k2.to_string());
-        assert_eq!((c1, c2), (vec![0.5], vec![2.0]));
+        assert_eq!((c1, c2), (vec![0.5, 0.0, 0.0, 0.0], vec![2.0, 0.0, 0.0, 0.0]));
         let src = k1.to_string();
         assert!(src.contains("let r2: f32 = ieee_sub(r0, r1);"), "{src}");
         assert!(src.contains("let r0: f32 = bitcast<f32>(in0[idx]);"), "{src}");
         assert!(src.contains("store_f32(w);"), "{src}");
+        assert!(src.contains("let r3: f32 = ieee_mul(r2, consts[0][0]);"), "{src}");
+        assert!(src.contains("var<uniform> consts: array<vec4<f32>, 1>;"), "{src}");
         assert!(src.contains("@group(0) @binding(1) var<storage, read> in1"), "{src}");
         assert!(src.contains("@binding(2) var<storage, read_write> out"), "{src}");
         assert!(!src.contains("{{"), "unfilled slot in {src}");
