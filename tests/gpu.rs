@@ -75,6 +75,9 @@ fn the_device_is_named_in_the_report() {
     let (out, report) = (&a * 3.0).compute_with(&on(BackendChoice::Gpu)).unwrap();
     assert!(out.iter().all(|&v| v == 6.0));
     assert!(report.backend.contains(&ctx.adapter.name), "{}", report.backend);
+    let adapter = report.adapter.as_ref().expect("the report names the adapter");
+    assert_eq!(adapter, &ctx.adapter);
+    assert!(adapter.max_storage_binding > 0 && report.to_json().contains("max_storage_binding"));
 }
 
 #[test]
@@ -580,6 +583,12 @@ fn intermediates_stay_on_the_device_within_its_budget() {
         );
         assert_eq!(ctx.resident_bytes(), 0, "every kept block was freed");
         assert_eq!(ctx.in_flight_bytes(), 0, "no submitted work is left holding buffers");
+        // Input buffers came back to the bounded pool for the next tiles.
+        assert!(
+            ctx.pooled_bytes() > 0 && ctx.pooled_bytes() <= budget,
+            "{} pooled",
+            ctx.pooled_bytes()
+        );
     }
     ctx.set_device_budget(budget);
 }

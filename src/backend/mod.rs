@@ -151,6 +151,11 @@ pub trait Backend: Send + Sync {
     /// A name for reports (`"cpu"`, or the adapter name).
     fn name(&self) -> String;
 
+    /// The GPU adapter this backend runs on, for reports (`None` for the CPU).
+    fn adapter(&self) -> Option<gpu::AdapterReport> {
+        None
+    }
+
     /// Runs one task on its inputs (the values of its deps, in order).
     ///
     /// **Errors**: a failing source or user function, or inputs of the wrong kind.

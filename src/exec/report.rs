@@ -30,6 +30,8 @@ pub struct TaskRecord {
 pub struct ExecReport {
     /// backend name
     pub backend: String,
+    /// the GPU adapter tasks ran on (name, backend, type, driver, binding limits), if any
+    pub adapter: Option<crate::backend::gpu::AdapterReport>,
     /// worker threads
     pub threads: usize,
     /// memory budget in bytes

@@ -171,6 +171,7 @@ fn run<'s>(
     let mut values: Vec<Option<Arc<Value>>> = vec![None; n];
     let mut report = ExecReport {
         backend: backend.name(),
+        adapter: backend.adapter(),
         threads,
         memory_budget: options.memory_budget,
         ..Default::default()

@@ -86,18 +86,6 @@ pub(super) fn storage(ctx: &GpuContext, label: &str, words: &[u32]) -> wgpu::Buf
     buffer
 }
 
-/// A task input as a storage buffer and its element type: a device block's own buffer (no
-/// copy), or a host block uploaded as [`block_words`].
-///
-/// **Errors**: [`GpuError::Device`] for a partial state (a planner bug).
-pub(super) fn bind_value(ctx: &GpuContext, value: &Value) -> Result<(wgpu::Buffer, DType), GpuError> {
-    match value {
-        Value::Device(d) => Ok((d.buffer().clone(), d.dtype())),
-        Value::Block(b) => Ok((storage(ctx, "input", &block_words(b)), b.dtype())),
-        Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
-    }
-}
-
 /// A task input as a host block (a device block read back, once).
 ///
 /// **Errors**: [`GpuError::Device`] for a partial state or a failed read-back.
@@ -106,20 +94,6 @@ pub(super) fn host_block(value: &Value) -> Result<&Block, GpuError> {
         Value::Block(b) => Ok(b),
         Value::Device(d) => d.host(),
         Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
-    }
-}
-
-/// [`bind_value`] for kernels that read f32 only: a mask is widened (on the host) first.
-///
-/// **Errors**: as [`bind_value`], and a failed read-back of a device mask.
-pub(super) fn bind_value_f32(ctx: &GpuContext, value: &Value) -> Result<wgpu::Buffer, GpuError> {
-    match bind_value(ctx, value)? {
-        (buffer, DType::F32) => Ok(buffer),
-        (_, DType::U8) => {
-            let f = host_block(value)?.to_f32();
-            let data: Vec<f32> = f.iter().copied().collect();
-            Ok(storage(ctx, "input", bytemuck::cast_slice(&data)))
-        }
     }
 }
 

@@ -119,6 +119,8 @@ pub struct GpuContext {
     pub(super) tables: Mutex<Vec<(Vec<std::sync::Weak<crate::expr::DecodeTable>>, wgpu::Buffer)>>,
     /// where device time goes (see [`TransferStats`])
     pub(super) stats: TransferCounters,
+    /// reused staging belts and input buffers
+    pub(super) uploads: super::pool::UploadPool,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -178,6 +180,7 @@ impl GpuContext {
             tables: Mutex::default(),
             device_budget: AtomicU64::new(default_device_budget(&report)),
             stats: TransferCounters::default(),
+            uploads: super::pool::UploadPool::new(default_device_budget(&report) / 4),
             adapter: report,
         })
     }
@@ -224,6 +227,11 @@ impl GpuContext {
                 (held + bytes <= budget).then_some(held + bytes)
             })
             .is_ok()
+    }
+
+    /// Bytes of idle input buffers kept for reuse (at most a quarter of the default budget).
+    pub fn pooled_bytes(&self) -> u64 {
+        self.uploads.idle_bytes()
     }
 
     /// Transfer and compute time and bytes so far (a benchmark takes the difference of two).

@@ -30,12 +30,12 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, raw: &RawBlock) -> Result<Pending<'c>
     let pipeline = ctx.pipeline(SHADER)?;
     let mut padded = raw.codes.clone();
     padded.resize(n.div_ceil(2) * 2, 0);
-    let codes = buffers::storage(ctx, "stored codes", bytemuck::cast_slice(&padded));
+    let mut rec = super::submit::Recording::new(ctx, "decode");
+    let codes = rec.upload(bytemuck::cast_slice(&padded));
     let tables = device_tables(ctx, &raw.tables);
     let plane_table = buffers::storage(ctx, "plane tables", &raw.plane_table);
     let output = buffers::output(ctx, "decoded", n);
     let params = buffers::uniform(ctx, "decode params", &[n as u32, raw.plane_len() as u32, 0, 0]);
-    let mut rec = super::submit::Recording::new(ctx, "decode");
     let group = rec.bind(&pipeline, "decode", &[&codes, &output, &tables, &plane_table, &params])?;
     rec.dispatch(&pipeline, &group, n, 256);
     Ok(Pending {

@@ -54,9 +54,10 @@ pub(super) fn run<'c>(
     let consts_buf = buffers::uniform(ctx, "consts", bytemuck::cast_slice(&consts));
     let per = kernel.elements_per_invocation();
     if n <= limit {
+        let mut rec = Recording::new(ctx, "fused");
         let mut bound = Vec::with_capacity(inputs.len() + 3);
         for (v, &want) in inputs.iter().zip(&program.inputs) {
-            let (buffer, dtype) = buffers::bind_value(ctx, v)?;
+            let (buffer, dtype) = rec.input(v)?;
             if dtype != want {
                 return Err(GpuError::Device(format!(
                     "a {dtype} input where the program reads {want}"
@@ -69,7 +70,6 @@ pub(super) fn run<'c>(
         let params = buffers::uniform(ctx, "params", &[n as u32, 0, 0, 0]);
         bound.extend([output.clone(), consts_buf, params]);
         let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
-        let mut rec = Recording::new(ctx, "fused");
         let group = rec.bind(&pipeline, "fused", &refs)?;
         rec.dispatch(&pipeline, &group, words, WORKGROUP_SIZE);
         return Ok(Produced::Pending(Pending {

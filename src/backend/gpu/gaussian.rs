@@ -55,7 +55,8 @@ pub(super) fn run_tiles<'c>(ctx: &'c GpuContext, spec: &TileSpec, inputs: &[&Val
         .map(|v| buffers::host_block(v))
         .collect::<Result<Vec<_>, _>>()?;
     let ext = extended_tile(spec, &blocks);
-    let input = buffers::storage(ctx, "filter input", bytemuck::cast_slice(&ext));
+    let mut rec = Recording::new(ctx, "gaussian");
+    let input = rec.upload(bytemuck::cast_slice(&ext));
     let nd = spec.shape.len();
     let batch: usize = spec.shape[..nd - 2].iter().product();
     let ext_shape = vec![
@@ -85,7 +86,7 @@ pub(super) fn run_tiles<'c>(ctx: &'c GpuContext, spec: &TileSpec, inputs: &[&Val
             paired: true,
         });
     }
-    let mut pending = run_chain(ctx, input, ext_shape, &steps)?;
+    let mut pending = run_chain(ctx, rec, input, ext_shape, &steps)?;
     pending.shape = spec.shape.clone();
     Ok(pending)
 }
@@ -104,7 +105,8 @@ pub(super) fn run_passes<'c>(
         .shape()
         .ok_or_else(|| GpuError::Device("a partial state where a block was expected".into()))?
         .to_vec();
-    let input = buffers::bind_value_f32(ctx, input)?;
+    let mut rec = Recording::new(ctx, "gaussian");
+    let input = rec.input_f32(input)?;
     let mut steps = Vec::new();
     for (done, (axis, w)) in passes.iter().enumerate() {
         steps.push(Step::Correlate {
@@ -122,18 +124,18 @@ pub(super) fn run_passes<'c>(
             }
         }
     }
-    run_chain(ctx, input, in_shape, &steps)
+    run_chain(ctx, rec, input, in_shape, &steps)
 }
 
 /// Records `steps` over `input` of `shape` (f32) in one recording; the result is the last
 /// step's buffer.
 fn run_chain<'c>(
     ctx: &'c GpuContext,
+    mut rec: Recording<'c>,
     input: wgpu::Buffer,
     mut shape: Vec<usize>,
     steps: &[Step<'_>],
 ) -> Result<Pending<'c>, GpuError> {
-    let mut rec = Recording::new(ctx, "gaussian");
     if !steps.iter().any(|s| matches!(s, Step::Correlate { .. })) {
         return Ok(Pending {
             rec,

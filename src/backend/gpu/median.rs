@@ -93,7 +93,8 @@ pub(super) fn run_groups<'c>(
     let n_out: usize = out_shape.iter().product();
     let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
     let pipeline = ctx.pipeline(&MedianKernel::for_groups(longest).to_string())?;
-    let input = buffers::bind_value_f32(ctx, input)?;
+    let mut rec = Recording::new(ctx, "median");
+    let input = rec.input_f32(input)?;
     let output = buffers::output(ctx, "median output", n_out);
     let params: [u32; 8] = [
         n_out as u32,
@@ -108,7 +109,6 @@ pub(super) fn run_groups<'c>(
     let params = buffers::uniform(ctx, "median params", &params);
     let starts = buffers::storage(ctx, "group starts", &starts);
     let members = buffers::storage(ctx, "group members", &members);
-    let mut rec = Recording::new(ctx, "median");
     let bind_group = rec.bind(&pipeline, "median", &[&input, &output, &params, &starts, &members])?;
     rec.dispatch(&pipeline, &bind_group, n_out, 64);
     Ok(Pending {

@@ -15,6 +15,7 @@ mod elementwise;
 mod gaussian;
 mod kernel;
 mod median;
+mod pool;
 mod reduce;
 mod resident;
 mod submit;
@@ -134,6 +135,10 @@ impl Backend for GpuBackend {
     fn name(&self) -> String {
         let a = &self.ctx.adapter;
         format!("gpu: {} ({}, {}, {})", a.name, a.backend, a.device_type, a.driver)
+    }
+
+    fn adapter(&self) -> Option<AdapterReport> {
+        Some(self.ctx.adapter.clone())
     }
 
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {

@@ -7,6 +7,7 @@
 //! differs from the CPU's only by the pair's rounding (a few f32 ulps of the sum, whatever the
 //! axis length).
 
+use super::submit::Recording;
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::cpu::{finalize, Partial};
 use crate::backend::Value;
@@ -122,7 +123,8 @@ fn states(
         return Ok(out);
     }
     let pipeline = ctx.pipeline(SHADER)?;
-    let (input, dtype) = buffers::bind_value(ctx, input)?;
+    let mut rec = Recording::new(ctx, "reduce");
+    let (input, dtype) = rec.input(input)?;
     let output = buffers::output(ctx, "reduce states", out.len());
     let params = [
         n_out as u32,
@@ -137,9 +139,9 @@ fn states(
     let params = buffers::uniform(ctx, "reduce params", &params);
     let starts = buffers::storage(ctx, "group starts", starts);
     let members = buffers::storage(ctx, "group members", members.unwrap_or(&[]));
-    let bind_group =
-        super::elementwise::bind_buffers(ctx, &pipeline, "reduce", &[&input, &output, &params, &starts, &members])?;
-    super::elementwise::dispatch_and_read(ctx, &pipeline, &bind_group, &output, n_out, 64, &mut out)?;
+    let bind_group = rec.bind(&pipeline, "reduce", &[&input, &output, &params, &starts, &members])?;
+    rec.dispatch(&pipeline, &bind_group, n_out, 64);
+    rec.submit_and_read(&output, &mut out)?;
     Ok(out)
 }
 

@@ -52,6 +52,10 @@ pub(super) struct Recording<'c> {
     encoder: wgpu::CommandEncoder,
     /// bytes of the buffers bound by the recorded work (held by the device until it is done)
     held: u64,
+    /// the staging belt of this recording's uploads, taken from the pool on the first one
+    belt: Option<wgpu::util::StagingBelt>,
+    /// pooled input buffers to give back once the work is done
+    inputs: Vec<wgpu::Buffer>,
 }
 
 impl<'c> Recording<'c> {
@@ -60,7 +64,96 @@ impl<'c> Recording<'c> {
         let encoder = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-        Recording { ctx, encoder, held: 0 }
+        Recording {
+            ctx,
+            encoder,
+            held: 0,
+            belt: None,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// A device buffer holding `words`, uploaded through a reused staging belt into a pooled
+    /// input buffer (copied at the start of this recording's work). Counted as upload time
+    /// and bytes.
+    pub(super) fn upload(&mut self, words: &[u32]) -> wgpu::Buffer {
+        let began = Instant::now();
+        let bytes: &[u8] = bytemuck::cast_slice(words);
+        let buffer = self.ctx.uploads.input(&self.ctx.device, bytes.len() as u64);
+        if let Some(size) = wgpu::BufferSize::new(bytes.len() as u64) {
+            let belt = self.belt.get_or_insert_with(|| self.ctx.uploads.belt(&self.ctx.device));
+            belt.write_buffer(&mut self.encoder, &buffer, 0, size)
+                .copy_from_slice(bytes);
+        }
+        self.inputs.push(buffer.clone());
+        let stats = &self.ctx.stats;
+        stats
+            .upload_ns
+            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        stats.upload_bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        buffer
+    }
+
+    /// A task input as a storage buffer and its element type: a device block's own buffer (no
+    /// copy), or a host block uploaded as [`buffers::block_words`].
+    ///
+    /// **Errors**: [`GpuError::Device`] for a partial state (a planner bug).
+    pub(super) fn input(&mut self, value: &Value) -> Result<(wgpu::Buffer, DType), GpuError> {
+        match value {
+            Value::Device(d) => Ok((d.buffer().clone(), d.dtype())),
+            Value::Block(b) => Ok((self.upload(&buffers::block_words(b)), b.dtype())),
+            Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
+        }
+    }
+
+    /// [`Recording::input`] for kernels that read f32 only: a mask is widened (on the host) first.
+    ///
+    /// **Errors**: as [`Recording::input`], and a failed read-back of a device mask.
+    pub(super) fn input_f32(&mut self, value: &Value) -> Result<wgpu::Buffer, GpuError> {
+        match value.dtype() {
+            Some(DType::U8) => {
+                let f = buffers::host_block(value)?.to_f32();
+                let data: Vec<f32> = f.iter().copied().collect();
+                Ok(self.upload(bytemuck::cast_slice(&data)))
+            }
+            _ => self.input(value).map(|(b, _)| b),
+        }
+    }
+
+    /// Submits the recorded work (its uploads first), then recycles the upload buffers: the
+    /// belt's chunks come back when the device has copied from them, the belt returns to the
+    /// pool, and the input buffers return once the work is done (at once when `waits`, as the
+    /// caller waits for the device anyway).
+    fn submit_encoder(self, extra: impl FnOnce(&mut wgpu::CommandEncoder), waits: bool) {
+        let Recording {
+            ctx,
+            mut encoder,
+            held,
+            mut belt,
+            inputs,
+        } = self;
+        extra(&mut encoder);
+        if let Some(belt) = &mut belt {
+            belt.finish();
+        }
+        let in_flight = ctx.in_flight.clone();
+        if !waits {
+            in_flight.fetch_add(held, Ordering::AcqRel);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        if let Some(mut belt) = belt {
+            belt.recall();
+            ctx.uploads.give_belt(belt);
+        }
+        let give = ctx.uploads.returner();
+        if waits {
+            give(inputs);
+        } else {
+            ctx.queue.on_submitted_work_done(move || {
+                in_flight.fetch_sub(held, Ordering::AcqRel);
+                give(inputs);
+            });
+        }
     }
 
     /// A bind group giving binding `i` of group 0 to `buffers[i]`; the buffers count as held
@@ -102,14 +195,9 @@ impl<'c> Recording<'c> {
     ///
     /// **Errors**: [`GpuError::Shader`] for a validation error.
     pub(super) fn submit(self) -> Result<(), GpuError> {
-        let scope = self.ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let in_flight = self.ctx.in_flight.clone();
-        let held = self.held;
-        in_flight.fetch_add(held, Ordering::AcqRel);
-        self.ctx.queue.submit([self.encoder.finish()]);
-        self.ctx.queue.on_submitted_work_done(move || {
-            in_flight.fetch_sub(held, Ordering::AcqRel);
-        });
+        let ctx = self.ctx;
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        self.submit_encoder(|_| {}, false);
         match pollster::block_on(scope.pop()) {
             Some(e) => Err(GpuError::Shader(e.to_string())),
             None => Ok(()),
@@ -121,8 +209,9 @@ impl<'c> Recording<'c> {
     ///
     /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a
     /// failed map.
-    pub(super) fn submit_and_read(mut self, output: &wgpu::Buffer, out: &mut [f32]) -> Result<(), GpuError> {
-        let device = &self.ctx.device;
+    pub(super) fn submit_and_read(self, output: &wgpu::Buffer, out: &mut [f32]) -> Result<(), GpuError> {
+        let ctx = self.ctx;
+        let device = &ctx.device;
         let bytes = (out.len() * 4) as u64;
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -130,18 +219,22 @@ impl<'c> Recording<'c> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        if bytes > 0 {
-            self.encoder.copy_buffer_to_buffer(output, 0, &readback, 0, Some(bytes));
-        }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        self.ctx.queue.submit([self.encoder.finish()]);
+        self.submit_encoder(
+            |encoder| {
+                if bytes > 0 {
+                    encoder.copy_buffer_to_buffer(output, 0, &readback, 0, Some(bytes));
+                }
+            },
+            true,
+        );
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Shader(e.to_string()));
         }
         if bytes == 0 {
             return Ok(());
         }
-        let stats = &self.ctx.stats;
+        let stats = &ctx.stats;
         let submitted = Instant::now();
         let (tx, rx) = std::sync::mpsc::channel();
         readback.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
