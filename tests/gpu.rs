@@ -3,58 +3,16 @@
 //! lavapipe in CI). Without an adapter these tests fail and say how to get one;
 //! `STRATA_SKIP_GPU_TESTS=1` skips them with a notice.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::gpu::*;
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
-use strata::backend::gpu::{shared_context, BackendChoice, GpuContext};
-use strata::exec::Progress;
+use strata::backend::gpu::BackendChoice;
 use strata::expr::BinaryOp;
-use strata::{Array, ComputeOptions};
-
-/// The device, or `None` (after a loud notice) when the run asked to skip GPU tests.
-fn device() -> Option<Arc<GpuContext>> {
-    if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("\n*** STRATA_SKIP_GPU_TESTS=1: GPU tests SKIPPED, the GPU backend is untested in this run ***\n");
-        return None;
-    }
-    match shared_context() {
-        Ok(ctx) => Some(ctx),
-        Err(e) => panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips the GPU tests; CI never sets it.)"),
-    }
-}
-
-fn on(backend: BackendChoice) -> ComputeOptions {
-    ComputeOptions {
-        backend,
-        progress: Progress::Off,
-        ..Default::default()
-    }
-}
-
-/// The result on the device and on the CPU. Fails when the device ran none of the tasks
-/// (a silent fallback to the CPU would otherwise compare the CPU with itself). Serialised, so
-/// the device's task counter only counts this computation.
-fn on_gpu_and_cpu(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
-    let _turn = one_at_a_time();
-    on_gpu_and_cpu_held(e)
-}
-
-/// The device to this test alone (its counters and budget are process-wide).
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// [`on_gpu_and_cpu`] for a caller holding [`one_at_a_time`].
-fn on_gpu_and_cpu_held(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
-    let ctx = shared_context().expect("checked by device()");
-    let before = ctx.device_tasks();
-    let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
-    assert!(ctx.device_tasks() > before, "no task ran on the device");
-    let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-    (gpu, cpu)
-}
+use strata::Array;
 
 /// Equal as the CPU computes, to a few f32 ulps (WGSL allows 2.5 ulp division, 3 ulp exp/log).
 fn assert_parity(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
@@ -236,29 +194,6 @@ fn device_decode_is_bitwise_the_cpu_decode() {
     assert!(gpu[[0, 0, 0]].is_nan() && gpu[[planes - 1, 0, 123]].is_nan());
 }
 
-fn cube(t: usize, rows: usize, cols: usize, nan_every: usize, seed: u32) -> ArrayD<f32> {
-    ArrayD::from_shape_fn(IxDyn(&[t, rows, cols]), |ix| {
-        let i = (ix[0] * rows + ix[1]) * cols + ix[2];
-        // Pixel (r, 0) is all-NaN on odd rows; elsewhere one value in `nan_every` is NaN;
-        // values repeat (a few distinct levels) so ties are common.
-        if (ix[2] == 0 && ix[1] % 2 == 1) || (i as u32 ^ seed).is_multiple_of(nan_every as u32) {
-            f32::NAN
-        } else {
-            ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 17) as f32 - 8.0
-        }
-    })
-}
-
-fn assert_same_bits_or_equal(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
-    assert_eq!(gpu.shape(), cpu.shape(), "{what}");
-    for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
-        assert!(
-            g == c || (g.is_nan() && c.is_nan()),
-            "{what} at {i:?}: gpu {g}, cpu {c}"
-        );
-    }
-}
-
 #[test]
 fn medians_of_long_and_short_axes_match_the_cpu() {
     if device().is_none() {
@@ -313,28 +248,6 @@ fn monthly_group_medians_match_the_cpu() {
         let (gpu, cpu) = on_gpu_and_cpu(&m);
         assert_eq!(cpu.shape(), &[12, 11, 9]);
         assert_same_bits_or_equal(&gpu, &cpu, &format!("{op:?} by month"));
-    }
-}
-
-/// Values with fractions (sums round), NaNs as in `cube`, and a few large magnitudes so a
-/// plain f32 running sum would drift from the f64 reference.
-fn rough_cube(t: usize, rows: usize, cols: usize, nan_every: usize, seed: u32) -> ArrayD<f32> {
-    cube(t, rows, cols, nan_every, seed).mapv(|v| {
-        if v.is_nan() {
-            v
-        } else {
-            v * 1234.567 + v * v / 7.0 + 0.1
-        }
-    })
-}
-
-/// Equal to the CPU's f64-accumulated result within 2e-6 relative (the 1e-6 for sums,
-/// plus the final rounding to f32), bitwise for NaN positions.
-fn assert_close(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
-    assert_eq!(gpu.shape(), cpu.shape(), "{what}");
-    for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
-        let ok = (g.is_nan() && c.is_nan()) || g == c || (g - c).abs() <= 2e-6 * c.abs().max(1.0);
-        assert!(ok, "{what} at {i:?}: gpu {g}, cpu {c}");
     }
 }
 

@@ -1,6 +1,8 @@
 //! Helpers shared by the behaviour tests: golden files and comparisons.
 #![allow(dead_code)]
 
+pub mod gpu;
+
 use ndarray::ArrayD;
 
 /// Reads `tests/data/golden/{name}.npy` as f32 (masks and labels are converted).

@@ -20,7 +20,8 @@ pub struct AdapterReport {
     pub device_type: String,
     /// the driver and its version
     pub driver: String,
-    /// largest storage buffer binding in bytes (blocks beyond it are split)
+    /// largest storage buffer binding in bytes that strata uses (blocks beyond it are split;
+    /// `STRATA_GPU_MAX_BINDING` can lower it)
     pub max_storage_binding: u64,
     /// largest buffer in bytes
     pub max_buffer: u64,
@@ -147,12 +148,18 @@ impl GpuContext {
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // STRATA_GPU_MAX_BINDING (bytes) lowers the binding size strata plans for, so the
+        // splitting of large blocks can be exercised on any device.
+        let binding_cap = std::env::var("STRATA_GPU_MAX_BINDING")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(u64::MAX, |v| v.max(1024));
         let report = AdapterReport {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
-            max_storage_binding: limits.max_storage_buffer_binding_size,
+            max_storage_binding: limits.max_storage_buffer_binding_size.min(binding_cap),
             max_buffer: limits.max_buffer_size,
         };
         if report.is_software() && !allow_software {

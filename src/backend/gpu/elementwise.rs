@@ -2,7 +2,7 @@
 //! Blocks larger than the adapter's storage binding limit are split into segments.
 
 use super::kernel::{FusedKernel, WORKGROUP_SIZE};
-use super::submit::{Pending, Recording};
+use super::submit::{Pending, Produced, Recording};
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::Block;
@@ -26,15 +26,6 @@ pub(super) fn fits(ctx: &GpuContext, program: &FusedProgram) -> bool {
     // inputs + the output
     program.inputs.len() < limits.max_storage_buffers_per_shader_stage as usize
         && (constants as u64 + 4) * 4 <= limits.max_uniform_buffer_binding_size
-}
-
-/// What a kernel run gives: its result still on the device (submitted by the caller), or a
-/// block already on the host.
-pub(super) enum Produced<'c> {
-    /// recorded work and its result buffer
-    Pending(Pending<'c>),
-    /// a finished host block
-    Host(Block),
 }
 
 /// Runs `program` over same-shaped `inputs` on the device. Masks go up and come back as

@@ -7,7 +7,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::submit::{Pending, Recording};
+use super::submit::{Pending, Produced, Recording};
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::cpu::extended_tile;
 use crate::backend::Value;
@@ -39,6 +39,14 @@ pub(super) fn fits(ctx: &GpuContext, elements: usize) -> bool {
     elements > 0 && (elements as u64) * 4 <= ctx.adapter.max_storage_binding && elements < u32::MAX as usize
 }
 
+/// Whether the device filters this tile: one extended strip (a row plus its halo rows) fits a
+/// binding; larger tiles are cut into strips.
+pub(super) fn fits_tiles(ctx: &GpuContext, spec: &TileSpec) -> bool {
+    let nd = spec.shape.len();
+    let wext = spec.shape[nd - 1] + spec.wx.len() - 1;
+    spec.shape.iter().all(|&n| n > 0) && fits(ctx, wext * spec.wy.len()) && tile_elements(spec) < u32::MAX as usize
+}
+
 /// Elements of a [`TileSpec`]'s extended block.
 pub(super) fn tile_elements(spec: &TileSpec) -> usize {
     let nd = spec.shape.len();
@@ -49,21 +57,49 @@ pub(super) fn tile_elements(spec: &TileSpec) -> usize {
 /// The gaussian of one output block over its last two axes, halos read from its neighbours.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run_tiles<'c>(ctx: &'c GpuContext, spec: &TileSpec, inputs: &[&Value]) -> Result<Pending<'c>, GpuError> {
+pub(super) fn run_tiles<'c>(ctx: &'c GpuContext, spec: &TileSpec, inputs: &[&Value]) -> Result<Produced<'c>, GpuError> {
     let blocks = inputs
         .iter()
         .map(|v| buffers::host_block(v))
         .collect::<Result<Vec<_>, _>>()?;
     let ext = extended_tile(spec, &blocks);
-    let mut rec = Recording::new(ctx, "gaussian");
-    let input = rec.upload(bytemuck::cast_slice(&ext));
     let nd = spec.shape.len();
     let batch: usize = spec.shape[..nd - 2].iter().product();
-    let ext_shape = vec![
-        batch,
-        spec.shape[nd - 2] + spec.wy.len() - 1,
-        spec.shape[nd - 1] + spec.wx.len() - 1,
-    ];
+    let (h, w) = (spec.shape[nd - 2], spec.shape[nd - 1]);
+    let (ry2, wext) = (spec.wy.len() - 1, w + spec.wx.len() - 1);
+    let steps = tile_steps(spec);
+    let limit = (ctx.adapter.max_storage_binding / 4) as usize;
+    if ext.len() > limit {
+        // Strips of output rows with their halo rows, each within a binding: a tile beyond one
+        // binding is split, not refused.
+        let rows = (limit / wext.max(1)).saturating_sub(ry2).max(1);
+        let mut out = vec![0f32; batch * h * w];
+        for b in 0..batch {
+            for r0 in (0..h).step_by(rows) {
+                let r1 = (r0 + rows).min(h);
+                let first = (b * (h + ry2) + r0) * wext;
+                let strip = &ext[first..first + (r1 - r0 + ry2) * wext];
+                let mut rec = Recording::new(ctx, "gaussian strip");
+                let input = rec.upload(bytemuck::cast_slice(strip));
+                let p = run_chain(ctx, rec, input, vec![1, r1 - r0 + ry2, wext], &steps)?;
+                p.rec
+                    .submit_and_read(&p.buffer, &mut out[(b * h + r0) * w..(b * h + r1) * w])?;
+            }
+        }
+        let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&spec.shape), out)
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        return Ok(Produced::Host(crate::expr::Block::F32(array.into_shared())));
+    }
+    let mut rec = Recording::new(ctx, "gaussian");
+    let input = rec.upload(bytemuck::cast_slice(&ext));
+    let mut pending = run_chain(ctx, rec, input, vec![batch, h + ry2, wext], &steps)?;
+    pending.shape = spec.shape.clone();
+    Ok(Produced::Pending(pending))
+}
+
+/// The passes of a tile: vertical, the constant's reset of columns outside the array,
+/// horizontal.
+fn tile_steps(spec: &TileSpec) -> Vec<Step<'_>> {
     let mut steps = Vec::new();
     if spec.wy.len() > 1 {
         steps.push(Step::Correlate {
@@ -86,9 +122,7 @@ pub(super) fn run_tiles<'c>(ctx: &'c GpuContext, spec: &TileSpec, inputs: &[&Val
             paired: true,
         });
     }
-    let mut pending = run_chain(ctx, rec, input, ext_shape, &steps)?;
-    pending.shape = spec.shape.clone();
-    Ok(pending)
+    steps
 }
 
 /// The passes of a gaussian over a block already extended by its halo (any axes), with a

@@ -1,10 +1,10 @@
 //! median / nanmedian along one axis, whole or by groups of its indices, on the device
 //! (`shaders/median.wgsl`: per-value quickselect; see the shader for why).
 
-use super::submit::{Pending, Recording};
-use super::{buffers, GpuContext, GpuError};
+use super::submit::{Pending, Produced, Recording};
+use super::{buffers, split, GpuContext, GpuError};
 use crate::backend::Value;
-use crate::expr::{DType, ReduceOp};
+use crate::expr::{Block, DType, ReduceOp};
 
 const TEMPLATE: &str = include_str!("../../../shaders/median.wgsl");
 /// The longest axis (or group) the device takes (`MAX_LEN` in the shader at most).
@@ -35,16 +35,15 @@ impl std::fmt::Display for MedianKernel {
 
 /// Whether the device runs this reduction: median or nanmedian over one axis no longer than
 /// [`MAX_AXIS_LEN`], the block within one storage binding.
-pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], shape: &[usize]) -> bool {
+pub(super) fn fits(op: ReduceOp, axes: &[usize], shape: &[usize]) -> bool {
     matches!(op, ReduceOp::Median | ReduceOp::NanMedian)
         && axes.len() == 1
         && shape.get(axes[0]).is_some_and(|&n| (1..=MAX_AXIS_LEN).contains(&n))
-        && (shape.iter().product::<usize>() as u64) * 4 <= ctx.adapter.max_storage_binding
 }
 
 /// Whether the device runs this group-reduce: a median op, no group longer than
 /// [`MAX_AXIS_LEN`], the block within one storage binding.
-pub(super) fn fits_groups(ctx: &GpuContext, op: ReduceOp, labels: &[usize], groups: usize, shape: &[usize]) -> bool {
+pub(super) fn fits_groups(op: ReduceOp, labels: &[usize], groups: usize) -> bool {
     let mut sizes = vec![0usize; groups];
     for &l in labels {
         if l >= groups {
@@ -52,21 +51,24 @@ pub(super) fn fits_groups(ctx: &GpuContext, op: ReduceOp, labels: &[usize], grou
         }
         sizes[l] += 1;
     }
-    matches!(op, ReduceOp::Median | ReduceOp::NanMedian)
-        && sizes.iter().all(|&n| n <= MAX_AXIS_LEN)
-        && (shape.iter().product::<usize>() as u64) * 4 <= ctx.adapter.max_storage_binding
+    matches!(op, ReduceOp::Median | ReduceOp::NanMedian) && sizes.iter().all(|&n| n <= MAX_AXIS_LEN)
 }
 
 /// The median (or nanmedian) of `input` along `axis`; the axis is removed from the shape.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run<'c>(ctx: &'c GpuContext, op: ReduceOp, input: &Value, axis: usize) -> Result<Pending<'c>, GpuError> {
+pub(super) fn run<'c>(ctx: &'c GpuContext, op: ReduceOp, input: &Value, axis: usize) -> Result<Produced<'c>, GpuError> {
     let shape = input.shape().unwrap_or(&[]).to_vec();
     let labels = vec![0usize; shape.get(axis).copied().unwrap_or(0)];
-    let mut pending = run_groups(ctx, op, input, axis, &labels, 1)?;
     // One group: (outer, 1, inner) is (outer, inner) in memory.
-    pending.shape.remove(axis);
-    Ok(pending)
+    Ok(match run_groups(ctx, op, input, axis, &labels, 1)? {
+        Produced::Pending(mut p) => {
+            p.shape.remove(axis);
+            Produced::Pending(p)
+        }
+        Produced::Host(Block::F32(a)) => Produced::Host(Block::F32(a.index_axis_move(ndarray::Axis(axis), 0))),
+        Produced::Host(_) => return Err(GpuError::Device("a median yields f32".into())),
+    })
 }
 
 /// The median (or nanmedian) of each group of `axis` indices (`labels[t]` is index t's
@@ -80,15 +82,31 @@ pub(super) fn run_groups<'c>(
     axis: usize,
     labels: &[usize],
     groups: usize,
-) -> Result<Pending<'c>, GpuError> {
+) -> Result<Produced<'c>, GpuError> {
     let shape = input
         .shape()
         .ok_or_else(|| GpuError::Device("a partial state where a block was expected".into()))?
         .to_vec();
     let len = shape[axis];
+    let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let mut out_shape = shape.clone();
     out_shape[axis] = groups;
+    let limit = ctx.adapter.max_storage_binding;
+    if split::too_big(input, limit) {
+        // Piece by piece, each read back: a block beyond one binding is split, not refused.
+        let values = split::map_pieces(input, (outer, len, inner), groups, 1, limit, |piece, _| {
+            let Produced::Pending(p) = run_groups(ctx, op, piece, 1, labels, groups)? else {
+                return Err(GpuError::Device("a piece that fits was split again".into()));
+            };
+            let mut out = vec![0f32; p.shape.iter().product()];
+            p.rec.submit_and_read(&p.buffer, &mut out)?;
+            Ok(out)
+        })?;
+        let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), values)
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        return Ok(Produced::Host(Block::F32(array.into_shared())));
+    }
     let (starts, members) = super::reduce::group_members(labels, groups);
     let n_out: usize = out_shape.iter().product();
     let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
@@ -111,12 +129,12 @@ pub(super) fn run_groups<'c>(
     let members = buffers::storage(ctx, "group members", &members);
     let bind_group = rec.bind(&pipeline, "median", &[&input, &output, &params, &starts, &members])?;
     rec.dispatch(&pipeline, &bind_group, n_out, 64);
-    Ok(Pending {
+    Ok(Produced::Pending(Pending {
         rec,
         buffer: output,
         shape: out_shape,
         dtype: DType::F32,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod median;
 mod pool;
 mod reduce;
 mod resident;
+mod split;
 mod submit;
 
 use std::mem::MaybeUninit;
@@ -35,6 +36,7 @@ pub use resident::DeviceBlock;
 use super::{Backend, BackendError, CpuBackend, Value};
 use crate::expr::{Block, ChunkSource, SourceData};
 use crate::plan::TaskKind;
+use submit::Produced;
 
 /// What went wrong on the GPU.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -220,10 +222,7 @@ impl GpuBackend {
         };
         ctx.throttle().map_err(err)?;
         let pending = match kind {
-            TaskKind::Fused { program, shape } => match elementwise::run(ctx, program, shape, inputs).map_err(err)? {
-                elementwise::Produced::Pending(p) => p,
-                elementwise::Produced::Host(b) => return Ok(Value::Block(b)),
-            },
+            TaskKind::Fused { program, shape } => elementwise::run(ctx, program, shape, inputs).map_err(err)?,
             TaskKind::Holistic { op, axes } => median::run(ctx, *op, inputs[0], axes[0]).map_err(err)?,
             TaskKind::GroupReduce {
                 op,
@@ -251,11 +250,14 @@ impl GpuBackend {
             }
             TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs).map_err(err)?,
             TaskKind::Gaussian { passes, constant } => {
-                gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map_err(err)?
+                Produced::Pending(gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map_err(err)?)
             }
             _ => unreachable!("on_device admits only the kinds above"),
         };
-        pending.finish(&self.ctx, keep).map_err(err)
+        match pending {
+            Produced::Pending(p) => p.finish(&self.ctx, keep).map_err(err),
+            Produced::Host(b) => Ok(Value::Block(b)),
+        }
     }
 
     /// Whether a task runs on the device (else on the CPU backend): one decision for `run`
@@ -265,9 +267,9 @@ impl GpuBackend {
         let shape = || first.and_then(|v| v.shape()).map(<[usize]>::to_vec);
         match kind {
             TaskKind::Fused { program, .. } => elementwise::fits(&self.ctx, program),
-            TaskKind::Holistic { op, axes } => shape().is_some_and(|s| median::fits(&self.ctx, *op, axes, &s)),
+            TaskKind::Holistic { op, axes } => shape().is_some_and(|s| median::fits(*op, axes, &s)),
             TaskKind::GroupReduce { op, labels, groups, .. } if op.is_holistic() => {
-                shape().is_some_and(|s| median::fits_groups(&self.ctx, *op, labels, *groups, &s))
+                first.is_some_and(|v| v.shape().is_some()) && median::fits_groups(*op, labels, *groups)
             }
             TaskKind::GroupReduce {
                 op,
@@ -276,9 +278,7 @@ impl GpuBackend {
                 groups,
             } => first.is_some_and(|v| reduce::fits_groups(&self.ctx, *op, *axis, labels, *groups, v)),
             TaskKind::ReducePartial { op, axes, .. } => reduce::fits(&self.ctx, *op, axes, inputs),
-            TaskKind::GaussianTiles(spec) => {
-                spec.shape.iter().all(|&n| n > 0) && gaussian::fits(&self.ctx, gaussian::tile_elements(spec))
-            }
+            TaskKind::GaussianTiles(spec) => gaussian::fits_tiles(&self.ctx, spec),
             TaskKind::Gaussian { passes, .. } => shape().is_some_and(|s| {
                 passes.iter().all(|(a, w)| s[*a] >= w.len()) && gaussian::fits(&self.ctx, s.iter().product())
             }),

@@ -8,7 +8,7 @@
 //! axis length).
 
 use super::submit::Recording;
-use super::{buffers, GpuContext, GpuError};
+use super::{buffers, split, GpuContext, GpuError};
 use crate::backend::cpu::{finalize, Partial};
 use crate::backend::Value;
 use crate::expr::{Block, DType, ReduceOp};
@@ -43,9 +43,11 @@ fn layout(shape: &[usize], axes: &[usize]) -> Option<(usize, usize, usize)> {
     Some((p(0..first), p(first..last + 1), p(last + 1..shape.len())))
 }
 
-fn within_limits(ctx: &GpuContext, input_bytes: u64, states: usize, len: usize) -> bool {
+/// Whether one column of `len` values, and its states, fit a binding (larger blocks are cut
+/// into pieces of whole columns).
+fn within_limits(ctx: &GpuContext, len: usize) -> bool {
     let limit = ctx.adapter.max_storage_binding;
-    input_bytes <= limit && (states * STATE_LANES * 4) as u64 <= limit && len < u32::MAX as usize
+    (len as u64) * 4 <= limit && (STATE_LANES * 4) as u64 <= limit && len < u32::MAX as usize
 }
 
 /// Whether the device runs this partial reduction: a non-holistic op over consecutive axes of
@@ -59,7 +61,8 @@ pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], inputs: &[&Va
             };
             layout(shape, axes).is_some_and(|(outer, len, inner)| {
                 let states = outer * inner * segments(outer * inner, len);
-                len > 0 && states > 0 && within_limits(ctx, buffers::device_bytes(shape, dtype), states, len)
+                let _ = dtype;
+                len > 0 && states > 0 && within_limits(ctx, len)
             })
         })
 }
@@ -80,7 +83,8 @@ pub(super) fn fits_groups(
     mode(op).is_some()
         && labels.iter().all(|&l| l < groups)
         && layout(shape, &[axis]).is_some_and(|(outer, len, inner)| {
-            len == labels.len() && within_limits(ctx, buffers::device_bytes(shape, dtype), outer * groups * inner, len)
+            let _ = (outer, inner, dtype);
+            len == labels.len() && within_limits(ctx, len)
         })
 }
 
@@ -121,6 +125,16 @@ fn states(
     let mut out = vec![0f32; n_out * STATE_LANES];
     if n_out == 0 {
         return Ok(out);
+    }
+    let limit = ctx.adapter.max_storage_binding;
+    let states_bytes = (out.len() * 4) as u64;
+    if split::too_big(input, limit) || states_bytes > limit {
+        // Pieces whose input and states both fit: a column of `len` values makes `groups`
+        // states.
+        let state_bytes = (groups * STATE_LANES * 4) as u64;
+        let piece_bytes = limit.min(limit / state_bytes.max(1) * len as u64 * 4);
+        let per_piece = |piece: &Value, dims| states(ctx, op, piece, dims, starts, members);
+        return split::map_pieces(input, (outer, len, inner), groups, STATE_LANES, piece_bytes, per_piece);
     }
     let pipeline = ctx.pipeline(SHADER)?;
     let mut rec = Recording::new(ctx, "reduce");

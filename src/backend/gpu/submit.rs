@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{buffers, DeviceBlock, GpuContext, GpuError};
 use crate::backend::Value;
-use crate::expr::DType;
+use crate::expr::{Block, DType};
 
 /// A kernel's result buffer with the work that fills it recorded, not yet submitted.
 pub(super) struct Pending<'c> {
@@ -44,6 +44,15 @@ impl Pending<'_> {
             .submit_and_read(&self.buffer, bytemuck::cast_slice_mut(&mut out))?;
         buffers::block_from_words(out, &self.shape, self.dtype).map(Value::Block)
     }
+}
+
+/// What a kernel run gives: its result still on the device (submitted by the caller), or a
+/// block already on the host.
+pub(super) enum Produced<'c> {
+    /// recorded work and its result buffer
+    Pending(Pending<'c>),
+    /// a finished host block
+    Host(Block),
 }
 
 /// Dispatches recorded into one command encoder, submitted together.
