@@ -71,16 +71,17 @@ impl TransferCounters {
     }
 }
 
-/// Where device time went, summed over threads: host time spent handing data to the device,
-/// time from a submission to its completion (compute, with any copies queued with it), and
-/// time mapping and copying results out.
+/// Where device time went, summed over worker threads (so it can exceed wall time): host time
+/// handing inputs to the device, time spent submitting work and waiting for it (compute, with
+/// the copies queued with it; a software adapter runs work inside the submit), and time
+/// mapping and copying results out.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct TransferStats {
     /// nanoseconds spent writing inputs into device buffers
     pub upload_ns: u64,
     /// bytes written
     pub upload_bytes: u64,
-    /// nanoseconds from submitting work to its completion
+    /// nanoseconds submitting work and waiting for it to complete
     pub compute_ns: u64,
     /// nanoseconds spent mapping and copying results back
     pub download_ns: u64,
@@ -219,9 +220,14 @@ impl GpuContext {
     /// **Errors**: [`GpuError::Device`] when the device is lost.
     pub(super) fn throttle(&self) -> Result<(), GpuError> {
         while self.in_flight_bytes() > self.device_budget() {
+            let began = std::time::Instant::now();
             self.device
                 .poll(wgpu::PollType::wait_indefinitely())
                 .map_err(|e| GpuError::Device(e.to_string()))?;
+            // Waiting for submitted work is compute time too.
+            self.stats
+                .compute_ns
+                .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         Ok(())
     }

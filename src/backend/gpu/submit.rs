@@ -149,7 +149,12 @@ impl<'c> Recording<'c> {
         if !waits {
             in_flight.fetch_add(held, Ordering::AcqRel);
         }
+        // A software adapter may run the work inside `submit`: that is compute time too.
+        let began = Instant::now();
         ctx.queue.submit([encoder.finish()]);
+        ctx.stats
+            .compute_ns
+            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
         if let Some(mut belt) = belt {
             belt.recall();
             ctx.uploads.give_belt(belt);
