@@ -58,6 +58,37 @@ fn the_graph_has_dasks_structure() {
 }
 
 #[test]
+fn visualize_draws_the_graph_as_svg() {
+    // Graphviz renders the DOT (`.ci/run` installs it); without `dot` the test says how to get it.
+    let dot_ok = std::process::Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        dot_ok,
+        "graphviz's `dot` is missing: apt-get install graphviz (visualize then writes only the .dot file)"
+    );
+    let ones = Array::ones(&[1000, 4000], [1000, 1000]);
+    let mean = (&ones * &ones.slice(&[Slice::reverse(), Slice::reverse()])).mean(Axes::All);
+    let dir = std::env::temp_dir().join(format!("strata-visualize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = mean.visualize(dir.join("mean")).unwrap();
+    assert_eq!(svg.extension().and_then(|e| e.to_str()), Some("svg"), "{svg:?}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(text.contains("<svg"), "not an SVG");
+    // As dask draws it: an ellipse per task (17: 4 fills, 4 flips, 4 fused, 4 mean-chunks,
+    // 1 mean-agg) and a box per result, an edge from each task to its result and from each
+    // result to every consumer.
+    let graph = mean.plan().unwrap();
+    assert_eq!(graph.tasks.len(), 17);
+    let reads: usize = graph.tasks.iter().map(|t| t.deps.len()).sum();
+    assert_eq!(text.matches("class=\"node\"").count(), 2 * 17);
+    assert_eq!(text.matches("class=\"edge\"").count(), 17 + reads);
+    assert_eq!(text.matches("mean&#45;agg").count(), 1, "graphviz writes - as &#45;");
+}
+
+#[test]
 fn elementwise_chains_fuse_into_one_task_per_block() {
     let a = Array::from_fn(&[64, 64], [32, 32], "a", |r| {
         ArrayD::from_elem(IxDyn(&[r[0].len(), r[1].len()]), 2.0)

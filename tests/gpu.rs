@@ -543,3 +543,34 @@ fn the_tutorial_pipelines_match_the_cpu() {
         assert_filter_close(&gpu, &cpu, what);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn group_reductions_over_random_labels_match_the_cpu(
+        labels in proptest::collection::vec(0usize..7, 1..40),
+        (rows, cols) in (1usize..12, 1usize..12),
+        (cr, cc) in (1usize..8, 1usize..8),
+        nan_every in 2usize..6,
+        seed in 0u32..1000,
+        op in proptest::sample::select(vec![
+            strata::ReduceOp::NanMedian,
+            strata::ReduceOp::Median,
+            strata::ReduceOp::NanMean,
+            strata::ReduceOp::Sum,
+            strata::ReduceOp::NanMax,
+            strata::ReduceOp::Count,
+            strata::ReduceOp::NanStd { ddof: 1 },
+        ]),
+    ) {
+        if device().is_none() {
+            return Ok(());
+        }
+        // Unsorted labels with gaps: groups of any size, empty ones included.
+        let t = labels.len();
+        let a = Array::from_ndarray(rough_cube(t, rows, cols, nan_every, seed), [t, cr, cc]);
+        let (gpu, cpu) = on_gpu_and_cpu(&a.group_reduce(op, 0, &labels, 7));
+        assert_close(&gpu, &cpu, &format!("{op:?} by labels {labels:?}"));
+    }
+}
