@@ -8,6 +8,7 @@ pub mod expr;
 pub mod geo;
 pub mod io;
 pub mod loopback;
+pub mod output;
 pub mod plan;
 pub mod stac;
 pub mod stack;

@@ -1,0 +1,238 @@
+//! A tiled, DEFLATE-compressed GeoTIFF writer: the TIFF structure through the `tiff` crate's
+//! directory encoder, tiles compressed by libdeflate, georeferencing as GeoTIFF tags (pixel
+//! scale, tie point, GeoKey directory with the EPSG code) and GDAL's nodata tag, so GDAL and
+//! rasterio read back the transform, CRS and nodata.
+
+use std::io::{Seek, Write};
+use std::path::Path;
+
+use ndarray::{ArrayD, Axis};
+use tiff::encoder::TiffEncoder;
+use tiff::tags::Tag;
+
+use super::{write_atomic, OutputError};
+use crate::geo::{Affine, Crs};
+
+/// How a GeoTIFF is georeferenced and laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoTiffOptions {
+    /// pixel corner → CRS coordinates (north-up: `b = d = 0`)
+    pub transform: Affine,
+    /// the CRS's EPSG code
+    pub epsg: u32,
+    /// the value that means "no data" (GDAL_NODATA); NaN for float results
+    pub nodata: Option<f64>,
+    /// tile edge in pixels (a multiple of 16, as TIFF requires)
+    pub tile: u32,
+    /// DEFLATE level (1..=12; 6 is zlib's default)
+    pub level: i32,
+}
+
+impl GeoTiffOptions {
+    /// 256-pixel tiles, DEFLATE level 6, no nodata.
+    pub fn new(transform: Affine, epsg: u32) -> Self {
+        GeoTiffOptions {
+            transform,
+            epsg,
+            nodata: None,
+            tile: 256,
+            level: 6,
+        }
+    }
+}
+
+/// Sample types a GeoTIFF holds: f32 (results) and u8 (masks).
+pub trait GeoTiffSample: Copy + bytemuck::Pod + Send + Sync {
+    /// TIFF BitsPerSample
+    const BITS: u16;
+    /// TIFF SampleFormat (1 unsigned integer, 3 IEEE float)
+    const FORMAT: u16;
+    /// the value padding partial edge tiles
+    fn pad(nodata: Option<f64>) -> Self;
+}
+
+impl GeoTiffSample for f32 {
+    const BITS: u16 = 32;
+    const FORMAT: u16 = 3;
+    fn pad(nodata: Option<f64>) -> Self {
+        nodata.map_or(0.0, |v| v as f32)
+    }
+}
+
+impl GeoTiffSample for u8 {
+    const BITS: u16 = 8;
+    const FORMAT: u16 = 1;
+    fn pad(nodata: Option<f64>) -> Self {
+        nodata.map_or(0, |v| v as u8)
+    }
+}
+
+/// Writes `array` — `(y, x)`, or `(band, y, x)` stored band by band — as a tiled, DEFLATE
+/// GeoTIFF, atomically. Costs one compression pass over the data; the file is built in memory
+/// tile by tile and written once.
+///
+/// **Errors**: [`OutputError::Unsupported`] for other ranks, a rotated transform, a tile size
+/// that is not a multiple of 16 or a file beyond 4 GiB; [`OutputError::Encode`] from the
+/// encoder; [`OutputError::Io`].
+pub fn write_geotiff<T: GeoTiffSample>(
+    path: &Path,
+    array: &ArrayD<T>,
+    options: &GeoTiffOptions,
+) -> Result<(), OutputError> {
+    let unsupported = |reason: String| OutputError::Unsupported {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let planes = match array.ndim() {
+        2 => array.view().insert_axis(Axis(0)),
+        3 => array.view(),
+        n => {
+            return Err(unsupported(format!(
+                "a GeoTIFF holds (y, x) or (band, y, x), not {n} axes"
+            )))
+        }
+    };
+    let planes = planes.into_dimensionality::<ndarray::Ix3>().expect("three axes");
+    let (bands, height, width) = planes.dim();
+    let t = &options.transform;
+    if t.b != 0.0 || t.d != 0.0 {
+        return Err(unsupported(
+            "a rotated transform (only north-up grids are written)".into(),
+        ));
+    }
+    let tile = options.tile as usize;
+    if tile == 0 || !tile.is_multiple_of(16) {
+        return Err(unsupported(format!(
+            "tile size {tile} is not a positive multiple of 16"
+        )));
+    }
+    if options.epsg > u32::from(u16::MAX) {
+        return Err(unsupported(format!(
+            "EPSG:{} does not fit a GeoKey (16 bits)",
+            options.epsg
+        )));
+    }
+    let geographic = Crs::from_epsg(options.epsg)
+        .map_err(|e| unsupported(format!("EPSG:{}: {e}", options.epsg)))?
+        .is_geographic();
+    let encode = |e: tiff::TiffError| OutputError::Encode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    // Tiles, band by band, row by row, each padded to full size and compressed.
+    let (across, down) = (width.div_ceil(tile), height.div_ceil(tile));
+    let pad = T::pad(options.nodata);
+    let mut compressor = libdeflater::Compressor::new(
+        libdeflater::CompressionLvl::new(options.level)
+            .map_err(|_| unsupported(format!("DEFLATE level {}", options.level)))?,
+    );
+    let mut tiles: Vec<Vec<u8>> = Vec::with_capacity(bands * across * down);
+    let mut buf = vec![pad; tile * tile];
+    for b in 0..bands {
+        for ty in 0..down {
+            for tx in 0..across {
+                buf.fill(pad);
+                for r in 0..tile.min(height - ty * tile) {
+                    let row = planes.slice(ndarray::s![b, ty * tile + r, tx * tile..(tx * tile + tile).min(width)]);
+                    for (d, &v) in buf[r * tile..].iter_mut().zip(row.iter()) {
+                        *d = v;
+                    }
+                }
+                let raw: &[u8] = bytemuck::cast_slice(&buf);
+                let mut out = vec![0u8; compressor.zlib_compress_bound(raw.len())];
+                let n = compressor
+                    .zlib_compress(raw, &mut out)
+                    .map_err(|e| unsupported(format!("DEFLATE: {e}")))?;
+                out.truncate(n);
+                tiles.push(out);
+            }
+        }
+    }
+    let total: usize = tiles.iter().map(Vec::len).sum();
+    if total as u64 > u32::MAX as u64 - (1 << 20) {
+        return Err(unsupported(format!(
+            "{total} bytes of tiles exceed a classic TIFF's 4 GiB"
+        )));
+    }
+    let mut file = std::io::Cursor::new(Vec::with_capacity(total + 4096));
+    write_tiff(
+        &mut file,
+        &tiles,
+        (bands, height, width),
+        T::BITS,
+        T::FORMAT,
+        options,
+        geographic,
+    )
+    .map_err(encode)?;
+    let bytes = file.into_inner();
+    write_atomic(path, |out| {
+        out.write_all(&bytes).map_err(|source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+fn write_tiff<W: Write + Seek>(
+    w: &mut W,
+    tiles: &[Vec<u8>],
+    (bands, height, width): (usize, usize, usize),
+    bits: u16,
+    format: u16,
+    options: &GeoTiffOptions,
+    geographic: bool,
+) -> tiff::TiffResult<()> {
+    let mut encoder = TiffEncoder::new(w)?;
+    let mut dir = encoder.image_directory()?;
+    let mut offsets = Vec::with_capacity(tiles.len());
+    for t in tiles {
+        offsets.push(dir.write_data(t.as_slice())? as u32);
+    }
+    let counts: Vec<u32> = tiles.iter().map(|t| t.len() as u32).collect();
+    let t = &options.transform;
+    dir.write_tag(Tag::ImageWidth, width as u32)?;
+    dir.write_tag(Tag::ImageLength, height as u32)?;
+    dir.write_tag(Tag::BitsPerSample, vec![bits; bands].as_slice())?;
+    dir.write_tag(Tag::Compression, 8u16)?; // DEFLATE (zlib)
+    dir.write_tag(Tag::PhotometricInterpretation, 1u16)?; // BlackIsZero
+    dir.write_tag(Tag::SamplesPerPixel, bands as u16)?;
+    dir.write_tag(Tag::PlanarConfiguration, 2u16)?; // band by band
+    dir.write_tag(Tag::TileWidth, options.tile)?;
+    dir.write_tag(Tag::TileLength, options.tile)?;
+    dir.write_tag(Tag::TileOffsets, offsets.as_slice())?;
+    dir.write_tag(Tag::TileByteCounts, counts.as_slice())?;
+    dir.write_tag(Tag::SampleFormat, vec![format; bands].as_slice())?;
+    dir.write_tag(Tag::ModelPixelScaleTag, [t.a, -t.e, 0.0].as_slice())?;
+    dir.write_tag(Tag::ModelTiepointTag, [0.0, 0.0, 0.0, t.c, t.f, 0.0].as_slice())?;
+    // GeoKey directory: version 1.1.0, 3 keys: model type, raster type (PixelIsArea), the CRS.
+    let (model, crs_key) = if geographic { (2u16, 2048u16) } else { (1, 3072) };
+    let keys: [u16; 16] = [
+        1,
+        1,
+        0,
+        3, //
+        1024,
+        0,
+        1,
+        model, //
+        1025,
+        0,
+        1,
+        1, //
+        crs_key,
+        0,
+        1,
+        options.epsg as u16,
+    ];
+    dir.write_tag(Tag::GeoKeyDirectoryTag, keys.as_slice())?;
+    if let Some(nd) = options.nodata {
+        let text = if nd.is_nan() {
+            "nan".to_string()
+        } else {
+            format!("{nd}")
+        };
+        dir.write_tag(Tag::GdalNodata, text.as_str())?;
+    }
+    dir.finish()
+}
