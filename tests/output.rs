@@ -16,7 +16,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn read_back(
-    path: &PathBuf,
+    path: &std::path::Path,
     bands: usize,
     height: u32,
     width: u32,
