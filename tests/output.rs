@@ -122,3 +122,71 @@ fn bad_requests_are_typed_errors_and_leave_no_file() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing was left behind");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A PNG's size and RGBA bytes.
+fn decode_png(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+#[test]
+fn quicklooks_stretch_colour_and_stack_panels() {
+    use strata::output::{write_png_band, write_png_mask, write_png_rgb_grid, ColorMap, Stretch};
+    let dir = scratch("png");
+    // Two time steps of a 3-band 2 x 3 image, values k/10; one NaN pixel in step 1.
+    let mut rgb = ndarray::Array4::from_shape_fn((2, 3, 2, 3), |(t, b, y, x)| {
+        ((t * 18 + b * 6 + y * 3 + x) % 11) as f32 / 10.0
+    });
+    rgb[[1, 2, 0, 0]] = f32::NAN;
+    let path = dir.join("rgb.png");
+    write_png_rgb_grid(&path, rgb.view(), Stretch::Range { vmin: 0.0, vmax: 1.0 }).unwrap();
+    let (w, h, px) = decode_png(&path);
+    assert_eq!((w, h), (3, 2 + 4 + 2), "two panels and a 4-row gap");
+    let at = |x: usize, y: usize| &px[(y * 3 + x) * 4..(y * 3 + x) * 4 + 4];
+    // step 0, pixel (y 1, x 2): bands (5, 11 % 11 = 0, 17 % 11 = 6) / 10 → 128, 0, 153
+    assert_eq!(at(2, 1), &[128, 0, 153, 255]);
+    assert_eq!(at(0, 3)[3], 0, "the gap is transparent");
+    assert_eq!(at(0, 6)[3], 0, "a NaN band makes the pixel transparent");
+    // The robust stretch maps the 2nd..98th percentiles of all values to 0..255.
+    let robust = dir.join("robust.png");
+    write_png_rgb_grid(&robust, rgb.view(), Stretch::ROBUST).unwrap();
+    let mut all: Vec<f32> = rgb.iter().copied().filter(|v| !v.is_nan()).collect();
+    let (lo, hi) = (
+        strata::output::percentile(&mut all, 2.0),
+        strata::output::percentile(&mut all, 98.0),
+    );
+    let (_, _, px) = decode_png(&robust);
+    let want = ((f64::from(rgb[[0, 0, 1, 2]]) - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0;
+    assert_eq!(f64::from(px[(3 + 2) * 4]), want.round());
+    // A band through Greys_r with vmin/vmax: the low end black, the high end white, NaN clear.
+    let band = ndarray::arr2(&[[0.0f32, 0.5], [1.0, f32::NAN]]);
+    let bpath = dir.join("band.png");
+    write_png_band(
+        &bpath,
+        band.view(),
+        Stretch::Range { vmin: 0.0, vmax: 1.0 },
+        ColorMap::GreysR,
+    )
+    .unwrap();
+    let (_, _, px) = decode_png(&bpath);
+    assert_eq!(
+        (&px[0..4], &px[8..12], px[15]),
+        (&[0u8, 0, 0, 255][..], &[255u8, 255, 255, 255][..], 0)
+    );
+    let mpath = dir.join("mask.png");
+    write_png_mask(&mpath, ndarray::arr2(&[[1u8, 0]]).view()).unwrap();
+    assert_eq!(decode_png(&mpath).2, vec![255, 255, 255, 255, 0, 0, 0, 255]);
+    // A wrong band count is a typed error and writes nothing.
+    let two = ndarray::Array4::<f32>::zeros((1, 2, 2, 2));
+    assert!(matches!(
+        write_png_rgb_grid(&dir.join("bad.png"), two.view(), Stretch::ROBUST),
+        Err(OutputError::Unsupported { .. })
+    ));
+    assert!(!dir.join("bad.png").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

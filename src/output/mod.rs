@@ -1,8 +1,9 @@
-//! Writing results: GeoTIFF (tiled, DEFLATE, georeferenced) and `.npy`. Every file is written
+//! Writing results: GeoTIFF (tiled, DEFLATE, georeferenced), `.npy`, and PNG quicklooks. Every file is written
 //! atomically: into a temporary file beside the target, synced, then renamed over it, so a
 //! failed or interrupted run leaves either the old file or none, never half of a new one.
 
 mod geotiff;
+mod png;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -11,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::ArrayD;
 
-pub use geotiff::{write_geotiff, GeoTiffOptions};
+pub use geotiff::{write_geotiff, GeoTiffOptions, GeoTiffSample};
+pub use png::{percentile, write_png_band, write_png_mask, write_png_rgb, write_png_rgb_grid, ColorMap, Stretch};
 
 /// What went wrong writing an output.
 #[derive(Debug, thiserror::Error)]
