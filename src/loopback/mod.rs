@@ -6,6 +6,7 @@
 //! reused connection waits ~40 ms for the client's delayed ACK, which object stores don't add).
 
 mod faults;
+pub mod landsat;
 mod stac_api;
 mod wire;
 

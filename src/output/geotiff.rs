@@ -41,7 +41,7 @@ impl GeoTiffOptions {
     }
 }
 
-/// Sample types a GeoTIFF holds: f32 (results) and u8 (masks).
+/// Sample types a GeoTIFF holds: f32 (results), u16 (stored reflectance) and u8 (masks).
 pub trait GeoTiffSample: Copy + bytemuck::Pod + Send + Sync {
     /// TIFF BitsPerSample
     const BITS: u16;
@@ -56,6 +56,14 @@ impl GeoTiffSample for f32 {
     const FORMAT: u16 = 3;
     fn pad(nodata: Option<f64>) -> Self {
         nodata.map_or(0.0, |v| v as f32)
+    }
+}
+
+impl GeoTiffSample for u16 {
+    const BITS: u16 = 16;
+    const FORMAT: u16 = 1;
+    fn pad(nodata: Option<f64>) -> Self {
+        nodata.map_or(0, |v| v as u16)
     }
 }
 
@@ -79,6 +87,24 @@ pub fn write_geotiff<T: GeoTiffSample>(
     array: &ArrayD<T>,
     options: &GeoTiffOptions,
 ) -> Result<(), OutputError> {
+    let bytes = geotiff_bytes(path, array, options)?;
+    write_atomic(path, |out| {
+        out.write_all(&bytes).map_err(|source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// The bytes of the GeoTIFF [`write_geotiff`] writes (`path` only names it in errors), for
+/// serving from memory.
+///
+/// **Errors**: as [`write_geotiff`], less the I/O.
+pub fn geotiff_bytes<T: GeoTiffSample>(
+    path: &Path,
+    array: &ArrayD<T>,
+    options: &GeoTiffOptions,
+) -> Result<Vec<u8>, OutputError> {
     let unsupported = |reason: String| OutputError::Unsupported {
         path: path.to_path_buf(),
         reason,
@@ -165,13 +191,7 @@ pub fn write_geotiff<T: GeoTiffSample>(
         geographic,
     )
     .map_err(encode)?;
-    let bytes = file.into_inner();
-    write_atomic(path, |out| {
-        out.write_all(&bytes).map_err(|source| OutputError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    })
+    Ok(file.into_inner())
 }
 
 fn write_tiff<W: Write + Seek>(
