@@ -12,6 +12,14 @@ const BELT_CHUNK: u64 = 16 << 20;
 /// Device input buffers are sized in steps of this, so similar tiles share buffers.
 const STEP: u64 = 64 << 10;
 
+/// The size of the pooled buffer for `bytes`: whole steps, but never past the binding limit
+/// when `bytes` fits it (kernels bind whole buffers, and a device's limit need not be a
+/// multiple of the step), and always a multiple of 4 (copies need it).
+fn input_size(bytes: u64, max_binding: u64) -> u64 {
+    let need = bytes.div_ceil(4).max(1) * 4;
+    (need.div_ceil(STEP) * STEP).min(max_binding & !3).max(need)
+}
+
 /// The device's reusable upload buffers.
 #[derive(Debug)]
 pub(super) struct UploadPool {
@@ -44,10 +52,10 @@ impl UploadPool {
         self.belts.lock().unwrap_or_else(|e| e.into_inner()).push(belt);
     }
 
-    /// A device input buffer of at least `bytes` (STORAGE, COPY_DST, COPY_SRC): an idle pooled
-    /// one no more than a step larger, or a new one.
-    pub(super) fn input(&self, device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
-        let size = bytes.div_ceil(STEP).max(1) * STEP;
+    /// A device input buffer of at least `bytes` (STORAGE, COPY_DST, COPY_SRC), at most
+    /// `max_binding` when `bytes` fits it: an idle pooled one of that size, or a new one.
+    pub(super) fn input(&self, device: &wgpu::Device, bytes: u64, max_binding: u64) -> wgpu::Buffer {
+        let size = input_size(bytes, max_binding);
         let mut idle = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = idle.iter().position(|b| b.size() == size) {
             return idle.swap_remove(i);
@@ -84,5 +92,22 @@ impl UploadPool {
             .iter()
             .map(wgpu::Buffer::size)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_sizes_round_up_within_the_binding_limit() {
+        assert_eq!(input_size(1, 1 << 30), STEP);
+        assert_eq!(input_size(STEP + 4, 1 << 30), 2 * STEP);
+        // a limit that is not a multiple of the step (2^31 - 1 on some drivers)
+        let odd = (1u64 << 31) - 1;
+        assert_eq!(input_size(odd - 3, odd), odd - 3);
+        assert_eq!(input_size(odd - 3, odd) % 4, 0);
+        // beyond the limit (never bound whole): just the bytes, in words
+        assert_eq!(input_size(10, 8), 12);
     }
 }

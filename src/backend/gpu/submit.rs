@@ -88,7 +88,8 @@ impl<'c> Recording<'c> {
     pub(super) fn upload(&mut self, words: &[u32]) -> wgpu::Buffer {
         let began = Instant::now();
         let bytes: &[u8] = bytemuck::cast_slice(words);
-        let buffer = self.ctx.uploads.input(&self.ctx.device, bytes.len() as u64);
+        let limit = self.ctx.device.limits().max_storage_buffer_binding_size;
+        let buffer = self.ctx.uploads.input(&self.ctx.device, bytes.len() as u64, limit);
         if let Some(size) = wgpu::BufferSize::new(bytes.len() as u64) {
             let belt = self.belt.get_or_insert_with(|| self.ctx.uploads.belt(&self.ctx.device));
             belt.write_buffer(&mut self.encoder, &buffer, 0, size)
