@@ -100,15 +100,20 @@ impl SyntheticLandsat {
 
     /// The stored DN of `band` (an index into [`BANDS`]) of scene `scene` at (row, col): 0 under
     /// clouds and at dead pixels, else a smooth reflectance field that changes with the
-    /// season, scaled back to DN.
+    /// season, with a bright city near the centre, scaled back to DN.
     pub fn dn(&self, scene: usize, band: usize, row: usize, col: usize) -> u16 {
         if self.cloud(scene, row, col) || self.dead(row, col) {
             return 0;
         }
+        let n = self.size as f64;
         let base = [0.06, 0.08, 0.05, 0.30, 0.20][band];
         let season = (scene as f64 / self.scenes.max(1) as f64 * std::f64::consts::TAU).sin() * 0.03;
         let field = ((col as f64 * 0.021 + band as f64).sin() * (row as f64 * 0.017).cos()) * 0.05;
-        let reflectance = base + season + field + ((row * 7 + col * 3 + scene) % 17) as f64 * 0.001;
+        // A bright "city" around the centre (the tutorial's San Francisco), brighter in the
+        // visible bands, so luminance crosses the tutorial's 0.175 threshold there.
+        let (dy, dx) = (row as f64 / n - 0.5, col as f64 / n - 0.45);
+        let city = (-(dy * dy + dx * dx) / 0.02).exp() * if band < 3 { 0.2 } else { 0.05 };
+        let reflectance = base + season + field + city + ((row * 7 + col * 3 + scene) % 17) as f64 * 0.001;
         ((reflectance - OFFSET) / SCALE).round().clamp(1.0, 65535.0) as u16
     }
 
