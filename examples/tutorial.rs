@@ -265,6 +265,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..geo.clone()
         },
     )?;
+    // Coordinates of every output: pixel centres of the area of interest, month starts.
+    let month_start = |m: usize| {
+        let k = first.year() * 12 + first.month0() as i32 + m as i32;
+        format!("{:04}-{:02}-01T00:00:00Z", k.div_euclid(12), k.rem_euclid(12) + 1)
+    };
+    let coords = serde_json::json!({
+        "epsg": s.spec.epsg,
+        "pixel": "centre",
+        "transform": [aoi_t.a, aoi_t.b, aoi_t.c, aoi_t.d, aoi_t.e, aoi_t.f],
+        "x": &s.coords.x[cols.clone()],
+        "y": &s.coords.y[rows.clone()],
+        "outputs": {
+            "monthly_rgb": {"dims": ["time", "band", "y", "x"], "band": ["red", "green", "blue"],
+                            "time": kept.iter().map(|&m| month_start(m)).collect::<Vec<_>>()},
+            "ndvi_mean": {"dims": ["y", "x"]},
+            "lum_median": {"dims": ["y", "x"]},
+            "smoothed": {"dims": ["y", "x"]},
+            "mask": {"dims": ["y", "x"], "dtype": "uint8"},
+        },
+    });
+    std::fs::write(args.out.join("coords.json"), serde_json::to_string_pretty(&coords)?)?;
     std::fs::write(args.out.join("report.json"), report.to_json())?;
     println!("wrote results to {}", args.out.display());
     Ok(())
