@@ -1,8 +1,11 @@
-//! The GPU backend (wgpu): fused elementwise programs run as generated WGSL kernels, medians
-//! along one axis (whole, or by groups: the monthly median) as a per-value selection kernel,
-//! the other reductions (per-block partials of a tree reduction, and group-reduces) as
-//! per-output state kernels merged in f64 on the host; every other task runs on the CPU
-//! backend.
+//! The GPU backend (wgpu): source blocks go up as stored 16-bit codes and decode on the device
+//! (`decode`), fused elementwise programs run as generated WGSL kernels (`kernel`,
+//! `elementwise`), medians along one axis (whole, or by groups: the monthly median) as a
+//! per-value selection kernel (`median`), the other reductions as per-output state kernels
+//! merged in f64 on the host (`reduce`), the gaussian as passes over a halo-extended tile
+//! (`gaussian`). Results stay on the device for the next device task (`resident`), within a
+//! budget; uploads reuse staging belts and pooled buffers (`pool`); blocks beyond one binding
+//! run in pieces (`split`). Every other task runs on the CPU backend.
 //!
 //! Choosing it: [`BackendChoice`] in `ComputeOptions`, or `STRATA_BACKEND=auto|gpu|cpu`.
 //! `auto` takes a hardware GPU and otherwise the CPU (saying why on stderr once); `gpu` also

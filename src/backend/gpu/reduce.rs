@@ -51,24 +51,20 @@ fn within_limits(ctx: &GpuContext, len: usize) -> bool {
 }
 
 /// Whether the device runs this partial reduction: a non-holistic op over consecutive axes of
-/// non-empty blocks, each block and its states within one storage binding.
+/// non-empty blocks whose reduced columns each fit one binding (larger blocks are cut into
+/// pieces of whole columns).
 pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], inputs: &[&Value]) -> bool {
     mode(op).is_some()
         && !inputs.is_empty()
         && inputs.iter().all(|v| {
-            let (Some(shape), Some(dtype)) = (v.shape(), v.dtype()) else {
-                return false;
-            };
-            layout(shape, axes).is_some_and(|(outer, len, inner)| {
-                let states = outer * inner * segments(outer * inner, len);
-                let _ = dtype;
-                len > 0 && states > 0 && within_limits(ctx, len)
-            })
+            v.shape()
+                .and_then(|shape| layout(shape, axes))
+                .is_some_and(|(outer, len, inner)| len > 0 && outer * inner > 0 && within_limits(ctx, len))
         })
 }
 
-/// Whether the device runs this group-reduce: a non-holistic op, valid labels, the block and
-/// its states within one storage binding.
+/// Whether the device runs this group-reduce: a non-holistic op, valid labels, a grouped
+/// column that fits one binding (larger blocks are cut into pieces).
 pub(super) fn fits_groups(
     ctx: &GpuContext,
     op: ReduceOp,
@@ -77,15 +73,12 @@ pub(super) fn fits_groups(
     groups: usize,
     input: &Value,
 ) -> bool {
-    let (Some(shape), Some(dtype)) = (input.shape(), input.dtype()) else {
-        return false;
-    };
     mode(op).is_some()
         && labels.iter().all(|&l| l < groups)
-        && layout(shape, &[axis]).is_some_and(|(outer, len, inner)| {
-            let _ = (outer, inner, dtype);
-            len == labels.len() && within_limits(ctx, len)
-        })
+        && input
+            .shape()
+            .and_then(|shape| layout(shape, &[axis]))
+            .is_some_and(|(_, len, _)| len == labels.len() && within_limits(ctx, len))
 }
 
 /// How many segments a reduced axis of `len` is cut into for `outputs` output elements.
