@@ -473,6 +473,30 @@ fn masks_go_up_and_come_back_as_bytes() {
 }
 
 #[test]
+fn a_mask_program_moves_bytes_not_floats() {
+    let Some(ctx) = device() else { return };
+    let _turn = one_at_a_time();
+    // One 1000 x 1000 block: a mask in, its negation out. As f32 that would be 4 MB each way.
+    let m = ArrayD::from_shape_fn(IxDyn(&[1000, 1000]), |ix| (ix[0] * 7 + ix[1]) % 3 == 0);
+    let e = Array::from_mask(m, [1000, 1000]).not();
+    let (tasks, before) = (ctx.device_tasks(), ctx.transfer_stats());
+    let out = e
+        .compute_with(&strata::ComputeOptions {
+            backend: BackendChoice::Gpu,
+            progress: strata::exec::Progress::Off,
+            ..Default::default()
+        })
+        .unwrap()
+        .0;
+    let moved = ctx.transfer_stats().since(&before);
+    assert!(ctx.device_tasks() > tasks);
+    assert_eq!(moved.upload_bytes, 1_000_000, "the mask's bytes: {moved:?}");
+    assert_eq!(moved.download_bytes, 1_000_000, "{moved:?}");
+    assert_eq!(out[[0, 0]], 0.0);
+    assert_eq!(out[[0, 1]], 1.0);
+}
+
+#[test]
 fn intermediates_stay_on_the_device_within_its_budget() {
     let Some(ctx) = device() else { return };
     let _turn = one_at_a_time();
