@@ -40,14 +40,8 @@ impl Value {
         }
     }
 
-    /// The block in host memory, if this is a block: a device block is read back on first
-    /// use (one copy and a wait for the device) and kept. `None` for a partial state, or when
-    /// the read-back failed ([`Value::to_block`] says why).
-    pub fn block(&self) -> Option<&Block> {
-        self.to_block("read").ok()
-    }
-
-    /// [`Value::block`], with the reason when there is none.
+    /// The block in host memory: a device block is read back on first use (one copy and a
+    /// wait for the device) and kept.
     ///
     /// **Errors**: [`BackendError::BadInput`] for a partial state, [`BackendError::Gpu`] when
     /// reading a device block back failed.

@@ -128,6 +128,24 @@ impl RawBlock {
         self.shape.iter().rev().take(2).product()
     }
 
+    /// Whether the codes cover the shape and every plane names a table: what a backend checks
+    /// before trusting a source's raw block.
+    ///
+    /// **Errors**: what does not match, in words.
+    pub fn check(&self) -> Result<(), String> {
+        let n: usize = self.shape.iter().product();
+        if self.shape.len() < 2 || self.codes.len() != n {
+            return Err(format!("{} codes for shape {:?}", self.codes.len(), self.shape));
+        }
+        if self.plane_table.len() * self.plane_len() != n {
+            return Err(format!("{} planes for shape {:?}", self.plane_table.len(), self.shape));
+        }
+        match self.plane_table.iter().find(|&&t| t as usize >= self.tables.len()) {
+            Some(t) => Err(format!("plane table {t} of {}", self.tables.len())),
+            None => Ok(()),
+        }
+    }
+
     /// The decoded block on the CPU: the reference a device decode matches bitwise. One pass.
     pub fn decode_cpu(&self) -> ArrayD<f32> {
         let plane_len = self.plane_len().max(1);
@@ -189,5 +207,11 @@ mod tests {
         assert!(d[[0, 0, 0]].is_nan());
         assert_eq!(d[[0, 0, 1]], (10000.0f64 * 2.75e-05 - 0.2) as f32);
         assert_eq!((d[[1, 0, 0]], d[[1, 0, 1]]), (-1.0, -1.0));
+        assert_eq!(raw.check(), Ok(()));
+        let short = RawBlock {
+            plane_table: vec![0, 2],
+            ..raw.clone()
+        };
+        assert!(short.check().unwrap_err().contains("plane table 2"));
     }
 }

@@ -9,31 +9,20 @@ use super::{GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::{Block, DType};
 
-/// A block's values in C order as u32 words for a storage binding: f32 bit patterns, or a
-/// mask's bytes four to a word (little-endian, zero-padded), so masks cross the bus as bytes.
-/// Borrows a contiguous f32 block; otherwise costs one copy.
-pub(super) fn block_words(block: &Block) -> Cow<'_, [u32]> {
+/// A block's elements in C order as the bytes a storage binding reads: f32 bit patterns, or a
+/// mask's bytes (four to a shader word), so masks cross the bus as bytes. Borrows a contiguous
+/// block; otherwise costs one copy.
+pub(super) fn block_bytes(block: &Block) -> Cow<'_, [u8]> {
     match block {
         Block::F32(a) => match a.as_slice() {
             Some(s) => Cow::Borrowed(bytemuck::cast_slice(s)),
-            None => Cow::Owned(a.iter().map(|v| v.to_bits()).collect()),
+            None => Cow::Owned(a.iter().flat_map(|v| v.to_ne_bytes()).collect()),
         },
-        Block::U8(a) => Cow::Owned(match a.as_slice() {
-            Some(s) => pack_bytes(s),
-            None => pack_bytes(&a.iter().copied().collect::<Vec<_>>()),
-        }),
+        Block::U8(a) => match a.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(a.iter().copied().collect()),
+        },
     }
-}
-
-/// Bytes four to a little-endian word, the last word zero-padded (at least one word).
-pub(super) fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
-    let mut words = vec![0u32; bytes.len().div_ceil(4).max(1)];
-    for (w, chunk) in words.iter_mut().zip(bytes.chunks(4)) {
-        let mut b = [0u8; 4];
-        b[..chunk.len()].copy_from_slice(chunk);
-        *w = u32::from_le_bytes(b);
-    }
-    words
 }
 
 /// A block from words read back: f32 bit patterns, or bytes four to a word (the padding of
@@ -55,15 +44,6 @@ pub(super) fn block_from_words(words: Vec<u32>, shape: &[usize], dtype: DType) -
             Block::U8(ndarray::ArrayD::from_shape_vec(dim, bytes).map_err(bad)?.into_shared())
         }
     })
-}
-
-/// Bytes a block of `shape` and `dtype` takes on the device (as [`block_words`] lays it out).
-pub(super) fn device_bytes(shape: &[usize], dtype: DType) -> u64 {
-    let n = shape.iter().product::<usize>() as u64;
-    match dtype {
-        DType::F32 => n * 4,
-        DType::U8 => n.div_ceil(4).max(1) * 4,
-    }
 }
 
 /// A read-only storage buffer holding `words` (at least one word: bindings may not be empty).
@@ -122,11 +102,19 @@ mod tests {
     use ndarray::{arr1, ArrayD};
 
     #[test]
-    fn masks_pack_four_bytes_to_a_word() {
+    fn masks_go_up_as_their_bytes() {
         let m = Block::U8(arr1(&[1u8, 0, 1, 1, 0, 1]).into_dyn().into_shared());
-        assert_eq!(block_words(&m).as_ref(), &[0x0101_0001, 0x0000_0100]);
-        assert_eq!(device_bytes(m.shape(), m.dtype()), 8);
+        assert_eq!(block_bytes(&m).as_ref(), &[1, 0, 1, 1, 0, 1]);
         let f = Block::F32(ArrayD::from_elem(ndarray::IxDyn(&[2]), 1.5f32).into_shared());
-        assert_eq!(block_words(&f).as_ref(), &[1.5f32.to_bits(); 2]);
+        assert_eq!(block_bytes(&f).as_ref(), bytemuck::cast_slice::<f32, u8>(&[1.5, 1.5]));
+        // a strided mask is gathered in C order
+        let t = arr1(&[1u8, 2, 3, 4])
+            .into_shape_with_order((2, 2))
+            .unwrap()
+            .reversed_axes();
+        assert_eq!(
+            block_bytes(&Block::U8(t.into_dyn().into_shared())).as_ref(),
+            &[1, 3, 2, 4]
+        );
     }
 }

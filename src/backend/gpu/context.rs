@@ -178,6 +178,7 @@ impl GpuContext {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| GpuError::NoAdapter(format!("{}: cannot open a device: {e}", report.name)))?;
+        let budget = default_device_budget(&report);
         Ok(GpuContext {
             device,
             queue,
@@ -186,9 +187,9 @@ impl GpuContext {
             resident: AtomicU64::new(0),
             in_flight: Arc::default(),
             tables: Mutex::default(),
-            device_budget: AtomicU64::new(default_device_budget(&report)),
+            device_budget: AtomicU64::new(budget),
             stats: TransferCounters::default(),
-            uploads: super::pool::UploadPool::new(default_device_budget(&report) / 4),
+            uploads: super::pool::UploadPool::new(budget / 4),
             adapter: report,
         })
     }

@@ -15,11 +15,7 @@ const SHADER: &str = include_str!("../../../shaders/decode.wgsl");
 pub(super) fn fits(ctx: &GpuContext, raw: &RawBlock) -> bool {
     let n = raw.codes.len() as u64;
     let limit = ctx.adapter.max_storage_binding;
-    n > 0
-        && n * 4 <= limit
-        && (raw.tables.len() * crate::expr::TABLE_LEN * 4) as u64 <= limit
-        && raw.shape.len() >= 2
-        && raw.plane_len() > 0
+    n > 0 && n * 4 <= limit && (raw.tables.len() * crate::expr::TABLE_LEN * 4) as u64 <= limit && raw.plane_len() > 0
 }
 
 /// Records the decode of `raw` (uploading its codes, tables and plane map).
@@ -28,10 +24,9 @@ pub(super) fn fits(ctx: &GpuContext, raw: &RawBlock) -> bool {
 pub(super) fn run<'c>(ctx: &'c GpuContext, raw: &RawBlock) -> Result<Pending<'c>, GpuError> {
     let n = raw.codes.len();
     let pipeline = ctx.pipeline(SHADER)?;
-    let mut padded = raw.codes.clone();
-    padded.resize(n.div_ceil(2) * 2, 0);
     let mut rec = super::submit::Recording::new(ctx, "decode");
-    let codes = rec.upload(bytemuck::cast_slice(&padded));
+    // Two codes to a shader word; an odd count leaves the last word half zero.
+    let codes = rec.upload(bytemuck::cast_slice(&raw.codes));
     let tables = device_tables(ctx, &raw.tables);
     let plane_table = buffers::storage(ctx, "plane tables", &raw.plane_table);
     let output = buffers::output(ctx, "decoded", n);

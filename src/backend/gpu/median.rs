@@ -93,7 +93,8 @@ pub(super) fn run_groups<'c>(
     let mut out_shape = shape.clone();
     out_shape[axis] = groups;
     let limit = ctx.adapter.max_storage_binding;
-    if split::too_big(input, limit) {
+    // The kernel reads f32 (masks are widened first).
+    if split::too_big(outer * len * inner, 4, limit) {
         // Piece by piece, each read back: a block beyond one binding is split, not refused.
         let values = split::map_pieces(input, (outer, len, inner), groups, 1, limit, |piece, _| {
             let Produced::Pending(p) = run_groups(ctx, op, piece, 1, labels, groups)? else {

@@ -39,7 +39,7 @@ pub use resident::DeviceBlock;
 use super::{Backend, BackendError, CpuBackend, Value};
 use crate::expr::{Block, ChunkSource, SourceData};
 use crate::plan::TaskKind;
-use submit::Produced;
+use submit::{Pending, Produced};
 
 /// What went wrong on the GPU.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -118,7 +118,8 @@ pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, GpuError> {
     }
 }
 
-/// Runs fused elementwise tasks on a device, the rest on the CPU backend.
+/// Runs the tasks the device takes (see the module docs) on a GPU, the rest on the CPU
+/// backend; device results stay on the device for the next device task.
 #[derive(Debug, Clone)]
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,
@@ -154,7 +155,11 @@ impl Backend for GpuBackend {
             // Device-resident inputs are read back (once each) by the CPU backend's `to_block`.
             return CpuBackend.run(kind, inputs);
         }
-        self.run_on_device(kind, inputs, true)
+        let err = gpu_error(kind);
+        match self.launch(kind, inputs)? {
+            Launched::Pending(p) => p.finish(&self.ctx, true).map_err(err),
+            Launched::Done(value) => Ok(value),
+        }
     }
 
     fn run_into(
@@ -163,11 +168,27 @@ impl Backend for GpuBackend {
         inputs: &[&Value],
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
     ) -> Result<(), BackendError> {
-        if self.on_device(kind, inputs) {
-            super::write_value(kind, &self.run_on_device(kind, inputs, false)?, dst)
-        } else {
-            CpuBackend.run_into(kind, inputs, dst)
+        if !self.on_device(kind, inputs) {
+            return CpuBackend.run_into(kind, inputs, dst);
         }
+        match self.launch(kind, inputs)? {
+            Launched::Pending(p) => p.read_into(dst).map_err(gpu_error(kind)),
+            Launched::Done(value) => super::write_value(kind, &value, dst),
+        }
+    }
+}
+
+/// A device task started: recorded work to submit, or a value already on the host.
+enum Launched<'c> {
+    Pending(Pending<'c>),
+    Done(Value),
+}
+
+/// Wraps a device error as the task's backend error.
+fn gpu_error(kind: &TaskKind) -> impl Fn(GpuError) -> BackendError + Copy + '_ {
+    move |e| BackendError::Gpu {
+        task: kind.name(),
+        message: e.to_string(),
     }
 }
 
@@ -187,18 +208,10 @@ impl GpuBackend {
             SourceData::Raw(raw) => raw,
         };
         super::check_source_shape(source, region, &raw.shape)?;
-        if raw.codes.len() != raw.shape.iter().product::<usize>()
-            || raw.plane_table.len() * raw.plane_len() != raw.codes.len()
-            || raw.plane_table.iter().any(|&t| t as usize >= raw.tables.len())
-        {
-            return Err(BackendError::BadInput {
-                task: "source",
-                what: format!(
-                    "{}: a raw block whose codes or tables do not match its shape",
-                    source.label()
-                ),
-            });
-        }
+        raw.check().map_err(|what| BackendError::BadInput {
+            task: "source",
+            what: format!("{}: a raw block: {what}", source.label()),
+        })?;
         if !decode::fits(&self.ctx, &raw) {
             return Ok(Value::Block(Block::F32(raw.decode_cpu().into_shared())));
         }
@@ -213,54 +226,47 @@ impl GpuBackend {
             .map_err(err)
     }
 
-    /// Runs a task the device takes. With `keep`, a block result stays on the device (within
-    /// its budget) for the next device task; partial states and group-reduce results come back
-    /// to the host, where they are merged and finalized.
-    fn run_on_device(&self, kind: &TaskKind, inputs: &[&Value], keep: bool) -> Result<Value, BackendError> {
+    /// Starts a task the device takes: block results come back as recorded work for the
+    /// caller to submit (kept on the device, or read into an output); partial states and
+    /// group-reduce results come back to the host, where they are merged and finalized.
+    fn launch(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Launched<'_>, BackendError> {
         self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
         let ctx = &self.ctx;
-        let err = |e: GpuError| BackendError::Gpu {
-            task: kind.name(),
-            message: e.to_string(),
-        };
+        let err = gpu_error(kind);
         ctx.throttle().map_err(err)?;
-        let pending = match kind {
-            TaskKind::Fused { program, shape } => elementwise::run(ctx, program, shape, inputs).map_err(err)?,
-            TaskKind::Holistic { op, axes } => median::run(ctx, *op, inputs[0], axes[0]).map_err(err)?,
+        let produced = match kind {
+            TaskKind::Fused { program, shape } => elementwise::run(ctx, program, shape, inputs),
+            TaskKind::Holistic { op, axes } => median::run(ctx, *op, inputs[0], axes[0]),
             TaskKind::GroupReduce {
                 op,
                 axis,
                 labels,
                 groups,
-            } if op.is_holistic() => median::run_groups(ctx, *op, inputs[0], *axis, labels, *groups).map_err(err)?,
+            } if op.is_holistic() => median::run_groups(ctx, *op, inputs[0], *axis, labels, *groups),
             TaskKind::GroupReduce {
                 op,
                 axis,
                 labels,
                 groups,
-            } => {
-                return reduce::run_groups(ctx, *op, inputs[0], *axis, labels, *groups)
-                    .map(Value::Block)
-                    .map_err(err)
-            }
+            } => reduce::run_groups(ctx, *op, inputs[0], *axis, labels, *groups).map(Produced::Host),
             TaskKind::ReducePartial { op, axes, finalize } => {
                 let p = reduce::run(ctx, *op, inputs, axes).map_err(err)?;
-                return Ok(if *finalize {
+                return Ok(Launched::Done(if *finalize {
                     Value::Block(super::cpu::finalize(&p))
                 } else {
                     Value::Partial(p)
-                });
+                }));
             }
-            TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs).map_err(err)?,
+            TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs),
             TaskKind::Gaussian { passes, constant } => {
-                Produced::Pending(gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map_err(err)?)
+                gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map(Produced::Pending)
             }
             _ => unreachable!("on_device admits only the kinds above"),
         };
-        match pending {
-            Produced::Pending(p) => p.finish(&self.ctx, keep).map_err(err),
-            Produced::Host(b) => Ok(Value::Block(b)),
-        }
+        Ok(match produced.map_err(err)? {
+            Produced::Pending(p) => Launched::Pending(p),
+            Produced::Host(b) => Launched::Done(Value::Block(b)),
+        })
     }
 
     /// Whether a task runs on the device (else on the CPU backend): one decision for `run`

@@ -43,11 +43,10 @@ fn layout(shape: &[usize], axes: &[usize]) -> Option<(usize, usize, usize)> {
     Some((p(0..first), p(first..last + 1), p(last + 1..shape.len())))
 }
 
-/// Whether one column of `len` values, and its states, fit a binding (larger blocks are cut
-/// into pieces of whole columns).
+/// Whether one column of `len` values fits a binding (larger blocks are cut into pieces of
+/// whole columns).
 fn within_limits(ctx: &GpuContext, len: usize) -> bool {
-    let limit = ctx.adapter.max_storage_binding;
-    (len as u64) * 4 <= limit && (STATE_LANES * 4) as u64 <= limit && len < u32::MAX as usize
+    (len as u64) * 4 <= ctx.adapter.max_storage_binding && len < u32::MAX as usize
 }
 
 /// Whether the device runs this partial reduction: a non-holistic op over consecutive axes of
@@ -121,7 +120,9 @@ fn states(
     }
     let limit = ctx.adapter.max_storage_binding;
     let states_bytes = (out.len() * 4) as u64;
-    if split::too_big(input, limit) || states_bytes > limit {
+    // Masks go up as bytes, everything else as f32.
+    let bytes_each = input.dtype().map_or(4, DType::size);
+    if split::too_big(outer * len * inner, bytes_each, limit) || states_bytes > limit {
         // Pieces whose input and states both fit: a column of `len` values makes `groups`
         // states.
         let state_bytes = (groups * STATE_LANES * 4) as u64;
@@ -171,15 +172,14 @@ fn to_partial(
     lens: &[u32],
     shape: Vec<usize>,
 ) -> Partial {
-    let mut picked = Vec::with_capacity(outer * keep.len() * inner);
-    for oo in 0..outer {
-        for g in keep.clone() {
-            picked.extend((0..inner).map(|ii| ((oo * groups + g) * inner + ii, g)));
-        }
-    }
-    let n = picked.len();
+    // States in output order: (outer, kept groups, inner).
+    let picked = (0..outer).flat_map(|oo| {
+        keep.clone()
+            .flat_map(move |g| (0..inner).map(move |ii| ((oo * groups + g) * inner + ii, g)))
+    });
+    let n = outer * keep.len() * inner;
     let (mut a, mut b, mut c) = (vec![0f64; n], vec![0f64; n], vec![0f64; n]);
-    for (i, &(o, g)) in picked.iter().enumerate() {
+    for (i, (o, g)) in picked.enumerate() {
         let l = &states[o * STATE_LANES..(o + 1) * STATE_LANES];
         let all = f64::from(lens[g]);
         let valid = f64::from(l[2].to_bits());

@@ -44,36 +44,31 @@ pub(super) fn pieces((outer, len, inner): (usize, usize, usize), max: usize) -> 
 
 /// The elements of `piece` of a host block seen as `(outer, len, inner)`, as a contiguous 3-D
 /// block (a copy).
-fn piece_of(block: &Block, (outer, len, inner): (usize, usize, usize), (o, i): &Piece) -> Result<Block, GpuError> {
-    let bad = |e: ndarray::ShapeError| GpuError::Device(format!("a block cut into pieces: {e}"));
+fn piece_of(block: &Block, dims: (usize, usize, usize), piece: &Piece) -> Result<Block, GpuError> {
+    fn cut<T: Clone>(
+        a: &ndarray::ArcArray<T, IxDyn>,
+        dims: (usize, usize, usize),
+        (o, i): &Piece,
+    ) -> Result<ndarray::ArcArray<T, IxDyn>, GpuError> {
+        let v = a
+            .view()
+            .into_shape_with_order(dims)
+            .map_err(|e| GpuError::Device(format!("a block cut into pieces: {e}")))?;
+        Ok(v.slice(s![o.clone(), .., i.clone()])
+            .to_owned()
+            .into_dyn()
+            .into_shared())
+    }
     Ok(match block {
-        Block::F32(a) => {
-            let v = a.view().into_shape_with_order((outer, len, inner)).map_err(bad)?;
-            Block::F32(
-                v.slice(s![o.clone(), .., i.clone()])
-                    .to_owned()
-                    .into_dyn()
-                    .into_shared(),
-            )
-        }
-        Block::U8(a) => {
-            let v = a.view().into_shape_with_order((outer, len, inner)).map_err(bad)?;
-            Block::U8(
-                v.slice(s![o.clone(), .., i.clone()])
-                    .to_owned()
-                    .into_dyn()
-                    .into_shared(),
-            )
-        }
+        Block::F32(a) => Block::F32(cut(a, dims, piece)?),
+        Block::U8(a) => Block::U8(cut(a, dims, piece)?),
     })
 }
 
-/// Whether a block of `value`'s size needs cutting to fit a binding of `limit` bytes.
-pub(super) fn too_big(value: &Value, limit: u64) -> bool {
-    match (value.shape(), value.dtype()) {
-        (Some(shape), Some(dtype)) => buffers::device_bytes(shape, dtype) > limit,
-        _ => false,
-    }
+/// Whether a block of `elements` values of `bytes_each` bytes needs cutting to fit a binding
+/// of `limit` bytes.
+pub(super) fn too_big(elements: usize, bytes_each: usize, limit: u64) -> bool {
+    (elements * bytes_each) as u64 > limit
 }
 
 /// Runs `f` on every piece of `value` (each a 3-D `(o, len, i)` host block) and puts its

@@ -1,6 +1,7 @@
 //! Recording dispatches into one command buffer and reading a result back: a chain of passes
 //! (a separable filter) runs in one submission with its intermediates on the device.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,6 +9,7 @@ use std::time::Instant;
 use super::{buffers, DeviceBlock, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::{Block, DType};
+use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
 
 /// A kernel's result buffer with the work that fills it recorded, not yet submitted.
 pub(super) struct Pending<'c> {
@@ -43,6 +45,44 @@ impl Pending<'_> {
         self.rec
             .submit_and_read(&self.buffer, bytemuck::cast_slice_mut(&mut out))?;
         buffers::block_from_words(out, &self.shape, self.dtype).map(Value::Block)
+    }
+}
+
+impl Pending<'_> {
+    /// Submits the work and writes the result (as f32; masks as 0.0/1.0) straight from the
+    /// mapped staging buffer into `dst`, which has the result's shape: a final output block,
+    /// with no host block in between. Blocks until the device is done.
+    ///
+    /// **Errors**: as [`Recording::submit_and_read_with`]; a `dst` of another shape.
+    pub(super) fn read_into(self, dst: ArrayViewMutD<'_, MaybeUninit<f32>>) -> Result<(), GpuError> {
+        let n: usize = self.shape.iter().product();
+        if dst.shape() != self.shape.as_slice() {
+            return Err(GpuError::Device(format!(
+                "a result of shape {:?} written into {:?}",
+                self.shape,
+                dst.shape()
+            )));
+        }
+        let shape = ndarray::IxDyn(&self.shape);
+        let bad = |e: ndarray::ShapeError| GpuError::Device(e.to_string());
+        let dtype = self.dtype;
+        let bytes = (n * dtype.size()).div_ceil(4) as u64 * 4;
+        self.rec.submit_and_read_with(&self.buffer, bytes, |raw| {
+            match dtype {
+                DType::F32 => {
+                    let src =
+                        ArrayViewD::from_shape(shape, bytemuck::cast_slice::<u8, f32>(&raw[..n * 4])).map_err(bad)?;
+                    Zip::from(dst).and(&src).par_for_each(|d, &s| *d = MaybeUninit::new(s));
+                }
+                DType::U8 => {
+                    let src = ArrayViewD::from_shape(shape, &raw[..n]).map_err(bad)?;
+                    Zip::from(dst)
+                        .and(&src)
+                        .par_for_each(|d, &s| *d = MaybeUninit::new(f32::from(s)));
+                }
+            }
+            Ok(())
+        })
     }
 }
 
@@ -82,18 +122,19 @@ impl<'c> Recording<'c> {
         }
     }
 
-    /// A device buffer holding `words`, uploaded through a reused staging belt into a pooled
-    /// input buffer (copied at the start of this recording's work). Counted as upload time
-    /// and bytes.
-    pub(super) fn upload(&mut self, words: &[u32]) -> wgpu::Buffer {
+    /// A device buffer holding `bytes` (zero-padded to whole words), uploaded through a reused
+    /// staging belt into a pooled input buffer (copied at the start of this recording's work).
+    /// Counted as upload time and bytes.
+    pub(super) fn upload(&mut self, bytes: &[u8]) -> wgpu::Buffer {
         let began = Instant::now();
-        let bytes: &[u8] = bytemuck::cast_slice(words);
+        let padded = bytes.len().div_ceil(4) as u64 * 4;
         let limit = self.ctx.device.limits().max_storage_buffer_binding_size;
-        let buffer = self.ctx.uploads.input(&self.ctx.device, bytes.len() as u64, limit);
-        if let Some(size) = wgpu::BufferSize::new(bytes.len() as u64) {
+        let buffer = self.ctx.uploads.input(&self.ctx.device, padded, limit);
+        if let Some(size) = wgpu::BufferSize::new(padded) {
             let belt = self.belt.get_or_insert_with(|| self.ctx.uploads.belt(&self.ctx.device));
-            belt.write_buffer(&mut self.encoder, &buffer, 0, size)
-                .copy_from_slice(bytes);
+            let mut view = belt.write_buffer(&mut self.encoder, &buffer, 0, size);
+            view.slice(..bytes.len()).copy_from_slice(bytes);
+            view.slice(bytes.len()..).fill(0);
         }
         self.inputs.push(buffer.clone());
         let stats = &self.ctx.stats;
@@ -105,13 +146,13 @@ impl<'c> Recording<'c> {
     }
 
     /// A task input as a storage buffer and its element type: a device block's own buffer (no
-    /// copy), or a host block uploaded as [`buffers::block_words`].
+    /// copy), or a host block uploaded as [`buffers::block_bytes`].
     ///
     /// **Errors**: [`GpuError::Device`] for a partial state (a planner bug).
     pub(super) fn input(&mut self, value: &Value) -> Result<(wgpu::Buffer, DType), GpuError> {
         match value {
             Value::Device(d) => Ok((d.buffer().clone(), d.dtype())),
-            Value::Block(b) => Ok((self.upload(&buffers::block_words(b)), b.dtype())),
+            Value::Block(b) => Ok((self.upload(&buffers::block_bytes(b)), b.dtype())),
             Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
         }
     }
@@ -132,8 +173,10 @@ impl<'c> Recording<'c> {
 
     /// Submits the recorded work (its uploads first), then recycles the upload buffers: the
     /// belt's chunks come back when the device has copied from them, the belt returns to the
-    /// pool, and the input buffers return once the work is done (at once when `waits`, as the
-    /// caller waits for the device anyway).
+    /// pool, and the input buffers return to theirs. Reusing a buffer early would be safe (wgpu
+    /// orders a later submission's writes after this one's reads); returning it only once the
+    /// work is done keeps queued work from pinning the pool. When the caller waits for the
+    /// device anyway (`waits`), they return at once and nothing counts as in flight.
     fn submit_encoder(self, extra: impl FnOnce(&mut wgpu::CommandEncoder), waits: bool) {
         let Recording {
             ctx,
@@ -182,7 +225,30 @@ impl<'c> Recording<'c> {
         buffers: &[&wgpu::Buffer],
     ) -> Result<wgpu::BindGroup, GpuError> {
         self.held += buffers.iter().map(|b| b.size()).sum::<u64>();
-        super::elementwise::bind_buffers(self.ctx, pipeline, label, buffers)
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let device = &self.ctx.device;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(GpuError::Shader(e.to_string())),
+            None => Ok(group),
+        }
+    }
+
+    /// The device this recording is for.
+    pub(super) fn context(&self) -> &'c GpuContext {
+        self.ctx
     }
 
     /// Records `n` invocations in workgroups of `workgroup_size`, 2-D (at most the device's
@@ -225,9 +291,25 @@ impl<'c> Recording<'c> {
     /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a
     /// failed map.
     pub(super) fn submit_and_read(self, output: &wgpu::Buffer, out: &mut [f32]) -> Result<(), GpuError> {
+        self.submit_and_read_with(output, (out.len() * 4) as u64, |bytes| {
+            out.copy_from_slice(bytemuck::cast_slice(bytes));
+            Ok(())
+        })
+    }
+
+    /// Submits everything recorded, then hands the first `bytes` (a multiple of 4) of `output`,
+    /// mapped, to `read`. Blocks until the device is done.
+    ///
+    /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a
+    /// failed map, and `read`'s errors.
+    pub(super) fn submit_and_read_with(
+        self,
+        output: &wgpu::Buffer,
+        bytes: u64,
+        read: impl FnOnce(&[u8]) -> Result<(), GpuError>,
+    ) -> Result<(), GpuError> {
         let ctx = self.ctx;
         let device = &ctx.device;
-        let bytes = (out.len() * 4) as u64;
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.max(4),
@@ -270,7 +352,7 @@ impl<'c> Recording<'c> {
                 .slice(..bytes)
                 .get_mapped_range()
                 .map_err(|e| GpuError::Device(e.to_string()))?;
-            out.copy_from_slice(bytemuck::cast_slice(&view));
+            read(&view)?;
         }
         readback.unmap();
         stats
