@@ -7,6 +7,7 @@ pub mod exec;
 pub mod expr;
 pub mod geo;
 pub mod io;
+pub mod labelled;
 pub mod loopback;
 pub mod output;
 pub mod plan;
@@ -27,6 +28,9 @@ pub enum Error {
     /// running the plan failed
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
+    /// a label selection or alignment failed
+    #[error(transparent)]
+    Label(#[from] labelled::LabelError),
     /// no GPU for a computation that asked for one
     #[error(transparent)]
     Gpu(#[from] backend::gpu::GpuError),

@@ -110,6 +110,16 @@ impl Bounds {
     }
 }
 
+/// Which point of a pixel its x/y coordinate names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum XyCoords {
+    /// the pixel's centre (rioxarray, odc-stac; strata's default)
+    #[default]
+    Center,
+    /// the pixel's top-left corner (stackstac's default, `xy_coords="topleft"`)
+    TopLeft,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

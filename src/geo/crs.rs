@@ -57,6 +57,16 @@ impl Crs {
         self.proj.is_latlong()
     }
 
+    /// Projects a WGS84 longitude/latitude (degrees) into this CRS: pyproj's
+    /// `Proj(crs)(lon, lat)`, as the tutorial finds its area of interest. Costs one projection.
+    ///
+    /// **Errors**: [`GeoError::Projection`] when the point cannot be projected.
+    pub fn project_lonlat(&self, lon: f64, lat: f64) -> Result<(f64, f64), GeoError> {
+        let mut p = [(lon, lat)];
+        Crs::from_epsg(4326)?.project(self, &mut p)?;
+        Ok(p[0])
+    }
+
     /// Projects points in place from this CRS into `to` (degrees for geographic CRSs, the
     /// CRS's units otherwise). Costs about a microsecond per point.
     ///
@@ -102,6 +112,8 @@ mod tests {
         assert!((p[0].1 - 4180881.547121).abs() < 1e-4, "{p:?}");
         utm10.project(&wgs84, &mut p).unwrap();
         assert!((p[0].0 + 122.4312).abs() < 1e-9 && (p[0].1 - 37.7739).abs() < 1e-9);
+        let (x, y) = utm10.project_lonlat(-122.4312, 37.7739).unwrap();
+        assert!((x - 550092.262834).abs() < 1e-4 && (y - 4180881.547121).abs() < 1e-4);
         assert!(matches!(Crs::from_epsg(99999), Err(GeoError::UnknownEpsg(99999))));
     }
 }

@@ -4,5 +4,5 @@
 mod affine;
 mod crs;
 
-pub use affine::{Affine, Bounds};
+pub use affine::{Affine, Bounds, XyCoords};
 pub use crs::{Crs, GeoError};

@@ -4,17 +4,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::geo::{Affine, Bounds};
-
-/// Which point of a pixel its x/y coordinate names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub enum XyCoords {
-    /// the pixel's centre (rioxarray, odc-stac; strata's default)
-    #[default]
-    Center,
-    /// the pixel's top-left corner (stackstac's default, `xy_coords="topleft"`)
-    TopLeft,
-}
+use crate::geo::{Affine, Bounds, XyCoords};
 
 /// A north-up output grid: CRS, snapped bounds, resolution and shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]

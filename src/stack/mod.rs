@@ -13,11 +13,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use grid::{RasterSpec, XyCoords};
+pub use crate::geo::XyCoords;
+pub use grid::RasterSpec;
 
 use crate::array::Array;
 use crate::geo::{Bounds, Crs, GeoError};
 use crate::io::{CogReader, IoError};
+use crate::labelled::{Coord, CoordValues, DataArray, GeoAttrs};
 use crate::stac::{Item, ItemCollection};
 use source::{AssetRef, StackContext, StackSource};
 
@@ -163,6 +165,44 @@ impl Stack {
     /// Bytes the whole stack would take in memory (f32), as the tutorial prints.
     pub fn nbytes(&self) -> u64 {
         self.array.shape().iter().product::<usize>() as u64 * 4
+    }
+
+    /// The stack as a labelled array (what stackstac returns): dims `(time, band, y, x)`,
+    /// coordinates time, band, y, x, the item `id` and each item's `eo:cloud_cover` along
+    /// time, and the CRS, resolution and pixel convention as attributes. O(coordinates).
+    pub fn labelled(&self) -> DataArray {
+        let c = &self.coords;
+        let mut coords = vec![
+            Coord::index("time", CoordValues::Time(c.time.clone())),
+            Coord::index("band", CoordValues::Str(c.band.clone())),
+            Coord::index("y", CoordValues::F64(c.y.clone())),
+            Coord::index("x", CoordValues::F64(c.x.clone())),
+            Coord {
+                name: "id".into(),
+                dim: Some("time".into()),
+                values: CoordValues::Str(c.id.clone()),
+            },
+        ];
+        let cloud: Option<Vec<f64>> = c
+            .properties
+            .iter()
+            .map(|p| p.get("eo:cloud_cover").and_then(|v| v.as_f64()))
+            .collect();
+        if let Some(cloud) = cloud {
+            coords.push(Coord {
+                name: "eo:cloud_cover".into(),
+                dim: Some("time".into()),
+                values: CoordValues::F64(cloud),
+            });
+        }
+        DataArray::new(self.array.clone(), &["time", "band", "y", "x"], coords)
+            .expect("a stack's coordinates fit its shape")
+            .with_attrs(GeoAttrs {
+                epsg: Some(self.spec.epsg),
+                resolution: Some(self.spec.resolution),
+                xy_coords: c.xy_coords,
+            })
+            .with_name("stack")
     }
 
     /// (time, band, y, x)

@@ -1,0 +1,79 @@
+//! Computing labelled arrays: results come back as labelled in-memory arrays (xarray's
+//! `.compute()`), or as plain ndarrays (`.values`).
+
+use ndarray::ArrayD;
+
+use super::DataArray;
+use crate::array::{compute_many, Array};
+use crate::exec::{ComputeOptions, ExecReport};
+use crate::expr::DType;
+
+impl DataArray {
+    /// Computes the values with default options and returns them labelled as `self`, held in
+    /// memory (xarray's `.compute()`): later operations read them instead of recomputing.
+    /// Costs the computation plus the result's `nbytes`.
+    ///
+    /// **Errors**: any build, plan or execution error.
+    pub fn compute(&self) -> crate::Result<DataArray> {
+        Ok(self.compute_with(&ComputeOptions::default())?.0)
+    }
+
+    /// [`DataArray::compute`] with options, and the run's report.
+    ///
+    /// **Errors**: as [`DataArray::compute`].
+    pub fn compute_with(&self, options: &ComputeOptions) -> crate::Result<(DataArray, ExecReport)> {
+        let (mut out, report) = compute_all(&[self], options)?;
+        Ok((out.remove(0), report))
+    }
+
+    /// The values as an ndarray (numpy's `.values`; masks as 0.0/1.0). Computes unless the
+    /// data is already in memory, and copies either way.
+    ///
+    /// **Errors**: as [`DataArray::compute`].
+    pub fn values(&self) -> crate::Result<ArrayD<f32>> {
+        self.data.compute()
+    }
+
+    /// The values of a mask as bytes (0 or 1).
+    ///
+    /// **Errors**: as [`DataArray::compute`], or an invalid-argument error for a non-mask.
+    pub fn mask_values(&self) -> crate::Result<ArrayD<u8>> {
+        self.data.compute_mask()
+    }
+
+    /// Computes and keeps the blocks in memory, labels unchanged (dask's `persist`).
+    ///
+    /// **Errors**: as [`DataArray::compute`].
+    pub fn persist(&self) -> crate::Result<DataArray> {
+        Ok(self.relabel(self.data.persist()?))
+    }
+
+    /// `values` wrapped as the in-memory data of `self`'s labels, chunked as `self` was.
+    fn holding(&self, values: ArrayD<f32>) -> DataArray {
+        let chunks: Vec<usize> = self
+            .data
+            .grid()
+            .map(|g| g.max_block_shape().to_vec())
+            .unwrap_or_else(|| values.shape().to_vec())
+            .into_iter()
+            .map(|n| n.max(1))
+            .collect();
+        let data = if self.data.dtype() == DType::U8 {
+            Array::from_mask(values.mapv(|v| v != 0.0), chunks)
+        } else {
+            Array::from_ndarray(values, chunks)
+        };
+        self.relabel(data)
+    }
+}
+
+/// Computes several labelled arrays in one run, sharing their common work (a stack's reads,
+/// say), and returns them labelled and in memory, in order, with the run's report.
+///
+/// **Errors**: the first build, plan or execution error.
+pub fn compute_all(arrays: &[&DataArray], options: &ComputeOptions) -> crate::Result<(Vec<DataArray>, ExecReport)> {
+    let data: Vec<&Array> = arrays.iter().map(|a| &a.data).collect();
+    let (values, report) = compute_many(&data, options)?;
+    let out = arrays.iter().zip(values).map(|(a, v)| a.holding(v)).collect();
+    Ok((out, report))
+}

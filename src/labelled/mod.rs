@@ -1,0 +1,339 @@
+//! Labelled arrays, what xarray gives the tutorial: a lazy [`Array`] with named dims,
+//! coordinates along them and georeferencing attributes. Select by band name or by coordinate
+//! values (`sel`, `loc`, descending y included), resample time by calendar month, drop
+//! all-NaN steps, reduce over named dims; the coordinates follow the data through every
+//! operation, and every operation stays lazy except `dropna`, which must look at the values.
+//!
+//! ```
+//! use strata::labelled::{Coord, CoordValues, DataArray};
+//! use strata::Array;
+//! let data = Array::from_ndarray(ndarray::Array::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f32).into_dyn(), [2, 3]);
+//! let da = DataArray::new(data, &["band", "x"], vec![
+//!     Coord::index("band", CoordValues::Str(vec!["red".into(), "nir".into()])),
+//!     Coord::index("x", CoordValues::F64(vec![15.0, 45.0, 75.0])),
+//! ]).unwrap();
+//! let nir = da.sel("band", "nir").unwrap().loc("x", 40.0, 80.0).unwrap();
+//! assert_eq!(nir.values().unwrap().into_raw_vec_and_offset().0, vec![4.0, 5.0]);
+//! ```
+
+mod compute;
+mod coords;
+mod ops;
+mod resample;
+mod select;
+
+use std::fmt;
+
+use crate::array::{human_bytes, Array};
+use crate::geo::{Affine, XyCoords};
+
+pub use compute::compute_all;
+pub use coords::{Coord, CoordValues, Label};
+pub use resample::{DropHow, MonthlyGroups};
+
+/// What went wrong selecting by label or lining up coordinates.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabelError {
+    /// No dim of that name.
+    #[error("no dim {dim:?} (dims {dims:?})")]
+    NoDim {
+        /// the dim asked for
+        dim: String,
+        /// the array's dims
+        dims: Vec<String>,
+    },
+    /// The dim has no index coordinate to select by.
+    #[error("dim {dim:?} has no coordinate to select labels by")]
+    NoCoord {
+        /// the dim
+        dim: String,
+    },
+    /// A label that is not in the coordinate.
+    #[error("{label} is not a label of {dim:?}")]
+    NoLabel {
+        /// the dim
+        dim: String,
+        /// the label
+        label: String,
+    },
+    /// A label of the wrong kind for the coordinate (a name for numbers, say).
+    #[error("{label} cannot label {dim:?}, whose values are {coord_type}")]
+    LabelType {
+        /// the dim
+        dim: String,
+        /// the label
+        label: String,
+        /// the coordinate's value type
+        coord_type: &'static str,
+    },
+    /// A label slice on a coordinate that is neither ascending nor descending.
+    #[error("dim {dim:?}: label slices need a sorted coordinate")]
+    NotMonotonic {
+        /// the dim
+        dim: String,
+    },
+    /// Two operands label a shared dim differently.
+    #[error("{op}: the operands' {dim:?} coordinates differ (strata aligns exactly; select the same labels first)")]
+    Misaligned {
+        /// the operation
+        op: String,
+        /// the dim
+        dim: String,
+    },
+    /// Dims, coordinates and data that do not fit together.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Attributes of a labelled array: what its x/y coordinates mean on the ground.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GeoAttrs {
+    /// EPSG code of the x/y coordinates
+    pub epsg: Option<u32>,
+    /// pixel size (x, y), positive
+    pub resolution: Option<(f64, f64)>,
+    /// which point of a pixel the x/y coordinates name
+    pub xy_coords: XyCoords,
+}
+
+/// A lazy array with named dims, coordinates and georeferencing: xarray's `DataArray` over
+/// a strata [`Array`]. Cloning is cheap (the expression is shared; coordinates are copied).
+#[derive(Clone)]
+pub struct DataArray {
+    data: Array,
+    dims: Vec<String>,
+    coords: Vec<Coord>,
+    attrs: GeoAttrs,
+    name: Option<String>,
+}
+
+impl DataArray {
+    /// Labels `data` with `dims` (one per axis) and `coords` (each along one of the dims with
+    /// that dim's length, or scalar). O(number of coordinate values).
+    ///
+    /// **Errors**: [`LabelError::Invalid`] when the dims or a coordinate do not fit the shape.
+    pub fn new<S: AsRef<str>>(data: Array, dims: &[S], coords: Vec<Coord>) -> Result<DataArray, LabelError> {
+        let dims: Vec<String> = dims.iter().map(|d| d.as_ref().to_string()).collect();
+        if let Err(e) = data.check() {
+            return Err(LabelError::Invalid(format!("the data is invalid: {e}")));
+        }
+        if dims.len() != data.ndim() {
+            return Err(LabelError::Invalid(format!(
+                "{} dims {dims:?} for {} axes",
+                dims.len(),
+                data.ndim()
+            )));
+        }
+        for (i, d) in dims.iter().enumerate() {
+            if dims[..i].contains(d) {
+                return Err(LabelError::Invalid(format!("dim {d:?} named twice")));
+            }
+        }
+        let da = DataArray {
+            data: data.with_dims(&dims),
+            dims,
+            coords: Vec::new(),
+            attrs: GeoAttrs::default(),
+            name: None,
+        };
+        coords.into_iter().try_fold(da, |da, c| da.with_coord(c))
+    }
+
+    /// Adds (or replaces) a coordinate.
+    ///
+    /// **Errors**: [`LabelError::Invalid`] when it runs along a dim the array lacks, or has
+    /// the wrong length.
+    pub fn with_coord(mut self, coord: Coord) -> Result<DataArray, LabelError> {
+        let want = match &coord.dim {
+            Some(d) => self.size_of(d)?,
+            None => 1,
+        };
+        if coord.values.len() != want {
+            return Err(LabelError::Invalid(format!(
+                "coordinate {:?} has {} values for {} positions",
+                coord.name,
+                coord.values.len(),
+                want
+            )));
+        }
+        self.coords.retain(|c| c.name != coord.name);
+        self.coords.push(coord);
+        Ok(self)
+    }
+
+    /// Sets the georeferencing attributes.
+    pub fn with_attrs(mut self, attrs: GeoAttrs) -> DataArray {
+        self.attrs = attrs;
+        self
+    }
+
+    /// Names the array (shown by `Display`).
+    pub fn with_name(mut self, name: &str) -> DataArray {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// The lazy data, dims named.
+    pub fn data(&self) -> &Array {
+        &self.data
+    }
+
+    /// The dim names, one per axis.
+    pub fn dims(&self) -> &[String] {
+        &self.dims
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+
+    /// Every coordinate, index coordinates first in dim order as they were given.
+    pub fn coords(&self) -> &[Coord] {
+        &self.coords
+    }
+
+    /// The coordinate called `name`, if any.
+    pub fn coord(&self, name: &str) -> Option<&Coord> {
+        self.coords.iter().find(|c| c.name == name)
+    }
+
+    /// The georeferencing attributes.
+    pub fn attrs(&self) -> &GeoAttrs {
+        &self.attrs
+    }
+
+    /// The name, if set.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Bytes the whole array would take in memory (xarray's `nbytes`); nothing is computed.
+    pub fn nbytes(&self) -> u64 {
+        self.data.nbytes()
+    }
+
+    /// The axis of dim `dim`.
+    ///
+    /// **Errors**: [`LabelError::NoDim`].
+    pub fn axis(&self, dim: &str) -> Result<usize, LabelError> {
+        self.dims.iter().position(|d| d == dim).ok_or_else(|| LabelError::NoDim {
+            dim: dim.to_string(),
+            dims: self.dims.clone(),
+        })
+    }
+
+    fn size_of(&self, dim: &str) -> Result<usize, LabelError> {
+        Ok(self.shape()[self.axis(dim)?])
+    }
+
+    /// The index coordinate of `dim`.
+    fn index_of(&self, dim: &str) -> Result<&Coord, LabelError> {
+        self.axis(dim)?;
+        self.coords
+            .iter()
+            .find(|c| c.is_index() && c.name == dim)
+            .ok_or_else(|| LabelError::NoCoord { dim: dim.to_string() })
+    }
+
+    /// The f64 values of the index coordinate of `dim` (x, y).
+    ///
+    /// **Errors**: [`LabelError::NoCoord`] when it has none or it is not numeric.
+    pub fn f64_coord(&self, dim: &str) -> Result<&[f64], LabelError> {
+        match &self.index_of(dim)?.values {
+            CoordValues::F64(v) => Ok(v),
+            _ => Err(LabelError::NoCoord { dim: dim.to_string() }),
+        }
+    }
+
+    /// The pixel → CRS transform of the `(y, x)` grid, from the x/y coordinates, the
+    /// resolution and the pixel convention; `None` without x and y coordinates and a resolution.
+    pub fn transform(&self) -> Option<Affine> {
+        let (x, y) = (self.f64_coord("x").ok()?, self.f64_coord("y").ok()?);
+        let (rx, ry) = self.attrs.resolution?;
+        let shift = if self.attrs.xy_coords == XyCoords::Center { 0.5 } else { 0.0 };
+        Some(Affine::north_up(
+            x.first()? - shift * rx,
+            y.first()? + shift * ry,
+            rx,
+            ry,
+        ))
+    }
+
+    /// Same labels, other data of the same shape (what an elementwise operation on the data
+    /// gives).
+    ///
+    /// **Errors**: [`LabelError::Invalid`] when the shapes differ.
+    pub fn with_data(&self, data: Array) -> Result<DataArray, LabelError> {
+        if data.check().is_ok() && data.shape() != self.shape() {
+            return Err(LabelError::Invalid(format!(
+                "new data of shape {:?} for labels of shape {:?}",
+                data.shape(),
+                self.shape()
+            )));
+        }
+        Ok(self.relabel(data))
+    }
+
+    /// `data` (any shape, possibly invalid) under these labels; its error, if any, surfaces
+    /// when computed.
+    fn relabel(&self, data: Array) -> DataArray {
+        DataArray {
+            data: if data.check().is_ok() && data.ndim() == self.dims.len() {
+                data.with_dims(&self.dims)
+            } else {
+                data
+            },
+            ..self.clone()
+        }
+    }
+}
+
+impl fmt::Display for DataArray {
+    /// xarray's repr: dims and sizes, the lazy data (dtype, chunk shape, blocks, bytes), the
+    /// number of tasks its plan has (planning costs about a microsecond a block), the
+    /// coordinates abbreviated, and the georeferencing.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sizes: Vec<String> = self
+            .dims
+            .iter()
+            .zip(self.shape())
+            .map(|(d, n)| format!("{d}: {n}"))
+            .collect();
+        let name = self.name.as_deref().map(|n| format!(" {n:?}")).unwrap_or_default();
+        writeln!(f, "<strata.DataArray{name} ({})>", sizes.join(", "))?;
+        writeln!(f, "{}", self.data)?;
+        match self.data.plan() {
+            Ok(g) => writeln!(f, "tasks: {} ({} to hold)", g.tasks.len(), human_bytes(self.nbytes()))?,
+            Err(e) => writeln!(f, "tasks: cannot plan: {e}")?,
+        }
+        if !self.coords.is_empty() {
+            writeln!(f, "Coordinates:")?;
+            for c in &self.coords {
+                c.fmt_row(f)?;
+            }
+        }
+        let a = &self.attrs;
+        if a.epsg.is_some() || a.resolution.is_some() {
+            writeln!(f, "Attributes:")?;
+            if let Some(e) = a.epsg {
+                writeln!(f, "    crs:        EPSG:{e}")?;
+            }
+            if let Some((rx, ry)) = a.resolution {
+                writeln!(f, "    resolution: ({rx}, {ry})")?;
+            }
+            writeln!(f, "    xy_coords:  {:?}", a.xy_coords)?;
+            if let Some(t) = self.transform() {
+                writeln!(f, "    transform:  ({}, {}, {}, {}, {}, {})", t.a, t.b, t.c, t.d, t.e, t.f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DataArray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

@@ -1,0 +1,235 @@
+//! Arithmetic, comparisons, reductions and filters on labelled arrays. Operands line up by
+//! dim name (xarray broadcasting: the result has the left operand's dims, then the right's
+//! new ones); shared dims must carry the same labels (strata aligns exactly, where xarray
+//! would take an inner join). Reductions take dim names and skip NaN, as xarray's do on
+//! floats.
+
+use std::ops::{Add, Div, Mul, Sub};
+
+use super::{Coord, DataArray, LabelError};
+use crate::array::{Array, Axes};
+use crate::expr::{BinaryOp, BoundaryMode, ExprError, ReduceOp};
+
+impl DataArray {
+    /// `self op other`, lined up by dim name. Lazy: one expression node (two or three more
+    /// when axes must be inserted). A misalignment is kept in the result and reported by
+    /// `compute`, as strata's arrays keep build errors.
+    pub fn binary(&self, op: BinaryOp, other: &DataArray) -> DataArray {
+        match self.aligned(op, other) {
+            Ok(out) => out,
+            Err(e) => self.relabel(Array::from_result(Err(ExprError::InvalidArgument {
+                op: format!("{op:?}"),
+                reason: e.to_string(),
+            }))),
+        }
+    }
+
+    fn aligned(&self, op: BinaryOp, other: &DataArray) -> Result<DataArray, LabelError> {
+        let name = format!("{op:?}");
+        for d in self.dims.iter().filter(|d| other.dims.contains(d)) {
+            let (a, b) = (self.index_of(d).ok(), other.index_of(d).ok());
+            if let (Some(a), Some(b)) = (a, b) {
+                if a.values != b.values {
+                    return Err(LabelError::Misaligned {
+                        op: name,
+                        dim: d.clone(),
+                    });
+                }
+            }
+        }
+        let mut dims = self.dims.clone();
+        dims.extend(other.dims.iter().filter(|d| !self.dims.contains(d)).cloned());
+        let positions: Vec<usize> = other
+            .dims
+            .iter()
+            .map(|d| dims.iter().position(|r| r == d).expect("every dim is in the result"))
+            .collect();
+        if positions.windows(2).any(|w| w[0] > w[1]) {
+            return Err(LabelError::Invalid(format!(
+                "{name}: dims {:?} and {:?} are in different orders (strata does not transpose)",
+                self.dims, other.dims
+            )));
+        }
+        let left = (self.dims.len()..dims.len()).fold(self.data.clone(), |a, _| a.expand_dims(-1));
+        let right = (0..dims.len())
+            .filter(|k| !positions.contains(k))
+            .fold(other.data.clone(), |a, k| a.expand_dims(k as isize));
+        let data = left.binary(op, &right);
+        let mut coords = self.coords.clone();
+        coords.retain(|c| match other.coord(&c.name) {
+            // a scalar label the operands disagree on no longer describes the result
+            Some(o) if c.dim.is_none() => o == c,
+            _ => true,
+        });
+        for c in &other.coords {
+            if self.coord(&c.name).is_none() {
+                coords.push(c.clone());
+            }
+        }
+        Ok(DataArray {
+            data: data.with_dims(&dims),
+            dims,
+            coords,
+            attrs: if self.attrs == Default::default() {
+                other.attrs.clone()
+            } else {
+                self.attrs.clone()
+            },
+            name: self.name.clone().filter(|n| other.name.as_ref() == Some(n)),
+        })
+    }
+
+    /// `self op scalar` elementwise; labels unchanged. Lazy.
+    pub fn binary_scalar(&self, op: BinaryOp, scalar: f32) -> DataArray {
+        self.relabel(self.data.binary_scalar(op, scalar))
+    }
+
+    /// A mask of `self > v`. Lazy.
+    pub fn gt(&self, v: f32) -> DataArray {
+        self.relabel(self.data.gt(v))
+    }
+
+    /// A mask of `self >= v`. Lazy.
+    pub fn ge(&self, v: f32) -> DataArray {
+        self.relabel(self.data.ge(v))
+    }
+
+    /// A mask of `self < v`. Lazy.
+    pub fn lt(&self, v: f32) -> DataArray {
+        self.relabel(self.data.lt(v))
+    }
+
+    /// A mask of `self <= v`. Lazy.
+    pub fn le(&self, v: f32) -> DataArray {
+        self.relabel(self.data.le(v))
+    }
+
+    /// A mask of the NaN elements. Lazy.
+    pub fn isnan(&self) -> DataArray {
+        self.relabel(self.data.isnan())
+    }
+
+    /// NaN replaced by `v`. Lazy.
+    pub fn fillna(&self, v: f32) -> DataArray {
+        self.relabel(self.data.fillna(v))
+    }
+
+    /// Any same-shape transformation of the data (`|a| a.sqrt()`), labels kept.
+    ///
+    /// **Errors**: [`LabelError::Invalid`] when `f` changes the shape.
+    pub fn map(&self, f: impl FnOnce(&Array) -> Array) -> Result<DataArray, LabelError> {
+        self.with_data(f(&self.data))
+    }
+
+    /// Reduces over the named dims with `op` (NaN-propagating or NaN-skipping as `op` says);
+    /// those dims and every coordinate along them are dropped. Lazy; medians make the dims
+    /// whole in each block at plan time.
+    ///
+    /// **Errors**: [`LabelError::NoDim`] for a dim the array lacks.
+    pub fn reduce(&self, op: ReduceOp, dims: &[&str]) -> Result<DataArray, LabelError> {
+        let axes: Vec<isize> = dims
+            .iter()
+            .map(|d| self.axis(d).map(|a| a as isize))
+            .collect::<Result<_, _>>()?;
+        let data = self.data.reduce(op, Axes::Some(axes));
+        let kept: Vec<String> = self.dims.iter().filter(|d| !dims.contains(&d.as_str())).cloned().collect();
+        let coords: Vec<Coord> = self
+            .coords
+            .iter()
+            .filter(|c| c.dim.as_deref().is_none_or(|d| !dims.contains(&d)))
+            .cloned()
+            .collect();
+        Ok(DataArray {
+            data: data.with_dims(&kept),
+            dims: kept,
+            coords,
+            ..self.clone()
+        })
+    }
+
+    /// The NaN-skipping mean over `dim` (xarray's `mean(dim=...)` on floats).
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn mean(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanMean, &[dim])
+    }
+
+    /// The NaN-skipping median over `dim` (xarray's `median(dim=...)`; an even count gives
+    /// the mean of the two middle values, an all-NaN pixel NaN).
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn median(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanMedian, &[dim])
+    }
+
+    /// The NaN-skipping sum over `dim`.
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn sum(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanSum, &[dim])
+    }
+
+    /// The NaN-skipping minimum over `dim`.
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn min(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanMin, &[dim])
+    }
+
+    /// The NaN-skipping maximum over `dim`.
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn max(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanMax, &[dim])
+    }
+
+    /// The number of non-NaN values over `dim`.
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn count(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::Count, &[dim])
+    }
+
+    /// A gaussian filter with one sigma per dim, in dim order (0 leaves a dim alone), with
+    /// scipy's `gaussian_filter` semantics and `mode` at the edges; labels unchanged. Lazy;
+    /// blocks read their neighbours' halos.
+    pub fn gaussian(&self, sigma: &[f64], mode: BoundaryMode) -> DataArray {
+        self.relabel(self.data.gaussian(sigma, mode))
+    }
+}
+
+macro_rules! operators {
+    ($($trait:ident $method:ident $op:ident;)*) => {$(
+        impl $trait<&DataArray> for &DataArray {
+            type Output = DataArray;
+            fn $method(self, rhs: &DataArray) -> DataArray {
+                self.binary(BinaryOp::$op, rhs)
+            }
+        }
+        impl $trait<f32> for &DataArray {
+            type Output = DataArray;
+            fn $method(self, rhs: f32) -> DataArray {
+                self.binary_scalar(BinaryOp::$op, rhs)
+            }
+        }
+        impl $trait<DataArray> for DataArray {
+            type Output = DataArray;
+            fn $method(self, rhs: DataArray) -> DataArray {
+                self.binary(BinaryOp::$op, &rhs)
+            }
+        }
+        impl $trait<f32> for DataArray {
+            type Output = DataArray;
+            fn $method(self, rhs: f32) -> DataArray {
+                self.binary_scalar(BinaryOp::$op, rhs)
+            }
+        }
+    )*};
+}
+
+operators! {
+    Add add Add;
+    Sub sub Sub;
+    Mul mul Mul;
+    Div div Div;
+}

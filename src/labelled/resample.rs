@@ -1,0 +1,126 @@
+//! Calendar resampling of a time dim (xarray's `resample(time="MS")` and `"YS"`), and
+//! `dropna` along a dim.
+
+use chrono::{DateTime, Utc};
+
+use super::coords::{month_from_number, month_number};
+use super::{Coord, CoordValues, DataArray, LabelError};
+use crate::expr::ReduceOp;
+
+/// The time steps of an array binned by calendar period, ready to reduce: one bin per period
+/// from the first to the last one present, empty periods included (they reduce to NaN, as in
+/// xarray, for `dropna` to remove).
+#[derive(Debug, Clone)]
+pub struct MonthlyGroups {
+    array: DataArray,
+    dim: String,
+    labels: Vec<usize>,
+    starts: Vec<DateTime<Utc>>,
+}
+
+/// Which steps `dropna` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropHow {
+    /// steps whose every value is NaN
+    All,
+    /// steps with any NaN value
+    Any,
+}
+
+impl DataArray {
+    /// Bins `dim` (a time coordinate) by calendar period: `"MS"` (month start) or `"YS"`
+    /// (year start), as pandas names them. Reduce the bins with [`MonthlyGroups::reduce`] or
+    /// its shorthands; the result's `dim` is labelled by each period's first instant (UTC
+    /// midnight). Lazy; O(time steps).
+    ///
+    /// **Errors**: [`LabelError::NoCoord`] when `dim` has no time coordinate,
+    /// [`LabelError::Invalid`] for another frequency.
+    pub fn resample(&self, dim: &str, freq: &str) -> Result<MonthlyGroups, LabelError> {
+        let months_per_bin = match freq {
+            "MS" => 1,
+            "YS" => 12,
+            _ => {
+                return Err(LabelError::Invalid(format!(
+                    "resample: frequency {freq:?} (strata knows \"MS\" and \"YS\")"
+                )))
+            }
+        };
+        let CoordValues::Time(times) = &self.index_of(dim)?.values else {
+            return Err(LabelError::NoCoord { dim: dim.to_string() });
+        };
+        let bin = |t: &DateTime<Utc>| month_number(t).div_euclid(months_per_bin);
+        let (Some(first), Some(last)) = (times.iter().map(bin).min(), times.iter().map(bin).max()) else {
+            return Err(LabelError::Invalid(format!("resample: dim {dim:?} is empty")));
+        };
+        Ok(MonthlyGroups {
+            array: self.clone(),
+            dim: dim.to_string(),
+            labels: times.iter().map(|t| (bin(t) - first) as usize).collect(),
+            starts: (first..=last).map(|b| month_from_number(b * months_per_bin)).collect(),
+        })
+    }
+
+    /// Removes the steps of `dim` that are all NaN (`DropHow::All`) or have any NaN
+    /// (`DropHow::Any`), as xarray's `dropna`. The values decide, so this **computes** the
+    /// array once (a count of non-NaN values per step); compute or persist first when the
+    /// array is expensive and used again. Returns a lazy selection of the kept steps.
+    ///
+    /// **Errors**: [`crate::Error`] from computing, or a label error for a missing dim.
+    pub fn dropna(&self, dim: &str, how: DropHow) -> crate::Result<DataArray> {
+        let axis = self.axis(dim)?;
+        let others: Vec<&str> = self.dims.iter().filter(|d| *d != dim).map(String::as_str).collect();
+        let per_step: usize = (0..self.dims.len())
+            .filter(|&k| k != axis)
+            .map(|k| self.shape()[k])
+            .product();
+        let counts = self.reduce(ReduceOp::Count, &others)?.data.compute()?;
+        let keep: Vec<usize> = counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| match how {
+                DropHow::All => c > 0.0,
+                DropHow::Any => c as usize == per_step,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        Ok(self.isel_many(dim, &keep)?)
+    }
+}
+
+impl MonthlyGroups {
+    /// The first instant of every bin, in order.
+    pub fn starts(&self) -> &[DateTime<Utc>] {
+        &self.starts
+    }
+
+    /// The bin of every step of the dim.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// Reduces every bin with `op`; the dim becomes one step per bin, labelled by the bins'
+    /// starts, and the other coordinates along it (item ids) are dropped. Lazy: one
+    /// group-reduce node.
+    pub fn reduce(&self, op: ReduceOp) -> DataArray {
+        let a = &self.array;
+        let axis = a.axis(&self.dim).expect("checked by resample") as isize;
+        let data = a.data.group_reduce(op, axis, &self.labels, self.starts.len());
+        let mut out = a.relabel(data);
+        out.coords.retain(|c| c.dim.as_deref() != Some(self.dim.as_str()));
+        out.coords.insert(
+            0,
+            Coord::index(&self.dim, CoordValues::Time(self.starts.clone())),
+        );
+        out
+    }
+
+    /// The NaN-skipping median of every bin (the tutorial's `.median("time")`).
+    pub fn median(&self) -> DataArray {
+        self.reduce(ReduceOp::NanMedian)
+    }
+
+    /// The NaN-skipping mean of every bin.
+    pub fn mean(&self) -> DataArray {
+        self.reduce(ReduceOp::NanMean)
+    }
+}

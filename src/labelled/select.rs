@@ -1,0 +1,201 @@
+//! Selection by position (`isel`) and by label (`sel`, `loc`), with xarray's semantics:
+//! a scalar selection drops the dim and leaves its labels as scalar coordinates; a label
+//! slice is closed at both ends and runs in the coordinate's own order, so a descending `y`
+//! is sliced from the larger value to the smaller, as in the tutorial's
+//! `.loc[..., y + buffer : y - buffer, x - buffer : x + buffer]`.
+
+use std::cmp::Ordering;
+
+use super::coords::Key;
+use super::{Coord, CoordValues, DataArray, Label, LabelError};
+use crate::array::Slice;
+
+impl DataArray {
+    /// The element `index` of `dim` (negative counts from the end); the dim is dropped and
+    /// its coordinates become scalars (xarray's `isel(dim=index)`). Lazy; O(coordinates).
+    ///
+    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::Invalid`] for an index out of range.
+    pub fn isel(&self, dim: &str, index: isize) -> Result<DataArray, LabelError> {
+        let axis = self.axis(dim)?;
+        let n = self.shape()[axis] as isize;
+        let i = if index < 0 { index + n } else { index };
+        if !(0..n).contains(&i) {
+            return Err(LabelError::Invalid(format!(
+                "isel: index {index} out of range for dim {dim:?} of length {n}"
+            )));
+        }
+        let data = self.data.index(axis as isize, i);
+        let mut out = self.relabel(data);
+        out.dims.remove(axis);
+        out.data = out.data.with_dims(&out.dims);
+        for c in &mut out.coords {
+            if c.dim.as_deref() == Some(dim) {
+                c.values = c.values.take(&[i as usize]);
+                c.dim = None;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The elements `indices` of `dim`, in that order (xarray's `isel(dim=[...])`); the dim
+    /// stays. Lazy; O(coordinates).
+    ///
+    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::Invalid`] for an index out of range.
+    pub fn isel_many(&self, dim: &str, indices: &[usize]) -> Result<DataArray, LabelError> {
+        let axis = self.axis(dim)?;
+        let n = self.shape()[axis];
+        if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
+            return Err(LabelError::Invalid(format!(
+                "isel: index {bad} out of range for dim {dim:?} of length {n}"
+            )));
+        }
+        let list: Vec<isize> = indices.iter().map(|&i| i as isize).collect();
+        Ok(self.take_coords(dim, indices, self.data.take(axis as isize, &list)))
+    }
+
+    /// numpy slicing of `dim` by position (xarray's `isel(dim=slice(...))`). Lazy.
+    ///
+    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::Invalid`] for a zero step.
+    pub fn isel_slice(&self, dim: &str, slice: Slice) -> Result<DataArray, LabelError> {
+        let axis = self.axis(dim)?;
+        let (start, step, len) = slice
+            .resolve(self.shape()[axis])
+            .map_err(|e| LabelError::Invalid(format!("isel {dim:?}: {e}")))?;
+        let indices: Vec<usize> = (0..len).map(|k| (start as isize + k as isize * step) as usize).collect();
+        let mut slices = vec![Slice::all(); axis + 1];
+        slices[axis] = slice;
+        Ok(self.take_coords(dim, &indices, self.data.slice(&slices)))
+    }
+
+    fn take_coords(&self, dim: &str, indices: &[usize], data: crate::Array) -> DataArray {
+        let mut out = self.relabel(data);
+        for c in &mut out.coords {
+            if c.dim.as_deref() == Some(dim) {
+                c.values = c.values.take(indices);
+            }
+        }
+        out
+    }
+
+    /// The position of `label` along `dim` (exact match), as xarray's `sel(dim=label)`; the
+    /// dim is dropped. A time period given as text (`"2020-03"`) keeps the dim and selects
+    /// every step inside it, as pandas does. Lazy; O(coordinate length).
+    ///
+    /// **Errors**: [`LabelError::NoLabel`] when nothing matches (naming the label and dim),
+    /// [`LabelError::LabelType`] for a label of the wrong kind.
+    pub fn sel(&self, dim: &str, label: impl Into<Label>) -> Result<DataArray, LabelError> {
+        let label = label.into();
+        let values = &self.index_of(dim)?.values;
+        let key = label.key_for(dim, values)?;
+        let hits: Vec<usize> = (0..values.len())
+            .filter(|&i| inside(values, i, Some(&key), Some(&key)))
+            .collect();
+        match (&key, hits.as_slice()) {
+            (_, []) => Err(LabelError::NoLabel {
+                dim: dim.to_string(),
+                label: label.to_string(),
+            }),
+            (Key::Time(a, b), _) if a != b => self.isel_many(dim, &hits),
+            (_, [first, ..]) => self.isel(dim, *first as isize),
+        }
+    }
+
+    /// The positions of `labels` along `dim`, in that order (xarray's `sel(dim=[...])`, as the
+    /// tutorial's `sel(band=['red', 'green', 'blue'])`); the dim stays. Lazy.
+    ///
+    /// **Errors**: as [`DataArray::sel`], for the first label missing.
+    pub fn sel_many<L: Into<Label> + Clone>(&self, dim: &str, labels: &[L]) -> Result<DataArray, LabelError> {
+        let values = &self.index_of(dim)?.values;
+        let mut indices = Vec::with_capacity(labels.len());
+        for l in labels {
+            let label: Label = l.clone().into();
+            let key = label.key_for(dim, values)?;
+            let i = (0..values.len())
+                .find(|&i| inside(values, i, Some(&key), Some(&key)))
+                .ok_or_else(|| LabelError::NoLabel {
+                    dim: dim.to_string(),
+                    label: label.to_string(),
+                })?;
+            indices.push(i);
+        }
+        self.isel_many(dim, &indices)
+    }
+
+    /// The label slice `start ..= stop` of `dim` (xarray's `.loc[start:stop]`): both ends
+    /// included, in the coordinate's order: on a descending coordinate (y) `start` is the
+    /// larger value. Ends need not be labels; a slice the wrong way round is empty, as in
+    /// xarray. Lazy.
+    ///
+    /// **Errors**: [`LabelError::NotMonotonic`] for an unsorted coordinate,
+    /// [`LabelError::LabelType`] for a label of the wrong kind.
+    pub fn loc(&self, dim: &str, start: impl Into<Label>, stop: impl Into<Label>) -> Result<DataArray, LabelError> {
+        self.loc_range(dim, Some(start.into()), Some(stop.into()))
+    }
+
+    /// [`DataArray::loc`] with either end open (`None` runs to that end of the coordinate).
+    ///
+    /// **Errors**: as [`DataArray::loc`].
+    pub fn loc_range(&self, dim: &str, start: Option<Label>, stop: Option<Label>) -> Result<DataArray, LabelError> {
+        let values = &self.index_of(dim)?.values;
+        let key = |l: &Option<Label>| l.as_ref().map(|l| l.key_for(dim, values)).transpose();
+        let (lo, hi) = (key(&start)?, key(&stop)?);
+        let n = values.len();
+        let ascending = (1..n).all(|i| order(values, i - 1, i) != Ordering::Greater);
+        let descending = (1..n).all(|i| order(values, i - 1, i) != Ordering::Less);
+        if !ascending && !descending {
+            return Err(LabelError::NotMonotonic { dim: dim.to_string() });
+        }
+        let keep: Vec<usize> = (0..n)
+            .filter(|&i| {
+                if ascending {
+                    inside(values, i, lo.as_ref(), hi.as_ref())
+                } else {
+                    inside(values, i, hi.as_ref(), lo.as_ref())
+                }
+            })
+            .collect();
+        let range = match (keep.first(), keep.last()) {
+            (Some(&a), Some(&b)) => a..b + 1,
+            _ => 0..0,
+        };
+        self.isel_slice(dim, Slice::range(range.start as isize, range.end as isize))
+    }
+}
+
+/// Whether value `i` lies in the closed interval from `lo` to `hi` (either open when `None`);
+/// a time key stands for its whole period.
+fn inside(values: &CoordValues, i: usize, lo: Option<&Key>, hi: Option<&Key>) -> bool {
+    let above = lo.is_none_or(|k| compare(values, i, k, false) != Ordering::Less);
+    let below = hi.is_none_or(|k| compare(values, i, k, true) != Ordering::Greater);
+    above && below
+}
+
+/// Value `i` against a key: against a period's first instant, or its last when `upper`.
+fn compare(values: &CoordValues, i: usize, key: &Key, upper: bool) -> Ordering {
+    match (values, key) {
+        (CoordValues::F64(v), Key::F64(k)) => v[i].partial_cmp(k).unwrap_or(Ordering::Less),
+        (CoordValues::Str(v), Key::Str(k)) => v[i].as_str().cmp(k.as_str()),
+        (CoordValues::Time(v), Key::Time(a, b)) => v[i].cmp(if upper { b } else { a }),
+        // key_for made the key from these values' type
+        _ => Ordering::Less,
+    }
+}
+
+fn order(values: &CoordValues, i: usize, j: usize) -> Ordering {
+    match values {
+        CoordValues::F64(v) => v[i].partial_cmp(&v[j]).unwrap_or(Ordering::Less),
+        CoordValues::Str(v) => v[i].cmp(&v[j]),
+        CoordValues::Time(v) => v[i].cmp(&v[j]),
+    }
+}
+
+impl Coord {
+    /// A scalar coordinate (what a scalar selection leaves).
+    pub fn scalar(name: &str, values: CoordValues) -> Coord {
+        Coord {
+            name: name.to_string(),
+            dim: None,
+            values,
+        }
+    }
+}

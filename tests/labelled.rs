@@ -1,0 +1,233 @@
+//! Labelled arrays through the public API, against hand-computed values: selection by name,
+//! label slices on ascending and descending coordinates, monthly resampling with empty
+//! months, dropna, alignment by dim name, and coordinates following every operation.
+
+use chrono::{TimeZone, Utc};
+use ndarray::{Array, ArrayD};
+use strata::labelled::{Coord, CoordValues, DataArray, DropHow, GeoAttrs, Label, LabelError};
+use strata::geo::XyCoords;
+use strata::Array as Lazy;
+
+fn times() -> Vec<chrono::DateTime<Utc>> {
+    // Jan 10, Jan 26, Feb 11, Apr 1 (March empty), Apr 17
+    [(1, 10), (1, 26), (2, 11), (4, 1), (4, 17)]
+        .iter()
+        .map(|&(m, d)| Utc.with_ymd_and_hms(2020, m, d, 18, 50, 0).unwrap())
+        .collect()
+}
+
+/// (time 5, band 2, y 3, x 4): value = 1000 t + 100 b + 10 y + x, with time 1 all NaN in
+/// band 1 and pixel (y 0, x 0) NaN at time 3.
+fn cube() -> DataArray {
+    let mut v = Array::from_shape_fn((5, 2, 3, 4), |(t, b, y, x)| (1000 * t + 100 * b + 10 * y + x) as f32);
+    v.slice_mut(ndarray::s![1, 1, .., ..]).fill(f32::NAN);
+    v[[3, 0, 0, 0]] = f32::NAN;
+    v[[3, 1, 0, 0]] = f32::NAN;
+    let data = Lazy::from_ndarray(v.into_dyn(), [2, 1, 2, 3]);
+    DataArray::new(
+        data,
+        &["time", "band", "y", "x"],
+        vec![
+            Coord::index("time", CoordValues::Time(times())),
+            Coord::index("band", CoordValues::Str(vec!["red".into(), "nir08".into()])),
+            Coord::index("y", CoordValues::F64(vec![4_180_075.0, 4_180_045.0, 4_180_015.0])),
+            Coord::index("x", CoordValues::F64(vec![550_015.0, 550_045.0, 550_075.0, 550_105.0])),
+            Coord {
+                name: "id".into(),
+                dim: Some("time".into()),
+                values: CoordValues::Str((0..5).map(|i| format!("scene-{i}")).collect()),
+            },
+        ],
+    )
+    .unwrap()
+    .with_attrs(GeoAttrs {
+        epsg: Some(32610),
+        resolution: Some((30.0, 30.0)),
+        xy_coords: XyCoords::Center,
+    })
+}
+
+fn f64s(da: &DataArray, dim: &str) -> Vec<f64> {
+    da.f64_coord(dim).unwrap().to_vec()
+}
+
+#[test]
+fn sel_by_name_drops_the_dim_and_keeps_a_scalar_label() {
+    let da = cube();
+    let nir = da.sel("band", "nir08").unwrap();
+    assert_eq!(nir.dims(), ["time", "y", "x"]);
+    let band = nir.coord("band").unwrap();
+    assert_eq!((band.dim.clone(), band.values.clone()), (None, CoordValues::Str(vec!["nir08".into()])));
+    let v = nir.values().unwrap();
+    assert_eq!(v[[2, 1, 3]], 2113.0);
+    let both = da.sel_many("band", &["nir08", "red"]).unwrap();
+    assert_eq!(both.shape(), [5, 2, 3, 4]);
+    assert_eq!(both.values().unwrap()[[0, 0, 0, 1]], 101.0);
+    assert_eq!(both.coord("band").unwrap().values, CoordValues::Str(vec!["nir08".into(), "red".into()]));
+    let err = da.sel("band", "swir16").unwrap_err();
+    assert_eq!(err, LabelError::NoLabel { dim: "band".into(), label: "\"swir16\"".into() });
+    assert!(matches!(da.sel("band", 3.0), Err(LabelError::LabelType { .. })));
+    assert!(matches!(da.sel("wavelength", "red"), Err(LabelError::NoDim { .. })));
+}
+
+#[test]
+fn label_slices_run_in_the_coordinates_order() {
+    let da = cube();
+    // descending y: from the larger value down, both ends included, ends need not be labels
+    let cut = da.loc("y", 4_180_060.0, 4_180_015.0).unwrap();
+    assert_eq!(f64s(&cut, "y"), [4_180_045.0, 4_180_015.0]);
+    assert_eq!(cut.values().unwrap()[[0, 0, 0, 0]], 10.0);
+    // the wrong way round is empty, as in xarray
+    assert_eq!(da.loc("y", 4_180_015.0, 4_180_060.0).unwrap().shape()[2], 0);
+    let cut = da.loc("x", 550_040.0, 550_080.0).unwrap();
+    assert_eq!(f64s(&cut, "x"), [550_045.0, 550_075.0]);
+    assert_eq!(cut.values().unwrap()[[4, 1, 2, 1]], 4122.0);
+    // the tutorial's area of interest around a point, on both axes
+    let (x, y, b) = (550_060.0, 4_180_040.0, 30.0);
+    let aoi = da.loc("y", y + b, y - b).unwrap().loc("x", x - b, x + b).unwrap();
+    assert_eq!(aoi.shape(), [5, 2, 2, 2]);
+    assert_eq!((f64s(&aoi, "y")[0], f64s(&aoi, "x")[0]), (4_180_045.0, 550_045.0));
+    // time: a month given as text covers the whole month
+    let feb_apr = da.loc("time", "2020-02", "2020-04").unwrap();
+    assert_eq!(feb_apr.shape()[0], 3);
+    assert_eq!(feb_apr.coord("id").unwrap().values.label(0), Label::Str("scene-2".into()));
+    let april = da.sel("time", "2020-04").unwrap();
+    assert_eq!(april.dims(), ["time", "band", "y", "x"]);
+    assert_eq!(april.shape()[0], 2);
+    let one = da.sel("time", Utc.with_ymd_and_hms(2020, 2, 11, 18, 50, 0).unwrap()).unwrap();
+    assert_eq!(one.values().unwrap()[[0, 0, 0]], 2000.0);
+    // the transform of a cut follows its coordinates (centres, 30 m)
+    let t = aoi.transform().unwrap();
+    assert_eq!((t.c, t.f, t.a, t.e), (550_030.0, 4_180_060.0, 30.0, -30.0));
+}
+
+#[test]
+fn monthly_resample_bins_calendar_months_and_dropna_removes_the_empty_ones() {
+    let da = cube();
+    let groups = da.resample("time", "MS").unwrap();
+    assert_eq!(groups.labels(), [0, 0, 1, 3, 3]);
+    let monthly = groups.median();
+    assert_eq!(monthly.shape(), [4, 2, 3, 4]);
+    let starts: Vec<_> = (1..=4).map(|m| Utc.with_ymd_and_hms(2020, m, 1, 0, 0, 0).unwrap()).collect();
+    assert_eq!(monthly.coord("time").unwrap().values, CoordValues::Time(starts.clone()));
+    assert!(monthly.coord("id").is_none(), "item ids do not survive a resample");
+    let v = monthly.values().unwrap();
+    // January: steps 0 and 1 (band 1 of step 1 is NaN, skipped); April: steps 3 and 4
+    assert_eq!(v[[0, 0, 1, 2]], 512.0); // median(12, 1012)
+    assert_eq!(v[[0, 1, 1, 2]], 112.0); // only step 0
+    assert_eq!(v[[2, 0, 1, 2]].is_nan(), true); // March: no scene
+    assert_eq!(v[[3, 0, 0, 0]], 4000.0); // step 3 NaN there, step 4 = 4000
+    assert_eq!(v[[3, 0, 2, 3]], 3523.0); // median(3023, 4023)
+    let kept = monthly.dropna("time", DropHow::All).unwrap();
+    assert_eq!(kept.shape(), [3, 2, 3, 4]);
+    assert_eq!(
+        kept.coord("time").unwrap().values,
+        CoordValues::Time(vec![starts[0], starts[1], starts[3]])
+    );
+    // "any": January's band 1 is fine (step 0), but nothing in March; April has no NaN left
+    assert_eq!(monthly.dropna("time", DropHow::Any).unwrap().shape()[0], 3);
+    // on the raw steps, "any" also drops step 1 (band 1 all NaN) and step 3 (one NaN pixel)
+    let raw = da.dropna("time", DropHow::Any).unwrap();
+    assert_eq!(raw.coord("id").unwrap().values, CoordValues::Str(vec!["scene-0".into(), "scene-2".into(), "scene-4".into()]));
+    let yearly = da.resample("time", "YS").unwrap().mean();
+    assert_eq!(yearly.shape()[0], 1);
+    assert!(matches!(da.resample("time", "W"), Err(LabelError::Invalid(_))));
+    assert!(matches!(da.resample("band", "MS"), Err(LabelError::NoCoord { .. })));
+}
+
+#[test]
+fn arithmetic_lines_up_by_dim_name_and_drops_conflicting_scalar_labels() {
+    let da = cube();
+    let (red, nir) = (da.sel("band", "red").unwrap(), da.sel("band", "nir08").unwrap());
+    let ndvi = &(&nir - &red) / &(&nir + &red);
+    assert_eq!(ndvi.dims(), ["time", "y", "x"]);
+    assert!(ndvi.coord("band").is_none());
+    assert_eq!(ndvi.coord("id").unwrap().values.len(), 5);
+    let v = ndvi.values().unwrap();
+    assert_eq!(v[[0, 1, 1]], 100.0 / 122.0);
+    // (time, y, x) * (y, x): the right operand broadcasts over time
+    let weight = red.mean("time").unwrap();
+    assert_eq!(weight.dims(), ["y", "x"]);
+    let scaled = &red * &weight;
+    assert_eq!(scaled.dims(), ["time", "y", "x"]);
+    let w = weight.values().unwrap();
+    // red at (y 2, x 1): steps 1012·… → mean over t of 1000 t + 21 = 2021
+    assert_eq!(w[[2, 1]], 2021.0);
+    assert_eq!(scaled.values().unwrap()[[4, 2, 1]], 4021.0 * 2021.0);
+    // (y, x) with a new dim on the right: (time, y, x) + (band,) → (time, y, x, band)
+    let per_band = da.isel("time", 0).unwrap().isel("y", 0).unwrap().isel("x", 0).unwrap();
+    assert_eq!(per_band.dims(), ["band"]);
+    let sum = &red + &per_band;
+    assert_eq!(sum.dims(), ["time", "y", "x", "band"]);
+    assert_eq!(sum.values().unwrap()[[4, 2, 3, 1]], 4023.0 + 100.0);
+    // labels that differ on a shared dim are an error when computed
+    let shifted = da.isel_slice("x", strata::Slice::range(1, 4)).unwrap().loc("x", 0.0, 1e9).unwrap();
+    let cut = da.isel_slice("x", strata::Slice::range(0, 3)).unwrap();
+    let bad = &shifted - &cut;
+    let err = bad.values().unwrap_err().to_string();
+    assert!(err.contains("\"x\" coordinates differ"), "{err}");
+}
+
+#[test]
+fn reductions_filters_and_masks_keep_the_right_labels() {
+    let da = cube();
+    let red = da.sel("band", "red").unwrap();
+    let m = red.median("time").unwrap();
+    assert_eq!(m.dims(), ["y", "x"]);
+    assert_eq!(m.coords().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["band", "y", "x"]);
+    // median over t of {0, 1000, 2000, 3000, 4000} + 10 y + x
+    let v = m.values().unwrap();
+    assert_eq!(v[[1, 2]], 2012.0);
+    assert_eq!(v[[0, 0]], 1500.0); // step 3 is NaN there: median(0, 1000, 2000, 4000)
+    let smooth = m.gaussian(&[0.0, 1.0], strata::BoundaryMode::Reflect);
+    assert_eq!(smooth.coords(), m.coords());
+    let mask = smooth.gt(2010.0);
+    let bits: ArrayD<u8> = mask.mask_values().unwrap();
+    assert_eq!(bits.shape(), [3, 4]);
+    assert_eq!(bits[[0, 0]], 0);
+    assert_eq!(bits[[2, 3]], 1);
+    let count = red.count("time").unwrap().values().unwrap();
+    assert_eq!(count[[0, 0]], 4.0);
+    let total = da.reduce(strata::ReduceOp::NanSum, &["time", "band"]).unwrap();
+    assert_eq!(total.dims(), ["y", "x"]);
+    assert!(matches!(da.mean("month"), Err(LabelError::NoDim { .. })));
+}
+
+#[test]
+fn compute_keeps_labels_and_holds_the_values() {
+    let da = cube();
+    let monthly = da.resample("time", "MS").unwrap().median();
+    let held = monthly.compute().unwrap();
+    assert_eq!(held.coords(), monthly.coords());
+    assert_eq!(held.data().to_string().split(',').next(), Some("strata.Array<array"));
+    let a = held.values().unwrap();
+    let b = monthly.values().unwrap();
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    let (outs, _) = strata::labelled::compute_all(&[&held, &da.sel("band", "red").unwrap().gt(1000.0)], &Default::default()).unwrap();
+    assert_eq!(outs[1].mask_values().unwrap().iter().filter(|&&m| m == 1).count(), 46);
+    let persisted = da.persist().unwrap();
+    assert_eq!(persisted.values().unwrap().shape(), &[5, 2, 3, 4]);
+}
+
+#[test]
+fn display_reads_like_xarrays_repr() {
+    let da = cube().with_name("stack");
+    let s = da.to_string();
+    assert!(s.starts_with("<strata.DataArray \"stack\" (time: 5, band: 2, y: 3, x: 4)>"), "{s}");
+    assert!(s.contains("chunksize=(2, 1, 2, 3)"), "{s}");
+    assert!(s.contains("tasks: "), "{s}");
+    assert!(s.contains("  * band       (band)   str      \"red\" \"nir08\""), "{s}");
+    assert!(s.contains("    id         (time)   str      "), "{s}");
+    assert!(s.contains("crs:        EPSG:32610"), "{s}");
+    let scalar = da.sel("band", "red").unwrap().to_string();
+    assert!(scalar.contains("    band       ()       str      \"red\""), "{scalar}");
+    assert_eq!(da.nbytes(), 5 * 2 * 3 * 4 * 4);
+    let bad = DataArray::new(Lazy::zeros(&[2, 3], [2, 3]), &["y"], vec![]);
+    assert!(matches!(bad, Err(LabelError::Invalid(_))));
+    let short = DataArray::new(
+        Lazy::zeros(&[2, 3], [2, 3]),
+        &["y", "x"],
+        vec![Coord::index("x", CoordValues::F64(vec![1.0]))],
+    );
+    assert!(matches!(short, Err(LabelError::Invalid(m)) if m.contains("1 values for 3")));
+}
