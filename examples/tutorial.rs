@@ -1,94 +1,148 @@
-//! The seed tutorial's geoscience steps in strata, end to end: search a STAC API for Landsat
-//! scenes, stack them lazily, cut the area of interest, then the monthly RGB nanmedian, the
-//! NDVI-style mean, the luminance median, its gaussian and the threshold mask, written as
-//! `.npy`, GeoTIFF and PNG quicklooks.
+//! The seed tutorial's geoscience steps in strata, in the notebook's order: search a STAC API
+//! for Landsat scenes, stack them lazily, take the monthly RGB median over the area of
+//! interest and drop the empty months, the NDVI-style mean, the luminance median, its
+//! gaussian and the threshold mask; written as `.npy`, GeoTIFF and PNG quicklooks, with the
+//! coordinates of every output and the execution report.
 //!
 //! With no source flag it serves the embedded synthetic Landsat catalog on a loopback HTTP
 //! server, so the whole cloud path runs offline.
 //!
 //! Run: `cargo run --release --example tutorial -- [--out DIR] [--backend auto|gpu|cpu]`
-//!
-//! Work in progress (issue 5): the labelled-array API (`sel`, `loc`, `resample`, `dropna`)
-//! is written out here by hand from the stack's coordinates.
+//! (`--help` lists every flag; the defaults are the tutorial's values).
 
+use std::error::Error;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::Datelike;
 use clap::Parser;
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayD, ArrayView2};
 use strata::backend::gpu::BackendChoice;
-use strata::geo::{Affine, Crs};
+use strata::geo::Crs;
 use strata::io::{CogReader, ObjectStore, StoreOptions};
+use strata::labelled::{compute_all, CoordValues, DataArray, DropHow};
 use strata::loopback::landsat::SyntheticLandsat;
 use strata::loopback::Server;
 use strata::output::{
-    write_geotiff, write_npy, write_npy_mask, write_png_band, write_png_mask, write_png_rgb_grid, ColorMap,
-    GeoTiffOptions, Stretch,
+    write_bytes, write_geotiff, write_npy, write_npy_mask, write_png_band, write_png_mask, write_png_rgb_grid,
+    ColorMap, GeoTiffOptions, Stretch,
 };
 use strata::stac::{search, ItemCollection, SearchParams};
 use strata::stack::{stack, StackOptions};
-use strata::{compute_many, Array, BoundaryMode, ComputeOptions, ReduceOp, Slice};
+use strata::{BoundaryMode, ComputeOptions, ExecReport};
 
-#[derive(Parser, Debug)]
+/// The tutorial's flags; every default is the notebook's value.
+#[derive(Parser, Debug, Clone)]
 #[command(about = "The seed tutorial's Landsat analysis, in strata")]
-struct Args {
+pub struct Args {
     /// a STAC API (default: the embedded synthetic catalog on a loopback server)
     #[arg(long)]
-    stac_api: Option<String>,
+    pub stac_api: Option<String>,
     /// the collection to search
     #[arg(long, default_value = "landsat-c2-l2")]
-    collection: String,
-    /// an ItemCollection file or URL instead of a search
+    pub collection: String,
+    /// an ItemCollection file or URL instead of a search (relative hrefs resolve against it)
     #[arg(long)]
-    items: Option<String>,
-    /// west,south,east,north in degrees
+    pub items: Option<String>,
+    /// west,south,east,north in degrees: the search box and the stack's bounds_latlon
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [-124.031297, 36.473972, -120.831297, 39.073972])]
-    bbox: Vec<f64>,
+    pub bbox: Vec<f64>,
     /// search interval
     #[arg(long, default_value = "2020-01-31/2021-01-31")]
-    datetime: String,
+    pub datetime: String,
     /// keep scenes with eo:cloud_cover below this
     #[arg(long, default_value_t = 20.0)]
-    cloud_lt: f64,
+    pub cloud_lt: f64,
     /// assets to stack
     #[arg(long, value_delimiter = ',', default_values_t = ["red", "green", "blue", "nir08", "swir16"].map(String::from))]
-    assets: Vec<String>,
+    pub assets: Vec<String>,
     /// pixel size in metres
     #[arg(long, default_value_t = 30.0)]
-    resolution: f64,
+    pub resolution: f64,
     /// output CRS (default: the first item's)
     #[arg(long)]
-    epsg: Option<u32>,
+    pub epsg: Option<u32>,
     /// centre of the area of interest
     #[arg(long, default_value_t = -122.4312, allow_hyphen_values = true)]
-    lon: f64,
+    pub lon: f64,
     /// centre of the area of interest
     #[arg(long, default_value_t = 37.7739)]
-    lat: f64,
+    pub lat: f64,
     /// half-width of the area of interest in metres
     #[arg(long, default_value_t = 6000.0)]
-    buffer: f64,
+    pub buffer: f64,
     /// gaussian sigma over y,x in pixels
     #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.1])]
-    sigma: Vec<f64>,
+    pub sigma: Vec<f64>,
     /// luminance threshold of the mask
     #[arg(long, default_value_t = 0.175)]
-    threshold: f32,
+    pub threshold: f32,
     /// auto, gpu or cpu
     #[arg(long, default_value = "auto")]
-    backend: String,
+    pub backend: String,
     /// where results go
     #[arg(long, default_value = "tutorial-out")]
-    out: PathBuf,
+    pub out: PathBuf,
+    /// scenes in the embedded catalog
+    #[arg(long, default_value_t = 16)]
+    pub scenes: usize,
+    /// pixels per side of the embedded catalog's scenes
+    #[arg(long, default_value_t = 512)]
+    pub size: usize,
+    /// write the embedded catalog (GeoTIFFs and items.json) into this folder and stop
+    #[arg(long)]
+    pub write_catalog: Option<PathBuf>,
+    /// no progress bar
+    #[arg(long)]
+    pub quiet: bool,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// What a run computed, labelled and in memory.
+pub struct Outputs {
+    /// (time, band, y, x): monthly nanmedian of red/green/blue over the area, empty months dropped
+    pub monthly_rgb: DataArray,
+    /// (y, x): `(swir16 - nir08) / (swir16 + nir08)`, nanmean over time
+    pub ndvi_mean: DataArray,
+    /// (y, x): luminance, nanmedian over time
+    pub lum_median: DataArray,
+    /// (y, x): the gaussian of `lum_median`
+    pub smoothed: DataArray,
+    /// (y, x) u8: `smoothed > threshold`
+    pub mask: DataArray,
+    /// the run's execution report
+    pub report: ExecReport,
+}
+
+fn main() {
     let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs the tutorial as `args` say, printing what the notebook shows and writing every output
+/// into `args.out`. Returns `None` after `--write-catalog`.
+///
+/// **Errors**: any search, stack, compute or write error, with its context.
+pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
+    let embedded = SyntheticLandsat {
+        scenes: args.scenes,
+        size: args.size,
+        ..Default::default()
+    };
+    if let Some(dir) = &args.write_catalog {
+        let cat = embedded.write(dir)?;
+        println!("wrote {} files and items.json to {}", cat.files.len(), dir.display());
+        return Ok(None);
+    }
+    if args.bbox.len() != 4 {
+        return Err(format!("--bbox needs west,south,east,north, got {:?}", args.bbox).into());
+    }
+    let bbox = [args.bbox[0], args.bbox[1], args.bbox[2], args.bbox[3]];
     std::fs::create_dir_all(&args.out)?;
     let store = ObjectStore::new(StoreOptions::default())?;
 
-    // catalog = pystac_client.Client.open(...); catalog.search(...).item_collection()
+    // catalog = pystac_client.Client.open(...); items = catalog.search(...).item_collection()
     let _server; // keeps the embedded catalog served until the end
     let items = if let Some(src) = &args.items {
         ItemCollection::load(&store, src)?
@@ -98,9 +152,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             None => {
                 let server = Server::start(None)?;
                 let began = std::time::Instant::now();
-                let cat = SyntheticLandsat::default().serve(&server)?;
+                let cat = embedded.serve(&server)?;
                 println!(
-                    "serving the embedded synthetic Landsat catalog ({} scenes, {} files) at {} [{:.1} s]",
+                    "serving the embedded synthetic Landsat catalog ({} scenes, {} COGs) at {} [{:.1} s]",
                     cat.items.len(),
                     cat.files.len(),
                     server.url(),
@@ -113,196 +167,193 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let params = SearchParams {
             collections: vec![args.collection.clone()],
-            bbox: Some([args.bbox[0], args.bbox[1], args.bbox[2], args.bbox[3]]),
+            bbox: Some(bbox),
             datetime: Some(args.datetime.clone()),
             query: Some(serde_json::json!({"eo:cloud_cover": {"lt": args.cloud_lt}})),
             ..Default::default()
         };
         search(&store, &api, &params)?.items
     };
-    println!("{} items found", items.items.len());
+    println!("There are {} images that fit your search criteria", items.len());
 
-    // stack = stackstac.stack(items, assets=[...], resolution=30)
+    // stack = stackstac.stack(items, epsg=epsg, assets=[...], bounds_latlon=bbox, resolution=30)
     let options = StackOptions {
         assets: args.assets.clone(),
         epsg: args.epsg,
+        bounds_latlon: Some(strata::geo::Bounds::new(bbox[0], bbox[1], bbox[2], bbox[3])),
         resolution: Some((args.resolution, args.resolution)),
         ..Default::default()
     };
-    let s = stack(&items, &options, Arc::new(CogReader::new(store)))?;
-    println!("{}\nprojected size: {:.2} GB", s.array, s.nbytes() as f64 / 1e9);
+    let stack = stack(&items, &options, Arc::new(CogReader::new(store)))?.labelled();
+    println!("{stack}");
+    println!("projected dataset size (GB): {:.3}", stack.nbytes() as f64 / 1e9);
 
-    // x, y = pyproj.Proj(crs)(lon, lat); aoi = stack.loc[..., y+buffer:y-buffer, x-buffer:x+buffer]
-    let mut centre = [(args.lon, args.lat)];
-    Crs::from_epsg(4326)?.project(&Crs::from_epsg(s.spec.epsg)?, &mut centre)?;
-    let (x, y) = centre[0];
-    let cols = index_range(&s.coords.x, x - args.buffer, x + args.buffer);
-    let rows = index_range(&s.coords.y, y + args.buffer, y - args.buffer);
-    let band = |name: &str| -> Result<isize, String> {
-        s.coords
-            .band
-            .iter()
-            .position(|b| b == name)
-            .map(|i| i as isize)
-            .ok_or(format!("no band {name}"))
-    };
-    let aoi = s.array.slice(&[
-        Slice::all(),
-        Slice::all(),
-        Slice::range(rows.start as isize, rows.end as isize),
-        Slice::range(cols.start as isize, cols.end as isize),
-    ]);
-    println!(
-        "area of interest: {} x {} pixels around ({x:.0}, {y:.0})",
-        rows.len(),
-        cols.len()
-    );
-    let pick = |name: &str| -> Result<Array, String> { Ok(aoi.index(1, band(name)?)) };
-    let (red, green, blue) = (pick("red")?, pick("green")?, pick("blue")?);
+    // rgb = stack.sel(band=['red', 'green', 'blue'])
+    // monthly = rgb.resample(time="MS").median("time", keep_attrs=True)
+    let rgb = stack.sel_many("band", &["red", "green", "blue"])?;
+    let monthly = rgb.resample("time", "MS")?.median();
 
-    // rgb.resample(time="MS").median("time", keep_attrs=True)
-    let first = s.coords.time.first().ok_or("no scenes")?;
-    let month = |t: &chrono::DateTime<chrono::Utc>| {
-        (t.year() * 12 + t.month0() as i32 - (first.year() * 12 + first.month0() as i32)) as usize
-    };
-    let labels: Vec<usize> = s.coords.time.iter().map(month).collect();
-    let months = labels.iter().max().map_or(0, |m| m + 1);
-    let rgb = Array::stack(&[red.clone(), green.clone(), blue.clone()], 1);
-    let monthly = rgb.group_reduce(ReduceOp::NanMedian, 0, &labels, months);
-    // ndvi = (swir16 - nir08) / (swir16 + nir08), as the tutorial writes it; mean over time
-    let (nir, swir) = (pick("nir08")?, pick("swir16")?);
-    let ndvi = ((&swir - &nir) / (&swir + &nir)).nanmean(0);
-    // luminance, its median over time, a gaussian, a threshold
-    let lum = (&(&(&red * 0.2125) + &(&green * 0.7154)) + &(&blue * 0.0721)).nanmedian(0);
-    let smoothed = lum.gaussian(&args.sigma, BoundaryMode::Reflect);
+    // x_utm, y_utm = pyproj.Proj(monthly.crs)(lon, lat)
+    // area_of_interest = monthly.loc[..., y_utm+buffer:y_utm-buffer, x_utm-buffer:x_utm+buffer]
+    let epsg = stack.attrs().epsg.ok_or("the stack has no CRS")?;
+    let (x, y) = Crs::from_epsg(epsg)?.project_lonlat(args.lon, args.lat)?;
+    let b = args.buffer;
+    let loc = |a: &DataArray| a.loc("y", y + b, y - b)?.loc("x", x - b, x + b);
+    let monthly_aoi = loc(&monthly)?;
+    println!("{monthly_aoi}");
+
+    // NDVI = (aoi.sel(band='swir16') - aoi.sel(band='nir08')) / (... + ...); av_NDVI = NDVI.mean(dim='time')
+    let aoi = loc(&stack)?;
+    let (swir, nir) = (aoi.sel("band", "swir16")?, aoi.sel("band", "nir08")?);
+    let ndvi = (&(&swir - &nir) / &(&swir + &nir)).mean("time")?;
+
+    // lum = 0.2125 red + 0.7154 green + 0.0721 blue; av_lum = lum.median(dim='time')
+    let lum = &(&(&aoi.sel("band", "red")? * 0.2125) + &(&aoi.sel("band", "green")? * 0.7154))
+        + &(&aoi.sel("band", "blue")? * 0.0721);
+    let av_lum = lum.median("time")?;
+
+    // smoothed = gaussian(av_lum, sigma=(0, 0.1), mode='reflect'); smoothed > 0.175
+    let smoothed = av_lum.gaussian(&args.sigma, BoundaryMode::Reflect);
     let mask = smoothed.gt(args.threshold);
 
+    // One run for everything: the stack's tiles are read once for all five results.
     let backend = match args.backend.as_str() {
         "gpu" => BackendChoice::Gpu,
         "cpu" => BackendChoice::Cpu,
-        _ => BackendChoice::Auto,
+        "auto" => BackendChoice::Auto,
+        other => return Err(format!("--backend {other}: expected auto, gpu or cpu").into()),
     };
     let opts = ComputeOptions {
         backend,
+        progress: if args.quiet {
+            strata::exec::Progress::Off
+        } else {
+            Default::default()
+        },
         ..Default::default()
     };
     let began = std::time::Instant::now();
-    let (outs, report) = compute_many(&[&monthly, &ndvi, &lum, &smoothed, &mask], &opts)?;
+    let (outs, report) = compute_all(&[&monthly_aoi, &ndvi, &av_lum, &smoothed, &mask], &opts)?;
     println!(
         "computed on {} in {:.2} s",
         report.backend,
         began.elapsed().as_secs_f64()
     );
-    let [monthly, ndvi, lum, smoothed, mask]: [ArrayD<f32>; 5] = outs.try_into().map_err(|_| "five results")?;
+    let [monthly_aoi, ndvi, av_lum, smoothed, mask]: [DataArray; 5] = outs.try_into().map_err(|_| "five results")?;
 
-    // .dropna("time", how="all")
-    let kept: Vec<usize> = (0..monthly.shape()[0])
-        .filter(|&m| monthly.index_axis(Axis(0), m).iter().any(|v| !v.is_nan()))
-        .collect();
-    let monthly = monthly.select(Axis(0), &kept);
-    let mask_u8 = mask.mapv(|v| v as u8);
+    // data = data.dropna(dim='time', how='all'): in memory now, so this costs a count
+    let monthly_rgb = monthly_aoi.dropna("time", DropHow::All)?;
+    let out = Outputs {
+        monthly_rgb,
+        ndvi_mean: ndvi,
+        lum_median: av_lum,
+        smoothed,
+        mask,
+        report,
+    };
+    write_outputs(args, &out)?;
+    Ok(Some(out))
+}
+
+/// Prints each result's summary and writes the `.npy` files, quicklooks, GeoTIFFs,
+/// `coords.json` and `report.json`.
+fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
+    let dir = &args.out;
+    let mut values = Vec::new();
     for (name, a) in [
-        ("monthly_rgb", &monthly),
-        ("ndvi_mean", &ndvi),
-        ("lum_median", &lum),
-        ("smoothed", &smoothed),
+        ("monthly_rgb", &o.monthly_rgb),
+        ("ndvi_mean", &o.ndvi_mean),
+        ("lum_median", &o.lum_median),
+        ("smoothed", &o.smoothed),
     ] {
-        let valid: Vec<f32> = a.iter().copied().filter(|v| !v.is_nan()).collect();
-        let mean = valid.iter().map(|&v| f64::from(v)).sum::<f64>() / valid.len().max(1) as f64;
+        let v = a.values()?;
+        let valid: Vec<f64> = v.iter().filter(|x| !x.is_nan()).map(|&x| f64::from(x)).collect();
+        let mean = valid.iter().sum::<f64>() / valid.len().max(1) as f64;
         println!(
-            "{name}: shape {:?}, mean {mean:.4}, {} NaN",
-            a.shape(),
-            a.len() - valid.len()
+            "{name}: dims {:?} shape {:?}, mean {mean:.6}, {} NaN",
+            a.dims(),
+            v.shape(),
+            v.len() - valid.len()
         );
-        write_npy(&args.out.join(format!("{name}.npy")), a)?;
+        write_npy(&dir.join(format!("{name}.npy")), &v)?;
+        values.push(v);
     }
+    let mask = o.mask.mask_values()?;
     println!(
         "mask: {} of {} pixels above {}",
-        mask_u8.iter().filter(|&&m| m != 0).count(),
-        mask_u8.len(),
+        mask.iter().filter(|&&m| m != 0).count(),
+        mask.len(),
         args.threshold
     );
-    write_npy_mask(&args.out.join("mask.npy"), &mask_u8)?;
+    write_npy_mask(&dir.join("mask.npy"), &mask)?;
 
-    // Quicklooks and GeoTIFFs of the area of interest.
-    let t = s.spec.transform();
-    let aoi_t = Affine::north_up(t.c + cols.start as f64 * t.a, t.f + rows.start as f64 * t.e, t.a, -t.e);
-    let geo = GeoTiffOptions {
-        nodata: Some(f64::NAN),
-        ..GeoTiffOptions::new(aoi_t, s.spec.epsg)
-    };
+    // data.plot.imshow(row='time', rgb='band', robust=True); av_NDVI.plot.imshow(cmap='RdBu_r'), ...
     write_png_rgb_grid(
-        &args.out.join("monthly_rgb.png"),
-        monthly.view().into_dimensionality()?,
+        &dir.join("monthly_rgb.png"),
+        values[0].view().into_dimensionality()?,
         Stretch::ROBUST,
     )?;
+    let ndvi_stretch = Stretch::Range { vmin: -0.3, vmax: 0.3 };
     write_png_band(
-        &args.out.join("ndvi_mean.png"),
-        plane(&ndvi)?,
-        Stretch::ROBUST,
+        &dir.join("ndvi_mean.png"),
+        plane(&values[1])?,
+        ndvi_stretch,
         ColorMap::RdBuR,
     )?;
     write_png_band(
-        &args.out.join("lum_median.png"),
-        plane(&lum)?,
+        &dir.join("lum_median.png"),
+        plane(&values[2])?,
         Stretch::ROBUST,
         ColorMap::GreysR,
     )?;
     write_png_band(
-        &args.out.join("smoothed.png"),
-        plane(&smoothed)?,
+        &dir.join("smoothed.png"),
+        plane(&values[3])?,
         Stretch::ROBUST,
         ColorMap::Viridis,
     )?;
-    write_png_mask(&args.out.join("mask.png"), mask_u8.view().into_dimensionality()?)?;
-    write_geotiff(&args.out.join("ndvi_mean.tif"), &ndvi, &geo)?;
-    write_geotiff(&args.out.join("smoothed.tif"), &smoothed, &geo)?;
-    write_geotiff(
-        &args.out.join("mask.tif"),
-        &mask_u8,
-        &GeoTiffOptions {
-            nodata: None,
-            ..geo.clone()
-        },
-    )?;
-    // Coordinates of every output: pixel centres of the area of interest, month starts.
-    let month_start = |m: usize| {
-        let k = first.year() * 12 + first.month0() as i32 + m as i32;
-        format!("{:04}-{:02}-01T00:00:00Z", k.div_euclid(12), k.rem_euclid(12) + 1)
+    write_png_mask(&dir.join("mask.png"), mask.view().into_dimensionality()?)?;
+
+    let epsg = o.ndvi_mean.attrs().epsg.ok_or("no CRS")?;
+    let transform = o.ndvi_mean.transform().ok_or("no x/y coordinates")?;
+    let geo = GeoTiffOptions {
+        nodata: Some(f64::NAN),
+        ..GeoTiffOptions::new(transform, epsg)
+    };
+    write_geotiff(&dir.join("ndvi_mean.tif"), &values[1], &geo)?;
+    write_geotiff(&dir.join("lum_median.tif"), &values[2], &geo)?;
+    write_geotiff(&dir.join("smoothed.tif"), &values[3], &geo)?;
+    let mask_geo = GeoTiffOptions { nodata: None, ..geo };
+    write_geotiff(&dir.join("mask.tif"), &mask, &mask_geo)?;
+
+    let times: Vec<String> = match &o.monthly_rgb.coord("time").ok_or("no time")?.values {
+        CoordValues::Time(t) => t.iter().map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).collect(),
+        _ => vec![],
     };
     let coords = serde_json::json!({
-        "epsg": s.spec.epsg,
+        "epsg": epsg,
         "pixel": "centre",
-        "transform": [aoi_t.a, aoi_t.b, aoi_t.c, aoi_t.d, aoi_t.e, aoi_t.f],
-        "x": &s.coords.x[cols.clone()],
-        "y": &s.coords.y[rows.clone()],
+        "transform": [transform.a, transform.b, transform.c, transform.d, transform.e, transform.f],
+        "x": o.ndvi_mean.f64_coord("x")?,
+        "y": o.ndvi_mean.f64_coord("y")?,
         "outputs": {
-            "monthly_rgb": {"dims": ["time", "band", "y", "x"], "band": ["red", "green", "blue"],
-                            "time": kept.iter().map(|&m| month_start(m)).collect::<Vec<_>>()},
-            "ndvi_mean": {"dims": ["y", "x"]},
-            "lum_median": {"dims": ["y", "x"]},
-            "smoothed": {"dims": ["y", "x"]},
-            "mask": {"dims": ["y", "x"], "dtype": "uint8"},
+            "monthly_rgb": {"dims": o.monthly_rgb.dims(), "band": ["red", "green", "blue"], "time": times},
+            "ndvi_mean": {"dims": o.ndvi_mean.dims()},
+            "lum_median": {"dims": o.lum_median.dims()},
+            "smoothed": {"dims": o.smoothed.dims()},
+            "mask": {"dims": o.mask.dims(), "dtype": "uint8"},
         },
     });
-    std::fs::write(args.out.join("coords.json"), serde_json::to_string_pretty(&coords)?)?;
-    std::fs::write(args.out.join("report.json"), report.to_json())?;
-    println!("wrote results to {}", args.out.display());
+    write_bytes(
+        &dir.join("coords.json"),
+        serde_json::to_string_pretty(&coords)?.as_bytes(),
+    )?;
+    write_bytes(&dir.join("report.json"), o.report.to_json().as_bytes())?;
+    println!("wrote results to {}", dir.display());
     Ok(())
 }
 
 /// A 2-D view of a `(y, x)` result.
-fn plane(a: &ArrayD<f32>) -> Result<ndarray::ArrayView2<'_, f32>, ndarray::ShapeError> {
+fn plane(a: &ArrayD<f32>) -> Result<ArrayView2<'_, f32>, ndarray::ShapeError> {
     a.view().into_dimensionality()
-}
-
-/// Indices of the coordinates between `from` and `to` inclusive, in the coordinates' order
-/// (ascending x, descending y), as xarray's label slices select.
-fn index_range(coords: &[f64], from: f64, to: f64) -> std::ops::Range<usize> {
-    let (lo, hi) = (from.min(to), from.max(to));
-    let inside: Vec<usize> = (0..coords.len()).filter(|&i| (lo..=hi).contains(&coords[i])).collect();
-    match (inside.first(), inside.last()) {
-        (Some(&a), Some(&b)) => a..b + 1,
-        _ => 0..0,
-    }
 }

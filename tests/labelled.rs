@@ -4,8 +4,8 @@
 
 use chrono::{TimeZone, Utc};
 use ndarray::{Array, ArrayD};
-use strata::labelled::{Coord, CoordValues, DataArray, DropHow, GeoAttrs, Label, LabelError};
 use strata::geo::XyCoords;
+use strata::labelled::{Coord, CoordValues, DataArray, DropHow, GeoAttrs, Label, LabelError};
 use strata::Array as Lazy;
 
 fn times() -> Vec<chrono::DateTime<Utc>> {
@@ -57,15 +57,27 @@ fn sel_by_name_drops_the_dim_and_keeps_a_scalar_label() {
     let nir = da.sel("band", "nir08").unwrap();
     assert_eq!(nir.dims(), ["time", "y", "x"]);
     let band = nir.coord("band").unwrap();
-    assert_eq!((band.dim.clone(), band.values.clone()), (None, CoordValues::Str(vec!["nir08".into()])));
+    assert_eq!(
+        (band.dim.clone(), band.values.clone()),
+        (None, CoordValues::Str(vec!["nir08".into()]))
+    );
     let v = nir.values().unwrap();
     assert_eq!(v[[2, 1, 3]], 2113.0);
     let both = da.sel_many("band", &["nir08", "red"]).unwrap();
     assert_eq!(both.shape(), [5, 2, 3, 4]);
     assert_eq!(both.values().unwrap()[[0, 0, 0, 1]], 101.0);
-    assert_eq!(both.coord("band").unwrap().values, CoordValues::Str(vec!["nir08".into(), "red".into()]));
+    assert_eq!(
+        both.coord("band").unwrap().values,
+        CoordValues::Str(vec!["nir08".into(), "red".into()])
+    );
     let err = da.sel("band", "swir16").unwrap_err();
-    assert_eq!(err, LabelError::NoLabel { dim: "band".into(), label: "\"swir16\"".into() });
+    assert_eq!(
+        err,
+        LabelError::NoLabel {
+            dim: "band".into(),
+            label: "\"swir16\"".into()
+        }
+    );
     assert!(matches!(da.sel("band", 3.0), Err(LabelError::LabelType { .. })));
     assert!(matches!(da.sel("wavelength", "red"), Err(LabelError::NoDim { .. })));
 }
@@ -90,11 +102,16 @@ fn label_slices_run_in_the_coordinates_order() {
     // time: a month given as text covers the whole month
     let feb_apr = da.loc("time", "2020-02", "2020-04").unwrap();
     assert_eq!(feb_apr.shape()[0], 3);
-    assert_eq!(feb_apr.coord("id").unwrap().values.label(0), Label::Str("scene-2".into()));
+    assert_eq!(
+        feb_apr.coord("id").unwrap().values.label(0),
+        Label::Str("scene-2".into())
+    );
     let april = da.sel("time", "2020-04").unwrap();
     assert_eq!(april.dims(), ["time", "band", "y", "x"]);
     assert_eq!(april.shape()[0], 2);
-    let one = da.sel("time", Utc.with_ymd_and_hms(2020, 2, 11, 18, 50, 0).unwrap()).unwrap();
+    let one = da
+        .sel("time", Utc.with_ymd_and_hms(2020, 2, 11, 18, 50, 0).unwrap())
+        .unwrap();
     assert_eq!(one.values().unwrap()[[0, 0, 0]], 2000.0);
     // the transform of a cut follows its coordinates (centres, 30 m)
     let t = aoi.transform().unwrap();
@@ -108,7 +125,9 @@ fn monthly_resample_bins_calendar_months_and_dropna_removes_the_empty_ones() {
     assert_eq!(groups.labels(), [0, 0, 1, 3, 3]);
     let monthly = groups.median();
     assert_eq!(monthly.shape(), [4, 2, 3, 4]);
-    let starts: Vec<_> = (1..=4).map(|m| Utc.with_ymd_and_hms(2020, m, 1, 0, 0, 0).unwrap()).collect();
+    let starts: Vec<_> = (1..=4)
+        .map(|m| Utc.with_ymd_and_hms(2020, m, 1, 0, 0, 0).unwrap())
+        .collect();
     assert_eq!(monthly.coord("time").unwrap().values, CoordValues::Time(starts.clone()));
     assert!(monthly.coord("id").is_none(), "item ids do not survive a resample");
     let v = monthly.values().unwrap();
@@ -128,7 +147,10 @@ fn monthly_resample_bins_calendar_months_and_dropna_removes_the_empty_ones() {
     assert_eq!(monthly.dropna("time", DropHow::Any).unwrap().shape()[0], 3);
     // on the raw steps, "any" also drops step 1 (band 1 all NaN) and step 3 (one NaN pixel)
     let raw = da.dropna("time", DropHow::Any).unwrap();
-    assert_eq!(raw.coord("id").unwrap().values, CoordValues::Str(vec!["scene-0".into(), "scene-2".into(), "scene-4".into()]));
+    assert_eq!(
+        raw.coord("id").unwrap().values,
+        CoordValues::Str(vec!["scene-0".into(), "scene-2".into(), "scene-4".into()])
+    );
     let yearly = da.resample("time", "YS").unwrap().mean();
     assert_eq!(yearly.shape()[0], 1);
     assert!(matches!(da.resample("time", "W"), Err(LabelError::Invalid(_))));
@@ -161,7 +183,11 @@ fn arithmetic_lines_up_by_dim_name_and_drops_conflicting_scalar_labels() {
     assert_eq!(sum.dims(), ["time", "y", "x", "band"]);
     assert_eq!(sum.values().unwrap()[[4, 2, 3, 1]], 4023.0 + 100.0);
     // labels that differ on a shared dim are an error when computed
-    let shifted = da.isel_slice("x", strata::Slice::range(1, 4)).unwrap().loc("x", 0.0, 1e9).unwrap();
+    let shifted = da
+        .isel_slice("x", strata::Slice::range(1, 4))
+        .unwrap()
+        .loc("x", 0.0, 1e9)
+        .unwrap();
     let cut = da.isel_slice("x", strata::Slice::range(0, 3)).unwrap();
     let bad = &shifted - &cut;
     let err = bad.values().unwrap_err().to_string();
@@ -174,7 +200,10 @@ fn reductions_filters_and_masks_keep_the_right_labels() {
     let red = da.sel("band", "red").unwrap();
     let m = red.median("time").unwrap();
     assert_eq!(m.dims(), ["y", "x"]);
-    assert_eq!(m.coords().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["band", "y", "x"]);
+    assert_eq!(
+        m.coords().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["band", "y", "x"]
+    );
     // median over t of {0, 1000, 2000, 3000, 4000} + 10 y + x
     let v = m.values().unwrap();
     assert_eq!(v[[1, 2]], 2012.0);
@@ -203,7 +232,17 @@ fn compute_keeps_labels_and_holds_the_values() {
     let a = held.values().unwrap();
     let b = monthly.values().unwrap();
     assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
-    let (outs, _) = strata::labelled::compute_all(&[&held, &da.sel("band", "red").unwrap().gt(1000.0)], &Default::default()).unwrap();
+    // dropna on held values counts them in memory and keeps them held
+    let kept = held.dropna("time", DropHow::All).unwrap();
+    assert_eq!(kept.held().map(|v| v.shape().to_vec()), Some(vec![3, 2, 3, 4]));
+    let lazy = monthly.dropna("time", DropHow::All).unwrap();
+    assert!(lazy.held().is_none());
+    assert_eq!(kept.values().unwrap(), lazy.values().unwrap()); // no NaN is left once March is gone
+    let (outs, _) = strata::labelled::compute_all(
+        &[&held, &da.sel("band", "red").unwrap().gt(1000.0)],
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(outs[1].mask_values().unwrap().iter().filter(|&&m| m == 1).count(), 46);
     let persisted = da.persist().unwrap();
     assert_eq!(persisted.values().unwrap().shape(), &[5, 2, 3, 4]);
@@ -213,7 +252,10 @@ fn compute_keeps_labels_and_holds_the_values() {
 fn display_reads_like_xarrays_repr() {
     let da = cube().with_name("stack");
     let s = da.to_string();
-    assert!(s.starts_with("<strata.DataArray \"stack\" (time: 5, band: 2, y: 3, x: 4)>"), "{s}");
+    assert!(
+        s.starts_with("<strata.DataArray \"stack\" (time: 5, band: 2, y: 3, x: 4)>"),
+        "{s}"
+    );
     assert!(s.contains("chunksize=(2, 1, 2, 3)"), "{s}");
     assert!(s.contains("tasks: "), "{s}");
     assert!(s.contains("  * band       (band)   str      \"red\" \"nir08\""), "{s}");

@@ -1,6 +1,8 @@
 //! Computing labelled arrays: results come back as labelled in-memory arrays (xarray's
 //! `.compute()`), or as plain ndarrays (`.values`).
 
+use std::sync::Arc;
+
 use ndarray::ArrayD;
 
 use super::DataArray;
@@ -26,19 +28,30 @@ impl DataArray {
         Ok((out.remove(0), report))
     }
 
-    /// The values as an ndarray (numpy's `.values`; masks as 0.0/1.0). Computes unless the
-    /// data is already in memory, and copies either way.
+    /// The values as an ndarray (numpy's `.values`; masks as 0.0/1.0): a copy of the held
+    /// values of a computed array, else computed with default options.
     ///
     /// **Errors**: as [`DataArray::compute`].
     pub fn values(&self) -> crate::Result<ArrayD<f32>> {
-        self.data.compute()
+        match &self.held {
+            Some(v) => Ok(v.as_ref().clone()),
+            None => self.data.compute(),
+        }
     }
 
-    /// The values of a mask as bytes (0 or 1).
+    /// The values of a mask as bytes (0 or 1), from the held values or computed.
     ///
     /// **Errors**: as [`DataArray::compute`], or an invalid-argument error for a non-mask.
     pub fn mask_values(&self) -> crate::Result<ArrayD<u8>> {
-        self.data.compute_mask()
+        match &self.held {
+            Some(v) if self.data.dtype() == DType::U8 => Ok(v.mapv(|x| u8::from(x != 0.0))),
+            _ => self.data.compute_mask(),
+        }
+    }
+
+    /// The held values of a computed array (`None` for a lazy one). Free.
+    pub fn held(&self) -> Option<&ArrayD<f32>> {
+        self.held.as_deref()
     }
 
     /// Computes and keeps the blocks in memory, labels unchanged (dask's `persist`).
@@ -61,9 +74,12 @@ impl DataArray {
         let data = if self.data.dtype() == DType::U8 {
             Array::from_mask(values.mapv(|v| v != 0.0), chunks)
         } else {
-            Array::from_ndarray(values, chunks)
+            Array::from_ndarray(values.clone(), chunks)
         };
-        self.relabel(data)
+        DataArray {
+            held: Some(Arc::new(values)),
+            ..self.relabel(data)
+        }
     }
 }
 

@@ -64,7 +64,7 @@ impl CoordValues {
     fn summary(&self, width: usize) -> String {
         let show = |i: usize| -> String {
             match self {
-                CoordValues::F64(v) => format!("{:.4e}", v[i]),
+                CoordValues::F64(v) => numpy_float(v[i]),
                 CoordValues::Time(v) => v[i].format("%Y-%m-%dT%H:%M:%S").to_string(),
                 CoordValues::Str(v) => format!("{:?}", v[i]),
             }
@@ -100,6 +100,24 @@ impl CoordValues {
     }
 }
 
+/// A number as numpy prints it in a summary: 4 significant digits, `4.187e+06`.
+fn numpy_float(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e4).contains(&v.abs()) {
+        return format!("{v:.4}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string();
+    }
+    let s = format!("{v:.3e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let e: i32 = e.parse().unwrap_or(0);
+            format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        }
+        None => s,
+    }
+}
+
 /// One coordinate: a name, the dim it runs along (`None` for a scalar left by a selection,
 /// such as `band` after `sel(band = "red")`), and its values.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,10 +145,16 @@ impl Coord {
         self.dim.as_deref() == Some(self.name.as_str())
     }
 
-    pub(crate) fn fmt_row(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// One line of the repr, the name padded to `width`.
+    pub(crate) fn fmt_row(&self, f: &mut fmt::Formatter<'_>, width: usize) -> fmt::Result {
         let marker = if self.is_index() { '*' } else { ' ' };
         let dim = self.dim.as_deref().map_or("()".to_string(), |d| format!("({d})"));
-        let head = format!("  {marker} {:<10} {:<8} {:<8} ", self.name, dim, self.values.type_name());
+        let head = format!(
+            "  {marker} {:<width$} {:<8} {:<8} ",
+            self.name,
+            dim,
+            self.values.type_name()
+        );
         let room = 100usize.saturating_sub(head.len());
         writeln!(f, "{head}{}", self.values.summary(room))
     }
@@ -264,10 +288,16 @@ mod tests {
     fn periods_cover_whole_units() {
         let (a, b) = parse_period("2020-02").unwrap();
         assert_eq!(a.to_rfc3339(), "2020-02-01T00:00:00+00:00");
-        assert_eq!(b + Duration::nanoseconds(1), Utc.with_ymd_and_hms(2020, 3, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            b + Duration::nanoseconds(1),
+            Utc.with_ymd_and_hms(2020, 3, 1, 0, 0, 0).unwrap()
+        );
         let (a, b) = parse_period("2020-12-31").unwrap();
         assert_eq!(a, Utc.with_ymd_and_hms(2020, 12, 31, 0, 0, 0).unwrap());
-        assert_eq!(b + Duration::nanoseconds(1), Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            b + Duration::nanoseconds(1),
+            Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap()
+        );
         let (a, b) = parse_period("2020").unwrap();
         assert_eq!((a.month(), b.month(), b.day()), (1, 12, 31));
         let (a, b) = parse_period("2020-02-06T18:51:55Z").unwrap();
@@ -279,16 +309,28 @@ mod tests {
     fn months_count_across_years() {
         let t = Utc.with_ymd_and_hms(2020, 12, 27, 18, 50, 0).unwrap();
         let k = month_number(&t);
-        assert_eq!(month_from_number(k), Utc.with_ymd_and_hms(2020, 12, 1, 0, 0, 0).unwrap());
-        assert_eq!(month_from_number(k + 1), Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            month_from_number(k),
+            Utc.with_ymd_and_hms(2020, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            month_from_number(k + 1),
+            Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap()
+        );
     }
 
     #[test]
     fn long_coordinates_are_abbreviated() {
         let v = CoordValues::F64((0..1000).map(|i| 544_100.0 + 30.0 * i as f64).collect());
         let s = v.summary(60);
-        assert!(s.starts_with("5.4410e5") && s.contains(" ... ") && s.ends_with("5.7407e5"), "{s}");
+        assert!(
+            s.starts_with("5.441e+05") && s.contains(" ... ") && s.ends_with("5.741e+05"),
+            "{s}"
+        );
         assert!(s.len() <= 70, "{s}");
+        assert_eq!(numpy_float(4.52), "4.52");
+        assert_eq!(numpy_float(0.0), "0");
+        assert_eq!(numpy_float(-2.5e-7), "-2.500e-07");
         let names = CoordValues::Str(vec!["red".into(), "green".into()]);
         assert_eq!(names.summary(60), "\"red\" \"green\"");
     }

@@ -23,6 +23,9 @@ mod resample;
 mod select;
 
 use std::fmt;
+use std::sync::Arc;
+
+use ndarray::ArrayD;
 
 use crate::array::{human_bytes, Array};
 use crate::geo::{Affine, XyCoords};
@@ -106,6 +109,8 @@ pub struct DataArray {
     coords: Vec<Coord>,
     attrs: GeoAttrs,
     name: Option<String>,
+    /// the values, when computed (`data` then reads them too)
+    held: Option<Arc<ArrayD<f32>>>,
 }
 
 impl DataArray {
@@ -136,6 +141,7 @@ impl DataArray {
             coords: Vec::new(),
             attrs: GeoAttrs::default(),
             name: None,
+            held: None,
         };
         coords.into_iter().try_fold(da, |da, c| da.with_coord(c))
     }
@@ -218,10 +224,13 @@ impl DataArray {
     ///
     /// **Errors**: [`LabelError::NoDim`].
     pub fn axis(&self, dim: &str) -> Result<usize, LabelError> {
-        self.dims.iter().position(|d| d == dim).ok_or_else(|| LabelError::NoDim {
-            dim: dim.to_string(),
-            dims: self.dims.clone(),
-        })
+        self.dims
+            .iter()
+            .position(|d| d == dim)
+            .ok_or_else(|| LabelError::NoDim {
+                dim: dim.to_string(),
+                dims: self.dims.clone(),
+            })
     }
 
     fn size_of(&self, dim: &str) -> Result<usize, LabelError> {
@@ -252,7 +261,11 @@ impl DataArray {
     pub fn transform(&self) -> Option<Affine> {
         let (x, y) = (self.f64_coord("x").ok()?, self.f64_coord("y").ok()?);
         let (rx, ry) = self.attrs.resolution?;
-        let shift = if self.attrs.xy_coords == XyCoords::Center { 0.5 } else { 0.0 };
+        let shift = if self.attrs.xy_coords == XyCoords::Center {
+            0.5
+        } else {
+            0.0
+        };
         Some(Affine::north_up(
             x.first()? - shift * rx,
             y.first()? + shift * ry,
@@ -285,6 +298,7 @@ impl DataArray {
             } else {
                 data
             },
+            held: None,
             ..self.clone()
         }
     }
@@ -305,13 +319,14 @@ impl fmt::Display for DataArray {
         writeln!(f, "<strata.DataArray{name} ({})>", sizes.join(", "))?;
         writeln!(f, "{}", self.data)?;
         match self.data.plan() {
-            Ok(g) => writeln!(f, "tasks: {} ({} to hold)", g.tasks.len(), human_bytes(self.nbytes()))?,
+            Ok(g) => writeln!(f, "tasks: {}, {} in memory", g.tasks.len(), human_bytes(self.nbytes()))?,
             Err(e) => writeln!(f, "tasks: cannot plan: {e}")?,
         }
         if !self.coords.is_empty() {
             writeln!(f, "Coordinates:")?;
+            let width = self.coords.iter().map(|c| c.name.len()).max().unwrap_or(0).max(10);
             for c in &self.coords {
-                c.fmt_row(f)?;
+                c.fmt_row(f, width)?;
             }
         }
         let a = &self.attrs;
@@ -325,7 +340,11 @@ impl fmt::Display for DataArray {
             }
             writeln!(f, "    xy_coords:  {:?}", a.xy_coords)?;
             if let Some(t) = self.transform() {
-                writeln!(f, "    transform:  ({}, {}, {}, {}, {}, {})", t.a, t.b, t.c, t.d, t.e, t.f)?;
+                writeln!(
+                    f,
+                    "    transform:  ({}, {}, {}, {}, {}, {})",
+                    t.a, t.b, t.c, t.d, t.e, t.f
+                )?;
             }
         }
         Ok(())

@@ -76,6 +76,7 @@ impl DataArray {
                 self.attrs.clone()
             },
             name: self.name.clone().filter(|n| other.name.as_ref() == Some(n)),
+            held: None,
         })
     }
 
@@ -132,7 +133,12 @@ impl DataArray {
             .map(|d| self.axis(d).map(|a| a as isize))
             .collect::<Result<_, _>>()?;
         let data = self.data.reduce(op, Axes::Some(axes));
-        let kept: Vec<String> = self.dims.iter().filter(|d| !dims.contains(&d.as_str())).cloned().collect();
+        let kept: Vec<String> = self
+            .dims
+            .iter()
+            .filter(|d| !dims.contains(&d.as_str()))
+            .cloned()
+            .collect();
         let coords: Vec<Coord> = self
             .coords
             .iter()
@@ -143,6 +149,7 @@ impl DataArray {
             data: data.with_dims(&kept),
             dims: kept,
             coords,
+            held: None,
             ..self.clone()
         })
     }

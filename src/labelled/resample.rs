@@ -1,7 +1,10 @@
 //! Calendar resampling of a time dim (xarray's `resample(time="MS")` and `"YS"`), and
 //! `dropna` along a dim.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use ndarray::Axis;
 
 use super::coords::{month_from_number, month_number};
 use super::{Coord, CoordValues, DataArray, LabelError};
@@ -61,29 +64,40 @@ impl DataArray {
     }
 
     /// Removes the steps of `dim` that are all NaN (`DropHow::All`) or have any NaN
-    /// (`DropHow::Any`), as xarray's `dropna`. The values decide, so this **computes** the
-    /// array once (a count of non-NaN values per step); compute or persist first when the
-    /// array is expensive and used again. Returns a lazy selection of the kept steps.
+    /// (`DropHow::Any`), as xarray's `dropna`. The values decide: a computed array counts its
+    /// held values (one pass); a lazy one is **computed** once (a count of non-NaN values per
+    /// step, with default options; compute or persist first when it is expensive and used
+    /// again). Returns the kept steps, held values included for a computed array.
     ///
     /// **Errors**: [`crate::Error`] from computing, or a label error for a missing dim.
     pub fn dropna(&self, dim: &str, how: DropHow) -> crate::Result<DataArray> {
         let axis = self.axis(dim)?;
-        let others: Vec<&str> = self.dims.iter().filter(|d| *d != dim).map(String::as_str).collect();
+        let counts: Vec<usize> = match &self.held {
+            Some(v) => v
+                .axis_iter(Axis(axis))
+                .map(|step| step.iter().filter(|x| !x.is_nan()).count())
+                .collect(),
+            None => {
+                let others: Vec<&str> = self.dims.iter().filter(|d| *d != dim).map(String::as_str).collect();
+                let counts = self.reduce(ReduceOp::Count, &others)?.data.compute()?;
+                counts.iter().map(|&c| c as usize).collect()
+            }
+        };
         let per_step: usize = (0..self.dims.len())
             .filter(|&k| k != axis)
             .map(|k| self.shape()[k])
             .product();
-        let counts = self.reduce(ReduceOp::Count, &others)?.data.compute()?;
-        let keep: Vec<usize> = counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &c)| match how {
-                DropHow::All => c > 0.0,
-                DropHow::Any => c as usize == per_step,
+        let keep: Vec<usize> = (0..counts.len())
+            .filter(|&i| match how {
+                DropHow::All => counts[i] > 0,
+                DropHow::Any => counts[i] == per_step,
             })
-            .map(|(i, _)| i)
             .collect();
-        Ok(self.isel_many(dim, &keep)?)
+        let mut out = self.isel_many(dim, &keep)?;
+        if let Some(v) = &self.held {
+            out.held = Some(Arc::new(v.select(Axis(axis), &keep)));
+        }
+        Ok(out)
     }
 }
 
@@ -107,10 +121,8 @@ impl MonthlyGroups {
         let data = a.data.group_reduce(op, axis, &self.labels, self.starts.len());
         let mut out = a.relabel(data);
         out.coords.retain(|c| c.dim.as_deref() != Some(self.dim.as_str()));
-        out.coords.insert(
-            0,
-            Coord::index(&self.dim, CoordValues::Time(self.starts.clone())),
-        );
+        out.coords
+            .insert(0, Coord::index(&self.dim, CoordValues::Time(self.starts.clone())));
         out
     }
 

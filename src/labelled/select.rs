@@ -61,7 +61,9 @@ impl DataArray {
         let (start, step, len) = slice
             .resolve(self.shape()[axis])
             .map_err(|e| LabelError::Invalid(format!("isel {dim:?}: {e}")))?;
-        let indices: Vec<usize> = (0..len).map(|k| (start as isize + k as isize * step) as usize).collect();
+        let indices: Vec<usize> = (0..len)
+            .map(|k| (start as isize + k as isize * step) as usize)
+            .collect();
         let mut slices = vec![Slice::all(); axis + 1];
         slices[axis] = slice;
         Ok(self.take_coords(dim, &indices, self.data.slice(&slices)))

@@ -97,6 +97,18 @@ pub fn write_npy_mask(path: &Path, mask: &ArrayD<u8>) -> Result<(), OutputError>
     write_npy_any(path, mask)
 }
 
+/// Writes `bytes` (a JSON document, a report) to `path`, atomically.
+///
+/// **Errors**: [`OutputError::Io`] naming the file.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomic(path, |out| {
+        out.write_all(bytes).map_err(|source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
 fn write_npy_any<T: ndarray_npy::WritableElement>(path: &Path, array: &ArrayD<T>) -> Result<(), OutputError> {
     use ndarray_npy::WriteNpyExt;
     write_atomic(path, |out| {

@@ -199,11 +199,18 @@ impl ItemCollection {
     }
 
     /// Loads an ItemCollection from a local path, `file://` or `http(s)://` URL. One request.
+    /// Relative asset hrefs are resolved against the collection's own location, as pystac
+    /// resolves them, so a catalog folder can be served or read from disk as it is.
     ///
     /// **Errors**: the store's errors; [`StacError::Json`].
     pub fn load(store: &crate::io::ObjectStore, href: &str) -> Result<ItemCollection, StacError> {
         let bytes = store.block_on(store.get_all(href))?;
-        ItemCollection::from_json(&bytes, href)
+        let mut items = ItemCollection::from_json(&bytes, href)?;
+        let base = href.rfind('/').map_or("", |i| &href[..=i]);
+        for asset in items.items.iter_mut().flat_map(|it| it.assets.values_mut()) {
+            asset.href = resolve_href(base, &asset.href);
+        }
+        Ok(items)
     }
 
     /// The number of items.
@@ -248,5 +255,53 @@ mod tests {
         let bad = ItemCollection::from_json(br#"{"features":[{"id":3}]}"#, "https://h/c.json?tok=s");
         let msg = bad.unwrap_err().to_string();
         assert!(msg.contains("https://h/c.json?…") && !msg.contains("tok=s"), "{msg}");
+    }
+}
+
+/// `href` as seen from the folder `base` (ending in `/`, or empty): unchanged when a URL,
+/// on `base`'s host when rooted, else `base` + `href` with `./` and `../` steps folded.
+fn resolve_href(base: &str, href: &str) -> String {
+    if href.contains("://") || base.is_empty() {
+        return href.to_string();
+    }
+    let (root, path) = match base.find("://") {
+        Some(i) => {
+            let after = i + 3;
+            let host_end = base[after..].find('/').map_or(base.len(), |j| after + j);
+            (&base[..host_end], &base[host_end..])
+        }
+        None => ("", base),
+    };
+    if href.starts_with('/') {
+        return format!("{root}{href}");
+    }
+    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for step in href.split('/') {
+        match step {
+            "." | "" => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let lead = if path.starts_with('/') { "/" } else { "" };
+    format!("{root}{lead}{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod href_tests {
+    use super::resolve_href;
+
+    #[test]
+    fn relative_hrefs_resolve_against_the_collection() {
+        assert_eq!(resolve_href("http://h:1/cat/", "a.tif"), "http://h:1/cat/a.tif");
+        assert_eq!(resolve_href("http://h:1/cat/", "../b/./a.tif"), "http://h:1/b/a.tif");
+        assert_eq!(resolve_href("/data/cat/", "a.tif"), "/data/cat/a.tif");
+        assert_eq!(resolve_href("cat/", "a.tif"), "cat/a.tif");
+        assert_eq!(resolve_href("http://h/cat/", "https://x/a.tif"), "https://x/a.tif");
+        assert_eq!(resolve_href("http://h/cat/", "/abs/a.tif"), "http://h/abs/a.tif");
+        assert_eq!(resolve_href("/data/cat/", "/abs/a.tif"), "/abs/a.tif");
+        assert_eq!(resolve_href("", "a.tif"), "a.tif");
     }
 }
