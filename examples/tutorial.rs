@@ -135,6 +135,12 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
         println!("wrote {} files and items.json to {}", cat.files.len(), dir.display());
         return Ok(None);
     }
+    let backend = match args.backend.as_str() {
+        "gpu" => BackendChoice::Gpu,
+        "cpu" => BackendChoice::Cpu,
+        "auto" => BackendChoice::Auto,
+        other => return Err(format!("--backend {other}: expected auto, gpu or cpu").into()),
+    };
     if args.bbox.len() != 4 {
         return Err(format!("--bbox needs west,south,east,north, got {:?}", args.bbox).into());
     }
@@ -217,12 +223,6 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     let mask = smoothed.gt(args.threshold);
 
     // One run for everything: the stack's tiles are read once for all five results.
-    let backend = match args.backend.as_str() {
-        "gpu" => BackendChoice::Gpu,
-        "cpu" => BackendChoice::Cpu,
-        "auto" => BackendChoice::Auto,
-        other => return Err(format!("--backend {other}: expected auto, gpu or cpu").into()),
-    };
     let opts = ComputeOptions {
         backend,
         progress: if args.quiet {

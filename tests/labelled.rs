@@ -134,7 +134,7 @@ fn monthly_resample_bins_calendar_months_and_dropna_removes_the_empty_ones() {
     // January: steps 0 and 1 (band 1 of step 1 is NaN, skipped); April: steps 3 and 4
     assert_eq!(v[[0, 0, 1, 2]], 512.0); // median(12, 1012)
     assert_eq!(v[[0, 1, 1, 2]], 112.0); // only step 0
-    assert_eq!(v[[2, 0, 1, 2]].is_nan(), true); // March: no scene
+    assert!(v[[2, 0, 1, 2]].is_nan()); // March: no scene
     assert_eq!(v[[3, 0, 0, 0]], 4000.0); // step 3 NaN there, step 4 = 4000
     assert_eq!(v[[3, 0, 2, 3]], 3523.0); // median(3023, 4023)
     let kept = monthly.dropna("time", DropHow::All).unwrap();

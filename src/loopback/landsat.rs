@@ -165,7 +165,6 @@ impl SyntheticLandsat {
             tile: self.tile,
             ..GeoTiffOptions::new(transform, EPSG)
         };
-        let files;
         let mut items = Vec::new();
         for scene in 0..self.scenes {
             let id = format!("LC08_L2SP_044034_{}_SYN", self.date(scene).format("%Y%m%d"));
@@ -207,7 +206,7 @@ impl SyntheticLandsat {
         let jobs: Vec<(usize, usize)> = (0..self.scenes)
             .flat_map(|s| (0..BANDS.len()).map(move |b| (s, b)))
             .collect();
-        files = jobs
+        let files = jobs
             .par_iter()
             .map(|&(scene, b)| {
                 let data = ArrayD::from_shape_fn(IxDyn(&[n, n]), |ix| self.dn(scene, b, ix[0], ix[1]));
