@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use ndarray::{ArrayD, ArrayView2};
+use ndarray::{ArrayView2, ArrayViewD};
 use strata::backend::gpu::BackendChoice;
 use strata::geo::Crs;
 use strata::io::{CogReader, ObjectStore, StoreOptions};
@@ -194,22 +194,25 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     println!("{stack}");
     println!("projected dataset size (GB): {:.3}", stack.nbytes() as f64 / 1e9);
 
-    // rgb = stack.sel(band=['red', 'green', 'blue'])
-    // monthly = rgb.resample(time="MS").median("time", keep_attrs=True)
-    let rgb = stack.sel_many("band", &["red", "green", "blue"])?;
-    let monthly = rgb.resample("time", "MS")?.median();
-
-    // x_utm, y_utm = pyproj.Proj(monthly.crs)(lon, lat)
-    // area_of_interest = monthly.loc[..., y_utm+buffer:y_utm-buffer, x_utm-buffer:x_utm+buffer]
+    // x_utm, y_utm = pyproj.Proj(stack.crs)(lon, lat)
+    // area_of_interest = stack.loc[..., y_utm+buffer:y_utm-buffer, x_utm-buffer:x_utm+buffer]
     let epsg = stack.attrs().epsg.ok_or("the stack has no CRS")?;
     let (x, y) = Crs::from_epsg(epsg)?.project_lonlat(args.lon, args.lat)?;
     let b = args.buffer;
-    let loc = |a: &DataArray| a.loc("y", y + b, y - b)?.loc("x", x - b, x + b);
-    let monthly_aoi = loc(&monthly)?;
+    let aoi = stack.loc("y", y + b, y - b)?.loc("x", x - b, x + b)?;
+
+    // rgb = aoi.sel(band=['red', 'green', 'blue'])
+    // monthly = rgb.resample(time="MS").median("time", keep_attrs=True)
+    // (The notebook takes the area after the resample; the values are the same either way.
+    // Selecting first lets strata read only the area's pixels: its planner pushes a
+    // selection into a stack's reads, not yet below a reduction.)
+    let monthly_aoi = aoi
+        .sel_many("band", &["red", "green", "blue"])?
+        .resample("time", "MS")?
+        .median();
     println!("{monthly_aoi}");
 
     // NDVI = (aoi.sel(band='swir16') - aoi.sel(band='nir08')) / (... + ...); av_NDVI = NDVI.mean(dim='time')
-    let aoi = loc(&stack)?;
     let (swir, nir) = (aoi.sel("band", "swir16")?, aoi.sel("band", "nir08")?);
     let ndvi = (&(&swir - &nir) / &(&swir + &nir)).mean("time")?;
 
@@ -266,7 +269,7 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
         ("lum_median", &o.lum_median),
         ("smoothed", &o.smoothed),
     ] {
-        let v = a.values()?;
+        let v = a.held().ok_or("computed results hold their values")?;
         let valid: Vec<f64> = v.iter().filter(|x| !x.is_nan()).map(|&x| f64::from(x)).collect();
         let mean = valid.iter().sum::<f64>() / valid.len().max(1) as f64;
         println!(
@@ -354,6 +357,6 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
 }
 
 /// A 2-D view of a `(y, x)` result.
-fn plane(a: &ArrayD<f32>) -> Result<ArrayView2<'_, f32>, ndarray::ShapeError> {
-    a.view().into_dimensionality()
+fn plane<'a>(a: &ArrayViewD<'a, f32>) -> Result<ArrayView2<'a, f32>, ndarray::ShapeError> {
+    a.clone().into_dimensionality()
 }

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from bench_summary import write_summary
+
 import numpy as np
 import rasterio
 from rasterio.transform import from_origin
@@ -175,15 +177,10 @@ def main():
     }
     summary = {"window": WINDOW, "scenes": SCENES, "bands": BANDS, "pixels": pixels, "repeat": REPEAT,
                "rows": rows, "ratios": ratios}
-    (DATA / "summary.json").write_text(json.dumps(summary, indent=1))
-    lines = ["| peer | latency | median s | Mpix/s | requests/run |", "|---|---|---|---|---|"]
-    for r in rows:
-        req = "" if r["requests_per_run"] is None else f"{r['requests_per_run']:.0f}"
-        lines.append(f"| {r['peer']} | {r['latency_ms']} | {r['median_s']:.3f} | {r['mpix_per_s']:.1f} | {req} |")
-    lines += ["", *(f"- {k}: {v:.2f}x" for k, v in ratios.items())]
-    (DATA / "summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+    write_summary(DATA, summary, ["peer", "latency", "median s", "Mpix/s", "requests/run"],
+                  lambda r: [r["peer"], str(r["latency_ms"]), f"{r['median_s']:.3f}", f"{r['mpix_per_s']:.1f}",
+                             "" if r["requests_per_run"] is None else f"{r['requests_per_run']:.0f}"],
+                  lambda v: f"{v:.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -431,3 +431,41 @@ fn dtypes_convert_on_load() {
     let cast = Array::full(&[3], 300.7, [3]).astype(strata::DType::U8);
     assert_eq!(cast.compute_mask().unwrap().into_raw_vec_and_offset().0, vec![255u8; 3]);
 }
+
+#[test]
+fn chained_selections_read_only_the_selected_pixels_of_a_source() {
+    let read = Arc::new(AtomicUsize::new(0));
+    let counter = read.clone();
+    let src = Array::from_fn(&[4, 100, 100], [1, 64, 64], "counted", move |region| {
+        counter.fetch_add(region.iter().map(|r| r.len()).product(), Ordering::SeqCst);
+        let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
+        ArrayD::from_shape_fn(IxDyn(&shape), |ix| {
+            ((region[0].start + ix[0]) * 10000 + (region[1].start + ix[1]) * 100 + region[2].start + ix[2]) as f32
+        })
+    });
+    // a time pick, then rows across a block edge and columns reversed: one selection of the source
+    let cut = src
+        .take(0, &[3, 1])
+        .slice(&[Slice::all(), Slice::range(50, 80), Slice::new(Some(70), Some(40), -1)]);
+    let v = cut.compute_with(&quiet()).unwrap().0;
+    assert_eq!(v.shape(), &[2, 30, 30]);
+    assert_eq!(v[[0, 0, 0]], (3 * 10000 + 50 * 100 + 70) as f32);
+    assert_eq!(v[[1, 29, 29]], (10000 + 79 * 100 + 41) as f32);
+    assert_eq!(
+        read.load(Ordering::SeqCst),
+        2 * 30 * 30,
+        "only the selected pixels are read"
+    );
+    let sources = cut
+        .plan()
+        .unwrap()
+        .tasks
+        .iter()
+        .filter(|t| matches!(t.kind, TaskKind::Source { .. }))
+        .count();
+    assert_eq!(
+        sources,
+        2 * 2 * 2,
+        "two times, each cut at the block edges of rows and columns"
+    );
+}

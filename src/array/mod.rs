@@ -16,7 +16,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use ndarray::ArrayD;
+use ndarray::{ArcArray, ArrayD, IxDyn};
 
 use crate::expr::{ChunkGrid, ChunkSource, Chunks, DType, ExprError, HostArray, Node, Op, SourceElement, SourceError};
 
@@ -98,6 +98,13 @@ impl Array {
             chunks.into(),
             DType::F32,
         )
+    }
+
+    /// Wraps a shared in-memory f32 array without copying it: blocks are views of it, and the
+    /// caller may keep its own handle (a computed labelled array holds its values this way).
+    pub fn from_shared(array: ArcArray<f32, IxDyn>, chunks: impl Into<Chunks>) -> Array {
+        let shape = array.shape().to_vec();
+        Array::source(Op::Host(HostArray::F32(array)), &shape, chunks.into(), DType::F32)
     }
 
     /// Wraps an in-memory mask (non-zero is true).

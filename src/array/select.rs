@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Array;
-use crate::expr::{AxisMap, ChunkGrid, Chunks, ExprError, Node, Op};
+use crate::expr::{compose_selects, AxisMap, ChunkGrid, Chunks, ExprError, Node, Op};
 
 /// One axis of a slice, with numpy's `start:stop:step` semantics (negative indices count from
 /// the end; a negative step walks backwards; `None` is the default end).
@@ -125,6 +125,20 @@ impl Array {
         sizes: Vec<Vec<usize>>,
     ) -> Result<Arc<Node>, ExprError> {
         let node = self.node()?;
+        // A selection of a selection is one selection of the first one's input.
+        if let Op::Select {
+            maps: inner,
+            fixed: inner_fixed,
+        } = &node.op
+        {
+            let (maps, fixed) = compose_selects(&maps, &fixed, inner, inner_fixed);
+            return Ok(Node::new(
+                Op::Select { maps, fixed },
+                vec![node.inputs[0].clone()],
+                ChunkGrid::from_sizes(sizes),
+                node.dtype,
+            ));
+        }
         Ok(Node::new(
             Op::Select { maps, fixed },
             vec![node.clone()],

@@ -179,6 +179,65 @@ impl AxisMap {
     }
 }
 
+/// One selection equal to `outer` applied to the output of `inner` (maps and fixed indices of
+/// each; see [`Op::Select`]), so a chain of slices, label cuts and band picks reads its
+/// source once, through one index map per axis. O(output axes + list lengths).
+pub fn compose_selects(
+    outer: &[AxisMap],
+    outer_fixed: &[(usize, usize)],
+    inner: &[AxisMap],
+    inner_fixed: &[(usize, usize)],
+) -> (Vec<AxisMap>, Vec<(usize, usize)>) {
+    // Input axis and index of the inner selection's output index `i` along its axis `j`.
+    let through = |j: usize, i: usize| inner[j].source(i);
+    let maps = outer
+        .iter()
+        .map(|m| match m {
+            AxisMap::New { len } => AxisMap::New { len: *len },
+            AxisMap::Strided {
+                axis: j,
+                start,
+                step,
+                len,
+            } => match &inner[*j] {
+                AxisMap::Strided {
+                    axis,
+                    start: s2,
+                    step: t2,
+                    ..
+                } => AxisMap::Strided {
+                    axis: *axis,
+                    start: (*s2 as isize + *start as isize * t2) as usize,
+                    step: step * t2,
+                    len: *len,
+                },
+                AxisMap::List { axis, .. } => AxisMap::List {
+                    axis: *axis,
+                    indices: std::sync::Arc::new(
+                        (0..*len)
+                            .filter_map(|i| through(*j, (*start as isize + step * i as isize) as usize))
+                            .map(|(_, k)| k)
+                            .collect(),
+                    ),
+                },
+                AxisMap::New { .. } => AxisMap::New { len: *len },
+            },
+            AxisMap::List { axis: j, indices } => match inner[*j].input_axis() {
+                Some(axis) => AxisMap::List {
+                    axis,
+                    indices: std::sync::Arc::new(
+                        indices.iter().filter_map(|&i| through(*j, i)).map(|(_, k)| k).collect(),
+                    ),
+                },
+                None => AxisMap::New { len: indices.len() },
+            },
+        })
+        .collect();
+    let mut fixed = inner_fixed.to_vec();
+    fixed.extend(outer_fixed.iter().filter_map(|&(j, i)| through(j, i)));
+    (maps, fixed)
+}
+
 /// What a node computes from its inputs.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -354,5 +413,65 @@ impl Node {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod compose_tests {
+    use super::*;
+
+    fn strided(axis: usize, start: usize, step: isize, len: usize) -> AxisMap {
+        AxisMap::Strided { axis, start, step, len }
+    }
+
+    /// Where output index `ix` of a selection reads its input.
+    fn reads(maps: &[AxisMap], fixed: &[(usize, usize)], ix: &[usize], ndim: usize) -> Vec<Option<usize>> {
+        let mut at = vec![None; ndim];
+        for (m, &i) in maps.iter().zip(ix) {
+            if let Some((a, j)) = m.source(i) {
+                at[a] = Some(j);
+            }
+        }
+        for &(a, j) in fixed {
+            at[a] = Some(j);
+        }
+        at
+    }
+
+    #[test]
+    fn a_composed_selection_reads_what_the_chain_reads() {
+        // inner: (t, y, x) -> pick t = 2, y reversed, x list; output (y, x)
+        let inner = vec![
+            strided(1, 9, -1, 10),
+            AxisMap::List {
+                axis: 2,
+                indices: Arc::new(vec![4, 0, 7, 7]),
+            },
+        ];
+        let inner_fixed = vec![(0, 2)];
+        // outer: (y, x) -> y every second from 1, x reversed list, a new axis, then fix nothing
+        let outer = vec![
+            strided(0, 1, 2, 4),
+            AxisMap::New { len: 3 },
+            AxisMap::List {
+                axis: 1,
+                indices: Arc::new(vec![3, 1]),
+            },
+        ];
+        let (maps, fixed) = compose_selects(&outer, &[], &inner, &inner_fixed);
+        for y in 0..4 {
+            for n in 0..3 {
+                for x in 0..2 {
+                    // the chain: outer output -> inner output index -> inner input
+                    let mid = reads(&outer, &[], &[y, n, x], 2);
+                    let want = reads(&inner, &inner_fixed, &[mid[0].unwrap(), mid[1].unwrap()], 3);
+                    assert_eq!(reads(&maps, &fixed, &[y, n, x], 3), want, "at {y} {n} {x}");
+                }
+            }
+        }
+        // an outer integer index goes through the inner map to an input index
+        let (maps, fixed) = compose_selects(&[strided(1, 0, 1, 4)], &[(0, 3)], &inner, &inner_fixed);
+        assert_eq!(fixed, vec![(0, 2), (1, 6)]);
+        assert!(matches!(&maps[0], AxisMap::List { axis: 2, indices } if **indices == vec![4, 0, 7, 7]));
     }
 }

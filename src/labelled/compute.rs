@@ -1,9 +1,7 @@
 //! Computing labelled arrays: results come back as labelled in-memory arrays (xarray's
 //! `.compute()`), or as plain ndarrays (`.values`).
 
-use std::sync::Arc;
-
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 
 use super::DataArray;
 use crate::array::{compute_many, Array};
@@ -34,7 +32,7 @@ impl DataArray {
     /// **Errors**: as [`DataArray::compute`].
     pub fn values(&self) -> crate::Result<ArrayD<f32>> {
         match &self.held {
-            Some(v) => Ok(v.as_ref().clone()),
+            Some(v) => Ok(v.to_owned()),
             None => self.data.compute(),
         }
     }
@@ -49,9 +47,9 @@ impl DataArray {
         }
     }
 
-    /// The held values of a computed array (`None` for a lazy one). Free.
-    pub fn held(&self) -> Option<&ArrayD<f32>> {
-        self.held.as_deref()
+    /// A view of the held values of a computed array (`None` for a lazy one). Free.
+    pub fn held(&self) -> Option<ArrayViewD<'_, f32>> {
+        self.held.as_ref().map(|v| v.view())
     }
 
     /// Computes and keeps the blocks in memory, labels unchanged (dask's `persist`).
@@ -62,7 +60,7 @@ impl DataArray {
     }
 
     /// `values` wrapped as the in-memory data of `self`'s labels, chunked as `self` was.
-    fn holding(&self, values: ArrayD<f32>) -> DataArray {
+    pub(super) fn holding(&self, values: ArrayD<f32>) -> DataArray {
         let chunks: Vec<usize> = self
             .data
             .grid()
@@ -71,13 +69,14 @@ impl DataArray {
             .into_iter()
             .map(|n| n.max(1))
             .collect();
+        let values = values.into_shared();
         let data = if self.data.dtype() == DType::U8 {
             Array::from_mask(values.mapv(|v| v != 0.0), chunks)
         } else {
-            Array::from_ndarray(values.clone(), chunks)
+            Array::from_shared(values.clone(), chunks)
         };
         DataArray {
-            held: Some(Arc::new(values)),
+            held: Some(values),
             ..self.relabel(data)
         }
     }

@@ -22,10 +22,8 @@ mod ops;
 mod resample;
 mod select;
 
+use ndarray::{ArcArray, IxDyn};
 use std::fmt;
-use std::sync::Arc;
-
-use ndarray::ArrayD;
 
 use crate::array::{human_bytes, Array};
 use crate::geo::{Affine, XyCoords};
@@ -110,7 +108,7 @@ pub struct DataArray {
     attrs: GeoAttrs,
     name: Option<String>,
     /// the values, when computed (`data` then reads them too)
-    held: Option<Arc<ArrayD<f32>>>,
+    held: Option<ArcArray<f32, IxDyn>>,
 }
 
 impl DataArray {

@@ -1,8 +1,6 @@
 //! Calendar resampling of a time dim (xarray's `resample(time="MS")` and `"YS"`), and
 //! `dropna` along a dim.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use ndarray::Axis;
 
@@ -93,11 +91,11 @@ impl DataArray {
                 DropHow::Any => counts[i] == per_step,
             })
             .collect();
-        let mut out = self.isel_many(dim, &keep)?;
-        if let Some(v) = &self.held {
-            out.held = Some(Arc::new(v.select(Axis(axis), &keep)));
-        }
-        Ok(out)
+        let out = self.isel_many(dim, &keep)?;
+        Ok(match &self.held {
+            Some(v) => out.holding(v.select(Axis(axis), &keep)),
+            None => out,
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 use std::io::{Seek, Write};
 use std::path::Path;
 
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayBase, Axis, IxDyn};
 use tiff::encoder::TiffEncoder;
 use tiff::tags::Tag;
 
@@ -82,9 +82,9 @@ impl GeoTiffSample for u8 {
 /// **Errors**: [`OutputError::Unsupported`] for other ranks, a rotated transform, a tile size
 /// that is not a multiple of 16 or a file beyond 4 GiB; [`OutputError::Encode`] from the
 /// encoder; [`OutputError::Io`].
-pub fn write_geotiff<T: GeoTiffSample>(
+pub fn write_geotiff<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
     path: &Path,
-    array: &ArrayD<T>,
+    array: &ArrayBase<S, IxDyn>,
     options: &GeoTiffOptions,
 ) -> Result<(), OutputError> {
     let bytes = geotiff_bytes(path, array, options)?;
@@ -100,9 +100,9 @@ pub fn write_geotiff<T: GeoTiffSample>(
 /// serving from memory.
 ///
 /// **Errors**: as [`write_geotiff`], less the I/O.
-pub fn geotiff_bytes<T: GeoTiffSample>(
+pub fn geotiff_bytes<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
     path: &Path,
-    array: &ArrayD<T>,
+    array: &ArrayBase<S, IxDyn>,
     options: &GeoTiffOptions,
 ) -> Result<Vec<u8>, OutputError> {
     let unsupported = |reason: String| OutputError::Unsupported {

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ndarray::ArrayD;
+use ndarray::{ArrayBase, ArrayD, IxDyn};
 
 pub use geotiff::{geotiff_bytes, write_geotiff, GeoTiffOptions, GeoTiffSample};
 pub use png::{percentile, write_png_band, write_png_mask, write_png_rgb, write_png_rgb_grid, ColorMap, Stretch};
@@ -86,7 +86,7 @@ pub fn write_atomic(
 /// Writes an f32 array as `.npy` (little-endian `<f4`, C order), atomically.
 ///
 /// **Errors**: [`OutputError::Io`], [`OutputError::Encode`].
-pub fn write_npy(path: &Path, array: &ArrayD<f32>) -> Result<(), OutputError> {
+pub fn write_npy<S: ndarray::Data<Elem = f32>>(path: &Path, array: &ArrayBase<S, IxDyn>) -> Result<(), OutputError> {
     write_npy_any(path, array)
 }
 
@@ -109,7 +109,10 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     })
 }
 
-fn write_npy_any<T: ndarray_npy::WritableElement>(path: &Path, array: &ArrayD<T>) -> Result<(), OutputError> {
+fn write_npy_any<T: ndarray_npy::WritableElement, S: ndarray::Data<Elem = T>>(
+    path: &Path,
+    array: &ArrayBase<S, IxDyn>,
+) -> Result<(), OutputError> {
     use ndarray_npy::WriteNpyExt;
     write_atomic(path, |out| {
         array.write_npy(out).map_err(|e| OutputError::Encode {

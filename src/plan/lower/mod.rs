@@ -29,6 +29,52 @@ struct Lowerer<'o> {
 /// Bytes per element of a partial reduction state (three f64 lanes).
 const PARTIAL_BYTES: u64 = 24;
 
+/// `grid` with extra block edges where a selection's extent starts and ends on each input
+/// axis (a `Strided`'s first and last index, a `List`'s smallest and largest, a fixed index).
+fn cut_at_selection(grid: &ChunkGrid, maps: &[AxisMap], fixed: &[(usize, usize)]) -> ChunkGrid {
+    let mut cuts: Vec<Vec<usize>> = vec![Vec::new(); grid.ndim()];
+    for m in maps {
+        let span = match m {
+            AxisMap::Strided { axis, start, step, len } if *len > 0 => {
+                let last = *start as isize + (*len as isize - 1) * step;
+                Some((*axis, (*start).min(last as usize), (*start).max(last as usize)))
+            }
+            AxisMap::List { axis, indices } => match (indices.iter().min(), indices.iter().max()) {
+                (Some(&lo), Some(&hi)) => Some((*axis, lo, hi)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((axis, lo, hi)) = span {
+            cuts[axis].extend([lo, hi + 1]);
+        }
+    }
+    for &(axis, i) in fixed {
+        cuts[axis].extend([i, i + 1]);
+    }
+    let sizes = (0..grid.ndim())
+        .map(|a| {
+            let mut edges: Vec<usize> = grid
+                .sizes(a)
+                .iter()
+                .scan(0, |e, &n| {
+                    *e += n;
+                    Some(*e)
+                })
+                .collect();
+            let len = edges.last().copied().unwrap_or(0);
+            edges.extend(cuts[a].iter().copied().filter(|&c| c > 0 && c < len));
+            edges.sort_unstable();
+            edges.dedup();
+            edges
+                .iter()
+                .scan(0, |prev, &e| Some(e - std::mem::replace(prev, e)))
+                .collect()
+        })
+        .collect();
+    ChunkGrid::from_sizes(sizes)
+}
+
 fn elems(shape: &[usize]) -> u64 {
     shape.iter().map(|&n| n as u64).product()
 }
@@ -359,7 +405,14 @@ impl Lowerer<'_> {
         maps: &[AxisMap],
         fixed: &[(usize, usize)],
     ) -> Result<Table, PlanError> {
-        let input = self.lower(&node.inputs[0])?;
+        // A source reads any region: cut its blocks at the selection's edges, so only the
+        // selected pixels are read (pruning drops the blocks outside), not whole blocks.
+        let source = &node.inputs[0];
+        let input = if matches!(source.op, Op::Source(_)) {
+            self.lower_as(source, &cut_at_selection(&source.grid, maps, fixed))?
+        } else {
+            self.lower(source)?
+        };
         let table = self.gather_blocks(node, &node.grid, &input, 0.0, |region| {
             let axes = maps
                 .iter()
