@@ -60,6 +60,24 @@ fn a_float_geotiff_reads_back_with_its_pixels_transform_crs_and_nodata() {
     write_geotiff(&path, &data, &options).unwrap();
     let (back, nodata, t, epsg) = read_back(&path, 2, 300, 530);
     assert_eq!((t, epsg), (transform, Some(32610)));
+    // Cloud-optimized order: header, directory, then the tiles back to back to the end.
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..4], b"II*\0");
+    let ifd = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    let entries = u16::from_le_bytes(bytes[ifd..ifd + 2].try_into().unwrap()) as usize;
+    let mut dec = tiff::decoder::Decoder::new(std::io::Cursor::new(&bytes)).unwrap();
+    let offsets = dec.get_tag_u32_vec(tiff::tags::Tag::TileOffsets).unwrap();
+    let counts = dec.get_tag_u32_vec(tiff::tags::Tag::TileByteCounts).unwrap();
+    assert_eq!(offsets.len(), 2 * 2 * 3);
+    assert!(
+        offsets[0] as usize >= ifd + 2 + 12 * entries + 4,
+        "a tile before the directory ends"
+    );
+    assert!(
+        offsets.windows(2).zip(&counts).all(|(w, &n)| w[0] + n == w[1]),
+        "tiles in order"
+    );
+    assert_eq!((offsets[11] + counts[11]) as usize, bytes.len());
     assert!(nodata.is_some_and(f64::is_nan), "{nodata:?}");
     for ((i, &got), &want) in back.indexed_iter().zip(data.iter()) {
         assert!(

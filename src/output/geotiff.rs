@@ -180,36 +180,54 @@ pub fn geotiff_bytes<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
             "{total} bytes of tiles exceed a classic TIFF's 4 GiB"
         )));
     }
-    let mut file = std::io::Cursor::new(Vec::with_capacity(total + 4096));
-    write_tiff(
-        &mut file,
-        &tiles,
-        (bands, height, width),
-        T::BITS,
-        T::FORMAT,
-        options,
-        geographic,
-    )
-    .map_err(encode)?;
-    Ok(file.into_inner())
+    // Cloud-optimized order: the header and the whole directory first, then the tiles, so a
+    // reader's first range request holds every tile's offset. The directory's size does not
+    // depend on the offset values, so a first encoding with placeholders gives where the
+    // tiles start.
+    let counts: Vec<u32> = tiles.iter().map(|t| t.len() as u32).collect();
+    let layout = (bands, height, width);
+    let directory = |offsets: &[u32]| {
+        let mut head = std::io::Cursor::new(Vec::with_capacity(4096));
+        write_directory(
+            &mut head,
+            offsets,
+            &counts,
+            layout,
+            (T::BITS, T::FORMAT),
+            options,
+            geographic,
+        )
+        .map(|()| head.into_inner())
+        .map_err(encode)
+    };
+    let start = directory(&vec![0; tiles.len()])?.len() as u32;
+    let offsets: Vec<u32> = counts
+        .iter()
+        .scan(start, |at, &n| Some(std::mem::replace(at, *at + n)))
+        .collect();
+    let mut file = directory(&offsets)?;
+    if file.len() as u32 != start {
+        return Err(unsupported("the TIFF directory changed size between passes".into()));
+    }
+    file.reserve(total);
+    for t in &tiles {
+        file.extend_from_slice(t);
+    }
+    Ok(file)
 }
 
-fn write_tiff<W: Write + Seek>(
+/// Writes the TIFF header and the image directory (no pixel data) for tiles at `offsets`.
+fn write_directory<W: Write + Seek>(
     w: &mut W,
-    tiles: &[Vec<u8>],
+    offsets: &[u32],
+    counts: &[u32],
     (bands, height, width): (usize, usize, usize),
-    bits: u16,
-    format: u16,
+    (bits, format): (u16, u16),
     options: &GeoTiffOptions,
     geographic: bool,
 ) -> tiff::TiffResult<()> {
     let mut encoder = TiffEncoder::new(w)?;
     let mut dir = encoder.image_directory()?;
-    let mut offsets = Vec::with_capacity(tiles.len());
-    for t in tiles {
-        offsets.push(dir.write_data(t.as_slice())? as u32);
-    }
-    let counts: Vec<u32> = tiles.iter().map(|t| t.len() as u32).collect();
     let t = &options.transform;
     dir.write_tag(Tag::ImageWidth, width as u32)?;
     dir.write_tag(Tag::ImageLength, height as u32)?;
@@ -220,8 +238,8 @@ fn write_tiff<W: Write + Seek>(
     dir.write_tag(Tag::PlanarConfiguration, 2u16)?; // band by band
     dir.write_tag(Tag::TileWidth, options.tile)?;
     dir.write_tag(Tag::TileLength, options.tile)?;
-    dir.write_tag(Tag::TileOffsets, offsets.as_slice())?;
-    dir.write_tag(Tag::TileByteCounts, counts.as_slice())?;
+    dir.write_tag(Tag::TileOffsets, offsets)?;
+    dir.write_tag(Tag::TileByteCounts, counts)?;
     dir.write_tag(Tag::SampleFormat, vec![format; bands].as_slice())?;
     dir.write_tag(Tag::ModelPixelScaleTag, [t.a, -t.e, 0.0].as_slice())?;
     dir.write_tag(Tag::ModelTiepointTag, [0.0, 0.0, 0.0, t.c, t.f, 0.0].as_slice())?;
