@@ -35,7 +35,7 @@ fn the_device_is_named_in_the_report() {
     assert!(report.backend.contains(&ctx.adapter.name), "{}", report.backend);
     let adapter = report.adapter.as_ref().expect("the report names the adapter");
     assert_eq!(adapter, &ctx.adapter);
-    assert!(adapter.max_storage_binding > 0 && report.to_json().contains("max_storage_binding"));
+    assert!(report.to_json().contains("max_storage_binding"));
 }
 
 #[test]
@@ -480,14 +480,7 @@ fn a_mask_program_moves_bytes_not_floats() {
     let m = ArrayD::from_shape_fn(IxDyn(&[1000, 1000]), |ix| (ix[0] * 7 + ix[1]) % 3 == 0);
     let e = Array::from_mask(m, [1000, 1000]).not();
     let (tasks, before) = (ctx.device_tasks(), ctx.transfer_stats());
-    let out = e
-        .compute_with(&strata::ComputeOptions {
-            backend: BackendChoice::Gpu,
-            progress: strata::exec::Progress::Off,
-            ..Default::default()
-        })
-        .unwrap()
-        .0;
+    let out = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
     let moved = ctx.transfer_stats().since(&before);
     assert!(ctx.device_tasks() > tasks);
     assert_eq!(moved.upload_bytes, 1_000_000, "the mask's bytes: {moved:?}");
@@ -522,7 +515,7 @@ fn intermediates_stay_on_the_device_within_its_budget() {
         assert_eq!(ctx.in_flight_bytes(), 0, "no submitted work is left holding buffers");
         // Input buffers came back to the bounded pool for the next tiles.
         assert!(
-            ctx.pooled_bytes() > 0 && ctx.pooled_bytes() <= budget,
+            ctx.pooled_bytes() > 0 && ctx.pooled_bytes() <= budget / 4,
             "{} pooled",
             ctx.pooled_bytes()
         );

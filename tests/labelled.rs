@@ -32,11 +32,11 @@ fn cube() -> DataArray {
             Coord::index("band", CoordValues::Str(vec!["red".into(), "nir08".into()])),
             Coord::index("y", CoordValues::F64(vec![4_180_075.0, 4_180_045.0, 4_180_015.0])),
             Coord::index("x", CoordValues::F64(vec![550_015.0, 550_045.0, 550_075.0, 550_105.0])),
-            Coord {
-                name: "id".into(),
-                dim: Some("time".into()),
-                values: CoordValues::Str((0..5).map(|i| format!("scene-{i}")).collect()),
-            },
+            Coord::along(
+                "id",
+                "time",
+                CoordValues::Str((0..5).map(|i| format!("scene-{i}")).collect()),
+            ),
         ],
     )
     .unwrap()

@@ -13,6 +13,8 @@ use strata::stac::ItemCollection;
 use strata::stack::{stack, StackOptions};
 use strata::ComputeOptions;
 
+mod common;
+
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/stack")
 }
@@ -250,18 +252,13 @@ fn remote_reads_run_ahead_inside_the_budget() {
 
 #[test]
 fn on_the_gpu_stored_codes_go_up_and_decode_bitwise_as_on_the_cpu() {
-    use strata::backend::gpu::{shared_context, BackendChoice};
-    if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("\n*** STRATA_SKIP_GPU_TESTS=1: the GPU stack test is SKIPPED ***\n");
-        return;
-    }
-    let ctx = shared_context().unwrap_or_else(|e| panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips GPU tests)"));
+    use common::gpu::{device, on, one_at_a_time};
+    use strata::backend::gpu::BackendChoice;
+    let Some(ctx) = device() else { return };
+    // The device's task and transfer counters are process-wide.
+    let _turn = one_at_a_time();
     let server = Server::start(Some(dir())).unwrap();
     let s = stack(&items(&server), &options(40), reader(StoreOptions::default())).unwrap();
-    let on = |backend| ComputeOptions {
-        backend,
-        ..Default::default()
-    };
     let cpu = s.array.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
     // A device consumer (x * 1 is exact, NaN included) keeps the decoded blocks on the device.
     let e = &s.array * 1.0;
@@ -283,7 +280,7 @@ fn on_the_gpu_stored_codes_go_up_and_decode_bitwise_as_on_the_cpu() {
     // well under the f32 values' 4 bytes.
     let f32_bytes = (cpu.len() * 4) as u64;
     assert!(
-        moved.upload_bytes < f32_bytes * 3 / 4,
+        moved.upload_bytes >= f32_bytes / 2 && moved.upload_bytes < f32_bytes * 3 / 4,
         "uploaded {} bytes for {f32_bytes} bytes of f32",
         moved.upload_bytes
     );

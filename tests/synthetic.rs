@@ -11,7 +11,6 @@ use strata::loopback::landsat::{SyntheticLandsat, BANDS, EPSG, OFFSET, SCALE};
 use strata::loopback::Server;
 use strata::stac::{search, SearchParams};
 use strata::stack::{stack, StackOptions};
-use strata::ComputeOptions;
 
 #[test]
 fn the_synthetic_catalog_stacks_to_its_closed_form() {
@@ -63,14 +62,18 @@ fn the_synthetic_catalog_stacks_to_its_closed_form() {
         (catalog.transform.c, catalog.transform.f)
     );
     for backend in [BackendChoice::Cpu, BackendChoice::Gpu] {
-        if backend == BackendChoice::Gpu && common::gpu::device().is_none() {
-            continue;
-        }
-        let opts = ComputeOptions {
-            backend,
-            ..Default::default()
+        let device = match backend {
+            BackendChoice::Gpu => match common::gpu::device() {
+                Some(ctx) => Some((ctx, common::gpu::one_at_a_time())),
+                None => continue,
+            },
+            _ => None,
         };
-        let got = (&s.array * 1.0).compute_with(&opts).unwrap().0;
+        let tasks = device.as_ref().map(|(ctx, _)| ctx.device_tasks());
+        let got = (&s.array * 1.0).compute_with(&common::gpu::on(backend)).unwrap().0;
+        if let (Some((ctx, _)), Some(tasks)) = (&device, tasks) {
+            assert!(ctx.device_tasks() > tasks, "no task ran on the device");
+        }
         for (t, &scene) in kept.iter().enumerate() {
             for b in 0..5 {
                 for r in 0..=n {

@@ -40,8 +40,8 @@ struct Args {
     /// timed runs per workload and backend, after an untimed one (the median is reported)
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// backends to run: gpu, cpu (the check needs both)
-    #[arg(long, value_delimiter = ',', default_values_t = vec!["gpu".to_string(), "cpu".to_string()])]
+    /// backends to run: gpu, cpu (the check needs both; anything else is refused)
+    #[arg(long, value_delimiter = ',', value_parser = ["gpu", "cpu"], default_values_t = vec!["gpu".to_string(), "cpu".to_string()])]
     backends: Vec<String>,
     /// run only these workloads (names as printed)
     #[arg(long, value_delimiter = ',')]

@@ -133,9 +133,23 @@ pub struct Coord {
 impl Coord {
     /// An index coordinate: the labels of dim `name`.
     pub fn index(name: &str, values: CoordValues) -> Coord {
+        Coord::along(name, name, values)
+    }
+
+    /// A coordinate riding along dim `dim` (a stack's item `id` along `time`).
+    pub fn along(name: &str, dim: &str, values: CoordValues) -> Coord {
         Coord {
             name: name.to_string(),
-            dim: Some(name.to_string()),
+            dim: Some(dim.to_string()),
+            values,
+        }
+    }
+
+    /// A scalar coordinate (what a scalar selection leaves).
+    pub fn scalar(name: &str, values: CoordValues) -> Coord {
+        Coord {
+            name: name.to_string(),
+            dim: None,
             values,
         }
     }

@@ -30,7 +30,7 @@ use crate::geo::{Affine, XyCoords};
 
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
-pub use resample::{DropHow, MonthlyGroups};
+pub use resample::{CalendarBins, DropHow};
 
 /// What went wrong selecting by label or lining up coordinates.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

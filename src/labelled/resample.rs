@@ -8,11 +8,11 @@ use super::coords::{month_from_number, month_number};
 use super::{Coord, CoordValues, DataArray, LabelError};
 use crate::expr::ReduceOp;
 
-/// The time steps of an array binned by calendar period, ready to reduce: one bin per period
+/// The time steps of an array binned by calendar month or year, ready to reduce: one bin per period
 /// from the first to the last one present, empty periods included (they reduce to NaN, as in
 /// xarray, for `dropna` to remove).
 #[derive(Debug, Clone)]
-pub struct MonthlyGroups {
+pub struct CalendarBins {
     array: DataArray,
     dim: String,
     labels: Vec<usize>,
@@ -30,13 +30,13 @@ pub enum DropHow {
 
 impl DataArray {
     /// Bins `dim` (a time coordinate) by calendar period: `"MS"` (month start) or `"YS"`
-    /// (year start), as pandas names them. Reduce the bins with [`MonthlyGroups::reduce`] or
+    /// (year start), as pandas names them. Reduce the bins with [`CalendarBins::reduce`] or
     /// its shorthands; the result's `dim` is labelled by each period's first instant (UTC
     /// midnight). Lazy; O(time steps).
     ///
     /// **Errors**: [`LabelError::NoCoord`] when `dim` has no time coordinate,
     /// [`LabelError::Invalid`] for another frequency.
-    pub fn resample(&self, dim: &str, freq: &str) -> Result<MonthlyGroups, LabelError> {
+    pub fn resample(&self, dim: &str, freq: &str) -> Result<CalendarBins, LabelError> {
         let months_per_bin = match freq {
             "MS" => 1,
             "YS" => 12,
@@ -53,7 +53,7 @@ impl DataArray {
         let (Some(first), Some(last)) = (times.iter().map(bin).min(), times.iter().map(bin).max()) else {
             return Err(LabelError::Invalid(format!("resample: dim {dim:?} is empty")));
         };
-        Ok(MonthlyGroups {
+        Ok(CalendarBins {
             array: self.clone(),
             dim: dim.to_string(),
             labels: times.iter().map(|t| (bin(t) - first) as usize).collect(),
@@ -99,7 +99,7 @@ impl DataArray {
     }
 }
 
-impl MonthlyGroups {
+impl CalendarBins {
     /// The first instant of every bin, in order.
     pub fn starts(&self) -> &[DateTime<Utc>] {
         &self.starts

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 
 use super::coords::Key;
-use super::{Coord, CoordValues, DataArray, Label, LabelError};
+use super::{CoordValues, DataArray, Label, LabelError};
 use crate::array::Slice;
 
 impl DataArray {
@@ -188,16 +188,5 @@ fn order(values: &CoordValues, i: usize, j: usize) -> Ordering {
         CoordValues::F64(v) => v[i].partial_cmp(&v[j]).unwrap_or(Ordering::Less),
         CoordValues::Str(v) => v[i].cmp(&v[j]),
         CoordValues::Time(v) => v[i].cmp(&v[j]),
-    }
-}
-
-impl Coord {
-    /// A scalar coordinate (what a scalar selection leaves).
-    pub fn scalar(name: &str, values: CoordValues) -> Coord {
-        Coord {
-            name: name.to_string(),
-            dim: None,
-            values,
-        }
     }
 }

@@ -5,6 +5,8 @@
 //! check a stack of it value by value; [`SyntheticLandsat::serve`] puts the files and a STAC
 //! API on a loopback [`Server`], so the whole cloud path runs.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
@@ -52,8 +54,8 @@ impl Default for SyntheticLandsat {
 /// The catalog's files and items, ready to serve.
 #[derive(Debug, Clone)]
 pub struct SyntheticCatalog {
-    /// (server path, GeoTIFF bytes)
-    pub files: Vec<(String, Vec<u8>)>,
+    /// (server path, GeoTIFF bytes), shared with the server that serves them
+    pub files: Vec<(String, Arc<Vec<u8>>)>,
     /// STAC Item JSON, hrefs relative to the server root
     pub items: Vec<Value>,
     /// every scene's grid: UTM zone 10N (EPSG:32610), 30 m pixels
@@ -123,35 +125,27 @@ impl SyntheticLandsat {
     ///
     /// **Errors**: [`OutputError::Unsupported`] when the centre cannot be projected.
     pub fn transform(&self) -> Result<Affine, OutputError> {
-        let bad = |e: crate::geo::GeoError| OutputError::Unsupported {
-            path: "synthetic catalog".into(),
-            reason: e.to_string(),
-        };
-        let mut p = [self.centre];
-        Crs::from_epsg(4326)
-            .map_err(bad)?
-            .project(&Crs::from_epsg(EPSG).map_err(bad)?, &mut p)
-            .map_err(bad)?;
+        let (x, y) = Crs::from_epsg(EPSG)
+            .and_then(|utm| utm.project_lonlat(self.centre.0, self.centre.1))
+            .map_err(projection_error)?;
         let half = self.size as f64 * 15.0;
         let snap = |v: f64| (v / 30.0).round() * 30.0 + 15.0;
-        Ok(Affine::north_up(snap(p[0].0 - half), snap(p[0].1 + half), 30.0, 30.0))
+        Ok(Affine::north_up(snap(x - half), snap(y + half), 30.0, 30.0))
     }
 
     /// Builds every GeoTIFF and item. Costs one DEFLATE pass over scenes × 5 × size² u16,
     /// on every core.
     ///
-    /// **Errors**: [`OutputError`] from the GeoTIFF encoder.
+    /// **Errors**: [`OutputError`] from the GeoTIFF encoder or a failed projection.
     pub fn build(&self) -> Result<SyntheticCatalog, OutputError> {
         let transform = self.transform()?;
         let n = self.size;
-        let utm = Crs::from_epsg(EPSG).ok();
-        let wgs84 = Crs::from_epsg(4326).ok();
         let (x0, y1) = (transform.c, transform.f);
-        let (x1, y0) = (x0 + 30.0 * n as f64, y1 - 30.0 * n as f64);
+        let (x1, y0) = (x0 + transform.a * n as f64, y1 + transform.e * n as f64);
         let mut corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)];
-        if let (Some(u), Some(w)) = (&utm, &wgs84) {
-            let _ = u.project(w, &mut corners);
-        }
+        Crs::from_epsg(EPSG)
+            .and_then(|utm| utm.project(&Crs::from_epsg(4326)?, &mut corners))
+            .map_err(projection_error)?;
         let lon = corners.iter().map(|c| c.0);
         let lat = corners.iter().map(|c| c.1);
         let bbox = [
@@ -177,7 +171,7 @@ impl SyntheticLandsat {
                         "href": path,
                         "type": "image/tiff; application=geotiff",
                         "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": SCALE, "offset": OFFSET}],
-                        "proj:transform": [30.0, 0.0, x0, 0.0, -30.0, y1],
+                        "proj:transform": [transform.a, 0.0, x0, 0.0, transform.e, y1],
                         "proj:shape": [n, n],
                     }),
                 );
@@ -213,7 +207,7 @@ impl SyntheticLandsat {
                 let id = items[scene]["id"].as_str().unwrap_or_default();
                 let path = format!("{id}_{}.tif", BANDS[b]);
                 let bytes = geotiff_bytes(path.as_ref(), &data, &options)?;
-                Ok((path, bytes))
+                Ok((path, Arc::new(bytes)))
             })
             .collect::<Result<_, OutputError>>()?;
         Ok(SyntheticCatalog {
@@ -250,7 +244,7 @@ impl SyntheticLandsat {
     pub fn serve(&self, server: &Server) -> Result<SyntheticCatalog, OutputError> {
         let catalog = self.build()?;
         for (path, bytes) in &catalog.files {
-            server.add_file(&format!("/{path}"), bytes.clone());
+            server.add_file(&format!("/{path}"), Arc::clone(bytes));
         }
         let base = server.url();
         let items = catalog
@@ -269,6 +263,13 @@ impl SyntheticLandsat {
             .collect();
         server.set_catalog(StacCatalog::new(items, 100));
         Ok(catalog)
+    }
+}
+
+fn projection_error(e: crate::geo::GeoError) -> OutputError {
+    OutputError::Unsupported {
+        path: "synthetic catalog".into(),
+        reason: e.to_string(),
     }
 }
 

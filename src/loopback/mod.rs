@@ -94,13 +94,13 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Serves `bytes` at `path` (which starts with `/`).
-    pub fn add_file(&self, path: &str, bytes: Vec<u8>) {
+    /// Serves `bytes` at `path` (which starts with `/`); an `Arc` is shared, not copied.
+    pub fn add_file(&self, path: &str, bytes: impl Into<Arc<Vec<u8>>>) {
         self.state
             .files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(path.to_string(), Arc::new(bytes));
+            .insert(path.to_string(), bytes.into());
     }
 
     /// Serves a STAC API at `/` (landing page), `/search` (POST and GET) and

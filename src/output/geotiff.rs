@@ -10,7 +10,7 @@ use ndarray::{ArrayBase, Axis, IxDyn};
 use tiff::encoder::TiffEncoder;
 use tiff::tags::Tag;
 
-use super::{write_atomic, OutputError};
+use super::{write_bytes, OutputError};
 use crate::geo::{Affine, Crs};
 
 /// How a GeoTIFF is georeferenced and laid out.
@@ -87,13 +87,7 @@ pub fn write_geotiff<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
     array: &ArrayBase<S, IxDyn>,
     options: &GeoTiffOptions,
 ) -> Result<(), OutputError> {
-    let bytes = geotiff_bytes(path, array, options)?;
-    write_atomic(path, |out| {
-        out.write_all(&bytes).map_err(|source| OutputError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    })
+    write_bytes(path, &geotiff_bytes(path, array, options)?)
 }
 
 /// The bytes of the GeoTIFF [`write_geotiff`] writes (`path` only names it in errors), for
@@ -152,8 +146,12 @@ pub fn geotiff_bytes<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
         libdeflater::CompressionLvl::new(options.level)
             .map_err(|_| unsupported(format!("DEFLATE level {}", options.level)))?,
     );
-    let mut tiles: Vec<Vec<u8>> = Vec::with_capacity(bands * across * down);
+    // Compressed into one scratch buffer and appended to one body: no per-tile allocation
+    // sized for the uncompressed tile.
+    let mut body: Vec<u8> = Vec::new();
+    let mut counts: Vec<u32> = Vec::with_capacity(bands * across * down);
     let mut buf = vec![pad; tile * tile];
+    let mut scratch = vec![0u8; compressor.zlib_compress_bound(tile * tile * std::mem::size_of::<T>())];
     for b in 0..bands {
         for ty in 0..down {
             for tx in 0..across {
@@ -164,17 +162,18 @@ pub fn geotiff_bytes<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
                         *d = v;
                     }
                 }
-                let raw: &[u8] = bytemuck::cast_slice(&buf);
-                let mut out = vec![0u8; compressor.zlib_compress_bound(raw.len())];
                 let n = compressor
-                    .zlib_compress(raw, &mut out)
-                    .map_err(|e| unsupported(format!("DEFLATE: {e}")))?;
-                out.truncate(n);
-                tiles.push(out);
+                    .zlib_compress(bytemuck::cast_slice(&buf), &mut scratch)
+                    .map_err(|e| OutputError::Encode {
+                        path: path.to_path_buf(),
+                        message: format!("DEFLATE: {e}"),
+                    })?;
+                body.extend_from_slice(&scratch[..n]);
+                counts.push(n as u32);
             }
         }
     }
-    let total: usize = tiles.iter().map(Vec::len).sum();
+    let total = body.len();
     if total as u64 > u32::MAX as u64 - (1 << 20) {
         return Err(unsupported(format!(
             "{total} bytes of tiles exceed a classic TIFF's 4 GiB"
@@ -184,7 +183,6 @@ pub fn geotiff_bytes<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
     // reader's first range request holds every tile's offset. The directory's size does not
     // depend on the offset values, so a first encoding with placeholders gives where the
     // tiles start.
-    let counts: Vec<u32> = tiles.iter().map(|t| t.len() as u32).collect();
     let layout = (bands, height, width);
     let directory = |offsets: &[u32]| {
         let mut head = std::io::Cursor::new(Vec::with_capacity(4096));
@@ -200,7 +198,7 @@ pub fn geotiff_bytes<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
         .map(|()| head.into_inner())
         .map_err(encode)
     };
-    let start = directory(&vec![0; tiles.len()])?.len() as u32;
+    let start = directory(&vec![0; counts.len()])?.len() as u32;
     let offsets: Vec<u32> = counts
         .iter()
         .scan(start, |at, &n| Some(std::mem::replace(at, *at + n)))
@@ -209,10 +207,7 @@ pub fn geotiff_bytes<T: GeoTiffSample, S: ndarray::Data<Elem = T>>(
     if file.len() as u32 != start {
         return Err(unsupported("the TIFF directory changed size between passes".into()));
     }
-    file.reserve(total);
-    for t in &tiles {
-        file.extend_from_slice(t);
-    }
+    file.extend_from_slice(&body);
     Ok(file)
 }
 

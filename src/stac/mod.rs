@@ -258,35 +258,13 @@ mod tests {
     }
 }
 
-/// `href` as seen from the folder `base` (ending in `/`, or empty): unchanged when a URL,
-/// on `base`'s host when rooted, else `base` + `href` with `./` and `../` steps folded.
+/// `href` as seen from the folder `base` (ending in `/`, or empty): a URL joined as browsers
+/// and pystac join them (the `url` crate), a local path joined to the folder.
 fn resolve_href(base: &str, href: &str) -> String {
-    if href.contains("://") || base.is_empty() {
-        return href.to_string();
+    match url::Url::parse(base).and_then(|b| b.join(href)) {
+        Ok(joined) => joined.to_string(),
+        Err(_) => std::path::Path::new(base).join(href).to_string_lossy().into_owned(),
     }
-    let (root, path) = match base.find("://") {
-        Some(i) => {
-            let after = i + 3;
-            let host_end = base[after..].find('/').map_or(base.len(), |j| after + j);
-            (&base[..host_end], &base[host_end..])
-        }
-        None => ("", base),
-    };
-    if href.starts_with('/') {
-        return format!("{root}{href}");
-    }
-    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    for step in href.split('/') {
-        match step {
-            "." | "" => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    let lead = if path.starts_with('/') { "/" } else { "" };
-    format!("{root}{lead}{}", parts.join("/"))
 }
 
 #[cfg(test)]

@@ -177,11 +177,7 @@ impl Stack {
             Coord::index("band", CoordValues::Str(c.band.clone())),
             Coord::index("y", CoordValues::F64(c.y.clone())),
             Coord::index("x", CoordValues::F64(c.x.clone())),
-            Coord {
-                name: "id".into(),
-                dim: Some("time".into()),
-                values: CoordValues::Str(c.id.clone()),
-            },
+            Coord::along("id", "time", CoordValues::Str(c.id.clone())),
         ];
         let cloud: Option<Vec<f64>> = c
             .properties
@@ -189,11 +185,7 @@ impl Stack {
             .map(|p| p.get("eo:cloud_cover").and_then(|v| v.as_f64()))
             .collect();
         if let Some(cloud) = cloud {
-            coords.push(Coord {
-                name: "eo:cloud_cover".into(),
-                dim: Some("time".into()),
-                values: CoordValues::F64(cloud),
-            });
+            coords.push(Coord::along("eo:cloud_cover", "time", CoordValues::F64(cloud)));
         }
         DataArray::new(self.array.clone(), &["time", "band", "y", "x"], coords)
             .expect("a stack's coordinates fit its shape")

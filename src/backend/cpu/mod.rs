@@ -21,18 +21,14 @@ pub use fused::{run_fused, run_fused_into};
 pub use gaussian::correlate_valid;
 pub use median::holistic_reduce;
 pub use reduce::{finalize, group_reduce, partial_reduce, Partial};
-pub use tiles::extended_tile;
+pub(crate) use tiles::extended_tile;
 
 /// The CPU backend (stateless; cheap to create).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuBackend;
 
-fn block_input<'a>(task: &'static str, v: &'a Value) -> Result<&'a Block, BackendError> {
-    v.to_block(task)
-}
-
 fn f32_input(task: &'static str, v: &Value) -> Result<ndarray::ArcArray<f32, IxDyn>, BackendError> {
-    Ok(block_input(task, v)?.to_f32())
+    Ok(v.to_block(task)?.to_f32())
 }
 
 impl Backend for CpuBackend {
@@ -49,14 +45,14 @@ impl Backend for CpuBackend {
         if let TaskKind::Fused { program, .. } = kind {
             let blocks = inputs
                 .iter()
-                .map(|v| block_input("fused", v))
+                .map(|v| v.to_block("fused"))
                 .collect::<Result<Vec<_>, _>>()?;
             if run_fused_into(program, &blocks, &mut dst) {
                 return Ok(());
             }
         }
         let value = self.run(kind, inputs)?;
-        super::write_block(dst, block_input(kind.name(), &value)?);
+        super::write_block(dst, value.to_block(kind.name())?);
         Ok(())
     }
 
@@ -77,10 +73,7 @@ impl Backend for CpuBackend {
             }
             TaskKind::Persisted { block } => block.clone(),
             TaskKind::Fused { program, shape } => {
-                let blocks = inputs
-                    .iter()
-                    .map(|v| block_input(name, v))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
                 run_fused(program, &blocks, shape)
             }
             TaskKind::Gather {
@@ -90,10 +83,7 @@ impl Backend for CpuBackend {
                 out_axes,
                 pieces,
             } => {
-                let blocks = inputs
-                    .iter()
-                    .map(|v| block_input(name, v))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
                 gather::run_gather(shape, *dtype, *fill, out_axes, pieces, &blocks)?
             }
             TaskKind::ReducePartial {
@@ -101,10 +91,7 @@ impl Backend for CpuBackend {
                 axes,
                 finalize: fin,
             } => {
-                let blocks = inputs
-                    .iter()
-                    .map(|v| block_input(name, v))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
                 let p = partial_reduce(*op, &blocks, axes);
                 if *fin {
                     finalize(&p)
@@ -131,7 +118,7 @@ impl Backend for CpuBackend {
                 }
             }
             TaskKind::Holistic { op, axes } => {
-                let x = block_input(name, inputs[0])?;
+                let x = inputs[0].to_block(name)?;
                 Block::F32(holistic_reduce(*op, &x.to_f32().view(), axes).into_shared())
             }
             TaskKind::GroupReduce {
@@ -140,7 +127,7 @@ impl Backend for CpuBackend {
                 labels,
                 groups,
             } => {
-                let x = block_input(name, inputs[0])?;
+                let x = inputs[0].to_block(name)?;
                 group_reduce(*op, x, *axis, labels, *groups)
             }
             TaskKind::Gaussian { passes, constant } => {
@@ -148,10 +135,7 @@ impl Backend for CpuBackend {
                 Block::F32(gaussian::separable(&x.view(), passes, constant.as_ref()).into_shared())
             }
             TaskKind::GaussianTiles(spec) => {
-                let blocks = inputs
-                    .iter()
-                    .map(|v| block_input(name, v))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
                 let mut out = ArrayD::<f32>::uninit(IxDyn(&spec.shape));
                 let written = tiles::gaussian_tiles_into(spec, &blocks, &mut out.view_mut());
                 assert!(written, "a fresh array has contiguous rows");

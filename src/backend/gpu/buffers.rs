@@ -73,8 +73,13 @@ pub(super) fn host_block(value: &Value) -> Result<&Block, GpuError> {
     match value {
         Value::Block(b) => Ok(b),
         Value::Device(d) => d.host(),
-        Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
+        Value::Partial(_) => Err(partial_state()),
     }
+}
+
+/// The error for a partial reduction state handed where a block was expected (a planner bug).
+pub(super) fn partial_state() -> GpuError {
+    GpuError::Device("a partial state where a block was expected".into())
 }
 
 /// A uniform buffer holding `words`.

@@ -102,7 +102,30 @@ impl TransferStats {
     }
 }
 
-/// A device, its queue and compiled pipelines keyed by kernel source.
+/// What a compiled pipeline was made from: a generated kernel (its `Display` is the WGSL), or
+/// a fixed shader named by its file. The cache is keyed by this value, so a hit never prints
+/// or hashes shader text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KernelSource {
+    /// a fused elementwise kernel
+    Fused(super::FusedKernel),
+    /// a median kernel of this private-array length
+    Median(u32),
+    /// a hand-written shader: (file name, its text)
+    Fixed(&'static str, &'static str),
+}
+
+impl std::fmt::Display for KernelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelSource::Fused(k) => k.fmt(f),
+            KernelSource::Median(max_len) => super::median::MedianKernel { max_len: *max_len }.fmt(f),
+            KernelSource::Fixed(_, text) => f.write_str(text),
+        }
+    }
+}
+
+/// A device, its queue and compiled pipelines keyed by what they were made from.
 pub struct GpuContext {
     /// the device
     pub device: wgpu::Device,
@@ -110,7 +133,7 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// what it is
     pub adapter: AdapterReport,
-    pub(super) pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    pub(super) pipelines: Mutex<HashMap<KernelSource, Arc<wgpu::ComputePipeline>>>,
     pub(super) device_tasks: AtomicU64,
     /// bytes of device memory held by results kept on the device ([`super::DeviceBlock`])
     pub(super) resident: AtomicU64,
@@ -259,13 +282,15 @@ impl GpuContext {
         self.device_tasks.load(Ordering::Relaxed)
     }
 
-    /// The compute pipeline of `source` (entry point `main`), compiled once and cached.
+    /// The compute pipeline of `kernel` (entry point `main`), compiled once and cached; the
+    /// WGSL text is made only on the first call.
     ///
     /// **Errors**: [`GpuError::Shader`] with the validation message.
-    pub fn pipeline(&self, source: &str) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
-        if let Some(p) = self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
+    pub fn pipeline(&self, kernel: KernelSource) -> Result<Arc<wgpu::ComputePipeline>, GpuError> {
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(&kernel) {
             return Ok(p.clone());
         }
+        let source = kernel.to_string();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("strata kernel"),
@@ -286,7 +311,7 @@ impl GpuContext {
         self.pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(source.to_string(), pipeline.clone());
+            .insert(kernel, pipeline.clone());
         Ok(pipeline)
     }
 }

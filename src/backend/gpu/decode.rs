@@ -3,6 +3,7 @@
 //! (`shaders/decode.wgsl`), bitwise equal to [`RawBlock::decode_cpu`] and so to the source's
 //! own f32 read.
 
+use super::context::KernelSource;
 use super::submit::Pending;
 use super::{buffers, GpuContext, GpuError};
 use std::sync::{Arc, Weak};
@@ -23,7 +24,7 @@ pub(super) fn fits(ctx: &GpuContext, raw: &RawBlock) -> bool {
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
 pub(super) fn run<'c>(ctx: &'c GpuContext, raw: &RawBlock) -> Result<Pending<'c>, GpuError> {
     let n = raw.codes.len();
-    let pipeline = ctx.pipeline(SHADER)?;
+    let pipeline = ctx.pipeline(KernelSource::Fixed("decode.wgsl", SHADER))?;
     let mut rec = super::submit::Recording::new(ctx, "decode");
     // Two codes to a shader word; an odd count leaves the last word half zero.
     let codes = rec.upload(bytemuck::cast_slice(&raw.codes));

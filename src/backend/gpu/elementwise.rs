@@ -1,6 +1,7 @@
 //! Dispatching a fused elementwise program: upload the inputs, run the kernel, read back.
 //! Blocks larger than the adapter's storage binding limit are split into segments.
 
+use super::context::KernelSource;
 use super::kernel::{FusedKernel, WORKGROUP_SIZE};
 use super::submit::{Pending, Produced, Recording};
 use super::{buffers, GpuContext, GpuError};
@@ -37,7 +38,7 @@ pub(super) fn run<'c>(
     inputs: &[&Value],
 ) -> Result<Produced<'c>, GpuError> {
     let (kernel, consts) = FusedKernel::new(program);
-    let pipeline = ctx.pipeline(&kernel.to_string())?;
+    let pipeline = ctx.pipeline(KernelSource::Fused(kernel.clone()))?;
     let n: usize = shape.iter().product();
     // Elements of one segment: a multiple of 4 so packed masks split on word boundaries.
     let limit = (ctx.adapter.max_storage_binding as usize / 4).max(WORKGROUP_SIZE as usize) / 4 * 4;

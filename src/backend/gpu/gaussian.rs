@@ -7,6 +7,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::context::KernelSource;
 use super::submit::{Pending, Produced, Recording};
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::cpu::extended_tile;
@@ -135,10 +136,7 @@ pub(super) fn run_passes<'c>(
     constant: Option<&(f32, Vec<Range<usize>>)>,
     input: &Value,
 ) -> Result<Pending<'c>, GpuError> {
-    let in_shape = input
-        .shape()
-        .ok_or_else(|| GpuError::Device("a partial state where a block was expected".into()))?
-        .to_vec();
+    let in_shape = input.shape().ok_or_else(buffers::partial_state)?.to_vec();
     let mut rec = Recording::new(ctx, "gaussian");
     let input = rec.input_f32(input)?;
     let mut steps = Vec::new();
@@ -178,7 +176,7 @@ fn run_chain<'c>(
             dtype: DType::F32,
         });
     }
-    let pipeline = ctx.pipeline(SHADER)?;
+    let pipeline = ctx.pipeline(KernelSource::Fixed("correlate.wgsl", SHADER))?;
     let dummy = buffers::storage(ctx, "unused", &[]);
     let mut cur = input;
     // Dropping a buffer or bind group here is safe: wgpu keeps what a recorded pass uses
@@ -217,7 +215,8 @@ fn run_chain<'c>(
                 buffers::storage(ctx, "filter weights", bytemuck::cast_slice(weights)),
                 Some(buffers::output(ctx, "filter pass", n_total)),
             ),
-            Step::Fill { .. } => (buffers::storage(ctx, "unused weights", &[]), None),
+            // Fill reads no input and no weights: the one empty buffer stands in for both.
+            Step::Fill { .. } => (dummy.clone(), None),
         };
         let group = match &next {
             Some(out) => rec.bind(&pipeline, "correlate", &[&cur, out, &weights, &params])?,

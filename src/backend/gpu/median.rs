@@ -1,6 +1,7 @@
 //! median / nanmedian along one axis, whole or by groups of its indices, on the device
 //! (`shaders/median.wgsl`: per-value quickselect; see the shader for why).
 
+use super::context::KernelSource;
 use super::submit::{Pending, Produced, Recording};
 use super::{buffers, split, GpuContext, GpuError};
 use crate::backend::Value;
@@ -83,10 +84,7 @@ pub(super) fn run_groups<'c>(
     labels: &[usize],
     groups: usize,
 ) -> Result<Produced<'c>, GpuError> {
-    let shape = input
-        .shape()
-        .ok_or_else(|| GpuError::Device("a partial state where a block was expected".into()))?
-        .to_vec();
+    let shape = input.shape().ok_or_else(buffers::partial_state)?.to_vec();
     let len = shape[axis];
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
@@ -111,7 +109,7 @@ pub(super) fn run_groups<'c>(
     let (starts, members) = super::reduce::group_members(labels, groups);
     let n_out: usize = out_shape.iter().product();
     let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
-    let pipeline = ctx.pipeline(&MedianKernel::for_groups(longest).to_string())?;
+    let pipeline = ctx.pipeline(KernelSource::Median(MedianKernel::for_groups(longest).max_len))?;
     let mut rec = Recording::new(ctx, "median");
     let input = rec.input_f32(input)?;
     let output = buffers::output(ctx, "median output", n_out);

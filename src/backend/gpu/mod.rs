@@ -32,7 +32,7 @@ use std::sync::{Arc, OnceLock};
 use ndarray::ArrayViewMutD;
 
 pub use context::TransferStats;
-pub use context::{AdapterReport, GpuContext};
+pub use context::{AdapterReport, GpuContext, KernelSource};
 pub use kernel::{FusedKernel, WORKGROUP_SIZE};
 pub use resident::DeviceBlock;
 

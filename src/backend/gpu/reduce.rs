@@ -7,6 +7,7 @@
 //! differs from the CPU's only by the pair's rounding (a few f32 ulps of the sum, whatever the
 //! axis length).
 
+use super::context::KernelSource;
 use super::submit::Recording;
 use super::{buffers, split, GpuContext, GpuError};
 use crate::backend::cpu::{finalize, Partial};
@@ -130,7 +131,7 @@ fn states(
         let per_piece = |piece: &Value, dims| states(ctx, op, piece, dims, starts, members);
         return split::map_pieces(input, (outer, len, inner), groups, STATE_LANES, piece_bytes, per_piece);
     }
-    let pipeline = ctx.pipeline(SHADER)?;
+    let pipeline = ctx.pipeline(KernelSource::Fixed("reduce.wgsl", SHADER))?;
     let mut rec = Recording::new(ctx, "reduce");
     let (input, dtype) = rec.input(input)?;
     let output = buffers::output(ctx, "reduce states", out.len());

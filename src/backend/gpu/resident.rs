@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
-use super::{buffers, submit, GpuContext, GpuError};
+use super::{submit, GpuContext, GpuError};
 use crate::expr::{Block, DType};
 
 /// A block in a device buffer (f32 bits, or a mask's bytes four to a word). Holding one holds
@@ -75,15 +75,7 @@ impl DeviceBlock {
     pub fn host(&self) -> Result<&Block, GpuError> {
         self.host
             .get_or_init(|| {
-                let n: usize = self.shape.iter().product();
-                let words = match self.dtype {
-                    DType::F32 => n,
-                    DType::U8 => n.div_ceil(4),
-                };
-                let mut out = vec![0u32; words];
-                submit::Recording::new(&self.ctx, "read back")
-                    .submit_and_read(&self.buffer, bytemuck::cast_slice_mut(&mut out))?;
-                buffers::block_from_words(out, &self.shape, self.dtype)
+                submit::Recording::new(&self.ctx, "read back").read_block(&self.buffer, &self.shape, self.dtype)
             })
             .as_ref()
             .map_err(Clone::clone)

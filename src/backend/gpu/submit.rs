@@ -36,15 +36,9 @@ impl Pending<'_> {
                 return Ok(Value::Device(Arc::new(d)));
             }
         }
-        let n: usize = self.shape.iter().product();
-        let words = match self.dtype {
-            DType::F32 => n,
-            DType::U8 => n.div_ceil(4),
-        };
-        let mut out = vec![0u32; words];
         self.rec
-            .submit_and_read(&self.buffer, bytemuck::cast_slice_mut(&mut out))?;
-        buffers::block_from_words(out, &self.shape, self.dtype).map(Value::Block)
+            .read_block(&self.buffer, &self.shape, self.dtype)
+            .map(Value::Block)
     }
 }
 
@@ -153,7 +147,7 @@ impl<'c> Recording<'c> {
         match value {
             Value::Device(d) => Ok((d.buffer().clone(), d.dtype())),
             Value::Block(b) => Ok((self.upload(&buffers::block_bytes(b)), b.dtype())),
-            Value::Partial(_) => Err(GpuError::Device("a partial state where a block was expected".into())),
+            Value::Partial(_) => Err(buffers::partial_state()),
         }
     }
 
@@ -283,6 +277,16 @@ impl<'c> Recording<'c> {
             Some(e) => Err(GpuError::Shader(e.to_string())),
             None => Ok(()),
         }
+    }
+
+    /// Submits, waits, and reads `buffer` back as a host block of `shape` and `dtype`.
+    ///
+    /// **Errors**: as [`Recording::submit_and_read`].
+    pub(super) fn read_block(self, buffer: &wgpu::Buffer, shape: &[usize], dtype: DType) -> Result<Block, GpuError> {
+        let n: usize = shape.iter().product();
+        let mut out = vec![0u32; (n * dtype.size()).div_ceil(4)];
+        self.submit_and_read(buffer, bytemuck::cast_slice_mut(&mut out))?;
+        buffers::block_from_words(out, shape, dtype)
     }
 
     /// Submits everything recorded, then copies the first `out.len()` f32 of `output` back

@@ -32,47 +32,34 @@ const PARTIAL_BYTES: u64 = 24;
 /// `grid` with extra block edges where a selection's extent starts and ends on each input
 /// axis (a `Strided`'s first and last index, a `List`'s smallest and largest, a fixed index).
 fn cut_at_selection(grid: &ChunkGrid, maps: &[AxisMap], fixed: &[(usize, usize)]) -> ChunkGrid {
-    let mut cuts: Vec<Vec<usize>> = vec![Vec::new(); grid.ndim()];
+    let mut edges: Vec<Vec<usize>> = (0..grid.ndim()).map(|a| vec![0, grid.shape()[a]]).collect();
+    let mut cut = |axis: usize, lo: usize, hi: usize| edges[axis].extend([lo, hi + 1]);
     for m in maps {
-        let span = match m {
+        match m {
             AxisMap::Strided { axis, start, step, len } if *len > 0 => {
-                let last = *start as isize + (*len as isize - 1) * step;
-                Some((*axis, (*start).min(last as usize), (*start).max(last as usize)))
+                let last = (*start as isize + (*len as isize - 1) * step) as usize;
+                cut(*axis, (*start).min(last), (*start).max(last));
             }
-            AxisMap::List { axis, indices } => match (indices.iter().min(), indices.iter().max()) {
-                (Some(&lo), Some(&hi)) => Some((*axis, lo, hi)),
-                _ => None,
-            },
-            _ => None,
-        };
-        if let Some((axis, lo, hi)) = span {
-            cuts[axis].extend([lo, hi + 1]);
+            AxisMap::List { axis, indices } => {
+                if let (Some(&lo), Some(&hi)) = (indices.iter().min(), indices.iter().max()) {
+                    cut(*axis, lo, hi);
+                }
+            }
+            _ => {}
         }
     }
     for &(axis, i) in fixed {
-        cuts[axis].extend([i, i + 1]);
+        cut(axis, i, i);
     }
-    let sizes = (0..grid.ndim())
-        .map(|a| {
-            let mut edges: Vec<usize> = grid
-                .sizes(a)
-                .iter()
-                .scan(0, |e, &n| {
-                    *e += n;
-                    Some(*e)
-                })
-                .collect();
-            let len = edges.last().copied().unwrap_or(0);
-            edges.extend(cuts[a].iter().copied().filter(|&c| c > 0 && c < len));
-            edges.sort_unstable();
-            edges.dedup();
-            edges
-                .iter()
-                .scan(0, |prev, &e| Some(e - std::mem::replace(prev, e)))
-                .collect()
+    let sizes = edges
+        .into_iter()
+        .map(|mut e| {
+            e.sort_unstable();
+            e.dedup();
+            e.windows(2).map(|w| w[1] - w[0]).collect()
         })
         .collect();
-    ChunkGrid::from_sizes(sizes)
+    grid.refine(&ChunkGrid::from_sizes(sizes))
 }
 
 fn elems(shape: &[usize]) -> u64 {
