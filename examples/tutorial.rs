@@ -270,13 +270,16 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
         ("smoothed", &o.smoothed),
     ] {
         let v = a.held().ok_or("computed results hold their values")?;
-        let valid: Vec<f64> = v.iter().filter(|x| !x.is_nan()).map(|&x| f64::from(x)).collect();
-        let mean = valid.iter().sum::<f64>() / valid.len().max(1) as f64;
+        let (sum, valid) = v
+            .iter()
+            .filter(|x| !x.is_nan())
+            .fold((0f64, 0usize), |(s, n), &x| (s + f64::from(x), n + 1));
+        let mean = sum / valid.max(1) as f64;
         println!(
             "{name}: dims {:?} shape {:?}, mean {mean:.6}, {} NaN",
             a.dims(),
             v.shape(),
-            v.len() - valid.len()
+            v.len() - valid
         );
         write_npy(&dir.join(format!("{name}.npy")), &v)?;
         values.push(v);

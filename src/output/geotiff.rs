@@ -238,26 +238,7 @@ fn write_directory<W: Write + Seek>(
     dir.write_tag(Tag::SampleFormat, vec![format; bands].as_slice())?;
     dir.write_tag(Tag::ModelPixelScaleTag, [t.a, -t.e, 0.0].as_slice())?;
     dir.write_tag(Tag::ModelTiepointTag, [0.0, 0.0, 0.0, t.c, t.f, 0.0].as_slice())?;
-    // GeoKey directory: version 1.1.0, 3 keys: model type, raster type (PixelIsArea), the CRS.
-    let (model, crs_key) = if geographic { (2u16, 2048u16) } else { (1, 3072) };
-    let keys: [u16; 16] = [
-        1,
-        1,
-        0,
-        3, //
-        1024,
-        0,
-        1,
-        model, //
-        1025,
-        0,
-        1,
-        1, //
-        crs_key,
-        0,
-        1,
-        options.epsg as u16,
-    ];
+    let keys = crate::io::tiff::geokeys::directory(options.epsg as u16, geographic);
     dir.write_tag(Tag::GeoKeyDirectoryTag, keys.as_slice())?;
     if let Some(nd) = options.nodata {
         let text = if nd.is_nan() {

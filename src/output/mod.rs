@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ndarray::{ArrayBase, ArrayD, IxDyn};
+use ndarray::{ArrayBase, IxDyn};
 
 pub use geotiff::{geotiff_bytes, write_geotiff, GeoTiffOptions, GeoTiffSample};
 pub use png::{percentile, write_png_band, write_png_mask, write_png_rgb, write_png_rgb_grid, ColorMap, Stretch};
@@ -93,7 +93,7 @@ pub fn write_npy<S: ndarray::Data<Elem = f32>>(path: &Path, array: &ArrayBase<S,
 /// Writes a mask as `.npy` (`|u1`), atomically.
 ///
 /// **Errors**: [`OutputError::Io`], [`OutputError::Encode`].
-pub fn write_npy_mask(path: &Path, mask: &ArrayD<u8>) -> Result<(), OutputError> {
+pub fn write_npy_mask<S: ndarray::Data<Elem = u8>>(path: &Path, mask: &ArrayBase<S, IxDyn>) -> Result<(), OutputError> {
     write_npy_any(path, mask)
 }
 
@@ -125,6 +125,7 @@ fn write_npy_any<T: ndarray_npy::WritableElement, S: ndarray::Data<Elem = T>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::ArrayD;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("strata-output-{}-{name}", std::process::id()));

@@ -13,6 +13,25 @@ const PROJECTED_CS_TYPE: u16 = 3072;
 /// GeoKey value meaning "user-defined" (no EPSG code).
 const USER_DEFINED: u16 = 32767;
 
+/// The GeoKey directory of a north-up raster in EPSG `epsg` (version 1.1.0, three keys: the
+/// model type, PixelIsArea, and the projected or geographic CRS code), as written by
+/// [`crate::output::write_geotiff`] and read back by [`read`].
+pub(crate) fn directory(epsg: u16, geographic: bool) -> [u16; 16] {
+    let (model, crs_key) = if geographic {
+        (2, GEOGRAPHIC_TYPE)
+    } else {
+        (1, PROJECTED_CS_TYPE)
+    };
+    #[rustfmt::skip]
+    let keys = [
+        1, 1, 0, 3,
+        GT_MODEL_TYPE, 0, 1, model,
+        GT_RASTER_TYPE, 0, 1, 1,
+        crs_key, 0, 1, epsg,
+    ];
+    keys
+}
+
 /// Where a GeoTIFF's pixels are on the Earth.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GeoInfo {

@@ -9,7 +9,7 @@
 
 mod codec;
 mod decode;
-mod geokeys;
+pub(crate) mod geokeys;
 mod reader;
 mod view;
 
