@@ -42,14 +42,27 @@ impl Backend for CpuBackend {
         inputs: &[&Value],
         mut dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
     ) -> Result<(), BackendError> {
-        if let TaskKind::Fused { program, .. } = kind {
-            let blocks = inputs
-                .iter()
-                .map(|v| v.to_block("fused"))
-                .collect::<Result<Vec<_>, _>>()?;
-            if run_fused_into(program, &blocks, &mut dst) {
-                return Ok(());
+        // kernels that can write straight into the destination skip a block and a copy
+        match kind {
+            TaskKind::Fused { program, .. } => {
+                let blocks = inputs
+                    .iter()
+                    .map(|v| v.to_block("fused"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if run_fused_into(program, &blocks, &mut dst) {
+                    return Ok(());
+                }
             }
+            TaskKind::GaussianTiles(spec) => {
+                let blocks = inputs
+                    .iter()
+                    .map(|v| v.to_block("gaussian"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if tiles::gaussian_tiles_into(spec, &blocks, &mut dst) {
+                    return Ok(());
+                }
+            }
+            _ => {}
         }
         let value = self.run(kind, inputs)?;
         super::write_block(dst, value.to_block(kind.name())?);

@@ -180,10 +180,8 @@ impl Lowerer<'_> {
                     inside_cols,
                     shape: block,
                 };
-                // scratch: one strip of extended rows per thread
-                // per thread: a strip of extended rows and one filtered row (tiles.rs)
-                let scratch =
-                    ((32 + 2 * ry + 1) * (region[ax].len() + 2 * rx) * 4) as u64 * self.options.threads as u64;
+                // per thread: a ring of 2ry + 1 extended rows and one filtered row (tiles.rs)
+                let scratch = ((2 * ry + 2) * (region[ax].len() + 2 * rx) * 4) as u64 * self.options.threads as u64;
                 self.add(node, idx, TaskKind::GaussianTiles(Arc::new(spec)), deps, bytes, scratch)
             })
             .collect();
