@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
 # Times strata's CPU benchmarks (criterion) and the fastest Python peers (numpy, scipy,
-# bottleneck, numexpr, OpenCV, dask) on the same data, on this machine, in one run, and prints
-# the ratios as a Markdown table. `--quick` shrinks every size for a smoke run.
+# bottleneck, numexpr, OpenCV, dask) on the same data, on this machine, and prints the ratios
+# as a Markdown table. The two sides alternate in ROUNDS rounds (default 3: peers, then
+# strata, then peers again...) and each ratio is the median of the per-round ratios, so a
+# slow spell on a shared machine lands on both sides of one round instead of on one side of
+# the comparison. `--quick` shrinks every size for a smoke run.
 #
-#   scripts/bench_compare.sh [--quick]        # results in target/bench-compare/
+#   [ROUNDS=3] scripts/bench_compare.sh [--quick]        # results in target/bench-compare/
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
 out=target/bench-compare
+rounds=${ROUNDS:-3}
+rm -rf "$out"
 mkdir -p "$out"
 quick=()
 if [ "${1:-}" = "--quick" ]; then
   quick=(--quick)
   export STRATA_BENCH_QUICK=1
 fi
-bash "$here/bench_baselines.sh" "${quick[@]}" > "$out/python.json"
-cargo bench --bench cpu_kernels --bench scheduler -- --noplot 2>&1 | tee "$out/cargo-bench.log" >&2
-python3 "$here/bench_ratios.py" "$out/python.json" target/criterion | tee "$out/summary.md"
+cargo bench --no-run --bench cpu_kernels --bench scheduler >&2
+for r in $(seq 1 "$rounds"); do
+  dir="$out/round$r"
+  mkdir -p "$dir"
+  skip=()
+  # numpy.nanmedian takes minutes and only fills an "other" column: once is enough
+  [ "$r" -gt 1 ] && skip=(--skip-numpy-median)
+  echo "round $r/$rounds: Python peers" >&2
+  bash "$here/bench_baselines.sh" "${quick[@]}" "${skip[@]}" > "$dir/python.json"
+  echo "round $r/$rounds: strata" >&2
+  cargo bench --bench cpu_kernels --bench scheduler -- --noplot > "$dir/cargo-bench.log" 2>&1
+  for g in nanmedian_t64 bandmath gaussian_s2 scheduler_100k; do
+    mkdir -p "$dir/criterion/$g"
+    cp -r "target/criterion/$g/." "$dir/criterion/$g/"
+  done
+done
+python3 "$here/bench_ratios.py" "$out"/round* | tee "$out/summary.md"

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Prints strata-vs-peer ratios from one benchmark run (stdlib only).
+"""Prints strata-vs-peer ratios from rounds of one benchmark run (stdlib only).
 
-Usage: bench_ratios.py PYTHON_JSON CRITERION_DIR
-  PYTHON_JSON    output of scripts/bench_baselines.py
-  CRITERION_DIR  target/criterion after `cargo bench --bench cpu_kernels --bench scheduler`
-Figures are medians; ratios above 1 mean strata is faster.
+Usage: bench_ratios.py ROUND_DIR [ROUND_DIR ...]
+  each ROUND_DIR holds python.json (scripts/bench_baselines.py) and criterion/ (the
+  target/criterion groups of `cargo bench --bench cpu_kernels --bench scheduler` run right
+  after it), as scripts/bench_compare.sh writes them.
+Figures are medians: within a round, criterion's and the script's medians; across rounds, the
+median of the rounds' figures and of their ratios. Ratios above 1 mean strata is faster.
 """
 import json
 import os
+import statistics
 import sys
 
 
@@ -20,40 +23,68 @@ def criterion(root, group, name):
     return seconds, elements
 
 
-def main():
-    py = json.load(open(sys.argv[1]))["results"]
-    root = sys.argv[2]
-    rows = []
+def round_rows(d):
+    """{label: (strata figure, unit, peer name, peer figure, ratio, other)} for one round."""
+    py = json.load(open(os.path.join(d, "python.json")))["results"]
+    root = os.path.join(d, "criterion")
+    rows = {}
 
     s, n = criterion(root, "nanmedian_t64", "strata_cpu")
     m = py["nanmedian_t64"]
     rate = n / s / 1e6
-    rows.append(("nanmedian over T=64", f"{rate:.0f} Melem/s", f"bottleneck {m['bottleneck']['melem_per_s']:.0f}", rate / m["bottleneck"]["melem_per_s"], f"numpy {rate / m['numpy']['melem_per_s']:.1f}x"))
+    other = f"numpy {rate / m['numpy']['melem_per_s']:.0f}x" if "numpy" in m else None
+    shape = ", ".join(map(str, m["shape"]))
+    rows[f"nanmedian over time, ({shape}) f32 with NaN"] = (
+        rate, "Melem/s", "bottleneck", m["bottleneck"]["melem_per_s"], other)
 
     b = py["bandmath"]
     for name, peer in [("strata_cpu", "numexpr"), ("strata_cpu_into", "numexpr_out")]:
         s, n = criterion(root, "bandmath", name)
-        rate, gbs = n / s / 1e6, 16 * n / s / 1e9
-        label = "band math (a-b)/(a+b)*c+0.5" + (", into a reused result" if name.endswith("into") else "")
-        rows.append((label, f"{rate:.0f} Mpix/s, {gbs:.1f} GB/s ({gbs / b['copy_gb_per_s']:.0%} of copy)", f"{peer} {b[peer]['mpix_per_s']:.0f}", rate / b[peer]["mpix_per_s"], f"numpy {rate / b['numpy']['mpix_per_s']:.1f}x"))
+        rate = n / s / 1e6
+        label = f"band math (a-b)/(a+b)*c+0.5, three {b['shape'][0]}² f32" + (", into a reused result" if name.endswith("into") else "")
+        gbs = 16 * n / s / 1e9
+        rows[label] = (rate, "Mpix/s", peer, b[peer]["mpix_per_s"],
+                       f"{gbs:.1f} GB/s = {gbs / b['copy_gb_per_s']:.0%} of copy; numpy {rate / b['numpy']['mpix_per_s']:.1f}x")
 
     g = py["gaussian_s2"]
-    for name in ["strata_cpu", "strata_cpu_into"]:
+    for name, peer in [("strata_cpu", "opencv"), ("strata_cpu_into", "opencv_out")]:
         s, n = criterion(root, "gaussian_s2", name)
         rate = n / s / 1e6
-        label = "gaussian sigma 2, reflect" + (", into a reused result" if name.endswith("into") else "")
-        rows.append((label, f"{rate:.0f} Mpix/s", f"OpenCV {g['opencv']['mpix_per_s']:.0f}", rate / g["opencv"]["mpix_per_s"], f"scipy {rate / g['scipy']['mpix_per_s']:.1f}x"))
+        label = f"gaussian sigma 2, reflect, {g['shape'][0]}² f32" + (", into a reused result" if name.endswith("into") else "")
+        rows[label] = (rate, "Mpix/s", peer, g[peer]["mpix_per_s"], f"scipy {rate / g['scipy']['mpix_per_s']:.0f}x")
 
     s, tasks = criterion(root, "scheduler_100k", "plan_and_run")
     us = s / tasks * 1e6
-    d = py["scheduler_100k"]
-    rows.append(("scheduler, per task (plan + run)", f"{us:.2f} µs", f"dask threaded {d['dask_threaded_us_per_task']:.0f} µs", d["dask_threaded_us_per_task"] / us, f"dask sync {d['dask_sync_us_per_task'] / us:.0f}x"))
+    d_ = py["scheduler_100k"]
+    # per-task cost: lower is better, so the "rate" compared is tasks per microsecond
+    rows["scheduler, per task (plan + run, 100k one-element blocks)"] = (
+        1 / us, "tasks/µs", "dask threaded", 1 / d_["dask_threaded_us_per_task"],
+        f"{us:.2f} µs vs dask's {d_['dask_threaded_us_per_task']:.0f} µs")
+    return rows, py
 
-    print("| workload | strata (median) | fastest peer | strata / peer | other |")
-    print("| --- | --- | --- | --- | --- |")
-    for label, ours, peer, ratio, other in rows:
-        print(f"| {label} | {ours} | {peer} | {ratio:.2f}x | {other} |")
-    print(f"\ncopy bandwidth (np.copyto, read+write): {b['copy_gb_per_s']:.1f} GB/s; machine: {json.load(open(sys.argv[1]))['machine'].get('cpu_model', '?')}, {os.cpu_count()} CPUs")
+
+def main():
+    rounds = [round_rows(d) for d in sys.argv[1:]]
+    print(f"{len(rounds)} rounds, peers and strata alternating; medians over rounds, then each round's ratio\n")
+    print("| workload | strata | fastest peer | strata / peer | per round | other (round 1) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label in rounds[0][0]:
+        per = [r[0][label] for r in rounds]
+        unit, peer = per[0][1], per[0][2]
+        ours = statistics.median(p[0] for p in per)
+        theirs = statistics.median(p[3] for p in per)
+        ratios = [p[0] / p[3] for p in per]
+        other = next((p[4] for p in per if p[4]), "")
+        if unit == "tasks/µs":
+            ours_s, theirs_s = f"{1 / ours:.2f} µs/task", f"{peer} {1 / theirs:.0f} µs/task"
+        else:
+            ours_s, theirs_s = f"{ours:.0f} {unit}", f"{peer} {theirs:.0f} {unit}"
+        each = " / ".join(f"{r:.2f}" for r in ratios)
+        print(f"| {label} | {ours_s} | {theirs_s} | {statistics.median(ratios):.2f}x | {each} | {other} |")
+    copy = [r[1]["bandmath"]["copy_gb_per_s"] for r in rounds]
+    machine = json.load(open(os.path.join(sys.argv[1], "python.json")))["machine"]
+    print(f"\ncopy bandwidth (np.copyto, read+write), per round: {' / '.join(f'{c:.1f}' for c in copy)} GB/s; "
+          f"machine: {machine.get('cpu_model', '?')}, {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
