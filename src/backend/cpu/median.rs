@@ -261,25 +261,32 @@ mod tests {
     use super::*;
     use ndarray::array;
 
+    /// `n` pseudo-random values below `modulo` (with ties), put through the comparators
+    /// `pairs`, beside the same values sorted.
+    fn networked_and_sorted(pairs: &[(usize, usize)], n: usize, modulo: u32, seed: &mut u64) -> (Vec<u32>, Vec<u32>) {
+        let mut v: Vec<u32> = (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (*seed >> 40) as u32 % modulo
+            })
+            .collect();
+        let mut sorted = v.clone();
+        sorted.sort_unstable();
+        for &(a, b) in pairs {
+            if v[a] > v[b] {
+                v.swap(a, b);
+            }
+        }
+        (v, sorted)
+    }
+
     #[test]
     fn batcher_networks_sort_every_length() {
         for n in [1usize, 2, 3, 5, 7, 16, 33, 64, 65, 100] {
             let pairs = batcher_pairs(n);
             let mut seed = n as u64 * 2654435761;
             for _ in 0..50 {
-                let mut v: Vec<u32> = (0..n)
-                    .map(|_| {
-                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        (seed >> 40) as u32 % 17
-                    })
-                    .collect();
-                let mut sorted = v.clone();
-                sorted.sort_unstable();
-                for &(a, b) in &pairs {
-                    if v[a] > v[b] {
-                        v.swap(a, b);
-                    }
-                }
+                let (v, sorted) = networked_and_sorted(&pairs, n, 17, &mut seed);
                 assert_eq!(v, sorted, "n = {n}");
             }
         }
@@ -294,19 +301,7 @@ mod tests {
                 let pairs = pruned_for(&full, n, lo..=hi);
                 assert!(pairs.len() <= full.len());
                 for _ in 0..50 {
-                    let mut v: Vec<u32> = (0..n)
-                        .map(|_| {
-                            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                            (seed >> 40) as u32 % 23
-                        })
-                        .collect();
-                    let mut sorted = v.clone();
-                    sorted.sort_unstable();
-                    for &(a, b) in &pairs {
-                        if v[a] > v[b] {
-                            v.swap(a, b);
-                        }
-                    }
+                    let (v, sorted) = networked_and_sorted(&pairs, n, 23, &mut seed);
                     assert_eq!(v[lo..=hi], sorted[lo..=hi], "n = {n}, ranks {lo}..={hi}");
                 }
             }
