@@ -48,6 +48,15 @@ fn bandmath(c: &mut Criterion) {
     g.bench_function("strata_cpu_into", |bch| {
         bch.iter(|| expr.compute_into(out.view_mut(), &options()).unwrap())
     });
+    // the same on square blocks of n/2 (dask's auto shape) instead of auto's whole rows: what
+    // contiguous blocks buy
+    let square: Vec<Array> = (0..3)
+        .map(|k| Array::from_ndarray(data::plane(k, n, n), [n / 2, n / 2]))
+        .collect();
+    let square_expr = (&square[0] - &square[1]) / (&square[0] + &square[1]) * &square[2] + 0.5;
+    g.bench_function("strata_cpu_into_square_blocks", |bch| {
+        bch.iter(|| square_expr.compute_into(out.view_mut(), &options()).unwrap())
+    });
     g.finish();
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::mem::MaybeUninit;
 
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn};
+use rayon::prelude::*;
 
 use super::Array;
 use crate::exec::{execute, BlockCollector, ComputeOptions, DenseOutputs, ExecReport};
@@ -59,13 +60,11 @@ fn execute_dense(
 /// allocating band math takes 39 ms with numpy's huge-page advice and 62 ms without). The
 /// pages are then faulted in by all threads, one write per huge page: the kernel zeroes each
 /// page on its first write, and output blocks written side by side otherwise fault on the same
-/// page and wait for each other (in an A/B run, pre-faulting took about 8% off an allocating
-/// band math or gaussian on 4096²).
+/// page and wait for each other.
 fn result_array(shape: &[usize]) -> ArrayD<MaybeUninit<f32>> {
     let mut a = ArrayD::uninit(IxDyn(shape));
     let bytes = a.len() * std::mem::size_of::<f32>();
     if advise_huge_pages(a.as_mut_ptr().cast(), bytes) {
-        use rayon::prelude::*;
         if let Some(s) = a.as_slice_memory_order_mut() {
             s.par_chunks_mut(HUGE_PAGE / std::mem::size_of::<f32>())
                 .for_each(|page| page[0] = MaybeUninit::new(0.0));

@@ -252,14 +252,14 @@ pub(crate) fn split_regular(n: usize, block: usize) -> Vec<usize> {
     out
 }
 
-/// Chooses a block shape of at most `target_elems` elements by halving the longest axis.
+/// Chooses a block shape of at most `target_elems` elements, keeping trailing axes whole.
 pub(crate) fn auto_block(shape: &[usize], target_elems: usize) -> Vec<usize> {
     let target = target_elems.max(1);
     let mut block: Vec<usize> = shape.iter().map(|&n| n.max(1)).collect();
     // Split from the first axis on, keeping trailing axes whole while they fit: such a block is
-    // one contiguous run of a C-order array, read in place at full memory bandwidth (square
-    // blocks of a 4096² plane made band math 17-25% slower: every 8 KiB row piece restarts the
-    // hardware prefetcher). Pieces along the split axis are balanced.
+    // one contiguous run of a C-order array, read in place as one stream (band math on square
+    // blocks of a 4096² plane is slower: `cargo bench --bench cpu_kernels -- bandmath`).
+    // Pieces along the split axis are balanced.
     for axis in 0..block.len() {
         if block.iter().product::<usize>() <= target {
             break;

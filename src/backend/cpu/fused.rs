@@ -35,10 +35,12 @@ pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> 
     let n: usize = shape.iter().product();
     let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
     let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
+    let f32_inputs: Vec<bool> = ins.iter().map(|i| matches!(i, Input::F32(_))).collect();
+    let direct = direct_loads(program, &f32_inputs);
     match program.out_dtype {
         DType::F32 => {
             let mut out: Vec<f32> = Vec::with_capacity(n);
-            fill_uninit(program, &ins, &mut out.spare_capacity_mut()[..n], |v| v);
+            fill_uninit(program, &direct, &ins, &mut out.spare_capacity_mut()[..n], |v| v);
             // SAFETY: `fill_uninit` wrote every one of the first n elements.
             unsafe { out.set_len(n) };
             Block::F32(
@@ -49,7 +51,7 @@ pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> 
         }
         DType::U8 => {
             let mut out: Vec<u8> = Vec::with_capacity(n);
-            fill_uninit(program, &ins, &mut out.spare_capacity_mut()[..n], |v| v as u8);
+            fill_uninit(program, &direct, &ins, &mut out.spare_capacity_mut()[..n], |v| v as u8);
             // SAFETY: as above.
             unsafe { out.set_len(n) };
             Block::U8(
@@ -75,10 +77,12 @@ pub fn run_fused_into(
             v
         }
     };
+    let f32_inputs: Vec<bool> = inputs.iter().map(|b| matches!(b, Block::F32(_))).collect();
+    let direct = direct_loads(program, &f32_inputs);
     if let Some(out) = dst.as_slice_mut() {
         let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
         let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
-        fill_uninit(program, &ins, out, conv);
+        fill_uninit(program, &direct, &ins, out, conv);
         return true;
     }
     // A block of a larger result: its rows are contiguous, the block is not. Read the inputs
@@ -90,21 +94,25 @@ pub fn run_fused_into(
             Block::U8(a) => rows(a.view()).map(|r| r.into_iter().map(Input::U8).collect()),
         })
         .collect();
-    let (Some(in_rows), Some(out_rows)) = (in_rows, rows_mut(dst)) else {
+    let (Some(in_rows), Some(mut out_rows)) = (in_rows, rows_mut(dst)) else {
         return false;
     };
     // rows in groups of about STRIP * STRIPS_PER_TASK elements: one parallel item per row
     // made rayon's and the setup's cost a visible share of a 2048-wide row
     let width = out_rows.first().map_or(1, |r| r.len().max(1));
     let group = (STRIP * STRIPS_PER_TASK).div_ceil(width);
-    let mut out_rows = out_rows;
     out_rows.par_chunks_mut(group).enumerate().for_each_init(
-        || (registers(), Vec::with_capacity(in_rows.len())),
+        || (registers(program), Vec::with_capacity(in_rows.len())),
         |(regs, ins), (g, rows)| {
             for (i, row) in rows.iter_mut().enumerate() {
                 ins.clear();
                 ins.extend(in_rows.iter().map(|r| r[g * group + i]));
-                let span = Span { program, ins, start: 0 };
+                let span = Span {
+                    program,
+                    direct: &direct,
+                    ins,
+                    start: 0,
+                };
                 run_range(span, row, regs, |d, src| {
                     d.iter_mut().zip(src).for_each(|(d, &s)| *d = MaybeUninit::new(conv(s)))
                 })
@@ -114,23 +122,39 @@ pub fn run_fused_into(
     true
 }
 
-/// Per-thread value buffers, grown by `run_range` to what the program needs.
-fn registers() -> Vec<Vec<f32>> {
-    Vec::new()
+/// Per-thread value buffers, one strip per instruction.
+fn registers(program: &FusedProgram) -> Vec<Vec<f32>> {
+    vec![vec![0f32; STRIP]; program.instrs.len()]
+}
+
+/// For each instruction, the f32 input it loads when it is such a load: those values are read
+/// in place, never copied into a buffer. Depends only on which inputs are f32, so it is worked
+/// out once per task.
+fn direct_loads(program: &FusedProgram, f32_inputs: &[bool]) -> Vec<Option<usize>> {
+    program
+        .instrs
+        .iter()
+        .map(|i| match i {
+            Instr::Load(k) if f32_inputs[*k] => Some(*k),
+            _ => None,
+        })
+        .collect()
 }
 
 fn fill_uninit<O: Send>(
     program: &FusedProgram,
+    direct: &[Option<usize>],
     ins: &[Input<'_>],
     out: &mut [MaybeUninit<O>],
     conv: impl Fn(f32) -> O + Sync,
 ) {
     let chunk = STRIP * STRIPS_PER_TASK;
-    out.par_chunks_mut(chunk)
-        .enumerate()
-        .for_each_init(registers, |regs, (i, o)| {
+    out.par_chunks_mut(chunk).enumerate().for_each_init(
+        || registers(program),
+        |regs, (i, o)| {
             let span = Span {
                 program,
+                direct,
                 ins,
                 start: i * chunk,
             };
@@ -139,7 +163,8 @@ fn fill_uninit<O: Send>(
                     .zip(src)
                     .for_each(|(d, &s)| *d = MaybeUninit::new(conv(s)))
             })
-        });
+        },
+    );
 }
 
 enum Contig<'a> {
@@ -163,11 +188,12 @@ fn contiguous_input(b: &Block) -> Contig<'_> {
     }
 }
 
-/// What one call of `run_range` evaluates: the program, its inputs, and the element of the
-/// inputs where its output starts.
+/// What one call of `run_range` evaluates: the program, which of its loads read an input in
+/// place, its inputs, and the element of the inputs where its output starts.
 #[derive(Clone, Copy)]
 struct Span<'a> {
     program: &'a FusedProgram,
+    direct: &'a [Option<usize>],
     ins: &'a [Input<'a>],
     start: usize,
 }
@@ -175,7 +201,7 @@ struct Span<'a> {
 /// Runs the program over `out`, strip by strip. On x86-64 with AVX2 the same code runs
 /// compiled for 8-wide vectors (results are bitwise the same: every op is one correctly
 /// rounded IEEE operation at any width, and nothing contracts to FMA).
-fn run_range<O>(span: Span<'_>, out: &mut [O], regs: &mut Vec<Vec<f32>>, store: impl Fn(&mut [O], &[f32])) {
+fn run_range<O>(span: Span<'_>, out: &mut [O], regs: &mut [Vec<f32>], store: impl Fn(&mut [O], &[f32])) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
@@ -186,82 +212,25 @@ fn run_range<O>(span: Span<'_>, out: &mut [O], regs: &mut Vec<Vec<f32>>, store: 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn run_range_avx2<O>(span: Span<'_>, out: &mut [O], regs: &mut Vec<Vec<f32>>, store: impl Fn(&mut [O], &[f32])) {
+unsafe fn run_range_avx2<O>(span: Span<'_>, out: &mut [O], regs: &mut [Vec<f32>], store: impl Fn(&mut [O], &[f32])) {
     run_range_generic(span, out, regs, store)
 }
 
-/// The registers an instruction reads.
-fn operands(instr: &Instr) -> impl Iterator<Item = usize> + '_ {
-    let ops: [Option<&Operand>; 3] = match instr {
-        Instr::Load(_) => [None, None, None],
-        Instr::Unary(_, a) | Instr::ToU8(a) => [Some(a), None, None],
-        Instr::Binary(_, a, b) => [Some(a), Some(b), None],
-        Instr::Where(c, a, b) => [Some(c), Some(a), Some(b)],
-    };
-    ops.into_iter().flatten().filter_map(|o| match o {
-        Operand::Reg(q) => Some(*q),
-        Operand::Const(_) => None,
-    })
-}
-
-/// Buffers for the program's values: a value's buffer is reused once its last reader has run
-/// (never by that reader, so no op writes over its own operand); values loaded straight from
-/// an f32 input need none. Returns each value's buffer and the number of buffers. Band math's
-/// five values share three 8 KiB buffers instead of taking five, and a long program's strip
-/// stays near L1 (on 4096² band math, bound by memory bandwidth, it measured no faster).
-fn assign_buffers(program: &FusedProgram, direct: &[Option<usize>]) -> (Vec<usize>, usize) {
-    let n = program.instrs.len();
-    let mut last_use: Vec<usize> = (0..n).collect();
-    for (i, instr) in program.instrs.iter().enumerate() {
-        operands(instr).for_each(|q| last_use[q] = i);
-    }
-    last_use[n - 1] = n; // the result is read after the program
-    let (mut buffer, mut free, mut count) = (vec![usize::MAX; n], Vec::new(), 0);
-    let mut released = vec![false; n];
-    for (i, instr) in program.instrs.iter().enumerate() {
-        if direct[i].is_none() {
-            buffer[i] = free.pop().unwrap_or_else(|| {
-                count += 1;
-                count - 1
-            });
-        }
-        for q in operands(instr).chain(std::iter::once(i)) {
-            if last_use[q] == i && direct[q].is_none() && !released[q] {
-                released[q] = true;
-                free.push(buffer[q]);
-            }
-        }
-    }
-    (buffer, count)
-}
-
 #[inline(always)]
-fn run_range_generic<O>(span: Span<'_>, out: &mut [O], regs: &mut Vec<Vec<f32>>, store: impl Fn(&mut [O], &[f32])) {
-    let Span { program, ins, start } = span;
-    // Values that alias an f32 input directly (no copy for loads).
-    let direct: Vec<Option<usize>> = program
-        .instrs
-        .iter()
-        .map(|i| match i {
-            Instr::Load(k) if matches!(ins[*k], Input::F32(_)) => Some(*k),
-            _ => None,
-        })
-        .collect();
-    let (buffer, count) = assign_buffers(program, &direct);
-    if regs.len() < count {
-        regs.resize(count, vec![0f32; STRIP]);
-    }
+fn run_range_generic<O>(span: Span<'_>, out: &mut [O], regs: &mut [Vec<f32>], store: impl Fn(&mut [O], &[f32])) {
+    let Span {
+        program,
+        direct,
+        ins,
+        start,
+    } = span;
     let mut off = 0;
     while off < out.len() {
         let m = STRIP.min(out.len() - off);
         let lo = start + off;
         for (r, instr) in program.instrs.iter().enumerate() {
-            if direct[r].is_some() {
-                continue;
-            }
-            // the destination is taken out so its operands can be borrowed beside it
-            let mut dst_buffer = std::mem::take(&mut regs[buffer[r]]);
-            let dst = &mut dst_buffer[..m];
+            let (done, rest) = regs.split_at_mut(r);
+            let dst = &mut rest[0][..m];
             let val = |o: &Operand| -> Val<'_> {
                 match *o {
                     Operand::Const(c) => Val::C(c),
@@ -270,7 +239,7 @@ fn run_range_generic<O>(span: Span<'_>, out: &mut [O], regs: &mut Vec<Vec<f32>>,
                             Input::F32(s) => Val::S(&s[lo..lo + m]),
                             Input::U8(_) => unreachable!("direct loads are f32"),
                         },
-                        None => Val::S(&regs[buffer[q]][..m]),
+                        None => Val::S(&done[q][..m]),
                     },
                 }
             };
@@ -290,7 +259,6 @@ fn run_range_generic<O>(span: Span<'_>, out: &mut [O], regs: &mut Vec<Vec<f32>>,
                 }
                 Instr::ToU8(a) => map1(val(a), dst, |x| (x as u8) as f32),
             }
-            regs[buffer[r]] = dst_buffer;
         }
         let last = program.instrs.len() - 1;
         let result: &[f32] = match direct[last] {
@@ -298,7 +266,7 @@ fn run_range_generic<O>(span: Span<'_>, out: &mut [O], regs: &mut Vec<Vec<f32>>,
                 Input::F32(s) => &s[lo..lo + m],
                 Input::U8(_) => unreachable!(),
             },
-            None => &regs[buffer[last]][..m],
+            None => &regs[last][..m],
         };
         store(&mut out[off..off + m], result);
         off += m;

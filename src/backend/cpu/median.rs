@@ -110,26 +110,19 @@ fn pruned_for(pairs: &[(usize, usize)], n: usize, ranks: std::ops::RangeInclusiv
     kept
 }
 
-/// Sorting networks for one reduced length, pruned to the ranks a tile needs (cached per
-/// rank range: a tile's valid counts vary only with its NaN pattern).
-struct MedianNetworks {
-    full: Vec<(usize, usize)>,
+/// One reduced length's sorting network with its prunings to the ranks a tile needs, cached
+/// per rank range (a tile's valid counts vary only with its NaN pattern). Per thread; the full
+/// network is built once per call and shared.
+struct MedianNetworks<'a> {
+    full: &'a [(usize, usize)],
     n: usize,
     pruned: std::collections::HashMap<(usize, usize), Vec<(usize, usize)>>,
 }
 
-impl MedianNetworks {
-    fn new(n: usize) -> Self {
-        MedianNetworks {
-            full: batcher_pairs(n),
-            n,
-            pruned: Default::default(),
-        }
-    }
-
+impl MedianNetworks<'_> {
     /// The comparators that place ranks `lo..=hi` of every column.
     fn for_ranks(&mut self, lo: usize, hi: usize) -> &[(usize, usize)] {
-        let (full, n) = (&self.full, self.n);
+        let (full, n) = (self.full, self.n);
         self.pruned
             .entry((lo, hi))
             .or_insert_with(|| pruned_for(full, n, lo..=hi))
@@ -203,10 +196,14 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
         }
     };
     let q_count = p / width;
-    let use_network = r <= NETWORK_MAX;
+    let network = (r <= NETWORK_MAX).then(|| batcher_pairs(r));
     out.par_chunks_mut(width).enumerate().for_each_init(
         || {
-            let networks = use_network.then(|| MedianNetworks::new(r));
+            let networks = network.as_deref().map(|full| MedianNetworks {
+                full,
+                n: r,
+                pruned: Default::default(),
+            });
             (vec![0f32; TILE * r], vec![0usize; TILE], vec![0u32; r], networks)
         },
         |(tile, valid, keys, networks), (q, out_row)| {

@@ -27,6 +27,11 @@ pub(crate) use tiles::extended_tile;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuBackend;
 
+/// The task's inputs as blocks (an error naming the task for a partial state).
+fn blocks<'v>(kind: &TaskKind, inputs: &[&'v Value]) -> Result<Vec<&'v Block>, BackendError> {
+    inputs.iter().map(|v| v.to_block(kind.name())).collect()
+}
+
 fn f32_input(task: &'static str, v: &Value) -> Result<ndarray::ArcArray<f32, IxDyn>, BackendError> {
     Ok(v.to_block(task)?.to_f32())
 }
@@ -43,26 +48,13 @@ impl Backend for CpuBackend {
         mut dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
     ) -> Result<(), BackendError> {
         // kernels that can write straight into the destination skip a block and a copy
-        match kind {
-            TaskKind::Fused { program, .. } => {
-                let blocks = inputs
-                    .iter()
-                    .map(|v| v.to_block("fused"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if run_fused_into(program, &blocks, &mut dst) {
-                    return Ok(());
-                }
-            }
-            TaskKind::GaussianTiles(spec) => {
-                let blocks = inputs
-                    .iter()
-                    .map(|v| v.to_block("gaussian"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if tiles::gaussian_tiles_into(spec, &blocks, &mut dst) {
-                    return Ok(());
-                }
-            }
-            _ => {}
+        let written = match kind {
+            TaskKind::Fused { program, .. } => run_fused_into(program, &blocks(kind, inputs)?, &mut dst),
+            TaskKind::GaussianTiles(spec) => tiles::gaussian_tiles_into(spec, &blocks(kind, inputs)?, &mut dst),
+            _ => false,
+        };
+        if written {
+            return Ok(());
         }
         let value = self.run(kind, inputs)?;
         super::write_block(dst, value.to_block(kind.name())?);
@@ -86,7 +78,7 @@ impl Backend for CpuBackend {
             }
             TaskKind::Persisted { block } => block.clone(),
             TaskKind::Fused { program, shape } => {
-                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
+                let blocks = blocks(kind, inputs)?;
                 run_fused(program, &blocks, shape)
             }
             TaskKind::Gather {
@@ -96,7 +88,7 @@ impl Backend for CpuBackend {
                 out_axes,
                 pieces,
             } => {
-                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
+                let blocks = blocks(kind, inputs)?;
                 gather::run_gather(shape, *dtype, *fill, out_axes, pieces, &blocks)?
             }
             TaskKind::ReducePartial {
@@ -104,7 +96,7 @@ impl Backend for CpuBackend {
                 axes,
                 finalize: fin,
             } => {
-                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
+                let blocks = blocks(kind, inputs)?;
                 let p = partial_reduce(*op, &blocks, axes);
                 if *fin {
                     finalize(&p)
@@ -148,7 +140,7 @@ impl Backend for CpuBackend {
                 Block::F32(gaussian::separable(&x.view(), passes, constant.as_ref()).into_shared())
             }
             TaskKind::GaussianTiles(spec) => {
-                let blocks = inputs.iter().map(|v| v.to_block(name)).collect::<Result<Vec<_>, _>>()?;
+                let blocks = blocks(kind, inputs)?;
                 let mut out = ArrayD::<f32>::uninit(IxDyn(&spec.shape));
                 let written = tiles::gaussian_tiles_into(spec, &blocks, &mut out.view_mut());
                 assert!(written, "a fresh array has contiguous rows");

@@ -25,7 +25,8 @@ type OutRow<'a> = &'a mut [MaybeUninit<f32>];
 const STRIP: usize = 128;
 
 thread_local! {
-    static BUFFERS: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The ring of extended rows and the vertically filtered row.
+    static BUFFERS: RefCell<(Vec<Vec<f32>>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// One neighbour block as borrowed rows of its last axis.
@@ -308,29 +309,32 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
     strips.into_par_iter().for_each(|(batch, i0, strip)| {
         BUFFERS.with_borrow_mut(|(ring, tmp)| {
             // Each extended row is copied once per strip into a ring of 2ry + 1 rows, just
-            // before the vertical pass needs it. Reading block rows in place instead was 1.5x
-            // slower (rows at power-of-two strides alias in L1 across the taps); narrower
-            // column panels, to keep the ring in L1, were slower too (per-row overheads).
-            ring.resize(taps * wext, 0.0);
+            // before the vertical pass needs it; rotating the ring keeps `ring[k]` the k-th tap
+            // row. Reading block rows in place instead was slower in a one-off A/B run (rows at
+            // power-of-two strides alias in L1 across the taps), and so were narrower column
+            // panels meant to keep the ring in L1 (per-row overheads).
+            // (resize also shortens what an earlier, wider block left)
+            ring.resize_with(taps, Vec::new);
+            ring.iter_mut().for_each(|row| row.resize(wext, 0.0));
             tmp.resize(wext, 0.0);
-            let load = |ring: &mut [f32], e: usize| {
-                let row = &mut ring[(e % taps) * wext..(e % taps + 1) * wext];
+            let load = |row: &mut [f32], e: usize| {
                 if let Some(c) = spec.fill {
                     row.fill(c);
                 }
                 assemble_row(spec, &neighbours, batch, i0 + e, row);
             };
-            (0..ry2).for_each(|e| load(ring, e));
-            let tmp = &mut tmp[..wext];
+            // slots 1..taps hold extended rows 0..2ry; each output row rotates the oldest
+            // slot to the end and loads its newest tap row there
+            for e in 0..ry2 {
+                load(&mut ring[e + 1], e);
+            }
             for (r, out) in strip.iter_mut().enumerate() {
-                load(ring, r + ry2);
-                let ring_rows: Vec<&[f32]> = (r..r + taps)
-                    .map(|e| &ring[e % taps * wext..(e % taps + 1) * wext])
-                    .collect();
+                ring.rotate_left(1);
+                load(&mut ring[taps - 1], r + ry2);
                 // SAFETY: viewing initialised f32 as MaybeUninit<f32> (same layout); `correlate`
                 // only stores initialised values through it.
-                let tmp_out = unsafe { &mut *(&mut *tmp as *mut [f32] as *mut [MaybeUninit<f32>]) };
-                correlate(&spec.wy, |k| ring_rows[k], tmp_out);
+                let tmp_out = unsafe { &mut *(tmp.as_mut_slice() as *mut [f32] as *mut [MaybeUninit<f32>]) };
+                correlate(&spec.wy, |k| &ring[k], tmp_out);
                 if let Some(c) = spec.fill {
                     // scipy pads the horizontal pass with the constant, not the filtered constant
                     tmp[..spec.inside_cols.start.min(wext)].fill(c);
