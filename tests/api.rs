@@ -109,6 +109,38 @@ fn elementwise_chains_fuse_into_one_task_per_block() {
     assert_eq!(v[[0, 0]], ((2.0f32 - 3.0) / (2.0 + 3.0) * 2.0 + 0.5).sqrt());
 }
 
+/// Results of several MiB are written with streaming stores: every element, through every
+/// path (a fresh result, a reused one, and blocks of a larger result written row by row),
+/// equals the formula evaluated element by element.
+#[test]
+fn large_band_math_results_hold_every_element() {
+    let (h, w) = (1100, 2048);
+    let plane = |k: usize| {
+        ArrayD::from_shape_fn(IxDyn(&[h, w]), move |i| {
+            ((i[0] * 131 + i[1] * 197 + k * 7) % 1009) as f32 / 1009.0 + 0.01
+        })
+    };
+    let (pa, pb, pc) = (plane(0), plane(1), plane(2));
+    let expected = ndarray::Zip::from(&pa)
+        .and(&pb)
+        .and(&pc)
+        .map_collect(|&a, &b, &c| (a - b) / (a + b) * c + 0.5);
+    // one whole block (contiguous), and two column halves of 4.3 MiB each (rows of a larger result)
+    for chunks in [vec![h, w], vec![h, w / 2]] {
+        let arr = |p: &ArrayD<f32>| Array::from_ndarray(p.clone(), chunks.clone());
+        let (a, b, c) = (arr(&pa), arr(&pb), arr(&pc));
+        let expr = (&a - &b) / (&a + &b) * &c + 0.5;
+        assert_eq!(
+            expr.compute_with(&quiet()).unwrap().0,
+            expected,
+            "fresh result, chunks {chunks:?}"
+        );
+        let mut out = ArrayD::from_elem(IxDyn(&[h, w]), f32::NAN);
+        expr.compute_into(out.view_mut(), &quiet()).unwrap();
+        assert_eq!(out, expected, "reused result, chunks {chunks:?}");
+    }
+}
+
 #[test]
 fn median_rechunks_its_input_by_itself() {
     // (time=16, 64, 64) in single-scene blocks; the median needs whole time columns, and the

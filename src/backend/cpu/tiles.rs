@@ -2,9 +2,9 @@
 //!
 //! Output rows are processed in strips, in parallel. Each extended row (block plus halo,
 //! boundary mode applied through the plan's index maps) is copied from the neighbour blocks'
-//! rows into a per-thread ring of 2ry + 1 rows just before it is needed; each output row is
-//! filtered vertically from the ring into a one-row buffer, then horizontally straight into the
-//! output. Nothing block-sized is allocated besides the output. Each element sums
+//! rows into a per-thread ring of 2ry + 2 rows just before it is needed; output rows are
+//! filtered vertically in pairs (sharing the ring's loads) into two row buffers, then each
+//! horizontally straight into the output. Nothing block-sized is allocated besides the output. Each element sums
 //! its taps in one fixed order (symmetric pairs, see `correlate`), so results are bitwise
 //! identical whatever the chunking. On x86-64 with AVX2 and FMA the passes run on intrinsics.
 
@@ -24,8 +24,11 @@ type OutRow<'a> = &'a mut [MaybeUninit<f32>];
 /// Output rows per strip (a unit of parallel work; each strip re-reads 2ry halo rows).
 const STRIP: usize = 128;
 
+/// Output rows filtered vertically side by side (see `correlate_rows`).
+const ROWS: usize = 2;
+
 thread_local! {
-    /// The ring of extended rows and the vertically filtered row.
+    /// The ring of extended rows and two vertically filtered rows.
     static BUFFERS: RefCell<(Vec<Vec<f32>>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -56,6 +59,29 @@ fn correlate<'s>(w: &[f32], src: impl Fn(usize) -> &'s [f32], out: &mut [MaybeUn
         return unsafe { fma::correlate(w, src, out) };
     }
     correlate_generic(w, src, out)
+}
+
+/// `R` rows of [`correlate`] at once: row i from taps `src(i..i + w.len())`, each rounded
+/// exactly as `correlate` rounds it. The vertical pass of adjacent output rows shares all taps
+/// but a few; computing them side by side loads each shared row from L2 once for all of them.
+/// `ahead` points at the source rows the next group will copy, in extended-column coordinates
+/// (null for none): the intrinsics path prefetches them column by column as it goes, so their
+/// memory reads overlap this arithmetic instead of stalling the copy.
+fn correlate_rows<'s, const R: usize>(
+    w: &[f32],
+    src: impl Fn(usize) -> &'s [f32],
+    outs: [&mut [MaybeUninit<f32>]; R],
+    ahead: [*const f32; R],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above); prefetching never faults.
+        return unsafe { fma::correlate_rows(w, src, outs, ahead) };
+    }
+    let _ = ahead;
+    for (i, out) in outs.into_iter().enumerate() {
+        correlate_generic(w, |k| src(k + i), out);
+    }
 }
 
 /// Whether `w` reads the same both ways: then the taps pair up, `w[k] (x[k] + x[2r-k])`, for
@@ -149,6 +175,54 @@ mod fma {
         }
         for (jj, o) in out.iter_mut().enumerate().skip(j) {
             *o = MaybeUninit::new(scalar(w, sym, &src, jj));
+        }
+    }
+
+    /// See [`super::correlate_rows`]: the rows' vectors computed in one loop, each exactly as
+    /// `correlate` computes it.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn correlate_rows<'s, const R: usize>(
+        w: &[f32],
+        src: impl Fn(usize) -> &'s [f32],
+        outs: [&mut [MaybeUninit<f32>]; R],
+        ahead: [*const f32; R],
+    ) {
+        let (n, sym, taps) = (outs[0].len(), is_symmetric(w), w.len());
+        assert!(outs.iter().all(|o| o.len() == n), "rows of one width");
+        // each tap's row checked once, so the loops below index without bounds checks
+        let rows: Vec<*const f32> = (0..taps + R - 1)
+            .map(|k| {
+                let row = src(k);
+                assert!(row.len() >= n, "a tap row shorter than the output");
+                row.as_ptr()
+            })
+            .collect();
+        let dst = outs.map(|o| o.as_mut_ptr().cast::<f32>());
+        let mut j = 0;
+        while j + LANES <= n {
+            // the two cache lines of the rows the next group will copy, at this column
+            for p in ahead.into_iter().filter(|p| !p.is_null()) {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(j).cast());
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(j + 16).cast());
+            }
+            for (i, d) in dst.iter().enumerate() {
+                let v = vectors::<{ LANES / 8 }>(w, sym, &rows[i..i + taps], j);
+                for (u, v) in v.into_iter().enumerate() {
+                    _mm256_storeu_ps(d.add(j + 8 * u), v);
+                }
+            }
+            j += LANES;
+        }
+        while j + 8 <= n {
+            for (i, d) in dst.iter().enumerate() {
+                _mm256_storeu_ps(d.add(j), vectors::<1>(w, sym, &rows[i..i + taps], j)[0]);
+            }
+            j += 8;
+        }
+        for (i, d) in dst.iter().enumerate() {
+            for jj in j..n {
+                *d.add(jj) = scalar(w, sym, &|k| src(k + i), jj);
+            }
         }
     }
 }
@@ -251,6 +325,20 @@ fn assemble_row(spec: &TileSpec, neighbours: &[Neighbour<'_>], batch: usize, e: 
     }
 }
 
+/// Where extended row `e` reads its longest run of columns, as a pointer to its extended
+/// column 0 (possibly outside the row: only ever offset into the run and prefetched); null
+/// when the row is outside the block's extent or reads no run in order.
+fn source_row(spec: &TileSpec, neighbours: &[Neighbour<'_>], batch: usize, e: usize) -> *const f32 {
+    let Some(&Some((iy, ly))) = spec.rows.get(e) else {
+        return std::ptr::null();
+    };
+    let Some(run) = spec.cols.iter().filter(|c| c.step == 1).max_by_key(|c| c.len) else {
+        return std::ptr::null();
+    };
+    let row = neighbours[iy * spec.nx + run.block].row(batch, ly);
+    row.as_ptr().wrapping_add(run.src).wrapping_sub(run.dst)
+}
+
 /// The output block extended by its halo on the last two axes, `(batch, h + 2ry, w + 2rx)`
 /// in C order, the boundary mode applied: what a device filters in two passes. Costs one
 /// write of the extended block.
@@ -308,39 +396,62 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
     let taps = ry2 + 1;
     strips.into_par_iter().for_each(|(batch, i0, strip)| {
         BUFFERS.with_borrow_mut(|(ring, tmp)| {
-            // Each extended row is copied once per strip into a ring of 2ry + 1 rows, just
+            // Each extended row is copied once per strip into a ring of 2ry + ROWS rows, just
             // before the vertical pass needs it; rotating the ring keeps `ring[k]` the k-th tap
             // row. Reading block rows in place instead was slower in a one-off A/B run (rows at
             // power-of-two strides alias in L1 across the taps), and so were narrower column
             // panels meant to keep the ring in L1 (per-row overheads).
             // (resize also shortens what an earlier, wider block left)
-            ring.resize_with(taps, Vec::new);
+            ring.resize_with(taps + ROWS - 1, Vec::new);
             ring.iter_mut().for_each(|row| row.resize(wext, 0.0));
-            tmp.resize(wext, 0.0);
+            tmp.resize(ROWS * wext, 0.0);
             let load = |row: &mut [f32], e: usize| {
                 if let Some(c) = spec.fill {
                     row.fill(c);
                 }
                 assemble_row(spec, &neighbours, batch, i0 + e, row);
             };
-            // slots 1..taps hold extended rows 0..2ry; each output row rotates the oldest
-            // slot to the end and loads its newest tap row there
-            for e in 0..ry2 {
-                load(&mut ring[e + 1], e);
-            }
-            for (r, out) in strip.iter_mut().enumerate() {
-                ring.rotate_left(1);
-                load(&mut ring[taps - 1], r + ry2);
-                // SAFETY: viewing initialised f32 as MaybeUninit<f32> (same layout); `correlate`
-                // only stores initialised values through it.
-                let tmp_out = unsafe { &mut *(tmp.as_mut_slice() as *mut [f32] as *mut [MaybeUninit<f32>]) };
-                correlate(&spec.wy, |k| &ring[k], tmp_out);
+            // the horizontal pass of one vertically filtered row
+            let horizontal = |tmp: &mut [f32], out: &mut [MaybeUninit<f32>]| {
                 if let Some(c) = spec.fill {
                     // scipy pads the horizontal pass with the constant, not the filtered constant
                     tmp[..spec.inside_cols.start.min(wext)].fill(c);
                     tmp[spec.inside_cols.end.min(wext)..].fill(c);
                 }
                 correlate(&spec.wx, |k| &tmp[k..], out);
+            };
+            // Output rows go in groups of ROWS (single rows at a strip's end): before a group
+            // starting at output row r, slots 0..2ry hold extended rows r..r + 2ry - 1; the
+            // group loads its newest rows into the slots after them, and rotating the ring by
+            // the group's size restores the invariant.
+            for (e, row) in ring.iter_mut().take(ry2).enumerate() {
+                load(row, e);
+            }
+            // SAFETY: viewing initialised f32 as MaybeUninit<f32> (same layout); `correlate`
+            // only stores initialised values through it.
+            let as_uninit = |t: &mut [f32]| unsafe { &mut *(t as *mut [f32] as *mut [MaybeUninit<f32>]) };
+            let mut r = 0;
+            for group in strip.chunks_mut(ROWS) {
+                let g = group.len();
+                for (i, row) in ring[ry2..ry2 + g].iter_mut().enumerate() {
+                    load(row, r + ry2 + i);
+                }
+                if g == ROWS {
+                    let mut t = tmp.chunks_mut(wext);
+                    let outs: [&mut [MaybeUninit<f32>]; ROWS] =
+                        std::array::from_fn(|_| as_uninit(t.next().expect("ROWS row buffers")));
+                    let ahead = std::array::from_fn(|i| source_row(spec, &neighbours, batch, i0 + r + ry2 + ROWS + i));
+                    correlate_rows(&spec.wy, |k| &ring[k], outs, ahead);
+                } else {
+                    for (i, t) in tmp.chunks_mut(wext).take(g).enumerate() {
+                        correlate(&spec.wy, |k| &ring[k + i], as_uninit(t));
+                    }
+                }
+                for (t, out) in tmp.chunks_mut(wext).zip(group.iter_mut()) {
+                    horizontal(t, out);
+                }
+                ring.rotate_left(g);
+                r += g;
             }
         })
     });
@@ -368,6 +479,37 @@ mod tests {
                 let (p, d) = unsafe { (portable[j].assume_init(), dispatched[j].assume_init()) };
                 assert_eq!(p, j as f32 + offset, "portable path at {j}, weights {w:?}");
                 assert_eq!(d, j as f32 + offset, "dispatched path at {j}, weights {w:?}");
+            }
+        }
+    }
+
+    /// Rows filtered side by side equal rows filtered one by one, bit for bit (the chunk
+    /// invariance of the gaussian rests on it: a strip's last row may go alone), on values
+    /// whose sums round, with and without prefetch pointers.
+    #[test]
+    fn rows_side_by_side_round_as_single_rows() {
+        let rows: Vec<Vec<f32>> = (0..6)
+            .map(|k| (0..77).map(|j| ((j * 37 + k * 101) % 97) as f32 / 7.0 - 3.3).collect())
+            .collect();
+        let ahead = [rows[5].as_ptr(), std::ptr::null()];
+        for w in [vec![0.2f32, 0.3, 0.2], vec![0.1f32, 0.7, 0.3]] {
+            let (mut a, mut b) = (
+                vec![MaybeUninit::new(f32::NAN); 77],
+                vec![MaybeUninit::new(f32::NAN); 77],
+            );
+            correlate_rows::<2>(&w, |k| &rows[k], [&mut a, &mut b], ahead);
+            for (i, got) in [a, b].iter().enumerate() {
+                let mut single = vec![MaybeUninit::new(f32::NAN); 77];
+                correlate(&w, |k| &rows[k + i], &mut single);
+                let mut portable = vec![MaybeUninit::new(f32::NAN); 77];
+                correlate_generic(&w, |k| &rows[k + i], &mut portable);
+                for j in 0..77 {
+                    // SAFETY: every element was written (the NaN fill would fail the comparison).
+                    let (g, s, p) =
+                        unsafe { (got[j].assume_init(), single[j].assume_init(), portable[j].assume_init()) };
+                    assert_eq!(g.to_bits(), s.to_bits(), "row {i} at {j}, weights {w:?}");
+                    assert!((g - p).abs() <= 1e-5, "row {i} at {j}: {g} vs portable {p}");
+                }
             }
         }
     }
