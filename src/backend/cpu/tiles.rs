@@ -28,8 +28,35 @@ const STRIP: usize = 128;
 const ROWS: usize = 2;
 
 thread_local! {
-    /// The ring of extended rows and two vertically filtered rows.
-    static BUFFERS: RefCell<(Vec<Vec<f32>>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The ring of extended rows and the ROWS vertically filtered rows.
+    static BUFFERS: RefCell<(Vec<Vec<Line>>, Vec<Line>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// 64 bytes of f32 on a cache-line boundary: rows built from these start on a line, so the
+/// filter's 32-byte loads at multiples of 8 columns never straddle two lines.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+// SAFETY: 16 f32 fill the 64 bytes exactly (no padding), and all-zero or any other bits are
+// valid f32 values.
+unsafe impl bytemuck::Zeroable for Line {}
+// SAFETY: as above; `Line` is `Copy` and `repr(C)`.
+unsafe impl bytemuck::Pod for Line {}
+
+/// Lines holding `n` f32.
+fn lines(n: usize) -> usize {
+    n.div_ceil(16)
+}
+
+/// The first `n` f32 of a row of lines.
+fn floats(row: &[Line], n: usize) -> &[f32] {
+    &bytemuck::cast_slice::<Line, f32>(row)[..n]
+}
+
+/// The first `n` f32 of a row of lines, to write.
+fn floats_mut(row: &mut [Line], n: usize) -> &mut [f32] {
+    &mut bytemuck::cast_slice_mut::<Line, f32>(row)[..n]
 }
 
 /// One neighbour block as borrowed rows of its last axis.
@@ -403,8 +430,9 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
             // panels meant to keep the ring in L1 (per-row overheads).
             // (resize also shortens what an earlier, wider block left)
             ring.resize_with(taps + ROWS - 1, Vec::new);
-            ring.iter_mut().for_each(|row| row.resize(wext, 0.0));
-            tmp.resize(ROWS * wext, 0.0);
+            ring.iter_mut().for_each(|row| row.resize(lines(wext), Line([0.0; 16])));
+            tmp.resize(ROWS * lines(wext), Line([0.0; 16]));
+            let row_lines = lines(wext);
             let load = |row: &mut [f32], e: usize| {
                 if let Some(c) = spec.fill {
                     row.fill(c);
@@ -425,7 +453,7 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
             // group loads its newest rows into the slots after them, and rotating the ring by
             // the group's size restores the invariant.
             for (e, row) in ring.iter_mut().take(ry2).enumerate() {
-                load(row, e);
+                load(floats_mut(row, wext), e);
             }
             // SAFETY: viewing initialised f32 as MaybeUninit<f32> (same layout); `correlate`
             // only stores initialised values through it.
@@ -434,21 +462,21 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
             for group in strip.chunks_mut(ROWS) {
                 let g = group.len();
                 for (i, row) in ring[ry2..ry2 + g].iter_mut().enumerate() {
-                    load(row, r + ry2 + i);
+                    load(floats_mut(row, wext), r + ry2 + i);
                 }
                 if g == ROWS {
-                    let mut t = tmp.chunks_mut(wext);
+                    let mut t = tmp.chunks_mut(row_lines);
                     let outs: [&mut [MaybeUninit<f32>]; ROWS] =
-                        std::array::from_fn(|_| as_uninit(t.next().expect("ROWS row buffers")));
+                        std::array::from_fn(|_| as_uninit(floats_mut(t.next().expect("ROWS row buffers"), wext)));
                     let ahead = std::array::from_fn(|i| source_row(spec, &neighbours, batch, i0 + r + ry2 + ROWS + i));
-                    correlate_rows(&spec.wy, |k| &ring[k], outs, ahead);
+                    correlate_rows(&spec.wy, |k| floats(&ring[k], wext), outs, ahead);
                 } else {
-                    for (i, t) in tmp.chunks_mut(wext).take(g).enumerate() {
-                        correlate(&spec.wy, |k| &ring[k + i], as_uninit(t));
+                    for (i, t) in tmp.chunks_mut(row_lines).take(g).enumerate() {
+                        correlate(&spec.wy, |k| floats(&ring[k + i], wext), as_uninit(floats_mut(t, wext)));
                     }
                 }
-                for (t, out) in tmp.chunks_mut(wext).zip(group.iter_mut()) {
-                    horizontal(t, out);
+                for (t, out) in tmp.chunks_mut(row_lines).zip(group.iter_mut()) {
+                    horizontal(floats_mut(t, wext), out);
                 }
                 ring.rotate_left(g);
                 r += g;
