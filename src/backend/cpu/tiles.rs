@@ -4,9 +4,9 @@
 //! boundary mode applied through the plan's index maps) is copied from the neighbour blocks'
 //! rows into a per-thread ring of 2ry + 2 rows just before it is needed; output rows are
 //! filtered vertically in pairs (sharing the ring's loads) into two row buffers, then each
-//! horizontally straight into the output. Nothing block-sized is allocated besides the output. Each element sums
-//! its taps in one fixed order (symmetric pairs, see `correlate`), so results are bitwise
-//! identical whatever the chunking. On x86-64 with AVX2 and FMA the passes run on intrinsics.
+//! horizontally straight into the output. Nothing block-sized is allocated besides the
+//! output. Each element sums its taps in one fixed order (symmetric pairs, see `correlate`),
+//! so results are bitwise identical whatever the chunking. On x86-64 with AVX2 and FMA the passes run on intrinsics.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
