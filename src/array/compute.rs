@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::mem::MaybeUninit;
 
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn};
-use rayon::prelude::*;
 
 use super::Array;
 use crate::exec::{execute, BlockCollector, ComputeOptions, DenseOutputs, ExecReport};
@@ -57,44 +56,27 @@ fn execute_dense(
 /// An uninitialised result array. Large ones ask for transparent huge pages, as numpy does
 /// for its arrays: the first write into a fresh 64 MiB result otherwise takes 16k page faults,
 /// which cost as much as computing a band-math expression into it (measured: numexpr's
-/// allocating band math takes 39 ms with numpy's huge-page advice and 62 ms without). The
-/// pages are then faulted in by all threads, one write per huge page: the kernel zeroes each
-/// page on its first write, and output blocks written side by side otherwise fault on the same
-/// page and wait for each other.
+/// allocating band math takes 39 ms with numpy's huge-page advice and 62 ms without).
 fn result_array(shape: &[usize]) -> ArrayD<MaybeUninit<f32>> {
     let mut a = ArrayD::uninit(IxDyn(shape));
-    let bytes = a.len() * std::mem::size_of::<f32>();
-    if advise_huge_pages(a.as_mut_ptr().cast(), bytes) {
-        if let Some(s) = a.as_slice_memory_order_mut() {
-            s.par_chunks_mut(HUGE_PAGE / std::mem::size_of::<f32>())
-                .for_each(|page| page[0] = MaybeUninit::new(0.0));
-        }
-    }
+    advise_huge_pages(a.as_mut_ptr().cast(), a.len() * std::mem::size_of::<f32>());
     a
 }
 
-/// Bytes in a transparent huge page on x86-64 and aarch64 Linux.
-const HUGE_PAGE: usize = 2 << 20;
-
-/// Advises huge pages for the whole huge pages inside `ptr..ptr + len` when there are at least
-/// four; returns whether it advised.
 #[cfg(target_os = "linux")]
-fn advise_huge_pages(ptr: *mut u8, len: usize) -> bool {
-    let start = (ptr as usize).next_multiple_of(HUGE_PAGE);
-    let end = (ptr as usize + len) / HUGE_PAGE * HUGE_PAGE;
-    if len >= 4 * HUGE_PAGE && end > start {
+fn advise_huge_pages(ptr: *mut u8, len: usize) {
+    const HUGE: usize = 2 << 20;
+    let start = (ptr as usize).next_multiple_of(HUGE);
+    let end = (ptr as usize + len) / HUGE * HUGE;
+    if len >= 4 * HUGE && end > start {
         // SAFETY: the range lies inside one live allocation; madvise only changes how the
         // kernel backs those pages (an error, e.g. huge pages disabled, leaves them as they were).
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-        return true;
     }
-    false
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_: *mut u8, _: usize) -> bool {
-    false
-}
+fn advise_huge_pages(_: *mut u8, _: usize) {}
 
 impl Array {
     /// Lowers the array to its chunk task graph (no pixel is read), with default options.

@@ -39,8 +39,7 @@ pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> 
     let n: usize = shape.iter().product();
     let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
     let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
-    let f32_inputs: Vec<bool> = ins.iter().map(|i| matches!(i, Input::F32(_))).collect();
-    let direct = direct_loads(program, &f32_inputs);
+    let direct = direct_loads(program, inputs);
     match program.out_dtype {
         DType::F32 => {
             let mut out: Vec<f32> = Vec::with_capacity(n);
@@ -81,7 +80,7 @@ pub fn run_fused_into(
     dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
 ) -> bool {
     let mask = program.out_dtype == DType::U8;
-    let stream = dst.len() * 4 >= STREAM_MIN_BYTES;
+    let stream = dst.len() * std::mem::size_of::<f32>() >= STREAM_MIN_BYTES;
     let store = |d: &mut [MaybeUninit<f32>], s: &[f32]| {
         if mask {
             d.iter_mut()
@@ -91,8 +90,7 @@ pub fn run_fused_into(
             store_f32(d, s, stream)
         }
     };
-    let f32_inputs: Vec<bool> = inputs.iter().map(|b| matches!(b, Block::F32(_))).collect();
-    let direct = direct_loads(program, &f32_inputs);
+    let direct = direct_loads(program, inputs);
     if let Some(out) = dst.as_slice_mut() {
         let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
         let ins: Vec<Input<'_>> = ins.iter().map(|c| c.as_input()).collect();
@@ -143,12 +141,12 @@ fn registers(program: &FusedProgram) -> Vec<Vec<f32>> {
 /// For each instruction, the f32 input it loads when it is such a load: those values are read
 /// in place, never copied into a buffer. Depends only on which inputs are f32, so it is worked
 /// out once per task.
-fn direct_loads(program: &FusedProgram, f32_inputs: &[bool]) -> Vec<Option<usize>> {
+fn direct_loads(program: &FusedProgram, inputs: &[&Block]) -> Vec<Option<usize>> {
     program
         .instrs
         .iter()
         .map(|i| match i {
-            Instr::Load(k) if f32_inputs[*k] => Some(*k),
+            Instr::Load(k) if matches!(inputs[*k], Block::F32(_)) => Some(*k),
             _ => None,
         })
         .collect()

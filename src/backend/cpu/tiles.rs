@@ -6,7 +6,8 @@
 //! filtered vertically in pairs (sharing the ring's loads) into two row buffers, then each
 //! horizontally straight into the output. Nothing block-sized is allocated besides the
 //! output. Each element sums its taps in one fixed order (symmetric pairs, see `correlate`),
-//! so results are bitwise identical whatever the chunking. On x86-64 with AVX2 and FMA the passes run on intrinsics.
+//! so results are bitwise identical whatever the chunking. On x86-64 with AVX2 and FMA the
+//! passes run on intrinsics.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -16,7 +17,7 @@ use rayon::prelude::*;
 
 use super::layout::{contiguous, rows, rows_mut};
 use crate::expr::Block;
-use crate::plan::TileSpec;
+use crate::plan::{ColumnRun, TileSpec};
 
 /// One output row, not yet written.
 type OutRow<'a> = &'a mut [MaybeUninit<f32>];
@@ -80,12 +81,7 @@ const LANES: usize = 32;
 /// portable one. Each machine takes one path for every element, so results stay bitwise
 /// independent of chunking; the two paths differ by FMA rounding.
 fn correlate<'s>(w: &[f32], src: impl Fn(usize) -> &'s [f32], out: &mut [MaybeUninit<f32>]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        return unsafe { fma::correlate(w, src, out) };
-    }
-    correlate_generic(w, src, out)
+    correlate_rows(w, src, [out], [std::ptr::null()])
 }
 
 /// `R` rows of [`correlate`] at once: row i from taps `src(i..i + w.len())`, each rounded
@@ -176,37 +172,8 @@ mod fma {
         }
     }
 
-    /// See [`super::correlate`].
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn correlate<'s>(w: &[f32], src: impl Fn(usize) -> &'s [f32], out: &mut [MaybeUninit<f32>]) {
-        let (n, sym) = (out.len(), is_symmetric(w));
-        // each tap's row checked once, so the loops below index without bounds checks
-        let rows: Vec<*const f32> = (0..w.len())
-            .map(|k| {
-                let row = src(k);
-                assert!(row.len() >= n, "a tap row shorter than the output");
-                row.as_ptr()
-            })
-            .collect();
-        let dst = out.as_mut_ptr().cast::<f32>();
-        let mut j = 0;
-        while j + LANES <= n {
-            for (u, a) in vectors::<{ LANES / 8 }>(w, sym, &rows, j).into_iter().enumerate() {
-                _mm256_storeu_ps(dst.add(j + 8 * u), a);
-            }
-            j += LANES;
-        }
-        while j + 8 <= n {
-            _mm256_storeu_ps(dst.add(j), vectors::<1>(w, sym, &rows, j)[0]);
-            j += 8;
-        }
-        for (jj, o) in out.iter_mut().enumerate().skip(j) {
-            *o = MaybeUninit::new(scalar(w, sym, &src, jj));
-        }
-    }
-
-    /// See [`super::correlate_rows`]: the rows' vectors computed in one loop, each exactly as
-    /// `correlate` computes it.
+    /// See [`super::correlate_rows`]: the rows' vectors computed in one loop. A row's sums do
+    /// not depend on R, so rows filtered in a group round as rows filtered alone (R = 1).
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn correlate_rows<'s, const R: usize>(
         w: &[f32],
@@ -352,14 +319,17 @@ fn assemble_row(spec: &TileSpec, neighbours: &[Neighbour<'_>], batch: usize, e: 
     }
 }
 
-/// Where extended row `e` reads its longest run of columns, as a pointer to its extended
-/// column 0 (possibly outside the row: only ever offset into the run and prefetched); null
-/// when the row is outside the block's extent or reads no run in order.
-fn source_row(spec: &TileSpec, neighbours: &[Neighbour<'_>], batch: usize, e: usize) -> *const f32 {
-    let Some(&Some((iy, ly))) = spec.rows.get(e) else {
-        return std::ptr::null();
-    };
-    let Some(run) = spec.cols.iter().filter(|c| c.step == 1).max_by_key(|c| c.len) else {
+/// Where extended row `e` reads `run` (the spec's longest run of columns in order), as a
+/// pointer to its extended column 0 (possibly outside the row: only ever offset into the run
+/// and prefetched); null when the row is outside the block's extent or there is no such run.
+fn source_row(
+    spec: &TileSpec,
+    neighbours: &[Neighbour<'_>],
+    run: Option<&ColumnRun>,
+    batch: usize,
+    e: usize,
+) -> *const f32 {
+    let (Some(&Some((iy, ly))), Some(run)) = (spec.rows.get(e), run) else {
         return std::ptr::null();
     };
     let row = neighbours[iy * spec.nx + run.block].row(batch, ly);
@@ -421,6 +391,7 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
             || (spec.rows.iter().all(Option::is_some) && spec.cols.iter().map(|c| c.len).sum::<usize>() == wext)
     );
     let taps = ry2 + 1;
+    let in_order = spec.cols.iter().filter(|c| c.step == 1).max_by_key(|c| c.len);
     strips.into_par_iter().for_each(|(batch, i0, strip)| {
         BUFFERS.with_borrow_mut(|(ring, tmp)| {
             // Each extended row is copied once per strip into a ring of 2ry + ROWS rows, just
@@ -468,7 +439,9 @@ pub fn gaussian_tiles_into(spec: &TileSpec, inputs: &[&Block], dst: &mut ArrayVi
                     let mut t = tmp.chunks_mut(row_lines);
                     let outs: [&mut [MaybeUninit<f32>]; ROWS] =
                         std::array::from_fn(|_| as_uninit(floats_mut(t.next().expect("ROWS row buffers"), wext)));
-                    let ahead = std::array::from_fn(|i| source_row(spec, &neighbours, batch, i0 + r + ry2 + ROWS + i));
+                    let ahead = std::array::from_fn(|i| {
+                        source_row(spec, &neighbours, in_order, batch, i0 + r + ry2 + ROWS + i)
+                    });
                     correlate_rows(&spec.wy, |k| floats(&ring[k], wext), outs, ahead);
                 } else {
                     for (i, t) in tmp.chunks_mut(row_lines).take(g).enumerate() {

@@ -180,8 +180,10 @@ impl Lowerer<'_> {
                     inside_cols,
                     shape: block,
                 };
-                // per thread: a ring of 2ry + 1 extended rows and one filtered row (tiles.rs)
-                let scratch = ((2 * ry + 2) * (region[ax].len() + 2 * rx) * 4) as u64 * self.options.threads as u64;
+                // per thread (tiles.rs): a ring of 2ry + 2 extended rows and 2 filtered rows, each
+                // rounded up to whole 64-byte lines
+                let row_bytes = (region[ax].len() + 2 * rx).next_multiple_of(16) * 4;
+                let scratch = ((2 * ry + 4) * row_bytes) as u64 * self.options.threads as u64;
                 self.add(node, idx, TaskKind::GaussianTiles(Arc::new(spec)), deps, bytes, scratch)
             })
             .collect();
