@@ -8,6 +8,7 @@ use std::mem::MaybeUninit;
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn};
 
 use super::Array;
+use crate::backend::ResultMemory;
 use crate::exec::{execute, BlockCollector, ComputeOptions, DenseOutputs, ExecReport};
 use crate::expr::{Block, DType, Node, Op};
 use crate::plan::{PlanOptions, TaskGraph};
@@ -33,7 +34,8 @@ pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Resul
     let roots: Vec<Arc<Node>> = arrays.iter().map(|a| a.node().cloned()).collect::<Result<_, _>>()?;
     let graph = TaskGraph::build(&roots, &plan_options(options))?;
     let mut outs: Vec<ArrayD<MaybeUninit<f32>>> = graph.outputs.iter().map(|o| result_array(o.grid.shape())).collect();
-    let report = execute_dense(&graph, outs.iter_mut().map(|o| o.view_mut()).collect(), options)?;
+    let views = outs.iter_mut().map(|o| o.view_mut()).collect();
+    let report = execute_dense(&graph, views, ResultMemory::Fresh, options)?;
     // SAFETY: execution succeeded, so every block of every output — together the whole array
     // — was written exactly once.
     let outs = outs.into_iter().map(|o| unsafe { o.assume_init() }).collect();
@@ -41,14 +43,15 @@ pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Resul
 }
 
 /// Runs `graph`, its workers writing every output block into `views` (one standard-layout
-/// view per output, of the output's shape).
+/// view per output, of the output's shape, in memory of kind `memory`).
 fn execute_dense(
     graph: &TaskGraph,
     views: Vec<ArrayViewMutD<'_, MaybeUninit<f32>>>,
+    memory: ResultMemory,
     options: &ComputeOptions,
 ) -> crate::Result<ExecReport> {
     let grids = graph.outputs.iter().map(|o| o.grid.clone()).collect();
-    let sink = DenseOutputs::new(views, grids);
+    let sink = DenseOutputs::new(views, grids, memory);
     let backend = crate::backend::gpu::select(options.backend)?;
     Ok(execute(graph, backend.as_ref(), options, &sink)?)
 }
@@ -134,7 +137,7 @@ impl Array {
         // SAFETY: f32 and MaybeUninit<f32> have the same layout, and only initialised f32
         // values are ever written through the view.
         let view = unsafe { ArrayViewMutD::from_shape_ptr(IxDyn(&shape), out.as_mut_ptr().cast::<MaybeUninit<f32>>()) };
-        execute_dense(&graph, vec![view], options)
+        execute_dense(&graph, vec![view], ResultMemory::Reused, options)
     }
 
     /// Computes a mask as u8 (0/1); an f32 array is cast (truncated, NaN → 0).

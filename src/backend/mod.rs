@@ -156,8 +156,9 @@ pub trait Backend: Send + Sync {
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError>;
 
     /// Runs a task whose result is a final output block, writing it (as f32) into `dst`, which
-    /// has the block's shape. The default runs the task and copies; a backend overrides it to
-    /// write straight into the destination with no block in between.
+    /// has the block's shape and lies in memory of kind `memory`. The default runs the task and
+    /// copies; a backend overrides it to write straight into the destination with no block in
+    /// between.
     ///
     /// **Errors**: as [`Backend::run`].
     fn run_into(
@@ -165,9 +166,23 @@ pub trait Backend: Send + Sync {
         kind: &TaskKind,
         inputs: &[&Value],
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
+        memory: ResultMemory,
     ) -> Result<(), BackendError> {
+        let _ = memory;
         write_value(kind, &self.run(kind, inputs)?, dst)
     }
+}
+
+/// What memory an output is written into, which decides how a kernel best stores to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultMemory {
+    /// Just allocated, never touched: the OS zeroes each page on its first write, leaving the
+    /// zeroed lines in cache, where plain stores overwrite them for free (a streaming store
+    /// would first evict each one, writing its zeros to memory only to overwrite them there).
+    Fresh,
+    /// The caller's array, already in use: its lines are in memory, not in cache, so a large
+    /// result is best written with streaming stores, which skip reading each line first.
+    Reused,
 }
 
 /// A source's read error, with the source and the block it was reading.

@@ -11,7 +11,7 @@ use std::time::Instant;
 use ndarray::ArrayViewMutD;
 
 use super::{ComputeOptions, ExecError, ExecReport, Progress, TaskRecord};
-use crate::backend::{Backend, Value};
+use crate::backend::{Backend, ResultMemory, Value};
 use crate::expr::Block;
 use crate::plan::{TaskGraph, TaskKind};
 
@@ -89,6 +89,11 @@ pub trait OutputSink: Sync {
     /// A view to write block `block` of output `output` into (its shape), or `None`. The
     /// executor asks for each block at most once.
     fn direct(&self, output: usize, block: usize) -> Option<ArrayViewMutD<'_, MaybeUninit<f32>>>;
+
+    /// What memory [`OutputSink::direct`]'s views lie in.
+    fn memory(&self) -> ResultMemory {
+        ResultMemory::Reused
+    }
 
     /// Takes a finished output block that was not written directly.
     fn accept(&self, output: usize, block: usize, value: Block);
@@ -254,7 +259,7 @@ fn run<'s>(
                     let start_us = began.elapsed().as_micros() as u64;
                     let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
                     let work = || match direct.and_then(|(o, b)| sink.direct(o, b)) {
-                        Some(dst) => backend.run_into(&task.kind, &refs, dst).map(|()| None),
+                        Some(dst) => backend.run_into(&task.kind, &refs, dst, sink.memory()).map(|()| None),
                         None => backend.run(&task.kind, &refs).map(Some),
                     };
                     let result = match catch_unwind(AssertUnwindSafe(work)) {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use ndarray::{ArrayViewMutD, IxDyn, ShapeBuilder};
 
 use super::OutputSink;
-use crate::backend::write_block;
+use crate::backend::{write_block, ResultMemory};
 use crate::expr::{unravel, Block, ChunkGrid};
 
 struct Target {
@@ -19,6 +19,7 @@ struct Target {
 /// Dense, standard-layout output arrays that workers write their blocks into in place.
 pub struct DenseOutputs<'a> {
     targets: Vec<Target>,
+    memory: ResultMemory,
     _borrow: PhantomData<&'a mut [MaybeUninit<f32>]>,
 }
 
@@ -28,11 +29,12 @@ unsafe impl Send for DenseOutputs<'_> {}
 unsafe impl Sync for DenseOutputs<'_> {}
 
 impl<'a> DenseOutputs<'a> {
-    /// Wraps one standard-layout view per output, with the grid its blocks come in.
+    /// Wraps one standard-layout view per output, with the grid its blocks come in; the views
+    /// lie in memory of kind `memory`.
     ///
     /// # Panics
     /// When a view is not in standard layout or its shape differs from its grid's (a caller bug).
-    pub fn new(views: Vec<ArrayViewMutD<'a, MaybeUninit<f32>>>, grids: Vec<ChunkGrid>) -> Self {
+    pub fn new(views: Vec<ArrayViewMutD<'a, MaybeUninit<f32>>>, grids: Vec<ChunkGrid>, memory: ResultMemory) -> Self {
         let targets = views
             .into_iter()
             .zip(grids)
@@ -51,6 +53,7 @@ impl<'a> DenseOutputs<'a> {
             .collect();
         DenseOutputs {
             targets,
+            memory,
             _borrow: PhantomData,
         }
     }
@@ -70,6 +73,10 @@ impl<'a> DenseOutputs<'a> {
 impl OutputSink for DenseOutputs<'_> {
     fn direct(&self, output: usize, block: usize) -> Option<ArrayViewMutD<'_, MaybeUninit<f32>>> {
         Some(self.view(output, block))
+    }
+
+    fn memory(&self) -> ResultMemory {
+        self.memory
     }
 
     fn accept(&self, output: usize, block: usize, value: Block) {

@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ndarray::{ArrayD, ArrayViewMutD, IxDyn, Slice};
 
-use super::{Backend, BackendError, Value};
+use super::{Backend, BackendError, ResultMemory, Value};
 use crate::expr::{Block, DType};
 use crate::plan::TaskKind;
 
@@ -47,10 +47,11 @@ impl Backend for CpuBackend {
         kind: &TaskKind,
         inputs: &[&Value],
         mut dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
+        memory: ResultMemory,
     ) -> Result<(), BackendError> {
         // kernels that can write straight into the destination skip a block and a copy
         let written = match kind {
-            TaskKind::Fused { program, .. } => run_fused_into(program, &blocks(kind, inputs)?, &mut dst),
+            TaskKind::Fused { program, .. } => run_fused_into(program, &blocks(kind, inputs)?, &mut dst, memory),
             TaskKind::GaussianTiles(spec) => tiles::gaussian_tiles_into(spec, &blocks(kind, inputs)?, &mut dst),
             _ => false,
         };

@@ -36,7 +36,7 @@ pub use context::{AdapterReport, GpuContext, KernelSource};
 pub use kernel::{FusedKernel, WORKGROUP_SIZE};
 pub use resident::DeviceBlock;
 
-use super::{Backend, BackendError, CpuBackend, Value};
+use super::{Backend, BackendError, CpuBackend, ResultMemory, Value};
 use crate::expr::{Block, ChunkSource, SourceData};
 use crate::plan::TaskKind;
 use submit::{Pending, Produced};
@@ -167,9 +167,10 @@ impl Backend for GpuBackend {
         kind: &TaskKind,
         inputs: &[&Value],
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
+        memory: ResultMemory,
     ) -> Result<(), BackendError> {
         if !self.on_device(kind, inputs) {
-            return CpuBackend.run_into(kind, inputs, dst);
+            return CpuBackend.run_into(kind, inputs, dst, memory);
         }
         match self.launch(kind, inputs)? {
             Launched::Pending(p) => p.read_into(dst).map_err(gpu_error(kind)),
