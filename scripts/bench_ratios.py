@@ -23,6 +23,17 @@ def criterion(root, group, name):
     return seconds, elements
 
 
+def bandmath_memory(d):
+    """Band math in one round: strata's share of copy bandwidth (allocating, into a reused
+    result) and what a fresh result costs each side (allocating minus reused-result time, ms)."""
+    b = json.load(open(os.path.join(d, "python.json")))["results"]["bandmath"]
+    root = os.path.join(d, "criterion")
+    (s_new, n), (s_into, _) = criterion(root, "bandmath", "strata_cpu"), criterion(root, "bandmath", "strata_cpu_into")
+    share = [16 * n / s / 1e9 / b["copy_gb_per_s"] for s in (s_new, s_into)]
+    peer_ms = [n / b[k]["mpix_per_s"] / 1e3 for k in ("numexpr", "numexpr_out")]
+    return share, (s_new - s_into) * 1e3, peer_ms[0] - peer_ms[1]
+
+
 def round_rows(d):
     """{label: (strata figure, unit, peer name, peer figure, ratio, other)} for one round."""
     py = json.load(open(os.path.join(d, "python.json")))["results"]
@@ -81,6 +92,13 @@ def main():
             ours_s, theirs_s = f"{ours:.0f} {unit}", f"{peer} {theirs:.0f} {unit}"
         each = " / ".join(f"{r:.2f}" for r in ratios)
         print(f"| {label} | {ours_s} | {theirs_s} | {statistics.median(ratios):.2f}x | {each} | {other} |")
+    mem = [bandmath_memory(d) for d in sys.argv[1:]]
+    per = lambda xs, f: " / ".join(f.format(x) for x in xs)
+    print(f"\nband math, share of copy bandwidth per round: allocating {per([m[0][0] for m in mem], '{:.0%}')} "
+          f"(median {statistics.median(m[0][0] for m in mem):.0%}); into a reused result "
+          f"{per([m[0][1] for m in mem], '{:.0%}')} (median {statistics.median(m[0][1] for m in mem):.0%})")
+    print(f"band math, what a fresh result costs (allocating minus reused-result time) per round: "
+          f"strata {per([m[1] for m in mem], '{:.1f}')} ms; numexpr {per([m[2] for m in mem], '{:.1f}')} ms")
     copy = [r[1]["bandmath"]["copy_gb_per_s"] for r in rounds]
     machine = json.load(open(os.path.join(sys.argv[1], "python.json")))["machine"]
     print(f"\ncopy bandwidth (np.copyto, read+write), per round: {' / '.join(f'{c:.1f}' for c in copy)} GB/s; "

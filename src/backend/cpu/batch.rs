@@ -11,8 +11,8 @@ use crate::plan::{FusedProgram, Instr, Operand};
 /// 20% faster than over 2048-element strips (interleaved runs; 64 and 256 were no better).
 pub(super) const BATCH: usize = 128;
 /// How far ahead of the batch being evaluated its inputs are prefetched, in elements (2 KiB of
-/// each f32 input): near enough that the lines are still in L1 when read, far enough that the
-/// memory streams never pause while a batch computes.
+/// each f32 input), so the memory streams keep going while a batch computes. 1 and 2 KiB
+/// measured alike; without the prefetch, band math ran about 10% slower.
 const PREFETCH_AHEAD: usize = 4 * BATCH;
 
 /// One register: a batch of values.
