@@ -23,7 +23,7 @@ const BATCHES_PER_TASK: usize = 512;
 const STREAM_MIN_BYTES: usize = 4 << 20;
 
 /// Runs `program` over same-shaped input blocks and returns the output block of `shape`.
-/// Costs one pass over the inputs and one over the output, parallel over strips.
+/// Costs one pass over the inputs and one over the output, parallel over runs of batches.
 pub fn run_fused(program: &FusedProgram, inputs: &[&Block], shape: &[usize]) -> Block {
     let n: usize = shape.iter().product();
     let ins = inputs.iter().map(|b| contiguous_input(b)).collect::<Vec<_>>();
