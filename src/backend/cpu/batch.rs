@@ -7,8 +7,9 @@
 use crate::expr::{BinaryOp, UnaryOp};
 use crate::plan::{FusedProgram, Instr, Operand};
 
-/// Elements per batch (16 AVX registers' worth). With the prefetch below, band math ran about
-/// 20% faster than over 2048-element strips (interleaved runs; 64 and 256 were no better).
+/// Elements per batch (16 AVX registers' worth). With the prefetch below, band math ran 10-25%
+/// faster than over 2048-element strips (medians and minimums of alternating runs); 64 and 256
+/// measured within this machine's noise of 128.
 pub(super) const BATCH: usize = 128;
 /// How far ahead of the batch being evaluated its inputs are prefetched, in elements (2 KiB of
 /// each f32 input), so the memory streams keep going while a batch computes. 1 and 2 KiB
