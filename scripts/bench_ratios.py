@@ -23,10 +23,11 @@ def criterion(root, group, name):
     return seconds, elements
 
 
-def bandmath_memory(d):
-    """Band math in one round: strata's share of copy bandwidth (allocating, into a reused
-    result) and what a fresh result costs each side (allocating minus reused-result time, ms)."""
-    b = json.load(open(os.path.join(d, "python.json")))["results"]["bandmath"]
+def bandmath_memory(d, py):
+    """Band math in round `d` (its python.json results `py`): strata's share of copy bandwidth
+    (allocating, into a reused result) and what a fresh result costs each side (allocating
+    minus reused-result time, ms)."""
+    b = py["bandmath"]
     root = os.path.join(d, "criterion")
     (s_new, n), (s_into, _) = criterion(root, "bandmath", "strata_cpu"), criterion(root, "bandmath", "strata_cpu_into")
     share = [16 * n / s / 1e9 / b["copy_gb_per_s"] for s in (s_new, s_into)]
@@ -92,7 +93,7 @@ def main():
             ours_s, theirs_s = f"{ours:.0f} {unit}", f"{peer} {theirs:.0f} {unit}"
         each = " / ".join(f"{r:.2f}" for r in ratios)
         print(f"| {label} | {ours_s} | {theirs_s} | {statistics.median(ratios):.2f}x | {each} | {other} |")
-    mem = [bandmath_memory(d) for d in sys.argv[1:]]
+    mem = [bandmath_memory(d, r[1]) for d, r in zip(sys.argv[1:], rounds)]
     per = lambda xs, f: " / ".join(f.format(x) for x in xs)
     print(f"\nband math, share of copy bandwidth per round: allocating {per([m[0][0] for m in mem], '{:.0%}')} "
           f"(median {statistics.median(m[0][0] for m in mem):.0%}); into a reused result "

@@ -8,12 +8,12 @@ use crate::expr::{BinaryOp, UnaryOp};
 use crate::plan::{FusedProgram, Instr, Operand};
 
 /// Elements per batch (16 AVX registers' worth). With the prefetch below, band math ran 10-25%
-/// faster than over 2048-element strips (medians and minimums of alternating runs); 64 and 256
-/// measured within this machine's noise of 128.
+/// faster than over 2048-element strips in one-off A/B runs (medians and minimums); 64 and
+/// 256 measured within this machine's noise of 128.
 pub(super) const BATCH: usize = 128;
 /// How far ahead of the batch being evaluated its inputs are prefetched, in elements (2 KiB of
-/// each f32 input), so the memory streams keep going while a batch computes. 1 and 2 KiB
-/// measured alike; without the prefetch, band math ran about 10% slower.
+/// each f32 input), so the memory streams keep going while a batch computes. In one-off A/B
+/// runs 1 and 2 KiB measured alike; without the prefetch, band math ran about 10% slower.
 const PREFETCH_AHEAD: usize = 4 * BATCH;
 
 /// One register: a batch of values.
@@ -119,8 +119,9 @@ impl BatchProgram {
     }
 
     /// Evaluates the program over `out.len()` elements of the inputs from `span.start`, handing
-    /// each batch's results to `store`. Partial batches at either end are evaluated on
-    /// zero-padded copies of their inputs, so every element goes through the same code.
+    /// each batch's results to `store`. Every element goes through the same code: partial
+    /// batches at either end come from whole batches that overlap their neighbours, and an
+    /// output shorter than a batch from zero-padded copies of its inputs.
     pub(super) fn run<O>(&self, span: Span<'_>, out: &mut [O], regs: &mut [Batch], store: impl Fn(&mut [O], &[f32])) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -141,12 +142,20 @@ impl BatchProgram {
     #[inline(always)]
     fn run_generic<O>(&self, span: Span<'_>, out: &mut [O], regs: &mut [Batch], store: impl Fn(&mut [O], &[f32])) {
         let Span { ins, start } = span;
+        let n = out.len();
+        if n < BATCH {
+            return self.run_padded(ins, start, out, regs, &store);
+        }
         // whole batches start on a 32-byte boundary of the output, so streaming stores never
-        // share a cache line with the plain stores of a batch's edges
-        let head = out.as_ptr().align_offset(32).min(out.len());
-        let body = head + (out.len() - head) / BATCH * BATCH;
+        // share a cache line with the plain stores of a batch's edges (an offset into a slice
+        // of 1- or 4-byte elements is always below 32)
+        let head = out.as_ptr().align_offset(32).min(BATCH);
+        let body = head + (n - head) / BATCH * BATCH;
+        // the partial batches at either end are stored from a whole batch that overlaps its
+        // neighbour: a few values computed twice, nothing copied or allocated
         if head > 0 {
-            self.run_partial(ins, start, &mut out[..head], regs, &store);
+            let result = self.eval(ins, start, regs);
+            store(&mut out[..head], &result[..head]);
         }
         for off in (head..body).step_by(BATCH) {
             let lo = start + off;
@@ -154,14 +163,14 @@ impl BatchProgram {
             let result = self.eval(ins, lo, regs);
             store(&mut out[off..off + BATCH], result);
         }
-        if body < out.len() {
-            self.run_partial(ins, start + body, &mut out[body..], regs, &store);
+        if body < n {
+            let result = self.eval(ins, start + n - BATCH, regs);
+            store(&mut out[body..], &result[BATCH - (n - body)..]);
         }
     }
 
-    /// Evaluates fewer than `BATCH` elements from `lo` on zero-padded copies of the inputs.
-    #[inline(always)]
-    fn run_partial<O>(
+    /// Evaluates an output shorter than a batch, from `lo`, on zero-padded copies of the inputs.
+    fn run_padded<O>(
         &self,
         ins: &[Input<'_>],
         lo: usize,
@@ -393,8 +402,9 @@ mod tests {
         }
     }
 
-    /// Every element is evaluated, once, at every output alignment and length: whole batches,
-    /// partial ones at either end, and outputs shorter than a batch.
+    /// Every element gets its own value, and nothing outside the output is written, at every
+    /// output alignment and length: whole batches, partial ones at either end, and outputs
+    /// shorter than a batch.
     #[test]
     fn every_alignment_and_length_evaluates_each_element() {
         let n = 3 * BATCH + 40;
