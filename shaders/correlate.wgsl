@@ -6,6 +6,12 @@
 // with `symmetric` (a gaussian over the last two axes) pairing the taps as the CPU's tile
 // kernel does, w[r] x[r] + sum over k < r of w[k] (x[k] + x[2r - k]).
 //
+// Rounding follows that CPU path too, so results are bitwise its own: with `fused` (the CPU's
+// tile kernel on x86-64 with FMA) each tap is one fma; otherwise each product is rounded and
+// then added, the product multiplied by `one` (1.0 from the uniform buffer) so that a driver
+// cannot contract it into an fma with the sum (a contracted (p * one) + acc still rounds p
+// first).
+//
 // mode 1, fill outside: in place on `out`, seen as (outer, n_out, inner), every position whose
 // index along the middle axis is outside [lo, hi) becomes `fill` (scipy pads each 1-D pass of
 // a constant boundary with the constant itself, not with the filtered constant).
@@ -25,8 +31,8 @@ struct Params {
     lo: u32,
     hi: u32,
     fill: f32,
-    _pad0: u32,
-    _pad1: u32,
+    fused: u32,
+    one: f32,
 }
 @group(0) @binding(3) var<uniform> params: Params;
 
@@ -49,16 +55,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let step = params.inner;
     if (params.symmetric != 0u) {
         let r = params.taps / 2u;
-        var acc = w[r] * x[base + r * step];
+        var acc = (w[r] * x[base + r * step]) * params.one;
         for (var k = 0u; k < r; k++) {
-            acc += w[k] * (x[base + k * step] + x[base + (2u * r - k) * step]);
+            acc = madd(w[k], x[base + k * step] + x[base + (2u * r - k) * step], acc);
         }
         out[o] = acc;
     } else {
         var acc = 0.0;
         for (var k = 0u; k < params.taps; k++) {
-            acc += w[k] * x[base + k * step];
+            acc = madd(w[k], x[base + k * step], acc);
         }
         out[o] = acc;
     }
+}
+
+// a * b + c as the CPU path rounds it: one fma, or a rounded product then a rounded sum.
+fn madd(a: f32, b: f32, c: f32) -> f32 {
+    if (params.fused != 0u) {
+        return fma(a, b, c);
+    }
+    return c + (a * b) * params.one;
 }

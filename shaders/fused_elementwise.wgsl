@@ -20,6 +20,15 @@
 //
 // WGSL lets implementations assume NaN never occurs, so every NaN rule of numpy is spelled out
 // on the bit pattern rather than left to comparisons.
+//
+// Results are bitwise the CPU's (see the README's parity contract): every +, -, * is one
+// rounded IEEE operation, and / and sqrt are correctly rounded here although WGSL allows 2.5
+// ulps. Two things stand in the way on real drivers. Contraction: a driver may fuse a * b + c
+// into one fma, which rounds once instead of twice; every product is therefore multiplied by
+// `params.one` (1.0 from the uniform buffer, so the compiler cannot drop it): the product is
+// rounded before anything can use it, and a fused (a * b) * one + c still rounds as
+// round(round(a * b) + c). Division and square root: the driver's approximation is corrected
+// by its exact residual and checked against its neighbour (exact.wgsl, included before this).
 
 {{INPUTS}}
 @group(0) @binding({{BINDING_OUT}}) var<storage, read_write> out: array<u32>;
@@ -27,7 +36,8 @@
 
 struct Params {
     n: u32,
-    _pad0: u32,
+    // 1.0, unknown to the compiler (see ieee_mul)
+    one: f32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -63,7 +73,7 @@ fn ieee_mul(a: f32, b: f32) -> f32 {
     if (either_nan(a, b)) {
         return bitcast<f32>(NAN_BITS);
     }
-    return a * b;
+    return (a * b) * params.one;
 }
 
 fn ieee_div(a: f32, b: f32) -> f32 {
@@ -72,7 +82,11 @@ fn ieee_div(a: f32, b: f32) -> f32 {
     if (either_nan(a, b) || (is_inf(a) && is_inf(b)) || (zero_a && zero_b)) {
         return bitcast<f32>(NAN_BITS);
     }
-    return a / b;
+    return div_rn(a, b);
+}
+
+fn ieee_sqrt(x: f32) -> f32 {
+    return sqrt_rn(x);
 }
 
 fn mask(c: bool) -> f32 {

@@ -19,7 +19,8 @@
 // private array (registers, occupancy) and a pipeline is shared by similar lengths.
 const MAX_LEN: u32 = {{MAX_LEN}}u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+// The block as u32 words: f32 bit patterns, or a mask's bytes four to a word.
+@group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
 struct Params {
@@ -28,7 +29,7 @@ struct Params {
     inner: u32,
     skip_nan: u32,
     groups: u32,
-    _pad0: u32,
+    input_u8: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -40,6 +41,13 @@ var<private> v: array<f32, MAX_LEN>;
 
 fn is_nan(a: f32) -> bool {
     return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn load(i: u32) -> f32 {
+    if (params.input_u8 != 0u) {
+        return f32((x[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu);
+    }
+    return bitcast<f32>(x[i]);
 }
 
 fn swap(i: i32, j: i32) {
@@ -94,7 +102,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var n = 0;
     var saw_nan = false;
     for (var m = starts[g]; m < starts[g + 1u]; m++) {
-        let a = x[base + members[m] * params.inner];
+        let a = load(base + members[m] * params.inner);
         if (is_nan(a)) {
             saw_nan = true;
         } else {

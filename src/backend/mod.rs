@@ -1,10 +1,16 @@
-//! Kernels that run tasks: `cpu` (ndarray + rayon), the reference semantics.
+//! Kernels that run tasks: `cpu` (ndarray + rayon), the reference semantics, and `gpu` (wgpu),
+//! which runs what its device takes and hands the rest to `cpu`. What both share sits here:
+//! reduction states ([`Partial`], [`finalize`]), the halo reads of tile filters (`halo`) and
+//! how a block's memory is laid out (`layout`).
 //!
 //! A backend turns one [`TaskKind`] and its input values into an output value. It knows
 //! nothing of graphs or scheduling; the executor calls it.
 
 pub mod cpu;
 pub mod gpu;
+pub(crate) mod halo;
+pub(crate) mod layout;
+mod partial;
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -15,7 +21,8 @@ use ndarray::{ArrayViewMutD, Zip};
 use crate::expr::{Block, ChunkSource, SourceError};
 use crate::plan::TaskKind;
 
-pub use cpu::{CpuBackend, Partial};
+pub use cpu::CpuBackend;
+pub use partial::{finalize, Partial};
 
 /// What a task produces: a block (in host or device memory), or a partial reduction state on
 /// its way to a block.
@@ -40,8 +47,8 @@ impl Value {
         }
     }
 
-    /// The block in host memory: a device block is read back on first use (one copy and a
-    /// wait for the device) and kept.
+    /// The block in host memory: a device block is read back on first use (one copy, and a
+    /// wait for the device unless the executor brought it over beforehand) and kept.
     ///
     /// **Errors**: [`BackendError::BadInput`] for a partial state, [`BackendError::Gpu`] when
     /// reading a device block back failed.
@@ -140,6 +147,28 @@ pub enum BackendError {
     },
 }
 
+/// Where a task runs, and why: the executor's guide for moving values between host and
+/// device, and what the execution report records per task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Placement {
+    /// on the backend's device (else on the host, by the CPU kernels)
+    pub device: bool,
+    /// why, in a few words
+    pub reason: &'static str,
+}
+
+impl Placement {
+    /// On the device, because `reason`.
+    pub fn device(reason: &'static str) -> Self {
+        Placement { device: true, reason }
+    }
+
+    /// On the host, because `reason`.
+    pub fn host(reason: &'static str) -> Self {
+        Placement { device: false, reason }
+    }
+}
+
 /// Something that runs tasks.
 pub trait Backend: Send + Sync {
     /// A name for reports (`"cpu"`, or the adapter name).
@@ -150,7 +179,23 @@ pub trait Backend: Send + Sync {
         None
     }
 
-    /// Runs one task on its inputs (the values of its deps, in order).
+    /// Where [`Backend::run`] would run this task on these inputs, and why. A host task whose
+    /// inputs are on a device gets them brought over by the executor first
+    /// ([`gpu::DeviceBlock::request_host`]), so it never waits for the device. Costs a match.
+    fn placement(&self, kind: &TaskKind, inputs: &[&Value]) -> Placement {
+        let _ = (kind, inputs);
+        Placement::host("the CPU backend")
+    }
+
+    /// Whether the device holds as much submitted work and kept results as its budget allows:
+    /// the executor then starts a device task only when no task is running.
+    fn saturated(&self) -> bool {
+        false
+    }
+
+    /// Runs one task on its inputs (the values of its deps, in order). A device task returns
+    /// once its work is submitted: its result is a [`Value::Device`] that later device tasks
+    /// read in place.
     ///
     /// **Errors**: a failing source or user function, or inputs of the wrong kind.
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError>;

@@ -294,7 +294,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (up, comp, down) = if backend == "gpu" {
                 (
                     per_run(|s| s.upload_ns) / 1e6,
-                    per_run(|s| s.compute_ns) / 1e6,
+                    per_run(|s| s.device_wait_ns) / 1e6,
                     per_run(|s| s.download_ns) / 1e6,
                 )
             } else {

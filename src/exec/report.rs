@@ -23,6 +23,10 @@ pub struct TaskRecord {
     pub bytes_in: u64,
     /// bytes of its result
     pub bytes_out: u64,
+    /// whether it ran on the backend's device (else on the host)
+    pub device: bool,
+    /// why it ran where it did
+    pub placement: &'static str,
 }
 
 /// What one run of a task graph did.

@@ -6,12 +6,12 @@ use std::io::IsTerminal;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ndarray::ArrayViewMutD;
 
 use super::{ComputeOptions, ExecError, ExecReport, Progress, TaskRecord};
-use crate::backend::{Backend, ResultMemory, Value};
+use crate::backend::{Backend, BackendError, Placement, ResultMemory, Value};
 use crate::expr::Block;
 use crate::plan::{TaskGraph, TaskKind};
 
@@ -52,16 +52,24 @@ fn describe(graph: &TaskGraph, t: usize) -> String {
     format!("#{t} {} ({}) block {:?}", task.label, task.kind.name(), task.block)
 }
 
-/// Waits for the next finished task. On a rayon worker (a `compute` nested in parallel code)
-/// it keeps running pool work while it waits, so a pool whose workers all wait still progresses.
-fn next_report(rx: &mpsc::Receiver<Done>) -> Done {
+/// Waits for the next message, at most `patience` when given (`None` after that). On a rayon
+/// worker (a `compute` nested in parallel code) it keeps running pool work while it waits, so
+/// a pool whose workers all wait still progresses.
+fn next_message(rx: &mpsc::Receiver<Msg>, patience: Option<Duration>) -> Option<Msg> {
+    let began = Instant::now();
     if rayon::current_thread_index().is_none() {
-        return rx.recv().expect("a running task reports");
+        return match patience {
+            None => Some(rx.recv().expect("a running task reports")),
+            Some(p) => rx.recv_timeout(p).ok(),
+        };
     }
     loop {
         match rx.try_recv() {
-            Ok(done) => return done,
+            Ok(msg) => return Some(msg),
             Err(mpsc::TryRecvError::Empty) => {
+                if patience.is_some_and(|p| began.elapsed() >= p) {
+                    return None;
+                }
                 if rayon::yield_now() != Some(rayon::Yield::Executed) {
                     std::thread::yield_now();
                 }
@@ -71,6 +79,21 @@ fn next_report(rx: &mpsc::Receiver<Done>) -> Done {
     }
 }
 
+/// What workers and the device tell the run loop.
+enum Msg {
+    /// a task finished
+    Done(Done),
+    /// a device value's host copy can be read without waiting
+    HostReady(usize),
+    /// a device value was brought to the host (into its host copy, or straight into its
+    /// output's destination when `direct`)
+    Fetched {
+        task: usize,
+        direct: bool,
+        result: Result<(), ExecError>,
+    },
+}
+
 struct Done {
     task: usize,
     /// the value, or `None` when it went straight to the output sink
@@ -78,6 +101,7 @@ struct Done {
     start_us: u64,
     end_us: u64,
     thread: usize,
+    placement: Placement,
 }
 
 /// Where finished output blocks go.
@@ -156,6 +180,10 @@ fn release_freed_memory() {
     }
 }
 
+/// How long the run loop waits before looking again while it holds device tasks back
+/// (submitted work drains by itself, without telling the loop).
+const DEVICE_PATIENCE: Duration = Duration::from_micros(200);
+
 fn run<'s>(
     graph: &'s TaskGraph,
     backend: &'s dyn Backend,
@@ -207,149 +235,316 @@ fn run<'s>(
     });
     let began = Instant::now();
     let max_in_flight = threads * (1 + options.lookahead.max(1));
-    let (tx, rx) = mpsc::channel::<Done>();
+    let (tx, rx) = mpsc::channel::<Msg>();
     let mut held: u64 = 0;
     let mut in_flight = 0usize;
     let mut finished = 0usize;
     let mut failure: Option<ExecError> = None;
+    // Host copies of device values: asked for (and not yet delivered), and the tasks parked
+    // until theirs arrive (with how many each still misses).
+    let mut host_asked = vec![false; n];
+    let mut transfers = 0usize;
+    let mut parked_on: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut missing = vec![0usize; n];
+    // Output blocks whose value is on a device: delivered once brought over.
+    let mut deliver = vec![false; n];
 
-    {
-        while finished < n {
-            // Start what fits, in priority order.
-            while failure.is_none() {
-                let Some(&Reverse((_, t))) = ready.peek() else {
-                    break;
-                };
-                let task = &graph.tasks[t];
-                // Remote reads may run further ahead, while half the budget is free: they
-                // mostly wait on the network, and their fetches start when they are admitted
-                // (see `prefetch` below). Everything else keeps the tight streaming order.
-                let cost = task.out_bytes + task.scratch_bytes;
-                let ahead = matches!(&task.kind, TaskKind::Source { source, .. } if source.waits_on_io())
-                    && held + cost <= options.memory_budget / 2;
-                if in_flight >= max_in_flight + if ahead { options.io_lookahead } else { 0 } {
-                    break;
-                }
-                if held + cost > options.memory_budget {
-                    if in_flight > 0 {
-                        break;
-                    }
-                    report.over_budget_starts += 1;
-                }
-                ready.pop();
-                if let TaskKind::Source { source, region } = &task.kind {
-                    // Queued behind running tasks: let its fetch start now.
-                    source.prefetch(region);
-                }
-                held += cost;
-                report.peak_bytes = report.peak_bytes.max(held);
-                in_flight += 1;
-                let inputs: Vec<Arc<Value>> = task
-                    .deps
-                    .iter()
-                    .map(|&d| values[d].clone().expect("dep finished"))
-                    .collect();
+    // Asks for the host copy of task `d`'s device value; `HostReady(d)` follows.
+    let ask_host = |d: usize, value: &Value, host_asked: &mut [bool], transfers: &mut usize| {
+        if let Value::Device(block) = value {
+            if !host_asked[d] {
+                host_asked[d] = true;
+                *transfers += 1;
                 let tx = tx.clone();
-                // An output block nothing else reads is written straight into the sink.
-                let direct = match (slots[t].as_slice(), consumers[t].is_empty()) {
-                    (&[(o, b)], true) => Some((o, b)),
+                block.request_host(Box::new(move || {
+                    let _ = tx.send(Msg::HostReady(d));
+                }));
+            }
+        }
+    };
+
+    loop {
+        // Start what fits, in priority order.
+        let mut hold_device = false;
+        while failure.is_none() {
+            let Some(&Reverse((_, t))) = ready.peek() else {
+                break;
+            };
+            let task = &graph.tasks[t];
+            // Remote reads may run further ahead, while half the budget is free: they
+            // mostly wait on the network, and their fetches start when they are admitted
+            // (see `prefetch` below). Everything else keeps the tight streaming order.
+            let cost = task.out_bytes + task.scratch_bytes;
+            let ahead = matches!(&task.kind, TaskKind::Source { source, .. } if source.waits_on_io())
+                && held + cost <= options.memory_budget / 2;
+            if in_flight >= max_in_flight + if ahead { options.io_lookahead } else { 0 } {
+                break;
+            }
+            if held + cost > options.memory_budget {
+                if in_flight > 0 || transfers > 0 {
+                    break;
+                }
+                report.over_budget_starts += 1;
+            }
+            let inputs: Vec<Arc<Value>> = task
+                .deps
+                .iter()
+                .map(|&d| values[d].clone().expect("dep finished"))
+                .collect();
+            let placement = {
+                let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+                backend.placement(&task.kind, &refs)
+            };
+            if placement.device && backend.saturated() && in_flight > 0 {
+                // The device has as much queued as its budget allows: wait for it to drain.
+                hold_device = true;
+                break;
+            }
+            ready.pop();
+            if !placement.device {
+                // A host task reads device inputs only once they are on the host: ask, park.
+                let mut lacking = 0;
+                for (&d, v) in task.deps.iter().zip(&inputs) {
+                    if let Value::Device(block) = v.as_ref() {
+                        if !block.host_ready() {
+                            ask_host(d, v, &mut host_asked, &mut transfers);
+                            if !parked_on[d].contains(&t) {
+                                parked_on[d].push(t);
+                                lacking += 1;
+                            }
+                        }
+                    }
+                }
+                if lacking > 0 {
+                    missing[t] = lacking;
+                    continue;
+                }
+            }
+            if let TaskKind::Source { source, region } = &task.kind {
+                // Queued behind running tasks: let its fetch start now.
+                source.prefetch(region);
+            }
+            held += cost;
+            report.peak_bytes = report.peak_bytes.max(held);
+            in_flight += 1;
+            let tx = tx.clone();
+            // An output block nothing else reads is written straight into the sink: by its
+            // worker on the host; by a later fetch when it comes from a device.
+            let direct = match (slots[t].as_slice(), consumers[t].is_empty()) {
+                (&[(o, b)], true) if !placement.device => Some((o, b)),
+                _ => None,
+            };
+            scope.spawn(move |_| {
+                let start_us = began.elapsed().as_micros() as u64;
+                let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
+                let work = || match direct.and_then(|(o, b)| sink.direct(o, b)) {
+                    Some(dst) => backend.run_into(&task.kind, &refs, dst, sink.memory()).map(|()| None),
+                    None => backend.run(&task.kind, &refs).map(Some),
+                };
+                let result = match catch_unwind(AssertUnwindSafe(work)) {
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e)) => Err(ExecError::Task {
+                        task: describe(graph, t),
+                        source: e,
+                    }),
+                    Err(p) => Err(ExecError::Panicked {
+                        task: describe(graph, t),
+                        message: panic_message(p),
+                    }),
+                };
+                drop(inputs);
+                let end_us = began.elapsed().as_micros() as u64;
+                let thread = rayon::current_thread_index().unwrap_or(0);
+                let _ = tx.send(Msg::Done(Done {
+                    task: t,
+                    result,
+                    start_us,
+                    end_us,
+                    thread,
+                    placement,
+                }));
+            });
+        }
+        if in_flight == 0 && transfers == 0 && !hold_device {
+            // Nothing running and nothing startable: done, or stopped by a failure.
+            break;
+        }
+        let Some(msg) = next_message(&rx, hold_device.then_some(DEVICE_PATIENCE)) else {
+            continue;
+        };
+        match msg {
+            Msg::Done(done) => {
+                in_flight -= 1;
+                finished += 1;
+                let t = done.task;
+                let task = &graph.tasks[t];
+                held -= task.scratch_bytes;
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                }
+                let value = match done.result {
+                    Ok(v) => v,
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        held -= task.out_bytes;
+                        continue;
+                    }
+                };
+                report.tasks.push(TaskRecord {
+                    id: t,
+                    kind: task.kind.name(),
+                    label: task.label.clone(),
+                    block: task.block.clone(),
+                    start_us: done.start_us,
+                    end_us: done.end_us,
+                    thread: done.thread,
+                    bytes_in: task.deps.iter().map(|&d| graph.tasks[d].out_bytes).sum(),
+                    bytes_out: task.out_bytes,
+                    device: done.placement.device,
+                    placement: done.placement.reason,
+                });
+                // Inputs whose last consumer this was are freed.
+                for &d in &task.deps {
+                    refs[d] -= 1;
+                    if refs[d] == 0 {
+                        values[d] = None;
+                        held -= graph.tasks[d].out_bytes;
+                    }
+                }
+                let value = value.map(Arc::new);
+                match &value {
+                    Some(v) if matches!(v.as_ref(), Value::Device(_)) => {
+                        let Value::Device(block) = v.as_ref() else {
+                            unreachable!()
+                        };
+                        // Outputs, and results beyond the device budget, come to the host.
+                        if !slots[t].is_empty() || !block.within_budget() {
+                            deliver[t] = !slots[t].is_empty();
+                            ask_host(t, v, &mut host_asked, &mut transfers);
+                        }
+                    }
+                    Some(v) => {
+                        for &(o, b) in &slots[t] {
+                            match v.to_block(task.kind.name()) {
+                                Ok(block) => sink.accept(o, b, block.clone()),
+                                Err(e) => {
+                                    failure.get_or_insert(ExecError::Task {
+                                        task: describe(graph, t),
+                                        source: e,
+                                    });
+                                }
+                            }
+                            refs[t] -= 1;
+                        }
+                    }
+                    None => refs[t] -= slots[t].len(),
+                }
+                match value {
+                    Some(value) if refs[t] > 0 => values[t] = Some(value),
+                    _ => held -= task.out_bytes,
+                }
+                for &c in &consumers[t] {
+                    waiting[c] -= 1;
+                    if waiting[c] == 0 {
+                        ready.push(Reverse((rank[c], c)));
+                    }
+                }
+            }
+            Msg::HostReady(t) => {
+                // Copy it out on a worker: into the output's destination when that is its
+                // only use, else into the value's host copy.
+                let Some(value) = values[t].clone() else {
+                    transfers -= 1;
+                    continue;
+                };
+                let direct = match (slots[t].as_slice(), consumers[t].is_empty(), deliver[t]) {
+                    (&[(o, b)], true, true) => Some((o, b)),
                     _ => None,
                 };
+                let tx = tx.clone();
+                let name = graph.tasks[t].kind.name();
                 scope.spawn(move |_| {
-                    let start_us = began.elapsed().as_micros() as u64;
-                    let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
-                    let work = || match direct.and_then(|(o, b)| sink.direct(o, b)) {
-                        Some(dst) => backend.run_into(&task.kind, &refs, dst, sink.memory()).map(|()| None),
-                        None => backend.run(&task.kind, &refs).map(Some),
+                    let Value::Device(block) = value.as_ref() else {
+                        let _ = tx.send(Msg::Fetched {
+                            task: t,
+                            direct: false,
+                            result: Ok(()),
+                        });
+                        return;
                     };
-                    let result = match catch_unwind(AssertUnwindSafe(work)) {
-                        Ok(Ok(v)) => Ok(v),
-                        Ok(Err(e)) => Err(ExecError::Task {
-                            task: describe(graph, t),
-                            source: e,
-                        }),
-                        Err(p) => Err(ExecError::Panicked {
-                            task: describe(graph, t),
-                            message: p
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_default(),
-                        }),
+                    let copied = match direct.and_then(|(o, b)| sink.direct(o, b)) {
+                        Some(dst) => block.read_into(dst).map(|()| true),
+                        None => block.host().map(|_| false),
                     };
-                    drop(inputs);
-                    let end_us = began.elapsed().as_micros() as u64;
-                    let thread = rayon::current_thread_index().unwrap_or(0);
-                    let _ = tx.send(Done {
+                    let (direct, result) = match copied {
+                        Ok(direct) => (direct, Ok(())),
+                        Err(e) => (
+                            false,
+                            Err(ExecError::Task {
+                                task: describe(graph, t),
+                                source: BackendError::Gpu {
+                                    task: name,
+                                    message: format!("bringing a result to the host: {e}"),
+                                },
+                            }),
+                        ),
+                    };
+                    let _ = tx.send(Msg::Fetched {
                         task: t,
+                        direct,
                         result,
-                        start_us,
-                        end_us,
-                        thread,
                     });
                 });
             }
-            if in_flight == 0 {
-                // Nothing running and nothing startable: done, or stopped by a failure.
-                break;
-            }
-            let done = next_report(&rx);
-            in_flight -= 1;
-            finished += 1;
-            let t = done.task;
-            let task = &graph.tasks[t];
-            held -= task.scratch_bytes;
-            if let Some(bar) = &bar {
-                bar.inc(1);
-            }
-            let value = match done.result {
-                Ok(v) => v,
-                Err(e) => {
+            Msg::Fetched {
+                task: t,
+                direct,
+                result,
+            } => {
+                transfers -= 1;
+                if let Err(e) = result {
                     failure.get_or_insert(e);
-                    held -= task.out_bytes;
                     continue;
                 }
-            };
-            report.tasks.push(TaskRecord {
-                id: t,
-                kind: task.kind.name(),
-                label: task.label.clone(),
-                block: task.block.clone(),
-                start_us: done.start_us,
-                end_us: done.end_us,
-                thread: done.thread,
-                bytes_in: task.deps.iter().map(|&d| graph.tasks[d].out_bytes).sum(),
-                bytes_out: task.out_bytes,
-            });
-            // Inputs whose last consumer this was are freed.
-            for &d in &task.deps {
-                refs[d] -= 1;
-                if refs[d] == 0 {
-                    values[d] = None;
-                    held -= graph.tasks[d].out_bytes;
-                }
-            }
-            for &(o, b) in &slots[t] {
-                match value.as_ref().map(|v| v.to_block(task.kind.name())) {
-                    Some(Ok(block)) => sink.accept(o, b, block.clone()),
-                    Some(Err(e)) => {
-                        failure.get_or_insert(ExecError::Task {
-                            task: describe(graph, t),
-                            source: e,
-                        });
+                let name = graph.tasks[t].kind.name();
+                if let Some(value) = values[t].clone() {
+                    // A result beyond the device budget lives on as its host copy, freeing
+                    // its device memory.
+                    if let Value::Device(block) = value.as_ref() {
+                        if !block.within_budget() && !direct {
+                            if let Ok(host) = block.host() {
+                                values[t] = Some(Arc::new(Value::Block(host.clone())));
+                            }
+                        }
                     }
-                    None => {}
+                    if deliver[t] {
+                        deliver[t] = false;
+                        for &(o, b) in &slots[t] {
+                            if !direct {
+                                match value.to_block(name) {
+                                    Ok(block) => sink.accept(o, b, block.clone()),
+                                    Err(e) => {
+                                        failure.get_or_insert(ExecError::Task {
+                                            task: describe(graph, t),
+                                            source: e,
+                                        });
+                                    }
+                                }
+                            }
+                            refs[t] -= 1;
+                        }
+                        if refs[t] == 0 {
+                            values[t] = None;
+                            held -= graph.tasks[t].out_bytes;
+                        }
+                    }
                 }
-                refs[t] -= 1;
-            }
-            match value {
-                Some(value) if refs[t] > 0 => values[t] = Some(Arc::new(value)),
-                _ => held -= task.out_bytes,
-            }
-            for &c in &consumers[t] {
-                waiting[c] -= 1;
-                if waiting[c] == 0 {
-                    ready.push(Reverse((rank[c], c)));
+                // Tasks parked on this value may now start.
+                for c in std::mem::take(&mut parked_on[t]) {
+                    missing[c] -= 1;
+                    if missing[c] == 0 {
+                        ready.push(Reverse((rank[c], c)));
+                    }
                 }
             }
         }
@@ -365,4 +560,12 @@ fn run<'s>(
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }

@@ -9,14 +9,32 @@ use strata::backend::gpu::{shared_context, BackendChoice, GpuContext};
 use strata::exec::Progress;
 use strata::{Array, ComputeOptions};
 
+/// The device to one test at a time, in checking mode (released buffers poisoned), for as
+/// long as this is held: its counters, budget and pools are process-wide.
+pub struct Device {
+    ctx: Arc<GpuContext>,
+    _turn: Option<Turn>,
+}
+
+impl std::ops::Deref for Device {
+    type Target = GpuContext;
+    fn deref(&self) -> &GpuContext {
+        &self.ctx
+    }
+}
+
 /// The device, or `None` (after a loud notice) when the run asked to skip GPU tests.
-pub fn device() -> Option<Arc<GpuContext>> {
+pub fn device() -> Option<Device> {
     if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
         eprintln!("\n*** STRATA_SKIP_GPU_TESTS=1: GPU tests SKIPPED, the GPU backend is untested in this run ***\n");
         return None;
     }
     match shared_context() {
-        Ok(ctx) => Some(ctx),
+        Ok(ctx) => {
+            let turn = one_at_a_time();
+            ctx.set_checks(true);
+            Some(Device { ctx, _turn: turn })
+        }
         Err(e) => panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips the GPU tests; CI never sets it.)"),
     }
 }
@@ -37,10 +55,29 @@ pub fn on_gpu_and_cpu(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
     on_gpu_and_cpu_held(e)
 }
 
-/// The device to this test alone (its counters and budget are process-wide).
-pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+/// A turn at the device: released when dropped.
+pub struct Turn(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        HOLDS.with(|h| h.set(false));
+    }
+}
+
+thread_local! {
+    static HOLDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The device to this test alone (its counters and budget are process-wide); `None` when this
+/// thread has it already.
+pub fn one_at_a_time() -> Option<Turn> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+    if HOLDS.with(|h| h.get()) {
+        return None;
+    }
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    HOLDS.with(|h| h.set(true));
+    Some(Turn(guard))
 }
 
 /// [`on_gpu_and_cpu`] for a caller holding [`one_at_a_time`].
@@ -49,6 +86,14 @@ pub fn on_gpu_and_cpu_held(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
     let before = ctx.device_tasks();
     let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
     assert!(ctx.device_tasks() > before, "no task ran on the device");
+    let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    (gpu, cpu)
+}
+
+/// The result on the GPU backend (wherever it placed the tasks) and on the CPU.
+pub fn on_gpu_backend_and_cpu(e: &Array) -> (ArrayD<f32>, ArrayD<f32>) {
+    let _turn = one_at_a_time();
+    let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
     let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
     (gpu, cpu)
 }

@@ -4,7 +4,7 @@ mod batch;
 mod fused;
 mod gather;
 mod gaussian;
-mod layout;
+use super::layout;
 mod median;
 mod reduce;
 mod tiles;
@@ -18,11 +18,12 @@ use super::{Backend, BackendError, ResultMemory, Value};
 use crate::expr::{Block, DType};
 use crate::plan::TaskKind;
 
+use super::partial::finalize;
 pub use fused::{run_fused, run_fused_into};
 pub use gaussian::correlate_valid;
 pub use median::holistic_reduce;
-pub use reduce::{finalize, group_reduce, partial_reduce, Partial};
-pub(crate) use tiles::extended_tile;
+pub use reduce::{group_reduce, partial_reduce};
+pub(crate) use tiles::uses_fma;
 
 /// The CPU backend (stateless; cheap to create).
 #[derive(Debug, Clone, Copy, Default)]

@@ -15,7 +15,8 @@ use std::mem::MaybeUninit;
 use ndarray::ArrayViewMutD;
 use rayon::prelude::*;
 
-use super::layout::{contiguous, rows, rows_mut};
+use super::layout::rows_mut;
+use crate::backend::halo::{assemble_row, neighbours, with_contiguous_rows, Neighbour};
 use crate::expr::Block;
 use crate::plan::{ColumnRun, TileSpec};
 
@@ -60,18 +61,6 @@ fn floats_mut(row: &mut [Line], n: usize) -> &mut [f32] {
     &mut bytemuck::cast_slice_mut::<Line, f32>(row)[..n]
 }
 
-/// One neighbour block as borrowed rows of its last axis.
-struct Neighbour<'a> {
-    rows: Vec<&'a [f32]>,
-    rows_per_batch: usize,
-}
-
-impl Neighbour<'_> {
-    fn row(&self, batch: usize, y: usize) -> &[f32] {
-        self.rows[batch * self.rows_per_batch + y]
-    }
-}
-
 /// Output elements one step of `correlate` holds in registers: four AVX vectors, enough
 /// independent sums in flight to hide the latency of a fused multiply-add.
 const LANES: usize = 32;
@@ -105,6 +94,16 @@ fn correlate_rows<'s, const R: usize>(
     for (i, out) in outs.into_iter().enumerate() {
         correlate_generic(w, |k| src(k + i), out);
     }
+}
+
+/// Whether this machine's tile gaussian takes the fused multiply-add path (x86-64 with AVX2
+/// and FMA): a device then sums with `fma` in the same order and matches it bitwise.
+pub(crate) fn uses_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return true;
+    }
+    false
 }
 
 /// Whether `w` reads the same both ways: then the taps pair up, `w[k] (x[k] + x[2r-k])`, for
@@ -273,52 +272,6 @@ fn correlate_generic<'s>(w: &[f32], src: impl Fn(usize) -> &'s [f32], out: &mut 
     }
 }
 
-/// The inputs as f32 with contiguous rows (rare reversed or transposed views are copied).
-fn with_contiguous_rows(inputs: &[&Block]) -> Vec<ndarray::ArcArray<f32, ndarray::IxDyn>> {
-    inputs
-        .iter()
-        .map(|b| {
-            let a = b.to_f32();
-            if rows(a.view()).is_some() {
-                a
-            } else {
-                ndarray::ArrayD::from_shape_vec(a.shape(), contiguous(a.view()).into_owned())
-                    .expect("shape")
-                    .into_shared()
-            }
-        })
-        .collect()
-}
-
-fn neighbours(owned: &[ndarray::ArcArray<f32, ndarray::IxDyn>]) -> Vec<Neighbour<'_>> {
-    owned
-        .iter()
-        .map(|a| Neighbour {
-            rows: rows(a.view()).expect("contiguous rows"),
-            rows_per_batch: a.shape()[a.ndim() - 2],
-        })
-        .collect()
-}
-
-/// Writes extended row `e` (block rows plus halo, the boundary mode applied through the plan's
-/// index maps) of batch `batch` into `row`, which holds the constant (or anything, for modes
-/// without one) beforehand.
-fn assemble_row(spec: &TileSpec, neighbours: &[Neighbour<'_>], batch: usize, e: usize, row: &mut [f32]) {
-    let Some((iy, ly)) = spec.rows[e] else { return };
-    for run in &spec.cols {
-        let src = neighbours[iy * spec.nx + run.block].row(batch, ly);
-        let dst = &mut row[run.dst..run.dst + run.len];
-        match run.step {
-            1 => dst.copy_from_slice(&src[run.src..run.src + run.len]),
-            0 => dst.fill(src[run.src]),
-            step => dst
-                .iter_mut()
-                .enumerate()
-                .for_each(|(k, d)| *d = src[(run.src as isize + step * k as isize) as usize]),
-        }
-    }
-}
-
 /// Where extended row `e` reads `run` (the spec's longest run of columns in order), as a
 /// pointer to its extended column 0 (possibly outside the row: only ever offset into the run
 /// and prefetched); null when the row is outside the block's extent or there is no such run.
@@ -334,28 +287,6 @@ fn source_row(
     };
     let row = neighbours[iy * spec.nx + run.block].row(batch, ly);
     row.as_ptr().wrapping_add(run.src).wrapping_sub(run.dst)
-}
-
-/// The output block extended by its halo on the last two axes, `(batch, h + 2ry, w + 2rx)`
-/// in C order, the boundary mode applied: what a device filters in two passes. Costs one
-/// write of the extended block.
-pub fn extended_tile(spec: &TileSpec, inputs: &[&Block]) -> Vec<f32> {
-    let owned = with_contiguous_rows(inputs);
-    let neighbours = neighbours(&owned);
-    let nd = spec.shape.len();
-    let (h, w) = (spec.shape[nd - 2], spec.shape[nd - 1]);
-    let batch: usize = spec.shape[..nd - 2].iter().product();
-    let (n_ext, wext) = (h + spec.wy.len() - 1, w + spec.wx.len() - 1);
-    let mut ext = vec![spec.fill.unwrap_or(0.0); batch * n_ext * wext];
-    if wext == 0 {
-        return ext;
-    }
-    ext.par_chunks_mut(n_ext * wext).enumerate().for_each(|(b, plane)| {
-        for (e, row) in plane.chunks_mut(wext).enumerate() {
-            assemble_row(spec, &neighbours, b, e, row);
-        }
-    });
-    ext
 }
 
 /// Filters into `dst` (the output block's shape). Returns `false`, writing nothing, when the

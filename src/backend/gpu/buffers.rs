@@ -1,28 +1,109 @@
-//! Host blocks as storage-buffer words, and the small buffers every dispatch binds.
+//! Host blocks as the bytes a storage binding reads, and back.
 
-use std::borrow::Cow;
-use std::sync::atomic::Ordering;
+use ndarray::{ArrayView1, ArrayViewD, Axis};
+use rayon::prelude::*;
+use wgpu::WriteOnly;
 
-use wgpu::util::DeviceExt;
-
-use super::{GpuContext, GpuError};
-use crate::backend::Value;
+use super::GpuError;
 use crate::expr::{Block, DType};
 
-/// A block's elements in C order as the bytes a storage binding reads: f32 bit patterns, or a
-/// mask's bytes (four to a shader word), so masks cross the bus as bytes. Borrows a contiguous
-/// block; otherwise costs one copy.
-pub(super) fn block_bytes(block: &Block) -> Cow<'_, [u8]> {
-    match block {
-        Block::F32(a) => match a.as_slice() {
-            Some(s) => Cow::Borrowed(bytemuck::cast_slice(s)),
-            None => Cow::Owned(a.iter().flat_map(|v| v.to_ne_bytes()).collect()),
-        },
-        Block::U8(a) => match a.as_slice() {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(a.iter().copied().collect()),
-        },
+/// Blocks at least this large are written into staging by several threads.
+const PARALLEL_BYTES: usize = 4 << 20;
+
+/// Writes `src`'s elements in C order into `dst` (exactly their bytes): one `memcpy` for a
+/// contiguous block; a strided one (a block cut from a larger array) row by row, rows of the
+/// last axis being contiguous, in parallel for large blocks. This is the one host copy of an
+/// upload: nothing is gathered into a temporary first.
+pub(super) fn write_elements<T: bytemuck::Pod + Send + Sync>(src: ArrayViewD<'_, T>, mut dst: WriteOnly<'_, [u8]>) {
+    if let Some(s) = src.as_slice() {
+        let bytes: &[u8] = bytemuck::cast_slice(s);
+        if bytes.len() < PARALLEL_BYTES {
+            dst.copy_from_slice(bytes);
+            return;
+        }
+        let pieces = split_bytes(dst, bytes.len().div_ceil(PARALLEL_BYTES / 4));
+        let mut at = 0;
+        let jobs: Vec<(&[u8], WriteOnly<'_, [u8]>)> = pieces
+            .into_iter()
+            .map(|p| {
+                let n = p.len();
+                at += n;
+                (&bytes[at - n..at], p)
+            })
+            .collect();
+        let jobs: Vec<(&[u8], Sendable<'_>)> = jobs.into_iter().map(|(s, d)| (s, Sendable(d))).collect();
+        jobs.into_par_iter().for_each(|(s, mut d)| d.0.copy_from_slice(s));
+        return;
     }
+    let nd = src.ndim();
+    if nd == 0 {
+        if let Some(v) = src.iter().next() {
+            dst.copy_from_slice(bytemuck::bytes_of(v));
+        }
+        return;
+    }
+    let lanes: Vec<ArrayView1<'_, T>> = src.lanes(Axis(nd - 1)).into_iter().collect();
+    let row_bytes = src.shape()[nd - 1] * std::mem::size_of::<T>();
+    if row_bytes == 0 || lanes.is_empty() {
+        return;
+    }
+    let per_group = (PARALLEL_BYTES / 4 / row_bytes).max(1);
+    let mut jobs = Vec::with_capacity(lanes.len().div_ceil(per_group));
+    for rows in lanes.chunks(per_group) {
+        let (head, tail) = dst.split_at(rows.len() * row_bytes);
+        jobs.push((rows, head));
+        dst = tail;
+    }
+    if lanes.len() * row_bytes >= PARALLEL_BYTES {
+        let jobs: Vec<_> = jobs.into_iter().map(|(rows, d)| (rows, Sendable(d))).collect();
+        jobs.into_par_iter()
+            .for_each(|(rows, d)| write_rows(rows, d.0, row_bytes));
+    } else {
+        jobs.into_iter().for_each(|(rows, d)| write_rows(rows, d, row_bytes));
+    }
+}
+
+/// Rows of `row_bytes` each, one after another into `dst`.
+fn write_rows<T: bytemuck::Pod>(rows: &[ArrayView1<'_, T>], mut dst: WriteOnly<'_, [u8]>, row_bytes: usize) {
+    for (r, row) in rows.iter().enumerate() {
+        write_row(row, dst.slice(r * row_bytes..(r + 1) * row_bytes));
+    }
+}
+
+/// One row's elements into `dst` (their bytes).
+fn write_row<T: bytemuck::Pod>(row: &ArrayView1<'_, T>, mut dst: WriteOnly<'_, [u8]>) {
+    match row.as_slice() {
+        Some(s) => dst.copy_from_slice(bytemuck::cast_slice(s)),
+        None => {
+            let size = std::mem::size_of::<T>();
+            for (k, v) in row.iter().enumerate() {
+                dst.slice(k * size..(k + 1) * size)
+                    .copy_from_slice(bytemuck::bytes_of(v));
+            }
+        }
+    }
+}
+
+/// A write-only view that may move to another thread. wgpu's `WriteOnly<T>` is `Send` only
+/// for sized `T` (its impl lacks `?Sized`), though a `WriteOnly<[u8]>`, like `&mut [u8]`,
+/// is exclusive access to its bytes and safe to send.
+struct Sendable<'a>(WriteOnly<'a, [u8]>);
+
+// SAFETY: see above: exclusive, write-only access to plain bytes, as `&mut [u8]` (Send) is.
+unsafe impl Send for Sendable<'_> {}
+
+/// `dst` cut into `parts` pieces of nearly equal length.
+fn split_bytes(mut dst: WriteOnly<'_, [u8]>, parts: usize) -> Vec<WriteOnly<'_, [u8]>> {
+    let parts = parts.max(1);
+    let each = dst.len().div_ceil(parts).div_ceil(64) * 64;
+    let mut out = Vec::with_capacity(parts);
+    while dst.len() > each {
+        let (head, tail) = dst.split_at(each);
+        out.push(head);
+        dst = tail;
+    }
+    out.push(dst);
+    out
 }
 
 /// A block from words read back: f32 bit patterns, or bytes four to a word (the padding of
@@ -46,30 +127,17 @@ pub(super) fn block_from_words(words: Vec<u32>, shape: &[usize], dtype: DType) -
     })
 }
 
-/// A read-only storage buffer holding `words` (at least one word: bindings may not be empty).
-/// Counted as upload time and bytes.
-pub(super) fn storage(ctx: &GpuContext, label: &str, words: &[u32]) -> wgpu::Buffer {
-    let began = std::time::Instant::now();
-    let one = [0u32];
-    let contents: &[u8] = bytemuck::cast_slice(if words.is_empty() { &one } else { words });
-    let buffer = ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents,
-        // COPY_SRC: an input passed through unchanged may be read back as a result.
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-    });
-    let stats = &ctx.stats;
-    stats
-        .upload_ns
-        .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    stats.upload_bytes.fetch_add(contents.len() as u64, Ordering::Relaxed);
-    buffer
+/// The error for a partial reduction state handed where a block was expected (a planner bug).
+pub(super) fn partial_state() -> GpuError {
+    GpuError::Device("a partial state where a block was expected".into())
 }
 
-/// A task input as a host block (a device block read back, once).
+/// A task input as a host block: a device block read back, waiting for it (counted) unless it
+/// was brought over already. Only the paths for blocks beyond one binding take this.
 ///
 /// **Errors**: [`GpuError::Device`] for a partial state or a failed read-back.
-pub(super) fn host_block(value: &Value) -> Result<&Block, GpuError> {
+pub(super) fn host_block(value: &crate::backend::Value) -> Result<&Block, GpuError> {
+    use crate::backend::Value;
     match value {
         Value::Block(b) => Ok(b),
         Value::Device(d) => d.host(),
@@ -77,49 +145,21 @@ pub(super) fn host_block(value: &Value) -> Result<&Block, GpuError> {
     }
 }
 
-/// The error for a partial reduction state handed where a block was expected (a planner bug).
-pub(super) fn partial_state() -> GpuError {
-    GpuError::Device("a partial state where a block was expected".into())
-}
-
-/// A uniform buffer holding `words`.
-pub(super) fn uniform(ctx: &GpuContext, label: &str, words: &[u32]) -> wgpu::Buffer {
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: bytemuck::cast_slice(words),
-        usage: wgpu::BufferUsages::UNIFORM,
-    })
-}
-
-/// A storage buffer of `words` u32 the kernel writes and the host copies out.
-pub(super) fn output(ctx: &GpuContext, label: &str, words: usize) -> wgpu::Buffer {
-    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: (words.max(1) * 4) as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::{arr1, ArrayD};
-
-    #[test]
-    fn masks_go_up_as_their_bytes() {
-        let m = Block::U8(arr1(&[1u8, 0, 1, 1, 0, 1]).into_dyn().into_shared());
-        assert_eq!(block_bytes(&m).as_ref(), &[1, 0, 1, 1, 0, 1]);
-        let f = Block::F32(ArrayD::from_elem(ndarray::IxDyn(&[2]), 1.5f32).into_shared());
-        assert_eq!(block_bytes(&f).as_ref(), bytemuck::cast_slice::<f32, u8>(&[1.5, 1.5]));
-        // a strided mask is gathered in C order
-        let t = arr1(&[1u8, 2, 3, 4])
-            .into_shape_with_order((2, 2))
-            .unwrap()
-            .reversed_axes();
-        assert_eq!(
-            block_bytes(&Block::U8(t.into_dyn().into_shared())).as_ref(),
-            &[1, 3, 2, 4]
-        );
+/// A host block's elements in C order as bytes: borrowed when contiguous, else gathered (a
+/// host copy, counted). Only the segment path of blocks beyond one binding needs this.
+pub(super) fn block_bytes<'b>(ctx: &super::GpuContext, block: &'b Block) -> std::borrow::Cow<'b, [u8]> {
+    use std::borrow::Cow;
+    let bytes: Cow<'b, [u8]> = match block {
+        Block::F32(a) => match crate::backend::layout::contiguous(a.view()) {
+            Cow::Borrowed(s) => Cow::Borrowed(bytemuck::cast_slice(s)),
+            Cow::Owned(v) => Cow::Owned(bytemuck::cast_slice(&v).to_vec()),
+        },
+        Block::U8(a) => crate::backend::layout::contiguous(a.view()),
+    };
+    if let Cow::Owned(v) = &bytes {
+        ctx.stats
+            .host_copy_bytes
+            .fetch_add(v.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
+    bytes
 }

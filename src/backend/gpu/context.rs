@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::kernels::KernelSource;
 use super::GpuError;
 
 /// What the adapter is, for reports and for choosing a backend.
@@ -48,45 +49,39 @@ fn default_device_budget(adapter: &AdapterReport) -> u64 {
     }
 }
 
-/// Counters of where device time goes, in nanoseconds of the threads that waited for it.
+/// Counters of host-side transfer work.
 #[derive(Debug, Default)]
 pub(super) struct TransferCounters {
     pub(super) upload_ns: AtomicU64,
     pub(super) upload_bytes: AtomicU64,
-    pub(super) compute_ns: AtomicU64,
+    pub(super) host_copy_bytes: AtomicU64,
     pub(super) download_ns: AtomicU64,
     pub(super) download_bytes: AtomicU64,
 }
 
-impl TransferCounters {
-    fn snapshot(&self) -> TransferStats {
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        TransferStats {
-            upload_ns: get(&self.upload_ns),
-            upload_bytes: get(&self.upload_bytes),
-            compute_ns: get(&self.compute_ns),
-            download_ns: get(&self.download_ns),
-            download_bytes: get(&self.download_bytes),
-        }
-    }
-}
-
-/// Where device time went, summed over worker threads (so it can exceed wall time): host time
-/// handing inputs to the device, time spent submitting work and waiting for it (compute, with
-/// the copies queued with it; a software adapter runs work inside the submit), and time
-/// mapping and copying results out.
+/// Where device time went, summed over threads (so it can exceed wall time), and how much host
+/// work and waiting moving data took.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct TransferStats {
-    /// nanoseconds spent writing inputs into device buffers
+    /// nanoseconds of host time writing inputs into mapped staging memory
     pub upload_ns: u64,
-    /// bytes written
+    /// bytes copied from staging into device buffers (what crossed the bus upwards)
     pub upload_bytes: u64,
-    /// nanoseconds submitting work and waiting for it to complete
-    pub compute_ns: u64,
-    /// nanoseconds spent mapping and copying results back
+    /// bytes the host copied on the way up (into staging, and any host copy before that):
+    /// at most `upload_bytes` when producers write straight into staging
+    pub host_copy_bytes: u64,
+    /// nanoseconds the completion thread waited for the device (about the device's busy time)
+    pub device_wait_ns: u64,
+    /// nanoseconds of host time copying results out of mapped read-back memory
     pub download_ns: u64,
     /// bytes read back
     pub download_bytes: u64,
+    /// command buffers submitted
+    pub submissions: u64,
+    /// blocking waits for the device by threads other than the completion thread
+    pub blocking_waits: u64,
+    /// of those, waits by the executor's worker threads (zero on the executor's paths)
+    pub worker_waits: u64,
 }
 
 impl TransferStats {
@@ -95,57 +90,45 @@ impl TransferStats {
         TransferStats {
             upload_ns: self.upload_ns - earlier.upload_ns,
             upload_bytes: self.upload_bytes - earlier.upload_bytes,
-            compute_ns: self.compute_ns - earlier.compute_ns,
+            host_copy_bytes: self.host_copy_bytes - earlier.host_copy_bytes,
+            device_wait_ns: self.device_wait_ns - earlier.device_wait_ns,
             download_ns: self.download_ns - earlier.download_ns,
             download_bytes: self.download_bytes - earlier.download_bytes,
+            submissions: self.submissions - earlier.submissions,
+            blocking_waits: self.blocking_waits - earlier.blocking_waits,
+            worker_waits: self.worker_waits - earlier.worker_waits,
         }
     }
 }
 
-/// What a compiled pipeline was made from: a generated kernel (its `Display` is the WGSL), or
-/// a fixed shader named by its file. The cache is keyed by this value, so a hit never prints
-/// or hashes shader text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum KernelSource {
-    /// a fused elementwise kernel
-    Fused(super::FusedKernel),
-    /// a median kernel of this private-array length
-    Median(u32),
-    /// a hand-written shader: (file name, its text)
-    Fixed(&'static str, &'static str),
-}
-
-impl std::fmt::Display for KernelSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KernelSource::Fused(k) => k.fmt(f),
-            KernelSource::Median(max_len) => super::median::MedianKernel { max_len: *max_len }.fmt(f),
-            KernelSource::Fixed(_, text) => f.write_str(text),
-        }
-    }
-}
-
-/// A device, its queue and compiled pipelines keyed by what they were made from.
+/// A device, its queue and compiled pipelines keyed by what they were made from, the engine
+/// that owns the queue's completions, and the pooled transfer buffers.
 pub struct GpuContext {
-    /// the device
-    pub device: wgpu::Device,
-    /// its queue
-    pub queue: wgpu::Queue,
+    pub(super) device: wgpu::Device,
+    pub(super) queue: wgpu::Queue,
     /// what it is
     pub adapter: AdapterReport,
     pub(super) pipelines: Mutex<HashMap<KernelSource, Arc<wgpu::ComputePipeline>>>,
     pub(super) device_tasks: AtomicU64,
     /// bytes of device memory held by results kept on the device ([`super::DeviceBlock`])
     pub(super) resident: AtomicU64,
-    /// bytes of buffers bound by work submitted without waiting and not yet done
+    /// bytes of buffers bound by submitted work not yet done
     pub(super) in_flight: Arc<AtomicU64>,
     device_budget: AtomicU64,
     /// decode tables on the device, by the identity of the host tables they hold
-    pub(super) tables: Mutex<Vec<(Vec<std::sync::Weak<crate::expr::DecodeTable>>, wgpu::Buffer)>>,
-    /// where device time goes (see [`TransferStats`])
+    pub(super) tables: Mutex<
+        Vec<(
+            Vec<std::sync::Weak<crate::expr::DecodeTable>>,
+            super::recording::ConstantBuffer,
+        )>,
+    >,
+    /// host-side transfer counters (see [`TransferStats`])
     pub(super) stats: TransferCounters,
-    /// reused staging belts and input buffers
-    pub(super) uploads: super::pool::UploadPool,
+    pub(super) engine_counters: Arc<super::engine::EngineCounters>,
+    /// the pooled staging, input and read-back buffers
+    pub(super) pools: super::pool::Pools,
+    /// submissions and completions (declared last: dropped after the pools it serves)
+    pub(super) engine: super::engine::Engine,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -156,7 +139,8 @@ impl std::fmt::Debug for GpuContext {
 
 impl GpuContext {
     /// Opens the best adapter: a hardware GPU first; a software one (Mesa lavapipe) only when
-    /// `allow_software`. Costs adapter enumeration and device creation (tens of milliseconds).
+    /// `allow_software`. Costs adapter enumeration and device creation (tens of milliseconds)
+    /// and starts the completion thread.
     ///
     /// **Errors**: [`GpuError::NoAdapter`] with the reason and how to get one.
     pub fn new(allow_software: bool) -> Result<GpuContext, GpuError> {
@@ -202,6 +186,10 @@ impl GpuContext {
         }))
         .map_err(|e| GpuError::NoAdapter(format!("{}: cannot open a device: {e}", report.name)))?;
         let budget = default_device_budget(&report);
+        let engine_counters = Arc::new(super::engine::EngineCounters::default());
+        let engine = super::engine::Engine::new(device.clone(), queue.clone(), engine_counters.clone());
+        let checks = std::env::var("STRATA_GPU_CHECKS").is_ok_and(|v| v == "1");
+        let pools = super::pool::Pools::new(device.clone(), queue.clone(), engine.kicker(), budget / 4, checks);
         Ok(GpuContext {
             device,
             queue,
@@ -212,18 +200,20 @@ impl GpuContext {
             tables: Mutex::default(),
             device_budget: AtomicU64::new(budget),
             stats: TransferCounters::default(),
-            uploads: super::pool::UploadPool::new(budget / 4),
+            engine_counters,
+            pools,
+            engine,
             adapter: report,
         })
     }
 
-    /// The most bytes of results this device keeps between tasks. Results beyond it are read
-    /// back to the host at once; in-flight kernel buffers are not counted.
+    /// The most bytes of results this device keeps between tasks. A result beyond it is
+    /// moved to the host as soon as it is computed.
     pub fn device_budget(&self) -> u64 {
         self.device_budget.load(Ordering::Relaxed)
     }
 
-    /// Sets [`GpuContext::device_budget`] (0 reads every result back).
+    /// Sets [`GpuContext::device_budget`] (0 moves every result to the host).
     pub fn set_device_budget(&self, bytes: u64) {
         self.device_budget.store(bytes, Ordering::Relaxed);
     }
@@ -238,22 +228,25 @@ impl GpuContext {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Waits for the device while submitted work holds more than the device budget, so
-    /// submitting without waiting (results kept on the device) cannot queue unbounded memory.
-    ///
-    /// **Errors**: [`GpuError::Device`] when the device is lost.
-    pub(super) fn throttle(&self) -> Result<(), GpuError> {
-        while self.in_flight_bytes() > self.device_budget() {
-            let began = std::time::Instant::now();
-            self.device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| GpuError::Device(e.to_string()))?;
-            // Waiting for submitted work is compute time too.
-            self.stats
-                .compute_ns
-                .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    /// Submissions the device has not finished (or whose completions have not yet run).
+    pub fn pending_submissions(&self) -> usize {
+        self.engine.pending()
+    }
+
+    /// Waits until every submission is finished and its completions ran: pooled buffers back
+    /// home, nothing in flight. A computation never needs this (its results are complete when
+    /// it returns); tests and benchmarks call it before reading the pools' counters.
+    pub fn settle(&self) {
+        while self.engine.pending() > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(100));
         }
-        Ok(())
+    }
+
+    /// Whether submitted work not yet done binds more than half the device budget: the
+    /// executor then holds further device tasks back until it drains (kept results are held
+    /// to the budget by moving those beyond it to the host).
+    pub fn saturated(&self) -> bool {
+        self.in_flight_bytes() > self.device_budget() / 2
     }
 
     /// Takes `bytes` of the device budget, if they are free.
@@ -266,14 +259,49 @@ impl GpuContext {
             .is_ok()
     }
 
-    /// Bytes of idle input buffers kept for reuse (at most a quarter of the default budget).
-    pub fn pooled_bytes(&self) -> u64 {
-        self.uploads.idle_bytes()
+    /// Checking mode: every input buffer given back to its pool, and every released result,
+    /// is overwritten with a poison NaN, so a use after release shows up as NaN in the result
+    /// instead of as another block's data now and then. Costs one queue write per release;
+    /// the GPU tests turn it on, and `STRATA_GPU_CHECKS=1` turns it on for a process.
+    pub fn set_checks(&self, on: bool) {
+        self.pools.checks.store(on, Ordering::Relaxed);
     }
 
-    /// Transfer and compute time and bytes so far (a benchmark takes the difference of two).
+    /// Whether checking mode is on.
+    pub fn checks(&self) -> bool {
+        self.pools.checks.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of idle pooled buffers (staging, input and read-back) kept for reuse.
+    pub fn pooled_bytes(&self) -> u64 {
+        self.pools.idle_bytes()
+    }
+
+    /// Bytes of idle pooled device input buffers.
+    pub fn pooled_input_bytes(&self) -> u64 {
+        self.pools.idle_input_bytes()
+    }
+
+    /// Drops every idle pooled buffer, so the next transfers allocate afresh (tests use it).
+    pub fn clear_pools(&self) {
+        self.pools.clear();
+    }
+
+    /// Transfer and device counters so far (a benchmark takes the difference of two).
     pub fn transfer_stats(&self) -> TransferStats {
-        self.stats.snapshot()
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (s, e) = (&self.stats, &self.engine_counters);
+        TransferStats {
+            upload_ns: get(&s.upload_ns),
+            upload_bytes: get(&s.upload_bytes),
+            host_copy_bytes: get(&s.host_copy_bytes),
+            device_wait_ns: get(&e.device_wait_ns),
+            download_ns: get(&s.download_ns),
+            download_bytes: get(&s.download_bytes),
+            submissions: get(&e.submissions),
+            blocking_waits: get(&e.blocking_waits),
+            worker_waits: get(&e.worker_waits),
+        }
     }
 
     /// Tasks run on this device so far (tests use it to show a task did not fall back to

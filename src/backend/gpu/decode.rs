@@ -3,9 +3,9 @@
 //! (`shaders/decode.wgsl`), bitwise equal to [`RawBlock::decode_cpu`] and so to the source's
 //! own f32 read.
 
-use super::context::KernelSource;
-use super::submit::Pending;
-use super::{buffers, GpuContext, GpuError};
+use super::kernels::KernelSource;
+use super::recording::{Bind, ConstantBuffer, Pending, Recording};
+use super::{GpuContext, GpuError};
 use std::sync::{Arc, Weak};
 
 use crate::expr::{DType, DecodeTable, RawBlock};
@@ -25,18 +25,26 @@ pub(super) fn fits(ctx: &GpuContext, raw: &RawBlock) -> bool {
 pub(super) fn run<'c>(ctx: &'c GpuContext, raw: &RawBlock) -> Result<Pending<'c>, GpuError> {
     let n = raw.codes.len();
     let pipeline = ctx.pipeline(KernelSource::Fixed("decode.wgsl", SHADER))?;
-    let mut rec = super::submit::Recording::new(ctx, "decode");
+    let mut rec = Recording::new(ctx, "decode");
     // Two codes to a shader word; an odd count leaves the last word half zero.
-    let codes = rec.upload(bytemuck::cast_slice(&raw.codes));
+    let codes: &[u8] = bytemuck::cast_slice(&raw.codes);
+    let codes = rec.upload_with(codes.len(), |mut dst| dst.copy_from_slice(codes))?;
     let tables = device_tables(ctx, &raw.tables);
-    let plane_table = buffers::storage(ctx, "plane tables", &raw.plane_table);
-    let output = buffers::output(ctx, "decoded", n);
-    let params = buffers::uniform(ctx, "decode params", &[n as u32, raw.plane_len() as u32, 0, 0]);
-    let group = rec.bind(&pipeline, "decode", &[&codes, &output, &tables, &plane_table, &params])?;
+    let plane_table = ConstantBuffer::storage(ctx, "plane tables", &raw.plane_table);
+    let result = rec.result("decoded", (n * 4) as u64);
+    let params = ConstantBuffer::uniform(ctx, "decode params", &[n as u32, raw.plane_len() as u32, 0, 0]);
+    let binds = [
+        Bind::Held(codes),
+        Bind::Result(&result),
+        Bind::Constant(&tables),
+        Bind::Constant(&plane_table),
+        Bind::Constant(&params),
+    ];
+    let group = rec.bind(&pipeline, "decode", &binds)?;
     rec.dispatch(&pipeline, &group, n, 256);
     Ok(Pending {
         rec,
-        buffer: output,
+        result,
         shape: raw.shape.clone(),
         dtype: DType::F32,
     })
@@ -48,7 +56,7 @@ const TABLE_SETS: usize = 8;
 /// The tables concatenated in a device buffer: uploaded once per set of host tables (compared
 /// by identity; a stack shares its tables between blocks), so a small block does not send
 /// 256 KiB per table again.
-fn device_tables(ctx: &GpuContext, tables: &[Arc<DecodeTable>]) -> wgpu::Buffer {
+fn device_tables(ctx: &GpuContext, tables: &[Arc<DecodeTable>]) -> ConstantBuffer {
     let same = |held: &[Weak<DecodeTable>]| {
         held.len() == tables.len()
             && held
@@ -64,7 +72,7 @@ fn device_tables(ctx: &GpuContext, tables: &[Arc<DecodeTable>]) -> wgpu::Buffer 
     for t in tables {
         values.extend_from_slice(&t.values);
     }
-    let buffer = buffers::storage(ctx, "decode tables", bytemuck::cast_slice(&values));
+    let buffer = ConstantBuffer::storage(ctx, "decode tables", bytemuck::cast_slice(&values));
     cache.retain(|(held, _)| held.iter().all(|w| w.strong_count() > 0));
     if cache.len() >= TABLE_SETS {
         cache.remove(0);
@@ -74,7 +82,7 @@ fn device_tables(ctx: &GpuContext, tables: &[Arc<DecodeTable>]) -> wgpu::Buffer 
 }
 
 /// Decodes `raw` on the device and reads the values back (what a test compares with
-/// [`RawBlock::decode_cpu`]).
+/// [`RawBlock::decode_cpu`]); waits for the device.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`]; a block beyond one binding is
 /// [`GpuError::Device`].
@@ -85,8 +93,6 @@ pub fn decode(ctx: &GpuContext, raw: &RawBlock) -> Result<ndarray::ArrayD<f32>, 
             raw.shape
         )));
     }
-    let pending = run(ctx, raw)?;
-    let mut out = vec![0f32; raw.codes.len()];
-    pending.rec.submit_and_read(&pending.buffer, &mut out)?;
+    let out: Vec<f32> = bytemuck::cast_vec(run(ctx, raw)?.read_now()?);
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&raw.shape), out).map_err(|e| GpuError::Device(e.to_string()))
 }

@@ -1,9 +1,9 @@
-//! Dispatching a fused elementwise program: upload the inputs, run the kernel, read back.
-//! Blocks larger than the adapter's storage binding limit are split into segments.
+//! Dispatching a fused elementwise program: inputs bound in place (device blocks) or uploaded
+//! (host blocks, written straight into staging), the kernel, the result left on the device.
+//! Blocks larger than the adapter's storage binding limit run in segments, each read back.
 
-use super::context::KernelSource;
-use super::kernel::{FusedKernel, WORKGROUP_SIZE};
-use super::submit::{Pending, Produced, Recording};
+use super::kernels::{FusedKernel, KernelSource, WORKGROUP_SIZE};
+use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording, ResultBuffer};
 use super::{buffers, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::plan::{FusedProgram, Instr, Operand};
@@ -31,6 +31,9 @@ pub(super) fn fits(ctx: &GpuContext, program: &FusedProgram) -> bool {
 /// Runs `program` over same-shaped `inputs` on the device. Masks go up and come back as
 /// bytes (four to a word). Inputs already on the device are read in place. A block larger
 /// than one storage binding runs in segments from the host, each read back.
+///
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`]; an input of another dtype than the
+/// program reads.
 pub(super) fn run<'c>(
     ctx: &'c GpuContext,
     program: &FusedProgram,
@@ -45,20 +48,20 @@ pub(super) fn run<'c>(
     let per = kernel.elements_per_invocation();
     if n <= limit {
         let mut rec = Recording::new(ctx, "fused");
-        let mut bound = Vec::with_capacity(inputs.len() + 3);
+        let mut bound = Vec::with_capacity(inputs.len());
         for (v, &want) in inputs.iter().zip(&program.inputs) {
-            let (buffer, dtype) = rec.input(v)?;
+            let (bind, dtype) = rec.input(v)?;
             if dtype != want {
                 return Err(GpuError::Device(format!(
                     "a {dtype} input where the program reads {want}"
                 )));
             }
-            bound.push(buffer);
+            bound.push(bind);
         }
-        let buffer = record(&mut rec, &pipeline, &consts, bound, n, per)?;
+        let result = record(&mut rec, &pipeline, &consts, bound, n, per, program.out_dtype)?;
         return Ok(Produced::Pending(Pending {
             rec,
-            buffer,
+            result,
             shape: shape.to_vec(),
             dtype: program.out_dtype,
         }));
@@ -67,41 +70,54 @@ pub(super) fn run<'c>(
         .iter()
         .map(|v| buffers::host_block(v))
         .collect::<Result<Vec<_>, _>>()?;
-    let bytes: Vec<_> = blocks.iter().map(|b| buffers::block_bytes(b)).collect();
+    let flat: Vec<_> = blocks.iter().map(|b| buffers::block_bytes(ctx, b)).collect();
     let mut out = vec![0u32; n.div_ceil(per)];
     for start in (0..n).step_by(limit) {
         let end = (start + limit).min(n);
         let mut rec = Recording::new(ctx, "fused segment");
-        let bound = bytes
-            .iter()
-            .zip(&program.inputs)
-            .map(|(b, dtype)| rec.upload(&b[start * dtype.size()..end * dtype.size()]))
-            .collect();
-        let output = record(&mut rec, &pipeline, &consts, bound, end - start, per)?;
-        let words = &mut out[start / per..end.div_ceil(per)];
-        rec.submit_and_read(&output, bytemuck::cast_slice_mut(words))?;
+        let mut bound = Vec::with_capacity(flat.len());
+        for (bytes, dtype) in flat.iter().zip(&program.inputs) {
+            let part = &bytes[start * dtype.size()..end * dtype.size()];
+            bound.push(Bind::Held(
+                rec.upload_with(part.len(), |mut dst| dst.copy_from_slice(part))?,
+            ));
+        }
+        let result = record(&mut rec, &pipeline, &consts, bound, end - start, per, program.out_dtype)?;
+        let p = Pending {
+            rec,
+            result,
+            shape: vec![end - start],
+            dtype: program.out_dtype,
+        };
+        let words = p.read_now()?;
+        out[start / per..end.div_ceil(per)].copy_from_slice(&words[..end.div_ceil(per) - start / per]);
     }
     buffers::block_from_words(out, shape, program.out_dtype).map(Produced::Host)
 }
 
-/// Records the kernel over `n` elements of the `inputs` already bound in `rec`; returns the
-/// output buffer (`n` f32, or `n` u8 four to a word).
+/// Records the kernel over `n` elements of the `inputs`; returns the result buffer (`n` f32,
+/// or `n` u8 four to a word).
 fn record(
     rec: &mut Recording<'_>,
     pipeline: &wgpu::ComputePipeline,
     consts: &[f32],
-    mut inputs: Vec<wgpu::Buffer>,
+    binds: Vec<Bind<'_>>,
     n: usize,
     per_invocation: usize,
-) -> Result<wgpu::Buffer, GpuError> {
+    out_dtype: crate::expr::DType,
+) -> Result<ResultBuffer, GpuError> {
     let ctx = rec.context();
     let words = n.div_ceil(per_invocation);
-    let output = buffers::output(ctx, "fused output", words);
-    let consts = buffers::uniform(ctx, "consts", bytemuck::cast_slice(consts));
-    let params = buffers::uniform(ctx, "params", &[n as u32, 0, 0, 0]);
-    inputs.extend([output.clone(), consts, params]);
-    let refs: Vec<&wgpu::Buffer> = inputs.iter().collect();
-    let group = rec.bind(pipeline, "fused", &refs)?;
+    let result = rec.result("fused output", (n * out_dtype.size()) as u64);
+    let consts = ConstantBuffer::uniform(ctx, "consts", bytemuck::cast_slice(consts));
+    // `one` (1.0) where the compiler cannot see it: see fused_elementwise.wgsl.
+    let params = ConstantBuffer::uniform(ctx, "params", &[n as u32, 1f32.to_bits(), 0, 0]);
+    let all: Vec<Bind<'_>> = binds
+        .into_iter()
+        .chain([Bind::Result(&result), Bind::Constant(&consts), Bind::Constant(&params)])
+        .collect();
+    let group = rec.bind(pipeline, "fused", &all)?;
+    drop(all);
     rec.dispatch(pipeline, &group, words, WORKGROUP_SIZE);
-    Ok(output)
+    Ok(result)
 }

@@ -1,28 +1,44 @@
-//! The GPU backend (wgpu): source blocks go up as stored 16-bit codes and decode on the device
-//! (`decode`), fused elementwise programs run as generated WGSL kernels (`kernel`,
-//! `elementwise`), medians along one axis (whole, or by groups: the monthly median) as a
-//! per-value selection kernel (`median`), the other reductions as per-output state kernels
-//! merged in f64 on the host (`reduce`), the gaussian as passes over a halo-extended tile
-//! (`gaussian`). Results stay on the device for the next device task (`resident`), within a
-//! budget; uploads reuse staging belts and pooled buffers (`pool`); blocks beyond one binding
-//! run in pieces (`split`). Every other task runs on the CPU backend.
+//! The GPU backend (wgpu). What runs where is one decision, [`Backend::placement`], with its
+//! reason recorded in the execution report. On the device: source blocks go up as stored
+//! 16-bit codes and decode there (`decode`); fused elementwise programs run as generated WGSL
+//! kernels (`kernels`, `elementwise`); gathers of device blocks assemble in place (`gather`);
+//! medians along one axis, whole or by groups (the monthly median), as a per-value selection
+//! kernel (`median`); the other reductions as state kernels finalized on the device
+//! (`reduce`); the gaussian as passes over a halo-extended tile, the halo assembled where the
+//! neighbours are (`gaussian`). Everything else runs on the CPU backend.
+//!
+//! Data movement and ownership:
+//! - a task records its uploads and dispatches in one command buffer (`recording`); producers
+//!   write inputs straight into mapped staging memory, the only host copy on the way up;
+//! - one completion thread owns the queue's completions (`engine`): workers submit and move
+//!   on, never waiting for the device; pooled buffers (`pool`) go home when the work that
+//!   used them is done;
+//! - results stay on the device as [`DeviceBlock`]s (`resident`), within a device budget, for
+//!   the next device task; the executor brings one to the host asynchronously when a host
+//!   task or an output needs it;
+//! - blocks beyond one binding run in pieces (`split`), on a blocking path.
 //!
 //! Choosing it: [`BackendChoice`] in `ComputeOptions`, or `STRATA_BACKEND=auto|gpu|cpu`.
-//! `auto` takes a hardware GPU and otherwise the CPU (saying why on stderr once); `gpu` also
-//! accepts a software adapter (Mesa lavapipe) and fails when there is none.
+//! `auto` takes a hardware GPU and otherwise the CPU (saying why on stderr once), and on the
+//! GPU leaves to the CPU the elementwise work over host-memory inputs; `gpu` also accepts a
+//! software adapter (Mesa lavapipe), runs everything the device can take there, and fails
+//! when there is no adapter.
 
 mod buffers;
 mod context;
 pub mod decode;
 mod elementwise;
+mod engine;
+mod gather;
 mod gaussian;
-mod kernel;
+mod kernels;
+mod layout;
 mod median;
 mod pool;
+mod recording;
 mod reduce;
 mod resident;
 mod split;
-mod submit;
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -31,15 +47,14 @@ use std::sync::{Arc, OnceLock};
 
 use ndarray::ArrayViewMutD;
 
-pub use context::TransferStats;
-pub use context::{AdapterReport, GpuContext, KernelSource};
-pub use kernel::{FusedKernel, WORKGROUP_SIZE};
+pub use context::{AdapterReport, GpuContext, TransferStats};
+pub use kernels::{FusedKernel, KernelSource, MedianKernel, WORKGROUP_SIZE};
 pub use resident::DeviceBlock;
 
-use super::{Backend, BackendError, CpuBackend, ResultMemory, Value};
+use super::{Backend, BackendError, CpuBackend, Placement, ResultMemory, Value};
 use crate::expr::{Block, ChunkSource, SourceData};
 use crate::plan::TaskKind;
-use submit::{Pending, Produced};
+use recording::Produced;
 
 /// What went wrong on the GPU.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -102,7 +117,7 @@ pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, GpuError> {
         BackendChoice::Cpu => Ok(Arc::new(CpuBackend)),
         BackendChoice::Gpu => Ok(Arc::new(GpuBackend::new(shared_context()?))),
         BackendChoice::Auto => match shared_context() {
-            Ok(ctx) if !ctx.adapter.is_software() => Ok(Arc::new(GpuBackend::new(ctx))),
+            Ok(ctx) if !ctx.adapter.is_software() => Ok(Arc::new(GpuBackend::auto(ctx))),
             other => {
                 static SAID: OnceLock<()> = OnceLock::new();
                 SAID.get_or_init(|| {
@@ -123,12 +138,22 @@ pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, GpuError> {
 #[derive(Debug, Clone)]
 pub struct GpuBackend {
     ctx: Arc<GpuContext>,
+    /// chosen by `auto`: leave to the CPU what the device is not expected to win
+    auto: bool,
 }
 
 impl GpuBackend {
-    /// A backend on this device.
+    /// A backend on this device that runs every task the device can take (what
+    /// `BackendChoice::Gpu` gives).
     pub fn new(ctx: Arc<GpuContext>) -> Self {
-        GpuBackend { ctx }
+        GpuBackend { ctx, auto: false }
+    }
+
+    /// A backend on this device that leaves to the CPU the tasks the device is not expected
+    /// to win: elementwise programs over blocks that are all in host memory, which would cost
+    /// more to upload than to compute (what `BackendChoice::Auto` gives on a hardware GPU).
+    pub fn auto(ctx: Arc<GpuContext>) -> Self {
+        GpuBackend { ctx, auto: true }
     }
 
     /// The device.
@@ -147,19 +172,21 @@ impl Backend for GpuBackend {
         Some(self.ctx.adapter.clone())
     }
 
+    fn placement(&self, kind: &TaskKind, inputs: &[&Value]) -> Placement {
+        placement(&self.ctx, self.auto, kind, inputs)
+    }
+
+    fn saturated(&self) -> bool {
+        self.ctx.saturated()
+    }
+
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
-        if let TaskKind::Source { source, region } = kind {
-            return self.read_source(source.as_ref(), region);
-        }
-        if !self.on_device(kind, inputs) {
-            // Device-resident inputs are read back (once each) by the CPU backend's `to_block`.
+        if !self.placement(kind, inputs).device {
+            // Device-resident inputs were brought over by the executor beforehand (else they
+            // are read back here, waiting: a counted wait).
             return CpuBackend.run(kind, inputs);
         }
-        let err = gpu_error(kind);
-        match self.launch(kind, inputs)? {
-            Launched::Pending(p) => p.finish(&self.ctx, true).map_err(err),
-            Launched::Done(value) => Ok(value),
-        }
+        self.launch(kind, inputs)
     }
 
     fn run_into(
@@ -169,20 +196,15 @@ impl Backend for GpuBackend {
         dst: ArrayViewMutD<'_, MaybeUninit<f32>>,
         memory: ResultMemory,
     ) -> Result<(), BackendError> {
-        if !self.on_device(kind, inputs) {
+        if !self.placement(kind, inputs).device {
             return CpuBackend.run_into(kind, inputs, dst, memory);
         }
+        // The executor reads device results asynchronously; a direct caller waits here.
         match self.launch(kind, inputs)? {
-            Launched::Pending(p) => p.read_into(dst).map_err(gpu_error(kind)),
-            Launched::Done(value) => super::write_value(kind, &value, dst),
+            Value::Device(d) => d.read_into(dst).map_err(gpu_error(kind)),
+            value => super::write_value(kind, &value, dst),
         }
     }
-}
-
-/// A device task started: recorded work to submit, or a value already on the host.
-enum Launched<'c> {
-    Pending(Pending<'c>),
-    Done(Value),
 }
 
 /// Wraps a device error as the task's backend error.
@@ -193,7 +215,141 @@ fn gpu_error(kind: &TaskKind) -> impl Fn(GpuError) -> BackendError + Copy + '_ {
     }
 }
 
+/// Where a task runs on a GPU backend, and why. One decision for `run`, `run_into` and the
+/// executor (which brings device inputs to the host before a host task, and host inputs go up
+/// inside a device task).
+fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[&Value]) -> Placement {
+    let first = inputs.first().copied();
+    let shape = || first.and_then(|v| v.shape()).map(<[usize]>::to_vec);
+    let on_device = |v: &&Value| matches!(v, Value::Device(_));
+    let yes = |reason| Placement::device(reason);
+    let no = |reason| Placement::host(reason);
+    match kind {
+        TaskKind::Source { .. } => {
+            yes("stored codes go up and decode on the device (values from other sources stay on the host)")
+        }
+        TaskKind::Fused { program, .. } if !elementwise::fits(ctx, program) => {
+            no("more inputs or constants than one device kernel binds")
+        }
+        TaskKind::Fused { .. } if auto && !inputs.iter().any(on_device) => {
+            no("every input is in host memory: uploading them would cost more than computing")
+        }
+        TaskKind::Fused { .. } => yes("a fused elementwise kernel"),
+        TaskKind::Gather { shape, dtype, .. } => {
+            if !inputs.iter().any(on_device) {
+                no("its inputs are in host memory, where a gather is a view or one copy")
+            } else if gather::fits(ctx, shape, *dtype, inputs) {
+                yes("its inputs are on the device")
+            } else {
+                no("a mask, or more axes than the device gather walks")
+            }
+        }
+        TaskKind::Holistic { op, axes } => match shape() {
+            Some(s) if median::fits(*op, axes, &s) => yes("a per-pixel selection kernel"),
+            _ => no("a median axis longer than the device kernel holds (1024)"),
+        },
+        TaskKind::GroupReduce { op, labels, groups, .. } if op.is_holistic() => {
+            if first.is_some_and(|v| v.shape().is_some()) && median::fits_groups(*op, labels, *groups) {
+                yes("a per-pixel selection kernel by groups")
+            } else {
+                no("a group longer than the device median kernel holds (1024)")
+            }
+        }
+        TaskKind::GroupReduce {
+            op,
+            axis,
+            labels,
+            groups,
+        } => {
+            if first.is_some_and(|v| reduce::fits_groups(ctx, *op, *axis, labels, *groups, v)) {
+                yes("states and their final values on the device")
+            } else {
+                no("a reduced column beyond one device binding")
+            }
+        }
+        TaskKind::ReducePartial { finalize: false, .. } => no("partial states of a tree reduction merge on the host"),
+        TaskKind::ReducePartial { op, axes, .. } => {
+            if reduce::fits_final(ctx, *op, axes, inputs) {
+                yes("states and their final values on the device")
+            } else {
+                no("too few outputs for the device to spread the reduction over")
+            }
+        }
+        TaskKind::ReduceCombine { .. } => no("partial states merge on the host"),
+        TaskKind::GaussianTiles(spec) => {
+            if gaussian::fits_tiles(ctx, spec, inputs) {
+                yes("filter passes over the tile and its halo, assembled where the neighbours are")
+            } else {
+                no("a mask, or a tile whose rows exceed one device binding")
+            }
+        }
+        TaskKind::Gaussian { passes, .. } => match shape() {
+            Some(s)
+                if passes.iter().all(|(a, w)| s[*a] >= w.len())
+                    && gaussian::fits(ctx, s.iter().product())
+                    && first.and_then(|v| v.dtype()) == Some(crate::expr::DType::F32) =>
+            {
+                yes("filter passes over the extended block")
+            }
+            _ => no("a mask, or a block beyond one device binding"),
+        },
+        TaskKind::Fill { .. } | TaskKind::Host { .. } | TaskKind::Persisted { .. } => {
+            no("host memory already holds it (consumers on the device upload it)")
+        }
+        TaskKind::Map { .. } => no("a user function runs on the host"),
+    }
+}
+
 impl GpuBackend {
+    /// Starts a device task: records its work and submits it without waiting; the result is
+    /// a block kept on the device (or, for blocks beyond one binding, already on the host).
+    fn launch(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError> {
+        if let TaskKind::Source { source, region } = kind {
+            return self.read_source(source.as_ref(), region);
+        }
+        self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
+        let ctx = &*self.ctx;
+        let err = gpu_error(kind);
+        let produced = match kind {
+            TaskKind::Fused { program, shape } => elementwise::run(ctx, program, shape, inputs),
+            TaskKind::Gather {
+                shape,
+                fill,
+                out_axes,
+                pieces,
+                ..
+            } => gather::run(ctx, shape, *fill, out_axes, pieces, inputs).map(Produced::Pending),
+            TaskKind::Holistic { op, axes } => median::run(ctx, *op, inputs[0], axes[0]),
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } if op.is_holistic() => median::run_groups(ctx, *op, inputs[0], *axis, labels, *groups),
+            TaskKind::GroupReduce {
+                op,
+                axis,
+                labels,
+                groups,
+            } => reduce::run_groups(ctx, *op, inputs[0], *axis, labels, *groups),
+            TaskKind::ReducePartial { op, axes, .. } => reduce::run(ctx, *op, inputs[0], axes),
+            TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs),
+            TaskKind::Gaussian { passes, constant } => {
+                gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map(Produced::Pending)
+            }
+            _ => {
+                return Err(BackendError::BadInput {
+                    task: kind.name(),
+                    what: "a task the device does not run was placed on it".into(),
+                })
+            }
+        };
+        match produced.map_err(err)? {
+            Produced::Pending(p) => Ok(Value::Device(Arc::new(p.finish(&self.ctx).map_err(err)?))),
+            Produced::Host(b) => Ok(Value::Block(b)),
+        }
+    }
+
     /// Reads a source block for device consumers: stored codes (when the source has them) go
     /// up and are decoded on the device, the values kept there; otherwise the values are read
     /// on the host.
@@ -221,78 +377,7 @@ impl GpuBackend {
             task: "source",
             message: e.to_string(),
         };
-        self.ctx.throttle().map_err(err)?;
-        decode::run(&self.ctx, &raw)
-            .and_then(|p| p.finish(&self.ctx, true))
-            .map_err(err)
-    }
-
-    /// Starts a task the device takes: block results come back as recorded work for the
-    /// caller to submit (kept on the device, or read into an output); partial states and
-    /// group-reduce results come back to the host, where they are merged and finalized.
-    fn launch(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Launched<'_>, BackendError> {
-        self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
-        let ctx = &self.ctx;
-        let err = gpu_error(kind);
-        ctx.throttle().map_err(err)?;
-        let produced = match kind {
-            TaskKind::Fused { program, shape } => elementwise::run(ctx, program, shape, inputs),
-            TaskKind::Holistic { op, axes } => median::run(ctx, *op, inputs[0], axes[0]),
-            TaskKind::GroupReduce {
-                op,
-                axis,
-                labels,
-                groups,
-            } if op.is_holistic() => median::run_groups(ctx, *op, inputs[0], *axis, labels, *groups),
-            TaskKind::GroupReduce {
-                op,
-                axis,
-                labels,
-                groups,
-            } => reduce::run_groups(ctx, *op, inputs[0], *axis, labels, *groups).map(Produced::Host),
-            TaskKind::ReducePartial { op, axes, finalize } => {
-                let p = reduce::run(ctx, *op, inputs, axes).map_err(err)?;
-                return Ok(Launched::Done(if *finalize {
-                    Value::Block(super::cpu::finalize(&p))
-                } else {
-                    Value::Partial(p)
-                }));
-            }
-            TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs),
-            TaskKind::Gaussian { passes, constant } => {
-                gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map(Produced::Pending)
-            }
-            _ => unreachable!("on_device admits only the kinds above"),
-        };
-        Ok(match produced.map_err(err)? {
-            Produced::Pending(p) => Launched::Pending(p),
-            Produced::Host(b) => Launched::Done(Value::Block(b)),
-        })
-    }
-
-    /// Whether a task runs on the device (else on the CPU backend): one decision for `run`
-    /// and `run_into`, so an output block written in place takes the same path.
-    fn on_device(&self, kind: &TaskKind, inputs: &[&Value]) -> bool {
-        let first = inputs.first().copied();
-        let shape = || first.and_then(|v| v.shape()).map(<[usize]>::to_vec);
-        match kind {
-            TaskKind::Fused { program, .. } => elementwise::fits(&self.ctx, program),
-            TaskKind::Holistic { op, axes } => shape().is_some_and(|s| median::fits(*op, axes, &s)),
-            TaskKind::GroupReduce { op, labels, groups, .. } if op.is_holistic() => {
-                first.is_some_and(|v| v.shape().is_some()) && median::fits_groups(*op, labels, *groups)
-            }
-            TaskKind::GroupReduce {
-                op,
-                axis,
-                labels,
-                groups,
-            } => first.is_some_and(|v| reduce::fits_groups(&self.ctx, *op, *axis, labels, *groups, v)),
-            TaskKind::ReducePartial { op, axes, .. } => reduce::fits(&self.ctx, *op, axes, inputs),
-            TaskKind::GaussianTiles(spec) => gaussian::fits_tiles(&self.ctx, spec),
-            TaskKind::Gaussian { passes, .. } => shape().is_some_and(|s| {
-                passes.iter().all(|(a, w)| s[*a] >= w.len()) && gaussian::fits(&self.ctx, s.iter().product())
-            }),
-            _ => false,
-        }
+        let pending = decode::run(&self.ctx, &raw).map_err(err)?;
+        Ok(Value::Device(Arc::new(pending.finish(&self.ctx).map_err(err)?)))
     }
 }

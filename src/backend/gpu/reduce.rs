@@ -1,27 +1,36 @@
 //! Sum, mean, count, min, max (and their NaN-skipping forms), var/std and any/all on the
-//! device (`shaders/reduce.wgsl`), along a run of consecutive axes (a tree reduction's
-//! per-block partial) or by groups of one axis (a resample with a non-median reduction).
+//! device, along a run of consecutive axes whole in one block (a mean over time) or by groups
+//! of one axis (a resample with a non-median reduction).
 //!
-//! The device writes f32 states, sums as hi + lo pairs; the host turns them into the CPU
-//! backend's f64 [`Partial`], so merging and finalizing are the CPU's own code and a result
-//! differs from the CPU's only by the pair's rounding (a few f32 ulps of the sum, whatever the
-//! axis length).
+//! `shaders/reduce.wgsl` writes f32 states (sums as hi + lo pairs) into a scratch buffer and
+//! `shaders/finalize.wgsl` turns them into the result in the same submission, so only the
+//! result comes back (if it comes back at all). A block beyond one binding runs in pieces whose
+//! states come back and are finalized by the host's code ([`Partial`]); partial states of a
+//! tree reduction (blocks that each hold part of the reduced axes) merge on the host, so those
+//! tasks run there.
 
-use super::context::KernelSource;
-use super::submit::Recording;
-use super::{buffers, split, GpuContext, GpuError};
-use crate::backend::cpu::{finalize, Partial};
+use super::kernels::KernelSource;
+use super::layout::{group_members, layout};
+use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
+use super::{split, GpuContext, GpuError};
+use crate::backend::partial::{finalize, Partial};
 use crate::backend::Value;
-use crate::expr::{Block, DType, ReduceOp};
+use crate::expr::{DType, ReduceOp};
 
 const SHADER: &str = include_str!("../../../shaders/reduce.wgsl");
+/// `shaders/exact.wgsl` ahead of the finalize shader.
+const FINALIZE: &str = concat!(
+    include_str!("../../../shaders/exact.wgsl"),
+    include_str!("../../../shaders/finalize.wgsl")
+);
+/// Outputs a block needs before its reduction runs on the device, and the longest column one
+/// invocation sums: with fewer outputs or longer columns a few invocations would do all the
+/// work alone (a whole-array mean), which the host's vector loops do faster.
+pub(super) const MIN_OUTPUTS: usize = 32;
+/// See [`MIN_OUTPUTS`].
+pub(super) const MAX_COLUMN: usize = 16384;
 /// f32 lanes per state (`STATE_LANES` in the shader).
 const STATE_LANES: usize = 8;
-/// A reduced axis is cut into segments until there are about this many states, so a reduction
-/// to few outputs (a whole-array mean) still spreads over the device.
-const TARGET_STATES: usize = 1 << 14;
-/// The shortest segment worth an invocation of its own.
-const MIN_SEGMENT: usize = 256;
 
 /// The shader's mode for an op (see its lane table), `None` for holistic ops.
 fn mode(op: ReduceOp) -> Option<u32> {
@@ -34,33 +43,44 @@ fn mode(op: ReduceOp) -> Option<u32> {
     }
 }
 
-/// `shape` as (outer, len, inner) around `axes`, when they are one run of consecutive axes.
-fn layout(shape: &[usize], axes: &[usize]) -> Option<(usize, usize, usize)> {
-    let (&first, &last) = (axes.iter().min()?, axes.iter().max()?);
-    if last >= shape.len() || last - first + 1 != axes.len() {
-        return None;
-    }
-    let p = |r: std::ops::Range<usize>| shape[r].iter().product::<usize>();
-    Some((p(0..first), p(first..last + 1), p(last + 1..shape.len())))
-}
-
 /// Whether one column of `len` values fits a binding (larger blocks are cut into pieces of
 /// whole columns).
 fn within_limits(ctx: &GpuContext, len: usize) -> bool {
     (len as u64) * 4 <= ctx.adapter.max_storage_binding && len < u32::MAX as usize
 }
 
-/// Whether the device runs this partial reduction: a non-holistic op over consecutive axes of
-/// non-empty blocks whose reduced columns each fit one binding (larger blocks are cut into
-/// pieces of whole columns).
-pub(super) fn fits(ctx: &GpuContext, op: ReduceOp, axes: &[usize], inputs: &[&Value]) -> bool {
+/// The finalize shader's code for an op.
+fn finalize_code(op: ReduceOp) -> Option<(u32, f32)> {
+    Some(match op {
+        ReduceOp::Sum => (0, 0.0),
+        ReduceOp::NanSum => (1, 0.0),
+        ReduceOp::Count => (2, 0.0),
+        ReduceOp::Mean => (3, 0.0),
+        ReduceOp::NanMean => (4, 0.0),
+        ReduceOp::Min => (5, 0.0),
+        ReduceOp::Max => (6, 0.0),
+        ReduceOp::NanMin => (7, 0.0),
+        ReduceOp::NanMax => (8, 0.0),
+        ReduceOp::NanVar { ddof } => (9, ddof as f32),
+        ReduceOp::NanStd { ddof } => (10, ddof as f32),
+        ReduceOp::Any => (11, 0.0),
+        ReduceOp::All => (12, 0.0),
+        ReduceOp::Median | ReduceOp::NanMedian => return None,
+    })
+}
+
+/// Whether the device computes this reduction's final values: a non-holistic op over
+/// consecutive axes wholly inside the one input block, at least [`MIN_OUTPUTS`] outputs of
+/// columns no longer than [`MAX_COLUMN`] (larger blocks are cut into pieces of whole columns).
+pub(super) fn fits_final(ctx: &GpuContext, op: ReduceOp, axes: &[usize], inputs: &[&Value]) -> bool {
+    let [input] = inputs else { return false };
     mode(op).is_some()
-        && !inputs.is_empty()
-        && inputs.iter().all(|v| {
-            v.shape()
-                .and_then(|shape| layout(shape, axes))
-                .is_some_and(|(outer, len, inner)| len > 0 && outer * inner > 0 && within_limits(ctx, len))
-        })
+        && input
+            .shape()
+            .and_then(|shape| layout(shape, axes))
+            .is_some_and(|(outer, len, inner)| {
+                len > 0 && len <= MAX_COLUMN && outer * inner >= MIN_OUTPUTS && within_limits(ctx, len)
+            })
 }
 
 /// Whether the device runs this group-reduce: a non-holistic op, valid labels, a grouped
@@ -79,29 +99,6 @@ pub(super) fn fits_groups(
             .shape()
             .and_then(|shape| layout(shape, &[axis]))
             .is_some_and(|(_, len, _)| len == labels.len() && within_limits(ctx, len))
-}
-
-/// How many segments a reduced axis of `len` is cut into for `outputs` output elements.
-fn segments(outputs: usize, len: usize) -> usize {
-    TARGET_STATES.div_ceil(outputs.max(1)).min(len / MIN_SEGMENT).max(1)
-}
-
-/// Group g's axis indices are `members[starts[g]..starts[g + 1]]` (a counting sort of labels).
-pub(super) fn group_members(labels: &[usize], groups: usize) -> (Vec<u32>, Vec<u32>) {
-    let mut starts = vec![0u32; groups + 1];
-    for &l in labels {
-        starts[l + 1] += 1;
-    }
-    for g in 0..groups {
-        starts[g + 1] += starts[g];
-    }
-    let mut fill = starts.clone();
-    let mut members = vec![0u32; labels.len()];
-    for (t, &l) in labels.iter().enumerate() {
-        members[fill[l] as usize] = t as u32;
-        fill[l] += 1;
-    }
-    (starts, members)
 }
 
 /// One block's states: `(outer, groups, inner)` states of STATE_LANES f32.
@@ -131,10 +128,40 @@ fn states(
         let per_piece = |piece: &Value, dims| states(ctx, op, piece, dims, starts, members);
         return split::map_pieces(input, (outer, len, inner), groups, STATE_LANES, piece_bytes, per_piece);
     }
-    let pipeline = ctx.pipeline(KernelSource::Fixed("reduce.wgsl", SHADER))?;
     let mut rec = Recording::new(ctx, "reduce");
     let (input, dtype) = rec.input(input)?;
-    let output = buffers::output(ctx, "reduce states", out.len());
+    let slot = rec.scratch("reduce states", states_bytes);
+    record_states(
+        &mut rec,
+        op,
+        &input,
+        dtype,
+        (outer, len, inner),
+        starts,
+        members,
+        &Bind::Held(slot),
+    )?;
+    let words = rec.read_now(&Bind::Held(slot), states_bytes)?;
+    out.copy_from_slice(bytemuck::cast_slice(&words));
+    Ok(out)
+}
+
+/// Records the states kernel over `input` into `states`.
+#[allow(clippy::too_many_arguments)]
+fn record_states(
+    rec: &mut Recording<'_>,
+    op: ReduceOp,
+    input: &Bind<'_>,
+    dtype: DType,
+    (outer, len, inner): (usize, usize, usize),
+    starts: &[u32],
+    members: Option<&[u32]>,
+    states: &Bind<'_>,
+) -> Result<(), GpuError> {
+    let ctx = rec.context();
+    let groups = starts.len() - 1;
+    let n_out = outer * groups * inner;
+    let pipeline = ctx.pipeline(KernelSource::Fixed("reduce.wgsl", SHADER))?;
     let params = [
         n_out as u32,
         len as u32,
@@ -145,13 +172,96 @@ fn states(
         u32::from(dtype == DType::U8),
         1f32.to_bits(),
     ];
-    let params = buffers::uniform(ctx, "reduce params", &params);
-    let starts = buffers::storage(ctx, "group starts", starts);
-    let members = buffers::storage(ctx, "group members", members.unwrap_or(&[]));
-    let bind_group = rec.bind(&pipeline, "reduce", &[&input, &output, &params, &starts, &members])?;
-    rec.dispatch(&pipeline, &bind_group, n_out, 64);
-    rec.submit_and_read(&output, &mut out)?;
-    Ok(out)
+    let params = ConstantBuffer::uniform(ctx, "reduce params", &params);
+    let starts = ConstantBuffer::storage(ctx, "group starts", starts);
+    let members = ConstantBuffer::storage(ctx, "group members", members.unwrap_or(&[]));
+    let binds = [
+        *input,
+        *states,
+        Bind::Constant(&params),
+        Bind::Constant(&starts),
+        Bind::Constant(&members),
+    ];
+    let group = rec.bind(&pipeline, "reduce", &binds)?;
+    rec.dispatch(&pipeline, &group, n_out, 64);
+    Ok(())
+}
+
+/// The final values of `op` over `input` seen as `(outer, len, inner)`, by the groups
+/// `starts` (indices `members[starts[g]..starts[g + 1]]`, or the runs `starts[g]..` of a
+/// whole axis when `members` is `None`), in `out_shape`: states and finalize in one
+/// submission, the result left on the device. A block beyond one binding runs in pieces on
+/// the blocking path and comes back finalized on the host.
+///
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+pub(super) fn run_final<'c>(
+    ctx: &'c GpuContext,
+    op: ReduceOp,
+    input: &Value,
+    dims: (usize, usize, usize),
+    (starts, members): (Vec<u32>, Option<Vec<u32>>),
+    out_shape: Vec<usize>,
+) -> Result<Produced<'c>, GpuError> {
+    let (outer, len, inner) = dims;
+    let groups = starts.len() - 1;
+    let n_out = outer * groups * inner;
+    let lens: Vec<u32> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    let limit = ctx.adapter.max_storage_binding;
+    let states_bytes = (n_out * STATE_LANES * 4) as u64;
+    let bytes_each = input.dtype().map_or(4, DType::size);
+    if n_out == 0 || split::too_big(outer * len * inner, bytes_each, limit) || states_bytes > limit {
+        let st = states(ctx, op, input, dims, &starts, members.as_deref())?;
+        let p = to_partial(op, &st, (outer, groups, inner), 0..groups, &lens, out_shape);
+        return Ok(Produced::Host(finalize(&p)));
+    }
+    let (code, ddof) = finalize_code(op).expect("fits admits partial ops only");
+    let out_dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
+    let mut rec = Recording::new(ctx, "reduce");
+    let (input, dtype) = rec.input(input)?;
+    let slot = rec.scratch("reduce states", states_bytes);
+    record_states(
+        &mut rec,
+        op,
+        &input,
+        dtype,
+        dims,
+        &starts,
+        members.as_deref(),
+        &Bind::Held(slot),
+    )?;
+    let result = rec.result("reduction", (n_out * out_dtype.size()) as u64);
+    let pipeline = ctx.pipeline(KernelSource::Fixed("finalize.wgsl", FINALIZE))?;
+    let params = [
+        n_out as u32,
+        inner.max(1) as u32,
+        groups as u32,
+        code,
+        ddof.to_bits(),
+        u32::from(out_dtype == DType::U8),
+        1f32.to_bits(),
+        0,
+    ];
+    let params = ConstantBuffer::uniform(ctx, "finalize params", &params);
+    let starts = ConstantBuffer::storage(ctx, "group starts", &starts);
+    let binds = [
+        Bind::Held(slot),
+        Bind::Result(&result),
+        Bind::Constant(&params),
+        Bind::Constant(&starts),
+    ];
+    let group = rec.bind(&pipeline, "finalize", &binds)?;
+    let words = if out_dtype == DType::U8 {
+        n_out.div_ceil(4)
+    } else {
+        n_out
+    };
+    rec.dispatch(&pipeline, &group, words, 64);
+    Ok(Produced::Pending(Pending {
+        rec,
+        result,
+        shape: out_shape,
+        dtype: out_dtype,
+    }))
 }
 
 /// The sum of a (hi, lo) pair in f64 (hi alone once it is not finite: lo is then NaN).
@@ -212,51 +322,38 @@ fn to_partial(
     Partial::from_lanes(op, shape, a, b, c)
 }
 
-/// The partial state of `blocks` (all reducing into the same output block) over `axes`.
+/// The final reduction of one block over `axes` (whole in it).
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run(ctx: &GpuContext, op: ReduceOp, inputs: &[&Value], axes: &[usize]) -> Result<Partial, GpuError> {
-    let mut acc: Option<Partial> = None;
-    for block in inputs {
-        let shape = block.shape().unwrap_or(&[]);
-        let (outer, len, inner) = layout(shape, axes)
-            .ok_or_else(|| GpuError::Device(format!("axes {axes:?} are not consecutive in {shape:?}")))?;
-        let s = segments(outer * inner, len);
-        let starts: Vec<u32> = (0..=s).map(|g| (g * len / s) as u32).collect();
-        let lens: Vec<u32> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-        let st = states(ctx, op, block, (outer, len, inner), &starts, None)?;
-        let out_shape = crate::expr::without_axes(shape, axes);
-        for g in 0..s {
-            let p = to_partial(op, &st, (outer, s, inner), g..g + 1, &lens, out_shape.clone());
-            match &mut acc {
-                Some(acc) => acc.merge(&p),
-                None => acc = Some(p),
-            }
-        }
-    }
-    acc.ok_or_else(|| GpuError::Device("a reduction with no input blocks".into()))
+pub(super) fn run<'c>(
+    ctx: &'c GpuContext,
+    op: ReduceOp,
+    input: &Value,
+    axes: &[usize],
+) -> Result<Produced<'c>, GpuError> {
+    let shape = input.shape().ok_or_else(super::buffers::partial_state)?;
+    let dims = layout(shape, axes)
+        .ok_or_else(|| GpuError::Device(format!("axes {axes:?} are not consecutive in {shape:?}")))?;
+    let out_shape = crate::expr::without_axes(shape, axes);
+    run_final(ctx, op, input, dims, (vec![0, dims.1 as u32], None), out_shape)
 }
 
 /// The reduction of each group of `axis` indices (`labels[t]` is index t's group); the axis
 /// becomes `groups` long. Empty groups give what the CPU gives ([`ReduceOp::empty_value`]).
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
-pub(super) fn run_groups(
-    ctx: &GpuContext,
+pub(super) fn run_groups<'c>(
+    ctx: &'c GpuContext,
     op: ReduceOp,
     block: &Value,
     axis: usize,
     labels: &[usize],
     groups: usize,
-) -> Result<Block, GpuError> {
-    let shape = block.shape().unwrap_or(&[]);
-    let (outer, len, inner) =
-        layout(shape, &[axis]).ok_or_else(|| GpuError::Device(format!("axis {axis} out of {shape:?}")))?;
+) -> Result<Produced<'c>, GpuError> {
+    let shape = block.shape().ok_or_else(super::buffers::partial_state)?;
+    let dims = layout(shape, &[axis]).ok_or_else(|| GpuError::Device(format!("axis {axis} out of {shape:?}")))?;
     let (starts, members) = group_members(labels, groups);
-    let lens: Vec<u32> = starts.windows(2).map(|w| w[1] - w[0]).collect();
-    let st = states(ctx, op, block, (outer, len, inner), &starts, Some(&members))?;
     let mut out_shape = shape.to_vec();
     out_shape[axis] = groups;
-    let p = to_partial(op, &st, (outer, groups, inner), 0..groups, &lens, out_shape);
-    Ok(finalize(&p))
+    run_final(ctx, op, block, dims, (starts, Some(members)), out_shape)
 }

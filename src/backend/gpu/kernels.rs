@@ -1,12 +1,66 @@
-//! [`FusedKernel`]: a fused elementwise program as a typed WGSL kernel, printed by `Display`
-//! from the slots of `shaders/fused_elementwise.wgsl`.
+//! Generated kernels as typed values whose `Display` prints their WGSL from the slots of a
+//! template: [`FusedKernel`] (`shaders/fused_elementwise.wgsl`) and [`MedianKernel`]
+//! (`shaders/median.wgsl`), and [`KernelSource`], the key compiled pipelines are cached by.
 
 use std::fmt;
 
 use crate::expr::{BinaryOp, DType, UnaryOp};
 use crate::plan::{FusedProgram, Instr, Operand};
 
-const TEMPLATE: &str = include_str!("../../../shaders/fused_elementwise.wgsl");
+/// `shaders/exact.wgsl` (correctly rounded division and square root) ahead of the template.
+const TEMPLATE: &str = concat!(
+    include_str!("../../../shaders/exact.wgsl"),
+    include_str!("../../../shaders/fused_elementwise.wgsl")
+);
+const MEDIAN_TEMPLATE: &str = include_str!("../../../shaders/median.wgsl");
+/// The longest axis (or group) the median kernel takes (`MAX_LEN` in the shader at most).
+pub const MAX_MEDIAN_LEN: usize = 1024;
+
+/// What a compiled pipeline was made from: a generated kernel (its `Display` is the WGSL), or
+/// a fixed shader named by its file. The cache is keyed by this value, so a hit never prints
+/// or hashes shader text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KernelSource {
+    /// a fused elementwise kernel
+    Fused(FusedKernel),
+    /// a median kernel
+    Median(MedianKernel),
+    /// a hand-written shader: (file name, its text)
+    Fixed(&'static str, &'static str),
+}
+
+impl std::fmt::Display for KernelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelSource::Fused(k) => k.fmt(f),
+            KernelSource::Median(k) => k.fmt(f),
+            KernelSource::Fixed(_, text) => f.write_str(text),
+        }
+    }
+}
+
+/// The selection kernel for groups of at most `max_len` values: the template with its private
+/// array sized to `max_len` (a power of two, 8..=[`MAX_MEDIAN_LEN`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MedianKernel {
+    /// length of the per-invocation array
+    pub max_len: u32,
+}
+
+impl MedianKernel {
+    /// The kernel for groups of up to `longest` values.
+    pub fn for_groups(longest: usize) -> Self {
+        MedianKernel {
+            max_len: longest.next_power_of_two().clamp(8, MAX_MEDIAN_LEN) as u32,
+        }
+    }
+}
+
+impl fmt::Display for MedianKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&MEDIAN_TEMPLATE.replace("{{MAX_LEN}}", &self.max_len.to_string()))
+    }
+}
 
 /// Threads per workgroup: a multiple of every vendor's SIMD width (32, 64).
 pub const WORKGROUP_SIZE: u32 = 256;
@@ -100,7 +154,7 @@ fn unary(op: UnaryOp, a: &str) -> String {
     match op {
         UnaryOp::Neg => format!("-{a}"),
         UnaryOp::Abs => format!("abs({a})"),
-        UnaryOp::Sqrt => format!("sqrt({a})"),
+        UnaryOp::Sqrt => format!("ieee_sqrt({a})"),
         UnaryOp::Exp => format!("exp({a})"),
         UnaryOp::Ln => format!("log({a})"),
         UnaryOp::IsNan => format!("mask(is_nan({a}))"),
@@ -156,6 +210,17 @@ impl fmt::Display for FusedKernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_array_fits_the_longest_group() {
+        assert_eq!(MedianKernel::for_groups(1).max_len, 8);
+        assert_eq!(MedianKernel::for_groups(64).max_len, 64);
+        assert_eq!(MedianKernel::for_groups(65).max_len, 128);
+        assert_eq!(MedianKernel::for_groups(1024).max_len, 1024);
+        let src = MedianKernel::for_groups(30).to_string();
+        assert!(src.contains("const MAX_LEN: u32 = 32u;"), "{src}");
+        assert!(!src.contains("{{"), "unfilled slot in {src}");
+    }
 
     #[test]
     fn constants_leave_the_source() {
