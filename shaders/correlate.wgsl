@@ -7,10 +7,10 @@
 // kernel does, w[r] x[r] + sum over k < r of w[k] (x[k] + x[2r - k]).
 //
 // Rounding follows that CPU path too, so results are bitwise its own: with `fused` (the CPU's
-// tile kernel on x86-64 with FMA) each tap is one fma; otherwise each product is rounded and
-// then added, the product multiplied by `one` (1.0 from the uniform buffer) so that a driver
-// cannot contract it into an fma with the sum (a contracted (p * one) + acc still rounds p
-// first).
+// tile kernel on x86-64 with FMA) each tap is one fused multiply-add, exact.wgsl's fma_rn
+// (the driver's fma need not be fused); otherwise each product is rounded and then added,
+// the product multiplied by `one` (1.0 from the uniform buffer) so that a driver cannot
+// contract it into an fma with the sum (a contracted (p * one) + acc still rounds p first).
 //
 // mode 1, fill outside: in place on `out`, seen as (outer, n_out, inner), every position whose
 // index along the middle axis is outside [lo, hi) becomes `fill` (scipy pads each 1-D pass of
@@ -72,7 +72,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // a * b + c as the CPU path rounds it: one fma, or a rounded product then a rounded sum.
 fn madd(a: f32, b: f32, c: f32) -> f32 {
     if (params.fused != 0u) {
-        return fma(a, b, c);
+        return fma_rn(a, b, c);
     }
     return c + (a * b) * params.one;
 }

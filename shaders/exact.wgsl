@@ -14,23 +14,71 @@ fn tame(x: f32) -> bool {
     return e >= 67u && e <= 187u;
 }
 
+// Every intermediate below goes through `* params.one`: WGSL lets a compiler reassociate
+// (lavapipe does), which would fold c - (c - x) to x and turn the error terms into noise; a
+// product by a value it cannot see stops that, and costs a multiply.
+
 // x as hi + lo, each of 12 significant bits (Veltkamp's split), exactly.
 fn split(x: f32) -> vec2<f32> {
-    let c = (4097.0 * x) * params.one;
-    let hi = c - (c - x);
-    return vec2<f32>(hi, x - hi);
+    let one = params.one;
+    let c = (4097.0 * x) * one;
+    let hi = (c - (c - x) * one) * one;
+    return vec2<f32>(hi, (x - hi) * one);
 }
 
-// a - q b exactly, then rounded once (Dekker's product: q b = p + e exactly; a - p is exact
-// when p is near a). Plain multiplies and adds, so it holds on drivers whose fma is not fused
-// (lavapipe lowers fma to a multiply and an add); the products of halves are exact, so a
-// driver contracting them changes nothing.
+// a b as p + e exactly (Dekker): p the rounded product, e its error.
+fn two_prod(a: f32, b: f32) -> vec2<f32> {
+    let one = params.one;
+    let p = (a * b) * one;
+    let x = split(a);
+    let y = split(b);
+    // products of 12-bit halves are exact, so contracting them into fmas changes nothing
+    let e = ((((x.x * y.x - p) * one + x.x * y.y) * one + x.y * y.x) * one + x.y * y.y) * one;
+    return vec2<f32>(p, e);
+}
+
+// a + b as s + t exactly (Knuth's TwoSum).
+fn two_sum(a: f32, b: f32) -> vec2<f32> {
+    let one = params.one;
+    let s = (a + b) * one;
+    let bb = (s - a) * one;
+    let t = ((a - (s - bb) * one) * one + (b - bb) * one) * one;
+    return vec2<f32>(s, t);
+}
+
+// a - q b exactly, then rounded once: a - p is exact when p is near a.
 fn residual(a: f32, q: f32, b: f32) -> f32 {
-    let p = (q * b) * params.one;
-    let qs = split(q);
-    let bs = split(b);
-    let e = ((qs.x * bs.x - p) + qs.x * bs.y + qs.y * bs.x) + qs.y * bs.y;
-    return (a - p) - e;
+    let pe = two_prod(q, b);
+    return ((a - pe.x) * params.one - pe.y) * params.one;
+}
+
+// fma(a, b, c) rounded once, whether or not the driver fuses its fma (lavapipe does not):
+// c + p + e summed exactly, the low part rounded to odd, then the whole rounded to nearest
+// (Boldo and Melquiond's emulation). For tame a, b, c; others take the driver's fma.
+fn fma_rn(a: f32, b: f32, c: f32) -> f32 {
+    if (!(tame_or_zero(a) && tame_or_zero(b) && tame_or_zero(c))) {
+        return fma(a, b, c);
+    }
+    let pe = two_prod(a, b);
+    let st = two_sum(c, pe.x);
+    let uw = two_sum(st.y, pe.y);
+    var u = uw.x;
+    if (uw.y != 0.0 && (bitcast<u32>(u) & 1u) == 0u) {
+        u = next_toward_any(u, uw.y > 0.0);
+    }
+    return (st.x + u) * params.one;
+}
+
+fn tame_or_zero(x: f32) -> bool {
+    return tame(x) || (bitcast<u32>(x) & 0x7fffffffu) == 0u;
+}
+
+// The f32 next to x toward +inf when `up`, else toward -inf (zero included).
+fn next_toward_any(x: f32, up: bool) -> f32 {
+    if ((bitcast<u32>(x) & 0x7fffffffu) == 0u) {
+        return select(bitcast<f32>(0x80000001u), bitcast<f32>(1u), up);
+    }
+    return next_toward(x, up);
 }
 
 // The f32 next to x (finite, nonzero) toward +inf when `up`, else toward -inf.

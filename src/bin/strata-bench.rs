@@ -8,8 +8,9 @@
 //!
 //! Per workload and backend it prints the median wall time of `--repeat` runs, input elements
 //! per second, bytes moved per second (inputs read plus the result written, once), and for the
-//! GPU where device time went: host time uploading, time waiting for submitted work, and time
-//! reading results back (summed over worker threads, per run).
+//! GPU per run: host time writing uploads into staging, the completion thread's time waiting
+//! for the device, host time copying results out (summed over threads), host bytes copied per
+//! uploaded byte, blocking waits by worker threads, and submissions per task.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -76,10 +77,18 @@ struct Timing {
     melem_per_s: f64,
     gb_per_s: f64,
     upload_ms: f64,
-    compute_ms: f64,
+    device_ms: f64,
     download_ms: f64,
     upload_mb: f64,
     download_mb: f64,
+    /// host bytes copied per byte uploaded (at most 1 when producers write into staging)
+    host_copies_per_byte: f64,
+    /// blocking device waits by worker threads, per run
+    worker_waits: f64,
+    /// command buffers submitted per task, per run
+    submissions_per_task: f64,
+    /// tasks that ran on the device, per run
+    device_tasks: f64,
 }
 
 #[derive(Serialize)]
@@ -88,6 +97,8 @@ struct Check {
     max_abs: f64,
     max_rel: f64,
     nan_mismatches: usize,
+    /// every value bit for bit the CPU's (NaN where the CPU has NaN)
+    bitwise: bool,
     pass: bool,
 }
 
@@ -219,6 +230,11 @@ fn options(args: &Args, backend: &str) -> ComputeOptions {
 
 fn compare(workload: &'static str, gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, tolerance: f64) -> Check {
     let (mut max_abs, mut max_rel, mut nan_mismatches, mut pass) = (0f64, 0f64, 0usize, gpu.shape() == cpu.shape());
+    let bitwise = pass
+        && gpu
+            .iter()
+            .zip(cpu.iter())
+            .all(|(g, c)| g.to_bits() == c.to_bits() || (g.is_nan() && c.is_nan()));
     for (&g, &c) in gpu.iter().zip(cpu.iter()) {
         if g.is_nan() || c.is_nan() {
             nan_mismatches += usize::from(g.is_nan() != c.is_nan());
@@ -234,6 +250,7 @@ fn compare(workload: &'static str, gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, toleran
         max_abs,
         max_rel,
         nan_mismatches,
+        bitwise,
         pass: pass && nan_mismatches == 0,
     }
 }
@@ -266,8 +283,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut timings = Vec::new();
     let mut checks = Vec::new();
     println!(
-        "{:<24}{:<6}{:>10}{:>10}{:>8}{:>11}{:>12}{:>13}",
-        "workload", "on", "median s", "Melem/s", "GB/s", "upload ms", "compute ms", "download ms"
+        "{:<24}{:<6}{:>10}{:>10}{:>8}{:>11}{:>12}{:>13}{:>9}{:>7}{:>7}",
+        "workload",
+        "on",
+        "median s",
+        "Melem/s",
+        "GB/s",
+        "upload ms",
+        "device ms",
+        "download ms",
+        "copies/B",
+        "waits",
+        "subm/t"
     );
     for w in workloads(&args) {
         if !args.only.is_empty() && !args.only.iter().any(|o| o == w.name) {
@@ -280,12 +307,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (out, _) = w.expr.compute_with(&opts)?;
             let mut runs = Vec::new();
             let mut moved = Vec::new();
+            let mut tasks = Vec::new();
             for _ in 0..args.repeat.max(1) {
+                if let Some(c) = &adapter {
+                    c.settle();
+                }
                 let before = adapter.as_ref().map_or(zero, |c| c.transfer_stats());
+                let tasks_before = adapter.as_ref().map_or(0, |c| c.device_tasks());
                 let began = Instant::now();
-                w.expr.compute_with(&opts)?;
+                let (_, report) = w.expr.compute_with(&opts)?;
                 runs.push(began.elapsed().as_secs_f64());
+                if let Some(c) = &adapter {
+                    c.settle();
+                }
                 moved.push(adapter.as_ref().map_or(zero, |c| c.transfer_stats().since(&before)));
+                let on_device = adapter.as_ref().map_or(0, |c| c.device_tasks()) - tasks_before;
+                tasks.push((report.tasks.len() as f64, on_device as f64));
             }
             let mut sorted = runs.clone();
             sorted.sort_by(f64::total_cmp);
@@ -310,14 +347,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 melem_per_s: w.elements as f64 / median / 1e6,
                 gb_per_s: bytes as f64 / median / 1e9,
                 upload_ms: up,
-                compute_ms: comp,
+                device_ms: comp,
                 download_ms: down,
                 upload_mb: per_run(|s| s.upload_bytes) / 1e6,
                 download_mb: per_run(|s| s.download_bytes) / 1e6,
+                host_copies_per_byte: per_run(|s| s.host_copy_bytes) / per_run(|s| s.upload_bytes).max(1.0),
+                worker_waits: per_run(|s| s.worker_waits),
+                submissions_per_task: per_run(|s| s.submissions)
+                    / (tasks.iter().map(|t| t.0).sum::<f64>() / tasks.len() as f64).max(1.0),
+                device_tasks: tasks.iter().map(|t| t.1).sum::<f64>() / tasks.len() as f64,
             };
             println!(
-                "{:<24}{:<6}{:>10.4}{:>10.1}{:>8.2}{:>11.1}{:>12.1}{:>13.1}",
-                t.workload, t.backend, t.median_s, t.melem_per_s, t.gb_per_s, t.upload_ms, t.compute_ms, t.download_ms
+                "{:<24}{:<6}{:>10.4}{:>10.1}{:>8.2}{:>11.1}{:>12.1}{:>13.1}{:>9.2}{:>7.0}{:>7.2}",
+                t.workload,
+                t.backend,
+                t.median_s,
+                t.melem_per_s,
+                t.gb_per_s,
+                t.upload_ms,
+                t.device_ms,
+                t.download_ms,
+                t.host_copies_per_byte,
+                t.worker_waits,
+                t.submissions_per_task
             );
             timings.push(t);
             results.push((backend.clone(), out));
@@ -327,8 +379,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let (Some((_, g)), Some((_, c))) = (gpu, cpu) {
             let check = compare(w.name, g, c, args.tolerance);
             println!(
-                "{:<24}check: max abs {:.3e}, max rel {:.3e}, NaN mismatches {}: {}",
+                "{:<24}check: {}max abs {:.3e}, max rel {:.3e}, NaN mismatches {}: {}",
                 "",
+                if check.bitwise { "bitwise, " } else { "" },
                 check.max_abs,
                 check.max_rel,
                 check.nan_mismatches,

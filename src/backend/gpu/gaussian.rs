@@ -18,7 +18,11 @@ use crate::backend::Value;
 use crate::expr::{Block, DType};
 use crate::plan::TileSpec;
 
-const SHADER: &str = include_str!("../../../shaders/correlate.wgsl");
+/// `shaders/exact.wgsl` (an fma rounded once on any driver) ahead of the filter.
+const SHADER: &str = concat!(
+    include_str!("../../../shaders/exact.wgsl"),
+    include_str!("../../../shaders/correlate.wgsl")
+);
 const HALO: &str = include_str!("../../../shaders/halo.wgsl");
 const WORKGROUP: u32 = 256;
 /// `shaders/halo.wgsl`'s marker for "the constant here".
