@@ -569,6 +569,60 @@ fn a_mask_program_moves_bytes_not_floats() {
 }
 
 #[test]
+fn uploads_copy_each_byte_once_and_workers_never_wait() {
+    let Some(ctx) = device() else { return };
+    // The tutorial's pipelines over blocks cut from host arrays (strided views: a block of a
+    // (time, y, x) cube is not contiguous). Each input byte is copied once on the host,
+    // straight into staging; no worker thread waits for the device (results come back through
+    // the completion thread); every task is one submission, plus one per read-back.
+    let band = |k: u32| {
+        Array::from_ndarray(
+            rough_cube(12, 40, 36, 4 + k as usize, k).mapv(|v| v * 1e-4),
+            [12, 16, 16],
+        )
+    };
+    let (red, green, blue, nir, swir) = (band(0), band(1), band(2), band(3), band(4));
+    let months: Vec<usize> = (0..12).map(|t| t / 2).collect();
+    let lum = (&(&(&red * 0.2125) + &(&green * 0.7154)) + &(&blue * 0.0721)).nanmedian(0);
+    for (what, e) in [
+        (
+            "monthly rgb",
+            Array::stack(&[red.clone(), green.clone(), blue.clone()], 1).group_reduce(
+                strata::ReduceOp::NanMedian,
+                0,
+                &months,
+                6,
+            ),
+        ),
+        ("ndvi mean", ((&swir - &nir) / (&swir + &nir)).nanmean(0)),
+        (
+            "lum mask",
+            lum.gaussian(&[1.0, 1.5], strata::BoundaryMode::Reflect).gt(0.05),
+        ),
+    ] {
+        ctx.settle();
+        let before = ctx.transfer_stats();
+        let tasks = ctx.device_tasks();
+        let (_, report) = e.compute_with(&on(BackendChoice::Gpu)).unwrap();
+        ctx.settle();
+        let moved = ctx.transfer_stats().since(&before);
+        assert!(
+            ctx.device_tasks() > tasks && moved.upload_bytes > 0,
+            "{what}: {moved:?}"
+        );
+        assert!(moved.host_copy_bytes <= moved.upload_bytes, "{what}: {moved:?}");
+        assert_eq!((moved.worker_waits, moved.blocking_waits), (0, 0), "{what}: {moved:?}");
+        // One submission per device task, and at most one more to bring its result over.
+        let device_tasks = report.tasks.iter().filter(|t| t.device).count() as u64;
+        assert!(
+            moved.submissions <= 2 * device_tasks,
+            "{what}: {} submissions for {device_tasks} device tasks: {moved:?}",
+            moved.submissions
+        );
+    }
+}
+
+#[test]
 fn intermediates_stay_on_the_device_within_its_budget() {
     let Some(ctx) = device() else { return };
     let _turn = one_at_a_time();

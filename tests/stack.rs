@@ -265,9 +265,15 @@ fn on_the_gpu_stored_codes_go_up_and_decode_bitwise_as_on_the_cpu() {
     let tasks = ctx.device_tasks();
     e.compute_with(&on(BackendChoice::Gpu)).unwrap();
     // Again, with the decode tables already on the device: what goes up is the codes.
+    ctx.settle();
     let moved = ctx.transfer_stats();
     let gpu = e.compute_with(&on(BackendChoice::Gpu)).unwrap().0;
+    ctx.settle();
     let moved = ctx.transfer_stats().since(&moved);
+    // The codes are copied once on the host (from the decoder's block into staging), and no
+    // worker waited for the device.
+    assert!(moved.host_copy_bytes <= moved.upload_bytes, "{moved:?}");
+    assert_eq!(moved.worker_waits, 0, "{moved:?}");
     assert!(ctx.device_tasks() > tasks, "no task ran on the device");
     assert_eq!(gpu.shape(), cpu.shape());
     for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {

@@ -1,10 +1,18 @@
-//! The scheduler: runs a [`TaskGraph`] on a rayon pool under a memory budget.
+//! The scheduler: runs a [`TaskGraph`](crate::plan::TaskGraph) on a rayon pool under a memory
+//! budget.
 //!
 //! Tasks start in a streaming order (a depth-first post-order from the outputs, as dask
 //! orders its graphs), at most a few more than there are threads at once, and only while the
 //! bytes held — results waiting for consumers, plus the output and scratch reserved by running
 //! tasks — stay within the budget. A result is freed when its last consumer has run; finished
-//! output blocks go straight to a sink. Every task is recorded in an [`ExecReport`].
+//! output blocks go straight to a sink. Every task is recorded in an [`ExecReport`], with where
+//! it ran and why ([`crate::backend::Placement`]).
+//!
+//! With a device backend, a device task returns once its work is submitted and its result
+//! stays on the device; when an output or a host task needs that result, the loop asks for
+//! it asynchronously (`DeviceBlock::request_host`), parks the task, and has a worker copy the
+//! mapped bytes out once they arrive, so no worker waits for the device. Device tasks are held
+//! back while the backend reports itself saturated.
 
 mod options;
 mod report;

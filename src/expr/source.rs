@@ -11,7 +11,7 @@ use super::DType;
 /// The error a [`ChunkSource`] returns; the executor wraps it with the node and block.
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A producer of any block of an array on demand: procedural data, or (later) a COG window.
+/// A producer of any block of an array on demand: procedural data, or a stack of COG windows.
 ///
 /// `read` must return exactly the region asked for, as f32, and must give the same values for
 /// the same pixels whatever the region (results must not depend on chunking).
@@ -42,7 +42,7 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
     }
 
     /// The block for a backend that decodes on its device: as stored codes and decode tables
-    /// ([`RawBlock`], fewer bytes to move) when the source has that form for this block, else
+    /// ([`RawBlock`](super::RawBlock), fewer bytes to move) when the source has that form for this block, else
     /// as values. A raw block must decode to exactly what [`ChunkSource::read`] gives. The
     /// default reads values.
     ///

@@ -48,7 +48,7 @@ use std::sync::{Arc, OnceLock};
 use ndarray::ArrayViewMutD;
 
 pub use context::{AdapterReport, GpuContext, TransferStats};
-pub use kernels::{FusedKernel, KernelSource, MedianKernel, WORKGROUP_SIZE};
+pub use kernels::{FusedKernel, KernelSource, MedianKernel, MAX_MEDIAN_LEN, WORKGROUP_SIZE};
 pub use resident::DeviceBlock;
 
 use super::{Backend, BackendError, CpuBackend, Placement, ResultMemory, Value};

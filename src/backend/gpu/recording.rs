@@ -447,3 +447,31 @@ impl<'c> Recording<'c> {
         Ok(words)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_returned_input_buffer_holds_poison_in_checking_mode() {
+        let ctx = super::super::shared_context().unwrap_or_else(|e| panic!("{e}"));
+        let was = ctx.checks();
+        ctx.set_checks(true);
+        // An upload of 4 KiB of sevens, its work done: the input buffer goes back poisoned.
+        let mut rec = Recording::new(&ctx, "poison check");
+        rec.upload_with(4096, |mut dst| dst.fill(7)).unwrap();
+        rec.submit().unwrap();
+        ctx.settle();
+        // Lease it again (the same size class) and read it without writing it.
+        let size = super::super::pool::pooled_size(4096, ctx.device.limits().max_storage_buffer_binding_size);
+        let mut rec = Recording::new(&ctx, "poison read");
+        rec.held.push(Held::Input(ctx.pools.input(size)));
+        let words = rec.read_now(&Bind::Held(Slot(0)), 4096).unwrap();
+        ctx.set_checks(was);
+        assert!(
+            words.iter().all(|&w| w == super::super::pool::POISON),
+            "{:x?}",
+            &words[..4]
+        );
+    }
+}
