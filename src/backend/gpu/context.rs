@@ -112,6 +112,8 @@ pub struct GpuContext {
     pub(super) device_tasks: AtomicU64,
     /// bytes of device memory held by results kept on the device ([`super::DeviceBlock`])
     pub(super) resident: AtomicU64,
+    /// the most bytes of results kept at once since the last reset
+    resident_peak: AtomicU64,
     /// bytes of buffers bound by submitted work not yet done
     pub(super) in_flight: Arc<AtomicU64>,
     device_budget: AtomicU64,
@@ -196,6 +198,7 @@ impl GpuContext {
             pipelines: Mutex::default(),
             device_tasks: AtomicU64::new(0),
             resident: AtomicU64::new(0),
+            resident_peak: AtomicU64::new(0),
             in_flight: Arc::default(),
             tables: Mutex::default(),
             device_budget: AtomicU64::new(budget),
@@ -252,11 +255,24 @@ impl GpuContext {
     /// Takes `bytes` of the device budget, if they are free.
     pub(super) fn try_reserve(&self, bytes: u64) -> bool {
         let budget = self.device_budget();
-        self.resident
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                (held + bytes <= budget).then_some(held + bytes)
-            })
-            .is_ok()
+        let taken = self.resident.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+            (held + bytes <= budget).then_some(held + bytes)
+        });
+        if let Ok(held) = taken {
+            self.resident_peak.fetch_max(held + bytes, Ordering::AcqRel);
+        }
+        taken.is_ok()
+    }
+
+    /// The most bytes of results kept on the device at once since the last
+    /// [`GpuContext::reset_peak_resident`] (never more than the budget of the time).
+    pub fn peak_resident_bytes(&self) -> u64 {
+        self.resident_peak.load(Ordering::Acquire)
+    }
+
+    /// Starts a new [`GpuContext::peak_resident_bytes`] from what is kept now.
+    pub fn reset_peak_resident(&self) {
+        self.resident_peak.store(self.resident_bytes(), Ordering::Release);
     }
 
     /// Checking mode: every input buffer given back to its pool, and every released result,
