@@ -19,9 +19,10 @@ use ndarray::{ArrayView2, ArrayViewD};
 use strata::backend::gpu::BackendChoice;
 use strata::geo::Crs;
 use strata::io::{CogReader, ObjectStore, StoreOptions};
-use strata::labelled::{compute_all, CoordValues, DataArray, DropHow};
+use strata::labelled::{compute_all, to_zarr_all, CoordValues, DataArray, DropHow};
 use strata::loopback::landsat::SyntheticLandsat;
 use strata::loopback::Server;
+use strata::output::zarr::ZarrOptions;
 use strata::output::{
     write_bytes, write_geotiff, write_npy, write_npy_mask, write_png_band, write_png_mask, write_png_rgb_grid,
     ColorMap, GeoTiffOptions, Stretch,
@@ -94,6 +95,10 @@ pub struct Args {
     /// no progress bar
     #[arg(long)]
     pub quiet: bool,
+    /// compute the five results straight into one Zarr group in this folder (streamed shard
+    /// by shard, never held in memory) instead of `.npy` files and quicklooks
+    #[arg(long)]
+    pub zarr: Option<PathBuf>,
 }
 
 /// What a run computed, labelled and in memory.
@@ -121,7 +126,8 @@ fn main() {
 }
 
 /// Runs the tutorial as `args` say, printing what the notebook shows and writing every output
-/// into `args.out`. Returns `None` after `--write-catalog`.
+/// into `args.out`. Returns `None` after `--write-catalog`, and after `--zarr` (the results
+/// went to the store, never into memory).
 ///
 /// **Errors**: any search, stack, compute or write error, with its context.
 pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
@@ -236,6 +242,29 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
         ..Default::default()
     };
     let began = std::time::Instant::now();
+    if let Some(dir) = &args.zarr {
+        // Streamed into Zarr: the monthly cube keeps every month of the resample (an empty
+        // month is NaN, as xarray's resample gives it; `dropna` needs the values, so a reader
+        // applies it: `ds.monthly_rgb.dropna("time", how="all")`).
+        let named = [
+            monthly_aoi.with_name("monthly_rgb"),
+            ndvi.with_name("ndvi_mean"),
+            av_lum.with_name("lum_median"),
+            smoothed.with_name("smoothed"),
+            mask.with_name("mask"),
+        ];
+        let refs: Vec<&DataArray> = named.iter().collect();
+        let written = to_zarr_all(&refs, dir, &ZarrOptions::default(), &opts)?;
+        println!(
+            "computed on {} into {} ({} shards) in {:.2} s",
+            written.report.backend,
+            dir.display(),
+            written.shards,
+            began.elapsed().as_secs_f64()
+        );
+        write_bytes(&args.out.join("report.json"), written.report.to_json().as_bytes())?;
+        return Ok(None);
+    }
     let (outs, report) = compute_all(&[&monthly_aoi, &ndvi, &av_lum, &smoothed, &mask], &opts)?;
     println!(
         "computed on {} in {:.2} s",

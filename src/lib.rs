@@ -34,6 +34,9 @@ pub enum Error {
     /// no GPU for a computation that asked for one
     #[error(transparent)]
     Gpu(#[from] backend::gpu::GpuError),
+    /// writing an output failed
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
     /// writing a file failed
     #[error("cannot write {path}: {source}")]
     Io {

@@ -162,3 +162,34 @@ fn bad_flags_are_errors_not_panics() {
         .contains("--bbox"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn the_tutorial_into_zarr_reads_back_in_xarray_equal_to_the_npy() {
+    // The same run twice: results in memory written as .npy, and streamed into one Zarr group.
+    // zarr-python, xarray and rioxarray (scripts/check_zarr.sh, in a venv it makes from PyPI)
+    // then read the group: values bitwise the .npy, dims, coordinates, times, CRS, transform.
+    let base = std::env::temp_dir().join(format!("strata-tutorial-zarr-{}", std::process::id()));
+    let (npy, zarr) = (base.join("npy"), base.join("store"));
+    tutorial::run(&args("cpu", &npy)).unwrap();
+    let mut zargs = args("cpu", &base.join("zarr-run"));
+    zargs.zarr = Some(zarr.clone());
+    assert!(
+        tutorial::run(&zargs).unwrap().is_none(),
+        "a Zarr run keeps nothing in memory"
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check_zarr.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&zarr)
+        .arg(&npy)
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "scripts/check_zarr.sh failed:\n{text}");
+    assert!(text.contains("ok: 5 variables"), "{text}");
+    std::fs::remove_dir_all(&base).ok();
+}

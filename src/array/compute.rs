@@ -42,6 +42,28 @@ pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Resul
     Ok((outs, report))
 }
 
+/// Plans several arrays as one task graph (work they share is planned once), for a caller
+/// that runs it with a sink of its own ([`execute_graph`]). Costs the planning.
+///
+/// **Errors**: a deferred build error or a plan error.
+pub fn plan_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Result<TaskGraph> {
+    let roots: Vec<Arc<Node>> = arrays.iter().map(|a| a.node().cloned()).collect::<Result<_, _>>()?;
+    Ok(TaskGraph::build(&roots, &plan_options(options))?)
+}
+
+/// Runs a planned graph on the backend `options` chooses, every finished output block going
+/// to `sink` (a writer that streams results out block by block, as the Zarr output does).
+///
+/// **Errors**: no GPU when one was asked for; the first failing task.
+pub fn execute_graph(
+    graph: &TaskGraph,
+    sink: &dyn crate::exec::OutputSink,
+    options: &ComputeOptions,
+) -> crate::Result<ExecReport> {
+    let backend = crate::backend::gpu::select(options.backend)?;
+    Ok(execute(graph, backend.as_ref(), options, sink)?)
+}
+
 /// Runs `graph`, its workers writing every output block into `views` (one standard-layout
 /// view per output, of the output's shape, in memory of kind `memory`).
 fn execute_dense(

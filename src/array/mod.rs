@@ -20,7 +20,7 @@ use ndarray::{ArcArray, ArrayD, IxDyn};
 
 use crate::expr::{ChunkGrid, ChunkSource, Chunks, DType, ExprError, HostArray, Node, Op, SourceElement, SourceError};
 
-pub use compute::compute_many;
+pub use compute::{compute_many, execute_graph, plan_many};
 pub use reduce::Axes;
 pub use select::Slice;
 

@@ -24,7 +24,7 @@ pub use raw::{DecodeSpec, DecodeTable, RawBlock, StoredType, TABLE_LEN};
 pub use source::{Block, BlockFn, BlockFunction, ChunkSource, HostArray, SourceData, SourceElement, SourceError};
 
 /// Element type of an array: f32 values, or u8 masks (0 or 1) from comparisons.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum DType {
     /// 32-bit float: every computation runs in f32.
     F32,

@@ -21,6 +21,7 @@ mod coords;
 mod ops;
 mod resample;
 mod select;
+mod zarr;
 
 use ndarray::{ArcArray, IxDyn};
 use std::fmt;
@@ -31,6 +32,7 @@ use crate::geo::{Affine, XyCoords};
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
 pub use resample::{CalendarBins, DropHow};
+pub use zarr::to_zarr_all;
 
 /// What went wrong selecting by label or lining up coordinates.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

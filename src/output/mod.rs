@@ -1,9 +1,11 @@
-//! Writing results: GeoTIFF (tiled, DEFLATE, georeferenced), `.npy`, and PNG quicklooks. Every file is written
+//! Writing results: GeoTIFF (tiled, DEFLATE, georeferenced), `.npy`, PNG quicklooks, and Zarr v3
+//! stores (`zarr`: sharded, streamed shard by shard). Every file is written
 //! atomically: into a temporary file beside the target, synced, then renamed over it, so a
 //! failed or interrupted run leaves either the old file or none, never half of a new one.
 
 mod geotiff;
 mod png;
+pub mod zarr;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
