@@ -19,6 +19,7 @@ use ndarray::{ArrayView2, ArrayViewD};
 use strata::backend::gpu::BackendChoice;
 use strata::geo::Crs;
 use strata::io::{CogReader, ObjectStore, StoreOptions};
+use strata::job::{launch_slurm, Job, JobCompute, SlurmOptions};
 use strata::labelled::{compute_all, to_zarr_all, CoordValues, DataArray, DropHow};
 use strata::loopback::landsat::SyntheticLandsat;
 use strata::loopback::Server;
@@ -99,6 +100,14 @@ pub struct Args {
     /// by shard, never held in memory) instead of `.npy` files and quicklooks
     #[arg(long)]
     pub zarr: Option<PathBuf>,
+    /// with --zarr: `local` computes in this process; `slurm` writes a job (OUT/job.json) and
+    /// runs its shards as one Slurm array of strata-worker tasks
+    #[arg(long, default_value = "local")]
+    pub executor: String,
+    /// with --executor slurm: about this many shards (tiles of the area, each holding every
+    /// output's pixels of it)
+    #[arg(long, default_value_t = 16)]
+    pub shards: usize,
 }
 
 /// What a run computed, labelled and in memory.
@@ -254,6 +263,12 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
             mask.with_name("mask"),
         ];
         let refs: Vec<&DataArray> = named.iter().collect();
+        if args.executor == "slurm" {
+            return run_on_slurm(args, dir, &refs, began).map(|()| None);
+        }
+        if args.executor != "local" {
+            return Err(format!("--executor {}: expected local or slurm", args.executor).into());
+        }
         let written = to_zarr_all(&refs, dir, &ZarrOptions::default(), &opts)?;
         println!(
             "computed on {} into {} ({} shards) in {:.2} s",
@@ -285,6 +300,74 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     };
     write_outputs(args, &out)?;
     Ok(Some(out))
+}
+
+/// Writes the results as a job (`OUT/job.json`) of about `--shards` tiles and runs it as one
+/// Slurm array of `strata-worker` tasks; fails naming the shards that did not finish.
+fn run_on_slurm(
+    args: &Args,
+    dir: &std::path::Path,
+    arrays: &[&DataArray],
+    began: std::time::Instant,
+) -> Result<(), Box<dyn Error>> {
+    let (h, w) = {
+        let shape = arrays[arrays.len() - 1].shape();
+        (shape[shape.len() - 2], shape[shape.len() - 1])
+    };
+    let per_axis = (args.shards.max(1) as f64).sqrt().ceil() as usize;
+    let tile = (h.div_ceil(per_axis).max(1), w.div_ceil(per_axis).max(1));
+    let job_path = args.out.join("job.json");
+    let compute = JobCompute {
+        backend: Some(args.backend.clone()),
+        ..Default::default()
+    };
+    let job = Job::create(&job_path, dir, arrays, tile, compute)?;
+    println!(
+        "job {} with {} shards of {}x{} pixels: submitting to slurm",
+        job_path.display(),
+        job.num_shards(),
+        tile.0,
+        tile.1
+    );
+    let options = SlurmOptions {
+        worker: Some(worker_binary()?),
+        ..Default::default()
+    };
+    let (status, id) = launch_slurm(&job_path, &options)?;
+    println!(
+        "slurm array {} wrote {} of {} shards into {} in {:.2} s",
+        id.unwrap_or_default(),
+        status.done.len(),
+        status.shards,
+        dir.display(),
+        began.elapsed().as_secs_f64()
+    );
+    if !status.to_run().is_empty() {
+        return Err(format!(
+            "shards {} did not finish ({} failed): see strata-worker status {}",
+            strata::job::ranges(&status.to_run()),
+            status.failed.len(),
+            job_path.display()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The `strata-worker` executable: `STRATA_WORKER`, else beside this program (or one folder
+/// up, as cargo puts examples), else on PATH.
+fn worker_binary() -> Result<PathBuf, Box<dyn Error>> {
+    if let Ok(p) = std::env::var("STRATA_WORKER") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    for dir in exe.ancestors().skip(1).take(3) {
+        let candidate = dir.join("strata-worker");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Ok(PathBuf::from("strata-worker"))
 }
 
 /// Prints each result's summary and writes the `.npy` files, quicklooks, GeoTIFFs,

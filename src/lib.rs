@@ -7,6 +7,7 @@ pub mod exec;
 pub mod expr;
 pub mod geo;
 pub mod io;
+pub mod job;
 pub mod labelled;
 pub mod loopback;
 pub mod output;
@@ -37,6 +38,9 @@ pub enum Error {
     /// writing an output failed
     #[error(transparent)]
     Output(#[from] output::OutputError),
+    /// a job could not be made, read or run
+    #[error(transparent)]
+    Job(Box<job::JobError>),
     /// writing a file failed
     #[error("cannot write {path}: {source}")]
     Io {

@@ -6,6 +6,7 @@
 //! [`NodeId`]s identify shared nodes. Nothing here reads or computes a pixel.
 
 mod grid;
+pub mod nonfinite;
 mod ops;
 mod raw;
 mod source;
@@ -117,7 +118,7 @@ impl NodeId {
 }
 
 /// How one output axis of a [`Op::Select`] reads its input.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AxisMap {
     /// Output index `i` reads input axis `axis` at `start + i * step` (step may be negative or 0;
     /// 0 broadcasts one input index along the whole output axis).

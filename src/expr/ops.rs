@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// One-input elementwise operations. All compute in f32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum UnaryOp {
     /// `-x`
     Neg,
@@ -22,7 +22,7 @@ pub enum UnaryOp {
 }
 
 /// Two-input elementwise operations with numpy semantics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum BinaryOp {
     /// `a + b`
     Add,
@@ -94,7 +94,7 @@ impl BinaryOp {
 ///
 /// The `Nan*` forms skip NaN as numpy's `nan*` functions do (an all-NaN pixel gives NaN, and a
 /// count of 0); the plain forms propagate NaN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum ReduceOp {
     /// sum (NaN propagates)
     Sum,
@@ -183,7 +183,7 @@ impl ReduceOp {
 /// How a filter sees values beyond the array edge, with `scipy.ndimage` names.
 ///
 /// For an axis holding `a b c d`:
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub enum BoundaryMode {
     /// `d c b a | a b c d | d c b a` (scipy `reflect`, the default; numpy `symmetric`)
     Reflect,
@@ -192,7 +192,7 @@ pub enum BoundaryMode {
     /// `a a a a | a b c d | d d d d`
     Nearest,
     /// `k k k k | a b c d | k k k k` for the given constant
-    Constant(f32),
+    Constant(#[serde(with = "crate::expr::nonfinite")] f32),
     /// `a b c d | a b c d | a b c d` (dask's `periodic`)
     Wrap,
 }

@@ -26,6 +26,14 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
         "source".into()
     }
 
+    /// This source as data (`{"kind": "...", ...}`) from which another process can make it
+    /// again, through a registry of kinds (a job's worker: `job::SourceKinds`). `None`, the
+    /// default, for sources that cannot travel (user closures, data in this process's
+    /// memory): a job holding one is refused with the source named. Costs a serialisation.
+    fn spec(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Whether reads mostly wait on I/O (a remote source). The executor then admits them up
     /// to `io_lookahead` blocks further ahead, while at most half the budget is held, so their
     /// fetches overlap the work before them. Default: false.

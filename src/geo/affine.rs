@@ -111,7 +111,7 @@ impl Bounds {
 }
 
 /// Which point of a pixel its x/y coordinate names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum XyCoords {
     /// the pixel's centre (rioxarray, odc-stac; strata's default)
     #[default]

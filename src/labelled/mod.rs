@@ -32,6 +32,7 @@ use crate::geo::{Affine, XyCoords};
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
 pub use resample::{CalendarBins, DropHow};
+pub(crate) use zarr::prepare_zarr_group;
 pub use zarr::to_zarr_all;
 
 /// What went wrong selecting by label or lining up coordinates.

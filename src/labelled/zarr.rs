@@ -56,7 +56,40 @@ pub fn to_zarr_all(
         specs.push((spec, a.data()));
     }
     let written = write_arrays(&store, &specs, compute)?;
-    for (name, coord) in &coords {
+    write_labels(&store, arrays, &coords)?;
+    Ok(written)
+}
+
+/// Makes a group ready for workers that write shards only: every array's metadata (from
+/// `specs`, with the arrays' dims and labelling attributes added), the coordinates and the
+/// CRS. Returns the specs as written.
+///
+/// **Errors**: as [`to_zarr_all`] before computing.
+pub(crate) fn prepare_zarr_group(
+    store: &ZarrStore,
+    arrays: &[&DataArray],
+    specs: &[ZarrArraySpec],
+) -> crate::Result<Vec<ZarrArraySpec>> {
+    let coords = shared_coords(arrays)?;
+    let mut written = Vec::with_capacity(specs.len());
+    for (a, spec) in arrays.iter().zip(specs) {
+        let mut spec = spec.clone();
+        spec.dimension_names = Some(a.dims().to_vec());
+        spec.attributes = data_attributes(a, &coords);
+        store.create_array(&spec)?;
+        written.push(spec);
+    }
+    write_labels(store, arrays, &coords)?;
+    Ok(written)
+}
+
+/// Writes the coordinates and, when the arrays have a CRS, the `spatial_ref` grid mapping.
+fn write_labels(
+    store: &ZarrStore,
+    arrays: &[&DataArray],
+    coords: &BTreeMap<String, super::Coord>,
+) -> crate::Result<()> {
+    for (name, coord) in coords {
         let dims: Vec<&str> = coord.dim.iter().map(String::as_str).collect();
         let (values, attrs) = coord_values(&coord.values);
         store.write_small(name, values, &dims, attrs)?;
@@ -73,7 +106,7 @@ pub fn to_zarr_all(
         }
         store.write_small(SPATIAL_REF, SmallValues::I64(vec![0]), &[], attrs)?;
     }
-    Ok(written)
+    Ok(())
 }
 
 /// Every coordinate of the arrays by name, each once. Where arrays disagree on a coordinate

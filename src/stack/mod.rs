@@ -93,7 +93,7 @@ pub enum StackError {
 }
 
 /// How to stack (stackstac's arguments).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StackOptions {
     /// asset names, in band order
     pub assets: Vec<String>,
@@ -108,6 +108,7 @@ pub struct StackOptions {
     /// block shape of the (y, x) axes (time and band blocks are 1, as stackstac's)
     pub chunks_yx: (usize, usize),
     /// the value of pixels no item covers, and of nodata pixels
+    #[serde(with = "crate::expr::nonfinite")]
     pub fill_value: f32,
     /// apply raster:bands `scale` and `offset`
     pub rescale: bool,
@@ -330,7 +331,8 @@ pub fn stack(items: &ItemCollection, options: &StackOptions, reader: Arc<CogRead
     ));
     let shape = [sorted.len(), options.assets.len(), spec.shape.0, spec.shape.1];
     let block = [1, 1, options.chunks_yx.0.max(1), options.chunks_yx.1.max(1)];
-    let array = Array::from_source(&shape, &block[..], Arc::new(StackSource::new(ctx, refs)))
+    let made_from = serde_json::json!({ "kind": "stack", "items": items, "options": options });
+    let array = Array::from_source(&shape, &block[..], Arc::new(StackSource::new(ctx, refs, made_from)))
         .with_dims(&["time", "band", "y", "x"]);
     Ok(Stack { array, spec, coords })
 }

@@ -134,6 +134,9 @@ pub(super) struct StackSource {
     /// [time][band]
     planes: Vec<Vec<Option<Arc<AssetRef>>>>,
     pending: Mutex<PendingFetches>,
+    /// what the stack was made from (`{"kind": "stack", "items": .., "options": ..}`), so a
+    /// job's worker can make it again
+    spec: serde_json::Value,
 }
 
 impl std::fmt::Debug for StackSource {
@@ -146,11 +149,12 @@ impl std::fmt::Debug for StackSource {
 }
 
 impl StackSource {
-    pub fn new(ctx: Arc<StackContext>, planes: Vec<Vec<Option<Arc<AssetRef>>>>) -> Self {
+    pub fn new(ctx: Arc<StackContext>, planes: Vec<Vec<Option<Arc<AssetRef>>>>, spec: serde_json::Value) -> Self {
         StackSource {
             ctx,
             planes,
             pending: Mutex::default(),
+            spec,
         }
     }
 
@@ -327,6 +331,10 @@ impl ChunkSource for StackSource {
 
     fn label(&self) -> String {
         "stack".into()
+    }
+
+    fn spec(&self) -> Option<serde_json::Value> {
+        Some(self.spec.clone())
     }
 
     fn waits_on_io(&self) -> bool {
