@@ -446,7 +446,8 @@ impl Job {
                 if let Ok(pause) = std::env::var("STRATA_JOB_PAUSE_SHARD") {
                     // a test hook: stop between two outputs' shards until killed
                     if pause == i.to_string() {
-                        let _ = std::fs::write(std::env::temp_dir().join(format!("strata-paused-{i}")), b"");
+                        let marker = std::env::temp_dir().join(format!("strata-paused-{i}"));
+                        let _ = std::fs::write(marker, std::process::id().to_string());
                         std::thread::sleep(std::time::Duration::from_secs(3600));
                     }
                 }

@@ -20,7 +20,8 @@ pub struct SlurmOptions {
     pub partition: Option<String>,
     /// further `sbatch` options, passed as they are
     pub sbatch_args: Vec<String>,
-    /// the `strata-worker` executable the tasks run (default: this process's own)
+    /// the `strata-worker` executable the tasks run (default: `STRATA_WORKER`, else this
+    /// process's own executable, right when this is `strata-worker launch`)
     pub worker: Option<PathBuf>,
     /// the longest to wait for the array (default: no limit)
     pub timeout: Option<Duration>,
@@ -51,9 +52,10 @@ pub fn launch_slurm(job_path: &Path, options: &SlurmOptions) -> Result<(JobStatu
         let _ = std::fs::remove_file(state.join("exit").join(i.to_string()));
         let _ = std::fs::remove_file(state.join("failed").join(i.to_string()));
     }
-    let worker = match &options.worker {
-        Some(w) => w.clone(),
-        None => std::env::current_exe().map_err(|e| JobError::Slurm(format!("cannot find the worker: {e}")))?,
+    let worker = match (&options.worker, std::env::var_os("STRATA_WORKER")) {
+        (Some(w), _) => w.clone(),
+        (None, Some(w)) => PathBuf::from(w),
+        (None, None) => std::env::current_exe().map_err(|e| JobError::Slurm(format!("cannot find the worker: {e}")))?,
     };
     let wrapper = state.join("slurm").join("task.sh");
     let script = format!(

@@ -1,0 +1,198 @@
+//! Jobs without a cluster: the tutorial's results as a job over the embedded catalog, every
+//! shard run in-process as a worker would (twice for some), the store equal to a local run;
+//! graphs that cannot travel refused by name; errors for a missing job file and a shard out of
+//! range; the job file's size not growing with its shards.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::ArrayD;
+use strata::job::{Job, JobCompute, JobError, SourceKinds};
+use strata::labelled::DataArray;
+use strata::Array;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-job-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read(root: &Path, path: &str) -> Vec<f32> {
+    let store = Arc::new(zarrs::filesystem::FilesystemStore::new(root).unwrap());
+    let array = zarrs::array::Array::open(store, path).unwrap();
+    match array.retrieve_array_subset::<Vec<f32>>(&array.subset_all()) {
+        Ok(v) => v,
+        Err(_) => {
+            let v: Vec<u8> = array.retrieve_array_subset(&array.subset_all()).unwrap();
+            v.into_iter().map(f32::from).collect()
+        }
+    }
+}
+
+#[test]
+fn shards_run_anywhere_give_the_local_result() {
+    let dir = scratch("stack");
+    // Results over a stack of the embedded catalog (served on loopback) as a job whose every
+    // shard runs here as a worker would, its sources made again from the job file.
+    let (_server, arrays) = stack_results();
+    let refs: Vec<&DataArray> = arrays.iter().collect();
+    let job_path = dir.join("job.json");
+    let job = Job::create(&job_path, &dir.join("job.zarr"), &refs, (40, 40), JobCompute::default()).unwrap();
+    assert!(job.num_shards() >= 4, "{} shards", job.num_shards());
+    let loaded = Job::load(&job_path).unwrap();
+    assert_eq!(loaded, job, "the job file round-trips");
+    assert_eq!(loaded.status(&job_path).missing.len(), job.num_shards());
+    let kinds = SourceKinds::default();
+    for i in 0..job.num_shards() {
+        loaded.run_shard(&job_path, i, &kinds).unwrap();
+    }
+    // Running a shard again is harmless.
+    loaded.run_shard(&job_path, 1, &kinds).unwrap();
+    let status = loaded.status(&job_path);
+    assert_eq!(
+        (status.done.len(), status.failed.len(), status.missing.len()),
+        (job.num_shards(), 0, 0)
+    );
+    // The same results computed here in one run.
+    let cpu = strata::ComputeOptions {
+        backend: strata::backend::gpu::BackendChoice::Cpu,
+        ..Default::default()
+    };
+    strata::labelled::to_zarr_all(&refs, dir.join("local.zarr"), &Default::default(), &cpu).unwrap();
+    for name in ["ndvi_mean", "red_median", "bright"] {
+        let (a, b) = (
+            read(&dir.join("local.zarr"), &format!("/{name}")),
+            read(&dir.join("job.zarr"), &format!("/{name}")),
+        );
+        assert_eq!(a.len(), b.len(), "{name}");
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+            "{name} differs"
+        );
+    }
+    let err = loaded.run_shard(&job_path, job.num_shards(), &kinds).unwrap_err();
+    assert!(matches!(err, JobError::ShardOutOfRange { .. }), "{err}");
+    assert!(err.to_string().contains("out of range"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// NDVI's mean over time, red's median over time and a mask of bright red medians, over a
+/// stack of the embedded catalog served on loopback (the server is returned: keep it).
+fn stack_results() -> (strata::loopback::Server, Vec<DataArray>) {
+    let server = strata::loopback::Server::start(None).unwrap();
+    let embedded = strata::loopback::landsat::SyntheticLandsat {
+        scenes: 6,
+        size: 192,
+        ..Default::default()
+    };
+    embedded.serve(&server).unwrap();
+    let store = strata::io::ObjectStore::new(strata::io::StoreOptions::default()).unwrap();
+    let options = strata::stack::StackOptions {
+        assets: ["red", "nir08", "swir16"].map(String::from).to_vec(),
+        resolution: Some((30.0, 30.0)),
+        chunks_yx: (64, 64),
+        ..Default::default()
+    };
+    // searched as a user would: the items come back with absolute hrefs
+    let params = strata::stac::SearchParams {
+        collections: vec!["landsat-c2-l2".into()],
+        ..Default::default()
+    };
+    let items = strata::stac::search(&store, &server.url(), &params).unwrap().items;
+    let reader = Arc::new(strata::io::CogReader::new(store));
+    let s = strata::stack::stack(&items, &options, reader).unwrap().labelled();
+    let band = |b: &str| s.sel("band", b).unwrap();
+    let ndvi = (&(&band("swir16") - &band("nir08")) / &(&band("swir16") + &band("nir08")))
+        .mean("time")
+        .unwrap()
+        .with_name("ndvi_mean");
+    let red = band("red").median("time").unwrap().with_name("red_median");
+    let bright = red.gt(0.1).with_name("bright");
+    (server, vec![ndvi, red, bright])
+}
+
+#[test]
+fn graphs_holding_memory_or_user_functions_are_refused_by_name() {
+    let dir = scratch("refused");
+    let in_memory = Array::from_ndarray(ArrayD::<f32>::zeros(ndarray::IxDyn(&[4, 4])), [2, 2]);
+    let err = Job::new(&dir, &[("x", &(&in_memory + 1.0))], (2, 2), JobCompute::default()).unwrap_err();
+    assert!(matches!(err, JobError::NotPortable { .. }), "{err}");
+    assert!(err.to_string().contains("memory"), "{err}");
+    let f = Array::zeros(&[4, 4], [2, 2]).map_blocks("my closure", |b| b.to_owned());
+    let err = Job::new(&dir, &[("x", &f)], (2, 2), JobCompute::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("my closure") && err.to_string().contains("user function"),
+        "{err}"
+    );
+    let err = Job::load(&dir.join("missing.json")).unwrap_err();
+    assert!(
+        matches!(err, JobError::File { .. }) && err.to_string().contains("missing.json"),
+        "{err}"
+    );
+    std::fs::write(dir.join("bad.json"), b"{\"not\": \"a job\"}").unwrap();
+    let err = Job::load(&dir.join("bad.json")).unwrap_err();
+    assert!(err.to_string().contains("not a strata job"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_job_file_does_not_grow_with_its_shards() {
+    // The same lazy array in tiles of 4096 and of 64 pixels: 1 shard or 4096 of them, one
+    // job file size (a few bytes for the tile numbers).
+    let dir = scratch("size");
+    let source = Array::full(&[4096, 4096], 1.0, [1024, 1024]) * 2.0;
+    let big = Job::new(&dir, &[("x", &source)], (4096, 4096), JobCompute::default()).unwrap();
+    let small = Job::new(&dir, &[("x", &source)], (64, 64), JobCompute::default()).unwrap();
+    assert_eq!((big.num_shards(), small.num_shards()), (1, 4096));
+    let (a, b) = (
+        serde_json::to_vec(&big).unwrap().len(),
+        serde_json::to_vec(&small).unwrap().len(),
+    );
+    assert!(b.abs_diff(a) < 64, "{a} vs {b} bytes");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_absent_slurm_and_an_unreachable_store_say_so() {
+    let dir = scratch("errors");
+    let x = Array::full(&[64, 64], 1.0, [32, 32]) + 1.0;
+    // A store under a regular file cannot be made: the error names the path, and no job
+    // file is left behind.
+    std::fs::write(dir.join("a-file"), b"").unwrap();
+    let labelled = DataArray::new(x.clone(), &["y", "x"], vec![]).unwrap().with_name("x");
+    let job_path = dir.join("job.json");
+    let err = Job::create(
+        &job_path,
+        &dir.join("a-file/store"),
+        &[&labelled],
+        (32, 32),
+        JobCompute::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("a-file"), "{err}");
+    assert!(!job_path.exists());
+    // With no sbatch on PATH, launching says Slurm is missing and how to get one.
+    Job::create(
+        &job_path,
+        &dir.join("store"),
+        &[&labelled],
+        (32, 32),
+        JobCompute::default(),
+    )
+    .unwrap();
+    let path = std::env::var_os("PATH");
+    std::env::set_var("PATH", dir.join("no-bin"));
+    let err = strata::job::launch_slurm(&job_path, &Default::default()).unwrap_err();
+    if let Some(p) = path {
+        std::env::set_var("PATH", p);
+    }
+    assert!(matches!(err, JobError::Slurm(_)), "{err}");
+    assert!(
+        err.to_string().contains("sbatch") && err.to_string().contains("slurm_local.sh"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
