@@ -13,10 +13,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let began = Instant::now();
     let cube = Array::full(&[12, n, n], 0.25, [12, 1024, 1024]);
     let result = (&cube * 2.0).reduce(ReduceOp::NanMedian, 0);
-    let job = Job::new(std::path::Path::new("/tmp/continent.zarr"), &[("median", &result)], (1024, 1024), JobCompute::default())?;
+    let job = Job::new(
+        std::path::Path::new("/tmp/continent.zarr"),
+        &[("median", &result)],
+        (1024, 1024),
+        JobCompute::default(),
+    )?;
     let json = serde_json::to_vec(&job)?;
     let planned = began.elapsed();
-    println!("{} shards; job planned and serialised in {:.1} ms, {} bytes", job.num_shards(), planned.as_secs_f64() * 1e3, json.len());
+    println!(
+        "{} shards; job planned and serialised in {:.1} ms, {} bytes",
+        job.num_shards(),
+        planned.as_secs_f64() * 1e3,
+        json.len()
+    );
     let kinds = SourceKinds::default();
     let options = ComputeOptions::default();
     let mut worst = 0f64;

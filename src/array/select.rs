@@ -86,18 +86,7 @@ impl From<std::ops::Range<isize>> for Slice {
 /// Output chunks of a strided selection: a cut wherever the source block changes, so every
 /// output block reads one input block along this axis (as dask slices).
 fn strided_chunks(input: &ChunkGrid, axis: usize, start: usize, step: isize, len: usize) -> Vec<usize> {
-    let mut sizes = Vec::new();
-    let mut prev = usize::MAX;
-    for i in 0..len {
-        let src = (start as isize + step * i as isize) as usize;
-        let (b, _) = input.locate(axis, src);
-        if b != prev || sizes.is_empty() {
-            sizes.push(0);
-            prev = b;
-        }
-        *sizes.last_mut().expect("pushed") += 1;
-    }
-    sizes
+    input.cut_along(axis, (0..len).map(|i| (start as isize + step * i as isize) as usize))
 }
 
 fn axis_error(op: &str, axis: isize, ndim: usize) -> ExprError {

@@ -153,6 +153,24 @@ impl ChunkGrid {
             .collect()
     }
 
+    /// Block sizes of a selection that reads input indices `indices` along `axis`: a cut
+    /// wherever the input block changes, so each selected block reads one input block there
+    /// (as dask slices). O(indices × log blocks).
+    pub fn cut_along(&self, axis: usize, indices: impl Iterator<Item = usize>) -> Vec<usize> {
+        let offsets = self.offsets(axis);
+        let mut sizes: Vec<usize> = Vec::new();
+        let mut prev = usize::MAX;
+        for src in indices {
+            let b = offsets.partition_point(|&o| o <= src).saturating_sub(1);
+            if b != prev || sizes.is_empty() {
+                sizes.push(0);
+                prev = b;
+            }
+            *sizes.last_mut().expect("pushed") += 1;
+        }
+        sizes
+    }
+
     /// Start offsets of the blocks along `axis` (one more entry than blocks: the last is the length).
     pub fn offsets(&self, axis: usize) -> Vec<usize> {
         let mut out = Vec::with_capacity(self.sizes[axis].len() + 1);

@@ -11,6 +11,7 @@ mod dot;
 mod fused;
 mod gather;
 mod lower;
+mod pushdown;
 
 use std::fmt;
 use std::ops::Range;
@@ -284,7 +285,8 @@ impl TaskGraph {
     /// **Errors**: the first deferred [`ExprError`] of an invalid expression, or a holistic
     /// reduction too large for the budget.
     pub fn build(roots: &[Arc<Node>], options: &PlanOptions) -> Result<TaskGraph, PlanError> {
-        let graph = lower::lower_roots(roots, options)?;
+        let roots = pushdown::push_selections(roots);
+        let graph = lower::lower_roots(&roots, options)?;
         for out in &graph.outputs {
             if out.tasks.len() != out.grid.num_blocks() {
                 return Err(PlanError::Incomplete {
