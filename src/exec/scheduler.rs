@@ -17,29 +17,42 @@ use crate::plan::{TaskGraph, TaskKind};
 
 /// Depth-first post-order from the outputs: a task's rank is when a single thread running the
 /// graph depth-first would finish it. Running in this order finishes one output block before
-/// starting the sources of the next, so memory streams instead of piling up.
+/// starting the sources of the next, so memory streams instead of piling up. Output blocks
+/// are visited by place (their start on the last two axes, y then x), every output's block at
+/// a place before the next place: outputs that read the same source tiles (the bands of one
+/// stack) consume them together, and each tile is freed before the next is read.
 fn priorities(graph: &TaskGraph) -> Vec<usize> {
     let n = graph.tasks.len();
     let mut rank = vec![usize::MAX; n];
     let mut next = 0;
     let mut stack: Vec<(usize, bool)> = Vec::new();
-    for out in &graph.outputs {
-        for &root in &out.tasks {
-            stack.push((root, false));
-            while let Some((t, expanded)) = stack.pop() {
-                if rank[t] != usize::MAX {
-                    continue;
-                }
-                if expanded {
-                    rank[t] = next;
-                    next += 1;
-                    continue;
-                }
-                stack.push((t, true));
-                for &d in graph.tasks[t].deps.iter().rev() {
-                    if rank[d] == usize::MAX {
-                        stack.push((d, false));
-                    }
+    let mut order: Vec<((usize, usize), usize, usize)> = Vec::new();
+    for (o, out) in graph.outputs.iter().enumerate() {
+        let per_axis = out.grid.blocks_per_axis();
+        let nd = per_axis.len();
+        for (b, &root) in out.tasks.iter().enumerate() {
+            let region = out.grid.region(&crate::expr::unravel(b, &per_axis));
+            let start = |k: usize| if nd >= k { region[nd - k].start } else { 0 };
+            order.push(((start(2), start(1)), o, root));
+        }
+    }
+    // stable: blocks at one place keep output order, then C order within an output
+    order.sort_by_key(|&(place, o, _)| (place, o));
+    for (_, _, root) in order {
+        stack.push((root, false));
+        while let Some((t, expanded)) = stack.pop() {
+            if rank[t] != usize::MAX {
+                continue;
+            }
+            if expanded {
+                rank[t] = next;
+                next += 1;
+                continue;
+            }
+            stack.push((t, true));
+            for &d in graph.tasks[t].deps.iter().rev() {
+                if rank[d] == usize::MAX {
+                    stack.push((d, false));
                 }
             }
         }

@@ -45,12 +45,13 @@ pub fn to_zarr_all(
     let coords = shared_coords(arrays)?;
     let store = ZarrStore::create(root.as_ref())?;
     let mut specs = Vec::with_capacity(arrays.len());
-    for a in arrays {
+    let data: Vec<&crate::array::Array> = arrays.iter().map(|a| a.data()).collect();
+    let blocks = crate::output::zarr::planned_blocks(&data, compute)?;
+    for (a, block) in arrays.iter().zip(&blocks) {
         let name = a
             .name()
             .ok_or_else(|| LabelError::Invalid("an array written to Zarr needs a name".into()))?;
-        let node = a.data().node()?;
-        let mut spec = ZarrArraySpec::new(name, a.shape(), a.data().dtype(), &node.grid.max_block_shape(), options)?;
+        let mut spec = ZarrArraySpec::new(name, a.shape(), a.data().dtype(), block, options)?;
         spec.dimension_names = Some(a.dims().to_vec());
         spec.attributes = data_attributes(a, &coords);
         specs.push((spec, a.data()));

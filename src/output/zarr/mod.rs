@@ -21,6 +21,7 @@ use zarrs::group::GroupBuilder;
 
 pub use shards::ShardAssembler;
 pub use store::{scratch_dir, AtomicFileStore, SCRATCH};
+pub(crate) use write::planned_blocks;
 pub use write::{write_arrays, ZarrWrite};
 
 use super::OutputError;
@@ -30,11 +31,11 @@ use crate::expr::DType;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZarrOptions {
     /// Inner chunk shape (what a reader decompresses at once). Default: the array's block
-    /// shape.
+    /// shape, cut along its leading axes (time, band) to at most [`DEFAULT_CHUNK_BYTES`].
     pub chunk_shape: Option<Vec<usize>>,
-    /// Shard shape, a whole number of inner chunks per axis (what one file, and one worker's
-    /// task, holds). Default: inner chunks grouped along the last two axes up to
-    /// [`DEFAULT_SHARD_BYTES`].
+    /// Shard shape, a whole number of inner chunks per axis (what one file holds). Default:
+    /// the chunks of one block, up to [`DEFAULT_SHARD_BYTES`]: a shard never spans blocks, so
+    /// it is complete (and written, and freed) as soon as its block is computed.
     pub shard_shape: Option<Vec<usize>>,
     /// zstd level (1 fast .. 22 small; default 3)
     pub zstd_level: i32,
@@ -52,6 +53,8 @@ impl Default for ZarrOptions {
 
 /// Bytes a default shard holds at most (uncompressed).
 pub const DEFAULT_SHARD_BYTES: u64 = 64 << 20;
+/// Bytes a default inner chunk holds at most (uncompressed).
+pub const DEFAULT_CHUNK_BYTES: u64 = 16 << 20;
 
 /// One array of a store: where it goes and how it is laid out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,14 +97,14 @@ impl ZarrArraySpec {
         let nd = shape.len();
         let chunk: Vec<usize> = match &options.chunk_shape {
             Some(c) => c.clone(),
-            None => block.iter().map(|&b| b.max(1)).collect(),
+            None => default_chunk(block, dtype.size() as u64),
         };
         if chunk.len() != nd || chunk.contains(&0) {
             return Err(bad(format!("chunk shape {chunk:?} for an array of shape {shape:?}")));
         }
         let shard = match &options.shard_shape {
             Some(s) => s.clone(),
-            None => default_shard(shape, &chunk, dtype.size() as u64),
+            None => default_shard(block, &chunk, dtype.size() as u64),
         };
         if shard.len() != nd || shard.iter().zip(&chunk).any(|(&s, &c)| s == 0 || s % c != 0) {
             return Err(bad(format!(
@@ -157,29 +160,44 @@ fn normalise(path: &str) -> String {
     format!("/{trimmed}")
 }
 
-/// Inner chunks grouped along the last two axes (then earlier ones), doubling each in turn,
-/// while the shard stays within [`DEFAULT_SHARD_BYTES`] and within the array.
-fn default_shard(shape: &[usize], chunk: &[usize], elem: u64) -> Vec<usize> {
-    let mut shard = chunk.to_vec();
-    let bytes = |s: &[usize]| s.iter().map(|&n| n as u64).product::<u64>() * elem;
-    let order: Vec<usize> = (0..shape.len()).rev().collect();
-    loop {
-        let mut grew = false;
-        for &a in &order {
-            if shard[a] >= shape[a] {
-                continue;
+fn bytes_of(shape: &[usize], elem: u64) -> u64 {
+    shape.iter().map(|&n| n as u64).product::<u64>() * elem
+}
+
+/// A block's shape cut to at most [`DEFAULT_CHUNK_BYTES`]: leading axes (time, band) halved
+/// first, the last two (y, x) only when one plane is still too large.
+fn default_chunk(block: &[usize], elem: u64) -> Vec<usize> {
+    let mut chunk: Vec<usize> = block.iter().map(|&b| b.max(1)).collect();
+    let nd = chunk.len();
+    let spatial = nd.saturating_sub(2);
+    for a in (0..spatial).chain((spatial..nd).cycle().take(64)) {
+        while bytes_of(&chunk, elem) > DEFAULT_CHUNK_BYTES && chunk[a] > 1 {
+            chunk[a] = chunk[a].div_ceil(2);
+            if a >= spatial {
+                break; // alternate y and x
             }
-            let mut next = shard.clone();
-            next[a] *= 2;
-            if bytes(&next) <= DEFAULT_SHARD_BYTES {
-                shard = next;
-                grew = true;
-            }
-        }
-        if !grew {
-            return shard;
         }
     }
+    chunk
+}
+
+/// The chunks of one block, leading axes first, while the shard stays within
+/// [`DEFAULT_SHARD_BYTES`].
+fn default_shard(block: &[usize], chunk: &[usize], elem: u64) -> Vec<usize> {
+    let mut shard = chunk.to_vec();
+    for a in 0..shard.len() {
+        let fit = block.get(a).map_or(1, |&b| (b / chunk[a]).max(1));
+        let mut k = fit;
+        while k > 1 && {
+            let mut trial = shard.clone();
+            trial[a] = chunk[a] * k;
+            bytes_of(&trial, elem) > DEFAULT_SHARD_BYTES
+        } {
+            k -= 1;
+        }
+        shard[a] = chunk[a] * k;
+    }
+    shard
 }
 
 /// A Zarr v3 store on the local file system (a shared file system for workers on a cluster),
@@ -431,14 +449,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_shards_group_chunks_along_the_last_axes_within_the_limit() {
-        // 512^2 f32 chunks (1 MiB) grow to 4096 x 4096 (64 MiB), last axis first.
-        assert_eq!(default_shard(&[10000, 10000], &[512, 512], 4), vec![4096, 4096]);
-        // never past the array
-        assert_eq!(default_shard(&[700, 600], &[512, 512], 4), vec![1024, 1024]);
-        // a (time, y, x) cube: the spatial axes grow first, then time
-        let s = default_shard(&[12, 2048, 2048], &[1, 512, 512], 4);
-        assert_eq!(s, vec![4, 2048, 2048]);
+    fn default_chunks_and_shards_follow_the_blocks() {
+        // a plane block is its own chunk and shard
+        assert_eq!(default_chunk(&[512, 512], 4), vec![512, 512]);
+        assert_eq!(default_shard(&[512, 512], &[512, 512], 4), vec![512, 512]);
+        // a (31 months, 1 band, 1024, 1024) f32 block (124 MiB): chunks of 4 months (16 MiB
+        // at most), shards of 16 months (64 MiB), never past the block
+        let chunk = default_chunk(&[31, 1, 1024, 1024], 4);
+        assert_eq!(chunk, vec![4, 1, 1024, 1024]);
+        assert_eq!(default_shard(&[31, 1, 1024, 1024], &chunk, 4), vec![16, 1, 1024, 1024]);
+        // a plane too large for one chunk is cut in y and x
+        let big = default_chunk(&[8192, 8192], 4);
+        assert!(bytes_of(&big, 4) <= DEFAULT_CHUNK_BYTES, "{big:?}");
     }
 
     #[test]

@@ -37,8 +37,27 @@ pub fn write_arrays(
             ..spec.clone()
         })
         .collect();
+    // Each array computed in blocks of its shards: a block then fills whole shards, written
+    // and freed as it arrives, where blocks offset from the shard grid (an area cut at any
+    // pixel) would keep every shard they straddle open until its neighbours came.
+    let regular: Vec<Array> = arrays
+        .iter()
+        .map(|(spec, a)| {
+            let aligned = a.grid().is_some_and(|g| {
+                (0..g.ndim()).all(|k| {
+                    let s = spec.shard_shape[k];
+                    g.offsets(k).iter().all(|o| o % s == 0 || *o == g.shape()[k])
+                })
+            });
+            if aligned {
+                (*a).clone()
+            } else {
+                a.rechunk(crate::expr::Chunks::Block(spec.shard_shape.clone()))
+            }
+        })
+        .collect();
     let result = (|| {
-        let graph = plan_many(&arrays.iter().map(|(_, a)| *a).collect::<Vec<_>>(), options)?;
+        let graph = plan_many(&regular.iter().collect::<Vec<_>>(), options)?;
         let mut outputs = Vec::with_capacity(staged.len());
         for (spec, out) in staged.iter().zip(&graph.outputs) {
             outputs.push(store.create_array(spec)?);
@@ -73,6 +92,16 @@ pub fn write_arrays(
             Err(e)
         }
     }
+}
+
+/// The block shape each array is computed in (the planner's, after pushdown and the cuts of
+/// its reductions), the default inner chunk of its Zarr array: blocks then map onto chunks
+/// and shards with little straddling. Costs a planning.
+///
+/// **Errors**: a plan error.
+pub(crate) fn planned_blocks(arrays: &[&Array], options: &ComputeOptions) -> crate::Result<Vec<Vec<usize>>> {
+    let graph = plan_many(arrays, options)?;
+    Ok(graph.outputs.iter().map(|o| o.grid.max_block_shape()).collect())
 }
 
 /// The folder an array path lives in.
@@ -146,8 +175,8 @@ impl Array {
         compute: &ComputeOptions,
     ) -> crate::Result<ZarrWrite> {
         let store = ZarrStore::create(root.as_ref())?;
-        let node = self.node()?;
-        let spec = ZarrArraySpec::new(path, self.shape(), self.dtype(), &node.grid.max_block_shape(), options)?;
+        let block = planned_blocks(&[self], compute)?.remove(0);
+        let spec = ZarrArraySpec::new(path, self.shape(), self.dtype(), &block, options)?;
         write_arrays(&store, &[(spec, self)], compute)
     }
 }

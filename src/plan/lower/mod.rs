@@ -62,6 +62,35 @@ fn cut_at_selection(grid: &ChunkGrid, maps: &[AxisMap], fixed: &[(usize, usize)]
     grid.refine(&ChunkGrid::from_sizes(sizes))
 }
 
+/// The input-axis positions of `grid`'s block edges under contiguous maps (step ±1), as a grid
+/// of `input`'s shape: where a selection's blocks start and end in its input.
+fn block_edges_in_input(input: &ChunkGrid, maps: &[AxisMap], grid: &ChunkGrid) -> ChunkGrid {
+    let mut edges: Vec<Vec<usize>> = (0..input.ndim()).map(|a| vec![0, input.shape()[a]]).collect();
+    for (k, m) in maps.iter().enumerate() {
+        if let AxisMap::Strided { axis, start, step, len } = m {
+            if step.unsigned_abs() == 1 && *len > 0 {
+                for e in grid.offsets(k) {
+                    let at = if *step > 0 {
+                        start + e
+                    } else {
+                        start + 1 - e.min(start + 1)
+                    };
+                    edges[*axis].push(at.min(input.shape()[*axis]));
+                }
+            }
+        }
+    }
+    let sizes = edges
+        .into_iter()
+        .map(|mut e| {
+            e.sort_unstable();
+            e.dedup();
+            e.windows(2).map(|w| w[1] - w[0]).collect()
+        })
+        .collect();
+    ChunkGrid::from_sizes(sizes)
+}
+
 fn elems(shape: &[usize]) -> u64 {
     shape.iter().map(|&n| n as u64).product()
 }
@@ -166,7 +195,7 @@ impl Lowerer<'_> {
                 let grid = self.elementwise_grid(node)?;
                 self.fused_blocks(node, &grid)?
             }
-            Op::Select { maps, fixed } => self.select_blocks(node, maps, fixed)?,
+            Op::Select { maps, fixed } => self.select_blocks(node, maps, fixed, &node.grid)?,
             Op::Concat { axis } => self.concat_blocks(node, *axis)?,
             Op::Rechunk => self.lower_as(&node.inputs[0], &node.grid)?,
             Op::Reduce { op, axes } if op.is_holistic() => self.holistic_blocks(node, *op, axes)?,
@@ -207,6 +236,12 @@ impl Lowerer<'_> {
             Op::Fill(_) | Op::Host(_) | Op::Source(_) => self.source_blocks(node, grid),
             _ if node.op.is_elementwise() => self.fused_blocks(node, grid)?,
             Op::Rechunk => self.lower_as(&node.inputs[0], grid)?,
+            // A selection of a source reads any region too: each block in `grid` gathers from
+            // source reads cut to it, never from whole source blocks around it (a median's
+            // whole time axis over an area cut from a stack holds one block's worth).
+            Op::Select { maps, fixed } if matches!(node.inputs[0].op, Op::Source(_) | Op::Fill(_)) => {
+                self.select_blocks(node, maps, fixed, grid)?
+            }
             _ => {
                 let natural = self.lower(node)?;
                 if &natural.grid == grid {
@@ -386,21 +421,26 @@ impl Lowerer<'_> {
         })
     }
 
+    /// The selection's blocks in `grid`.
     fn select_blocks(
         &mut self,
         node: &Arc<Node>,
         maps: &[AxisMap],
         fixed: &[(usize, usize)],
+        grid: &ChunkGrid,
     ) -> Result<Table, PlanError> {
-        // A source reads any region: cut its blocks at the selection's edges, so only the
-        // selected pixels are read (pruning drops the blocks outside), not whole blocks.
+        // A source reads any region: cut its blocks at the selection's edges and at the edges
+        // of the blocks asked for, so only the selected pixels are read (pruning drops the
+        // blocks outside) and each block gathers from reads of about its own size.
         let source = &node.inputs[0];
         let input = if matches!(source.op, Op::Source(_)) {
-            self.lower_as(source, &cut_at_selection(&source.grid, maps, fixed))?
+            let cut =
+                cut_at_selection(&source.grid, maps, fixed).refine(&block_edges_in_input(&source.grid, maps, grid));
+            self.lower_as(source, &cut)?
         } else {
             self.lower(source)?
         };
-        let table = self.gather_blocks(node, &node.grid, &input, 0.0, |region| {
+        let table = self.gather_blocks(node, grid, &input, 0.0, |region| {
             let axes = maps
                 .iter()
                 .zip(region)
