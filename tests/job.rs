@@ -196,3 +196,82 @@ fn an_absent_slurm_and_an_unreachable_store_say_so() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_worker_takes_its_index_from_the_cluster_and_prints_a_kubernetes_job() {
+    let dir = scratch("worker");
+    // A portable job: a procedural fill through arithmetic, 4 shards.
+    let x = (Array::full(&[64, 64], 3.0, [32, 32]) * 2.0) - 1.0;
+    let labelled = DataArray::new(x, &["y", "x"], vec![]).unwrap().with_name("x");
+    let job_path = dir.join("job.json");
+    let job = Job::create(
+        &job_path,
+        &dir.join("store"),
+        &[&labelled],
+        (32, 32),
+        JobCompute::default(),
+    )
+    .unwrap();
+    assert_eq!(job.num_shards(), 4);
+    let worker = env!("CARGO_BIN_EXE_strata-worker");
+    for (var, shard) in [
+        ("JOB_COMPLETION_INDEX", "0"),
+        ("AWS_BATCH_JOB_ARRAY_INDEX", "1"),
+        ("SLURM_ARRAY_TASK_ID", "3"),
+    ] {
+        let out = std::process::Command::new(worker)
+            .args(["run", &job_path.display().to_string()])
+            .env(var, shard)
+            .env("NODEVICE_SELECT", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{var}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let status = Job::load(&job_path).unwrap().status(&job_path);
+    assert_eq!((status.done.clone(), status.missing.clone()), (vec![0, 1, 3], vec![2]));
+    // status exits 3 while shards are missing, and names them
+    let out = std::process::Command::new(worker)
+        .args(["status", &job_path.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("missing: 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // no index at all: one clear message
+    let out = std::process::Command::new(worker)
+        .args(["run", &job_path.display().to_string()])
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no shard index"));
+    let out = std::process::Command::new(worker)
+        .args([
+            "launch",
+            "k8s",
+            &job_path.display().to_string(),
+            "--image",
+            "registry.example/strata:1",
+            "--parallelism",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "kind: Job",
+        "completionMode: Indexed",
+        "completions: 4",
+        "parallelism: 2",
+        "backoffLimitPerIndex: 2",
+        "image: registry.example/strata:1",
+        "\"strata-worker\", \"run\"",
+    ] {
+        assert!(yaml.contains(needle), "{needle} missing from:\n{yaml}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
