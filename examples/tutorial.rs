@@ -104,6 +104,10 @@ pub struct Args {
     /// runs its shards as one Slurm array of strata-worker tasks
     #[arg(long, default_value = "local")]
     pub executor: String,
+    /// `notebook`: resample the stack, then cut the area (the seed's order); `cut-first`: cut
+    /// the area, then resample (the same reads and values: the planner moves the cut down)
+    #[arg(long, default_value = "notebook")]
+    pub order: String,
     /// with --executor slurm: about this many shards (tiles of the area, each holding every
     /// output's pixels of it)
     #[arg(long, default_value_t = 16)]
@@ -216,15 +220,24 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     let b = args.buffer;
     let aoi = stack.loc("y", y + b, y - b)?.loc("x", x - b, x + b)?;
 
-    // rgb = aoi.sel(band=['red', 'green', 'blue'])
+    // rgb = stack.sel(band=['red', 'green', 'blue'])
     // monthly = rgb.resample(time="MS").median("time", keep_attrs=True)
-    // (The notebook takes the area after the resample; the values are the same either way.
-    // Selecting first lets strata read only the area's pixels: its planner pushes a
-    // selection into a stack's reads, not yet below a reduction.)
-    let monthly_aoi = aoi
-        .sel_many("band", &["red", "green", "blue"])?
-        .resample("time", "MS")?
-        .median();
+    // area_of_interest = monthly.loc[..., y_utm+buffer:y_utm-buffer, x_utm-buffer:x_utm+buffer]
+    // (The notebook's order. strata's planner moves the area's cut below the resample, so the
+    // stack's reads cover the area only, as if it had been cut first.)
+    let monthly_aoi = match args.order.as_str() {
+        "notebook" => stack
+            .sel_many("band", &["red", "green", "blue"])?
+            .resample("time", "MS")?
+            .median()
+            .loc("y", y + b, y - b)?
+            .loc("x", x - b, x + b)?,
+        "cut-first" => aoi
+            .sel_many("band", &["red", "green", "blue"])?
+            .resample("time", "MS")?
+            .median(),
+        other => return Err(format!("--order {other}: expected notebook or cut-first").into()),
+    };
     println!("{monthly_aoi}");
 
     // NDVI = (aoi.sel(band='swir16') - aoi.sel(band='nir08')) / (... + ...); av_NDVI = NDVI.mean(dim='time')
