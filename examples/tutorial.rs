@@ -17,12 +17,13 @@ use std::sync::Arc;
 use clap::Parser;
 use ndarray::{ArrayView2, ArrayViewD};
 use strata::backend::gpu::BackendChoice;
+use strata::expr::IoCounters;
 use strata::geo::Crs;
-use strata::io::{CogReader, ObjectStore, StoreOptions};
+use strata::io::{CogReader, Hedging, ObjectStore, StoreOptions};
 use strata::job::{launch_slurm, Job, JobCompute, SlurmOptions};
 use strata::labelled::{compute_all, to_zarr_all, CoordValues, DataArray, DropHow};
 use strata::loopback::landsat::SyntheticLandsat;
-use strata::loopback::Server;
+use strata::loopback::{Fault, FaultPlan, LatencyProfile, Server};
 use strata::output::zarr::ZarrOptions;
 use strata::output::{
     write_bytes, write_geotiff, write_npy, write_npy_mask, write_png_band, write_png_mask, write_png_rgb_grid,
@@ -112,6 +113,29 @@ pub struct Args {
     /// output's pixels of it)
     #[arg(long, default_value_t = 16)]
     pub shards: usize,
+    /// the embedded server's delay before each answer, in milliseconds (a WAN round trip)
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// the embedded server's long tail: this share of answers (0 to 1) waits --slow-ms instead
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_share: f64,
+    /// the long tail's delay, in milliseconds
+    #[arg(long, default_value_t = 2000)]
+    pub slow_ms: u64,
+    /// the embedded server stalls this share (0 to 1) of its GeoTIFF answers after sending
+    /// their headers: nothing more for --stall-ms, then the connection closes
+    #[arg(long, default_value_t = 0.0)]
+    pub stall_share: f64,
+    /// how long a stalled answer stalls, in milliseconds
+    #[arg(long, default_value_t = 60_000)]
+    pub stall_ms: u64,
+    /// the embedded server sends at most this many bytes per second on each connection (0: no
+    /// limit)
+    #[arg(long, default_value_t = 0)]
+    pub bandwidth: u64,
+    /// never send hedged (duplicate) requests for slow reads
+    #[arg(long)]
+    pub no_hedge: bool,
 }
 
 /// What a run computed, labelled and in memory.
@@ -128,6 +152,8 @@ pub struct Outputs {
     pub mask: DataArray,
     /// the run's execution report
     pub report: ExecReport,
+    /// every read of the run (search, headers, tiles): requests, retries by cause, hedges
+    pub io: IoCounters,
 }
 
 fn main() {
@@ -165,7 +191,14 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     }
     let bbox = [args.bbox[0], args.bbox[1], args.bbox[2], args.bbox[3]];
     std::fs::create_dir_all(&args.out)?;
-    let store = ObjectStore::new(StoreOptions::default())?;
+    let store = ObjectStore::new(StoreOptions {
+        hedging: if args.no_hedge {
+            Hedging::off()
+        } else {
+            Hedging::default()
+        },
+        ..Default::default()
+    })?;
 
     // catalog = pystac_client.Client.open(...); items = catalog.search(...).item_collection()
     let _server; // keeps the embedded catalog served until the end
@@ -176,6 +209,7 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
             Some(api) => api.clone(),
             None => {
                 let server = Server::start(None)?;
+                misbehave(&server, args);
                 let began = std::time::Instant::now();
                 let cat = embedded.serve(&server)?;
                 println!(
@@ -209,7 +243,7 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
         resolution: Some((args.resolution, args.resolution)),
         ..Default::default()
     };
-    let stack = stack(&items, &options, Arc::new(CogReader::new(store)))?.labelled();
+    let stack = stack(&items, &options, Arc::new(CogReader::new(store.clone())))?.labelled();
     println!("{stack}");
     println!("projected dataset size (GB): {:.3}", stack.nbytes() as f64 / 1e9);
 
@@ -290,6 +324,7 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
             written.shards,
             began.elapsed().as_secs_f64()
         );
+        print_reads(&store.stats());
         write_bytes(&args.out.join("report.json"), written.report.to_json().as_bytes())?;
         return Ok(None);
     }
@@ -303,6 +338,8 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
 
     // data = data.dropna(dim='time', how='all'): in memory now, so this costs a count
     let monthly_rgb = monthly_aoi.dropna("time", DropHow::All)?;
+    let io = store.stats();
+    print_reads(&io);
     let out = Outputs {
         monthly_rgb,
         ndvi_mean: ndvi,
@@ -310,9 +347,44 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
         smoothed,
         mask,
         report,
+        io,
     };
     write_outputs(args, &out)?;
     Ok(Some(out))
+}
+
+/// Sets the embedded server's latency, bandwidth and stalls from the flags.
+fn misbehave(server: &Server, args: &Args) {
+    server.set_latency_profile(LatencyProfile {
+        typical: std::time::Duration::from_millis(args.latency_ms),
+        slow: std::time::Duration::from_millis(args.slow_ms),
+        slow_share: args.slow_share,
+    });
+    server.set_bandwidth(args.bandwidth);
+    if args.stall_share > 0.0 {
+        let every = (1.0 / args.stall_share).round().max(1.0) as u64;
+        let stall = Fault::StallAfterHeaders { millis: args.stall_ms };
+        server.set_faults(FaultPlan::new(vec![stall], every).on_paths(".tif"));
+    }
+}
+
+/// One line on the run's reads, with the retries by cause and the hedges.
+fn print_reads(io: &IoCounters) {
+    let r = &io.retries;
+    println!(
+        "reads: {} requests, {:.1} MB; {} retries ({} timeout, {} status, {} network, {} re-signed); \
+         {} stalled transfers abandoned; {} hedges, {} won",
+        io.requests,
+        io.bytes as f64 / 1e6,
+        r.total(),
+        r.timeout,
+        r.status,
+        r.network,
+        r.resign,
+        io.timeouts,
+        io.hedges,
+        io.hedges_won
+    );
 }
 
 /// Writes the results as a job (`OUT/job.json`) of about `--shards` tiles and runs it as one

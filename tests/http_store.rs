@@ -85,7 +85,7 @@ fn every_fault_kind_is_retried_to_the_right_bytes() {
         for (r, b) in ranges.iter().zip(&got) {
             assert_eq!(&b[..], &data[r.start as usize..r.end as usize], "{fault:?} {r:?}");
         }
-        assert_eq!(store.stats().retries, 2, "{fault:?}");
+        assert_eq!(store.stats().retries.total(), 2, "{fault:?}");
         assert_eq!(server.log().len(), 4, "{fault:?}: {:?}", server.log());
     }
 }

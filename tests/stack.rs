@@ -186,6 +186,7 @@ fn values_do_not_depend_on_chunks_faults_or_threads() {
     };
     for (chunk, threads) in [(32, Some(1)), (45, Some(2)), (64, None)] {
         let s = stack(&items(&server), &options(chunk), reader(store.clone())).unwrap();
+        server.clear_log();
         let got = s
             .array
             .compute_with(&ComputeOptions {
@@ -194,6 +195,15 @@ fn values_do_not_depend_on_chunks_faults_or_threads() {
             })
             .unwrap();
         assert_same(&got.0, &want, &format!("chunks {chunk}"));
+        // The report counts the run's requests as the server saw them, retries by cause.
+        let (io, log) = (got.1.io, server.log());
+        assert_eq!(io.requests, log.len() as u64, "chunks {chunk}: {io:?}");
+        let faulted = log.iter().filter(|r| r.fault.is_some()).count() as u64;
+        assert_eq!(io.retries.total(), faulted, "chunks {chunk}: {io:?}");
+        assert!(
+            io.retries.status > 0 && io.retries.network > 0,
+            "chunks {chunk}: {io:?}"
+        );
     }
     assert!(server.log().iter().any(|r| r.fault.is_some()));
 }

@@ -1,6 +1,11 @@
 //! The execution report: what ran, where, when, and how much memory it held.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::expr::{IoCounters, IoMeter};
+use crate::plan::{TaskGraph, TaskKind};
 
 /// One task's run.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +51,10 @@ pub struct ExecReport {
     pub over_budget_starts: usize,
     /// wall time of the run in microseconds
     pub wall_us: u64,
+    /// remote reads during the run: requests, bytes, retries by cause, timeouts, hedges
+    /// (summed over the stores the graph's sources read through; a store another run uses at
+    /// the same time counts that run's requests too)
+    pub io: IoCounters,
     /// every task, in completion order
     pub tasks: Vec<TaskRecord>,
 }
@@ -54,5 +63,40 @@ impl ExecReport {
     /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises")
+    }
+}
+
+/// The stores a graph's sources read through, with their counters when the run began.
+pub(super) struct IoTally {
+    meters: Vec<(Arc<dyn IoMeter>, IoCounters)>,
+}
+
+impl IoTally {
+    /// Snapshots every distinct store of `graph`'s sources. Costs a pass over the tasks.
+    pub(super) fn start(graph: &TaskGraph) -> IoTally {
+        let mut meters: Vec<(Arc<dyn IoMeter>, IoCounters)> = Vec::new();
+        for task in &graph.tasks {
+            let TaskKind::Source { source, .. } = &task.kind else {
+                continue;
+            };
+            let Some(meter) = source.io_meter() else {
+                continue;
+            };
+            let known = meters
+                .iter()
+                .any(|(m, _)| std::ptr::addr_eq(Arc::as_ptr(m), Arc::as_ptr(&meter)));
+            if !known {
+                let now = meter.counters();
+                meters.push((meter, now));
+            }
+        }
+        IoTally { meters }
+    }
+
+    /// What the stores did since [`start`](Self::start).
+    pub(super) fn finish(&self) -> IoCounters {
+        self.meters.iter().fold(IoCounters::default(), |sum, (m, before)| {
+            sum.plus(&m.counters().since(before))
+        })
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ndarray::ArrayViewMutD;
 
+use super::report::IoTally;
 use super::{ComputeOptions, ExecError, ExecReport, Progress, TaskRecord};
 use crate::backend::{Backend, BackendError, Placement, ResultMemory, Value};
 use crate::expr::Block;
@@ -247,6 +248,7 @@ fn run<'s>(
         bar
     });
     let began = Instant::now();
+    let io = IoTally::start(graph);
     let max_in_flight = threads * (1 + options.lookahead.max(1));
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut held: u64 = 0;
@@ -569,6 +571,7 @@ fn run<'s>(
         failure = Some(ExecError::Stalled { finished, total: n });
     }
     report.wall_us = began.elapsed().as_micros() as u64;
+    report.io = io.finish();
     match failure {
         Some(e) => Err(e),
         None => Ok(report),

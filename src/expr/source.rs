@@ -58,6 +58,96 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
     fn read_raw(&self, region: &[Range<usize>]) -> Result<SourceData, SourceError> {
         self.read(region).map(SourceData::Values)
     }
+
+    /// The counters of the store this source reads through, for the execution report's I/O
+    /// figures (requests, retries by cause, hedges). Sources sharing a store return the same
+    /// meter, and the report counts it once. Default: `None` (no remote reads).
+    fn io_meter(&self) -> Option<Arc<dyn IoMeter>> {
+        None
+    }
+}
+
+/// Something that counts remote reads: an object store. Reading the counters is a few atomic
+/// loads.
+pub trait IoMeter: Send + Sync {
+    /// The counters so far.
+    fn counters(&self) -> IoCounters;
+}
+
+/// What remote reads cost: requests, bytes, retries by cause, hedged requests. A store keeps
+/// them from its start; the execution report holds the difference over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IoCounters {
+    /// HTTP requests sent (every attempt and every hedge counts) or file reads made
+    pub requests: u64,
+    /// body bytes received (a cancelled request's bytes included)
+    pub bytes: u64,
+    /// requests sent again after one failed, by cause
+    pub retries: RetryCounts,
+    /// transfers abandoned because no bytes came for the stall interval, or the whole-request
+    /// limit passed (retried, or overtaken by a hedge)
+    pub timeouts: u64,
+    /// duplicate requests sent because the first was slower than its peers
+    pub hedges: u64,
+    /// of those, the ones whose answer came first
+    pub hedges_won: u64,
+}
+
+/// Retries by what made them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RetryCounts {
+    /// after a stalled transfer or one past its whole-request limit
+    pub timeout: u64,
+    /// after HTTP 429 or 5xx
+    pub status: u64,
+    /// after a failed connect, a reset or a cut body
+    pub network: u64,
+    /// after HTTP 403 with a signer (the URL signed again)
+    pub resign: u64,
+}
+
+impl RetryCounts {
+    /// All retries.
+    pub fn total(&self) -> u64 {
+        self.timeout + self.status + self.network + self.resign
+    }
+}
+
+impl IoCounters {
+    /// What happened between `before` and `self` (counters only grow; a smaller value reads 0).
+    pub fn since(&self, before: &IoCounters) -> IoCounters {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        IoCounters {
+            requests: d(self.requests, before.requests),
+            bytes: d(self.bytes, before.bytes),
+            retries: RetryCounts {
+                timeout: d(self.retries.timeout, before.retries.timeout),
+                status: d(self.retries.status, before.retries.status),
+                network: d(self.retries.network, before.retries.network),
+                resign: d(self.retries.resign, before.retries.resign),
+            },
+            timeouts: d(self.timeouts, before.timeouts),
+            hedges: d(self.hedges, before.hedges),
+            hedges_won: d(self.hedges_won, before.hedges_won),
+        }
+    }
+
+    /// The sum of two stores' counters.
+    pub fn plus(&self, other: &IoCounters) -> IoCounters {
+        IoCounters {
+            requests: self.requests + other.requests,
+            bytes: self.bytes + other.bytes,
+            retries: RetryCounts {
+                timeout: self.retries.timeout + other.retries.timeout,
+                status: self.retries.status + other.retries.status,
+                network: self.retries.network + other.retries.network,
+                resign: self.retries.resign + other.retries.resign,
+            },
+            timeouts: self.timeouts + other.timeouts,
+            hedges: self.hedges + other.hedges,
+            hedges_won: self.hedges_won + other.hedges_won,
+        }
+    }
 }
 
 /// What [`ChunkSource::read_raw`] gives.

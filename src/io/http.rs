@@ -1,25 +1,29 @@
 //! HTTP requests with retries: exponential backoff with full jitter on connect errors,
-//! timeouts, cut bodies, 429 and 5xx; `Retry-After` honoured; 403 re-signs the href.
+//! stalled or over-long transfers, cut bodies, 429 and 5xx; `Retry-After` honoured; 403
+//! re-signs the href. A GET slower than its host's recent peers is hedged (see `tail`).
 
+use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, CONTENT_RANGE, RANGE, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, StatusCode};
 
 use super::href::redact;
-use super::store::Shared;
+use super::store::{Host, RetryCause, Shared};
+use super::tail::{Phase, Progress};
 use super::IoError;
 
 /// What one attempt came to.
-enum Attempt<T> {
+pub(crate) enum Attempt<T> {
     Done(T),
     Retry {
         reason: String,
         status: Option<u16>,
         after: Option<Duration>,
+        cause: RetryCause,
     },
     Fail(IoError),
 }
@@ -32,12 +36,13 @@ pub(crate) async fn get_range(shared: &Shared, href: &str, range: Range<u64>) ->
         return Ok(Bytes::new());
     }
     let r = range.clone();
-    with_retries(
+    let call = Call {
         shared,
         href,
-        range.clone(),
-        |c, url| c.get(url).header(RANGE, header.as_str()),
-        move |status, headers, body: Bytes| match status {
+        range: range.clone(),
+        hedge: true,
+        build: |c: &Client, url: &str| c.get(url).header(RANGE, header.as_str()),
+        accept: move |status, headers: &HeaderMap, body: Bytes| match status {
             StatusCode::PARTIAL_CONTENT => {
                 let start = content_range(headers).map(|(s, _)| s);
                 if body.len() as u64 != want || start.is_some_and(|s| s != r.start) {
@@ -45,6 +50,7 @@ pub(crate) async fn get_range(shared: &Shared, href: &str, range: Range<u64>) ->
                         reason: format!("answer has {} bytes from {start:?}, expected {want}", body.len()),
                         status: Some(206),
                         after: None,
+                        cause: RetryCause::Network,
                     }
                 } else {
                     Attempt::Done(body)
@@ -57,19 +63,20 @@ pub(crate) async fn get_range(shared: &Shared, href: &str, range: Range<u64>) ->
                 len: body.len() as u64,
             }),
         },
-    )
-    .await
+    };
+    call.run().await
 }
 
 /// Up to `len` bytes from the start, and the total size when the server says it.
 pub(crate) async fn get_prefix(shared: &Shared, href: &str, len: u64) -> Result<(Bytes, Option<u64>), IoError> {
     let header = format!("bytes=0-{}", len.saturating_sub(1));
-    with_retries(
+    let call = Call {
         shared,
         href,
-        0..len,
-        |c, url| c.get(url).header(RANGE, header.as_str()),
-        |status, headers, body: Bytes| match status {
+        range: 0..len,
+        hedge: true,
+        build: |c: &Client, url: &str| c.get(url).header(RANGE, header.as_str()),
+        accept: |status, headers: &HeaderMap, body: Bytes| match status {
             StatusCode::PARTIAL_CONTENT => {
                 let total = content_range(headers).and_then(|(_, t)| t);
                 Attempt::Done((body, total))
@@ -79,123 +86,338 @@ pub(crate) async fn get_prefix(shared: &Shared, href: &str, len: u64) -> Result<
                 Attempt::Done((body.slice(..len.min(total) as usize), Some(total)))
             }
         },
-    )
-    .await
+    };
+    call.run().await
 }
 
 /// A request whose whole 2xx body is the answer (GET of a document, POST of a search).
+/// `hedge`: whether a slow one may be duplicated (only for requests safe to repeat).
 pub(crate) async fn send_with_retries(
     shared: &Shared,
     href: &str,
-    range: Range<u64>,
+    hedge: bool,
     build: impl Fn(&Client, &str) -> RequestBuilder,
 ) -> Result<Bytes, IoError> {
-    with_retries(shared, href, range, build, |_, _, body| Attempt::Done(body)).await
+    let call = Call {
+        shared,
+        href,
+        range: 0..0,
+        hedge,
+        build,
+        accept: |_, _: &HeaderMap, body| Attempt::Done(body),
+    };
+    call.run().await
 }
 
-async fn with_retries<T>(
-    shared: &Shared,
-    href: &str,
+/// One logical request: how to build it and what its answer means.
+struct Call<'a, B, A> {
+    shared: &'a Shared,
+    href: &'a str,
+    /// the bytes asked for (`0..0` when the whole body is the answer)
     range: Range<u64>,
-    build: impl Fn(&Client, &str) -> RequestBuilder,
-    accept: impl Fn(StatusCode, &HeaderMap, Bytes) -> Attempt<T>,
-) -> Result<T, IoError> {
-    let options = &shared.options;
-    let limit = shared.host_limit(href);
-    let mut resign = false;
-    let attempts = options.retries + 1;
-    for attempt in 1..=attempts {
-        let url = shared.signed(href, resign);
-        resign = false;
-        let outcome = {
-            let _permit = limit.acquire().await.expect("the host semaphore is never closed");
-            shared.requests.fetch_add(1, Ordering::Relaxed);
-            if attempt > 1 {
-                shared.retries.fetch_add(1, Ordering::Relaxed);
-            }
-            match build(&shared.client, &url)
-                .timeout(options.request_timeout)
-                .send()
-                .await
-            {
-                Err(e) => Attempt::Retry {
-                    reason: describe(&e),
-                    status: None,
-                    after: None,
-                },
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status == StatusCode::FORBIDDEN && options.signer.is_some() {
-                        // A signed URL that expired: sign again and retry at once.
-                        resign = true;
-                        Attempt::Retry {
-                            reason: "403, URL signed again".into(),
-                            status: Some(403),
-                            after: Some(Duration::ZERO),
-                        }
-                    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        Attempt::Retry {
-                            reason: format!("HTTP {status}"),
-                            status: Some(status.as_u16()),
-                            after: retry_after(resp.headers()),
-                        }
-                    } else if status == StatusCode::RANGE_NOT_SATISFIABLE {
-                        let len = content_range(resp.headers()).and_then(|(_, t)| t).unwrap_or(0);
-                        Attempt::Fail(IoError::OutOfRange {
-                            url: redact(href),
-                            range: range.clone(),
-                            len,
-                        })
-                    } else if !status.is_success() {
-                        Attempt::Fail(IoError::Status {
-                            url: redact(href),
-                            range: range.clone(),
-                            status: status.as_u16(),
-                            attempts: attempt,
-                        })
-                    } else {
-                        let headers = resp.headers().clone();
-                        match resp.bytes().await {
-                            Ok(body) => {
-                                shared.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-                                accept(status, &headers, body)
-                            }
-                            Err(e) => Attempt::Retry {
-                                reason: describe(&e),
-                                status: None,
-                                after: None,
-                            },
-                        }
+    /// whether a slow attempt may be duplicated
+    hedge: bool,
+    build: B,
+    accept: A,
+}
+
+/// Re-reads the host's limits this often while waiting, so they follow what its other
+/// requests show.
+const RECHECK: Duration = Duration::from_millis(50);
+
+impl<B, A, T> Call<'_, B, A>
+where
+    B: Fn(&Client, &str) -> RequestBuilder,
+    A: Fn(StatusCode, &HeaderMap, Bytes) -> Attempt<T>,
+{
+    async fn run(&self) -> Result<T, IoError> {
+        let options = &self.shared.options;
+        let host = self.shared.host(self.href);
+        let mut resign = false;
+        let mut may_hedge = self.hedge && options.hedging.enabled();
+        let attempts = options.retries + 1;
+        for attempt in 1..=attempts {
+            let url = self.shared.signed(self.href, resign);
+            match self.hedged(&host, &url, &mut may_hedge).await {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry {
+                    reason,
+                    status,
+                    after,
+                    cause,
+                } => {
+                    if attempt == attempts {
+                        return Err(self.failed(reason, status, attempts));
                     }
+                    resign = cause == RetryCause::Resign;
+                    self.shared.counters.retry(cause);
+                    let wait = after.unwrap_or_else(|| backoff(options.backoff_base, options.backoff_max, attempt));
+                    tokio::time::sleep(wait.min(options.backoff_max)).await;
                 }
-            }
-        };
-        match outcome {
-            Attempt::Done(v) => return Ok(v),
-            Attempt::Fail(e) => return Err(e),
-            Attempt::Retry { reason, status, after } => {
-                if attempt == attempts {
-                    return Err(match status {
-                        Some(status) => IoError::Status {
-                            url: redact(href),
-                            range,
-                            status,
-                            attempts,
-                        },
-                        None => IoError::Network {
-                            url: redact(href),
-                            range,
-                            message: reason,
-                            attempts,
-                        },
-                    });
-                }
-                let wait = after.unwrap_or_else(|| backoff(options.backoff_base, options.backoff_max, attempt));
-                tokio::time::sleep(wait.min(options.backoff_max)).await;
             }
         }
+        unreachable!("the loop returns on its last attempt")
     }
-    unreachable!("the loop returns on its last attempt")
+
+    fn failed(&self, reason: String, status: Option<u16>, attempts: u32) -> IoError {
+        match status {
+            Some(status) => IoError::Status {
+                url: redact(self.href),
+                range: self.range.clone(),
+                status,
+                attempts,
+            },
+            None => IoError::Network {
+                url: redact(self.href),
+                range: self.range.clone(),
+                message: reason,
+                attempts,
+            },
+        }
+    }
+
+    /// One attempt, duplicated once it has waited longer than the host's recent requests
+    /// did (within the budget, at most once per call); the first complete answer wins and
+    /// the other transfer is dropped, which closes its connection.
+    async fn hedged(&self, host: &Host, url: &str, may_hedge: &mut bool) -> Attempt<T> {
+        let shared = self.shared;
+        let hedging = &shared.options.hedging;
+        let first = Progress::new();
+        let primary = self.transfer(host, url, &first, false);
+        tokio::pin!(primary);
+        if !*may_hedge {
+            return primary.await;
+        }
+        loop {
+            let (phase, waited) = first.waiting();
+            let after = match phase {
+                Phase::Queued => None,
+                _ => lock(host).hedge_after(phase, hedging),
+            };
+            let nap = match after {
+                Some(after) if waited >= after => {
+                    if shared.hedge_budget.try_take(hedging) {
+                        break;
+                    }
+                    RECHECK
+                }
+                Some(after) => (after - waited).min(RECHECK),
+                None => RECHECK,
+            };
+            tokio::select! {
+                out = &mut primary => return out,
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+        *may_hedge = false;
+        shared.counters.hedges.fetch_add(1, Ordering::Relaxed);
+        let second = Progress::new();
+        let hedge = self.transfer(host, url, &second, true);
+        tokio::pin!(hedge);
+        tokio::select! {
+            out = &mut primary => match out {
+                Attempt::Retry { .. } => won_by_hedge(shared, hedge.await),
+                done_or_failed => done_or_failed,
+            },
+            out = &mut hedge => match out {
+                Attempt::Retry { .. } => primary.await,
+                other => won_by_hedge(shared, other),
+            },
+        }
+    }
+
+    /// Sends once and reads the whole body, abandoning the transfer when it stalls or passes
+    /// its whole-request limit.
+    async fn transfer(&self, host: &Host, url: &str, progress: &Progress, is_hedge: bool) -> Attempt<T> {
+        let shared = self.shared;
+        let options = &shared.options;
+        let _permit = host.limit.acquire().await.expect("the host semaphore is never closed");
+        shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if !is_hedge {
+            shared.hedge_budget.count_request();
+        }
+        progress.advance(Phase::Headers);
+        let began = Instant::now();
+        let rate = options.min_throughput.max(1) as f64;
+        let limit_for = |bytes: u64| options.request_timeout + Duration::from_secs_f64(bytes as f64 / rate);
+        let mut deadline = began + limit_for(self.range.end - self.range.start);
+        let resp = match watch(
+            (self.build)(&shared.client, url).send(),
+            progress,
+            host,
+            shared,
+            deadline,
+        )
+        .await
+        {
+            Err(overdue) => return self.overdue(overdue, deadline - began),
+            Ok(Err(e)) => return network_retry(&e),
+            Ok(Ok(resp)) => resp,
+        };
+        let headers_wait = progress.advance(Phase::Body);
+        let status = resp.status();
+        if status == StatusCode::FORBIDDEN && options.signer.is_some() {
+            // A signed URL that expired: sign again and retry at once.
+            return Attempt::Retry {
+                reason: "403, URL signed again".into(),
+                status: Some(403),
+                after: Some(Duration::ZERO),
+                cause: RetryCause::Resign,
+            };
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Attempt::Retry {
+                reason: format!("HTTP {status}"),
+                status: Some(status.as_u16()),
+                after: retry_after(resp.headers()),
+                cause: RetryCause::Status,
+            };
+        }
+        if status == StatusCode::RANGE_NOT_SATISFIABLE {
+            let len = content_range(resp.headers()).and_then(|(_, t)| t).unwrap_or(0);
+            return Attempt::Fail(IoError::OutOfRange {
+                url: redact(self.href),
+                range: self.range.clone(),
+                len,
+            });
+        }
+        if !status.is_success() {
+            return Attempt::Fail(IoError::Status {
+                url: redact(self.href),
+                range: self.range.clone(),
+                status: status.as_u16(),
+                attempts: 1,
+            });
+        }
+        let headers = resp.headers().clone();
+        let expected = resp.content_length();
+        if let Some(len) = expected {
+            deadline = deadline.max(began + limit_for(len));
+        }
+        let mut resp = resp;
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut longest = Duration::ZERO;
+        loop {
+            match watch(resp.chunk(), progress, host, shared, deadline).await {
+                Err(overdue) => return self.overdue(overdue, deadline - began),
+                Ok(Err(e)) => return network_retry(&e),
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => {
+                    longest = longest.max(progress.advance(Phase::Body));
+                    shared.counters.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    chunks.push(chunk);
+                }
+            }
+        }
+        lock(host).record(headers_wait, longest, &options.hedging);
+        accept_body(&self.accept, status, &headers, chunks, expected)
+    }
+
+    fn overdue(&self, overdue: Overdue, limit: Duration) -> Attempt<T> {
+        self.shared.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+        let reason = match overdue {
+            Overdue::Stalled(phase, waited) => {
+                let what = if phase == Phase::Body { "body bytes" } else { "headers" };
+                format!("timed out: no {what} for {:.1} s", waited.as_secs_f64())
+            }
+            Overdue::Deadline => format!("timed out: whole-request limit of {:.1} s", limit.as_secs_f64()),
+        };
+        Attempt::Retry {
+            reason,
+            status: None,
+            after: None,
+            cause: RetryCause::Timeout,
+        }
+    }
+}
+
+/// The body as one buffer (no copy when it came in one piece), judged by `accept`.
+fn accept_body<T>(
+    accept: &impl Fn(StatusCode, &HeaderMap, Bytes) -> Attempt<T>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    chunks: Vec<Bytes>,
+    expected: Option<u64>,
+) -> Attempt<T> {
+    let body = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.into_iter().next().expect("one chunk"),
+        _ => {
+            let total: usize = chunks.iter().map(Bytes::len).sum();
+            let mut buf = BytesMut::with_capacity(expected.map_or(total, |e| e as usize).max(total));
+            for c in &chunks {
+                buf.extend_from_slice(c);
+            }
+            buf.freeze()
+        }
+    };
+    if expected.is_some_and(|e| e != body.len() as u64) {
+        return Attempt::Retry {
+            reason: format!("body cut short: {} of {} bytes", body.len(), expected.unwrap_or(0)),
+            status: None,
+            after: None,
+            cause: RetryCause::Network,
+        };
+    }
+    accept(status, headers, body)
+}
+
+/// A hedge's answer, counted as a win when it is one.
+fn won_by_hedge<T>(shared: &Shared, out: Attempt<T>) -> Attempt<T> {
+    if matches!(out, Attempt::Done(_)) {
+        shared.counters.hedges_won.fetch_add(1, Ordering::Relaxed);
+    }
+    out
+}
+
+fn network_retry<T>(e: &reqwest::Error) -> Attempt<T> {
+    Attempt::Retry {
+        reason: describe(e),
+        status: None,
+        after: None,
+        cause: RetryCause::Network,
+    }
+}
+
+fn lock(host: &Host) -> std::sync::MutexGuard<'_, super::tail::HostLatency> {
+    host.latency.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why a transfer was abandoned.
+enum Overdue {
+    /// nothing arrived in this phase for this long
+    Stalled(Phase, Duration),
+    /// the whole-request limit passed
+    Deadline,
+}
+
+/// Waits for `fut` while the transfer keeps making progress: fails once it has waited longer
+/// than the host's stall interval for its phase, or `deadline` passes.
+async fn watch<F: Future>(
+    fut: F,
+    progress: &Progress,
+    host: &Host,
+    shared: &Shared,
+    deadline: Instant,
+) -> Result<F::Output, Overdue> {
+    tokio::pin!(fut);
+    loop {
+        let (phase, waited) = progress.waiting();
+        let limit = lock(host).stall_after(phase, &shared.options.stall);
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Overdue::Deadline);
+        }
+        if waited >= limit {
+            return Err(Overdue::Stalled(phase, waited));
+        }
+        let nap = (limit - waited).min(deadline - now).min(RECHECK * 4);
+        tokio::select! {
+            out = &mut fut => return Ok(out),
+            _ = tokio::time::sleep(nap) => {}
+        }
+    }
 }
 
 /// Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].

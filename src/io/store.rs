@@ -14,7 +14,9 @@ use tokio::sync::Semaphore;
 use super::coalesce::coalesce;
 use super::href::{host_of, redact};
 use super::http;
+use super::tail::{HedgeBudget, Hedging, HostLatency, StallTimeouts};
 use super::{HrefSigner, IoError};
+use crate::expr::{IoCounters, IoMeter, RetryCounts};
 
 /// How an [`ObjectStore`] talks to servers.
 #[derive(Clone)]
@@ -27,8 +29,16 @@ pub struct StoreOptions {
     pub backoff_base: Duration,
     /// Longest backoff (and the cap on a server's `Retry-After`).
     pub backoff_max: Duration,
-    /// Limit on one request, headers and body: a stalled server is retried after this.
+    /// Limit on one request, headers and body, before its size is counted: the whole limit is
+    /// this plus one second per `min_throughput` bytes, so a slow link that keeps sending is
+    /// never cut off. A *stalled* transfer is found much sooner, by `stall`.
     pub request_timeout: Duration,
+    /// The slowest transfer rate (bytes per second) the whole-request limit allows for.
+    pub min_throughput: u64,
+    /// How long a transfer may receive nothing before it is abandoned and retried.
+    pub stall: StallTimeouts,
+    /// When a duplicate of a slow range request goes out ([`Hedging::off`] for never).
+    pub hedging: Hedging,
     /// Limit on establishing a connection.
     pub connect_timeout: Duration,
     /// Ranges of one object closer than this are fetched in one request.
@@ -49,6 +59,9 @@ impl Default for StoreOptions {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            min_throughput: 64 << 10,
+            stall: StallTimeouts::default(),
+            hedging: Hedging::default(),
             connect_timeout: Duration::from_secs(10),
             coalesce_gap: 64 << 10,
             coalesce_max: 16 << 20,
@@ -64,6 +77,9 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_requests_per_host", &self.max_requests_per_host)
             .field("retries", &self.retries)
             .field("request_timeout", &self.request_timeout)
+            .field("min_throughput", &self.min_throughput)
+            .field("stall", &self.stall)
+            .field("hedging", &self.hedging)
             .field("coalesce_gap", &self.coalesce_gap)
             .field("header_prefetch", &self.header_prefetch)
             .field("signer", &self.signer.is_some())
@@ -71,34 +87,92 @@ impl std::fmt::Debug for StoreOptions {
     }
 }
 
-/// Counters of what a store has done, for tests and reports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct StoreStats {
-    /// HTTP requests sent (every attempt counts) or file reads made
-    pub requests: u64,
-    /// of those, retries
-    pub retries: u64,
-    /// body bytes received
-    pub bytes: u64,
+/// One host's request limit and recent waits.
+pub(crate) struct Host {
+    pub(crate) limit: Semaphore,
+    pub(crate) latency: Mutex<HostLatency>,
+}
+
+/// Why a request was sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryCause {
+    Timeout,
+    Status,
+    Network,
+    Resign,
+}
+
+/// A store's counters (see [`IoCounters`]).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) requests: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    retry_timeout: AtomicU64,
+    retry_status: AtomicU64,
+    retry_network: AtomicU64,
+    retry_resign: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) hedges: AtomicU64,
+    pub(crate) hedges_won: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn retry(&self, cause: RetryCause) {
+        let c = match cause {
+            RetryCause::Timeout => &self.retry_timeout,
+            RetryCause::Status => &self.retry_status,
+            RetryCause::Network => &self.retry_network,
+            RetryCause::Resign => &self.retry_resign,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> IoCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        IoCounters {
+            requests: get(&self.requests),
+            bytes: get(&self.bytes),
+            retries: RetryCounts {
+                timeout: get(&self.retry_timeout),
+                status: get(&self.retry_status),
+                network: get(&self.retry_network),
+                resign: get(&self.retry_resign),
+            },
+            timeouts: get(&self.timeouts),
+            hedges: get(&self.hedges),
+            hedges_won: get(&self.hedges_won),
+        }
+    }
 }
 
 /// State shared by a store's in-flight requests.
 pub(crate) struct Shared {
     pub(crate) options: StoreOptions,
     pub(crate) client: reqwest::Client,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
     signed: Mutex<HashMap<String, Arc<str>>>,
-    pub(crate) requests: AtomicU64,
-    pub(crate) retries: AtomicU64,
-    pub(crate) bytes: AtomicU64,
+    pub(crate) counters: Counters,
+    pub(crate) hedge_budget: HedgeBudget,
+}
+
+impl IoMeter for Shared {
+    fn counters(&self) -> IoCounters {
+        self.counters.snapshot()
+    }
 }
 
 impl Shared {
-    pub(crate) fn host_limit(&self, url: &str) -> Arc<Semaphore> {
+    /// The host of `url`: its request limit and latency history.
+    pub(crate) fn host(&self, url: &str) -> Arc<Host> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         hosts
             .entry(host_of(url).to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.options.max_requests_per_host.max(1))))
+            .or_insert_with(|| {
+                Arc::new(Host {
+                    limit: Semaphore::new(self.options.max_requests_per_host.max(1)),
+                    latency: Mutex::default(),
+                })
+            })
             .clone()
     }
 
@@ -136,7 +210,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 ///
 /// HTTP requests run concurrently on a shared tokio runtime, at most
 /// [`StoreOptions::max_requests_per_host`] per host, retried with exponential backoff and full
-/// jitter, and coalesced when close. Cloning is cheap and clones share connections, limits
+/// jitter, and coalesced when close. A transfer that stalls is abandoned after an interval
+/// learned from the host's recent waits ([`StallTimeouts`]), and a range request slower than
+/// its peers is hedged with a duplicate, within a budget ([`Hedging`]). Cloning is cheap and clones share connections, limits
 /// and counters.
 #[derive(Clone)]
 pub struct ObjectStore {
@@ -169,9 +245,8 @@ impl ObjectStore {
                 client,
                 hosts: Mutex::default(),
                 signed: Mutex::default(),
-                requests: AtomicU64::new(0),
-                retries: AtomicU64::new(0),
-                bytes: AtomicU64::new(0),
+                counters: Counters::default(),
+                hedge_budget: HedgeBudget::default(),
             }),
         })
     }
@@ -181,13 +256,15 @@ impl ObjectStore {
         &self.shared.options
     }
 
-    /// Requests, retries and bytes so far.
-    pub fn stats(&self) -> StoreStats {
-        StoreStats {
-            requests: self.shared.requests.load(Ordering::Relaxed),
-            retries: self.shared.retries.load(Ordering::Relaxed),
-            bytes: self.shared.bytes.load(Ordering::Relaxed),
-        }
+    /// Requests, bytes, retries by cause, timeouts and hedges so far. A few atomic loads.
+    pub fn stats(&self) -> IoCounters {
+        self.shared.counters.snapshot()
+    }
+
+    /// The store's counters as an [`IoMeter`], for sources reading through it (the execution
+    /// report sums them over a run).
+    pub fn meter(&self) -> Arc<dyn IoMeter> {
+        self.shared.clone()
     }
 
     /// Runs a future on the I/O runtime and blocks until it is done. Must not be called from
@@ -243,10 +320,10 @@ impl ObjectStore {
         match local_path(href)? {
             Some(path) => {
                 let bytes = std::fs::read(&path).map_err(|e| file_error(&path, 0..u64::MAX, e))?;
-                self.shared.requests.fetch_add(1, Ordering::Relaxed);
+                self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
                 Ok(bytes.into())
             }
-            None => http::send_with_retries(&self.shared, href, 0..0, |c, url| c.get(url)).await,
+            None => http::send_with_retries(&self.shared, href, true, |c, url| c.get(url)).await,
         }
     }
 
@@ -259,7 +336,7 @@ impl ObjectStore {
             return Err(IoError::UnsupportedHref { href: redact(href) });
         }
         let body = body.to_string();
-        http::send_with_retries(&self.shared, href, 0..0, |c, url| {
+        http::send_with_retries(&self.shared, href, false, |c, url| {
             c.post(url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
@@ -360,7 +437,7 @@ fn read_file(shared: &Shared, path: &str, span: Span) -> Result<(Bytes, u64), Io
     let mut buf = vec![0u8; (range.end - range.start) as usize];
     file.read_exact_at(&mut buf, range.start)
         .map_err(|e| file_error(path, range.clone(), e))?;
-    shared.requests.fetch_add(1, Ordering::Relaxed);
-    shared.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+    shared.counters.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
     Ok((buf.into(), size))
 }

@@ -2,7 +2,8 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use super::wire::{Request, Response};
 
@@ -26,6 +27,18 @@ pub enum Fault {
     Truncated,
     /// nothing is sent for this long, then the connection closes
     Stall {
+        /// milliseconds
+        millis: u64,
+    },
+    /// the headers are sent, then nothing for this long, then the connection closes (the
+    /// object stores' long tail)
+    StallAfterHeaders {
+        /// milliseconds
+        millis: u64,
+    },
+    /// the headers and half the body are sent, then nothing for this long, then the
+    /// connection closes
+    StallMidBody {
         /// milliseconds
         millis: u64,
     },
@@ -91,8 +104,25 @@ impl FaultPlan {
     }
 }
 
+/// Sleeps `millis`, or until the server stops.
+fn nap(millis: u64, stop: &AtomicBool) {
+    let until = Instant::now() + Duration::from_millis(millis);
+    while !stop.load(Ordering::Relaxed) {
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            return;
+        };
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
 /// Writes the fault; returns whether the connection stays open.
-pub(super) fn inject(fault: Fault, req: &Request, w: &mut TcpStream, normal: impl Fn(&Request) -> Response) -> bool {
+pub(super) fn inject(
+    fault: Fault,
+    req: &Request,
+    w: &mut TcpStream,
+    stop: &AtomicBool,
+    normal: impl Fn(&Request) -> Response,
+) -> bool {
     let mut status = |code: u16, extra: Option<(&str, String)>| {
         let mut r = Response::status(code, "injected fault");
         if let Some((k, v)) = extra {
@@ -111,13 +141,25 @@ pub(super) fn inject(fault: Fault, req: &Request, w: &mut TcpStream, normal: imp
         }
         Fault::Truncated => {
             let r = normal(req);
-            let _ = r.write_partial(w, r.body.len() / 2, false);
+            let _ = r.write_partial(w, r.body.len() / 2, false, 0);
             let _ = w.flush();
             let _ = w.shutdown(std::net::Shutdown::Both);
             false
         }
         Fault::Stall { millis } => {
-            std::thread::sleep(Duration::from_millis(millis));
+            nap(millis, stop);
+            let _ = w.shutdown(std::net::Shutdown::Both);
+            false
+        }
+        Fault::StallAfterHeaders { millis } | Fault::StallMidBody { millis } => {
+            let r = normal(req);
+            let send = if matches!(fault, Fault::StallMidBody { .. }) {
+                r.body.len() / 2
+            } else {
+                0
+            };
+            let _ = r.write_partial(w, send, false, 0);
+            nap(millis, stop);
             let _ = w.shutdown(std::net::Shutdown::Both);
             false
         }

@@ -1,5 +1,6 @@
 //! A small HTTP/1.1 server on loopback: static files with Range support, a static STAC API
-//! (search with paging), configurable latency and injected faults. Tests, benchmarks and the
+//! (search with paging), latency with a long tail, per-connection bandwidth limits and
+//! injected faults (error statuses, resets, cut bodies, stalls before or after the headers). Tests, benchmarks and the
 //! tutorial's embedded catalog run the real network path against it.
 //!
 //! One thread per connection, keep-alive, `TCP_NODELAY` (without it a small answer on a
@@ -35,12 +36,62 @@ pub struct RequestLog {
     pub fault: Option<Fault>,
 }
 
+/// How long the server waits before each answer: `typical`, except for a `slow_share` of
+/// requests (drawn at random, seeded) that wait `slow` (a long tail).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LatencyProfile {
+    /// most requests' delay
+    pub typical: Duration,
+    /// the tail's delay
+    pub slow: Duration,
+    /// share of requests in the tail, 0 to 1
+    pub slow_share: f64,
+}
+
+impl LatencyProfile {
+    /// Every request waits `d`.
+    pub fn fixed(d: Duration) -> LatencyProfile {
+        LatencyProfile {
+            typical: d,
+            slow: d,
+            slow_share: 0.0,
+        }
+    }
+}
+
+struct Latency {
+    profile: LatencyProfile,
+    rng: fastrand::Rng,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            profile: LatencyProfile::default(),
+            rng: fastrand::Rng::with_seed(19),
+        }
+    }
+}
+
+impl Latency {
+    fn draw(&mut self) -> Duration {
+        let p = self.profile;
+        if p.slow_share > 0.0 && self.rng.f64() < p.slow_share {
+            p.slow
+        } else {
+            p.typical
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     root: Option<PathBuf>,
     files: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     catalog: Mutex<Option<StacCatalog>>,
-    latency_us: AtomicU64,
+    latency: Mutex<Latency>,
+    /// bytes per second per connection, 0 for no limit
+    bandwidth: AtomicU64,
     faults: Mutex<FaultPlan>,
     log: Mutex<Vec<RequestLog>>,
     stop: AtomicBool,
@@ -111,9 +162,18 @@ impl Server {
 
     /// Delay added before every answer (a WAN round trip, say 40 ms).
     pub fn set_latency(&self, latency: Duration) {
-        self.state
-            .latency_us
-            .store(latency.as_micros() as u64, Ordering::Relaxed);
+        self.set_latency_profile(LatencyProfile::fixed(latency));
+    }
+
+    /// Delays with a long tail: most answers after `typical`, a share after `slow`.
+    pub fn set_latency_profile(&self, profile: LatencyProfile) {
+        self.state.latency.lock().unwrap_or_else(|e| e.into_inner()).profile = profile;
+    }
+
+    /// Sends bodies at most `bytes_per_second` on each connection (a slow but healthy link);
+    /// 0 lifts the limit.
+    pub fn set_bandwidth(&self, bytes_per_second: u64) {
+        self.state.bandwidth.store(bytes_per_second, Ordering::Relaxed);
     }
 
     /// Faults to inject from now on.
@@ -150,9 +210,9 @@ fn serve(stream: TcpStream, state: &State) {
         if state.stop.load(Ordering::Relaxed) {
             return;
         }
-        let latency = state.latency_us.load(Ordering::Relaxed);
-        if latency > 0 {
-            std::thread::sleep(Duration::from_micros(latency));
+        let latency = state.latency.lock().unwrap_or_else(|e| e.into_inner()).draw();
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
         }
         let fault = state.faults.lock().unwrap_or_else(|e| e.into_inner()).next(&req.path);
         state.log.lock().unwrap_or_else(|e| e.into_inner()).push(RequestLog {
@@ -162,8 +222,13 @@ fn serve(stream: TcpStream, state: &State) {
             fault,
         });
         let keep_alive = match fault {
-            Some(f) => faults::inject(f, &req, &mut writer, |r| answer(state, r)),
-            None => answer(state, &req).write_to(&mut writer, req.method == "HEAD").is_ok(),
+            Some(f) => faults::inject(f, &req, &mut writer, &state.stop, |r| answer(state, r)),
+            None => {
+                let r = answer(state, &req);
+                let bandwidth = state.bandwidth.load(Ordering::Relaxed);
+                r.write_partial(&mut writer, r.body.len(), req.method == "HEAD", bandwidth)
+                    .is_ok()
+            }
         };
         if !keep_alive {
             return;

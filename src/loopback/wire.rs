@@ -135,11 +135,18 @@ impl Response {
 
     /// Writes status line, headers (with Content-Length) and body.
     pub fn write_to(&self, w: &mut impl Write, head_only: bool) -> std::io::Result<()> {
-        self.write_partial(w, self.body.len(), head_only)
+        self.write_partial(w, self.body.len(), head_only, 0)
     }
 
-    /// Declares the whole body's length but writes only `send` bytes of it (a cut body).
-    pub fn write_partial(&self, w: &mut impl Write, send: usize, head_only: bool) -> std::io::Result<()> {
+    /// Declares the whole body's length but writes only `send` bytes of it (a cut body), at
+    /// most `bandwidth` bytes per second (0: as fast as the socket takes them).
+    pub fn write_partial(
+        &self,
+        w: &mut impl Write,
+        send: usize,
+        head_only: bool,
+        bandwidth: u64,
+    ) -> std::io::Result<()> {
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -148,10 +155,29 @@ impl Response {
         // Head and body go out separately: copying a multi-megabyte body into one buffer
         // would cost the server (which shares the benchmark's cores) a memcpy per request.
         w.write_all(head.as_bytes())?;
-        if !head_only {
-            w.write_all(&self.body[..send.min(self.body.len())])?;
+        if head_only {
+            return w.flush();
         }
-        w.flush()
+        let body = &self.body[..send.min(self.body.len())];
+        if bandwidth == 0 {
+            w.write_all(body)?;
+            return w.flush();
+        }
+        // Paced: a piece every 10 ms, each sent when the rate allows.
+        w.flush()?;
+        let piece = (bandwidth / 100).max(1024) as usize;
+        let began = std::time::Instant::now();
+        let mut sent = 0usize;
+        for part in body.chunks(piece) {
+            let due = std::time::Duration::from_secs_f64(sent as f64 / bandwidth as f64);
+            if let Some(wait) = due.checked_sub(began.elapsed()) {
+                std::thread::sleep(wait);
+            }
+            w.write_all(part)?;
+            w.flush()?;
+            sent += part.len();
+        }
+        Ok(())
     }
 }
 

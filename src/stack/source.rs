@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use tokio::task::JoinHandle;
 
 use super::{RasterSpec, StackError};
-use crate::expr::{ChunkSource, DecodeSpec, DecodeTable, RawBlock, SourceData, SourceError, StoredType};
+use crate::expr::{ChunkSource, DecodeSpec, DecodeTable, IoMeter, RawBlock, SourceData, SourceError, StoredType};
 use crate::geo::{Affine, Bounds, Crs};
 use crate::io::tiff::{SampleType, Segments};
 use crate::io::{CogFile, CogReader, TileWindow};
@@ -339,6 +339,10 @@ impl ChunkSource for StackSource {
 
     fn waits_on_io(&self) -> bool {
         true
+    }
+
+    fn io_meter(&self) -> Option<Arc<dyn IoMeter>> {
+        Some(self.ctx.reader.store().meter())
     }
 
     fn prefetch(&self, region: &[Range<usize>]) {
