@@ -2,6 +2,9 @@
 //! per-task cost of planning plus running, compared with dask's local schedulers by
 //! `scripts/bench_compare.sh` (dask's figure is from `scripts/bench_baselines.py`).
 //!
+//! `run_only_untimed` is the same run with the timeline off (`ComputeOptions::timeline`): the
+//! difference is what recording a span per task for the dashboard and `report.html` costs.
+//!
 //! Run: `cargo bench --bench scheduler` (`STRATA_BENCH_QUICK=1`: 10,000 blocks).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -30,6 +33,16 @@ fn overhead(c: &mut Criterion) {
         b.iter(|| {
             let sink = strata::exec::BlockCollector::new(&[1]);
             strata::exec::execute(&graph, &strata::backend::CpuBackend, &options, &sink).unwrap();
+        })
+    });
+    let untimed = ComputeOptions {
+        timeline: false,
+        ..options.clone()
+    };
+    g.bench_function("run_only_untimed", |b| {
+        b.iter(|| {
+            let sink = strata::exec::BlockCollector::new(&[1]);
+            strata::exec::execute(&graph, &strata::backend::CpuBackend, &untimed, &sink).unwrap();
         })
     });
     g.finish();

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use clap::Parser;
 use ndarray::{ArrayView2, ArrayViewD};
 use strata::backend::gpu::BackendChoice;
+use strata::exec::Dashboard;
 use strata::expr::IoCounters;
 use strata::geo::Crs;
 use strata::io::{CogReader, Hedging, ObjectStore, StoreOptions};
@@ -136,6 +137,10 @@ pub struct Args {
     /// never send hedged (duplicate) requests for slow reads
     #[arg(long)]
     pub no_hedge: bool,
+    /// serve a live dashboard of the computation on this address (e.g. 127.0.0.1:8787) and
+    /// open it in a browser while it runs (default: STRATA_DASHBOARD, else none)
+    #[arg(long)]
+    pub dashboard: Option<String>,
 }
 
 /// What a run computed, labelled and in memory.
@@ -288,7 +293,7 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     let mask = smoothed.gt(args.threshold);
 
     // One run for everything: the stack's tiles are read once for all five results.
-    let opts = ComputeOptions {
+    let mut opts = ComputeOptions {
         backend,
         progress: if args.quiet {
             strata::exec::Progress::Off
@@ -297,6 +302,9 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
         },
         ..Default::default()
     };
+    if let Some(addr) = &args.dashboard {
+        opts.dashboard = Some(Dashboard::at(addr.clone()));
+    }
     let began = std::time::Instant::now();
     if let Some(dir) = &args.zarr {
         // Streamed into Zarr: the monthly cube keeps every month of the resample (an empty
@@ -326,6 +334,7 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
         );
         print_reads(&store.stats());
         write_bytes(&args.out.join("report.json"), written.report.to_json().as_bytes())?;
+        write_bytes(&args.out.join("report.html"), written.report.to_html().as_bytes())?;
         return Ok(None);
     }
     let (outs, report) = compute_all(&[&monthly_aoi, &ndvi, &av_lum, &smoothed, &mask], &opts)?;
@@ -456,7 +465,7 @@ fn worker_binary() -> Result<PathBuf, Box<dyn Error>> {
 }
 
 /// Prints each result's summary and writes the `.npy` files, quicklooks, GeoTIFFs,
-/// `coords.json` and `report.json`.
+/// `coords.json`, `report.json` and `report.html` (the run's dashboard, self-contained).
 fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
     let dir = &args.out;
     let mut values = Vec::new();
@@ -552,6 +561,7 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
         serde_json::to_string_pretty(&coords)?.as_bytes(),
     )?;
     write_bytes(&dir.join("report.json"), o.report.to_json().as_bytes())?;
+    write_bytes(&dir.join("report.html"), o.report.to_html().as_bytes())?;
     println!("wrote results to {}", dir.display());
     Ok(())
 }

@@ -169,6 +169,20 @@ impl Placement {
     }
 }
 
+/// One host-side copy of a device transfer (into mapped staging memory on the way up, out of
+/// a mapped read-back on the way down), for a dashboard's device lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferSpan {
+    /// when the copy began
+    pub start: std::time::Instant,
+    /// when it ended
+    pub end: std::time::Instant,
+    /// bytes copied
+    pub bytes: u64,
+    /// towards the device (else back to the host)
+    pub upload: bool,
+}
+
 /// Something that runs tasks.
 pub trait Backend: Send + Sync {
     /// A name for reports (`"cpu"`, or the adapter name).
@@ -191,6 +205,17 @@ pub trait Backend: Send + Sync {
     /// the executor then starts a device task only when no task is running.
     fn saturated(&self) -> bool {
         false
+    }
+
+    /// The transfers since the last call, oldest first (the backend keeps the last few
+    /// thousand). Default: none.
+    fn take_transfer_spans(&self) -> Vec<TransferSpan> {
+        Vec::new()
+    }
+
+    /// Bytes of results held on the device now; `None` without a device.
+    fn device_resident(&self) -> Option<u64> {
+        None
     }
 
     /// Runs one task on its inputs (the values of its deps, in order). A device task returns

@@ -14,15 +14,22 @@
 //! mapped bytes out once they arrive, so no worker waits for the device. Device tasks are held
 //! back while the backend reports itself saturated.
 
+mod dashboard;
 mod options;
 mod report;
 mod scheduler;
 mod sink;
+mod timeline;
 
+pub use dashboard::{report_html, Dashboard, DashboardError};
 pub use options::{ComputeOptions, Progress};
 pub use report::{ExecReport, TaskRecord};
 pub use scheduler::{execute, OutputSink};
 pub use sink::{BlockCollector, DenseOutputs};
+pub use timeline::{
+    IoSample, LaneTotal, MemorySample, Monitor, OutputProgress, RunHeader, Span, TaskGroup, Timeline, SERIES_KEPT,
+    SPANS_KEPT,
+};
 
 use crate::backend::BackendError;
 
@@ -67,6 +74,9 @@ pub enum ExecError {
         /// tasks in the graph
         total: usize,
     },
+    /// The dashboard could not start; raised before anything runs.
+    #[error(transparent)]
+    Dashboard(#[from] DashboardError),
     /// The thread pool could not be built.
     #[error("cannot build a pool of {threads} threads: {message}")]
     ThreadPool {

@@ -32,6 +32,14 @@ pub struct ComputeOptions {
     pub io_lookahead: usize,
     /// Where tasks run. Default: `STRATA_BACKEND` (`auto`, `gpu`, `cpu`), else `Auto`.
     pub backend: crate::backend::gpu::BackendChoice,
+    /// Serve a live dashboard of the run on this address while it runs. Default:
+    /// `STRATA_DASHBOARD` (e.g. `127.0.0.1:8787`), else none.
+    pub dashboard: Option<super::Dashboard>,
+    /// Record the run's timeline (task spans, memory and I/O over time) into
+    /// [`ExecReport::timeline`](super::ExecReport::timeline), what the dashboard and
+    /// `report.html` draw. Costs a lock and a push per task. Default: true unless
+    /// `STRATA_TIMELINE=0`; a dashboard records it whatever this says.
+    pub timeline: bool,
 }
 
 impl Default for ComputeOptions {
@@ -49,6 +57,8 @@ impl Default for ComputeOptions {
             lookahead: 2,
             io_lookahead: 16,
             backend: crate::backend::gpu::BackendChoice::from_env(),
+            dashboard: super::Dashboard::from_env(),
+            timeline: std::env::var("STRATA_TIMELINE").map_or(true, |v| v != "0"),
         }
     }
 }

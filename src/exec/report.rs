@@ -1,11 +1,9 @@
 //! The execution report: what ran, where, when, and how much memory it held.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
-use crate::expr::{IoCounters, IoMeter};
-use crate::plan::{TaskGraph, TaskKind};
+use super::Timeline;
+use crate::expr::IoCounters;
 
 /// One task's run.
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +55,9 @@ pub struct ExecReport {
     pub io: IoCounters,
     /// every task, in completion order
     pub tasks: Vec<TaskRecord>,
+    /// what the dashboard draws: spans by lane, memory and I/O over time, progress by
+    /// operation (empty when `ComputeOptions::timeline` was off)
+    pub timeline: Timeline,
 }
 
 impl ExecReport {
@@ -64,39 +65,10 @@ impl ExecReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
-}
 
-/// The stores a graph's sources read through, with their counters when the run began.
-pub(super) struct IoTally {
-    meters: Vec<(Arc<dyn IoMeter>, IoCounters)>,
-}
-
-impl IoTally {
-    /// Snapshots every distinct store of `graph`'s sources. Costs a pass over the tasks.
-    pub(super) fn start(graph: &TaskGraph) -> IoTally {
-        let mut meters: Vec<(Arc<dyn IoMeter>, IoCounters)> = Vec::new();
-        for task in &graph.tasks {
-            let TaskKind::Source { source, .. } = &task.kind else {
-                continue;
-            };
-            let Some(meter) = source.io_meter() else {
-                continue;
-            };
-            let known = meters
-                .iter()
-                .any(|(m, _)| std::ptr::addr_eq(Arc::as_ptr(m), Arc::as_ptr(&meter)));
-            if !known {
-                let now = meter.counters();
-                meters.push((meter, now));
-            }
-        }
-        IoTally { meters }
-    }
-
-    /// What the stores did since [`start`](Self::start).
-    pub(super) fn finish(&self) -> IoCounters {
-        self.meters.iter().fold(IoCounters::default(), |sum, (m, before)| {
-            sum.plus(&m.counters().since(before))
-        })
+    /// The run's dashboard as one self-contained HTML page (progress, task stream, memory,
+    /// I/O, graph), drawn from [`timeline`](Self::timeline); opens offline.
+    pub fn to_html(&self) -> String {
+        super::report_html(self)
     }
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use ndarray::ArrayViewMutD;
 
-use super::report::IoTally;
-use super::{ComputeOptions, ExecError, ExecReport, Progress, TaskRecord};
+use super::dashboard::DashboardServer;
+use super::{ComputeOptions, ExecError, ExecReport, Monitor, Progress, RunHeader, TaskRecord};
 use crate::backend::{Backend, BackendError, Placement, ResultMemory, Value};
 use crate::expr::Block;
 use crate::plan::{TaskGraph, TaskKind};
@@ -198,6 +198,9 @@ fn release_freed_memory() {
 /// (submitted work drains by itself, without telling the loop).
 const DEVICE_PATIENCE: Duration = Duration::from_micros(200);
 
+/// How often the run loop takes the stores' and the device's records for the timeline.
+const MONITOR_POLL: Duration = Duration::from_millis(25);
+
 fn run<'s>(
     graph: &'s TaskGraph,
     backend: &'s dyn Backend,
@@ -248,7 +251,27 @@ fn run<'s>(
         bar
     });
     let began = Instant::now();
-    let io = IoTally::start(graph);
+    let header = RunHeader {
+        // The adapter says the rest of what a GPU backend's name says.
+        backend: if backend.adapter().is_some() {
+            "gpu".into()
+        } else {
+            backend.name()
+        },
+        adapter: backend
+            .adapter()
+            .map(|a| format!("{}, {}, {}", a.name, a.backend, a.driver)),
+        threads,
+        memory_budget: options.memory_budget,
+        ..Default::default()
+    };
+    let monitor = Arc::new(Monitor::new(graph, header, began));
+    let record = options.timeline || options.dashboard.is_some();
+    let server = match &options.dashboard {
+        Some(d) => Some(DashboardServer::start(d, monitor.clone())?),
+        None => None,
+    };
+    let mut last_poll = began;
     let max_in_flight = threads * (1 + options.lookahead.max(1));
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut held: u64 = 0;
@@ -342,6 +365,9 @@ fn run<'s>(
             held += cost;
             report.peak_bytes = report.peak_bytes.max(held);
             in_flight += 1;
+            if record {
+                monitor.started(t);
+            }
             let tx = tx.clone();
             // An output block nothing else reads is written straight into the sink: by its
             // worker on the host; by a later fetch when it comes from a device.
@@ -384,6 +410,13 @@ fn run<'s>(
             // Nothing running and nothing startable: done, or stopped by a failure.
             break;
         }
+        if record {
+            monitor.memory(held, backend.device_resident().unwrap_or(0));
+            if last_poll.elapsed() >= MONITOR_POLL {
+                last_poll = Instant::now();
+                monitor.poll(Some(backend));
+            }
+        }
         let Some(msg) = next_message(&rx, hold_device.then_some(DEVICE_PATIENCE)) else {
             continue;
         };
@@ -396,6 +429,11 @@ fn run<'s>(
                 held -= task.scratch_bytes;
                 if let Some(bar) = &bar {
                     bar.inc(1);
+                }
+                if record {
+                    let ok = done.result.is_ok();
+                    let device = done.placement.device;
+                    monitor.finished(graph, t, ok, done.start_us, done.end_us, done.thread, device);
                 }
                 let value = match done.result {
                     Ok(v) => v,
@@ -571,7 +609,15 @@ fn run<'s>(
         failure = Some(ExecError::Stalled { finished, total: n });
     }
     report.wall_us = began.elapsed().as_micros() as u64;
-    report.io = io.finish();
+    report.io = monitor.io_since_start();
+    if record {
+        monitor.poll(Some(backend));
+        monitor.memory(held, backend.device_resident().unwrap_or(0));
+        monitor.finish();
+        report.timeline = monitor.snapshot(0);
+    }
+    // Pages get the finished state before the server goes.
+    drop(server);
     match failure {
         Some(e) => Err(e),
         None => Ok(report),

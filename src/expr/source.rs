@@ -72,6 +72,37 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
 pub trait IoMeter: Send + Sync {
     /// The counters so far.
     fn counters(&self) -> IoCounters;
+
+    /// Requests being sent or received now.
+    fn in_flight(&self) -> u64 {
+        0
+    }
+
+    /// The requests finished (or abandoned) since the last call, oldest first, for a
+    /// dashboard's network lane. A store keeps the last few thousand; older ones are dropped
+    /// when nobody takes them. Default: none.
+    fn take_requests(&self) -> Vec<RequestSpan> {
+        Vec::new()
+    }
+}
+
+/// One HTTP request as a dashboard draws it. Holds no query string (signed URLs stay secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSpan {
+    /// when it was sent
+    pub start: std::time::Instant,
+    /// when its answer was complete, or it was abandoned
+    pub end: std::time::Instant,
+    /// the object, query string removed
+    pub url: String,
+    /// the bytes asked for (`0..0`: the whole object)
+    pub range: Range<u64>,
+    /// body bytes received
+    pub bytes: u64,
+    /// `read`, `hedged read` (a duplicate that won), `cancelled read` (lost to its twin),
+    /// `failed read`, or a try retried for its cause: `retried: timeout`, `retried: status`, `retried: network`,
+    /// `retried: re-signed`
+    pub outcome: &'static str,
 }
 
 /// What remote reads cost: requests, bytes, retries by cause, hedged requests. A store keeps

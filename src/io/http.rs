@@ -15,6 +15,7 @@ use super::href::redact;
 use super::store::{Host, RetryCause, Shared};
 use super::tail::{Phase, Progress};
 use super::IoError;
+use crate::expr::RequestSpan;
 
 /// What one attempt came to.
 pub(crate) enum Attempt<T> {
@@ -228,11 +229,31 @@ where
     }
 
     /// Sends once and reads the whole body, abandoning the transfer when it stalls or passes
-    /// its whole-request limit.
+    /// its whole-request limit. The request is logged for dashboards however it ends
+    /// (dropped: `cancelled read`).
     async fn transfer(&self, host: &Host, url: &str, progress: &Progress, is_hedge: bool) -> Attempt<T> {
+        let _permit = host.limit.acquire().await.expect("the host semaphore is never closed");
+        let mut log = RequestLog::begin(self.shared, self.href, self.range.clone());
+        let out = self.exchange(host, url, progress, is_hedge, &log).await;
+        log.outcome = match &out {
+            Attempt::Done(_) if is_hedge => "hedged read",
+            Attempt::Done(_) => "read",
+            Attempt::Retry { cause, .. } => cause.name(),
+            Attempt::Fail(_) => "failed read",
+        };
+        out
+    }
+
+    async fn exchange(
+        &self,
+        host: &Host,
+        url: &str,
+        progress: &Progress,
+        is_hedge: bool,
+        log: &RequestLog<'_>,
+    ) -> Attempt<T> {
         let shared = self.shared;
         let options = &shared.options;
-        let _permit = host.limit.acquire().await.expect("the host semaphore is never closed");
         shared.counters.requests.fetch_add(1, Ordering::Relaxed);
         if !is_hedge {
             shared.hedge_budget.count_request();
@@ -306,6 +327,7 @@ where
                 Ok(Ok(Some(chunk))) => {
                     longest = longest.max(progress.advance(Phase::Body));
                     shared.counters.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    log.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     chunks.push(chunk);
                 }
             }
@@ -329,6 +351,44 @@ where
             after: None,
             cause: RetryCause::Timeout,
         }
+    }
+}
+
+/// One request in flight; logged in the store's finished requests when dropped.
+struct RequestLog<'s> {
+    shared: &'s Shared,
+    start: Instant,
+    url: &'s str,
+    range: Range<u64>,
+    bytes: std::sync::atomic::AtomicU64,
+    outcome: &'static str,
+}
+
+impl<'s> RequestLog<'s> {
+    fn begin(shared: &'s Shared, url: &'s str, range: Range<u64>) -> Self {
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        RequestLog {
+            shared,
+            start: Instant::now(),
+            url,
+            range,
+            bytes: Default::default(),
+            outcome: "cancelled read",
+        }
+    }
+}
+
+impl Drop for RequestLog<'_> {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.shared.log_request(RequestSpan {
+            start: self.start,
+            end: Instant::now(),
+            url: redact(self.url),
+            range: self.range.clone(),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            outcome: self.outcome,
+        });
     }
 }
 

@@ -16,7 +16,7 @@ use super::href::{host_of, redact};
 use super::http;
 use super::tail::{HedgeBudget, Hedging, HostLatency, StallTimeouts};
 use super::{HrefSigner, IoError};
-use crate::expr::{IoCounters, IoMeter, RetryCounts};
+use crate::expr::{IoCounters, IoMeter, RequestSpan, RetryCounts};
 
 /// How an [`ObjectStore`] talks to servers.
 #[derive(Clone)]
@@ -116,6 +116,18 @@ pub(crate) struct Counters {
     pub(crate) hedges_won: AtomicU64,
 }
 
+impl RetryCause {
+    /// How the dashboard labels a request retried for this cause.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RetryCause::Timeout => "retried: timeout",
+            RetryCause::Status => "retried: status",
+            RetryCause::Network => "retried: network",
+            RetryCause::Resign => "retried: re-signed",
+        }
+    }
+}
+
 impl Counters {
     pub(crate) fn retry(&self, cause: RetryCause) {
         let c = match cause {
@@ -153,11 +165,38 @@ pub(crate) struct Shared {
     signed: Mutex<HashMap<String, Arc<str>>>,
     pub(crate) counters: Counters,
     pub(crate) hedge_budget: HedgeBudget,
+    /// requests being sent or received
+    pub(crate) in_flight: AtomicU64,
+    /// finished requests nobody has taken yet (the last `REQUEST_LOG` of them)
+    finished: Mutex<std::collections::VecDeque<RequestSpan>>,
 }
+
+/// Finished requests a store keeps for a dashboard to take.
+const REQUEST_LOG: usize = 4096;
 
 impl IoMeter for Shared {
     fn counters(&self) -> IoCounters {
         self.counters.snapshot()
+    }
+
+    fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn take_requests(&self) -> Vec<RequestSpan> {
+        let mut log = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        log.drain(..).collect()
+    }
+}
+
+impl Shared {
+    /// Keeps a finished request for [`IoMeter::take_requests`].
+    pub(crate) fn log_request(&self, span: RequestSpan) {
+        let mut log = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == REQUEST_LOG {
+            log.pop_front();
+        }
+        log.push_back(span);
     }
 }
 
@@ -247,6 +286,8 @@ impl ObjectStore {
                 signed: Mutex::default(),
                 counters: Counters::default(),
                 hedge_budget: HedgeBudget::default(),
+                in_flight: AtomicU64::new(0),
+                finished: Mutex::default(),
             }),
         })
     }

@@ -49,7 +49,7 @@ fn default_device_budget(adapter: &AdapterReport) -> u64 {
     }
 }
 
-/// Counters of host-side transfer work.
+/// Counters of host-side transfer work, and the last few thousand copies for dashboards.
 #[derive(Debug, Default)]
 pub(super) struct TransferCounters {
     pub(super) upload_ns: AtomicU64,
@@ -57,6 +57,40 @@ pub(super) struct TransferCounters {
     pub(super) host_copy_bytes: AtomicU64,
     pub(super) download_ns: AtomicU64,
     pub(super) download_bytes: AtomicU64,
+    spans: std::sync::Mutex<std::collections::VecDeque<crate::backend::TransferSpan>>,
+}
+
+/// Copies kept for [`TransferCounters::take_spans`].
+const SPANS_KEPT: usize = 4096;
+
+impl TransferCounters {
+    /// Counts one host-side copy that began at `began`: its time, its bytes, and its span.
+    pub(super) fn record(&self, upload: bool, began: std::time::Instant, bytes: u64) {
+        let end = std::time::Instant::now();
+        let ns = end.duration_since(began).as_nanos() as u64;
+        let (time, moved) = if upload {
+            (&self.upload_ns, &self.upload_bytes)
+        } else {
+            (&self.download_ns, &self.download_bytes)
+        };
+        time.fetch_add(ns, Ordering::Relaxed);
+        moved.fetch_add(bytes, Ordering::Relaxed);
+        let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+        if spans.len() == SPANS_KEPT {
+            spans.pop_front();
+        }
+        spans.push_back(crate::backend::TransferSpan {
+            start: began,
+            end,
+            bytes,
+            upload,
+        });
+    }
+
+    /// The copies recorded since the last call.
+    pub(super) fn take_spans(&self) -> Vec<crate::backend::TransferSpan> {
+        self.spans.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+    }
 }
 
 /// Where device time went, summed over threads (so it can exceed wall time), and how much host

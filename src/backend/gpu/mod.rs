@@ -172,6 +172,14 @@ impl Backend for GpuBackend {
         Some(self.ctx.adapter.clone())
     }
 
+    fn take_transfer_spans(&self) -> Vec<crate::backend::TransferSpan> {
+        self.ctx.stats.take_spans()
+    }
+
+    fn device_resident(&self) -> Option<u64> {
+        Some(self.ctx.resident_bytes())
+    }
+
     fn placement(&self, kind: &TaskKind, inputs: &[&Value]) -> Placement {
         placement(&self.ctx, self.auto, kind, inputs)
     }

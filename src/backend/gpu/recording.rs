@@ -208,10 +208,7 @@ impl<'c> Recording<'c> {
         self.staging.push(staging);
         self.held.push(Held::Input(input));
         let stats = &self.ctx.stats;
-        stats
-            .upload_ns
-            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        stats.upload_bytes.fetch_add(words, Ordering::Relaxed);
+        stats.record(true, began, words);
         stats.host_copy_bytes.fetch_add(len as u64, Ordering::Relaxed);
         Ok(Slot(self.held.len() - 1))
     }
@@ -440,10 +437,7 @@ impl<'c> Recording<'c> {
                 .map_err(|e| GpuError::Device(e.to_string()))?;
             bytemuck::cast_slice::<u8, u32>(&view)[..(bytes / 4) as usize].to_vec()
         };
-        ctx.stats
-            .download_ns
-            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        ctx.stats.download_bytes.fetch_add(bytes, Ordering::Relaxed);
+        ctx.stats.record(false, began, bytes);
         Ok(words)
     }
 }

@@ -241,11 +241,7 @@ impl DeviceBlock {
             read(&view)
         };
         drop(lease);
-        let stats = &self.ctx.stats;
-        stats
-            .download_ns
-            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        stats.download_bytes.fetch_add(self.nbytes(), Ordering::Relaxed);
+        self.ctx.stats.record(false, began, self.nbytes());
         out
     }
 }
