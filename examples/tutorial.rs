@@ -347,6 +347,7 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
 
     // data = data.dropna(dim='time', how='all'): in memory now, so this costs a count
     let monthly_rgb = monthly_aoi.dropna("time", DropHow::All)?;
+    drop(monthly_aoi); // the months kept are a copy: the whole resample need not stay
     let io = store.stats();
     print_reads(&io);
     let out = Outputs {

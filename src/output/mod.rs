@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ndarray::{ArrayBase, IxDyn};
 
 pub use geotiff::{geotiff_bytes, write_geotiff, GeoTiffOptions, GeoTiffSample};
-pub use png::{percentile, write_png_band, write_png_mask, write_png_rgb, write_png_rgb_grid, ColorMap, Stretch};
+pub use png::{
+    percentile, percentiles_streamed, write_png_band, write_png_mask, write_png_rgb, write_png_rgb_grid, ColorMap,
+    Stretch,
+};
 
 /// What went wrong writing an output.
 #[derive(Debug, thiserror::Error)]

@@ -33,13 +33,15 @@ impl Stretch {
     /// xarray's `robust=True`: the 2nd and 98th percentiles.
     pub const ROBUST: Stretch = Stretch::Percentiles { lo: 2.0, hi: 98.0 };
 
-    /// The (vmin, vmax) of these values: one pass, plus a selection for percentiles.
-    pub fn limits<'a>(&self, values: impl Iterator<Item = &'a f32>) -> (f64, f64) {
+    /// The (vmin, vmax) of the values `values()` iterates. A range costs nothing; percentiles
+    /// cost two passes over the values and 1 MiB, whatever their number
+    /// ([`percentiles_streamed`]).
+    pub fn limits<'a, I: Iterator<Item = &'a f32>>(&self, values: impl Fn() -> I) -> (f64, f64) {
         match *self {
             Stretch::Range { vmin, vmax } => (vmin, vmax),
             Stretch::Percentiles { lo, hi } => {
-                let mut v: Vec<f32> = values.copied().filter(|x| !x.is_nan()).collect();
-                (percentile(&mut v, lo), percentile(&mut v, hi))
+                let p = percentiles_streamed(values, &[lo, hi]);
+                (p[0], p[1])
             }
         }
     }
@@ -59,6 +61,91 @@ pub fn percentile(v: &mut [f32], q: f64) -> f64 {
     }
     let hi = f64::from(rest.iter().copied().fold(f32::INFINITY, f32::min));
     lo + (hi - lo) * frac
+}
+
+/// f32 in `total_cmp` order as an unsigned key: negative values flipped, positive ones above.
+fn order_key(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
+}
+
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
+}
+
+/// numpy's `percentile(values, q)` (linear interpolation, NaN skipped, as [`percentile`]) for
+/// every `q`, without copying the values: the first pass counts them by the high 16 bits of
+/// their order, the second by the low 16 bits inside the bins that hold the ranks asked for,
+/// which pins each ranked value exactly. Costs two passes and 512 KiB per distinct bin.
+pub fn percentiles_streamed<'a, I: Iterator<Item = &'a f32>>(values: impl Fn() -> I, qs: &[f64]) -> Vec<f64> {
+    let mut high = vec![0u64; 1 << 16];
+    let mut n = 0u64;
+    for &x in values() {
+        if !x.is_nan() {
+            high[(order_key(x) >> 16) as usize] += 1;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return vec![f64::NAN; qs.len()];
+    }
+    // The ranks each q needs: floor(pos), and the next one when pos has a fraction.
+    let positions: Vec<f64> = qs
+        .iter()
+        .map(|q| q.clamp(0.0, 100.0) / 100.0 * (n - 1) as f64)
+        .collect();
+    let mut ranks: Vec<u64> = positions
+        .iter()
+        .flat_map(|p| [p.floor() as u64, (p.floor() as u64 + 1).min(n - 1)])
+        .collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    // Each rank's high bin and its rank inside the bin.
+    let mut located: Vec<(u64, u16, u64)> = Vec::with_capacity(ranks.len());
+    let (mut below, mut bin) = (0u64, 0usize);
+    for &r in &ranks {
+        while below + high[bin] <= r {
+            below += high[bin];
+            bin += 1;
+        }
+        located.push((r, bin as u16, r - below));
+    }
+    let mut bins: Vec<u16> = located.iter().map(|l| l.1).collect();
+    bins.dedup();
+    let mut low = vec![vec![0u64; 1 << 16]; bins.len()];
+    for &x in values() {
+        if !x.is_nan() {
+            let k = order_key(x);
+            if let Ok(b) = bins.binary_search(&((k >> 16) as u16)) {
+                low[b][(k & 0xffff) as usize] += 1;
+            }
+        }
+    }
+    let value_at = |r: u64| -> f64 {
+        let &(_, bin, mut within) = located.iter().find(|l| l.0 == r).expect("every rank was located");
+        let counts = &low[bins.binary_search(&bin).expect("every bin was counted")];
+        let mut lo16 = 0usize;
+        while counts[lo16] <= within {
+            within -= counts[lo16];
+            lo16 += 1;
+        }
+        f64::from(from_order_key(u32::from(bin) << 16 | lo16 as u32))
+    };
+    positions
+        .iter()
+        .map(|&pos| {
+            let (i, frac) = (pos.floor() as u64, pos - pos.floor());
+            let lo = value_at(i);
+            if frac == 0.0 || i + 1 >= n {
+                return lo;
+            }
+            lo + (value_at(i + 1) - lo) * frac
+        })
+        .collect()
 }
 
 /// A colour map for single bands.
@@ -94,6 +181,18 @@ fn unit(v: f32, (vmin, vmax): (f64, f64)) -> f64 {
 
 /// Writes RGBA pixels (`width` × `height`) as a PNG, atomically.
 fn write_rgba(path: &Path, width: usize, height: usize, rgba: &[u8]) -> Result<(), OutputError> {
+    write_rgba_rows(path, width, height, |y, row| {
+        row.copy_from_slice(&rgba[y * width * 4..(y + 1) * width * 4])
+    })
+}
+
+/// Encodes an RGBA image row by row, `row(y, out)` filling each: one row held at a time.
+fn write_rgba_rows(
+    path: &Path,
+    width: usize,
+    height: usize,
+    mut row: impl FnMut(usize, &mut [u8]),
+) -> Result<(), OutputError> {
     let encode = |e: png::EncodingError| OutputError::Encode {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -109,22 +208,27 @@ fn write_rgba(path: &Path, width: usize, height: usize, rgba: &[u8]) -> Result<(
         encoder.set_color(png::ColorType::Rgba);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(encode)?;
-        writer.write_image_data(rgba).map_err(encode)?;
-        writer.finish().map_err(encode)
+        let mut stream = writer.stream_writer().map_err(encode)?;
+        let mut line = vec![0u8; width * 4];
+        for y in 0..height {
+            row(y, &mut line);
+            std::io::Write::write_all(&mut stream, &line).map_err(|e| encode(e.into()))?;
+        }
+        stream.finish().map_err(encode)
     })
 }
 
-fn rgb_pixels(rgb: &ArrayView3<'_, f32>, limits: (f64, f64), out: &mut Vec<u8>) {
-    let (_, h, w) = rgb.dim();
-    for y in 0..h {
-        for x in 0..w {
-            let px = [rgb[[0, y, x]], rgb[[1, y, x]], rgb[[2, y, x]]];
-            if px.iter().any(|v| v.is_nan()) {
-                out.extend_from_slice(&[0, 0, 0, 0]);
-            } else {
-                out.extend(px.iter().map(|&v| (unit(v, limits) * 255.0).round() as u8));
-                out.push(255);
+/// One row of an RGB panel as RGBA; a pixel with any NaN band is transparent.
+fn rgb_row(rgb: &ArrayView3<'_, f32>, y: usize, limits: (f64, f64), out: &mut [u8]) {
+    for (x, px) in out.chunks_exact_mut(4).enumerate() {
+        let v = [rgb[[0, y, x]], rgb[[1, y, x]], rgb[[2, y, x]]];
+        if v.iter().any(|v| v.is_nan()) {
+            px.copy_from_slice(&[0, 0, 0, 0]);
+        } else {
+            for (o, &c) in px.iter_mut().zip(&v) {
+                *o = (unit(c, limits) * 255.0).round() as u8;
             }
+            px[3] = 255;
         }
     }
 }
@@ -154,15 +258,16 @@ pub fn write_png_rgb_grid(path: &Path, rgb: ArrayView4<'_, f32>, stretch: Stretc
         });
     }
     const GAP: usize = 4;
-    let limits = stretch.limits(rgb.iter());
-    let mut px = Vec::with_capacity((t * (h + GAP)) * w * 4);
-    for (i, panel) in rgb.outer_iter().enumerate() {
-        if i > 0 {
-            px.resize(px.len() + GAP * w * 4, 0);
+    let limits = stretch.limits(|| rgb.iter());
+    // Rows are drawn as they are encoded: the image is never held whole.
+    write_rgba_rows(path, w, t * h + (t - 1) * GAP, |y, row| {
+        let (panel, y) = (y / (h + GAP), y % (h + GAP));
+        if y < h {
+            rgb_row(&rgb.index_axis(Axis(0), panel), y, limits, row);
+        } else {
+            row.fill(0);
         }
-        rgb_pixels(&panel, limits, &mut px);
-    }
-    write_rgba(path, w, t * h + (t - 1) * GAP, &px)
+    })
 }
 
 /// A single band through a colour map; NaN is transparent.
@@ -174,7 +279,7 @@ pub fn write_png_band(
     stretch: Stretch,
     cmap: ColorMap,
 ) -> Result<(), OutputError> {
-    let limits = stretch.limits(band.iter());
+    let limits = stretch.limits(|| band.iter());
     let (h, w) = band.dim();
     let mut px = Vec::with_capacity(h * w * 4);
     for &v in band.iter() {
@@ -203,6 +308,34 @@ pub fn write_png_mask(path: &Path, mask: ArrayView2<'_, u8>) -> Result<(), Outpu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The two-pass percentiles equal the selection over a copy, on values with NaN,
+        /// repeats, both zeros, infinities and subnormals.
+        #[test]
+        fn streamed_percentiles_equal_selection(
+            values in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => -1e3f32..1e3,
+                    1 => proptest::sample::select(vec![
+                        f32::NAN, 0.0, -0.0, 1.5, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -1e-40,
+                    ]),
+                ],
+                0..400,
+            ),
+            qs in proptest::collection::vec(0.0f64..=100.0, 1..6),
+        ) {
+            let got = percentiles_streamed(|| values.iter(), &qs);
+            let mut copy: Vec<f32> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+            for (q, g) in qs.iter().zip(&got) {
+                let want = percentile(&mut copy, *q);
+                proptest::prop_assert!(
+                    g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                    "q {}: {} against {}", q, g, want
+                );
+            }
+        }
+    }
 
     #[test]
     fn percentiles_interpolate_as_numpy() {
