@@ -339,9 +339,16 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     }
     let (outs, report) = compute_all(&[&monthly_aoi, &ndvi, &av_lum, &smoothed, &mask], &opts)?;
     println!(
-        "computed on {} in {:.2} s",
+        "computed on {} in {:.2} s: task time {:.2} s summed, {:.2} s of it waiting on reads; \
+         held at most {:.0} MB, process peak {}",
         report.backend,
-        began.elapsed().as_secs_f64()
+        began.elapsed().as_secs_f64(),
+        report.task_us as f64 / 1e6,
+        report.io.wait_us as f64 / 1e6,
+        report.peak_bytes as f64 / 1e6,
+        report
+            .peak_rss_bytes
+            .map_or("unknown".into(), |b| format!("{:.0} MB resident", b as f64 / 1e6)),
     );
     let [monthly_aoi, ndvi, av_lum, smoothed, mask]: [DataArray; 5] = outs.try_into().map_err(|_| "five results")?;
 

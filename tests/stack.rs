@@ -258,6 +258,18 @@ fn remote_reads_run_ahead_inside_the_budget() {
         .unwrap();
     assert_same(&got, &golden("exact.npy"), "small budget");
     assert!(report.peak_bytes <= budget, "peak {} over {budget}", report.peak_bytes);
+    // The report splits the tasks' time into waiting on reads and computing: the first read
+    // waits at least one 5 ms answer, and no wait is longer than the tasks that waited.
+    assert!(report.io.wait_us >= 5_000, "{:?}", report.io);
+    assert!(
+        report.io.wait_us <= report.task_us,
+        "{} > {}",
+        report.io.wait_us,
+        report.task_us
+    );
+    // The process's peak resident set holds at least what the scheduler held.
+    let rss = report.peak_rss_bytes.expect("Linux reports VmHWM");
+    assert!(rss >= report.peak_bytes, "{rss} < {}", report.peak_bytes);
 }
 
 #[test]

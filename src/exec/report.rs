@@ -49,6 +49,14 @@ pub struct ExecReport {
     pub over_budget_starts: usize,
     /// wall time of the run in microseconds
     pub wall_us: u64,
+    /// the tasks' times summed, in microseconds: `io.wait_us` of it was spent waiting on reads,
+    /// the rest computing (reads admitted ahead run beside the workers, so this can pass
+    /// `wall_us` × threads)
+    pub task_us: u64,
+    /// the process's peak resident memory when the run ended (Linux's VmHWM: the largest it
+    /// has been since the process started, this run and whatever came before), where the OS
+    /// tells it; `peak_bytes` is what the scheduler held
+    pub peak_rss_bytes: Option<u64>,
     /// remote reads during the run: requests, bytes, retries by cause, timeouts, hedges
     /// (summed over the stores the graph's sources read through; a store another run uses at
     /// the same time counts that run's requests too)
@@ -71,4 +79,13 @@ impl ExecReport {
     pub fn to_html(&self) -> String {
         super::report_html(self)
     }
+}
+
+/// The process's peak resident set in bytes (`VmHWM` in `/proc/self/status`), where the OS
+/// tells it. Costs one small file read.
+pub(crate) fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

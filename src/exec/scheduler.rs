@@ -610,6 +610,8 @@ fn run<'s>(
     }
     report.wall_us = began.elapsed().as_micros() as u64;
     report.io = monitor.io_since_start();
+    report.task_us = report.tasks.iter().map(|t| t.end_us.saturating_sub(t.start_us)).sum();
+    report.peak_rss_bytes = super::report::peak_resident_bytes();
     if record {
         monitor.poll(Some(backend));
         monitor.memory(held, backend.device_resident().unwrap_or(0));

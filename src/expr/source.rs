@@ -122,6 +122,10 @@ pub struct IoCounters {
     pub hedges: u64,
     /// of those, the ones whose answer came first
     pub hedges_won: u64,
+    /// microseconds threads spent blocked waiting for reads to finish, summed over the threads
+    /// (a task's time minus this is its computing)
+    #[serde(default)]
+    pub wait_us: u64,
 }
 
 /// Retries by what made them.
@@ -160,6 +164,7 @@ impl IoCounters {
             timeouts: d(self.timeouts, before.timeouts),
             hedges: d(self.hedges, before.hedges),
             hedges_won: d(self.hedges_won, before.hedges_won),
+            wait_us: d(self.wait_us, before.wait_us),
         }
     }
 
@@ -177,6 +182,7 @@ impl IoCounters {
             timeouts: self.timeouts + other.timeouts,
             hedges: self.hedges + other.hedges,
             hedges_won: self.hedges_won + other.hedges_won,
+            wait_us: self.wait_us + other.wait_us,
         }
     }
 }

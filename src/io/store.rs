@@ -114,6 +114,7 @@ pub(crate) struct Counters {
     pub(crate) timeouts: AtomicU64,
     pub(crate) hedges: AtomicU64,
     pub(crate) hedges_won: AtomicU64,
+    wait_us: AtomicU64,
 }
 
 impl RetryCause {
@@ -153,6 +154,7 @@ impl Counters {
             timeouts: get(&self.timeouts),
             hedges: get(&self.hedges),
             hedges_won: get(&self.hedges_won),
+            wait_us: get(&self.wait_us),
         }
     }
 }
@@ -310,8 +312,13 @@ impl ObjectStore {
 
     /// Runs a future on the I/O runtime and blocks until it is done. Must not be called from
     /// inside the runtime (from a rayon worker or the main thread is right).
+    /// The time blocked counts in the store's `wait_us` (the report's time waiting on reads).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        runtime().block_on(future)
+        let began = std::time::Instant::now();
+        let out = runtime().block_on(future);
+        let waited = began.elapsed().as_micros() as u64;
+        self.shared.counters.wait_us.fetch_add(waited, Ordering::Relaxed);
+        out
     }
 
     /// Runs a future on the I/O runtime in the background (for callers that pipeline several
