@@ -36,8 +36,8 @@ pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Resul
     let mut outs: Vec<ArrayD<MaybeUninit<f32>>> = graph.outputs.iter().map(|o| result_array(o.grid.shape())).collect();
     let views = outs.iter_mut().map(|o| o.view_mut()).collect();
     let report = execute_dense(&graph, views, ResultMemory::Fresh, options)?;
-    // SAFETY: execution succeeded, so every block of every output — together the whole array
-    // — was written exactly once.
+    // SAFETY: execution succeeded and every block of every output — together the whole array
+    // — was leased to its one writer (`execute_dense` checked), which wrote all of it.
     let outs = outs.into_iter().map(|o| unsafe { o.assume_init() }).collect();
     Ok((outs, report))
 }
@@ -75,7 +75,13 @@ fn execute_dense(
     let grids = graph.outputs.iter().map(|o| o.grid.clone()).collect();
     let sink = DenseOutputs::new(views, grids, memory);
     let backend = crate::backend::gpu::select(options.backend)?;
-    Ok(execute(graph, backend.as_ref(), options, &sink)?)
+    let report = execute(graph, backend.as_ref(), options, &sink)?;
+    let missing = sink.unwritten_blocks();
+    if missing > 0 {
+        // A block nobody wrote would be read uninitialised: refuse the result instead.
+        return Err(crate::exec::ExecError::Unwritten { blocks: missing }.into());
+    }
+    Ok(report)
 }
 
 /// An uninitialised result array. Large ones ask for transparent huge pages, as numpy does

@@ -74,6 +74,13 @@ pub enum ExecError {
         /// tasks in the graph
         total: usize,
     },
+    /// The run ended without writing these output blocks (an executor bug, reported rather
+    /// than returning uninitialised memory).
+    #[error("the run left {blocks} output blocks unwritten")]
+    Unwritten {
+        /// blocks never handed to a writer
+        blocks: usize,
+    },
     /// The dashboard could not start; raised before anything runs.
     #[error(transparent)]
     Dashboard(#[from] DashboardError),
