@@ -74,6 +74,13 @@ pub enum ExecError {
         /// tasks in the graph
         total: usize,
     },
+    /// The task did not run: the run was stopping after another task failed (that failure is
+    /// what a run returns; this one is only ever seen alongside it).
+    #[error("task {task} cancelled: the run was stopping")]
+    Cancelled {
+        /// the task, described
+        task: String,
+    },
     /// The run ended without writing these output blocks (an executor bug, reported rather
     /// than returning uninitialised memory).
     #[error("the run left {blocks} output blocks unwritten")]

@@ -143,8 +143,9 @@ pub trait OutputSink: Sync {
 /// Costs a few microseconds of scheduling per task beyond the task itself.
 ///
 /// **Errors**: [`ExecError::BudgetTooSmall`] before anything runs when one task cannot fit;
-/// the first failing or panicking task otherwise (tasks already running are let finish, none
-/// are started after).
+/// the first failing or panicking task otherwise (tasks already running are let finish; those
+/// handed to the pool but not begun skip their work, and fetches started ahead for them are
+/// cancelled with their [`Prefetch`](crate::expr::Prefetch) tickets; none are started after).
 pub fn execute(
     graph: &TaskGraph,
     backend: &dyn Backend,
@@ -284,6 +285,11 @@ fn run<'s>(
     let mut transfers = 0usize;
     let mut parked_on: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut missing = vec![0usize; n];
+    // Set once a task failed: tasks already handed to the pool skip their work (and their
+    // prefetch tickets cancel the fetches they never read).
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Fetches started ahead, held until their task ends (dropped with the run otherwise).
+    let mut prefetched: Vec<Option<crate::expr::Prefetch>> = (0..n).map(|_| None).collect();
     // Output blocks whose value is on a device: delivered once brought over.
     let mut deliver = vec![false; n];
 
@@ -359,8 +365,9 @@ fn run<'s>(
                 }
             }
             if let TaskKind::Source { source, region } = &task.kind {
-                // Queued behind running tasks: let its fetch start now.
-                source.prefetch(region);
+                // Queued behind running tasks: let its fetch start now. The ticket lives until
+                // the task ends; a fetch never read (a failed run) is cancelled with it.
+                prefetched[t] = Some(source.prefetch(region));
             }
             held += cost;
             report.peak_bytes = report.peak_bytes.max(held);
@@ -375,6 +382,7 @@ fn run<'s>(
                 (&[(o, b)], true) if !placement.device => Some((o, b)),
                 _ => None,
             };
+            let stopped = stopped.clone();
             scope.spawn(move |_| {
                 let start_us = began.elapsed().as_micros() as u64;
                 let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
@@ -382,16 +390,22 @@ fn run<'s>(
                     Some(dst) => backend.run_into(&task.kind, &refs, dst, sink.memory()).map(|()| None),
                     None => backend.run(&task.kind, &refs).map(Some),
                 };
-                let result = match catch_unwind(AssertUnwindSafe(work)) {
-                    Ok(Ok(v)) => Ok(v),
-                    Ok(Err(e)) => Err(ExecError::Task {
+                let result = if stopped.load(std::sync::atomic::Ordering::Acquire) {
+                    Err(ExecError::Cancelled {
                         task: describe(graph, t),
-                        source: e,
-                    }),
-                    Err(p) => Err(ExecError::Panicked {
-                        task: describe(graph, t),
-                        message: panic_message(p),
-                    }),
+                    })
+                } else {
+                    match catch_unwind(AssertUnwindSafe(work)) {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(e)) => Err(ExecError::Task {
+                            task: describe(graph, t),
+                            source: e,
+                        }),
+                        Err(p) => Err(ExecError::Panicked {
+                            task: describe(graph, t),
+                            message: panic_message(p),
+                        }),
+                    }
                 };
                 drop(inputs);
                 let end_us = began.elapsed().as_micros() as u64;
@@ -425,6 +439,7 @@ fn run<'s>(
                 in_flight -= 1;
                 finished += 1;
                 let t = done.task;
+                prefetched[t] = None;
                 let task = &graph.tasks[t];
                 held -= task.scratch_bytes;
                 if let Some(bar) = &bar {
@@ -438,6 +453,7 @@ fn run<'s>(
                 let value = match done.result {
                     Ok(v) => v,
                     Err(e) => {
+                        stopped.store(true, std::sync::atomic::Ordering::Release);
                         failure.get_or_insert(e);
                         held -= task.out_bytes;
                         continue;

@@ -23,8 +23,8 @@ pub use grid::{ChunkGrid, Chunks};
 pub use ops::{BinaryOp, BoundaryMode, ReduceOp, UnaryOp};
 pub use raw::{DecodeSpec, DecodeTable, RawBlock, StoredType, TABLE_LEN};
 pub use source::{
-    Block, BlockFn, BlockFunction, ChunkSource, HostArray, IoCounters, IoMeter, RequestSpan, RetryCounts, SourceData,
-    SourceElement, SourceError,
+    Block, BlockFn, BlockFunction, ChunkSource, HostArray, IoCounters, IoMeter, Prefetch, RequestSpan, RetryCounts,
+    SourceData, SourceElement, SourceError,
 };
 
 /// Element type of an array: f32 values, or u8 masks (0 or 1) from comparisons.

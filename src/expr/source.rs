@@ -44,9 +44,12 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
     /// A hint that `region` will be read soon: a remote source starts fetching it now, so
     /// the fetch overlaps the work before it. Must return at once; the default does nothing.
     /// The executor calls it when it reserves budget for the read, so what a source fetches
-    /// ahead stays inside the memory budget.
-    fn prefetch(&self, region: &[Range<usize>]) {
+    /// ahead stays inside the memory budget, and holds the returned ticket until the task
+    /// that reads the region has ended: dropping a ticket whose region was never read (a run
+    /// that failed, say) cancels the fetch and frees its bytes.
+    fn prefetch(&self, region: &[Range<usize>]) -> Prefetch {
         let _ = region;
+        Prefetch::none()
     }
 
     /// The block for a backend that decodes on its device: as stored codes and decode tables
@@ -83,6 +86,43 @@ pub trait IoMeter: Send + Sync {
     /// when nobody takes them. Default: none.
     fn take_requests(&self) -> Vec<RequestSpan> {
         Vec::new()
+    }
+}
+
+/// A fetch started ahead of its read ([`ChunkSource::prefetch`]), owned by whoever will have
+/// the region read. Dropping it cancels the fetch unless the read already took it; the read
+/// itself never needs the ticket. Costs one boxed closure.
+#[must_use = "dropping a prefetch ticket cancels the fetch"]
+pub struct Prefetch(Option<Box<dyn FnOnce() + Send>>);
+
+impl Prefetch {
+    /// A ticket for nothing (a source that does not fetch ahead).
+    pub fn none() -> Prefetch {
+        Prefetch(None)
+    }
+
+    /// A ticket that runs `cancel` when dropped: it forgets the region's fetch if the read
+    /// has not taken it, stopping the transfer and freeing its bytes.
+    pub fn cancelling(cancel: impl FnOnce() + Send + 'static) -> Prefetch {
+        Prefetch(Some(Box::new(cancel)))
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.0.take() {
+            cancel();
+        }
+    }
+}
+
+impl std::fmt::Debug for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Prefetch(pending)"
+        } else {
+            "Prefetch(none)"
+        })
     }
 }
 

@@ -10,7 +10,9 @@ use rayon::prelude::*;
 use tokio::task::JoinHandle;
 
 use super::{RasterSpec, StackError};
-use crate::expr::{ChunkSource, DecodeSpec, DecodeTable, IoMeter, RawBlock, SourceData, SourceError, StoredType};
+use crate::expr::{
+    ChunkSource, DecodeSpec, DecodeTable, IoMeter, Prefetch, RawBlock, SourceData, SourceError, StoredType,
+};
 use crate::geo::{Affine, Bounds, Crs};
 use crate::io::tiff::{SampleType, Segments};
 use crate::io::{CogFile, CogReader, TileWindow};
@@ -133,7 +135,8 @@ pub(super) struct StackSource {
     ctx: Arc<StackContext>,
     /// [time][band]
     planes: Vec<Vec<Option<Arc<AssetRef>>>>,
-    pending: Mutex<PendingFetches>,
+    /// shared with the tickets `prefetch` hands out, which remove what was never read
+    pending: Arc<Mutex<PendingFetches>>,
     /// what the stack was made from (`{"kind": "stack", "items": .., "options": ..}`), so a
     /// job's worker can make it again
     spec: serde_json::Value,
@@ -153,7 +156,7 @@ impl StackSource {
         StackSource {
             ctx,
             planes,
-            pending: Mutex::default(),
+            pending: Arc::default(),
             spec,
         }
     }
@@ -345,15 +348,25 @@ impl ChunkSource for StackSource {
         Some(self.ctx.reader.store().meter())
     }
 
-    fn prefetch(&self, region: &[Range<usize>]) {
+    fn prefetch(&self, region: &[Range<usize>]) -> Prefetch {
         if region.len() != 4 {
-            return;
+            return Prefetch::none();
         }
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if !pending.contains_key(region) {
-            let handles = self.start(region);
-            pending.insert(region.to_vec(), handles);
+        if pending.contains_key(region) {
+            return Prefetch::none(); // the first ticket for this region owns it
         }
+        let handles = self.start(region);
+        pending.insert(region.to_vec(), handles);
+        let (pending, region) = (Arc::downgrade(&self.pending), region.to_vec());
+        Prefetch::cancelling(move || {
+            // Not read: stop the transfers; their bytes go with the tasks.
+            let Some(pending) = pending.upgrade() else { return };
+            let unread = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&region);
+            for (_, handle) in unread.into_iter().flatten() {
+                handle.abort();
+            }
+        })
     }
 }
 
