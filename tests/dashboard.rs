@@ -272,6 +272,23 @@ fn signed_urls_never_reach_the_page_or_the_report() {
     }
     let (_, report) = run.join().unwrap().unwrap();
     let html = report.to_html();
+    // The I/O view says how long threads waited on the 15 ms answers.
+    let path = out_dir().join("report-reads.html");
+    std::fs::write(&path, &html).unwrap();
+    let browser = Browser::launch();
+    let mut page = browser.new_page();
+    page.offline();
+    page.goto(&format!("file://{}", path.display()));
+    assert!(page.wait_for("document.body.dataset.rendered > 0", Duration::from_secs(20)));
+    let waited = page.eval(
+        "[...document.querySelectorAll('tr')].find(r => r.cells[0].textContent === 'threads waiting on reads')\
+         .cells[1].textContent",
+    );
+    let waited: f64 = waited.as_str().unwrap().trim_end_matches(" s").parse().unwrap();
+    assert!(
+        waited > 0.0 && waited * 1e6 <= report.task_us as f64 + 5e3,
+        "{waited} s"
+    );
     let mut seen = snapshots;
     seen.push(html);
     // The reads are there, by path and byte range, so the check below is not vacuous.
