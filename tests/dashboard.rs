@@ -93,6 +93,23 @@ fn check_finished_page(page: &mut Page, threads: usize) {
     assert_eq!(done, serde_json::json!(true), "graph nodes not all done");
 }
 
+/// Writes `html` to `name` under the test's output folder and opens it in a fresh headless
+/// Chromium cut off the network; returns once the page drew (the browser lives as long as the
+/// page is used).
+fn open_report(html: &str, name: &str) -> (Browser, Page) {
+    let path = out_dir().join(name);
+    std::fs::write(&path, html).unwrap();
+    let browser = Browser::launch();
+    let mut page = browser.new_page();
+    page.offline();
+    page.goto(&format!("file://{}", path.display()));
+    assert!(
+        page.wait_for("document.body.dataset.rendered > 0", Duration::from_secs(30)),
+        "{name} never drew"
+    );
+    (browser, page)
+}
+
 #[test]
 fn the_live_page_follows_a_run_to_the_end() {
     let addr = free_addr();
@@ -139,16 +156,7 @@ fn the_html_report_draws_offline_from_disk() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (got, report) = slow_program(calls).compute_with(&options(None)).unwrap();
     check_mean(&got);
-    let path = out_dir().join("report.html");
-    std::fs::write(&path, report.to_html()).unwrap();
-    let browser = Browser::launch();
-    let mut page = browser.new_page();
-    page.offline();
-    page.goto(&format!("file://{}", path.display()));
-    assert!(
-        page.wait_for("document.body.dataset.rendered > 0", Duration::from_secs(20)),
-        "the report never drew"
-    );
+    let (_browser, mut page) = open_report(&report.to_html(), "report.html");
     check_finished_page(&mut page, 2);
     // The page fetched nothing: no resource but the file itself.
     let fetched = page.eval("performance.getEntriesByType('resource').length");
@@ -273,13 +281,7 @@ fn signed_urls_never_reach_the_page_or_the_report() {
     let (_, report) = run.join().unwrap().unwrap();
     let html = report.to_html();
     // The I/O view says how long threads waited on the 15 ms answers.
-    let path = out_dir().join("report-reads.html");
-    std::fs::write(&path, &html).unwrap();
-    let browser = Browser::launch();
-    let mut page = browser.new_page();
-    page.offline();
-    page.goto(&format!("file://{}", path.display()));
-    assert!(page.wait_for("document.body.dataset.rendered > 0", Duration::from_secs(20)));
+    let (_browser, mut page) = open_report(&html, "report-reads.html");
     let waited = page.eval(
         "[...document.querySelectorAll('tr')].find(r => r.cells[0].textContent === 'threads waiting on reads')\
          .cells[1].textContent",
@@ -314,13 +316,7 @@ fn a_gpu_run_draws_its_submissions_uploads_and_downloads() {
     options.threads = Some(2);
     let (_, report) = program.compute_with(&options).unwrap();
     let lanes = &report.timeline.lanes;
-    let path = out_dir().join("report-gpu.html");
-    std::fs::write(&path, report.to_html()).unwrap();
-    let browser = Browser::launch();
-    let mut page = browser.new_page();
-    page.offline();
-    page.goto(&format!("file://{}", path.display()));
-    assert!(page.wait_for("document.body.dataset.rendered > 0", Duration::from_secs(20)));
+    let (_browser, mut page) = open_report(&report.to_html(), "report-gpu.html");
     for name in ["gpu submit", "gpu upload", "gpu download"] {
         let lane = lanes.iter().position(|l| l == name).expect(name);
         let n = page.eval(&format!(
@@ -349,12 +345,7 @@ fn a_million_task_run_keeps_a_bounded_timeline_and_says_what_it_summed() {
     assert!(t.memory.len() <= 2048, "{} memory samples", t.memory.len());
     let html = report.to_html();
     assert!(html.len() < 8 << 20, "report.html of {} bytes", html.len());
-    let path = out_dir().join("report-million.html");
-    std::fs::write(&path, html).unwrap();
-    let browser = Browser::launch();
-    let mut page = browser.new_page();
-    page.goto(&format!("file://{}", path.display()));
-    assert!(page.wait_for("document.body.dataset.rendered > 0", Duration::from_secs(30)));
+    let (_browser, mut page) = open_report(&html, "report-million.html");
     let note = page.eval("document.getElementById('stream-note').textContent");
     let note = note.as_str().unwrap();
     assert!(note.contains("earlier spans are not drawn; summed: worker 0"), "{note}");

@@ -285,8 +285,8 @@ fn run<'s>(
     let mut transfers = 0usize;
     let mut parked_on: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut missing = vec![0usize; n];
-    // Set once a task failed: tasks already handed to the pool skip their work (and their
-    // prefetch tickets cancel the fetches they never read).
+    // Set once the run failed (from `failure`, at the top of each turn): tasks already handed
+    // to the pool skip their work, and their prefetch tickets cancel the fetches never read.
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Fetches started ahead, held until their task ends (dropped with the run otherwise).
     let mut prefetched: Vec<Option<crate::expr::Prefetch>> = (0..n).map(|_| None).collect();
@@ -308,6 +308,10 @@ fn run<'s>(
     };
 
     loop {
+        // Any failure so far stops the tasks already handed to the pool.
+        if failure.is_some() {
+            stopped.store(true, std::sync::atomic::Ordering::Release);
+        }
         // Start what fits, in priority order.
         let mut hold_device = false;
         while failure.is_none() {
@@ -453,7 +457,6 @@ fn run<'s>(
                 let value = match done.result {
                     Ok(v) => v,
                     Err(e) => {
-                        stopped.store(true, std::sync::atomic::Ordering::Release);
                         failure.get_or_insert(e);
                         held -= task.out_bytes;
                         continue;

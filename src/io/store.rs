@@ -23,7 +23,7 @@ use crate::expr::{IoCounters, IoMeter, RequestSpan, RetryCounts};
 pub struct StoreOptions {
     /// Requests in flight per host at once (GDAL under stackstac keeps about 2). Default 64: at
     /// a 40 ms round trip the tutorial's reads wait on latency, and 64 against 32 cut its wall
-    /// time from 11.1 to 8.3 s for about 30 MB more peak memory (`scripts/tutorial_memory.sh`);
+    /// time from 11.1 to 8.3 s for at most 34 MB more peak memory (`scripts/tutorial_memory.sh`);
     /// object stores serve far more per client.
     pub max_requests_per_host: usize,
     /// Retries after the first attempt for connect errors, timeouts, cut bodies, 429 and 5xx.

@@ -51,15 +51,7 @@ fn cut_at_selection(grid: &ChunkGrid, maps: &[AxisMap], fixed: &[(usize, usize)]
     for &(axis, i) in fixed {
         cut(axis, i, i);
     }
-    let sizes = edges
-        .into_iter()
-        .map(|mut e| {
-            e.sort_unstable();
-            e.dedup();
-            e.windows(2).map(|w| w[1] - w[0]).collect()
-        })
-        .collect();
-    grid.refine(&ChunkGrid::from_sizes(sizes))
+    grid.refine(&grid_of_edges(edges))
 }
 
 /// The input-axis positions of `grid`'s block edges under contiguous maps (step ±1), as a grid
@@ -80,6 +72,12 @@ fn block_edges_in_input(input: &ChunkGrid, maps: &[AxisMap], grid: &ChunkGrid) -
             }
         }
     }
+    grid_of_edges(edges)
+}
+
+/// The grid whose blocks lie between consecutive edges along each axis (edges unsorted,
+/// repeats allowed; each axis lists 0 and its length).
+fn grid_of_edges(edges: Vec<Vec<usize>>) -> ChunkGrid {
     let sizes = edges
         .into_iter()
         .map(|mut e| {
