@@ -118,14 +118,29 @@ fn a_successful_run_reads_every_prefetch_and_cancels_none() {
     }
     let source = Arc::new(Fine::default());
     let a = Array::from_source(&[64 * 8, 256], vec![8, 256], source.clone());
-    let (got, _) = a
+    let budget = 128 << 10;
+    let (got, report) = a
         .sum(strata::Axes::All)
         .compute_with(&ComputeOptions {
             threads: Some(2),
+            memory_budget: budget,
             ..Default::default()
         })
         .unwrap();
     assert_eq!(got.sum(), (64 * 8 * 256) as f32);
+    // The report shows the bytes held for reads in flight: at least what the source held
+    // fetched and unread at once, and inside what the scheduler held, inside the budget.
+    let block_bytes = 8 * 256 * 4;
+    let held_by_source = *source.0.peak_held.lock().unwrap() as u64 * block_bytes;
+    assert!(
+        held_by_source > 0
+            && report.peak_read_ahead_bytes >= held_by_source
+            && report.peak_read_ahead_bytes <= report.peak_bytes
+            && report.peak_bytes <= budget,
+        "source held {held_by_source}, report {} of {} held, budget {budget}",
+        report.peak_read_ahead_bytes,
+        report.peak_bytes
+    );
     assert_eq!(
         source.0.prefetched.lock().unwrap().len(),
         64,

@@ -45,6 +45,10 @@ pub struct ExecReport {
     pub memory_budget: u64,
     /// most bytes held at once by intermediate results and reservations
     pub peak_bytes: u64,
+    /// most bytes reserved at once for source reads whose fetch had started (fetches begin
+    /// when a read is admitted, ahead of the thread that decodes it); part of `peak_bytes`,
+    /// so reads in flight count against the budget
+    pub peak_read_ahead_bytes: u64,
     /// tasks started although the budget was full, because nothing else could make progress
     pub over_budget_starts: usize,
     /// wall time of the run in microseconds

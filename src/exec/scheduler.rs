@@ -290,6 +290,8 @@ fn run<'s>(
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Fetches started ahead, held until their task ends (dropped with the run otherwise).
     let mut prefetched: Vec<Option<crate::expr::Prefetch>> = (0..n).map(|_| None).collect();
+    // Bytes reserved for reads whose fetch has started, until their task ends.
+    let mut read_ahead = 0u64;
     // Output blocks whose value is on a device: delivered once brought over.
     let mut deliver = vec![false; n];
 
@@ -372,6 +374,8 @@ fn run<'s>(
                 // Queued behind running tasks: let its fetch start now. The ticket lives until
                 // the task ends; a fetch never read (a failed run) is cancelled with it.
                 prefetched[t] = Some(source.prefetch(region));
+                read_ahead += task.out_bytes;
+                report.peak_read_ahead_bytes = report.peak_read_ahead_bytes.max(read_ahead);
             }
             held += cost;
             report.peak_bytes = report.peak_bytes.max(held);
@@ -443,8 +447,10 @@ fn run<'s>(
                 in_flight -= 1;
                 finished += 1;
                 let t = done.task;
-                prefetched[t] = None;
                 let task = &graph.tasks[t];
+                if prefetched[t].take().is_some() {
+                    read_ahead -= task.out_bytes;
+                }
                 held -= task.scratch_bytes;
                 if let Some(bar) = &bar {
                     bar.inc(1);

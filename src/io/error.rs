@@ -1,6 +1,21 @@
 //! The I/O layer's error: every variant names the object (query string removed) and the bytes.
 
 use std::ops::Range;
+use std::time::Duration;
+
+use super::meter::RetryCause;
+
+/// The range an error names when the whole object was asked for.
+pub(crate) const WHOLE: Range<u64> = 0..u64::MAX;
+
+/// " bytes a..b", or nothing for a whole-object read.
+fn bytes_of(range: &Range<u64>) -> String {
+    if *range == WHOLE {
+        String::new()
+    } else {
+        format!(" bytes {}..{}", range.start, range.end)
+    }
+}
 
 /// What went wrong reading bytes or a TIFF. URLs are redacted: signed query strings never
 /// appear (see [`redact`](super::redact)).
@@ -8,7 +23,7 @@ use std::ops::Range;
 #[non_exhaustive]
 pub enum IoError {
     /// The server answered with an error status, after retrying what is retryable.
-    #[error("HTTP {status} reading {url} bytes {}..{} (after {attempts} attempt(s))", range.start, range.end)]
+    #[error("HTTP {status} reading {url}{} (after {attempts} attempt(s))", bytes_of(range))]
     Status {
         /// the object, redacted
         url: String,
@@ -18,9 +33,14 @@ pub enum IoError {
         status: u16,
         /// requests made
         attempts: u32,
+        /// how long the server asked the client to wait (`Retry-After`)
+        retry_after: Option<Duration>,
     },
     /// The connection failed, timed out or was cut short, after retrying.
-    #[error("network error reading {url} bytes {}..{}: {message} (after {attempts} attempt(s))", range.start, range.end)]
+    #[error(
+        "network error reading {url}{}: {message} (after {attempts} attempt(s))",
+        bytes_of(range)
+    )]
     Network {
         /// the object, redacted
         url: String,
@@ -30,9 +50,12 @@ pub enum IoError {
         message: String,
         /// requests made
         attempts: u32,
+        /// whether the last attempt was abandoned for taking too long (stalled, or past its
+        /// whole-request limit) rather than failing
+        timed_out: bool,
     },
     /// A local file could not be read.
-    #[error("cannot read {path} bytes {}..{}: {source}", range.start, range.end)]
+    #[error("cannot read {path}{}: {source}", bytes_of(range))]
     File {
         /// the file
         path: String,
@@ -51,8 +74,14 @@ pub enum IoError {
         /// the object's size
         len: u64,
     },
+    /// A store holds nothing under this href.
+    #[error("{url}: no such object")]
+    Missing {
+        /// the object, redacted
+        url: String,
+    },
     /// The href's scheme is not one strata reads.
-    #[error("cannot read {href}: only local paths, file:// and http(s):// are supported")]
+    #[error("cannot read {href}: only local paths, file://, http(s):// and mounted prefixes are supported")]
     UnsupportedHref {
         /// the href, redacted
         href: String,
@@ -108,4 +137,38 @@ pub enum IoError {
         /// bands in the image
         count: usize,
     },
+}
+
+impl IoError {
+    /// Whether the error says the object does not exist: a missing file, HTTP 404 or 410, or
+    /// [`IoError::Missing`].
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            IoError::File { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            IoError::Status { status, .. } => matches!(status, 404 | 410),
+            IoError::Missing { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// When another attempt may succeed: why, and how long the server asked to wait. `None`
+    /// for errors that repeat (not found, out of range, corrupt data, other 4xx).
+    pub fn transient(&self) -> Option<(RetryCause, Option<Duration>)> {
+        match self {
+            IoError::Status {
+                status, retry_after, ..
+            } if *status == 429 || *status >= 500 => Some((RetryCause::Status, *retry_after)),
+            IoError::Network { timed_out: true, .. } => Some((RetryCause::Timeout, None)),
+            IoError::Network { .. } => Some((RetryCause::Network, None)),
+            _ => None,
+        }
+    }
+
+    /// The error with its attempt count set to `n` (for errors that count attempts).
+    pub(crate) fn after_attempts(mut self, n: u32) -> Self {
+        if let IoError::Status { attempts, .. } | IoError::Network { attempts, .. } = &mut self {
+            *attempts = n;
+        }
+        self
+    }
 }

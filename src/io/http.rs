@@ -1,21 +1,140 @@
-//! HTTP requests with retries: exponential backoff with full jitter on connect errors,
-//! stalled or over-long transfers, cut bodies, 429 and 5xx; `Retry-After` honoured; 403
-//! re-signs the href. A GET slower than its host's recent peers is hedged (see `tail`).
+//! [`HttpStore`]: byte ranges over HTTP(S), one attempt per call. A transfer that stalls or
+//! passes its whole-request limit is abandoned, and a GET slower than its host's recent peers
+//! is hedged with a duplicate (see `tail`). Failures come back typed, marked transient or not
+//! ([`IoError::transient`]), for [`Retrying`](super::Retrying) to act on; 403 is left to
+//! [`Signing`](super::Signing).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, CONTENT_RANGE, RANGE, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, StatusCode};
+use tokio::sync::Semaphore;
 
-use super::href::redact;
-use super::store::{Host, RetryCause, Shared};
-use super::tail::{Phase, Progress};
-use super::IoError;
+use super::href::{host_of, redact};
+use super::meter::{RetryCause, StoreMeter};
+use super::storage::{ReadableStore, StoreFuture};
+use super::tail::{HedgeBudget, HostLatency, Phase, Progress};
+use super::{IoError, StoreOptions};
 use crate::expr::RequestSpan;
+
+/// One host's request limit and recent waits.
+pub(crate) struct Host {
+    pub(crate) limit: Semaphore,
+    pub(crate) latency: Mutex<HostLatency>,
+}
+
+/// State shared by an HTTP store's requests.
+pub(crate) struct Shared {
+    options: StoreOptions,
+    client: Client,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+    meter: Arc<StoreMeter>,
+    hedge_budget: HedgeBudget,
+}
+
+impl Shared {
+    /// The host of `url`: its request limit and latency history.
+    fn host(&self, url: &str) -> Arc<Host> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host_of(url).to_string())
+            .or_insert_with(|| {
+                Arc::new(Host {
+                    limit: Semaphore::new(self.options.max_requests_per_host.max(1)),
+                    latency: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+}
+
+/// Reads `http://` and `https://` objects with range requests: at most
+/// [`StoreOptions::max_requests_per_host`] in flight per host, stalls detected from the host's
+/// recent waits ([`StallTimeouts`](super::StallTimeouts)), slow reads hedged within a budget
+/// ([`Hedging`](super::Hedging)). One attempt per call: wrap it in
+/// [`Retrying`](super::Retrying) for retries. Cloning is cheap; clones share connections,
+/// limits and counters.
+#[derive(Clone)]
+pub struct HttpStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for HttpStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpStore")
+            .field("options", &self.shared.options)
+            .finish()
+    }
+}
+
+impl HttpStore {
+    /// A store with these options (its retry, coalescing and signer fields are for the
+    /// wrappers and unused here). Costs building an HTTP client (TLS roots included).
+    ///
+    /// **Errors**: [`IoError::Client`] when the client cannot be built.
+    pub fn new(options: StoreOptions) -> Result<Self, IoError> {
+        Self::with_meter(options, Arc::default())
+    }
+
+    /// A store counting into `meter` (one store's layers share one).
+    pub(crate) fn with_meter(options: StoreOptions, meter: Arc<StoreMeter>) -> Result<Self, IoError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(options.max_requests_per_host)
+            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| IoError::Client(e.to_string()))?;
+        Ok(HttpStore {
+            shared: Arc::new(Shared {
+                options,
+                client,
+                hosts: Mutex::default(),
+                meter,
+                hedge_budget: HedgeBudget::default(),
+            }),
+        })
+    }
+
+    /// Requests, bytes, timeouts and hedges so far. A few atomic loads.
+    pub fn stats(&self) -> crate::expr::IoCounters {
+        self.shared.meter.snapshot()
+    }
+
+    /// POSTs a JSON body and returns the response body (a STAC API search, say). One attempt;
+    /// never hedged, since a POST need not be safe to repeat.
+    ///
+    /// **Errors**: as `get_range`.
+    pub async fn post_json(&self, href: &str, body: &serde_json::Value) -> Result<Bytes, IoError> {
+        let body = body.to_string();
+        send_whole(&self.shared, href, false, |c, url| {
+            c.post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        })
+        .await
+    }
+}
+
+impl ReadableStore for HttpStore {
+    fn get_range<'a>(&'a self, href: &'a str, range: Range<u64>) -> StoreFuture<'a, Bytes> {
+        Box::pin(get_range(&self.shared, href, range))
+    }
+
+    fn get_prefix<'a>(&'a self, href: &'a str, len: u64) -> StoreFuture<'a, (Bytes, Option<u64>)> {
+        Box::pin(get_prefix(&self.shared, href, len))
+    }
+
+    fn get_all<'a>(&'a self, href: &'a str) -> StoreFuture<'a, Bytes> {
+        Box::pin(send_whole(&self.shared, href, true, |c, url| c.get(url)))
+    }
+}
 
 /// What one attempt came to.
 pub(crate) enum Attempt<T> {
@@ -30,7 +149,7 @@ pub(crate) enum Attempt<T> {
 }
 
 /// The bytes `range` of `href` (exactly those: a 200 answer to a range request is cut down).
-pub(crate) async fn get_range(shared: &Shared, href: &str, range: Range<u64>) -> Result<Bytes, IoError> {
+async fn get_range(shared: &Shared, href: &str, range: Range<u64>) -> Result<Bytes, IoError> {
     let header = format!("bytes={}-{}", range.start, range.end.saturating_sub(1));
     let want = range.end - range.start;
     if want == 0 {
@@ -45,7 +164,15 @@ pub(crate) async fn get_range(shared: &Shared, href: &str, range: Range<u64>) ->
         build: |c: &Client, url: &str| c.get(url).header(RANGE, header.as_str()),
         accept: move |status, headers: &HeaderMap, body: Bytes| match status {
             StatusCode::PARTIAL_CONTENT => {
-                let start = content_range(headers).map(|(s, _)| s);
+                let (start, total) = content_range(headers).map_or((None, None), |(s, t)| (Some(s), t));
+                if let Some(len) = total.filter(|&t| t < r.end) {
+                    // the server cut the range at the object's end
+                    return Attempt::Fail(IoError::OutOfRange {
+                        url: redact(href),
+                        range: r.clone(),
+                        len,
+                    });
+                }
                 if body.len() as u64 != want || start.is_some_and(|s| s != r.start) {
                     Attempt::Retry {
                         reason: format!("answer has {} bytes from {start:?}, expected {want}", body.len()),
@@ -69,7 +196,7 @@ pub(crate) async fn get_range(shared: &Shared, href: &str, range: Range<u64>) ->
 }
 
 /// Up to `len` bytes from the start, and the total size when the server says it.
-pub(crate) async fn get_prefix(shared: &Shared, href: &str, len: u64) -> Result<(Bytes, Option<u64>), IoError> {
+async fn get_prefix(shared: &Shared, href: &str, len: u64) -> Result<(Bytes, Option<u64>), IoError> {
     let header = format!("bytes=0-{}", len.saturating_sub(1));
     let call = Call {
         shared,
@@ -88,12 +215,16 @@ pub(crate) async fn get_prefix(shared: &Shared, href: &str, len: u64) -> Result<
             }
         },
     };
-    call.run().await
+    match call.run().await {
+        // 416 for bytes from 0: the object is empty
+        Err(IoError::OutOfRange { len, .. }) => Ok((Bytes::new(), Some(len))),
+        other => other,
+    }
 }
 
 /// A request whose whole 2xx body is the answer (GET of a document, POST of a search).
 /// `hedge`: whether a slow one may be duplicated (only for requests safe to repeat).
-pub(crate) async fn send_with_retries(
+async fn send_whole(
     shared: &Shared,
     href: &str,
     hedge: bool,
@@ -102,7 +233,7 @@ pub(crate) async fn send_with_retries(
     let call = Call {
         shared,
         href,
-        range: 0..0,
+        range: super::WHOLE,
         hedge,
         build,
         accept: |_, _: &HeaderMap, body| Attempt::Done(body),
@@ -131,63 +262,47 @@ where
     B: Fn(&Client, &str) -> RequestBuilder,
     A: Fn(StatusCode, &HeaderMap, Bytes) -> Attempt<T>,
 {
+    /// One attempt (hedged when allowed), its failure typed.
     async fn run(&self) -> Result<T, IoError> {
-        let options = &self.shared.options;
         let host = self.shared.host(self.href);
-        let mut resign = false;
-        let mut may_hedge = self.hedge && options.hedging.enabled();
-        let attempts = options.retries + 1;
-        for attempt in 1..=attempts {
-            let url = self.shared.signed(self.href, resign);
-            match self.hedged(&host, &url, &mut may_hedge).await {
-                Attempt::Done(v) => return Ok(v),
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Retry {
-                    reason,
-                    status,
-                    after,
-                    cause,
-                } => {
-                    if attempt == attempts {
-                        return Err(self.failed(reason, status, attempts));
-                    }
-                    resign = cause == RetryCause::Resign;
-                    self.shared.counters.retry(cause);
-                    let wait = after.unwrap_or_else(|| backoff(options.backoff_base, options.backoff_max, attempt));
-                    tokio::time::sleep(wait.min(options.backoff_max)).await;
-                }
-            }
-        }
-        unreachable!("the loop returns on its last attempt")
-    }
-
-    fn failed(&self, reason: String, status: Option<u16>, attempts: u32) -> IoError {
-        match status {
-            Some(status) => IoError::Status {
-                url: redact(self.href),
-                range: self.range.clone(),
+        let may_hedge = self.hedge && self.shared.options.hedging.enabled();
+        match self.hedged(&host, self.href, may_hedge).await {
+            Attempt::Done(v) => Ok(v),
+            Attempt::Fail(e) => Err(e),
+            Attempt::Retry {
+                reason,
                 status,
-                attempts,
-            },
-            None => IoError::Network {
-                url: redact(self.href),
-                range: self.range.clone(),
-                message: reason,
-                attempts,
-            },
+                after,
+                cause,
+            } => Err(match (cause, status) {
+                (RetryCause::Status, Some(status)) => IoError::Status {
+                    url: redact(self.href),
+                    range: self.range.clone(),
+                    status,
+                    attempts: 1,
+                    retry_after: after,
+                },
+                _ => IoError::Network {
+                    url: redact(self.href),
+                    range: self.range.clone(),
+                    message: reason,
+                    attempts: 1,
+                    timed_out: cause == RetryCause::Timeout,
+                },
+            }),
         }
     }
 
     /// One attempt, duplicated once it has waited longer than the host's recent requests
     /// did (within the budget, at most once per call); the first complete answer wins and
     /// the other transfer is dropped, which closes its connection.
-    async fn hedged(&self, host: &Host, url: &str, may_hedge: &mut bool) -> Attempt<T> {
+    async fn hedged(&self, host: &Host, url: &str, may_hedge: bool) -> Attempt<T> {
         let shared = self.shared;
         let hedging = &shared.options.hedging;
         let first = Progress::new();
         let primary = self.transfer(host, url, &first, false);
         tokio::pin!(primary);
-        if !*may_hedge {
+        if !may_hedge {
             return primary.await;
         }
         loop {
@@ -211,8 +326,7 @@ where
                 _ = tokio::time::sleep(nap) => {}
             }
         }
-        *may_hedge = false;
-        shared.counters.hedges.fetch_add(1, Ordering::Relaxed);
+        shared.meter.hedges.fetch_add(1, Ordering::Relaxed);
         let second = Progress::new();
         let hedge = self.transfer(host, url, &second, true);
         tokio::pin!(hedge);
@@ -254,7 +368,7 @@ where
     ) -> Attempt<T> {
         let shared = self.shared;
         let options = &shared.options;
-        shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+        shared.meter.requests.fetch_add(1, Ordering::Relaxed);
         if !is_hedge {
             shared.hedge_budget.count_request();
         }
@@ -278,15 +392,6 @@ where
         };
         let headers_wait = progress.advance(Phase::Body);
         let status = resp.status();
-        if status == StatusCode::FORBIDDEN && options.signer.is_some() {
-            // A signed URL that expired: sign again and retry at once.
-            return Attempt::Retry {
-                reason: "403, URL signed again".into(),
-                status: Some(403),
-                after: Some(Duration::ZERO),
-                cause: RetryCause::Resign,
-            };
-        }
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             return Attempt::Retry {
                 reason: format!("HTTP {status}"),
@@ -309,6 +414,7 @@ where
                 range: self.range.clone(),
                 status: status.as_u16(),
                 attempts: 1,
+                retry_after: None,
             });
         }
         let headers = resp.headers().clone();
@@ -326,7 +432,7 @@ where
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => {
                     longest = longest.max(progress.advance(Phase::Body));
-                    shared.counters.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    shared.meter.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     log.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     chunks.push(chunk);
                 }
@@ -337,7 +443,7 @@ where
     }
 
     fn overdue(&self, overdue: Overdue, limit: Duration) -> Attempt<T> {
-        self.shared.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.shared.meter.timeouts.fetch_add(1, Ordering::Relaxed);
         let reason = match overdue {
             Overdue::Stalled(phase, waited) => {
                 let what = if phase == Phase::Body { "body bytes" } else { "headers" };
@@ -366,7 +472,7 @@ struct RequestLog<'s> {
 
 impl<'s> RequestLog<'s> {
     fn begin(shared: &'s Shared, url: &'s str, range: Range<u64>) -> Self {
-        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        shared.meter.in_flight.fetch_add(1, Ordering::Relaxed);
         RequestLog {
             shared,
             start: Instant::now(),
@@ -380,8 +486,8 @@ impl<'s> RequestLog<'s> {
 
 impl Drop for RequestLog<'_> {
     fn drop(&mut self) {
-        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.shared.log_request(RequestSpan {
+        self.shared.meter.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.shared.meter.log_request(RequestSpan {
             start: self.start,
             end: Instant::now(),
             url: redact(self.url),
@@ -426,7 +532,7 @@ fn accept_body<T>(
 /// A hedge's answer, counted as a win when it is one.
 fn won_by_hedge<T>(shared: &Shared, out: Attempt<T>) -> Attempt<T> {
     if matches!(out, Attempt::Done(_)) {
-        shared.counters.hedges_won.fetch_add(1, Ordering::Relaxed);
+        shared.meter.hedges_won.fetch_add(1, Ordering::Relaxed);
     }
     out
 }
@@ -440,7 +546,7 @@ fn network_retry<T>(e: &reqwest::Error) -> Attempt<T> {
     }
 }
 
-fn lock(host: &Host) -> std::sync::MutexGuard<'_, super::tail::HostLatency> {
+fn lock(host: &Host) -> std::sync::MutexGuard<'_, HostLatency> {
     host.latency.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -478,12 +584,6 @@ async fn watch<F: Future>(
             _ = tokio::time::sleep(nap) => {}
         }
     }
-}
-
-/// Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].
-fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
-    let cap = base.saturating_mul(1u32 << (attempt - 1).min(20)).min(max);
-    Duration::from_micros(fastrand::u64(0..=cap.as_micros() as u64))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form falls back to the backoff).
@@ -539,16 +639,6 @@ fn redact_urls(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_is_capped_and_jittered() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_secs(1);
-        for attempt in 1..40 {
-            let d = backoff(base, max, attempt);
-            assert!(d <= max.min(base * 2u32.pow((attempt - 1).min(20))));
-        }
-    }
 
     #[test]
     fn content_range_forms() {

@@ -1,22 +1,24 @@
-//! [`ObjectStore`]: byte ranges from local files and HTTP servers, many in flight.
+//! [`ObjectStore`]: the store strata reads through. It routes each href once, by scheme or
+//! mounted prefix, to a store built from capabilities: local files, and HTTP wrapped in
+//! signing, retries and coalescing.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
 
-use super::coalesce::coalesce;
-use super::href::{host_of, redact};
-use super::http;
-use super::tail::{HedgeBudget, Hedging, HostLatency, StallTimeouts};
+use super::file::FileStore;
+use super::href::redact;
+use super::http::HttpStore;
+use super::meter::StoreMeter;
+use super::storage::{runtime, ReadableStore};
+use super::tail::{Hedging, StallTimeouts};
+use super::wrap::{with_retries, Coalescing, RetryPolicy, Retrying, Signing};
 use super::{HrefSigner, IoError};
-use crate::expr::{IoCounters, IoMeter, RequestSpan, RetryCounts};
+use crate::expr::{IoCounters, IoMeter};
 
 /// How an [`ObjectStore`] talks to servers.
 #[derive(Clone)]
@@ -90,183 +92,55 @@ impl std::fmt::Debug for StoreOptions {
     }
 }
 
-/// One host's request limit and recent waits.
-pub(crate) struct Host {
-    pub(crate) limit: Semaphore,
-    pub(crate) latency: Mutex<HostLatency>,
-}
-
-/// Why a request was sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RetryCause {
-    Timeout,
-    Status,
-    Network,
-    Resign,
-}
-
-/// A store's counters (see [`IoCounters`]).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) requests: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-    retry_timeout: AtomicU64,
-    retry_status: AtomicU64,
-    retry_network: AtomicU64,
-    retry_resign: AtomicU64,
-    pub(crate) timeouts: AtomicU64,
-    pub(crate) hedges: AtomicU64,
-    pub(crate) hedges_won: AtomicU64,
-    wait_us: AtomicU64,
-}
-
-impl RetryCause {
-    /// How the dashboard labels a request retried for this cause.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            RetryCause::Timeout => "retried: timeout",
-            RetryCause::Status => "retried: status",
-            RetryCause::Network => "retried: network",
-            RetryCause::Resign => "retried: re-signed",
+impl StoreOptions {
+    /// The retry fields as a [`RetryPolicy`].
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retries,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max,
         }
     }
 }
 
-impl Counters {
-    pub(crate) fn retry(&self, cause: RetryCause) {
-        let c = match cause {
-            RetryCause::Timeout => &self.retry_timeout,
-            RetryCause::Status => &self.retry_status,
-            RetryCause::Network => &self.retry_network,
-            RetryCause::Resign => &self.retry_resign,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
+/// A store with the wrappers `ObjectStore` puts around every route.
+type Routed = Arc<dyn ReadableStore>;
 
-    fn snapshot(&self) -> IoCounters {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        IoCounters {
-            requests: get(&self.requests),
-            bytes: get(&self.bytes),
-            retries: RetryCounts {
-                timeout: get(&self.retry_timeout),
-                status: get(&self.retry_status),
-                network: get(&self.retry_network),
-                resign: get(&self.retry_resign),
-            },
-            timeouts: get(&self.timeouts),
-            hedges: get(&self.hedges),
-            hedges_won: get(&self.hedges_won),
-            wait_us: get(&self.wait_us),
-        }
-    }
+struct Inner {
+    options: StoreOptions,
+    meter: Arc<StoreMeter>,
+    /// local paths and `file://`
+    local: Routed,
+    /// `http(s)://`: signed (when a signer is set), retried, coalesced
+    remote: Routed,
+    /// the bare HTTP store, for POSTs
+    http: HttpStore,
+    signing: Option<Arc<Signing<HttpStore>>>,
+    /// prefixes routed to stores the program added, longest first
+    mounts: RwLock<Vec<(String, Routed)>>,
 }
 
-/// State shared by a store's in-flight requests.
-pub(crate) struct Shared {
-    pub(crate) options: StoreOptions,
-    pub(crate) client: reqwest::Client,
-    hosts: Mutex<HashMap<String, Arc<Host>>>,
-    signed: Mutex<HashMap<String, Arc<str>>>,
-    pub(crate) counters: Counters,
-    pub(crate) hedge_budget: HedgeBudget,
-    /// requests being sent or received
-    pub(crate) in_flight: AtomicU64,
-    /// finished requests nobody has taken yet (the last `REQUEST_LOG` of them)
-    finished: Mutex<std::collections::VecDeque<RequestSpan>>,
-}
-
-/// Finished requests a store keeps for a dashboard to take.
-const REQUEST_LOG: usize = 4096;
-
-impl IoMeter for Shared {
-    fn counters(&self) -> IoCounters {
-        self.counters.snapshot()
-    }
-
-    fn in_flight(&self) -> u64 {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
-    fn take_requests(&self) -> Vec<RequestSpan> {
-        let mut log = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        log.drain(..).collect()
-    }
-}
-
-impl Shared {
-    /// Keeps a finished request for [`IoMeter::take_requests`].
-    pub(crate) fn log_request(&self, span: RequestSpan) {
-        let mut log = self.finished.lock().unwrap_or_else(|e| e.into_inner());
-        if log.len() == REQUEST_LOG {
-            log.pop_front();
-        }
-        log.push_back(span);
-    }
-}
-
-impl Shared {
-    /// The host of `url`: its request limit and latency history.
-    pub(crate) fn host(&self, url: &str) -> Arc<Host> {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        hosts
-            .entry(host_of(url).to_string())
-            .or_insert_with(|| {
-                Arc::new(Host {
-                    limit: Semaphore::new(self.options.max_requests_per_host.max(1)),
-                    latency: Mutex::default(),
-                })
-            })
-            .clone()
-    }
-
-    /// The href to fetch: signed once and remembered, or signed again when `refresh`.
-    pub(crate) fn signed(&self, href: &str, refresh: bool) -> Arc<str> {
-        let Some(signer) = &self.options.signer else {
-            return href.into();
-        };
-        let mut signed = self.signed.lock().unwrap_or_else(|e| e.into_inner());
-        if !refresh {
-            if let Some(s) = signed.get(href) {
-                return s.clone();
-            }
-        }
-        let s: Arc<str> = signer(href).into();
-        signed.insert(href.to_string(), s.clone());
-        s
-    }
-}
-
-/// The runtime every store's requests run on: two threads, since they only wait on sockets.
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("strata-io")
-            .enable_all()
-            .build()
-            .expect("the I/O runtime starts")
-    })
-}
-
-/// Reads byte ranges from local paths, `file://` URLs and `http(s)://` URLs.
+/// Reads byte ranges from local paths, `file://` URLs, `http(s)://` URLs and any prefix a
+/// program [mounts](Self::mount) a store at.
 ///
-/// HTTP requests run concurrently on a shared tokio runtime, at most
-/// [`StoreOptions::max_requests_per_host`] per host, retried with exponential backoff and full
-/// jitter, and coalesced when close. A transfer that stalls is abandoned after an interval
-/// learned from the host's recent waits ([`StallTimeouts`]), and a range request slower than
-/// its peers is hedged with a duplicate, within a budget ([`Hedging`]). Cloning is cheap and clones share connections, limits
-/// and counters.
+/// Built from the storage capabilities in this module: HTTP requests run concurrently on a
+/// shared tokio runtime, at most [`StoreOptions::max_requests_per_host`] per host; a transfer
+/// that stalls is abandoned after an interval learned from the host's recent waits
+/// ([`StallTimeouts`]), a slow range request is hedged within a budget ([`Hedging`]), and
+/// failures are retried with exponential backoff and full jitter ([`Retrying`]). Close ranges
+/// are coalesced ([`Coalescing`]) for every route. Cloning is cheap; clones share connections,
+/// limits, mounts and counters.
 #[derive(Clone)]
 pub struct ObjectStore {
-    shared: Arc<Shared>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for ObjectStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mounts: Vec<String> = self.mounts().iter().map(|(p, _)| p.clone()).collect();
         f.debug_struct("ObjectStore")
-            .field("options", &self.shared.options)
+            .field("options", &self.inner.options)
+            .field("mounts", &mounts)
             .finish()
     }
 }
@@ -276,41 +150,84 @@ impl ObjectStore {
     ///
     /// **Errors**: [`IoError::Client`] when the client cannot be built.
     pub fn new(options: StoreOptions) -> Result<Self, IoError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(options.max_requests_per_host)
-            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| IoError::Client(e.to_string()))?;
+        let meter = Arc::new(StoreMeter::default());
+        let http = HttpStore::with_meter(options.clone(), meter.clone())?;
+        let signing = options
+            .signer
+            .clone()
+            .map(|signer| Arc::new(Signing::with_meter(http.clone(), signer, meter.clone())));
+        let unsigned: Routed = match &signing {
+            Some(s) => s.clone(),
+            None => Arc::new(http.clone()),
+        };
+        let coalesced =
+            |store: Routed| -> Routed { Arc::new(Coalescing::new(store, options.coalesce_gap, options.coalesce_max)) };
+        let remote = coalesced(Arc::new(Retrying::with_meter(
+            unsigned,
+            options.retry_policy(),
+            meter.clone(),
+        )));
+        let local = coalesced(Arc::new(FileStore::with_meter(meter.clone())));
         Ok(ObjectStore {
-            shared: Arc::new(Shared {
+            inner: Arc::new(Inner {
                 options,
-                client,
-                hosts: Mutex::default(),
-                signed: Mutex::default(),
-                counters: Counters::default(),
-                hedge_budget: HedgeBudget::default(),
-                in_flight: AtomicU64::new(0),
-                finished: Mutex::default(),
+                meter,
+                local,
+                remote,
+                http,
+                signing,
+                mounts: RwLock::default(),
             }),
         })
     }
 
+    /// Routes hrefs starting with `prefix` (`mem://`, `s3://bucket/`, ...) to `store`, wrapped
+    /// in this store's coalescing; the href reaches it whole. A later mount of the same prefix
+    /// replaces the earlier one; the longest matching prefix wins. Shared by all clones.
+    pub fn mount(&self, prefix: &str, store: impl ReadableStore + 'static) {
+        let options = &self.inner.options;
+        let store: Routed = Arc::new(Coalescing::new(store, options.coalesce_gap, options.coalesce_max));
+        let mut mounts = self.inner.mounts.write().unwrap_or_else(|e| e.into_inner());
+        mounts.retain(|(p, _)| p != prefix);
+        mounts.push((prefix.to_string(), store));
+        mounts.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    }
+
+    fn mounts(&self) -> Vec<(String, Routed)> {
+        self.inner.mounts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The store that reads `href`.
+    fn route(&self, href: &str) -> Result<Routed, IoError> {
+        {
+            let mounts = self.inner.mounts.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, store)) = mounts.iter().find(|(p, _)| href.starts_with(p.as_str())) {
+                return Ok(store.clone());
+            }
+        }
+        if href.starts_with("http://") || href.starts_with("https://") {
+            return Ok(self.inner.remote.clone());
+        }
+        if href.contains("://") && !href.starts_with("file://") {
+            return Err(IoError::UnsupportedHref { href: redact(href) });
+        }
+        Ok(self.inner.local.clone())
+    }
+
     /// The options it was built with.
     pub fn options(&self) -> &StoreOptions {
-        &self.shared.options
+        &self.inner.options
     }
 
     /// Requests, bytes, retries by cause, timeouts and hedges so far. A few atomic loads.
     pub fn stats(&self) -> IoCounters {
-        self.shared.counters.snapshot()
+        self.inner.meter.snapshot()
     }
 
     /// The store's counters as an [`IoMeter`], for sources reading through it (the execution
     /// report sums them over a run).
     pub fn meter(&self) -> Arc<dyn IoMeter> {
-        self.shared.clone()
+        self.inner.meter.clone()
     }
 
     /// Runs a future on the I/O runtime and blocks until it is done. Must not be called from
@@ -320,7 +237,7 @@ impl ObjectStore {
         let began = std::time::Instant::now();
         let out = runtime().block_on(future);
         let waited = began.elapsed().as_micros() as u64;
-        self.shared.counters.wait_us.fetch_add(waited, Ordering::Relaxed);
+        self.inner.meter.wait_us.fetch_add(waited, Ordering::Relaxed);
         out
     }
 
@@ -340,7 +257,7 @@ impl ObjectStore {
     /// **Errors**: the first failed request, after retries ([`IoError::Status`],
     /// [`IoError::Network`], [`IoError::File`], [`IoError::OutOfRange`]).
     pub async fn get_ranges(&self, href: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, IoError> {
-        get_ranges(self.shared.clone(), href, ranges).await
+        self.route(href)?.get_ranges(href, ranges).await
     }
 
     /// Blocking form of [`get_ranges`](Self::get_ranges).
@@ -355,140 +272,54 @@ impl ObjectStore {
     ///
     /// **Errors**: as `get_ranges`.
     pub async fn get_prefix(&self, href: &str, len: u64) -> Result<(Bytes, Option<u64>), IoError> {
-        match local_path(href)? {
-            Some(path) => {
-                let (bytes, size) = read_file(&self.shared, &path, Span::Prefix(len))?;
-                Ok((bytes, Some(size)))
-            }
-            None => http::get_prefix(&self.shared, href, len).await,
-        }
+        self.route(href)?.get_prefix(href, len).await
     }
 
     /// The whole object (a STAC document, say).
     ///
     /// **Errors**: as `get_ranges`.
     pub async fn get_all(&self, href: &str) -> Result<Bytes, IoError> {
-        match local_path(href)? {
-            Some(path) => {
-                let bytes = std::fs::read(&path).map_err(|e| file_error(&path, 0..u64::MAX, e))?;
-                self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-                Ok(bytes.into())
-            }
-            None => http::send_with_retries(&self.shared, href, true, |c, url| c.get(url)).await,
-        }
+        self.route(href)?.get_all(href).await
     }
 
-    /// POSTs a JSON body and returns the response body (a STAC API search, say). Retried
-    /// like range reads.
+    /// POSTs a JSON body and returns the response body (a STAC API search, say). Signed and
+    /// retried like range reads; never hedged.
     ///
-    /// **Errors**: as `get_ranges`; local hrefs are [`IoError::UnsupportedHref`].
+    /// **Errors**: as `get_ranges`; hrefs that are not http(s) are [`IoError::UnsupportedHref`].
     pub async fn post_json(&self, href: &str, body: &serde_json::Value) -> Result<Bytes, IoError> {
-        if local_path(href)?.is_some() {
+        if !(href.starts_with("http://") || href.starts_with("https://")) {
             return Err(IoError::UnsupportedHref { href: redact(href) });
         }
-        let body = body.to_string();
-        http::send_with_retries(&self.shared, href, false, |c, url| {
-            c.post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
+        let inner = &self.inner;
+        with_retries(&inner.options.retry_policy(), &inner.meter, || async {
+            match &inner.signing {
+                Some(signing) => {
+                    signing
+                        .signed(href, |url| async move { inner.http.post_json(&url, body).await })
+                        .await
+                }
+                None => inner.http.post_json(href, body).await,
+            }
         })
         .await
     }
 }
 
-async fn get_ranges(shared: Arc<Shared>, href: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, IoError> {
-    let groups = coalesce(ranges, shared.options.coalesce_gap, shared.options.coalesce_max);
-    let fetched: Vec<Bytes> = match local_path(href)? {
-        Some(path) => groups
-            .iter()
-            .map(|g| read_file(&shared, &path, Span::Exact(g.range.clone())).map(|(b, _)| b))
-            .collect::<Result<_, _>>()?,
-        None => {
-            let handles: Vec<_> = groups
-                .iter()
-                .map(|g| {
-                    let shared = shared.clone();
-                    let href = href.to_string();
-                    let range = g.range.clone();
-                    tokio::spawn(async move { http::get_range(&shared, &href, range).await })
-                })
-                .collect();
-            let mut out = Vec::with_capacity(handles.len());
-            for (h, g) in handles.into_iter().zip(&groups) {
-                out.push(h.await.unwrap_or_else(|e| {
-                    Err(IoError::Network {
-                        url: redact(href),
-                        range: g.range.clone(),
-                        message: format!("request task failed: {e}"),
-                        attempts: 0,
-                    })
-                })?);
-            }
-            out
-        }
-    };
-    let mut out = vec![Bytes::new(); ranges.len()];
-    for (g, bytes) in groups.iter().zip(fetched) {
-        for &m in &g.members {
-            let r = &ranges[m];
-            let (a, b) = ((r.start - g.range.start) as usize, (r.end - g.range.start) as usize);
-            out[m] = bytes.slice(a..b);
-        }
+/// An `ObjectStore` is itself a store: each call goes to the route its href picks.
+impl ReadableStore for ObjectStore {
+    fn get_range<'a>(&'a self, href: &'a str, range: Range<u64>) -> super::StoreFuture<'a, Bytes> {
+        Box::pin(async move { self.route(href)?.get_range(href, range).await })
     }
-    Ok(out)
-}
 
-/// `Some(path)` for local paths and `file://` URLs, `None` for http(s).
-fn local_path(href: &str) -> Result<Option<String>, IoError> {
-    if let Some(rest) = href.strip_prefix("file://") {
-        return Ok(Some(rest.to_string()));
+    fn get_prefix<'a>(&'a self, href: &'a str, len: u64) -> super::StoreFuture<'a, (Bytes, Option<u64>)> {
+        Box::pin(self.get_prefix(href, len))
     }
-    if href.starts_with("http://") || href.starts_with("https://") {
-        return Ok(None);
-    }
-    if href.contains("://") {
-        return Err(IoError::UnsupportedHref { href: redact(href) });
-    }
-    Ok(Some(href.to_string()))
-}
 
-fn file_error(path: &str, range: Range<u64>, source: std::io::Error) -> IoError {
-    IoError::File {
-        path: path.to_string(),
-        range,
-        source,
+    fn get_all<'a>(&'a self, href: &'a str) -> super::StoreFuture<'a, Bytes> {
+        Box::pin(self.get_all(href))
     }
-}
 
-/// What to read of a file: exactly these bytes, or up to this many from the start.
-enum Span {
-    Exact(Range<u64>),
-    Prefix(u64),
-}
-
-/// Reads from a local file with one open; returns the bytes and the file's size.
-fn read_file(shared: &Shared, path: &str, span: Span) -> Result<(Bytes, u64), IoError> {
-    let asked = match &span {
-        Span::Exact(r) => r.clone(),
-        Span::Prefix(n) => 0..*n,
-    };
-    let file = std::fs::File::open(path).map_err(|e| file_error(path, asked.clone(), e))?;
-    let size = file.metadata().map_err(|e| file_error(path, asked.clone(), e))?.len();
-    let range = match span {
-        Span::Exact(r) if r.end > size => {
-            return Err(IoError::OutOfRange {
-                url: path.to_string(),
-                range: r,
-                len: size,
-            })
-        }
-        Span::Exact(r) => r,
-        Span::Prefix(n) => 0..n.min(size),
-    };
-    let mut buf = vec![0u8; (range.end - range.start) as usize];
-    file.read_exact_at(&mut buf, range.start)
-        .map_err(|e| file_error(path, range.clone(), e))?;
-    shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-    shared.counters.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-    Ok((buf.into(), size))
+    fn get_ranges<'a>(&'a self, href: &'a str, ranges: &'a [Range<u64>]) -> super::StoreFuture<'a, Vec<Bytes>> {
+        Box::pin(self.get_ranges(href, ranges))
+    }
 }

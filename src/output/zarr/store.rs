@@ -4,9 +4,7 @@
 //! its key: a reader, or a worker killed mid-write, sees the old value or the new one, never
 //! half of one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use zarrs::filesystem::FilesystemStore;
@@ -15,6 +13,8 @@ use zarrs::storage::{
     Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits, StorageError,
     StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
 };
+
+use crate::io::{FileStore, IoError};
 
 /// Suffix of the scratch folder beside a store (`.NAME.strata-tmp` for a store `NAME`) where
 /// values are written before their rename.
@@ -100,27 +100,12 @@ impl ListableStorageTraits for AtomicFileStore {
 
 impl WritableStorageTraits for AtomicFileStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-        static SERIAL: AtomicU64 = AtomicU64::new(0);
-        let target = self.path_of(key);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let tmp = self.scratch.join(format!(
-            "{}-{}-{}",
-            std::process::id(),
-            SERIAL.fetch_add(1, Ordering::Relaxed),
-            key.as_str().replace('/', "_")
-        ));
-        let written = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&value)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &target)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        Ok(written?)
+        // The same atomic write as `io::FileStore`'s `put`, with the temporary file kept out
+        // of the hierarchy readers list.
+        FileStore::write_atomic(&self.path_of(key), &value, Some(&self.scratch)).map_err(|e| match e {
+            IoError::File { source, .. } => StorageError::from(source),
+            other => StorageError::Other(other.to_string()),
+        })
     }
 
     fn set_partial_many(&self, key: &StoreKey, offset_values: OffsetBytesIterator) -> Result<(), StorageError> {
