@@ -17,7 +17,7 @@ fn overhead(c: &mut Criterion) {
         100_000
     };
     let expr = (Array::ones(&[n], [1]) + 1.0).sum(Axes::All);
-    let tasks = expr.plan().unwrap().tasks.len();
+    let tasks = expr.plan().unwrap().tasks().len();
     eprintln!("scheduler bench: {tasks} tasks per run");
     let options = ComputeOptions {
         progress: strata::exec::Progress::Off,

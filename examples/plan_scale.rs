@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let graph = strata::array::plan_many(&arrays.iter().collect::<Vec<_>>(), &options)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         worst = worst.max(ms);
-        println!("shard {i}: {} tasks planned in {ms:.3} ms", graph.tasks.len());
+        println!("shard {i}: {} tasks planned in {ms:.3} ms", graph.tasks().len());
     }
     println!("worst single-shard footprint: {worst:.3} ms");
     Ok(())

@@ -9,6 +9,7 @@ pub mod geo;
 pub mod io;
 pub mod job;
 pub mod labelled;
+#[cfg(feature = "testkit")]
 pub mod loopback;
 pub mod output;
 pub mod plan;

@@ -37,7 +37,7 @@ fn the_graph_has_dasks_structure() {
     let ones = Array::ones(&[1000, 4000], [1000, 1000]);
     let mean = (&ones * &ones.slice(&[Slice::reverse(), Slice::reverse()])).mean(Axes::All);
     let graph = mean.plan().unwrap();
-    let count = |f: &dyn Fn(&TaskKind) -> bool| graph.tasks.iter().filter(|t| f(&t.kind)).count();
+    let count = |f: &dyn Fn(&TaskKind) -> bool| graph.tasks().iter().filter(|t| f(t.kind())).count();
     assert_eq!(count(&|k| matches!(k, TaskKind::Fill { .. })), 4);
     assert_eq!(count(&|k| matches!(k, TaskKind::Gather { .. })), 4);
     assert_eq!(count(&|k| matches!(k, TaskKind::Fused { .. })), 4);
@@ -47,9 +47,13 @@ fn the_graph_has_dasks_structure() {
         1
     );
     // the flip of block (0, j) reads block (0, 3 - j): each gather has one input
-    for t in graph.tasks.iter().filter(|t| matches!(t.kind, TaskKind::Gather { .. })) {
-        assert_eq!(t.deps.len(), 1);
-        assert_eq!(graph.tasks[t.deps[0]].block[1], 3 - t.block[1]);
+    for t in graph
+        .tasks()
+        .iter()
+        .filter(|t| matches!(t.kind(), TaskKind::Gather { .. }))
+    {
+        assert_eq!(t.deps().len(), 1);
+        assert_eq!(graph.tasks()[t.deps()[0]].block()[1], 3 - t.block()[1]);
     }
     let dot = graph.to_dot();
     assert!(dot.starts_with("digraph"));
@@ -81,8 +85,8 @@ fn visualize_draws_the_graph_as_svg() {
     // 1 mean-agg) and a box per result, an edge from each task to its result and from each
     // result to every consumer.
     let graph = mean.plan().unwrap();
-    assert_eq!(graph.tasks.len(), 17);
-    let reads: usize = graph.tasks.iter().map(|t| t.deps.len()).sum();
+    assert_eq!(graph.tasks().len(), 17);
+    let reads: usize = graph.tasks().iter().map(|t| t.deps().len()).sum();
     assert_eq!(text.matches("class=\"node\"").count(), 2 * 17);
     assert_eq!(text.matches("class=\"edge\"").count(), 17 + reads);
     assert_eq!(text.matches("mean&#45;agg").count(), 1, "graphviz writes - as &#45;");
@@ -101,7 +105,13 @@ fn elementwise_chains_fuse_into_one_task_per_block() {
         vec![("fused", 4), ("source", 4)],
         "one fused task per block, constants folded in"
     );
-    let TaskKind::Fused { program, .. } = &graph.tasks.iter().find(|t| t.kind.name() == "fused").unwrap().kind else {
+    let TaskKind::Fused { program, .. } = &graph
+        .tasks()
+        .iter()
+        .find(|t| t.kind().name() == "fused")
+        .unwrap()
+        .kind()
+    else {
         unreachable!()
     };
     assert_eq!(program.op_count(), 6);
@@ -152,9 +162,12 @@ fn median_rechunks_its_input_by_itself() {
     });
     let med = cube.nanmedian(0);
     let graph = med.plan().unwrap();
-    assert!(graph.tasks.iter().all(|t| !matches!(t.kind, TaskKind::Gather { .. })));
-    let src = graph.tasks.iter().find(|t| t.kind.name() == "source").unwrap();
-    let TaskKind::Source { region, .. } = &src.kind else {
+    assert!(graph
+        .tasks()
+        .iter()
+        .all(|t| !matches!(t.kind(), TaskKind::Gather { .. })));
+    let src = graph.tasks().iter().find(|t| t.kind().name() == "source").unwrap();
+    let TaskKind::Source { region, .. } = src.kind() else {
         unreachable!()
     };
     assert_eq!(region[0], 0..16, "a source task reads the whole time axis");
@@ -181,7 +194,7 @@ fn the_report_records_every_task() {
     let a = Array::ones(&[100, 100], [50, 50]);
     let (_, report) = a.sum(Axes::All).compute_with(&quiet()).unwrap();
     assert_eq!(report.backend, "cpu");
-    assert_eq!(report.tasks.len(), a.sum(Axes::All).plan().unwrap().tasks.len());
+    assert_eq!(report.tasks.len(), a.sum(Axes::All).plan().unwrap().tasks().len());
     assert!(
         report.tasks.iter().all(|t| t.thread < report.threads),
         "threads are pool indices"
@@ -491,9 +504,9 @@ fn chained_selections_read_only_the_selected_pixels_of_a_source() {
     let sources = cut
         .plan()
         .unwrap()
-        .tasks
+        .tasks()
         .iter()
-        .filter(|t| matches!(t.kind, TaskKind::Source { .. }))
+        .filter(|t| matches!(t.kind(), TaskKind::Source { .. }))
         .count();
     assert_eq!(
         sources,

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::gpu::*;
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -192,58 +190,6 @@ proptest! {
         // +, -, *, /, sqrt, min/max, where, fillna: bitwise (the parity contract)
         assert_same_bits_or_equal(&gpu, &cpu, "random program");
     }
-}
-
-#[test]
-fn device_decode_is_bitwise_the_cpu_decode() {
-    use strata::backend::gpu::decode::decode;
-    use strata::expr::{DecodeSpec, DecodeTable, RawBlock, StoredType};
-    let Some(ctx) = device() else { return };
-    let spec = |scale, offset, nodata: Option<f64>, fill| DecodeSpec {
-        scale,
-        offset,
-        nodata,
-        rescale: true,
-        fill,
-    };
-    // Every code of each stored type, one plane per (type, spec), plus a plane no item covers.
-    let cases = [
-        // Landsat Collection 2 surface reflectance
-        (StoredType::U16, spec(2.75e-5, -0.2, Some(0.0), f32::NAN)),
-        (StoredType::U16, spec(1.0, 0.0, None, f32::NAN)),
-        (StoredType::I16, spec(0.01, 0.5, Some(-9999.0), f32::NAN)),
-        (StoredType::I16, spec(-3.0e-3, 149.0, None, -1.0)),
-        (StoredType::U8, spec(0.5, 1.0, Some(255.0), f32::NAN)),
-        (StoredType::U8, spec(1.0 / 255.0, 0.0, None, 0.0)),
-    ];
-    let mut tables: Vec<Arc<DecodeTable>> = cases.iter().map(|(t, s)| Arc::new(DecodeTable::new(*t, s))).collect();
-    tables.push(Arc::new(DecodeTable::all(f32::NAN)));
-    let planes = tables.len();
-    // An odd element count leaves the last word half used.
-    let odd = RawBlock {
-        shape: vec![1, 65535],
-        codes: (0..u16::MAX).collect(),
-        plane_table: vec![0],
-        tables: vec![tables[0].clone()],
-    };
-    let (cpu, gpu) = (odd.decode_cpu(), decode(&ctx, &odd).unwrap());
-    for (i, (c, g)) in cpu.iter().zip(gpu.iter()).enumerate() {
-        assert!(c.to_bits() == g.to_bits(), "element {i}: cpu {c:e} gpu {g:e}");
-    }
-    let full = RawBlock {
-        shape: vec![planes, 1, 65536],
-        codes: (0..planes).flat_map(|_| 0..=u16::MAX).collect(),
-        plane_table: (0..planes as u32).collect(),
-        tables,
-    };
-    let (cpu, gpu) = (full.decode_cpu(), decode(&ctx, &full).unwrap());
-    for (i, (c, g)) in cpu.iter().zip(gpu.iter()).enumerate() {
-        let (p, code) = (i / 65536, i % 65536);
-        assert!(c.to_bits() == g.to_bits(), "plane {p} code {code}: cpu {c:e} gpu {g:e}");
-    }
-    // The tables are the CPU stack's rule: Landsat DN 7273 → 7273 * 2.75e-5 - 0.2 in f64.
-    assert_eq!(gpu[[0, 0, 7273]], (7273.0f64 * 2.75e-5 - 0.2) as f32);
-    assert!(gpu[[0, 0, 0]].is_nan() && gpu[[planes - 1, 0, 123]].is_nan());
 }
 
 #[test]

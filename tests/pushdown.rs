@@ -13,9 +13,9 @@ use strata::{Array, BoundaryMode, ComputeOptions, Slice};
 /// The source regions a plan reads, sorted (what its I/O is).
 fn reads(graph: &TaskGraph) -> Vec<Vec<Range<usize>>> {
     let mut r: Vec<Vec<Range<usize>>> = graph
-        .tasks
+        .tasks()
         .iter()
-        .filter_map(|t| match &t.kind {
+        .filter_map(|t| match t.kind() {
             TaskKind::Source { region, .. } => Some(region.clone()),
             _ => None,
         })
@@ -142,9 +142,9 @@ fn a_window_of_a_large_array_plans_only_its_blocks() {
     let median = (&cube * 2.0).nanmedian(0);
     let window = median.slice(&[Slice::range(5000, 8000), Slice::range(300_000, 303_000)]);
     let graph = window.plan().unwrap();
-    assert!(graph.tasks.len() < 100, "{} tasks", graph.tasks.len());
+    assert!(graph.tasks().len() < 100, "{} tasks", graph.tasks().len());
     assert!(graph
-        .tasks
+        .tasks()
         .iter()
-        .all(|t| !matches!(t.kind, TaskKind::Gather { .. }) || t.deps.len() <= 4));
+        .all(|t| !matches!(t.kind(), TaskKind::Gather { .. }) || t.deps().len() <= 4));
 }

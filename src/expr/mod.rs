@@ -21,10 +21,13 @@ pub use grid::without_axes;
 pub(crate) use grid::{split_regular, unravel};
 pub use grid::{ChunkGrid, Chunks};
 pub use ops::{BinaryOp, BoundaryMode, ReduceOp, UnaryOp};
-pub use raw::{DecodeSpec, DecodeTable, RawBlock, StoredType, TABLE_LEN};
+// Stored codes and their decode tables are strata's own sources' business: public types in a
+// private module, so `ChunkSource::read_raw` can name them without users depending on them.
+pub(crate) use raw::{DecodeSpec, DecodeTable, RawBlock, StoredType, TABLE_LEN};
+pub(crate) use source::SourceData;
 pub use source::{
     Block, BlockFn, BlockFunction, ChunkSource, HostArray, IoCounters, IoMeter, Prefetch, RequestSpan, RetryCounts,
-    SourceData, SourceElement, SourceError,
+    SourceElement, SourceError,
 };
 
 /// Element type of an array: f32 values, or u8 masks (0 or 1) from comparisons.
@@ -111,7 +114,7 @@ pub enum ExprError {
 
 /// Identity of a node, unique within the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct NodeId(pub u64);
+pub struct NodeId(pub(crate) u64);
 
 impl NodeId {
     fn fresh() -> Self {

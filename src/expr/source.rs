@@ -53,9 +53,10 @@ pub trait ChunkSource: Send + Sync + fmt::Debug {
     }
 
     /// The block for a backend that decodes on its device: as stored codes and decode tables
-    /// ([`RawBlock`](super::RawBlock), fewer bytes to move) when the source has that form for this block, else
-    /// as values. A raw block must decode to exactly what [`ChunkSource::read`] gives. The
-    /// default reads values.
+    /// (fewer bytes to move) when the source has that form for this block, else as values. A
+    /// raw block must decode to exactly what [`ChunkSource::read`] gives. Only strata's own
+    /// sources return raw blocks (the types are crate-internal, so other sources keep this
+    /// default, which reads values).
     ///
     /// **Errors**: as [`ChunkSource::read`].
     fn read_raw(&self, region: &[Range<usize>]) -> Result<SourceData, SourceError> {

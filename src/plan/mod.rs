@@ -240,46 +240,112 @@ pub struct TileSpec {
     pub shape: Vec<usize>,
 }
 
-/// One unit of work: produces one block (or one partial reduction state).
+/// One unit of work: produces one block (or one partial reduction state). Read through its
+/// accessors; only the planner builds tasks.
 #[derive(Debug, Clone)]
 pub struct Task {
     /// what it does
-    pub kind: TaskKind,
+    pub(crate) kind: TaskKind,
     /// tasks whose results it reads, in input order
-    pub deps: Vec<usize>,
+    pub(crate) deps: Vec<usize>,
     /// bytes of its result
-    pub out_bytes: u64,
+    pub(crate) out_bytes: u64,
     /// temporary bytes it allocates while running (beyond inputs and result)
-    pub scratch_bytes: u64,
+    pub(crate) scratch_bytes: u64,
     /// the expression node it belongs to
-    pub node: NodeId,
+    pub(crate) node: NodeId,
     /// the node's operation name (for graphs and reports)
-    pub label: String,
+    pub(crate) label: String,
     /// the block index within that node's grid
-    pub block: Vec<usize>,
+    pub(crate) block: Vec<usize>,
+}
+
+impl Task {
+    /// What it does.
+    pub fn kind(&self) -> &TaskKind {
+        &self.kind
+    }
+
+    /// The tasks whose results it reads, in input order (indices into [`TaskGraph::tasks`]).
+    pub fn deps(&self) -> &[usize] {
+        &self.deps
+    }
+
+    /// Bytes of its result.
+    pub fn out_bytes(&self) -> u64 {
+        self.out_bytes
+    }
+
+    /// Temporary bytes it allocates while running (beyond inputs and result).
+    pub fn scratch_bytes(&self) -> u64 {
+        self.scratch_bytes
+    }
+
+    /// The expression node it belongs to.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// The node's operation name (for graphs and reports).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The block index within that node's grid.
+    pub fn block(&self) -> &[usize] {
+        &self.block
+    }
 }
 
 /// The blocks of one requested result: their grid and the tasks producing them (C order).
 #[derive(Debug, Clone)]
 pub struct OutputTable {
     /// how the result is cut
-    pub grid: ChunkGrid,
+    pub(crate) grid: ChunkGrid,
     /// element type
-    pub dtype: DType,
+    pub(crate) dtype: DType,
     /// producing task of every block, in C order
-    pub tasks: Vec<usize>,
+    pub(crate) tasks: Vec<usize>,
+}
+
+impl OutputTable {
+    /// How the result is cut.
+    pub fn grid(&self) -> &ChunkGrid {
+        &self.grid
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The producing task of every block, in C order.
+    pub fn tasks(&self) -> &[usize] {
+        &self.tasks
+    }
 }
 
 /// A chunk task graph: tasks in a topological order (every dep comes before its consumer).
+/// Built by the planner ([`TaskGraph::build`], `Array::plan`); read through its accessors.
 #[derive(Debug, Clone)]
 pub struct TaskGraph {
     /// all tasks
-    pub tasks: Vec<Task>,
+    pub(crate) tasks: Vec<Task>,
     /// one table per requested result
-    pub outputs: Vec<OutputTable>,
+    pub(crate) outputs: Vec<OutputTable>,
 }
 
 impl TaskGraph {
+    /// All tasks, in a topological order.
+    pub fn tasks(&self) -> &[Task] {
+        &self.tasks
+    }
+
+    /// One table per requested result, in the order asked.
+    pub fn outputs(&self) -> &[OutputTable] {
+        &self.outputs
+    }
+
     /// Lowers `roots` to one graph sharing common work.
     ///
     /// **Errors**: the first deferred [`ExprError`] of an invalid expression, or a holistic

@@ -19,10 +19,9 @@ use crate::expr::{Block, DType};
 use crate::plan::TaskKind;
 
 use super::partial::finalize;
-pub use fused::{run_fused, run_fused_into};
-pub use gaussian::correlate_valid;
-pub use median::holistic_reduce;
-pub use reduce::{group_reduce, partial_reduce};
+pub(crate) use fused::{run_fused, run_fused_into};
+pub(crate) use median::holistic_reduce;
+pub(crate) use reduce::{group_reduce, partial_reduce};
 pub(crate) use tiles::uses_fma;
 
 /// The CPU backend (stateless; cheap to create).

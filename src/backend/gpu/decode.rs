@@ -86,7 +86,8 @@ fn device_tables(ctx: &GpuContext, tables: &[Arc<DecodeTable>]) -> ConstantBuffe
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Device`]; a block beyond one binding is
 /// [`GpuError::Device`].
-pub fn decode(ctx: &GpuContext, raw: &RawBlock) -> Result<ndarray::ArrayD<f32>, GpuError> {
+#[cfg(test)]
+fn decode(ctx: &GpuContext, raw: &RawBlock) -> Result<ndarray::ArrayD<f32>, GpuError> {
     if !fits(ctx, raw) {
         return Err(GpuError::Device(format!(
             "a raw block of shape {:?} does not fit one binding",
@@ -95,4 +96,66 @@ pub fn decode(ctx: &GpuContext, raw: &RawBlock) -> Result<ndarray::ArrayD<f32>, 
     }
     let out: Vec<f32> = bytemuck::cast_vec(run(ctx, raw)?.read_now()?);
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&raw.shape), out).map_err(|e| GpuError::Device(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_decode_is_bitwise_the_cpu_decode() {
+        use crate::expr::{DecodeSpec, DecodeTable, RawBlock, StoredType};
+        use std::sync::Arc;
+        if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
+            eprintln!("*** STRATA_SKIP_GPU_TESTS=1: device decode SKIPPED ***");
+            return;
+        }
+        let ctx = super::super::shared_context()
+            .unwrap_or_else(|e| panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips the GPU tests; CI never sets it.)"));
+        let spec = |scale, offset, nodata: Option<f64>, fill| DecodeSpec {
+            scale,
+            offset,
+            nodata,
+            rescale: true,
+            fill,
+        };
+        // Every code of each stored type, one plane per (type, spec), plus a plane no item covers.
+        let cases = [
+            // Landsat Collection 2 surface reflectance
+            (StoredType::U16, spec(2.75e-5, -0.2, Some(0.0), f32::NAN)),
+            (StoredType::U16, spec(1.0, 0.0, None, f32::NAN)),
+            (StoredType::I16, spec(0.01, 0.5, Some(-9999.0), f32::NAN)),
+            (StoredType::I16, spec(-3.0e-3, 149.0, None, -1.0)),
+            (StoredType::U8, spec(0.5, 1.0, Some(255.0), f32::NAN)),
+            (StoredType::U8, spec(1.0 / 255.0, 0.0, None, 0.0)),
+        ];
+        let mut tables: Vec<Arc<DecodeTable>> = cases.iter().map(|(t, s)| Arc::new(DecodeTable::new(*t, s))).collect();
+        tables.push(Arc::new(DecodeTable::all(f32::NAN)));
+        let planes = tables.len();
+        // An odd element count leaves the last word half used.
+        let odd = RawBlock {
+            shape: vec![1, 65535],
+            codes: (0..u16::MAX).collect(),
+            plane_table: vec![0],
+            tables: vec![tables[0].clone()],
+        };
+        let (cpu, gpu) = (odd.decode_cpu(), decode(&ctx, &odd).unwrap());
+        for (i, (c, g)) in cpu.iter().zip(gpu.iter()).enumerate() {
+            assert!(c.to_bits() == g.to_bits(), "element {i}: cpu {c:e} gpu {g:e}");
+        }
+        let full = RawBlock {
+            shape: vec![planes, 1, 65536],
+            codes: (0..planes).flat_map(|_| 0..=u16::MAX).collect(),
+            plane_table: (0..planes as u32).collect(),
+            tables,
+        };
+        let (cpu, gpu) = (full.decode_cpu(), decode(&ctx, &full).unwrap());
+        for (i, (c, g)) in cpu.iter().zip(gpu.iter()).enumerate() {
+            let (p, code) = (i / 65536, i % 65536);
+            assert!(c.to_bits() == g.to_bits(), "plane {p} code {code}: cpu {c:e} gpu {g:e}");
+        }
+        // The tables are the CPU stack's rule: Landsat DN 7273 → 7273 * 2.75e-5 - 0.2 in f64.
+        assert_eq!(gpu[[0, 0, 7273]], (7273.0f64 * 2.75e-5 - 0.2) as f32);
+        assert!(gpu[[0, 0, 0]].is_nan() && gpu[[planes - 1, 0, 123]].is_nan());
+    }
 }

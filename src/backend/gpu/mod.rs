@@ -26,7 +26,7 @@
 
 mod buffers;
 mod context;
-pub mod decode;
+pub(crate) mod decode;
 mod elementwise;
 mod engine;
 mod gather;
