@@ -42,14 +42,45 @@ pub enum Error {
     /// a job could not be made, read or run
     #[error(transparent)]
     Job(Box<job::JobError>),
-    /// writing a file failed
-    #[error("cannot write {path}: {source}")]
-    Io {
-        /// the file
-        path: std::path::PathBuf,
-        /// the OS error
-        source: std::io::Error,
-    },
+    /// reading bytes or a TIFF failed (URL, byte range, tile)
+    #[error(transparent)]
+    Io(#[from] io::IoError),
+    /// a STAC document or search failed
+    #[error(transparent)]
+    Stac(#[from] stac::StacError),
+    /// stacking items failed (item, asset)
+    #[error(transparent)]
+    Stack(#[from] stack::StackError),
+    /// a projection or CRS failed
+    #[error(transparent)]
+    Geo(#[from] geo::GeoError),
+}
+
+impl Error {
+    /// The error of the chunk source whose read failed, as its own type, when that is what
+    /// stopped a computation: a stack's reads fail with [`stack::StackError`] (naming the item
+    /// and asset, with the [`io::IoError`] inside), a user's source with its own error type.
+    /// `None` for other errors, or a source error of another type. Free.
+    ///
+    /// ```
+    /// # use strata::{stack::StackError, Error};
+    /// fn which_asset(e: &Error) -> Option<(&str, &str)> {
+    ///     match e.source_error::<StackError>()? {
+    ///         StackError::Read { item, asset, .. } => Some((item, asset)),
+    ///         _ => None,
+    ///     }
+    /// }
+    /// ```
+    pub fn source_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Exec(e) => e.source_error(),
+            Error::Job(e) => match e.as_ref() {
+                job::JobError::Shard { source, .. } | job::JobError::Prepare(source) => source.source_error(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl From<expr::ExprError> for Error {

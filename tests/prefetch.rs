@@ -72,7 +72,16 @@ fn fetches_never_read_are_cancelled_and_freed_when_the_run_fails() {
             ..Default::default()
         })
         .unwrap_err();
-    assert!(err.to_string().contains("block 1 is corrupt"), "{err}");
+    match &err {
+        strata::Error::Exec(strata::ExecError::Task {
+            source: strata::backend::BackendError::Source { region, source, .. },
+            ..
+        }) => {
+            assert_eq!(region[0].start, 8, "block 1");
+            assert_eq!(source.to_string(), "block 1 is corrupt");
+        }
+        other => panic!("{other:?}"),
+    }
     let prefetched = source.prefetched.lock().unwrap().clone();
     let read = source.read.lock().unwrap().clone();
     let cancelled = source.cancelled.lock().unwrap().clone();

@@ -215,7 +215,22 @@ fn a_broken_asset_is_an_error_naming_item_asset_and_url() {
     let item = c.items.iter_mut().find(|i| i.id == "LC08_SYN_02").unwrap();
     item.assets.get_mut("green").unwrap().href = format!("{}/missing.tif?token=secret", server.url());
     let s = stack(&c, &options(1024), reader(StoreOptions::default())).unwrap();
-    let msg = s.array.compute().unwrap_err().to_string();
+    let err = s.array.compute().unwrap_err();
+    // Typed all the way down: the executor's task, the stack's item and asset, the store's
+    // status and URL.
+    match err.source_error::<strata::stack::StackError>() {
+        Some(strata::stack::StackError::Read { item, asset, source }) => {
+            assert_eq!((item.as_str(), asset.as_str()), ("LC08_SYN_02", "green"));
+            match source.as_ref() {
+                strata::io::IoError::Status { status: 404, url, .. } => {
+                    assert!(url.contains("/missing.tif") && !url.contains("secret"), "{url}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?} from {err}"),
+    }
+    let msg = err.to_string();
     assert!(
         msg.contains("LC08_SYN_02") && msg.contains("green") && msg.contains("missing.tif"),
         "{msg}"

@@ -127,7 +127,7 @@ impl Array {
     /// Computes the values as f32 (masks as 0.0/1.0) with default options.
     ///
     /// **Errors**: a build or plan error, a budget too small for one task, a failing source
-    /// or user function.
+    /// or user function, no GPU when one was asked for (`STRATA_BACKEND=gpu`).
     pub fn compute(&self) -> crate::Result<ArrayD<f32>> {
         Ok(self.compute_with(&ComputeOptions::default())?.0)
     }
@@ -227,7 +227,7 @@ impl Array {
     pub fn visualize(&self, path: impl AsRef<Path>) -> crate::Result<PathBuf> {
         let graph = self.plan()?;
         let dot_path = path.as_ref().with_extension("dot");
-        std::fs::write(&dot_path, graph.to_dot()).map_err(|e| crate::Error::Io {
+        std::fs::write(&dot_path, graph.to_dot()).map_err(|e| crate::output::OutputError::Io {
             path: dot_path.clone(),
             source: e,
         })?;

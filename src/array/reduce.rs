@@ -139,7 +139,8 @@ impl Array {
     }
 
     /// Reduces `axis` group by group: index `i` belongs to group `labels[i]`, and the axis
-    /// becomes `groups` long (one slot per group; an empty group gives what numpy gives for no values: 0 for sums and counts, 1 for `all`, NaN otherwise).
+    /// becomes `groups` long (one slot per group; an empty group gives what numpy gives for no
+    /// values: 0 for sums, counts and `any`, 1 for `all`, NaN otherwise).
     /// A calendar resample is this with month numbers as labels.
     pub fn group_reduce(&self, op: ReduceOp, axis: isize, labels: &[usize], groups: usize) -> Array {
         let result = self.node().and_then(|node| {

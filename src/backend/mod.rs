@@ -59,9 +59,10 @@ impl Value {
                 task,
                 what: "a partial state where a block was expected".into(),
             }),
-            Value::Device(d) => d.host().map_err(|e| BackendError::Gpu {
+            Value::Device(d) => d.host().map_err(|source| BackendError::Gpu {
                 task,
-                message: format!("reading a block back: {e}"),
+                during: "reading a block back",
+                source,
             }),
         }
     }
@@ -130,12 +131,14 @@ pub enum BackendError {
         message: String,
     },
     /// The GPU failed running a task.
-    #[error("task {task} failed on the GPU: {message}")]
+    #[error("task {task} failed on the GPU {during}: {source}")]
     Gpu {
         /// the task kind
         task: &'static str,
-        /// the device's error
-        message: String,
+        /// what the task was doing ("running", "reading a block back", ...)
+        during: &'static str,
+        /// the device's error, with its kind
+        source: gpu::GpuError,
     },
     /// A task got an input of the wrong kind (a planner bug, reported rather than panicking).
     #[error("task {task} got an input it cannot use: {what}")]
@@ -222,7 +225,8 @@ pub trait Backend: Send + Sync {
     /// once its work is submitted: its result is a [`Value::Device`] that later device tasks
     /// read in place.
     ///
-    /// **Errors**: a failing source or user function, or inputs of the wrong kind.
+    /// **Errors**: a failing source or user function, inputs of the wrong kind, or a device
+    /// failure ([`BackendError::Gpu`]).
     fn run(&self, kind: &TaskKind, inputs: &[&Value]) -> Result<Value, BackendError>;
 
     /// Runs a task whose result is a final output block, writing it (as f32) into `dst`, which
@@ -286,7 +290,8 @@ pub(crate) fn check_source_shape(
 
 /// Writes a task's block result into `dst` (the default `run_into` after `run`).
 ///
-/// **Errors**: [`BackendError::BadInput`] when the value is not a block.
+/// **Errors**: [`BackendError::BadInput`] when the value is not a block, [`BackendError::Gpu`]
+/// when reading a device block back failed.
 pub fn write_value(
     kind: &TaskKind,
     value: &Value,

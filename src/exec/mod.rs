@@ -100,3 +100,17 @@ pub enum ExecError {
         message: String,
     },
 }
+
+impl ExecError {
+    /// The error of the chunk source whose read failed, as its own type (see
+    /// [`crate::Error::source_error`]). Free.
+    pub fn source_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            ExecError::Task {
+                source: BackendError::Source { source, .. },
+                ..
+            } => source.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+}

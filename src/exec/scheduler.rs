@@ -562,7 +562,8 @@ fn run<'s>(
                                 task: describe(graph, t),
                                 source: BackendError::Gpu {
                                     task: name,
-                                    message: format!("bringing a result to the host: {e}"),
+                                    during: "bringing a result to the host",
+                                    source: e,
                                 },
                             }),
                         ),

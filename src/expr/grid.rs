@@ -219,7 +219,7 @@ impl ChunkGrid {
         panic!("index {i} past axis {axis} of length {}", self.shape[axis]);
     }
 
-    /// The grid with `axis` removed (after a reduction over it).
+    /// The grid with `axes` removed (after a reduction over them).
     pub fn without_axes(&self, axes: &[usize]) -> ChunkGrid {
         ChunkGrid::from_sizes(without_axes(&self.sizes, axes))
     }

@@ -59,7 +59,7 @@ impl fmt::Display for DType {
 }
 
 /// Errors found while building an expression (shapes, axes, arguments).
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExprError {
     /// Operand shapes cannot be broadcast together.

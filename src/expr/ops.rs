@@ -92,8 +92,8 @@ impl BinaryOp {
 
 /// Reductions over one or more axes.
 ///
-/// The `Nan*` forms skip NaN as numpy's `nan*` functions do (an all-NaN pixel gives NaN, and a
-/// count of 0); the plain forms propagate NaN.
+/// The `Nan*` forms skip NaN as numpy's `nan*` functions do (an all-NaN pixel gives NaN, 0 for
+/// `NanSum`, and a count of 0); the plain forms propagate NaN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum ReduceOp {
     /// sum (NaN propagates)

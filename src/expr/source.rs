@@ -8,7 +8,10 @@ use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn, SliceInfoElem};
 
 use super::DType;
 
-/// The error a [`ChunkSource`] returns; the executor wraps it with the node and block.
+/// The error a [`ChunkSource`] returns; the executor wraps it with the source and region
+/// (`BackendError::Source`). Boxed so any source can return its own type, which is kept:
+/// `strata::Error::source_error::<E>()` gives it back typed (a stack's `StackError`, naming
+/// the item and asset).
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A producer of any block of an array on demand: procedural data, or a stack of COG windows.
@@ -136,7 +139,7 @@ pub struct RequestSpan {
     pub end: std::time::Instant,
     /// the object, query string removed
     pub url: String,
-    /// the bytes asked for (`0..0`: the whole object)
+    /// the bytes asked for (`0..u64::MAX`: the whole object)
     pub range: Range<u64>,
     /// body bytes received
     pub bytes: u64,

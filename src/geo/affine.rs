@@ -20,7 +20,8 @@ pub struct Affine {
 }
 
 impl Affine {
-    /// A north-up grid with its top-left corner at (x0, y0) and square pixels of `res`.
+    /// A north-up grid with its top-left corner at (x0, y0) and pixels `res_x` wide and `res_y`
+    /// tall (both positive).
     pub fn north_up(x0: f64, y0: f64, res_x: f64, res_y: f64) -> Affine {
         Affine {
             a: res_x,

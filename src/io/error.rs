@@ -1,4 +1,5 @@
-//! The I/O layer's error: every variant names the object (query string removed) and the bytes.
+//! The I/O layer's error: variants name the object (query string removed) and, for reads, the
+//! bytes.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -22,7 +23,8 @@ fn bytes_of(range: &Range<u64>) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IoError {
-    /// The server answered with an error status, after retrying what is retryable.
+    /// The server answered with an error status (the last one, when [`Retrying`](super::Retrying)
+    /// retried it).
     #[error("HTTP {status} reading {url}{} (after {attempts} attempt(s))", bytes_of(range))]
     Status {
         /// the object, redacted
@@ -36,7 +38,7 @@ pub enum IoError {
         /// how long the server asked the client to wait (`Retry-After`)
         retry_after: Option<Duration>,
     },
-    /// The connection failed, timed out or was cut short, after retrying.
+    /// The connection failed, timed out or was cut short (on the last attempt, when retried).
     #[error(
         "network error reading {url}{}: {message} (after {attempts} attempt(s))",
         bytes_of(range)

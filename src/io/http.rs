@@ -245,7 +245,7 @@ async fn send_whole(
 struct Call<'a, B, A> {
     shared: &'a Shared,
     href: &'a str,
-    /// the bytes asked for (`0..0` when the whole body is the answer)
+    /// the bytes asked for (`WHOLE` when the whole body is the answer)
     range: Range<u64>,
     /// whether a slow attempt may be duplicated
     hedge: bool,
@@ -376,7 +376,13 @@ where
         let began = Instant::now();
         let rate = options.min_throughput.max(1) as f64;
         let limit_for = |bytes: u64| options.request_timeout + Duration::from_secs_f64(bytes as f64 / rate);
-        let mut deadline = began + limit_for(self.range.end - self.range.start);
+        // A whole-object read knows its size only from the headers (below).
+        let asked = if self.range == super::WHOLE {
+            0
+        } else {
+            self.range.end - self.range.start
+        };
+        let mut deadline = began + limit_for(asked);
         let resp = match watch(
             (self.build)(&shared.client, url).send(),
             progress,

@@ -4,8 +4,9 @@
 //! the caller's threads (rayon), so decoding never blocks the runtime and fetches never wait
 //! behind a decode.
 //!
-//! Storage comes by capability: [`ReadableStore`] (ranged reads) and [`WritableStore`]
-//! (whole-object writes), implemented by [`FileStore`], [`HttpStore`] and [`MemoryStore`];
+//! Storage comes by capability: [`ReadableStore`] (ranged reads), implemented by
+//! [`FileStore`], [`HttpStore`] and [`MemoryStore`], and [`WritableStore`] (whole-object
+//! writes), implemented by the file and memory stores;
 //! [`Coalescing`], [`Retrying`] and [`Signing`] wrap any store. [`ObjectStore`] routes hrefs to
 //! them (local paths, `file://`, `http(s)://`, mounted prefixes) with per-host concurrency
 //! limits, stall detection and hedged requests; [`CogReader`] parses TIFF headers once per URL

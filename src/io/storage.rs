@@ -1,6 +1,6 @@
 //! Storage by capability: [`ReadableStore`] reads byte ranges of objects, [`WritableStore`]
-//! puts and deletes whole objects. Local files ([`FileStore`](super::FileStore)), HTTP
-//! ([`HttpStore`](super::HttpStore)) and memory ([`MemoryStore`]) implement them; coalescing,
+//! puts and deletes whole objects. Local files ([`FileStore`](super::FileStore)) and memory
+//! ([`MemoryStore`]) implement both, HTTP ([`HttpStore`](super::HttpStore)) reads only; coalescing,
 //! retries and URL signing wrap any of them ([`Coalescing`](super::Coalescing),
 //! [`Retrying`](super::Retrying), [`Signing`](super::Signing)).
 //!

@@ -39,7 +39,7 @@ impl Default for StallTimeouts {
 /// hedge per request, and hedges stay within `burst + budget * requests` for the store.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hedging {
-    /// hedges allowed per request sent (default 0.05; 0 switches hedging off)
+    /// hedges allowed per request sent (default 0.05; 0, with `burst` 0, switches hedging off)
     pub budget: f64,
     /// hedges allowed beyond the budget, so a run's first requests can be hedged (default 2)
     pub burst: u64,

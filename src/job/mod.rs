@@ -60,12 +60,13 @@ pub enum JobError {
         known: Vec<String>,
     },
     /// A source could not be made again.
-    #[error("making a {kind} source: {message}")]
+    #[error("making a {kind} source: {source}")]
     Source {
         /// its kind
         kind: String,
-        /// what failed
-        message: String,
+        /// what failed, as its own type (a `serde_json::Error` for a malformed spec, a
+        /// [`crate::Error`] for a stack that cannot be made); downcast to match it
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The job file cannot be read or is not a job.
     #[error("job file {path}: {message}")]
@@ -125,7 +126,7 @@ pub struct JobCompute {
     pub memory_budget: Option<u64>,
     /// worker threads (default: all the worker's cores)
     pub threads: Option<usize>,
-    /// `auto`, `gpu` or `cpu` (default `auto`)
+    /// `auto`, `gpu` or `cpu` (default: the worker's `STRATA_BACKEND`, else `auto`)
     pub backend: Option<String>,
 }
 
@@ -210,8 +211,9 @@ impl Job {
     /// over their last two axes, which all must share. Only builds the description: see
     /// [`Job::create`] for the files.
     ///
-    /// **Errors**: [`JobError::NotPortable`] for a graph holding in-memory data or user
-    /// functions; [`JobError::Extent`] for outputs of different (y, x) extents.
+    /// **Errors**: [`JobError::Format`] for an array whose build failed; [`JobError::NotPortable`]
+    /// for a graph holding in-memory data or user functions; [`JobError::Extent`] for outputs of
+    /// different (y, x) extents; [`JobError::Output`] for a layout Zarr cannot take.
     pub fn new(
         store: &Path,
         arrays: &[(&str, &Array)],
@@ -285,7 +287,8 @@ impl Job {
     /// only write shards. Costs the planning of the graph's description and a few small
     /// writes.
     ///
-    /// **Errors**: as [`Job::new`]; [`JobError::Output`] for what cannot be written.
+    /// **Errors**: as [`Job::new`]; [`JobError::Prepare`] when the group's metadata or
+    /// coordinates cannot be made; [`JobError::Output`] for what cannot be written.
     pub fn create(
         job_path: &Path,
         store: &Path,
@@ -399,7 +402,8 @@ impl Job {
     /// once) and writes its shards, each atomically, then marks it done beside `job_path`. A
     /// failure is recorded there too (`JOB.d/failed/I`), with nothing half-written.
     ///
-    /// **Errors**: [`JobError::ShardOutOfRange`]; [`JobError::Shard`] with the cause.
+    /// **Errors**: [`JobError::ShardOutOfRange`]; the registry's errors (as
+    /// [`Job::shard_arrays`]); [`JobError::Shard`] with the cause of a failed computation or write.
     pub fn run_shard(&self, job_path: &Path, i: usize, kinds: &SourceKinds) -> Result<ShardRun, JobError> {
         let began = std::time::Instant::now();
         let shards = self.num_shards();

@@ -63,17 +63,16 @@ impl SourceKinds {
 
 /// A stack of COGs from its items and options, read through a store with default options.
 fn make_stack(spec: &serde_json::Value) -> Result<Arc<dyn ChunkSource>, JobError> {
-    let bad = |what: String| JobError::Source {
+    let bad = |source: Box<dyn std::error::Error + Send + Sync>| JobError::Source {
         kind: "stack".into(),
-        message: what,
+        source,
     };
-    let items: ItemCollection =
-        serde_json::from_value(spec["items"].clone()).map_err(|e| bad(format!("its items: {e}")))?;
-    let options: StackOptions =
-        serde_json::from_value(spec["options"].clone()).map_err(|e| bad(format!("its options: {e}")))?;
-    let store = ObjectStore::new(StoreOptions::default()).map_err(|e| bad(e.to_string()))?;
-    let made = stack(&items, &options, Arc::new(CogReader::new(store))).map_err(|e| bad(e.to_string()))?;
-    let node = made.array.node().map_err(|e| bad(e.to_string()))?;
+    let items: ItemCollection = serde_json::from_value(spec["items"].clone()).map_err(|e| bad(e.into()))?;
+    let options: StackOptions = serde_json::from_value(spec["options"].clone()).map_err(|e| bad(e.into()))?;
+    let store = ObjectStore::new(StoreOptions::default()).map_err(|e| bad(Box::new(crate::Error::from(e))))?;
+    let made =
+        stack(&items, &options, Arc::new(CogReader::new(store))).map_err(|e| bad(Box::new(crate::Error::from(e))))?;
+    let node = made.array.node().map_err(|e| bad(Box::new(crate::Error::from(e))))?;
     match &node.op {
         Op::Source(s) => Ok(s.clone()),
         _ => Err(bad("the stack was not a source".into())),

@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::DataArray;
+use super::{DataArray, LabelError};
 use crate::array::{compute_many, Array};
 use crate::exec::{ComputeOptions, ExecReport};
 use crate::expr::DType;
@@ -13,7 +13,8 @@ impl DataArray {
     /// memory (xarray's `.compute()`): later operations read them instead of recomputing.
     /// Costs the computation plus the result's `nbytes`.
     ///
-    /// **Errors**: any build, plan or execution error.
+    /// **Errors**: any build, plan or execution error; the [`LabelError`] kept from building
+    /// (operands whose labels differed).
     pub fn compute(&self) -> crate::Result<DataArray> {
         Ok(self.compute_with(&ComputeOptions::default())?.0)
     }
@@ -31,16 +32,19 @@ impl DataArray {
     ///
     /// **Errors**: as [`DataArray::compute`].
     pub fn values(&self) -> crate::Result<ArrayD<f32>> {
+        self.check_labels()?;
         match &self.held {
             Some(v) => Ok(v.to_owned()),
             None => self.data.compute(),
         }
     }
 
-    /// The values of a mask as bytes (0 or 1), from the held values or computed.
+    /// The values of a mask as bytes (0 or 1), from the held values or computed; other values
+    /// are cast as [`Array::astype`] casts them (truncated, saturated, NaN → 0).
     ///
-    /// **Errors**: as [`DataArray::compute`], or an invalid-argument error for a non-mask.
+    /// **Errors**: as [`DataArray::compute`].
     pub fn mask_values(&self) -> crate::Result<ArrayD<u8>> {
+        self.check_labels()?;
         match &self.held {
             Some(v) if self.data.dtype() == DType::U8 => Ok(v.mapv(|x| u8::from(x != 0.0))),
             _ => self.data.compute_mask(),
@@ -56,7 +60,18 @@ impl DataArray {
     ///
     /// **Errors**: as [`DataArray::compute`].
     pub fn persist(&self) -> crate::Result<DataArray> {
+        self.check_labels()?;
         Ok(self.relabel(self.data.persist()?))
+    }
+
+    /// The labelling error kept from building, if any. Free.
+    ///
+    /// **Errors**: [`LabelError`] (operands whose labels differed, say).
+    pub(super) fn check_labels(&self) -> Result<(), LabelError> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 
     /// `values` wrapped as the in-memory data of `self`'s labels, chunked as `self` was.
@@ -85,8 +100,11 @@ impl DataArray {
 /// Computes several labelled arrays in one run, sharing their common work (a stack's reads,
 /// say), and returns them labelled and in memory, in order, with the run's report.
 ///
-/// **Errors**: the first build, plan or execution error.
+/// **Errors**: the first build, plan or execution error, or labelling error kept from building.
 pub fn compute_all(arrays: &[&DataArray], options: &ComputeOptions) -> crate::Result<(Vec<DataArray>, ExecReport)> {
+    for a in arrays {
+        a.check_labels()?;
+    }
     let data: Vec<&Array> = arrays.iter().map(|a| &a.data).collect();
     let (values, report) = compute_many(&data, options)?;
     let out = arrays.iter().zip(values).map(|(a, v)| a.holding(v)).collect();

@@ -85,9 +85,82 @@ pub enum LabelError {
         /// the dim
         dim: String,
     },
-    /// Dims, coordinates and data that do not fit together.
-    #[error("{0}")]
-    Invalid(String),
+    /// Two operands whose shared dims come in different orders.
+    #[error("{op}: dims {left:?} and {right:?} are in different orders (strata does not transpose)")]
+    DimOrder {
+        /// the operation
+        op: String,
+        /// the left operand's dims
+        left: Vec<String>,
+        /// the right operand's dims
+        right: Vec<String>,
+    },
+    /// A position outside a dim.
+    #[error("{op}: index {index} out of range for dim {dim:?} of length {len}")]
+    OutOfRange {
+        /// the selection
+        op: &'static str,
+        /// the dim
+        dim: String,
+        /// the index asked for
+        index: isize,
+        /// the dim's length
+        len: usize,
+    },
+    /// A slice that selects nothing sensible (a zero step).
+    #[error("{op} along {dim:?}: {reason}")]
+    BadSlice {
+        /// the operation
+        op: &'static str,
+        /// the dim
+        dim: String,
+        /// why
+        reason: String,
+    },
+    /// A resampling frequency strata does not know.
+    #[error("resample: frequency {freq:?} (strata knows \"MS\" and \"YS\")")]
+    Frequency {
+        /// the frequency asked for
+        freq: String,
+    },
+    /// A dim with nothing in it, where an operation needs values.
+    #[error("{op}: dim {dim:?} is empty")]
+    EmptyDim {
+        /// the operation
+        op: &'static str,
+        /// the dim
+        dim: String,
+    },
+    /// Data, dims or coordinates whose sizes do not fit together.
+    #[error("{what}: {found} where {expected} fit")]
+    Shape {
+        /// what did not fit (dims, a coordinate, new data)
+        what: String,
+        /// the size or shape that fits, as text
+        expected: String,
+        /// the size or shape given, as text
+        found: String,
+    },
+    /// A name used twice where names must differ (a dim, an array in one Zarr group).
+    #[error("{what} {name:?} named twice")]
+    Duplicate {
+        /// what is named
+        what: &'static str,
+        /// the name
+        name: String,
+    },
+    /// An array that needs a name to be written (to a Zarr group) has none.
+    #[error("an array written to Zarr needs a name")]
+    Unnamed,
+    /// Arrays of one Zarr group whose index coordinates of one name differ.
+    #[error("index coordinate {coord:?} differs between the arrays of one Zarr group")]
+    CoordConflict {
+        /// the coordinate
+        coord: String,
+    },
+    /// The array under the labels is invalid (its expression failed to build).
+    #[error("the data is invalid: {0}")]
+    Data(crate::expr::ExprError),
 }
 
 /// Attributes of a labelled array: what its x/y coordinates mean on the ground.
@@ -112,28 +185,36 @@ pub struct DataArray {
     name: Option<String>,
     /// the values, when computed (`data` then reads them too)
     held: Option<ArcArray<f32, IxDyn>>,
+    /// a labelling error found while building (operands whose labels differ), kept as the
+    /// array layer keeps its build errors and returned, typed, by every compute
+    failed: Option<LabelError>,
 }
 
 impl DataArray {
     /// Labels `data` with `dims` (one per axis) and `coords` (each along one of the dims with
     /// that dim's length, or scalar). O(number of coordinate values).
     ///
-    /// **Errors**: [`LabelError::Invalid`] when the dims or a coordinate do not fit the shape.
+    /// **Errors**: [`LabelError::Data`] for invalid data, [`LabelError::Shape`] when the dims or a
+    /// coordinate do not fit the shape, [`LabelError::Duplicate`] for a dim named twice,
+    /// [`LabelError::NoDim`] for a coordinate along a dim the array lacks.
     pub fn new<S: AsRef<str>>(data: Array, dims: &[S], coords: Vec<Coord>) -> Result<DataArray, LabelError> {
         let dims: Vec<String> = dims.iter().map(|d| d.as_ref().to_string()).collect();
         if let Err(e) = data.check() {
-            return Err(LabelError::Invalid(format!("the data is invalid: {e}")));
+            return Err(LabelError::Data(e));
         }
         if dims.len() != data.ndim() {
-            return Err(LabelError::Invalid(format!(
-                "{} dims {dims:?} for {} axes",
-                dims.len(),
-                data.ndim()
-            )));
+            return Err(LabelError::Shape {
+                what: format!("dims {dims:?}"),
+                expected: format!("{} dims", data.ndim()),
+                found: format!("{} dims", dims.len()),
+            });
         }
         for (i, d) in dims.iter().enumerate() {
             if dims[..i].contains(d) {
-                return Err(LabelError::Invalid(format!("dim {d:?} named twice")));
+                return Err(LabelError::Duplicate {
+                    what: "dim",
+                    name: d.clone(),
+                });
             }
         }
         let da = DataArray {
@@ -143,26 +224,26 @@ impl DataArray {
             attrs: GeoAttrs::default(),
             name: None,
             held: None,
+            failed: None,
         };
         coords.into_iter().try_fold(da, |da, c| da.with_coord(c))
     }
 
     /// Adds (or replaces) a coordinate.
     ///
-    /// **Errors**: [`LabelError::Invalid`] when it runs along a dim the array lacks, or has
-    /// the wrong length.
+    /// **Errors**: [`LabelError::NoDim`] when it runs along a dim the array lacks,
+    /// [`LabelError::Shape`] when it has the wrong length.
     pub fn with_coord(mut self, coord: Coord) -> Result<DataArray, LabelError> {
         let want = match &coord.dim {
             Some(d) => self.size_of(d)?,
             None => 1,
         };
         if coord.values.len() != want {
-            return Err(LabelError::Invalid(format!(
-                "coordinate {:?} has {} values for {} positions",
-                coord.name,
-                coord.values.len(),
-                want
-            )));
+            return Err(LabelError::Shape {
+                what: format!("coordinate {:?}", coord.name),
+                expected: format!("{want} values"),
+                found: format!("{} values", coord.values.len()),
+            });
         }
         self.coords.retain(|c| c.name != coord.name);
         self.coords.push(coord);
@@ -196,7 +277,7 @@ impl DataArray {
         self.data.shape()
     }
 
-    /// Every coordinate, index coordinates first in dim order as they were given.
+    /// Every coordinate: index coordinates, those riding along a dim, and scalars.
     pub fn coords(&self) -> &[Coord] {
         &self.coords
     }
@@ -278,14 +359,14 @@ impl DataArray {
     /// Same labels, other data of the same shape (what an elementwise operation on the data
     /// gives).
     ///
-    /// **Errors**: [`LabelError::Invalid`] when the shapes differ.
+    /// **Errors**: [`LabelError::Shape`] when the shapes differ.
     pub fn with_data(&self, data: Array) -> Result<DataArray, LabelError> {
         if data.check().is_ok() && data.shape() != self.shape() {
-            return Err(LabelError::Invalid(format!(
-                "new data of shape {:?} for labels of shape {:?}",
-                data.shape(),
-                self.shape()
-            )));
+            return Err(LabelError::Shape {
+                what: "new data for these labels".into(),
+                expected: format!("shape {:?}", self.shape()),
+                found: format!("shape {:?}", data.shape()),
+            });
         }
         Ok(self.relabel(data))
     }
@@ -352,8 +433,18 @@ impl fmt::Display for DataArray {
     }
 }
 
+/// The labels and the lazy array's summary, without planning (`Display` plans, to count tasks).
 impl fmt::Debug for DataArray {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        let coords: Vec<&str> = self.coords.iter().map(|c| c.name.as_str()).collect();
+        f.debug_struct("DataArray")
+            .field("name", &self.name)
+            .field("dims", &self.dims)
+            .field("data", &self.data)
+            .field("coords", &coords)
+            .field("attrs", &self.attrs)
+            .field("in_memory", &self.held.is_some())
+            .field("failed", &self.failed)
+            .finish()
     }
 }

@@ -15,12 +15,17 @@ impl DataArray {
     /// when axes must be inserted). A misalignment is kept in the result and reported by
     /// `compute`, as strata's arrays keep build errors.
     pub fn binary(&self, op: BinaryOp, other: &DataArray) -> DataArray {
+        let earlier = self.failed.clone().or_else(|| other.failed.clone());
         match self.aligned(op, other) {
-            Ok(out) => out,
-            Err(e) => self.relabel(Array::from_result(Err(ExprError::InvalidArgument {
-                op: format!("{op:?}"),
-                reason: e.to_string(),
-            }))),
+            Ok(out) => DataArray { failed: earlier, ..out },
+            Err(e) => {
+                let mut out = self.relabel(Array::from_result(Err(ExprError::InvalidArgument {
+                    op: format!("{op:?}"),
+                    reason: e.to_string(),
+                })));
+                out.failed = earlier.or(Some(e));
+                out
+            }
         }
     }
 
@@ -45,10 +50,11 @@ impl DataArray {
             .map(|d| dims.iter().position(|r| r == d).expect("every dim is in the result"))
             .collect();
         if positions.windows(2).any(|w| w[0] > w[1]) {
-            return Err(LabelError::Invalid(format!(
-                "{name}: dims {:?} and {:?} are in different orders (strata does not transpose)",
-                self.dims, other.dims
-            )));
+            return Err(LabelError::DimOrder {
+                op: name.to_string(),
+                left: self.dims.clone(),
+                right: other.dims.clone(),
+            });
         }
         let left = (self.dims.len()..dims.len()).fold(self.data.clone(), |a, _| a.expand_dims(-1));
         let right = (0..dims.len())
@@ -77,6 +83,7 @@ impl DataArray {
             },
             name: self.name.clone().filter(|n| other.name.as_ref() == Some(n)),
             held: None,
+            failed: None,
         })
     }
 
@@ -117,7 +124,7 @@ impl DataArray {
 
     /// Any same-shape transformation of the data (`|a| a.sqrt()`), labels kept.
     ///
-    /// **Errors**: [`LabelError::Invalid`] when `f` changes the shape.
+    /// **Errors**: [`LabelError::Shape`] when `f` changes the shape.
     pub fn map(&self, f: impl FnOnce(&Array) -> Array) -> Result<DataArray, LabelError> {
         self.with_data(f(&self.data))
     }

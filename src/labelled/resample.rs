@@ -35,23 +35,22 @@ impl DataArray {
     /// midnight). Lazy; O(time steps).
     ///
     /// **Errors**: [`LabelError::NoCoord`] when `dim` has no time coordinate,
-    /// [`LabelError::Invalid`] for another frequency.
+    /// [`LabelError::Frequency`] for another frequency.
     pub fn resample(&self, dim: &str, freq: &str) -> Result<CalendarBins, LabelError> {
         let months_per_bin = match freq {
             "MS" => 1,
             "YS" => 12,
-            _ => {
-                return Err(LabelError::Invalid(format!(
-                    "resample: frequency {freq:?} (strata knows \"MS\" and \"YS\")"
-                )))
-            }
+            _ => return Err(LabelError::Frequency { freq: freq.to_string() }),
         };
         let CoordValues::Time(times) = &self.index_of(dim)?.values else {
             return Err(LabelError::NoCoord { dim: dim.to_string() });
         };
         let bin = |t: &DateTime<Utc>| month_number(t).div_euclid(months_per_bin);
         let (Some(first), Some(last)) = (times.iter().map(bin).min(), times.iter().map(bin).max()) else {
-            return Err(LabelError::Invalid(format!("resample: dim {dim:?} is empty")));
+            return Err(LabelError::EmptyDim {
+                op: "resample",
+                dim: dim.to_string(),
+            });
         };
         Ok(CalendarBins {
             array: self.clone(),

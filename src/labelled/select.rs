@@ -14,15 +14,18 @@ impl DataArray {
     /// The element `index` of `dim` (negative counts from the end); the dim is dropped and
     /// its coordinates become scalars (xarray's `isel(dim=index)`). Lazy; O(coordinates).
     ///
-    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::Invalid`] for an index out of range.
+    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::OutOfRange`] for an index out of range.
     pub fn isel(&self, dim: &str, index: isize) -> Result<DataArray, LabelError> {
         let axis = self.axis(dim)?;
         let n = self.shape()[axis] as isize;
         let i = if index < 0 { index + n } else { index };
         if !(0..n).contains(&i) {
-            return Err(LabelError::Invalid(format!(
-                "isel: index {index} out of range for dim {dim:?} of length {n}"
-            )));
+            return Err(LabelError::OutOfRange {
+                op: "isel",
+                dim: dim.to_string(),
+                index,
+                len: n as usize,
+            });
         }
         let data = self.data.index(axis as isize, i);
         let mut out = self.relabel(data);
@@ -40,14 +43,17 @@ impl DataArray {
     /// The elements `indices` of `dim`, in that order (xarray's `isel(dim=[...])`); the dim
     /// stays. Lazy; O(coordinates).
     ///
-    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::Invalid`] for an index out of range.
+    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::OutOfRange`] for an index out of range.
     pub fn isel_many(&self, dim: &str, indices: &[usize]) -> Result<DataArray, LabelError> {
         let axis = self.axis(dim)?;
         let n = self.shape()[axis];
         if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
-            return Err(LabelError::Invalid(format!(
-                "isel: index {bad} out of range for dim {dim:?} of length {n}"
-            )));
+            return Err(LabelError::OutOfRange {
+                op: "isel",
+                dim: dim.to_string(),
+                index: bad as isize,
+                len: n,
+            });
         }
         let list: Vec<isize> = indices.iter().map(|&i| i as isize).collect();
         Ok(self.take_coords(dim, indices, self.data.take(axis as isize, &list)))
@@ -55,12 +61,16 @@ impl DataArray {
 
     /// numpy slicing of `dim` by position (xarray's `isel(dim=slice(...))`). Lazy.
     ///
-    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::Invalid`] for a zero step.
+    /// **Errors**: [`LabelError::NoDim`], or [`LabelError::BadSlice`] for a zero step.
     pub fn isel_slice(&self, dim: &str, slice: Slice) -> Result<DataArray, LabelError> {
         let axis = self.axis(dim)?;
         let (start, step, len) = slice
             .resolve(self.shape()[axis])
-            .map_err(|e| LabelError::Invalid(format!("isel {dim:?}: {e}")))?;
+            .map_err(|reason| LabelError::BadSlice {
+                op: "isel",
+                dim: dim.to_string(),
+                reason,
+            })?;
         let indices: Vec<usize> = (0..len)
             .map(|k| (start as isize + k as isize * step) as usize)
             .collect();

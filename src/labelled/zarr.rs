@@ -34,23 +34,25 @@ impl DataArray {
 /// under those names are replaced once the new ones are whole; the coordinates are written
 /// after the data.
 ///
-/// **Errors**: [`LabelError::Invalid`] for an unnamed array, two of one name, or two
-/// coordinates of one name that differ; a plan or execution error; an output error.
+/// **Errors**: [`LabelError::Unnamed`] for an unnamed array, [`LabelError::Duplicate`] for two
+/// of one name, [`LabelError::CoordConflict`] for two index coordinates of one name that differ,
+/// or the labelling error kept from building; a plan or execution error; an output error.
 pub fn to_zarr_all(
     arrays: &[&DataArray],
     root: impl AsRef<Path>,
     options: &ZarrOptions,
     compute: &ComputeOptions,
 ) -> crate::Result<ZarrWrite> {
+    for a in arrays {
+        a.check_labels()?;
+    }
     let coords = shared_coords(arrays)?;
     let store = ZarrStore::create(root.as_ref())?;
     let mut specs = Vec::with_capacity(arrays.len());
     let data: Vec<&crate::array::Array> = arrays.iter().map(|a| a.data()).collect();
     let blocks = crate::output::zarr::planned_blocks(&data, compute)?;
     for (a, block) in arrays.iter().zip(&blocks) {
-        let name = a
-            .name()
-            .ok_or_else(|| LabelError::Invalid("an array written to Zarr needs a name".into()))?;
+        let name = a.name().ok_or(LabelError::Unnamed)?;
         let mut spec = ZarrArraySpec::new(name, a.shape(), a.data().dtype(), block, options)?;
         spec.dimension_names = Some(a.dims().to_vec());
         spec.attributes = data_attributes(a, &coords);
@@ -114,8 +116,9 @@ fn write_labels(
 /// that is not a dim's index (a scalar `band` left by different selections), it is dropped,
 /// as xarray's `drop_conflicts` merge does; an index coordinate wins over such scalars.
 ///
-/// **Errors**: [`LabelError::Invalid`] for two arrays of one name, or two index coordinates
-/// of one name that differ (the arrays are not on one grid).
+/// **Errors**: [`LabelError::Duplicate`] for two arrays of one name,
+/// [`LabelError::CoordConflict`] for two index coordinates of one name that differ (the arrays
+/// are not on one grid).
 fn shared_coords(arrays: &[&DataArray]) -> Result<BTreeMap<String, super::Coord>, LabelError> {
     let mut names = std::collections::HashSet::new();
     let mut coords: BTreeMap<String, super::Coord> = BTreeMap::new();
@@ -123,7 +126,10 @@ fn shared_coords(arrays: &[&DataArray]) -> Result<BTreeMap<String, super::Coord>
     for a in arrays {
         if let Some(n) = a.name() {
             if !names.insert(n.to_string()) {
-                return Err(LabelError::Invalid(format!("two arrays named {n:?} in one Zarr group")));
+                return Err(LabelError::Duplicate {
+                    what: "array in one Zarr group",
+                    name: n.to_string(),
+                });
             }
         }
         for c in a.coords() {
@@ -133,10 +139,7 @@ fn shared_coords(arrays: &[&DataArray]) -> Result<BTreeMap<String, super::Coord>
             match coords.get(&c.name) {
                 Some(held) if held == c => {}
                 Some(held) if held.is_index() && c.is_index() => {
-                    return Err(LabelError::Invalid(format!(
-                        "index coordinate {:?} differs between the arrays of one Zarr group",
-                        c.name
-                    )))
+                    return Err(LabelError::CoordConflict { coord: c.name.clone() })
                 }
                 Some(held) if held.is_index() => {
                     dropped.insert(c.name.clone());

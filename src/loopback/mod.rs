@@ -154,8 +154,7 @@ impl Server {
             .insert(path.to_string(), bytes.into());
     }
 
-    /// Serves a STAC API at `/` (landing page), `/search` (POST and GET) and
-    /// `/collections/{id}/items`.
+    /// Serves a STAC API at `/` (landing page) and `/search` (POST and GET).
     pub fn set_catalog(&self, catalog: StacCatalog) {
         *self.state.catalog.lock().unwrap_or_else(|e| e.into_inner()) = Some(catalog);
     }

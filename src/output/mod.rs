@@ -1,7 +1,8 @@
 //! Writing results: GeoTIFF (tiled, DEFLATE, georeferenced), `.npy`, PNG quicklooks, and Zarr v3
-//! stores (`zarr`: sharded, streamed shard by shard). Every file is written
-//! atomically: into a temporary file beside the target, synced, then renamed over it, so a
-//! failed or interrupted run leaves either the old file or none, never half of a new one.
+//! stores (`zarr`: sharded, streamed shard by shard). Every file is written atomically: into a
+//! temporary file beside the target (for Zarr, in a scratch folder beside the store), synced,
+//! then renamed over it, so a failed or interrupted run leaves either the old file or none,
+//! never half of a new one.
 
 mod geotiff;
 mod png;
@@ -54,7 +55,8 @@ pub enum OutputError {
 /// rename cannot cross file systems), which is flushed, synced and renamed over `path`. On any
 /// error the temporary file is removed and `path` is untouched.
 ///
-/// **Errors**: [`OutputError::Io`] naming `path`, or whatever `write` returns.
+/// **Errors**: [`OutputError::Io`] naming `path`, [`OutputError::Unsupported`] when `path`
+/// names no file, or whatever `write` returns.
 pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>,

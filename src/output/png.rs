@@ -34,7 +34,7 @@ impl Stretch {
     pub const ROBUST: Stretch = Stretch::Percentiles { lo: 2.0, hi: 98.0 };
 
     /// The (vmin, vmax) of the values `values()` iterates. A range costs nothing; percentiles
-    /// cost two passes over the values and 1 MiB, whatever their number
+    /// cost two passes over the values and 1 to 2.5 MiB, whatever their number
     /// ([`percentiles_streamed`]).
     pub fn limits<'a, I: Iterator<Item = &'a f32>>(&self, values: impl Fn() -> I) -> (f64, f64) {
         match *self {
@@ -77,10 +77,11 @@ fn from_order_key(k: u32) -> f32 {
     f32::from_bits(if k >> 31 == 1 { k & !(1 << 31) } else { !k })
 }
 
-/// numpy's `percentile(values, q)` (linear interpolation, NaN skipped, as [`percentile`]) for
+/// numpy's `percentile(values, q)` (linear interpolation as in [`percentile`], NaN skipped) for
 /// every `q`, without copying the values: the first pass counts them by the high 16 bits of
 /// their order, the second by the low 16 bits inside the bins that hold the ranks asked for,
-/// which pins each ranked value exactly. Costs two passes and 512 KiB per distinct bin.
+/// which pins each ranked value exactly. Costs two passes, 512 KiB, and 512 KiB more per
+/// distinct bin.
 pub fn percentiles_streamed<'a, I: Iterator<Item = &'a f32>>(values: impl Fn() -> I, qs: &[f64]) -> Vec<f64> {
     let mut high = vec![0u64; 1 << 16];
     let mut n = 0u64;

@@ -1,5 +1,6 @@
 //! A fused elementwise kernel as plain data: a straight-line register program that a backend
-//! runs once per element (the CPU over strips of a few thousand elements, the GPU per thread).
+//! runs once per element (the CPU a batch of 128 elements per instruction, the GPU one element
+//! per thread).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -196,7 +196,7 @@ impl TaskKind {
             TaskKind::Gather { .. } => "gather",
             TaskKind::ReducePartial { .. } => "reduce-chunk",
             TaskKind::ReduceCombine { .. } => "reduce-combine",
-            TaskKind::Holistic { .. } => "median",
+            TaskKind::Holistic { op, .. } => op.name(),
             TaskKind::GroupReduce { .. } => "group-reduce",
             TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) => "gaussian",
             TaskKind::Map { .. } => "map-blocks",
@@ -380,7 +380,8 @@ impl TaskGraph {
         t.out_bytes + t.scratch_bytes + t.deps.iter().map(|&d| self.tasks[d].out_bytes).sum::<u64>()
     }
 
-    /// Renders the graph in Graphviz DOT, one node per task, like dask's `visualize`.
+    /// Renders the graph in Graphviz DOT, one ellipse per task and one box per result block,
+    /// like dask's `visualize`.
     pub fn to_dot(&self) -> String {
         dot::render(self)
     }

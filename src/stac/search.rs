@@ -46,7 +46,8 @@ pub struct SearchResult {
 /// One request per page.
 ///
 /// **Errors**: the store's errors (HTTP status after retries); [`StacError::Json`] for a page
-/// that is not a FeatureCollection; [`StacError::Paging`] when `next` links loop.
+/// that is not a FeatureCollection; [`StacError::Paging`] when `next` links loop (or pass
+/// 10 000 pages) and for a `datetime` that cannot be expanded.
 pub fn search(store: &ObjectStore, api: &str, params: &SearchParams) -> Result<SearchResult, StacError> {
     let url = if api.trim_end_matches('/').ends_with("/search") {
         api.trim_end_matches('/').to_string()

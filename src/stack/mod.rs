@@ -45,7 +45,8 @@ pub enum StackError {
         /// the item
         item: String,
     },
-    /// No resolution: neither given, nor derivable from `proj:transform`.
+    /// No resolution: neither given, nor derivable from `proj:transform` (also returned when no
+    /// bounds are given and no asset's footprint is known from STAC).
     #[error("no resolution given and none in the items' proj:transform")]
     NoResolution,
     /// The output grid is empty.
@@ -169,8 +170,9 @@ impl Stack {
     }
 
     /// The stack as a labelled array (what stackstac returns): dims `(time, band, y, x)`,
-    /// coordinates time, band, y, x, the item `id` and each item's `eo:cloud_cover` along
-    /// time, and the CRS, resolution and pixel convention as attributes. O(coordinates).
+    /// coordinates time, band, y, x, the item `id` and (when every item has one) each item's
+    /// `eo:cloud_cover` along time, and the CRS, resolution and pixel convention as attributes.
+    /// O(coordinates).
     pub fn labelled(&self) -> DataArray {
         let c = &self.coords;
         let mut coords = vec![

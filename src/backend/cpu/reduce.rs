@@ -1,7 +1,7 @@
-//! Partial-state reductions (sum, mean, min, max, count, var and their NaN-skipping forms,
-//! any/all): a block reduces to a [`Partial`] in f64, partials merge in any order and grouping,
-//! and a final step turns the state into f32 (or a mask). Accumulating in f64 keeps results
-//! independent of chunking far below f32 rounding.
+//! Partial-state reductions (sum, mean, min, max and their NaN-skipping forms, count, nanvar,
+//! nanstd, any/all): a block reduces to a [`Partial`] in f64, partials merge in any order and
+//! grouping, and a final step turns the state into f32 (or a mask). Accumulating in f64 keeps
+//! results independent of chunking far below f32 rounding.
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 

@@ -109,10 +109,10 @@ fn split_bytes(mut dst: WriteOnly<'_, [u8]>, parts: usize) -> Vec<WriteOnly<'_, 
 /// A block from words read back: f32 bit patterns, or bytes four to a word (the padding of
 /// the last word dropped).
 ///
-/// **Errors**: [`GpuError::Device`] when the words do not hold `shape`.
+/// **Errors**: [`GpuError::Internal`] when the words do not hold `shape`.
 pub(super) fn block_from_words(words: Vec<u32>, shape: &[usize], dtype: DType) -> Result<Block, GpuError> {
     let dim = ndarray::IxDyn(shape);
-    let bad = |e: ndarray::ShapeError| GpuError::Device(format!("a read-back of shape {shape:?}: {e}"));
+    let bad = |e: ndarray::ShapeError| GpuError::Internal(format!("a read-back of shape {shape:?}: {e}"));
     Ok(match dtype {
         DType::F32 => Block::F32(
             ndarray::ArrayD::from_shape_vec(dim, bytemuck::cast_vec(words))
@@ -129,13 +129,14 @@ pub(super) fn block_from_words(words: Vec<u32>, shape: &[usize], dtype: DType) -
 
 /// The error for a partial reduction state handed where a block was expected (a planner bug).
 pub(super) fn partial_state() -> GpuError {
-    GpuError::Device("a partial state where a block was expected".into())
+    GpuError::Internal("a partial state where a block was expected".into())
 }
 
 /// A task input as a host block: a device block read back, waiting for it (counted) unless it
 /// was brought over already. Only the paths for blocks beyond one binding take this.
 ///
-/// **Errors**: [`GpuError::Device`] for a partial state or a failed read-back.
+/// **Errors**: [`GpuError::Internal`] for a partial state; [`GpuError::Mapping`] or
+/// [`GpuError::DeviceLost`] for a failed read-back.
 pub(super) fn host_block(value: &crate::backend::Value) -> Result<&Block, GpuError> {
     use crate::backend::Value;
     match value {

@@ -21,7 +21,8 @@ pub(super) fn fits(ctx: &GpuContext, raw: &RawBlock) -> bool {
 
 /// Records the decode of `raw` (uploading its codes, tables and plane map).
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] when a staging
+/// buffer cannot be mapped.
 pub(super) fn run<'c>(ctx: &'c GpuContext, raw: &RawBlock) -> Result<Pending<'c>, GpuError> {
     let n = raw.codes.len();
     let pipeline = ctx.pipeline(KernelSource::Fixed("decode.wgsl", SHADER))?;
@@ -84,18 +85,18 @@ fn device_tables(ctx: &GpuContext, tables: &[Arc<DecodeTable>]) -> ConstantBuffe
 /// Decodes `raw` on the device and reads the values back (what a test compares with
 /// [`RawBlock::decode_cpu`]); waits for the device.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`]; a block beyond one binding is
-/// [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; a block beyond one binding is
+/// [`GpuError::Internal`].
 #[cfg(test)]
 fn decode(ctx: &GpuContext, raw: &RawBlock) -> Result<ndarray::ArrayD<f32>, GpuError> {
     if !fits(ctx, raw) {
-        return Err(GpuError::Device(format!(
+        return Err(GpuError::Internal(format!(
             "a raw block of shape {:?} does not fit one binding",
             raw.shape
         )));
     }
     let out: Vec<f32> = bytemuck::cast_vec(run(ctx, raw)?.read_now()?);
-    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&raw.shape), out).map_err(|e| GpuError::Device(e.to_string()))
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&raw.shape), out).map_err(|e| GpuError::Internal(e.to_string()))
 }
 
 #[cfg(test)]

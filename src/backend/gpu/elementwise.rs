@@ -32,8 +32,9 @@ pub(super) fn fits(ctx: &GpuContext, program: &FusedProgram) -> bool {
 /// bytes (four to a word). Inputs already on the device are read in place. A block larger
 /// than one storage binding runs in segments from the host, each read back.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`]; an input of another dtype than the
-/// program reads.
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`] (also for an input of another
+/// dtype than the program reads); [`GpuError::Mapping`] or [`GpuError::DeviceLost`] when a
+/// transfer fails.
 pub(super) fn run<'c>(
     ctx: &'c GpuContext,
     program: &FusedProgram,
@@ -52,7 +53,7 @@ pub(super) fn run<'c>(
         for (v, &want) in inputs.iter().zip(&program.inputs) {
             let (bind, dtype) = rec.input(v)?;
             if dtype != want {
-                return Err(GpuError::Device(format!(
+                return Err(GpuError::Internal(format!(
                     "a {dtype} input where the program reads {want}"
                 )));
             }

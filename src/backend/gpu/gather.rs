@@ -40,7 +40,8 @@ fn strides(shape: &[usize]) -> Vec<i64> {
 /// The output block of `shape` from `pieces` of the inputs (positions no piece covers hold
 /// `fill`), recorded.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`] (an input of the wrong kind).
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`] (an input of the wrong kind);
+/// [`GpuError::Mapping`] when a staging buffer cannot be mapped.
 pub(super) fn run<'c>(
     ctx: &'c GpuContext,
     shape: &[usize],
@@ -83,9 +84,9 @@ pub(super) fn run<'c>(
         bound.push(bind);
     }
     for piece in pieces {
-        let input = inputs
-            .get(piece.dep)
-            .ok_or_else(|| GpuError::Device(format!("a gather piece reads input {} of {}", piece.dep, inputs.len())))?;
+        let input = inputs.get(piece.dep).ok_or_else(|| {
+            GpuError::Internal(format!("a gather piece reads input {} of {}", piece.dep, inputs.len()))
+        })?;
         let in_shape = input.shape().ok_or_else(super::buffers::partial_state)?;
         let istride = strides(in_shape);
         let mut base_in: i64 = 0;

@@ -74,7 +74,8 @@ pub(super) fn tile_elements(spec: &TileSpec) -> usize {
 
 /// The gaussian of one output block over its last two axes, halos read from its neighbours.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
+/// [`GpuError::DeviceLost`] when a transfer fails.
 pub(super) fn run_tiles<'c>(ctx: &'c GpuContext, spec: &TileSpec, inputs: &[&Value]) -> Result<Produced<'c>, GpuError> {
     let nd = spec.shape.len();
     let batch: usize = spec.shape[..nd - 2].iter().product();
@@ -131,7 +132,7 @@ fn run_strips(ctx: &GpuContext, spec: &TileSpec, inputs: &[&Value], steps: &[Ste
         }
     }
     let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&spec.shape), out)
-        .map_err(|e| GpuError::Device(e.to_string()))?;
+        .map_err(|e| GpuError::Internal(e.to_string()))?;
     Ok(Block::F32(array.into_shared()))
 }
 
@@ -274,7 +275,8 @@ fn tile_steps(spec: &TileSpec, fused: bool) -> Vec<Step<'_>> {
 /// The passes of a gaussian over a block already extended by its halo (any axes), with a
 /// constant boundary's positions outside the array reset between passes as scipy does.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] when a staging
+/// buffer cannot be mapped.
 pub(super) fn run_passes<'c>(
     ctx: &'c GpuContext,
     passes: &[(usize, Arc<Vec<f32>>)],

@@ -31,7 +31,8 @@ pub(super) fn fits_groups(op: ReduceOp, labels: &[usize], groups: usize) -> bool
 
 /// The median (or nanmedian) of `input` along `axis`; the axis is removed from the shape.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
+/// [`GpuError::DeviceLost`] when a transfer fails.
 pub(super) fn run<'c>(ctx: &'c GpuContext, op: ReduceOp, input: &Value, axis: usize) -> Result<Produced<'c>, GpuError> {
     let shape = input.shape().unwrap_or(&[]).to_vec();
     let labels = vec![0usize; shape.get(axis).copied().unwrap_or(0)];
@@ -42,14 +43,15 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: ReduceOp, input: &Value, axis: us
             Produced::Pending(p)
         }
         Produced::Host(Block::F32(a)) => Produced::Host(Block::F32(a.index_axis_move(ndarray::Axis(axis), 0))),
-        Produced::Host(_) => return Err(GpuError::Device("a median yields f32".into())),
+        Produced::Host(_) => return Err(GpuError::Internal("a median yields f32".into())),
     })
 }
 
 /// The median (or nanmedian) of each group of `axis` indices (`labels[t]` is index t's
 /// group); the axis becomes `groups` long, an empty group gives NaN.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
+/// [`GpuError::DeviceLost`] when a transfer fails.
 pub(super) fn run_groups<'c>(
     ctx: &'c GpuContext,
     op: ReduceOp,
@@ -70,12 +72,12 @@ pub(super) fn run_groups<'c>(
         // Piece by piece, each read back: a block beyond one binding is split, not refused.
         let values = split::map_pieces(input, (outer, len, inner), groups, 1, limit, |piece, _| {
             let Produced::Pending(p) = run_groups(ctx, op, piece, 1, labels, groups)? else {
-                return Err(GpuError::Device("a piece that fits was split again".into()));
+                return Err(GpuError::Internal("a piece that fits was split again".into()));
             };
             Ok(bytemuck::cast_vec(p.read_now()?))
         })?;
         let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), values)
-            .map_err(|e| GpuError::Device(e.to_string()))?;
+            .map_err(|e| GpuError::Internal(e.to_string()))?;
         return Ok(Produced::Host(Block::F32(array.into_shared())));
     }
     let (starts, members) = group_members(labels, groups);

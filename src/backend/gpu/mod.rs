@@ -69,9 +69,24 @@ pub enum GpuError {
     /// A generated kernel failed validation (a bug in strata).
     #[error("kernel failed validation: {0}")]
     Shader(String),
-    /// The device failed during a dispatch or a readback.
-    #[error("device error: {0}")]
-    Device(String),
+    /// Mapping a buffer for the host failed.
+    #[error("{during}: {message}")]
+    Mapping {
+        /// what was being mapped
+        during: &'static str,
+        /// what wgpu said
+        message: String,
+    },
+    /// The device went away while the host waited on it.
+    #[error("the device was lost during {during}")]
+    DeviceLost {
+        /// what the host was waiting for
+        during: &'static str,
+    },
+    /// A block, shape or input the kernel cannot take, or one past a binding's size: a
+    /// strata bug (the planner should not have placed it here), reported rather than panicking.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Which backend a computation runs on.
@@ -217,9 +232,10 @@ impl Backend for GpuBackend {
 
 /// Wraps a device error as the task's backend error.
 fn gpu_error(kind: &TaskKind) -> impl Fn(GpuError) -> BackendError + Copy + '_ {
-    move |e| BackendError::Gpu {
+    move |source| BackendError::Gpu {
         task: kind.name(),
-        message: e.to_string(),
+        during: "running",
+        source,
     }
 }
 
@@ -381,9 +397,10 @@ impl GpuBackend {
             return Ok(Value::Block(Block::F32(raw.decode_cpu().into_shared())));
         }
         self.ctx.device_tasks.fetch_add(1, Ordering::Relaxed);
-        let err = |e: GpuError| BackendError::Gpu {
+        let err = |source: GpuError| BackendError::Gpu {
             task: "source",
-            message: e.to_string(),
+            during: "decoding stored samples",
+            source,
         };
         let pending = decode::run(&self.ctx, &raw).map_err(err)?;
         Ok(Value::Device(Arc::new(pending.finish(&self.ctx).map_err(err)?)))

@@ -191,7 +191,10 @@ impl<'c> Recording<'c> {
             let mut view = staging
                 .buffer()
                 .get_mapped_range_mut(..size)
-                .map_err(|e| GpuError::Device(format!("mapping a staging buffer: {e}")))?;
+                .map_err(|e| GpuError::Mapping {
+                    during: "mapping a staging buffer",
+                    message: e.to_string(),
+                })?;
             // Only the last word is padded (kernels read the elements, nothing past them).
             let words = (len.div_ceil(4) * 4) as u64;
             let (data, mut pad) = view.slice(..words as usize).split_at(len);
@@ -227,7 +230,8 @@ impl<'c> Recording<'c> {
     /// A task input and its element type: a device block's own buffer (no copy), or a host
     /// block uploaded.
     ///
-    /// **Errors**: [`GpuError::Device`] for a partial state (a planner bug).
+    /// **Errors**: [`GpuError::Internal`] for a partial state (a planner bug);
+    /// [`GpuError::Mapping`] when the upload's staging buffer cannot be mapped.
     pub(super) fn input<'v>(&mut self, value: &'v crate::backend::Value) -> Result<(Bind<'v>, DType), GpuError> {
         use crate::backend::Value;
         match value {
@@ -404,10 +408,10 @@ impl<'c> Recording<'c> {
         self.submit_with(vec![Box::new(src)], None)?;
         let buffer = lease.buffer().clone();
         buffer.map_async(wgpu::MapMode::Read, ..size, move |r| {
-            mapped(
-                r.map(|()| lease)
-                    .map_err(|e| GpuError::Device(format!("mapping a read-back: {e}"))),
-            );
+            mapped(r.map(|()| lease).map_err(|e| GpuError::Mapping {
+                during: "mapping a read-back",
+                message: e.to_string(),
+            }));
         });
         // The submission may have completed before the mapping was asked for.
         ctx.engine.kicker().poll_soon();
@@ -417,8 +421,8 @@ impl<'c> Recording<'c> {
     /// Submits, waits, and returns the first `bytes` (a multiple of 4) of `from` as words:
     /// the blocking path of blocks beyond one binding and of direct calls (a counted wait).
     ///
-    /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Device`] for a
-    /// failed map.
+    /// **Errors**: [`GpuError::Shader`] for a validation error, [`GpuError::Mapping`] for a
+    /// failed map, [`GpuError::DeviceLost`] when the device went away before it.
     pub(super) fn read_now(self, from: &Bind<'_>, bytes: u64) -> Result<Vec<u32>, GpuError> {
         let ctx = self.ctx;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -428,13 +432,16 @@ impl<'c> Recording<'c> {
         ctx.engine.count_blocking_wait();
         let lease = rx
             .recv()
-            .map_err(|_| GpuError::Device("the device was lost during a read-back".into()))??;
+            .map_err(|_| GpuError::DeviceLost { during: "a read-back" })??;
         let began = Instant::now();
         let words = {
             let view = lease
                 .buffer()
                 .get_mapped_range(..bytes.div_ceil(4).max(1) * 4)
-                .map_err(|e| GpuError::Device(e.to_string()))?;
+                .map_err(|e| GpuError::Mapping {
+                    during: "reading a mapped read-back",
+                    message: e.to_string(),
+                })?;
             bytemuck::cast_slice::<u8, u32>(&view)[..(bytes / 4) as usize].to_vec()
         };
         ctx.stats.record(false, began, bytes);

@@ -193,7 +193,8 @@ fn record_states(
 /// submission, the result left on the device. A block beyond one binding runs in pieces on
 /// the blocking path and comes back finalized on the host.
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
+/// [`GpuError::DeviceLost`] when a transfer fails.
 pub(super) fn run_final<'c>(
     ctx: &'c GpuContext,
     op: ReduceOp,
@@ -324,7 +325,8 @@ fn to_partial(
 
 /// The final reduction of one block over `axes` (whole in it).
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
+/// [`GpuError::DeviceLost`] when a transfer fails.
 pub(super) fn run<'c>(
     ctx: &'c GpuContext,
     op: ReduceOp,
@@ -333,7 +335,7 @@ pub(super) fn run<'c>(
 ) -> Result<Produced<'c>, GpuError> {
     let shape = input.shape().ok_or_else(super::buffers::partial_state)?;
     let dims = layout(shape, axes)
-        .ok_or_else(|| GpuError::Device(format!("axes {axes:?} are not consecutive in {shape:?}")))?;
+        .ok_or_else(|| GpuError::Internal(format!("axes {axes:?} are not consecutive in {shape:?}")))?;
     let out_shape = crate::expr::without_axes(shape, axes);
     run_final(ctx, op, input, dims, (vec![0, dims.1 as u32], None), out_shape)
 }
@@ -341,7 +343,8 @@ pub(super) fn run<'c>(
 /// The reduction of each group of `axis` indices (`labels[t]` is index t's group); the axis
 /// becomes `groups` long. Empty groups give what the CPU gives ([`ReduceOp::empty_value`]).
 ///
-/// **Errors**: [`GpuError::Shader`], [`GpuError::Device`].
+/// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
+/// [`GpuError::DeviceLost`] when a transfer fails.
 pub(super) fn run_groups<'c>(
     ctx: &'c GpuContext,
     op: ReduceOp,
@@ -351,7 +354,7 @@ pub(super) fn run_groups<'c>(
     groups: usize,
 ) -> Result<Produced<'c>, GpuError> {
     let shape = block.shape().ok_or_else(super::buffers::partial_state)?;
-    let dims = layout(shape, &[axis]).ok_or_else(|| GpuError::Device(format!("axis {axis} out of {shape:?}")))?;
+    let dims = layout(shape, &[axis]).ok_or_else(|| GpuError::Internal(format!("axis {axis} out of {shape:?}")))?;
     let (starts, members) = group_members(labels, groups);
     let mut out_shape = shape.to_vec();
     out_shape[axis] = groups;

@@ -151,7 +151,8 @@ impl DeviceBlock {
     /// [`DeviceBlock::request_host`] has made it ready; otherwise asked for and waited for (a
     /// blocking wait, counted: the executor never takes this path).
     ///
-    /// **Errors**: [`GpuError::Device`] when the read-back failed (remembered).
+    /// **Errors**: the read-back's error, remembered ([`GpuError::Mapping`],
+    /// [`GpuError::DeviceLost`]).
     pub fn host(&self) -> Result<&Block, GpuError> {
         self.host
             .get_or_init(|| {
@@ -169,10 +170,11 @@ impl DeviceBlock {
     /// from the mapped read-back: a final output with no host block in between. Waits (counted)
     /// only if [`DeviceBlock::request_host`] has not made it ready.
     ///
-    /// **Errors**: [`GpuError::Device`] for a failed read-back or a `dst` of another shape.
+    /// **Errors**: [`GpuError::Mapping`] or [`GpuError::DeviceLost`] for a failed read-back;
+    /// [`GpuError::Internal`] for a `dst` of another shape.
     pub fn read_into(&self, dst: ArrayViewMutD<'_, MaybeUninit<f32>>) -> Result<(), GpuError> {
         if dst.shape() != self.shape.as_slice() {
-            return Err(GpuError::Device(format!(
+            return Err(GpuError::Internal(format!(
                 "a block of shape {:?} written into {:?}",
                 self.shape,
                 dst.shape()
@@ -185,7 +187,7 @@ impl DeviceBlock {
         self.wait_mapped()?;
         let shape = ndarray::IxDyn(&self.shape);
         let n: usize = self.shape.iter().product();
-        let bad = |e: ndarray::ShapeError| GpuError::Device(e.to_string());
+        let bad = |e: ndarray::ShapeError| GpuError::Internal(e.to_string());
         self.with_mapped(|raw| {
             match self.dtype {
                 DType::F32 => {
@@ -216,8 +218,7 @@ impl DeviceBlock {
         if !matches!(*lock(&self.transfer), Transfer::Mapped(_) | Transfer::Failed(_)) {
             self.ctx.engine.count_blocking_wait();
         }
-        rx.recv()
-            .map_err(|_| GpuError::Device("the device was lost during a read-back".into()))
+        rx.recv().map_err(|_| GpuError::DeviceLost { during: "a read-back" })
     }
 
     /// Runs `read` on the mapped bytes, then unmaps them and gives the read-back buffer back.
@@ -229,7 +230,7 @@ impl DeviceBlock {
                 *lock(&self.transfer) = Transfer::Failed(e.clone());
                 return Err(e);
             }
-            _ => return Err(GpuError::Device("a read-back taken by another reader".into())),
+            _ => return Err(GpuError::Internal("a read-back taken by another reader".into())),
         };
         let began = Instant::now();
         let bytes = self.nbytes().div_ceil(4).max(1) * 4;
@@ -237,7 +238,10 @@ impl DeviceBlock {
             let view = lease
                 .buffer()
                 .get_mapped_range(..bytes)
-                .map_err(|e| GpuError::Device(format!("reading a mapped read-back: {e}")))?;
+                .map_err(|e| GpuError::Mapping {
+                    during: "reading a mapped read-back",
+                    message: e.to_string(),
+                })?;
             read(&view)
         };
         drop(lease);

@@ -53,7 +53,7 @@ fn piece_of(block: &Block, dims: (usize, usize, usize), piece: &Piece) -> Result
         let v = a
             .view()
             .into_shape_with_order(dims)
-            .map_err(|e| GpuError::Device(format!("a block cut into pieces: {e}")))?;
+            .map_err(|e| GpuError::Internal(format!("a block cut into pieces: {e}")))?;
         Ok(v.slice(s![o.clone(), .., i.clone()])
             .to_owned()
             .into_dyn()
@@ -75,7 +75,8 @@ pub(super) fn too_big(elements: usize, bytes_each: usize, limit: u64) -> bool {
 /// results, `(o, groups, i)` of `lanes` f32 each, into one `(outer, groups, inner, lanes)`
 /// vector. `f` gets the piece and its dims.
 ///
-/// **Errors**: [`GpuError::Device`] when one column does not fit, and `f`'s errors.
+/// **Errors**: [`GpuError::Internal`] when one column does not fit; a device input's read-back
+/// error; and `f`'s errors.
 pub(super) fn map_pieces(
     value: &Value,
     dims: (usize, usize, usize),
@@ -87,14 +88,14 @@ pub(super) fn map_pieces(
     let (outer, len, inner) = dims;
     let max = (limit / 4) as usize;
     let cut =
-        pieces(dims, max).ok_or_else(|| GpuError::Device(format!("one column of {len} values exceeds a binding")))?;
+        pieces(dims, max).ok_or_else(|| GpuError::Internal(format!("one column of {len} values exceeds a binding")))?;
     let block = buffers::host_block(value)?;
     let mut out = ArrayD::<f32>::zeros(IxDyn(&[outer, groups, inner, lanes]));
     for piece in &cut {
         let part = Value::Block(piece_of(block, dims, piece)?);
         let got = f(&part, (piece.0.len(), len, piece.1.len()))?;
         let got = ndarray::Array4::from_shape_vec((piece.0.len(), groups, piece.1.len(), lanes), got)
-            .map_err(|e| GpuError::Device(e.to_string()))?;
+            .map_err(|e| GpuError::Internal(e.to_string()))?;
         out.slice_mut(s![piece.0.clone(), .., piece.1.clone(), ..]).assign(&got);
     }
     Ok(out.into_raw_vec_and_offset().0)

@@ -96,7 +96,7 @@ pub struct ImageLevel {
     pub chunk_width: u32,
     /// tile height (or rows per strip)
     pub chunk_height: u32,
-    /// the TIFF compression code (1 none, 5 LZW, 8 DEFLATE, 32773 PackBits, 50000 ZSTD)
+    /// the TIFF compression code (1 none, 5 LZW, 8 or 32946 DEFLATE, 32773 PackBits, 50000 ZSTD)
     pub compression: u16,
     /// the TIFF predictor (1 none, 2 horizontal, 3 floating point)
     pub predictor: u16,

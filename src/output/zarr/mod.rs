@@ -222,7 +222,7 @@ impl std::fmt::Debug for ZarrArray {
 impl ZarrStore {
     /// Opens the store at `root`, creating the folder and the root group when missing.
     ///
-    /// **Errors**: [`OutputError::Io`] when the folder cannot be made or written.
+    /// **Errors**: [`OutputError::Encode`] naming the folder when it cannot be made or written.
     pub fn create(root: &Path) -> Result<Self, OutputError> {
         let store = AtomicFileStore::new(root).map_err(|e| zarr_error(root, e))?;
         let this = ZarrStore { store };
