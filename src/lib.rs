@@ -17,6 +17,9 @@ pub mod stac;
 pub mod stack;
 
 pub use array::{compute_many, Array, Axes, Slice};
+/// Which backend a computation runs on (`strata::Backend::Cpu` forces the CPU); the same type
+/// as `backend::gpu::BackendChoice`.
+pub use backend::gpu::BackendChoice as Backend;
 pub use exec::{ComputeOptions, ExecError, ExecReport};
 pub use expr::{BoundaryMode, Chunks, DType, ExprError, ReduceOp};
 

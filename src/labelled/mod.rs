@@ -21,6 +21,7 @@ mod coords;
 mod ops;
 mod resample;
 mod select;
+mod write;
 mod zarr;
 
 use ndarray::{ArcArray, IxDyn};
@@ -157,6 +158,22 @@ pub enum LabelError {
     CoordConflict {
         /// the coordinate
         coord: String,
+    },
+    /// Dims that do not fit what is being written.
+    #[error("{what} needs dims {wanted}; the array has {dims:?}")]
+    Layout {
+        /// what was being written
+        what: &'static str,
+        /// the dims it takes
+        wanted: &'static str,
+        /// the array's dims
+        dims: Vec<String>,
+    },
+    /// Georeferencing a file needs and the array lacks.
+    #[error("the array has no {missing}: select from a stack, or add the coordinates and attributes")]
+    NotGeoreferenced {
+        /// what is missing
+        missing: &'static str,
     },
     /// The array under the labels is invalid (its expression failed to build).
     #[error("the data is invalid: {0}")]

@@ -4,7 +4,7 @@
 //! would take an inner join). Reductions take dim names and skip NaN, as xarray's do on
 //! floats.
 
-use std::ops::{Add, Div, Mul, Sub};
+use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use super::{Coord, DataArray, LabelError};
 use crate::array::{Array, Axes};
@@ -90,6 +90,11 @@ impl DataArray {
     /// `self op scalar` elementwise; labels unchanged. Lazy.
     pub fn binary_scalar(&self, op: BinaryOp, scalar: f32) -> DataArray {
         self.relabel(self.data.binary_scalar(op, scalar))
+    }
+
+    /// `scalar op self` elementwise (`1.0 - &x`); labels unchanged. Lazy.
+    pub fn scalar_binary(scalar: f32, op: BinaryOp, array: &DataArray) -> DataArray {
+        array.relabel(Array::scalar_binary(scalar, op, &array.data))
     }
 
     /// A mask of `self > v`. Lazy.
@@ -238,7 +243,45 @@ macro_rules! operators {
                 self.binary_scalar(BinaryOp::$op, rhs)
             }
         }
+        impl $trait<&DataArray> for DataArray {
+            type Output = DataArray;
+            fn $method(self, rhs: &DataArray) -> DataArray {
+                self.binary(BinaryOp::$op, rhs)
+            }
+        }
+        impl $trait<DataArray> for &DataArray {
+            type Output = DataArray;
+            fn $method(self, rhs: DataArray) -> DataArray {
+                self.binary(BinaryOp::$op, &rhs)
+            }
+        }
+        impl $trait<&DataArray> for f32 {
+            type Output = DataArray;
+            fn $method(self, rhs: &DataArray) -> DataArray {
+                DataArray::scalar_binary(self, BinaryOp::$op, rhs)
+            }
+        }
+        impl $trait<DataArray> for f32 {
+            type Output = DataArray;
+            fn $method(self, rhs: DataArray) -> DataArray {
+                DataArray::scalar_binary(self, BinaryOp::$op, &rhs)
+            }
+        }
     )*};
+}
+
+impl Neg for &DataArray {
+    type Output = DataArray;
+    fn neg(self) -> DataArray {
+        self.relabel(-&self.data)
+    }
+}
+
+impl Neg for DataArray {
+    type Output = DataArray;
+    fn neg(self) -> DataArray {
+        -&self
+    }
 }
 
 operators! {

@@ -187,6 +187,29 @@ pub struct ItemCollection {
 }
 
 impl ItemCollection {
+    /// Rewrites every asset href that starts with `from` to start with `to` instead (a mirror,
+    /// a local copy, or a server for relative hrefs: `from = ""` prefixes them all). Returns
+    /// how many hrefs changed. O(assets).
+    ///
+    /// ```
+    /// # use strata::stac::ItemCollection;
+    /// let json = br#"{"type": "FeatureCollection", "features": [{"id": "a", "properties":
+    ///     {"datetime": "2020-01-01T00:00:00Z"}, "assets": {"red": {"href": "https://old.example/a/red.tif"}}}]}"#;
+    /// let mut items = ItemCollection::from_json(json, "items.json").unwrap();
+    /// assert_eq!(items.rebase_hrefs("https://old.example/", "http://127.0.0.1:8080/"), 1);
+    /// assert_eq!(items.items[0].assets["red"].href, "http://127.0.0.1:8080/a/red.tif");
+    /// ```
+    pub fn rebase_hrefs(&mut self, from: &str, to: &str) -> usize {
+        let mut changed = 0;
+        for asset in self.items.iter_mut().flat_map(|i| i.assets.values_mut()) {
+            if let Some(rest) = asset.href.strip_prefix(from) {
+                asset.href = format!("{to}{rest}");
+                changed += 1;
+            }
+        }
+        changed
+    }
+
     /// Parses an ItemCollection from JSON bytes; `url` names it in errors.
     ///
     /// **Errors**: [`StacError::Json`] with serde's line and column.

@@ -33,6 +33,24 @@ pub enum StackError {
     /// No asset names given.
     #[error("no assets named")]
     NoAssets,
+    /// An asset named that no item has (a typo, or the wrong collection).
+    #[error("no item has an asset {asset:?} ({items} items; their assets: {known:?})")]
+    UnknownAsset {
+        /// the asset asked for
+        asset: String,
+        /// items searched
+        items: usize,
+        /// the asset names the items do have, sorted
+        known: Vec<String>,
+    },
+    /// `bounds_latlon` outside longitude [-180, 180] or latitude [-90, 90].
+    #[error("bounds_latlon {bounds:?} is outside longitude [-180, 180] / latitude [-90, 90]{hint}")]
+    LatLonRange {
+        /// the bounds given (west, south, east, north)
+        bounds: Bounds,
+        /// a hint when swapping each pair would fit
+        hint: &'static str,
+    },
     /// No item has a datetime.
     #[error("item {item}: no datetime")]
     NoDatetime {
@@ -210,7 +228,8 @@ impl Stack {
 /// Stacks `items` into a lazy `(time, band, y, x)` array. Reads no pixels and opens no file:
 /// the grid comes from the options and the items' STAC metadata. Costs a few projections per item.
 ///
-/// **Errors**: [`StackError`] for missing metadata or an empty grid.
+/// **Errors**: [`StackError`] for missing metadata, an asset no item has, longitudes and
+/// latitudes out of range, or an empty grid.
 pub fn stack(items: &ItemCollection, options: &StackOptions, reader: Arc<CogReader>) -> Result<Stack, StackError> {
     if items.is_empty() {
         return Err(StackError::NoItems);
@@ -277,10 +296,23 @@ pub fn stack(items: &ItemCollection, options: &StackOptions, reader: Arc<CogRead
         }
         refs.push(row);
     }
+    for (a, name) in options.assets.iter().enumerate() {
+        if refs.iter().all(|row| row[a].is_none()) {
+            let mut known: Vec<String> = sorted.iter().flat_map(|it| it.assets.keys().cloned()).collect();
+            known.sort();
+            known.dedup();
+            return Err(StackError::UnknownAsset {
+                asset: name.clone(),
+                items: sorted.len(),
+                known,
+            });
+        }
+    }
 
     let bounds = match (options.bounds, options.bounds_latlon) {
         (Some(b), _) => b,
         (None, Some(ll)) => {
+            check_latlon(&ll)?;
             let mut c = [
                 (ll.min_x, ll.min_y),
                 (ll.max_x, ll.min_y),
@@ -406,4 +438,22 @@ fn asset_bounds(
         p.max_x + pad,
         p.max_y + pad,
     )))
+}
+
+/// Longitudes in [-180, 180] and latitudes in [-90, 90]; when they are not, a hint if swapping
+/// each (lon, lat) pair would fit (a `(lat, lon)` order, as some tools write).
+fn check_latlon(ll: &Bounds) -> Result<(), StackError> {
+    let fits = |lon: f64, lat: f64| (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat);
+    if fits(ll.min_x, ll.min_y) && fits(ll.max_x, ll.max_y) {
+        return Ok(());
+    }
+    let swapped = fits(ll.min_y, ll.min_x) && fits(ll.max_y, ll.max_x);
+    Err(StackError::LatLonRange {
+        bounds: *ll,
+        hint: if swapped {
+            "; swapped, each pair fits: give (lon, lat), west, south, east, north"
+        } else {
+            ""
+        },
+    })
 }

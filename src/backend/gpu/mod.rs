@@ -131,21 +131,34 @@ pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, GpuError> {
     match choice {
         BackendChoice::Cpu => Ok(Arc::new(CpuBackend)),
         BackendChoice::Gpu => Ok(Arc::new(GpuBackend::new(shared_context()?))),
+        // A machine with no GPU device nodes has no hardware adapter: do not start a Vulkan
+        // instance (a third of a second, and Mesa's layers print warnings) to find that out.
+        BackendChoice::Auto if !gpu_device_nodes() => Ok(Arc::new(CpuBackend)),
+        // Auto never picks a software adapter: the CPU backend beats it.
         BackendChoice::Auto => match shared_context() {
             Ok(ctx) if !ctx.adapter.is_software() => Ok(Arc::new(GpuBackend::auto(ctx))),
-            other => {
-                static SAID: OnceLock<()> = OnceLock::new();
-                SAID.get_or_init(|| {
-                    let why = match other {
-                        Ok(ctx) => format!("only a software adapter ({})", ctx.adapter.name),
-                        Err(e) => e.to_string(),
-                    };
-                    eprintln!("strata: running on the CPU backend: {why} (STRATA_BACKEND=gpu uses a software adapter)");
-                });
-                Ok(Arc::new(CpuBackend))
-            }
+            _ => Ok(Arc::new(CpuBackend)),
         },
     }
+}
+
+/// Whether the machine may have a hardware GPU: on Linux, a DRM render node or an NVIDIA
+/// device node; elsewhere, assumed so (the adapter probe decides). Checked once per process.
+pub fn gpu_device_nodes() -> bool {
+    static PRESENT: OnceLock<bool> = OnceLock::new();
+    *PRESENT.get_or_init(|| {
+        if !cfg!(target_os = "linux") {
+            return true;
+        }
+        let named = |dir: &str, prefix: &str| {
+            std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            })
+        };
+        named("/dev/dri", "renderD") || named("/dev", "nvidia")
+    })
 }
 
 /// Runs the tasks the device takes (see the module docs) on a GPU, the rest on the CPU

@@ -1,0 +1,206 @@
+//! The program a new user wrote against the README (issue: "an API without traps"), as they
+//! would write it: stack red and nir08, NDVI, a monthly median, its max over time, a GeoTIFF
+//! out. The first test is the program; the others check what it wrote, and the traps it hit.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use strata::geo::Bounds;
+use strata::io::{CogReader, ObjectStore, StoreOptions};
+use strata::labelled::DataArray;
+use strata::loopback::Server;
+use strata::stac::ItemCollection;
+use strata::stack::{stack, StackOptions};
+
+/// The user's program: under 40 lines, with no assembly of options the array already knows.
+fn ndvi_max(out: &Path) -> Result<DataArray, Box<dyn Error>> {
+    let server = Server::start(Some("tests/data/stack".into()))?;
+    let mut items = ItemCollection::from_json(&std::fs::read("tests/data/stack/items.json")?, "items.json")?;
+    items.rebase_hrefs("", &format!("{}/", server.url()));
+    let reader = Arc::new(CogReader::new(ObjectStore::new(StoreOptions::default())?));
+    let options = StackOptions {
+        assets: vec!["red".into(), "nir08".into()],
+        epsg: Some(32610),
+        bounds_latlon: Some(Bounds::new(-122.49, 37.76, -122.47, 37.78)),
+        resolution: Some((30.0, 30.0)),
+        ..Default::default()
+    };
+    let s = stack(&items, &options, reader)?.labelled();
+    let (red, nir) = (s.sel("band", "red")?, s.sel("band", "nir08")?);
+    let ndvi = (&nir - &red) / (nir + &red);
+    let monthly = ndvi.resample("time", "MS")?.median();
+    let peak = monthly.max("time")?.compute()?;
+    peak.to_geotiff(out.join("ndvi_max.tif"))?;
+    peak.to_npy(out.join("ndvi_max.npy"))?;
+    Ok(peak)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("user-program-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_users_program_writes_a_georeferenced_geotiff_of_its_result() {
+    let out = scratch("geotiff");
+    let peak = ndvi_max(&out).unwrap();
+    let values = peak.values().unwrap();
+    assert_eq!(peak.dims(), ["y", "x"]);
+    // The GeoTIFF reads back as the same pixels, in the array's CRS and grid, NaN as nodata.
+    let path = out.join("ndvi_max.tif").display().to_string();
+    let reader = CogReader::new(ObjectStore::new(StoreOptions::default()).unwrap());
+    let file = reader.open_blocking(&path).unwrap();
+    let header = file.header();
+    let geo = header.geo.as_ref().expect("georeferenced");
+    assert_eq!(geo.epsg, Some(32610));
+    assert_eq!(geo.transform, peak.transform().unwrap());
+    assert!(header.nodata.unwrap().is_nan());
+    let (h, w) = (values.shape()[0] as u32, values.shape()[1] as u32);
+    let window = strata::io::TileWindow {
+        level: 0,
+        bands: vec![0],
+        rows: 0..h,
+        cols: 0..w,
+    };
+    let back = reader.read_window(&path, &window).unwrap();
+    for ((i, v), b) in values.indexed_iter().zip(back.iter()) {
+        assert!((v.is_nan() && b.is_nan()) || *v as f64 == *b, "{i:?}: {v} vs {b}");
+    }
+    assert!(values.iter().any(|v| !v.is_nan()), "some pixels have values");
+    // The .npy holds the same values.
+    let npy: ndarray::ArrayD<f32> = ndarray_npy::read_npy(out.join("ndvi_max.npy")).unwrap();
+    assert!(npy.iter().zip(values.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // Coordinates come out without matching on enums.
+    assert_eq!(peak.xs().unwrap().len(), w as usize);
+    assert_eq!(peak.ys().unwrap().len(), h as usize);
+}
+
+#[test]
+fn operators_compose_owned_borrowed_and_scalar_on_either_side() {
+    let data = strata::Array::from_ndarray(ndarray::arr2(&[[1.0f32, 2.0], [3.0, 4.0]]).into_dyn(), [1, 2]);
+    let x = DataArray::new(data, &["y", "x"], vec![]).unwrap();
+    let all = [
+        (&x + x.clone()).values().unwrap(),
+        (x.clone() + &x).values().unwrap(),
+        (1.0 - &x).values().unwrap(),
+        (2.0 / x.clone()).values().unwrap(),
+        (-&x).values().unwrap(),
+        (-(x.clone()) * 3.0).values().unwrap(),
+    ];
+    let want: [[f32; 4]; 6] = [
+        [2.0, 4.0, 6.0, 8.0],
+        [2.0, 4.0, 6.0, 8.0],
+        [0.0, -1.0, -2.0, -3.0],
+        [2.0, 1.0, 2.0 / 3.0, 0.5],
+        [-1.0, -2.0, -3.0, -4.0],
+        [-3.0, -6.0, -9.0, -12.0],
+    ];
+    for (got, want) in all.iter().zip(want) {
+        assert_eq!(got.iter().copied().collect::<Vec<_>>(), want);
+    }
+    // The computed result's values are shared, not copied.
+    let held = x.compute().unwrap();
+    let a = held.shared_values().unwrap();
+    let b = held.shared_values().unwrap();
+    assert_eq!(a.as_ptr(), b.as_ptr());
+}
+
+#[test]
+fn writing_without_georeferencing_names_what_is_missing() {
+    let data = strata::Array::from_ndarray(ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 2])), [2, 2]);
+    let plain = DataArray::new(data.clone(), &["y", "x"], vec![]).unwrap();
+    let out = scratch("refused");
+    match plain.to_geotiff(out.join("a.tif")) {
+        Err(strata::Error::Label(strata::labelled::LabelError::NotGeoreferenced { missing })) => {
+            assert!(missing.contains("EPSG"), "{missing}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let wrong = DataArray::new(data, &["a", "b"], vec![]).unwrap();
+    match wrong.to_png(
+        out.join("a.png"),
+        strata::output::Stretch::ROBUST,
+        strata::output::ColorMap::Viridis,
+    ) {
+        Err(strata::Error::Label(strata::labelled::LabelError::Layout { dims, .. })) => assert_eq!(dims, ["a", "b"]),
+        other => panic!("{other:?}"),
+    }
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none(), "nothing written");
+}
+
+#[test]
+fn the_auto_backend_is_quiet_on_a_machine_without_a_gpu() {
+    if std::env::var_os("STRATA_QUIET_CHILD").is_some() {
+        let x = strata::Array::full(&[64, 64], 1.0, [32, 32]);
+        let (got, report) = (&x + 1.0).compute_with(&strata::ComputeOptions::default()).unwrap();
+        assert_eq!(got[[0, 0]], 2.0);
+        println!("backend: {}", report.backend);
+        return;
+    }
+    // Run this test again in a child process, as a user's program would start: no
+    // NODEVICE_SELECT, no XDG_RUNTIME_DIR.
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_auto_backend_is_quiet_on_a_machine_without_a_gpu",
+            "--nocapture",
+        ])
+        .env("STRATA_QUIET_CHILD", "1")
+        .env_remove("NODEVICE_SELECT")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("STRATA_BACKEND")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr),
+    );
+    assert!(child.status.success(), "{stdout}\n{stderr}");
+    if !strata::backend::gpu::gpu_device_nodes() {
+        assert!(stderr.trim().is_empty(), "the CPU fallback printed: {stderr}");
+        assert!(stdout.contains("backend: cpu"), "{stdout}");
+    }
+    // Forcing the CPU needs nothing from the backend module.
+    let options = strata::ComputeOptions {
+        backend: strata::Backend::Cpu,
+        ..Default::default()
+    };
+    let (_, report) = strata::Array::full(&[4], 1.0, [4]).compute_with(&options).unwrap();
+    assert!(report.backend.contains("cpu"), "{}", report.backend);
+}
+
+#[test]
+fn a_misspelt_asset_and_swapped_coordinates_say_so() {
+    use strata::stack::StackError;
+    let items =
+        ItemCollection::from_json(&std::fs::read("tests/data/stack/items.json").unwrap(), "items.json").unwrap();
+    let reader = Arc::new(CogReader::new(ObjectStore::new(StoreOptions::default()).unwrap()));
+    let options = |assets: &[&str], bounds: Bounds| StackOptions {
+        assets: assets.iter().map(|a| a.to_string()).collect(),
+        epsg: Some(32610),
+        bounds_latlon: Some(bounds),
+        resolution: Some((30.0, 30.0)),
+        ..Default::default()
+    };
+    let good = Bounds::new(-122.49, 37.76, -122.47, 37.78);
+    match stack(&items, &options(&["red", "nir"], good), reader.clone()) {
+        Err(StackError::UnknownAsset { asset, items: n, known }) => {
+            assert_eq!((asset.as_str(), n), ("nir", items.items.len()));
+            assert!(known.iter().any(|k| k == "nir08"), "{known:?}");
+        }
+        other => panic!("{:?}", other.map(|s| s.shape())),
+    }
+    let swapped = Bounds::new(37.76, -122.49, 37.78, -122.47);
+    match stack(&items, &options(&["red"], swapped), reader.clone()) {
+        Err(e @ StackError::LatLonRange { .. }) => assert!(e.to_string().contains("swapped"), "{e}"),
+        other => panic!("{:?}", other.map(|s| s.shape())),
+    }
+    let beyond = Bounds::new(-122.49, 95.0, -122.47, 96.0);
+    match stack(&items, &options(&["red"], beyond), reader) {
+        Err(e @ StackError::LatLonRange { .. }) => assert!(!e.to_string().contains("swapped"), "{e}"),
+        other => panic!("{:?}", other.map(|s| s.shape())),
+    }
+}
