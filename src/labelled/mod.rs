@@ -18,6 +18,7 @@
 
 mod compute;
 mod coords;
+mod groupby;
 mod ops;
 mod resample;
 mod select;
@@ -32,6 +33,7 @@ use crate::geo::{Affine, XyCoords};
 
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
+pub use groupby::{Rolling, TimeGroups};
 pub use resample::{CalendarBins, DropHow};
 pub(crate) use zarr::prepare_zarr_group;
 pub use zarr::to_zarr_all;
@@ -118,8 +120,14 @@ pub enum LabelError {
         /// why
         reason: String,
     },
+    /// A grouping key strata does not know (it knows `time.month` and `time.season`).
+    #[error("groupby: key {key:?} (strata knows \"time.month\" and \"time.season\")")]
+    GroupKey {
+        /// the key asked for
+        key: String,
+    },
     /// A resampling frequency strata does not know.
-    #[error("resample: frequency {freq:?} (strata knows \"MS\" and \"YS\")")]
+    #[error("resample: frequency {freq:?} (strata knows MS, QS, YS, W and D, and multiples such as 2MS)")]
     Frequency {
         /// the frequency asked for
         freq: String,

@@ -1,14 +1,14 @@
-//! Calendar resampling of a time dim (xarray's `resample(time="MS")` and `"YS"`), and
-//! `dropna` along a dim.
+//! Calendar resampling of a time dim (xarray's `resample(time="MS")`, `"QS"`, `"YS"`, `"W"`,
+//! `"D"` and multiples such as `"2MS"`), and `dropna` along a dim.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use ndarray::Axis;
 
 use super::coords::{month_from_number, month_number};
 use super::{Coord, CoordValues, DataArray, LabelError};
 use crate::expr::ReduceOp;
 
-/// The time steps of an array binned by calendar month or year, ready to reduce: one bin per period
+/// The time steps of an array binned by calendar period, ready to reduce: one bin per period
 /// from the first to the last one present, empty periods included (they reduce to NaN, as in
 /// xarray, for `dropna` to remove).
 #[derive(Debug, Clone)]
@@ -29,34 +29,33 @@ pub enum DropHow {
 }
 
 impl DataArray {
-    /// Bins `dim` (a time coordinate) by calendar period: `"MS"` (month start) or `"YS"`
-    /// (year start), as pandas names them. Reduce the bins with [`CalendarBins::reduce`] or
-    /// its shorthands; the result's `dim` is labelled by each period's first instant (UTC
-    /// midnight). Lazy; O(time steps).
+    /// Bins `dim` (a time coordinate) by calendar period, as pandas names and anchors them:
+    /// `"MS"`, `"QS"`, `"YS"` (month, quarter, year starts; bins labelled by their first
+    /// instant), `"D"` (days from the first step's midnight), `"W"` (weeks ending on Sunday,
+    /// labelled by that Sunday, as pandas' `W-SUN`), and multiples such as `"2MS"` or `"3D"`
+    /// (counted from the period holding the first step). Reduce the bins with
+    /// [`CalendarBins::reduce`] or its shorthands. Lazy; O(time steps).
     ///
     /// **Errors**: [`LabelError::NoCoord`] when `dim` has no time coordinate,
-    /// [`LabelError::Frequency`] for another frequency.
+    /// [`LabelError::Frequency`] for another frequency (weekly multiples included).
     pub fn resample(&self, dim: &str, freq: &str) -> Result<CalendarBins, LabelError> {
-        let months_per_bin = match freq {
-            "MS" => 1,
-            "YS" => 12,
-            _ => return Err(LabelError::Frequency { freq: freq.to_string() }),
-        };
+        let period = Period::parse(freq)?;
         let CoordValues::Time(times) = &self.index_of(dim)?.values else {
             return Err(LabelError::NoCoord { dim: dim.to_string() });
         };
-        let bin = |t: &DateTime<Utc>| month_number(t).div_euclid(months_per_bin);
-        let (Some(first), Some(last)) = (times.iter().map(bin).min(), times.iter().map(bin).max()) else {
+        let Some(first) = times.iter().min() else {
             return Err(LabelError::EmptyDim {
                 op: "resample",
                 dim: dim.to_string(),
             });
         };
+        let bins: Vec<i64> = times.iter().map(|t| period.bin(first, t)).collect();
+        let last = bins.iter().copied().max().unwrap_or(0);
         Ok(CalendarBins {
             array: self.clone(),
             dim: dim.to_string(),
-            labels: times.iter().map(|t| (bin(t) - first) as usize).collect(),
-            starts: (first..=last).map(|b| month_from_number(b * months_per_bin)).collect(),
+            labels: bins.iter().map(|&b| b as usize).collect(),
+            starts: (0..=last).map(|b| period.label(first, b)).collect(),
         })
     }
 
@@ -135,4 +134,71 @@ impl CalendarBins {
     pub fn mean(&self) -> DataArray {
         self.reduce(ReduceOp::NanMean)
     }
+}
+
+/// A resampling frequency: `every` periods of `months` months, of days, or weeks ending Sunday.
+#[derive(Debug, Clone, Copy)]
+enum Period {
+    Months { months: i64, every: i64 },
+    Days { every: i64 },
+    Weeks,
+}
+
+impl Period {
+    fn parse(freq: &str) -> Result<Period, LabelError> {
+        let bad = || LabelError::Frequency { freq: freq.to_string() };
+        let digits = freq.chars().take_while(char::is_ascii_digit).count();
+        let every: i64 = match &freq[..digits] {
+            "" => 1,
+            n => n.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?,
+        };
+        Ok(match &freq[digits..] {
+            "MS" => Period::Months { months: 1, every },
+            "QS" | "QS-JAN" => Period::Months { months: 3, every },
+            "YS" | "YS-JAN" | "AS" => Period::Months { months: 12, every },
+            "D" => Period::Days { every },
+            "W" | "W-SUN" if every == 1 => Period::Weeks,
+            _ => return Err(bad()),
+        })
+    }
+
+    /// The bin of `t`, counted from the one holding `first` (0).
+    fn bin(&self, first: &DateTime<Utc>, t: &DateTime<Utc>) -> i64 {
+        match *self {
+            Period::Months { months, every } => {
+                let origin = month_number(first).div_euclid(months) * months;
+                (month_number(t) - origin).div_euclid(months * every)
+            }
+            Period::Days { every } => (day_number(t) - day_number(first)).div_euclid(every),
+            Period::Weeks => (sunday_after(t) - sunday_after(first)).div_euclid(7),
+        }
+    }
+
+    /// How pandas labels bin `b`: its first instant, or for weeks the Sunday that ends it.
+    fn label(&self, first: &DateTime<Utc>, b: i64) -> DateTime<Utc> {
+        match *self {
+            Period::Months { months, every } => {
+                let origin = month_number(first).div_euclid(months) * months;
+                month_from_number(origin + b * months * every)
+            }
+            Period::Days { every } => day_start(day_number(first) + b * every),
+            Period::Weeks => day_start(sunday_after(first) + 7 * b),
+        }
+    }
+}
+
+/// Days since the common era of `t`'s (UTC) date.
+fn day_number(t: &DateTime<Utc>) -> i64 {
+    i64::from(t.date_naive().num_days_from_ce())
+}
+
+/// The day number of the Sunday on or after `t`'s date.
+fn sunday_after(t: &DateTime<Utc>) -> i64 {
+    day_number(t) + 6 - i64::from(t.weekday().num_days_from_monday())
+}
+
+/// Midnight UTC of day number `d`.
+fn day_start(d: i64) -> DateTime<Utc> {
+    let date = NaiveDate::from_num_days_from_ce_opt(d as i32).expect("a date in chrono's range");
+    Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight"))
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Writes tests/data/labelled: a (time, y, x) cube with irregular Landsat-like acquisition times
+and NaN, and what xarray gives for the calendar operations strata offers on labelled arrays:
+resample (MS, QS, YS, W, D and multiples) with mean and median, groupby time.month and
+time.season, rolling(time=3).mean().
+
+Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray; CI never runs this)
+"""
+import json
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "labelled")
+os.makedirs(OUT, exist_ok=True)
+warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups are part of the cases
+rng = np.random.default_rng(20261205)
+
+# 23 acquisitions over 15 months: a 16-day revisit with gaps, at Landsat's overpass time, one
+# on a Sunday, two on one day (different times), one on the first of a month at midnight.
+base = pd.Timestamp("2020-01-05T18:51:02Z").tz_convert(None)
+days = [0, 16, 32, 48, 64, 96, 112, 128, 160, 176, 208, 224, 240, 256, 288, 320, 336, 352, 384, 400, 416, 432, 448]
+times = [base + pd.Timedelta(days=d) for d in days]
+times[3] = pd.Timestamp("2020-03-01T00:00:00")
+times.insert(8, times[7] + pd.Timedelta(hours=3))
+t = len(times)
+x = rng.integers(-40, 120, size=(t, 3, 4)).astype(np.float32) / np.float32(8)
+x[rng.random(x.shape) < 0.15] = np.nan
+x[:, 0, 0] = np.nan  # an all-NaN pixel
+da = xr.DataArray(x, dims=("time", "y", "x"), coords={"time": pd.DatetimeIndex(times)})
+
+np.save(os.path.join(OUT, "cube.npy"), x)
+meta = {"time": [pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%SZ") for v in da.time.values], "cases": {}}
+
+
+def case(name, result, dim):
+    np.save(os.path.join(OUT, name + ".npy"), np.ascontiguousarray(result.values.astype(np.float32)))
+    labels = result[dim].values
+    if np.issubdtype(labels.dtype, np.datetime64):
+        labels = [pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%SZ") for v in labels]
+    else:
+        labels = [v.item() if hasattr(v, "item") else v for v in labels]
+    meta["cases"][name] = {"dim": dim, "labels": labels}
+
+
+for freq in ["MS", "QS", "YS", "W", "D", "2MS", "3D", "2QS"]:
+    r = da.resample(time=freq)
+    case(f"resample_{freq}_mean", r.mean(), "time")
+    case(f"resample_{freq}_median", r.median(), "time")
+for key, dim in [("time.month", "month"), ("time.season", "season")]:
+    g = da.groupby(key)
+    case(f"groupby_{dim}_mean", g.mean(), dim)
+    case(f"groupby_{dim}_median", g.median(), dim)
+for k in [1, 3, 5]:
+    case(f"rolling_{k}_mean", da.rolling(time=k).mean(), "time")
+
+with open(os.path.join(OUT, "cases.json"), "w") as f:
+    json.dump(meta, f, indent=1)
+print(f"{len(meta['cases'])} cases, xarray {xr.__version__}, pandas {pd.__version__}")

@@ -1,0 +1,172 @@
+//! Grouping by a component of a time coordinate (xarray's `groupby("time.month")` and
+//! `"time.season"`: climatologies across years), and moving windows along a dim (xarray's
+//! `rolling(time=k)`).
+
+use chrono::Datelike;
+
+use super::{Coord, CoordValues, DataArray, LabelError};
+use crate::array::{Array, Slice};
+use crate::expr::ReduceOp;
+
+/// The steps of a time dim grouped by a calendar component, ready to reduce: one group per
+/// value present, in xarray's order (months ascending; seasons `DJF`, `JJA`, `MAM`, `SON`).
+#[derive(Debug, Clone)]
+pub struct TimeGroups {
+    array: DataArray,
+    dim: String,
+    labels: Vec<usize>,
+    coord: Coord,
+}
+
+impl DataArray {
+    /// Groups `key`'s time dim by a component: `"time.month"` (1-12) or `"time.season"`
+    /// (`DJF`, `MAM`, `JJA`, `SON`). Reduce with [`TimeGroups::reduce`] or its shorthands; the
+    /// time dim becomes the component's dim (`month`, `season`). Lazy; O(time steps).
+    ///
+    /// **Errors**: [`LabelError::GroupKey`] for another key, [`LabelError::NoCoord`] when the
+    /// dim has no time coordinate.
+    pub fn groupby(&self, key: &str) -> Result<TimeGroups, LabelError> {
+        let bad = || LabelError::GroupKey { key: key.to_string() };
+        let (dim, part) = key.split_once('.').ok_or_else(bad)?;
+        let CoordValues::Time(times) = &self.index_of(dim)?.values else {
+            return Err(LabelError::NoCoord { dim: dim.to_string() });
+        };
+        let (name, values): (&str, Vec<String>) = match part {
+            "month" => ("month", times.iter().map(|t| format!("{:02}", t.month())).collect()),
+            "season" => ("season", times.iter().map(|t| season(t.month()).to_string()).collect()),
+            _ => return Err(bad()),
+        };
+        let mut groups = values.clone();
+        groups.sort();
+        groups.dedup();
+        let labels = values
+            .iter()
+            .map(|v| groups.binary_search(v).expect("every value is a group"))
+            .collect();
+        let coord_values = match name {
+            "month" => CoordValues::F64(groups.iter().map(|m| m.parse().expect("two digits")).collect()),
+            _ => CoordValues::Str(groups),
+        };
+        Ok(TimeGroups {
+            array: self.clone(),
+            dim: dim.to_string(),
+            labels,
+            coord: Coord::index(name, coord_values),
+        })
+    }
+
+    /// Windows of `window` steps along `dim`, each ending at its step (xarray's
+    /// `rolling(dim=window)`, not centred). Reduce with [`Rolling::mean`] or [`Rolling::sum`].
+    ///
+    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::EmptyDim`] for a window of 0.
+    pub fn rolling(&self, dim: &str, window: usize) -> Result<Rolling, LabelError> {
+        self.axis(dim)?;
+        if window == 0 {
+            return Err(LabelError::EmptyDim {
+                op: "rolling window",
+                dim: dim.to_string(),
+            });
+        }
+        Ok(Rolling {
+            array: self.clone(),
+            dim: dim.to_string(),
+            window,
+        })
+    }
+}
+
+/// The meteorological season of a month, as xarray names it.
+fn season(month: u32) -> &'static str {
+    match month {
+        12 | 1 | 2 => "DJF",
+        3..=5 => "MAM",
+        6..=8 => "JJA",
+        _ => "SON",
+    }
+}
+
+impl TimeGroups {
+    /// The group of every step of the time dim.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// Reduces every group with `op`; the time dim becomes the component's dim, labelled by
+    /// the groups, and the other coordinates along it are dropped. Lazy: one group-reduce node.
+    pub fn reduce(&self, op: ReduceOp) -> DataArray {
+        let a = &self.array;
+        let axis = a.axis(&self.dim).expect("checked by groupby");
+        let data = a
+            .data
+            .group_reduce(op, axis as isize, &self.labels, self.coord.values.len());
+        let mut out = a.relabel(data);
+        out.dims[axis] = self.coord.name.clone();
+        out.data = out.data.with_dims(&out.dims);
+        out.coords.retain(|c| c.dim.as_deref() != Some(self.dim.as_str()));
+        out.coords.insert(0, self.coord.clone());
+        out
+    }
+
+    /// The NaN-skipping mean of every group (a climatology).
+    pub fn mean(&self) -> DataArray {
+        self.reduce(ReduceOp::NanMean)
+    }
+
+    /// The NaN-skipping median of every group.
+    pub fn median(&self) -> DataArray {
+        self.reduce(ReduceOp::NanMedian)
+    }
+}
+
+/// Moving windows along a dim (see [`DataArray::rolling`]).
+#[derive(Debug, Clone)]
+pub struct Rolling {
+    array: DataArray,
+    dim: String,
+    window: usize,
+}
+
+impl Rolling {
+    /// The sum of each window, NaN where the window is incomplete (the first `window - 1`
+    /// steps) or holds a NaN, as xarray's default `min_periods` gives. Lazy: `window` slices
+    /// added, and a NaN lead concatenated; labels unchanged.
+    pub fn sum(&self) -> DataArray {
+        let a = &self.array;
+        let axis = a.axis(&self.dim).expect("checked by rolling");
+        let (n, k) = (a.shape()[axis], self.window);
+        let along = |start: usize, stop: usize| {
+            let mut s = vec![Slice::all(); a.dims.len()];
+            s[axis] = Slice::range(start as isize, stop as isize);
+            a.data.slice(&s)
+        };
+        let lead_len = (k - 1).min(n);
+        let mut shape = a.shape().to_vec();
+        shape[axis] = lead_len;
+        let mut chunks: Vec<usize> = a
+            .data
+            .grid()
+            .map(|g| g.max_block_shape().to_vec())
+            .unwrap_or_else(|| shape.clone())
+            .into_iter()
+            .map(|c| c.max(1))
+            .collect();
+        chunks[axis] = lead_len.max(1);
+        let lead = Array::full(&shape, f32::NAN, chunks);
+        let data = if k > n {
+            lead
+        } else {
+            let sum = (1..k).fold(along(0, n - k + 1), |sum, j| &sum + &along(j, n - k + 1 + j));
+            match lead_len {
+                0 => sum,
+                _ => Array::concatenate(&[lead, sum], axis as isize),
+            }
+        };
+        a.relabel(data)
+    }
+
+    /// The mean of each window: [`sum`](Self::sum) over the window's length.
+    pub fn mean(&self) -> DataArray {
+        let sum = self.sum();
+        &sum / self.window as f32
+    }
+}

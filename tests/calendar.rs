@@ -1,0 +1,127 @@
+//! Calendar operations on labelled arrays against xarray's answers (`tests/data/labelled`,
+//! made by `scripts/make_label_goldens.py`): resample at every frequency strata knows, groupby
+//! month and season, rolling means. Each runs on the CPU and on the GPU (lavapipe in CI), at
+//! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
+
+mod common;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use ndarray::ArrayD;
+use serde_json::Value;
+use strata::labelled::{Coord, CoordValues, DataArray, LabelError};
+use strata::{Array, Backend, ComputeOptions};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/labelled")
+}
+
+fn cases() -> Value {
+    serde_json::from_slice(&std::fs::read(dir().join("cases.json")).unwrap()).unwrap()
+}
+
+fn time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn cube(chunks: [usize; 3]) -> DataArray {
+    let values: ArrayD<f32> = ndarray_npy::read_npy(dir().join("cube.npy")).unwrap();
+    let times: Vec<DateTime<Utc>> = cases()["time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| time(t.as_str().unwrap()))
+        .collect();
+    DataArray::new(
+        Array::from_ndarray(values, chunks),
+        &["time", "y", "x"],
+        vec![Coord::index("time", CoordValues::Time(times))],
+    )
+    .unwrap()
+}
+
+/// Every case of `cases.json`: its name, and the array strata builds for it.
+fn build(name: &str, da: &DataArray) -> DataArray {
+    let parts: Vec<&str> = name.split('_').collect();
+    match parts[..] {
+        ["resample", freq, "mean"] => da.resample("time", freq).unwrap().mean(),
+        ["resample", freq, "median"] => da.resample("time", freq).unwrap().median(),
+        ["groupby", dim, "mean"] => da.groupby(&format!("time.{dim}")).unwrap().mean(),
+        ["groupby", dim, "median"] => da.groupby(&format!("time.{dim}")).unwrap().median(),
+        ["rolling", k, "mean"] => da.rolling("time", k.parse().unwrap()).unwrap().mean(),
+        _ => panic!("no builder for case {name}"),
+    }
+}
+
+fn labels_of(da: &DataArray, dim: &str) -> Vec<Value> {
+    match &da.coord(dim).unwrap_or_else(|| panic!("no {dim} coordinate")).values {
+        CoordValues::Time(t) => t
+            .iter()
+            .map(|t| Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+            .collect(),
+        CoordValues::F64(v) => v.iter().map(|&v| Value::from(v as i64)).collect(),
+        CoordValues::Str(v) => v.iter().map(|v| Value::from(v.as_str())).collect(),
+    }
+}
+
+#[test]
+fn calendar_operations_match_xarray_on_cpu_and_gpu() {
+    let gpu = common::gpu::device();
+    let all = cases();
+    let cases = all["cases"].as_object().unwrap();
+    assert!(cases.len() >= 23, "{} cases", cases.len());
+    for chunks in [[24, 3, 4], [5, 2, 3]] {
+        let da = cube(chunks);
+        for (name, case) in cases {
+            let want: ArrayD<f32> = ndarray_npy::read_npy(dir().join(format!("{name}.npy"))).unwrap();
+            let out = build(name, &da);
+            let dim = case["dim"].as_str().unwrap();
+            assert_eq!(out.dims()[0], dim, "{name}");
+            assert_eq!(
+                &labels_of(&out, dim),
+                case["labels"].as_array().unwrap(),
+                "{name} labels"
+            );
+            let mut backends = vec![Backend::Cpu];
+            if gpu.is_some() {
+                backends.push(Backend::Gpu);
+            }
+            for backend in backends {
+                let options = ComputeOptions {
+                    backend,
+                    progress: strata::exec::Progress::Off,
+                    ..Default::default()
+                };
+                let (got, _) = out.compute_with(&options).unwrap();
+                let got = got.values().unwrap();
+                let what = format!("{name} on {backend:?}, chunks {chunks:?}");
+                assert_eq!(got.shape(), want.shape(), "{what}");
+                for ((i, g), w) in got.indexed_iter().zip(want.iter()) {
+                    assert!(
+                        (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                        "{what} at {i:?}: {g} against xarray's {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_frequencies_and_keys_are_named() {
+    let da = cube([24, 3, 4]);
+    for freq in ["2W", "M", "0MS", "H", ""] {
+        assert!(
+            matches!(da.resample("time", freq), Err(LabelError::Frequency { freq: f }) if f == freq),
+            "{freq}"
+        );
+    }
+    assert!(matches!(da.groupby("time.hour"), Err(LabelError::GroupKey { .. })));
+    assert!(matches!(da.groupby("band.month"), Err(LabelError::NoDim { .. })));
+    assert!(matches!(da.rolling("time", 0), Err(LabelError::EmptyDim { .. })));
+    // A window longer than the dim: all NaN, labels kept.
+    let long = da.rolling("time", 30).unwrap().mean().values().unwrap();
+    assert_eq!(long.shape(), [24, 3, 4]);
+    assert!(long.iter().all(|v| v.is_nan()));
+}
