@@ -2,7 +2,8 @@
 """Writes tests/data/labelled: a (time, y, x) cube with irregular Landsat-like acquisition times
 and NaN, and what xarray gives for the calendar operations strata offers on labelled arrays:
 resample (MS, QS, YS, W, D and multiples) with mean and median, groupby time.month and
-time.season, rolling(time=3).mean().
+time.season, rolling(time=k).mean(), and NaN-skipping quantiles (numpy's linear method) over
+time, per month and per season.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray; CI never runs this)
 """
@@ -38,6 +39,9 @@ meta = {"time": [pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%SZ") for v in da.time
 
 def case(name, result, dim):
     np.save(os.path.join(OUT, name + ".npy"), np.ascontiguousarray(result.values.astype(np.float32)))
+    if dim not in result.coords:
+        meta["cases"][name] = {"dim": dim, "labels": None}
+        return
     labels = result[dim].values
     if np.issubdtype(labels.dtype, np.datetime64):
         labels = [pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%SZ") for v in labels]
@@ -56,6 +60,11 @@ for key, dim in [("time.month", "month"), ("time.season", "season")]:
     case(f"groupby_{dim}_median", g.median(), dim)
 for k in [1, 3, 5]:
     case(f"rolling_{k}_mean", da.rolling(time=k).mean(), "time")
+
+for q in [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]:
+    case(f"quantile_q{q}", da.quantile(q, dim="time"), "y")
+case("resample_MS_q0.9", da.resample(time="MS").quantile(0.9), "time")
+case("groupby_season_q0.1", da.groupby("time.season").quantile(0.1), "season")
 
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(meta, f, indent=1)

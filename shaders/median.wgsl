@@ -1,4 +1,4 @@
-// median / nanmedian along one axis, of the whole axis or of groups of its indices (a
+// median / nanmedian (and quantile / nanquantile) along one axis, of the whole axis or of groups of its indices (a
 // group-reduce: the monthly median of a time series): one invocation per output value.
 //
 // Algorithm: the pixel's values along the axis are copied into a private array (NaNs skipped
@@ -30,8 +30,10 @@ struct Params {
     skip_nan: u32,
     groups: u32,
     input_u8: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // quantile q × 10^6 (when `quantile` is set): an integer, so the rank and the
+    // interpolation weight are exact, as numpy's float64 virtual index is for such q
+    q_millionths: u32,
+    quantile: u32,
 }
 @group(0) @binding(2) var<uniform> params: Params;
 @group(0) @binding(3) var<storage, read> starts: array<u32>;
@@ -113,6 +115,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let nan = bitcast<f32>(0x7fc00000u);
     if (n == 0 || (saw_nan && params.skip_nan == 0u)) {
         out[o] = nan;
+        return;
+    }
+    if (params.quantile != 0u) {
+        // numpy's "linear": rank h = (n - 1) q, between values floor(h) and floor(h) + 1
+        let h = u32(n - 1) * params.q_millionths;
+        let k = i32(h / 1000000u);
+        let frac = h % 1000000u;
+        let a = select_kth(n, k);
+        if (frac == 0u) {
+            out[o] = a;
+            return;
+        }
+        var b = v[k + 1];
+        for (var i = k + 2; i < n; i++) {
+            b = min(b, v[i]);
+        }
+        // numpy's _lerp: from the nearer end, so q = 1 - t gives the mirrored result
+        let t = f32(frac) / 1000000.0;
+        let d = b - a;
+        if (t >= 0.5) {
+            out[o] = b - d * (1.0 - t);
+        } else {
+            out[o] = a + d * t;
+        }
         return;
     }
     if (n % 2 == 1) {

@@ -43,13 +43,15 @@ fn threads(n: usize) -> ComputeOptions {
     }
 }
 
-const EXACT: [ReduceOp; 8] = [
+const EXACT: [ReduceOp; 10] = [
     ReduceOp::Min,
     ReduceOp::Max,
     ReduceOp::NanMin,
     ReduceOp::NanMax,
     ReduceOp::Median,
     ReduceOp::NanMedian,
+    ReduceOp::NanQuantile { millionths: 100_000 },
+    ReduceOp::Quantile { millionths: 900_000 },
     ReduceOp::Count,
     ReduceOp::Any,
 ];
@@ -122,7 +124,7 @@ proptest! {
         let labels: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % groups).collect();
         let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
         let many = Array::from_ndarray(x.clone(), chunks);
-        for op in [ReduceOp::NanMedian, ReduceOp::NanMax, ReduceOp::Median] {
+        for op in [ReduceOp::NanMedian, ReduceOp::NanMax, ReduceOp::Median, ReduceOp::NanQuantile { millionths: 250_000 }] {
             common::assert_bitwise(&eval(&many.group_reduce(op, 0, &labels, groups)), &eval(&one.group_reduce(op, 0, &labels, groups)), op.name());
         }
         common::assert_close(&eval(&many.group_reduce(ReduceOp::NanMean, 0, &labels, groups)), &eval(&one.group_reduce(ReduceOp::NanMean, 0, &labels, groups)), 1e-6, 1e-6, "group nanmean");

@@ -99,6 +99,19 @@ impl Array {
         }
     }
 
+    /// The NaN-skipping `q`-th quantile over `axes` (`numpy.nanquantile`, linear method; `q`
+    /// in [0, 1], kept to six decimals). Holistic: the axes are made whole in each block.
+    /// A `q` outside [0, 1] is an invalid-argument error at compute.
+    pub fn nanquantile(&self, q: f64, axes: impl Into<Axes>) -> Array {
+        match ReduceOp::nanquantile(q) {
+            Some(op) => self.reduce(op, axes),
+            None => Array::from_result(Err(ExprError::InvalidArgument {
+                op: "nanquantile".into(),
+                reason: format!("q = {q} is outside [0, 1]"),
+            })),
+        }
+    }
+
     reductions! {
         /// Sum (NaN propagates).
         sum => ReduceOp::Sum;

@@ -92,7 +92,7 @@ impl Partial {
                 }
                 ReduceOp::Any => *a = a.max(oa),
                 ReduceOp::All => *a = a.min(oa),
-                ReduceOp::Median | ReduceOp::NanMedian => {
+                ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
                     unreachable!("holistic reductions have no partial state")
                 }
             }
@@ -129,7 +129,9 @@ pub fn finalize(p: &Partial) -> Block {
                 }
             }
             ReduceOp::Any | ReduceOp::All => a,
-            ReduceOp::Median | ReduceOp::NanMedian => unreachable!("holistic"),
+            ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+                unreachable!("holistic")
+            }
         };
         v as f32
     };

@@ -132,13 +132,46 @@ pub enum ReduceOp {
     Any,
     /// true where every value is non-zero (masks)
     All,
+    /// the `q`-th quantile, numpy's linear interpolation (NaN propagates); `q` in millionths
+    /// (0..=1_000_000), so the op stays exact, hashable data
+    Quantile {
+        /// `q` × 10⁶
+        millionths: u32,
+    },
+    /// the `q`-th quantile of non-NaN values, as `numpy.nanquantile` (`method="linear"`)
+    NanQuantile {
+        /// `q` × 10⁶
+        millionths: u32,
+    },
 }
 
 impl ReduceOp {
     /// Whether this reduction needs every value along the reduced axes at once (no partial
     /// state to combine): the planner makes those axes whole before it runs.
     pub fn is_holistic(self) -> bool {
-        matches!(self, Self::Median | Self::NanMedian)
+        matches!(
+            self,
+            Self::Median | Self::NanMedian | Self::Quantile { .. } | Self::NanQuantile { .. }
+        )
+    }
+
+    /// The NaN-skipping `q`-th quantile (`q` in [0, 1], kept to six decimals), or `None` for a
+    /// `q` outside [0, 1] or NaN.
+    pub fn nanquantile(q: f64) -> Option<ReduceOp> {
+        (0.0..=1.0).contains(&q).then(|| ReduceOp::NanQuantile {
+            millionths: (q * 1e6).round() as u32,
+        })
+    }
+
+    /// For a quantile: `q` × 10⁶ and whether NaN is skipped; for a median: 500000 likewise.
+    pub fn order_statistic(self) -> Option<(u32, bool)> {
+        match self {
+            Self::Median => Some((500_000, false)),
+            Self::NanMedian => Some((500_000, true)),
+            Self::Quantile { millionths } => Some((millionths, false)),
+            Self::NanQuantile { millionths } => Some((millionths, true)),
+            _ => None,
+        }
     }
 
     /// Whether the result is a mask.
@@ -176,6 +209,8 @@ impl ReduceOp {
             Self::NanStd { .. } => "nanstd",
             Self::Any => "any",
             Self::All => "all",
+            Self::Quantile { .. } => "quantile",
+            Self::NanQuantile { .. } => "nanquantile",
         }
     }
 }

@@ -112,6 +112,13 @@ impl TimeGroups {
         self.reduce(ReduceOp::NanMean)
     }
 
+    /// The NaN-skipping `q`-th quantile of every group (numpy's linear method).
+    ///
+    /// **Errors**: [`LabelError::Quantile`] for `q` outside [0, 1].
+    pub fn quantile(&self, q: f64) -> Result<DataArray, LabelError> {
+        Ok(self.reduce(ReduceOp::nanquantile(q).ok_or(LabelError::Quantile { q })?))
+    }
+
     /// The NaN-skipping median of every group.
     pub fn median(&self) -> DataArray {
         self.reduce(ReduceOp::NanMedian)

@@ -120,6 +120,12 @@ pub enum LabelError {
         /// why
         reason: String,
     },
+    /// A quantile outside [0, 1].
+    #[error("quantile: q = {q} is outside [0, 1]")]
+    Quantile {
+        /// the q asked for
+        q: f64,
+    },
     /// A grouping key strata does not know (it knows `time.month` and `time.season`).
     #[error("groupby: key {key:?} (strata knows \"time.month\" and \"time.season\")")]
     GroupKey {

@@ -6,7 +6,7 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use super::{Coord, DataArray, LabelError};
+use super::{Coord, CoordValues, DataArray, LabelError};
 use crate::array::{Array, Axes};
 use crate::expr::{BinaryOp, BoundaryMode, ExprError, ReduceOp};
 
@@ -132,6 +132,18 @@ impl DataArray {
     /// **Errors**: [`LabelError::Shape`] when `f` changes the shape.
     pub fn map(&self, f: impl FnOnce(&Array) -> Array) -> Result<DataArray, LabelError> {
         self.with_data(f(&self.data))
+    }
+
+    /// The NaN-skipping `q`-th quantile over `dim` (xarray's `quantile(q, dim)`, numpy's linear
+    /// method): percentile composites, the 10th/50th/90th along time. The dim is dropped and
+    /// a scalar `quantile` coordinate holds `q`. Lazy; holistic (the dim is made whole in each
+    /// block), on the device when it takes the axis.
+    ///
+    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Quantile`] for `q` outside [0, 1].
+    pub fn quantile(&self, q: f64, dim: &str) -> Result<DataArray, LabelError> {
+        let op = ReduceOp::nanquantile(q).ok_or(LabelError::Quantile { q })?;
+        let out = self.reduce(op, &[dim])?;
+        out.with_coord(Coord::scalar("quantile", CoordValues::F64(vec![q])))
     }
 
     /// Reduces over the named dims with `op` (NaN-propagating or NaN-skipping as `op` says);

@@ -130,6 +130,13 @@ impl CalendarBins {
         self.reduce(ReduceOp::NanMedian)
     }
 
+    /// The NaN-skipping `q`-th quantile of every bin (numpy's linear method).
+    ///
+    /// **Errors**: [`LabelError::Quantile`] for `q` outside [0, 1].
+    pub fn quantile(&self, q: f64) -> Result<DataArray, LabelError> {
+        Ok(self.reduce(ReduceOp::nanquantile(q).ok_or(LabelError::Quantile { q })?))
+    }
+
     /// The NaN-skipping mean of every bin.
     pub fn mean(&self) -> DataArray {
         self.reduce(ReduceOp::NanMean)

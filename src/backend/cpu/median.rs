@@ -170,6 +170,8 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
     let skip_nan = match op {
         ReduceOp::NanMedian => true,
         ReduceOp::Median => false,
+        ReduceOp::Quantile { millionths } => return quantile_reduce(millionths, false, x, axes),
+        ReduceOp::NanQuantile { millionths } => return quantile_reduce(millionths, true, x, axes),
         other => unreachable!("{} is not holistic", other.name()),
     };
     let ndim = x.ndim();
@@ -251,6 +253,48 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
         },
     );
     ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape")
+}
+
+/// The quantile `millionths` / 10⁶ of `x` over `axes` (whole in `x`), numpy's "linear"
+/// method, NaN skipped or propagated. Costs one copy of `x` with the reduced axes last, then
+/// O(R) expected per pixel (a selection and a scan), parallel over pixels.
+fn quantile_reduce(millionths: u32, skip_nan: bool, x: &ArrayViewD<'_, f32>, axes: &[usize]) -> ArrayD<f32> {
+    let kept: Vec<usize> = (0..x.ndim()).filter(|a| !axes.contains(a)).collect();
+    let out_shape: Vec<usize> = kept.iter().map(|&a| x.shape()[a]).collect();
+    let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
+    let perm: Vec<usize> = kept.iter().chain(axes).copied().collect();
+    let moved = contiguous(x.clone().permuted_axes(perm));
+    let out: Vec<f32> = if r == 0 {
+        vec![f32::NAN; out_shape.iter().product()]
+    } else {
+        moved
+            .par_chunks(r)
+            .map_init(Vec::new, |values, pixel| {
+                values.clear();
+                values.extend(pixel.iter().copied().filter(|v| !v.is_nan()));
+                if values.is_empty() || (!skip_nan && values.len() < r) {
+                    return f32::NAN;
+                }
+                quantile_of(values, millionths)
+            })
+            .collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("one value per kept pixel")
+}
+
+/// The quantile of non-empty, NaN-free `values` (reordered): rank h = (n - 1) q split into
+/// an exact integer part and weight, then numpy's `_lerp` from the nearer end, in f64.
+fn quantile_of(values: &mut [f32], millionths: u32) -> f32 {
+    let h = (values.len() as u64 - 1) * u64::from(millionths);
+    let (k, frac) = ((h / 1_000_000) as usize, h % 1_000_000);
+    let (_, &mut a, right) = values.select_nth_unstable_by(k, f32::total_cmp);
+    if frac == 0 {
+        return a;
+    }
+    let b = right.iter().copied().fold(f32::INFINITY, f32::min);
+    let (a, b, t) = (f64::from(a), f64::from(b), frac as f64 / 1e6);
+    let d = b - a;
+    (if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }) as f32
 }
 
 #[cfg(test)]

@@ -114,7 +114,9 @@ impl Partial {
                     }
                 }
             }
-            ReduceOp::Median | ReduceOp::NanMedian => unreachable!("holistic reductions have no partial state"),
+            ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+                unreachable!("holistic reductions have no partial state")
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::expr::{Block, DType, ReduceOp};
 /// Whether the device runs this reduction: median or nanmedian over one axis no longer than
 /// [`MAX_MEDIAN_LEN`].
 pub(super) fn fits(op: ReduceOp, axes: &[usize], shape: &[usize]) -> bool {
-    matches!(op, ReduceOp::Median | ReduceOp::NanMedian)
+    op.order_statistic().is_some()
         && axes.len() == 1
         && shape.get(axes[0]).is_some_and(|&n| (1..=MAX_MEDIAN_LEN).contains(&n))
 }
@@ -26,7 +26,7 @@ pub(super) fn fits_groups(op: ReduceOp, labels: &[usize], groups: usize) -> bool
         }
         sizes[l] += 1;
     }
-    matches!(op, ReduceOp::Median | ReduceOp::NanMedian) && sizes.iter().all(|&n| n <= MAX_MEDIAN_LEN)
+    op.order_statistic().is_some() && sizes.iter().all(|&n| n <= MAX_MEDIAN_LEN)
 }
 
 /// The median (or nanmedian) of `input` along `axis`; the axis is removed from the shape.
@@ -82,6 +82,11 @@ pub(super) fn run_groups<'c>(
     }
     let (starts, members) = group_members(labels, groups);
     let n_out: usize = out_shape.iter().product();
+    let (millionths, skip_nan) = op
+        .order_statistic()
+        .ok_or_else(|| GpuError::Internal(format!("{} is not an order statistic", op.name())))?;
+    // Medians keep numpy's (lo + hi) / 2; quantiles interpolate as numpy's "linear".
+    let quantile = !matches!(op, ReduceOp::Median | ReduceOp::NanMedian);
     let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
     let pipeline = ctx.pipeline(KernelSource::Median(MedianKernel::for_groups(longest)))?;
     let mut rec = Recording::new(ctx, "median");
@@ -91,11 +96,11 @@ pub(super) fn run_groups<'c>(
         n_out as u32,
         len as u32,
         inner.max(1) as u32,
-        u32::from(op == ReduceOp::NanMedian),
+        u32::from(skip_nan),
         groups as u32,
         u32::from(dtype == DType::U8),
-        0,
-        0,
+        millionths,
+        u32::from(quantile),
     ];
     let params = ConstantBuffer::uniform(ctx, "median params", &params);
     let starts = ConstantBuffer::storage(ctx, "group starts", &starts);

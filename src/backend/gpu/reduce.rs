@@ -39,7 +39,7 @@ fn mode(op: ReduceOp) -> Option<u32> {
         ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax => Some(1),
         ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } => Some(2),
         ReduceOp::Any | ReduceOp::All => Some(3),
-        ReduceOp::Median | ReduceOp::NanMedian => None,
+        ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => None,
     }
 }
 
@@ -65,7 +65,9 @@ fn finalize_code(op: ReduceOp) -> Option<(u32, f32)> {
         ReduceOp::NanStd { ddof } => (10, ddof as f32),
         ReduceOp::Any => (11, 0.0),
         ReduceOp::All => (12, 0.0),
-        ReduceOp::Median | ReduceOp::NanMedian => return None,
+        ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+            return None
+        }
     })
 }
 
@@ -317,7 +319,9 @@ fn to_partial(
             }
             ReduceOp::Any => (f64::from(all > f64::from(l[0].to_bits())), 0.0, 0.0),
             ReduceOp::All => (f64::from(l[0].to_bits() == 0), 0.0, 0.0),
-            ReduceOp::Median | ReduceOp::NanMedian => unreachable!("fits admits partial ops only"),
+            ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+                unreachable!("fits admits partial ops only")
+            }
         };
     }
     Partial::from_lanes(op, shape, a, b, c)
