@@ -204,3 +204,76 @@ fn a_misspelt_asset_and_swapped_coordinates_say_so() {
         other => panic!("{:?}", other.map(|s| s.shape())),
     }
 }
+
+fn small() -> DataArray {
+    use strata::labelled::{Coord, CoordValues};
+    let v = ndarray::arr2(&[[1.0f32, f32::NAN, 3.0], [4.0, 5.0, 6.0]]).into_dyn();
+    DataArray::new(
+        strata::Array::from_ndarray(v, [1, 2]),
+        &["y", "x"],
+        vec![
+            Coord::index("y", CoordValues::F64(vec![100.0, 90.0])),
+            Coord::index("x", CoordValues::F64(vec![10.0, 20.0, 30.0])),
+        ],
+    )
+    .unwrap()
+}
+
+fn flat(a: &DataArray) -> Vec<f32> {
+    a.values().unwrap().iter().copied().collect()
+}
+
+#[test]
+fn where_clip_and_mask_logic_follow_xarray() {
+    let x = small();
+    let bright = x.gt(2.5);
+    assert_eq!(flat(&x.where_(&bright, -1.0)), [-1.0, -1.0, 3.0, 4.0, 5.0, 6.0]);
+    let clipped = flat(&x.clip(2.0, 5.0));
+    assert_eq!((clipped[0], clipped[2], clipped[5]), (2.0, 3.0, 5.0));
+    assert!(clipped[1].is_nan(), "NaN stays NaN");
+    assert_eq!(flat(&(&bright & &x.lt(5.5))), [0.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
+    assert_eq!(flat(&(&x.gt(5.5) | &x.isnan())), [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(flat(&!&bright), [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    // a condition along fewer dims broadcasts by name
+    let first_x = x
+        .sel("y", 100.0)
+        .unwrap()
+        .gt(0.0)
+        .or(&x.sel("y", 100.0).unwrap().isnan().not());
+    let along_x = x.sel("y", 100.0).unwrap().isnan().not().and(&first_x);
+    assert_eq!(flat(&x.where_(&along_x, 0.0)), [1.0, 0.0, 3.0, 4.0, 0.0, 6.0]);
+}
+
+#[test]
+fn an_area_of_exactly_n_pixels_around_a_point_or_in_a_box() {
+    use strata::labelled::{Coord, CoordValues, LabelError};
+    let v = ndarray::Array::from_shape_fn((4, 5), |(i, j)| (i * 10 + j) as f32).into_dyn();
+    let da = DataArray::new(
+        strata::Array::from_ndarray(v, [2, 2]),
+        &["y", "x"],
+        vec![
+            Coord::index("y", CoordValues::F64(vec![190.0, 160.0, 130.0, 100.0])),
+            Coord::index("x", CoordValues::F64(vec![15.0, 45.0, 75.0, 105.0, 135.0])),
+        ],
+    )
+    .unwrap();
+    let a = da.around(76.0, 131.0, 3, 2).unwrap();
+    assert_eq!(a.shape(), [2, 3]);
+    assert_eq!(a.xs().unwrap(), [45.0, 75.0, 105.0]);
+    assert_eq!(a.ys().unwrap(), [160.0, 130.0]);
+    assert_eq!(flat(&a), [11.0, 12.0, 13.0, 21.0, 22.0, 23.0]);
+    let b = da.within(Bounds::new(40.0, 100.0, 110.0, 190.0), 2, 2).unwrap();
+    assert_eq!(
+        (b.xs().unwrap(), b.ys().unwrap()),
+        (&[45.0, 75.0][..], &[190.0, 160.0][..])
+    );
+    assert!(matches!(
+        da.around(15.0, 190.0, 3, 3),
+        Err(LabelError::OutOfRange {
+            op: "around",
+            index: -1,
+            len: 5,
+            ..
+        })
+    ));
+}

@@ -43,6 +43,15 @@ impl CoordValues {
         }
     }
 
+    /// The values in a few words: their count, first and last (for error messages). O(1).
+    pub fn brief(&self) -> String {
+        match self.len() {
+            0 => "no labels".into(),
+            1 => format!("1 label, {}", self.label(0)),
+            n => format!("{n} labels, {} .. {}", self.label(0), self.label(n - 1)),
+        }
+    }
+
     /// The value at `i` as a [`Label`].
     pub fn label(&self, i: usize) -> Label {
         match self {

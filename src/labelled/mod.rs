@@ -81,12 +81,18 @@ pub enum LabelError {
         dim: String,
     },
     /// Two operands label a shared dim differently.
-    #[error("{op}: the operands' {dim:?} coordinates differ (strata aligns exactly; select the same labels first)")]
+    #[error(
+        "{op}: the operands' {dim:?} coordinates differ ({left} against {right}); strata aligns exactly: select the same labels first"
+    )]
     Misaligned {
         /// the operation
         op: String,
         /// the dim
         dim: String,
+        /// the left operand's labels, summarised (count, first, last)
+        left: String,
+        /// the right operand's labels, summarised
+        right: String,
     },
     /// Two operands whose shared dims come in different orders.
     #[error("{op}: dims {left:?} and {right:?} are in different orders (strata does not transpose)")]

@@ -15,12 +15,17 @@ impl DataArray {
     /// when axes must be inserted). A misalignment is kept in the result and reported by
     /// `compute`, as strata's arrays keep build errors.
     pub fn binary(&self, op: BinaryOp, other: &DataArray) -> DataArray {
+        self.combined(&format!("{op:?}"), other, |l, r| l.binary(op, r))
+    }
+
+    /// `combine(self, other)` on the data lined up by dim name, the error kept typed.
+    fn combined(&self, name: &str, other: &DataArray, combine: impl FnOnce(&Array, &Array) -> Array) -> DataArray {
         let earlier = self.failed.clone().or_else(|| other.failed.clone());
-        match self.aligned(op, other) {
+        match self.aligned(name, other, combine) {
             Ok(out) => DataArray { failed: earlier, ..out },
             Err(e) => {
                 let mut out = self.relabel(Array::from_result(Err(ExprError::InvalidArgument {
-                    op: format!("{op:?}"),
+                    op: name.to_string(),
                     reason: e.to_string(),
                 })));
                 out.failed = earlier.or(Some(e));
@@ -29,15 +34,54 @@ impl DataArray {
         }
     }
 
-    fn aligned(&self, op: BinaryOp, other: &DataArray) -> Result<DataArray, LabelError> {
-        let name = format!("{op:?}");
+    /// `cond ? self : other` by dim name (xarray's `where(cond, other)`; `other` NaN for
+    /// `f32::NAN`): keeps the values where the mask `cond` is set. Lazy; labels as for
+    /// arithmetic.
+    pub fn where_(&self, cond: &DataArray, other: f32) -> DataArray {
+        self.combined("where", cond, |x, c| {
+            c.where_(x, &Array::full(&[], other, Vec::<usize>::new()))
+        })
+    }
+
+    /// Values limited to `[lo, hi]` (numpy's `clip`; NaN stays NaN). Lazy.
+    pub fn clip(&self, lo: f32, hi: f32) -> DataArray {
+        self.relabel(
+            self.data
+                .binary_scalar(BinaryOp::Max, lo)
+                .binary_scalar(BinaryOp::Min, hi),
+        )
+    }
+
+    /// The mask `self and other` (masks), by dim name. Lazy.
+    pub fn and(&self, other: &DataArray) -> DataArray {
+        self.combined("and", other, |a, b| a.and(b))
+    }
+
+    /// The mask `self or other` (masks), by dim name. Lazy.
+    pub fn or(&self, other: &DataArray) -> DataArray {
+        self.combined("or", other, |a, b| a.or(b))
+    }
+
+    /// The mask `not self`. Lazy.
+    pub fn not(&self) -> DataArray {
+        self.relabel(self.data.not())
+    }
+
+    fn aligned(
+        &self,
+        name: &str,
+        other: &DataArray,
+        combine: impl FnOnce(&Array, &Array) -> Array,
+    ) -> Result<DataArray, LabelError> {
         for d in self.dims.iter().filter(|d| other.dims.contains(d)) {
             let (a, b) = (self.index_of(d).ok(), other.index_of(d).ok());
             if let (Some(a), Some(b)) = (a, b) {
                 if a.values != b.values {
                     return Err(LabelError::Misaligned {
-                        op: name,
+                        op: name.to_string(),
                         dim: d.clone(),
+                        left: a.values.brief(),
+                        right: b.values.brief(),
                     });
                 }
             }
@@ -60,7 +104,7 @@ impl DataArray {
         let right = (0..dims.len())
             .filter(|k| !positions.contains(k))
             .fold(other.data.clone(), |a, k| a.expand_dims(k as isize));
-        let data = left.binary(op, &right);
+        let data = combine(&left, &right);
         let mut coords = self.coords.clone();
         coords.retain(|c| match other.coord(&c.name) {
             // a scalar label the operands disagree on no longer describes the result
@@ -280,6 +324,27 @@ macro_rules! operators {
             }
         }
     )*};
+}
+
+impl std::ops::BitAnd<&DataArray> for &DataArray {
+    type Output = DataArray;
+    fn bitand(self, rhs: &DataArray) -> DataArray {
+        self.and(rhs)
+    }
+}
+
+impl std::ops::BitOr<&DataArray> for &DataArray {
+    type Output = DataArray;
+    fn bitor(self, rhs: &DataArray) -> DataArray {
+        self.or(rhs)
+    }
+}
+
+impl std::ops::Not for &DataArray {
+    type Output = DataArray;
+    fn not(self) -> DataArray {
+        DataArray::not(self)
+    }
 }
 
 impl Neg for &DataArray {

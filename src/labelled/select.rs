@@ -59,6 +59,45 @@ impl DataArray {
         Ok(self.take_coords(dim, indices, self.data.take(axis as isize, &list)))
     }
 
+    /// Exactly `nx` × `ny` pixels around the point (`x`, `y`) in the array's CRS: the pixel
+    /// nearest the point is the window's centre (for an even size, the first right and below
+    /// it). The area of interest of a notebook (`stack.loc[..., y+b:y-b, x-b:x+b]`) without its
+    /// off-by-one. Lazy; O(x and y coordinates).
+    ///
+    /// **Errors**: [`LabelError::NoCoord`] without numeric x/y coordinates,
+    /// [`LabelError::OutOfRange`] when the window leaves the array.
+    pub fn around(&self, x: f64, y: f64, nx: usize, ny: usize) -> Result<DataArray, LabelError> {
+        let window = |dim: &str, at: f64, n: usize| -> Result<Slice, LabelError> {
+            let values = self.f64_coord(dim)?;
+            let nearest = values
+                .iter()
+                .enumerate()
+                .min_by(|a, b| (a.1 - at).abs().total_cmp(&(b.1 - at).abs()))
+                .map_or(0, |(i, _)| i);
+            let start = nearest as isize - (n / 2) as isize;
+            if start < 0 || start as usize + n > values.len() {
+                return Err(LabelError::OutOfRange {
+                    op: "around",
+                    dim: dim.to_string(),
+                    index: if start < 0 { start } else { start + n as isize - 1 },
+                    len: values.len(),
+                });
+            }
+            Ok(Slice::range(start, start + n as isize))
+        };
+        let (sx, sy) = (window("x", x, nx)?, window("y", y, ny)?);
+        self.isel_slice("y", sy)?.isel_slice("x", sx)
+    }
+
+    /// Exactly `nx` × `ny` pixels centred in `bounds` (in the array's CRS): [`around`](Self::around)
+    /// the box's centre.
+    ///
+    /// **Errors**: as [`around`](Self::around).
+    pub fn within(&self, bounds: crate::geo::Bounds, nx: usize, ny: usize) -> Result<DataArray, LabelError> {
+        let (cx, cy) = ((bounds.min_x + bounds.max_x) / 2.0, (bounds.min_y + bounds.max_y) / 2.0);
+        self.around(cx, cy, nx, ny)
+    }
+
     /// numpy slicing of `dim` by position (xarray's `isel(dim=slice(...))`). Lazy.
     ///
     /// **Errors**: [`LabelError::NoDim`], or [`LabelError::BadSlice`] for a zero step.
