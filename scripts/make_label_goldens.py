@@ -66,6 +66,36 @@ for q in [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]:
 case("resample_MS_q0.9", da.resample(time="MS").quantile(0.9), "time")
 case("groupby_season_q0.1", da.groupby("time.season").quantile(0.1), "season")
 
+# Alignment: two arrays whose x and y labels overlap in part (y descending, as rasters are).
+a = xr.DataArray(
+    rng.integers(0, 50, size=(3, 4)).astype(np.float32),
+    dims=("y", "x"),
+    coords={"y": [100.0, 90.0, 80.0], "x": [10.0, 20.0, 30.0, 40.0]},
+)
+b = xr.DataArray(
+    rng.integers(0, 50, size=(3, 4)).astype(np.float32),
+    dims=("y", "x"),
+    coords={"y": [90.0, 80.0, 70.0], "x": [20.0, 30.0, 40.0, 50.0]},
+)
+b[1, 2] = np.nan
+np.save(os.path.join(OUT, "align_a.npy"), a.values)
+np.save(os.path.join(OUT, "align_b.npy"), b.values)
+align = {"a": {"y": a.y.values.tolist(), "x": a.x.values.tolist()}, "b": {"y": b.y.values.tolist(), "x": b.x.values.tolist()}}
+
+
+def aligned(name, arr):
+    np.save(os.path.join(OUT, f"align_{name}.npy"), arr.values.astype(np.float32))
+    align[name] = {"y": arr.y.values.tolist(), "x": arr.x.values.tolist()}
+
+
+aligned("sub_default", a - b)
+for join in ["inner", "outer", "left"]:
+    l, r = xr.align(a, b, join=join)
+    aligned(f"{join}_a", l)
+    aligned(f"{join}_b", r)
+with open(os.path.join(OUT, "align.json"), "w") as f:
+    json.dump(align, f, indent=1)
+
 with open(os.path.join(OUT, "cases.json"), "w") as f:
     json.dump(meta, f, indent=1)
 print(f"{len(meta['cases'])} cases, xarray {xr.__version__}, pandas {pd.__version__}")

@@ -142,3 +142,55 @@ fn unknown_frequencies_and_keys_are_named() {
     assert_eq!(long.shape(), [24, 3, 4]);
     assert!(long.iter().all(|v| v.is_nan()));
 }
+
+#[test]
+fn alignment_matches_xarray_on_cpu_and_gpu() {
+    use strata::labelled::Join;
+    let gpu = common::gpu::device();
+    let meta: Value = serde_json::from_slice(&std::fs::read(dir().join("align.json")).unwrap()).unwrap();
+    let f64s = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    let load = |name: &str| -> DataArray {
+        let values: ArrayD<f32> = ndarray_npy::read_npy(dir().join(format!("align_{name}.npy"))).unwrap();
+        DataArray::new(
+            Array::from_ndarray(values, [2, 3]),
+            &["y", "x"],
+            vec![
+                Coord::index("y", CoordValues::F64(f64s(&meta[name]["y"]))),
+                Coord::index("x", CoordValues::F64(f64s(&meta[name]["x"]))),
+            ],
+        )
+        .unwrap()
+    };
+    let (a, b) = (load("a"), load("b"));
+    // arithmetic takes xarray's default join (inner); `align` takes any
+    let mut results = vec![("sub_default".to_string(), &a - &b)];
+    for (join, name) in [(Join::Inner, "inner"), (Join::Outer, "outer"), (Join::Left, "left")] {
+        let (l, r) = a.align(&b, join).unwrap();
+        results.push((format!("{name}_a"), l));
+        results.push((format!("{name}_b"), r));
+    }
+    let mut backends = vec![Backend::Cpu];
+    if gpu.is_some() {
+        backends.push(Backend::Gpu);
+    }
+    for (name, got) in &results {
+        assert_eq!(got.ys().unwrap(), f64s(&meta[name.as_str()]["y"]), "{name} y");
+        assert_eq!(got.xs().unwrap(), f64s(&meta[name.as_str()]["x"]), "{name} x");
+        let want: ArrayD<f32> = ndarray_npy::read_npy(dir().join(format!("align_{name}.npy"))).unwrap();
+        for &backend in &backends {
+            let options = ComputeOptions {
+                backend,
+                progress: strata::exec::Progress::Off,
+                ..Default::default()
+            };
+            let values = got.compute_with(&options).unwrap().0.values().unwrap();
+            assert_eq!(values.shape(), want.shape(), "{name}");
+            for ((i, g), w) in values.indexed_iter().zip(want.iter()) {
+                assert!(
+                    (g.is_nan() && w.is_nan()) || g == w,
+                    "{name} on {backend:?} at {i:?}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}

@@ -182,31 +182,46 @@ fn arithmetic_lines_up_by_dim_name_and_drops_conflicting_scalar_labels() {
     let sum = &red + &per_band;
     assert_eq!(sum.dims(), ["time", "y", "x", "band"]);
     assert_eq!(sum.values().unwrap()[[4, 2, 3, 1]], 4023.0 + 100.0);
-    // labels that differ on a shared dim are an error when computed
+    // labels that differ on a shared dim: xarray's inner join, the labels both have
     let shifted = da
         .isel_slice("x", strata::Slice::range(1, 4))
         .unwrap()
         .loc("x", 0.0, 1e9)
         .unwrap();
     let cut = da.isel_slice("x", strata::Slice::range(0, 3)).unwrap();
-    let bad = &shifted - &cut;
-    match bad.values() {
-        Err(strata::Error::Label(LabelError::Misaligned { op, dim, left, right })) => {
-            assert_eq!((op.as_str(), dim.as_str()), ("Sub", "x"));
-            // the labels that differ, named
+    let diff = &shifted - &cut;
+    assert_eq!(diff.xs().unwrap(), [550_045.0, 550_075.0]);
+    let d = diff.values().unwrap();
+    assert_eq!(d.shape(), [5, 2, 3, 2]);
+    assert!(d.iter().all(|v| v.is_nan() || *v == 0.0), "same pixels, same values");
+    // an exact join refuses them, naming the labels that differ
+    match shifted.align(&cut, strata::labelled::Join::Exact) {
+        Err(LabelError::Misaligned { op, dim, left, right }) => {
+            assert_eq!((op.as_str(), dim.as_str()), ("align", "x"));
             assert!(
-                left.starts_with("3 labels") && right.starts_with("3 labels") && left != right,
+                left.starts_with("3 labels, 550045") && right.starts_with("3 labels, 550015"),
                 "{left} / {right}"
             );
         }
-        other => panic!("{other:?}"),
+        other => panic!("{:?}", other.map(|_| ())),
     }
-    // and through whatever is built on it, and every way of computing it
+    // an error kept from building travels through whatever is built on it, and every way of
+    // computing it: dims in another order (strata does not transpose)
+    let yx = da.isel("time", 0).unwrap().isel("band", 0).unwrap();
+    let xy = DataArray::new(
+        strata::Array::from_ndarray(ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[4, 3])), [4, 3]),
+        &["x", "y"],
+        vec![],
+    )
+    .unwrap();
+    let bad = &yx - &xy;
     let later = (&bad * 2.0).mean("y").unwrap();
-    assert!(matches!(
-        later.compute(),
-        Err(strata::Error::Label(LabelError::Misaligned { .. }))
-    ));
+    for result in [bad.values().map(|_| ()), later.compute().map(|_| ())] {
+        assert!(
+            matches!(result, Err(strata::Error::Label(LabelError::DimOrder { .. }))),
+            "{result:?}"
+        );
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! assert_eq!(nir.values().unwrap().into_raw_vec_and_offset().0, vec![4.0, 5.0]);
 //! ```
 
+mod align;
 mod compute;
 mod coords;
 mod groupby;
@@ -31,6 +32,7 @@ use std::fmt;
 use crate::array::{human_bytes, Array};
 use crate::geo::{Affine, XyCoords};
 
+pub use align::Join;
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
 pub use groupby::{Rolling, TimeGroups};
@@ -82,7 +84,7 @@ pub enum LabelError {
     },
     /// Two operands label a shared dim differently.
     #[error(
-        "{op}: the operands' {dim:?} coordinates differ ({left} against {right}); strata aligns exactly: select the same labels first"
+        "{op}: the operands' {dim:?} coordinates differ ({left} against {right}), and the join asks for equal labels"
     )]
     Misaligned {
         /// the operation

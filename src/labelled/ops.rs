@@ -1,7 +1,7 @@
 //! Arithmetic, comparisons, reductions and filters on labelled arrays. Operands line up by
 //! dim name (xarray broadcasting: the result has the left operand's dims, then the right's
-//! new ones); shared dims must carry the same labels (strata aligns exactly, where xarray
-//! would take an inner join). Reductions take dim names and skip NaN, as xarray's do on
+//! new ones); shared dims keep the labels both operands have (xarray's default inner join;
+//! `align` takes the others). Reductions take dim names and skip NaN, as xarray's do on
 //! floats.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -73,21 +73,20 @@ impl DataArray {
         other: &DataArray,
         combine: impl FnOnce(&Array, &Array) -> Array,
     ) -> Result<DataArray, LabelError> {
-        for d in self.dims.iter().filter(|d| other.dims.contains(d)) {
-            let (a, b) = (self.index_of(d).ok(), other.index_of(d).ok());
-            if let (Some(a), Some(b)) = (a, b) {
-                if a.values != b.values {
-                    return Err(LabelError::Misaligned {
-                        op: name.to_string(),
-                        dim: d.clone(),
-                        left: a.values.brief(),
-                        right: b.values.brief(),
-                    });
-                }
-            }
-        }
-        let mut dims = self.dims.clone();
-        dims.extend(other.dims.iter().filter(|d| !self.dims.contains(d)).cloned());
+        // xarray's default for arithmetic: the labels both operands have
+        let (this, other) = self.align(other, super::Join::Inner).map_err(|e| match e {
+            LabelError::Misaligned { dim, left, right, .. } => LabelError::Misaligned {
+                op: name.to_string(),
+                dim,
+                left,
+                right,
+            },
+            LabelError::EmptyDim { dim, .. } => LabelError::EmptyDim { op: "arithmetic", dim },
+            other => other,
+        })?;
+        let (this, other) = (&this, &other);
+        let mut dims = this.dims.clone();
+        dims.extend(other.dims.iter().filter(|d| !this.dims.contains(d)).cloned());
         let positions: Vec<usize> = other
             .dims
             .iter()
@@ -96,23 +95,23 @@ impl DataArray {
         if positions.windows(2).any(|w| w[0] > w[1]) {
             return Err(LabelError::DimOrder {
                 op: name.to_string(),
-                left: self.dims.clone(),
+                left: this.dims.clone(),
                 right: other.dims.clone(),
             });
         }
-        let left = (self.dims.len()..dims.len()).fold(self.data.clone(), |a, _| a.expand_dims(-1));
+        let left = (this.dims.len()..dims.len()).fold(this.data.clone(), |a, _| a.expand_dims(-1));
         let right = (0..dims.len())
             .filter(|k| !positions.contains(k))
             .fold(other.data.clone(), |a, k| a.expand_dims(k as isize));
         let data = combine(&left, &right);
-        let mut coords = self.coords.clone();
+        let mut coords = this.coords.clone();
         coords.retain(|c| match other.coord(&c.name) {
             // a scalar label the operands disagree on no longer describes the result
             Some(o) if c.dim.is_none() => o == c,
             _ => true,
         });
         for c in &other.coords {
-            if self.coord(&c.name).is_none() {
+            if this.coord(&c.name).is_none() {
                 coords.push(c.clone());
             }
         }
@@ -120,12 +119,12 @@ impl DataArray {
             data: data.with_dims(&dims),
             dims,
             coords,
-            attrs: if self.attrs == Default::default() {
+            attrs: if this.attrs == Default::default() {
                 other.attrs.clone()
             } else {
-                self.attrs.clone()
+                this.attrs.clone()
             },
-            name: self.name.clone().filter(|n| other.name.as_ref() == Some(n)),
+            name: this.name.clone().filter(|n| other.name.as_ref() == Some(n)),
             held: None,
             failed: None,
         })
