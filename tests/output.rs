@@ -79,6 +79,50 @@ fn a_float_geotiff_reads_back_with_its_pixels_transform_crs_and_nodata() {
     );
     assert_eq!((offsets[11] + counts[11]) as usize, bytes.len());
     assert!(nodata.is_some_and(f64::is_nan), "{nodata:?}");
+    // Internal overviews, halved until a tile holds them (530 x 300 → 265 x 150 → 133 x 75),
+    // each the top-left pixel of every 2 × 2 of the level before; their directories come
+    // before any tile, and their tiles before full resolution's, smallest first.
+    let reader = CogReader::new(ObjectStore::new(StoreOptions::default()).unwrap());
+    let href = path.to_str().unwrap();
+    let levels: Vec<(u32, u32)> = reader
+        .open_blocking(href)
+        .unwrap()
+        .header()
+        .levels
+        .iter()
+        .map(|l| (l.width, l.height))
+        .collect();
+    assert_eq!(levels, [(530, 300), (265, 150), (133, 75)]);
+    let mut first_tile = Vec::new();
+    let mut dec = tiff::decoder::Decoder::new(std::io::Cursor::new(&bytes)).unwrap();
+    loop {
+        first_tile.push(dec.get_tag_u32_vec(tiff::tags::Tag::TileOffsets).unwrap()[0]);
+        if !dec.more_images() {
+            break;
+        }
+        dec.next_image().unwrap();
+    }
+    assert!(
+        first_tile.windows(2).all(|w| w[0] > w[1]),
+        "smallest overview first: {first_tile:?}"
+    );
+    for (level, step) in [(1u32, 2usize), (2, 4)] {
+        let (w, h) = levels[level as usize];
+        let window = TileWindow {
+            level: level as usize,
+            bands: vec![0, 1],
+            rows: 0..h,
+            cols: 0..w,
+        };
+        let over = reader.read_window(href, &window).unwrap();
+        for ((b, r, c), got) in over.indexed_iter() {
+            let want = data[[b, r * step, c * step]];
+            assert!(
+                (got.is_nan() && want.is_nan()) || *got == f64::from(want),
+                "level {level} at {b},{r},{c}"
+            );
+        }
+    }
     for ((i, &got), &want) in back.indexed_iter().zip(data.iter()) {
         assert!(
             (got.is_nan() && want.is_nan()) || got == f64::from(want),

@@ -157,6 +157,9 @@ impl SyntheticLandsat {
         let options = GeoTiffOptions {
             nodata: Some(0.0),
             tile: self.tile,
+            // Without overviews, as the catalog was when its benchmark figures were taken
+            // (strata reads full resolution only).
+            overviews: false,
             ..GeoTiffOptions::new(transform, EPSG)
         };
         let mut items = Vec::new();
