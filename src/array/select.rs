@@ -180,16 +180,7 @@ impl Array {
                 });
             }
             let kept: Vec<usize> = (0..node.grid.ndim()).filter(|&a| a != axis).collect();
-            let maps = kept
-                .iter()
-                .map(|&a| AxisMap::Strided {
-                    axis: a,
-                    start: 0,
-                    step: 1,
-                    len: node.shape()[a],
-                })
-                .collect();
-            let sizes = kept.iter().map(|&a| node.grid.sizes(a).to_vec()).collect();
+            let (maps, sizes) = whole_axes(node, &kept);
             self.select_node(maps, vec![(axis, i as usize)], sizes)
         });
         let out = Array::from_result(result);
@@ -253,6 +244,33 @@ impl Array {
             self.select_node(maps, vec![], sizes)
         });
         self.same_dims(Array::from_result(result))
+    }
+
+    /// The axes in the order `axes` gives (numpy's `transpose(axes)`: output axis `k` is input
+    /// axis `axes[k]`); the blocks follow their axes. Lazy: one selection, which gathers each
+    /// output block from its input block (on the device too); a selection of it composes.
+    pub fn transpose(&self, axes: &[usize]) -> Array {
+        let result = self.node().and_then(|node| {
+            let nd = node.grid.ndim();
+            let mut seen = vec![false; nd];
+            let valid = axes.len() == nd && axes.iter().all(|&a| a < nd && !std::mem::replace(&mut seen[a], true));
+            if !valid {
+                return Err(ExprError::InvalidArgument {
+                    op: "transpose".into(),
+                    reason: format!("{axes:?} is not a permutation of the {nd} axes"),
+                });
+            }
+            let (maps, sizes) = whole_axes(node, axes);
+            self.select_node(maps, vec![], sizes)
+        });
+        let out = Array::from_result(result);
+        match self.dims() {
+            Some(d) if out.check().is_ok() => {
+                let names: Vec<&String> = axes.iter().map(|&a| &d[a]).collect();
+                out.with_dims(&names)
+            }
+            _ => out,
+        }
     }
 
     /// A new axis of length 1 at `axis` (numpy's `expand_dims`).
@@ -344,6 +362,21 @@ impl Array {
         });
         self.same_dims(Array::from_result(result))
     }
+}
+
+/// Maps reading the whole of each of `axes` of `node`, in that order, and their block sizes.
+fn whole_axes(node: &Node, axes: &[usize]) -> (Vec<AxisMap>, Vec<Vec<usize>>) {
+    let maps = axes
+        .iter()
+        .map(|&a| AxisMap::Strided {
+            axis: a,
+            start: 0,
+            step: 1,
+            len: node.shape()[a],
+        })
+        .collect();
+    let sizes = axes.iter().map(|&a| node.grid.sizes(a).to_vec()).collect();
+    (maps, sizes)
 }
 
 #[cfg(test)]

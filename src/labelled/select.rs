@@ -59,6 +59,28 @@ impl DataArray {
         Ok(self.take_coords(dim, indices, self.data.take(axis as isize, &list)))
     }
 
+    /// The dims in the order `dims` names them (xarray's `transpose`); coordinates unchanged.
+    /// Lazy: one selection (see [`Array::transpose`](crate::Array::transpose)).
+    ///
+    /// **Errors**: [`LabelError::NoDim`] for a dim the array lacks,
+    /// [`LabelError::Shape`] when `dims` does not name every dim once.
+    pub fn transpose(&self, dims: &[&str]) -> Result<DataArray, LabelError> {
+        let axes: Vec<usize> = dims.iter().map(|d| self.axis(d)).collect::<Result<_, _>>()?;
+        let mut sorted = axes.clone();
+        sorted.sort_unstable();
+        if sorted != (0..self.dims.len()).collect::<Vec<_>>() {
+            return Err(LabelError::Shape {
+                what: format!("transpose to {dims:?}"),
+                expected: format!("every dim of {:?} once", self.dims),
+                found: format!("{} names", dims.len()),
+            });
+        }
+        let mut out = self.relabel(self.data.transpose(&axes));
+        out.dims = dims.iter().map(|d| d.to_string()).collect();
+        out.data = out.data.with_dims(&out.dims);
+        Ok(out)
+    }
+
     /// Exactly `nx` × `ny` pixels around the point (`x`, `y`) in the array's CRS: the pixel
     /// nearest the point is the window's centre (for an even size, the first right and below
     /// it). The area of interest of a notebook (`stack.loc[..., y+b:y-b, x-b:x+b]`) without its
