@@ -15,21 +15,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
-use ndarray::{ArrayView2, ArrayViewD};
 use strata::backend::gpu::BackendChoice;
 use strata::exec::Dashboard;
 use strata::expr::IoCounters;
 use strata::geo::Crs;
 use strata::io::{CogReader, Hedging, ObjectStore, StoreOptions};
 use strata::job::{launch_slurm, Job, JobCompute, SlurmOptions};
-use strata::labelled::{compute_all, to_zarr_all, CoordValues, DataArray, DropHow};
+use strata::labelled::{compute_all, to_zarr_all, DataArray, DropHow};
 use strata::loopback::landsat::SyntheticLandsat;
 use strata::loopback::{Fault, FaultPlan, LatencyProfile, Server};
 use strata::output::zarr::ZarrOptions;
-use strata::output::{
-    write_bytes, write_geotiff, write_npy, write_npy_mask, write_png_band, write_png_mask, write_png_rgb_grid,
-    ColorMap, GeoTiffOptions, Stretch,
-};
+use strata::output::{write_bytes, write_png_rgb_grid, ColorMap, Stretch};
 use strata::stac::{search, ItemCollection, SearchParams};
 use strata::stack::{stack, StackOptions};
 use strata::{BoundaryMode, ComputeOptions, ExecReport};
@@ -495,7 +491,7 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
             v.shape(),
             v.len() - valid
         );
-        write_npy(&dir.join(format!("{name}.npy")), &v)?;
+        a.to_npy(dir.join(format!("{name}.npy")))?;
         values.push(v);
     }
     let mask = o.mask.mask_values()?;
@@ -505,7 +501,7 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
         mask.len(),
         args.threshold
     );
-    write_npy_mask(&dir.join("mask.npy"), &mask)?;
+    o.mask.to_npy(dir.join("mask.npy"))?;
 
     // data.plot.imshow(row='time', rgb='band', robust=True); av_NDVI.plot.imshow(cmap='RdBu_r'), ...
     write_png_rgb_grid(
@@ -514,48 +510,35 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
         Stretch::ROBUST,
     )?;
     let ndvi_stretch = Stretch::Range { vmin: -0.3, vmax: 0.3 };
-    write_png_band(
-        &dir.join("ndvi_mean.png"),
-        plane(&values[1])?,
-        ndvi_stretch,
-        ColorMap::RdBuR,
-    )?;
-    write_png_band(
-        &dir.join("lum_median.png"),
-        plane(&values[2])?,
-        Stretch::ROBUST,
-        ColorMap::GreysR,
-    )?;
-    write_png_band(
-        &dir.join("smoothed.png"),
-        plane(&values[3])?,
-        Stretch::ROBUST,
-        ColorMap::Viridis,
-    )?;
-    write_png_mask(&dir.join("mask.png"), mask.view().into_dimensionality()?)?;
+    o.ndvi_mean
+        .to_png(dir.join("ndvi_mean.png"), ndvi_stretch, ColorMap::RdBuR)?;
+    o.lum_median
+        .to_png(dir.join("lum_median.png"), Stretch::ROBUST, ColorMap::GreysR)?;
+    o.smoothed
+        .to_png(dir.join("smoothed.png"), Stretch::ROBUST, ColorMap::Viridis)?;
+    o.mask.to_png(dir.join("mask.png"), Stretch::ROBUST, ColorMap::GreysR)?;
 
+    // da.rio.to_raster(...): CRS, transform and NaN nodata come from each array.
+    o.ndvi_mean.to_geotiff(dir.join("ndvi_mean.tif"))?;
+    o.lum_median.to_geotiff(dir.join("lum_median.tif"))?;
+    o.smoothed.to_geotiff(dir.join("smoothed.tif"))?;
+    o.mask.to_geotiff(dir.join("mask.tif"))?;
     let epsg = o.ndvi_mean.attrs().epsg.ok_or("no CRS")?;
     let transform = o.ndvi_mean.transform().ok_or("no x/y coordinates")?;
-    let geo = GeoTiffOptions {
-        nodata: Some(f64::NAN),
-        ..GeoTiffOptions::new(transform, epsg)
-    };
-    write_geotiff(&dir.join("ndvi_mean.tif"), &values[1], &geo)?;
-    write_geotiff(&dir.join("lum_median.tif"), &values[2], &geo)?;
-    write_geotiff(&dir.join("smoothed.tif"), &values[3], &geo)?;
-    let mask_geo = GeoTiffOptions { nodata: None, ..geo };
-    write_geotiff(&dir.join("mask.tif"), &mask, &mask_geo)?;
 
-    let times: Vec<String> = match &o.monthly_rgb.coord("time").ok_or("no time")?.values {
-        CoordValues::Time(t) => t.iter().map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).collect(),
-        _ => vec![],
-    };
+    let times: Vec<String> = o
+        .monthly_rgb
+        .times()
+        .ok_or("no time")?
+        .iter()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .collect();
     let coords = serde_json::json!({
         "epsg": epsg,
         "pixel": "centre",
         "transform": [transform.a, transform.b, transform.c, transform.d, transform.e, transform.f],
-        "x": o.ndvi_mean.f64_coord("x")?,
-        "y": o.ndvi_mean.f64_coord("y")?,
+        "x": o.ndvi_mean.xs().ok_or("no x")?,
+        "y": o.ndvi_mean.ys().ok_or("no y")?,
         "outputs": {
             "monthly_rgb": {"dims": o.monthly_rgb.dims(), "band": ["red", "green", "blue"], "time": times},
             "ndvi_mean": {"dims": o.ndvi_mean.dims()},
@@ -572,9 +555,4 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
     write_bytes(&dir.join("report.html"), o.report.to_html().as_bytes())?;
     println!("wrote results to {}", dir.display());
     Ok(())
-}
-
-/// A 2-D view of a `(y, x)` result.
-fn plane<'a>(a: &ArrayViewD<'a, f32>) -> Result<ArrayView2<'a, f32>, ndarray::ShapeError> {
-    a.clone().into_dimensionality()
 }
