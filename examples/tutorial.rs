@@ -25,7 +25,7 @@ use strata::labelled::{compute_all, to_zarr_all, DataArray, DropHow};
 use strata::loopback::landsat::SyntheticLandsat;
 use strata::loopback::{Fault, FaultPlan, LatencyProfile, Server};
 use strata::output::zarr::ZarrOptions;
-use strata::output::{write_bytes, write_png_rgb_grid, ColorMap, Stretch};
+use strata::output::{write_bytes, ColorMap, FigureStyle, Stretch};
 use strata::stac::{search, ItemCollection, SearchParams};
 use strata::stack::{stack, StackOptions};
 use strata::{BoundaryMode, ComputeOptions, ExecReport};
@@ -503,11 +503,17 @@ fn write_outputs(args: &Args, o: &Outputs) -> Result<(), Box<dyn Error>> {
     );
     o.mask.to_npy(dir.join("mask.npy"))?;
 
-    // data.plot.imshow(row='time', rgb='band', robust=True); av_NDVI.plot.imshow(cmap='RdBu_r'), ...
-    write_png_rgb_grid(
-        &dir.join("monthly_rgb.png"),
-        values[0].view().into_dimensionality()?,
-        Stretch::ROBUST,
+    // data.plot.imshow(row='time', rgb='band', robust=True): a grid of panels titled by month,
+    // axes in the CRS; av_NDVI.plot.imshow(cmap='RdBu_r'), ...: figures, and bare images
+    o.monthly_rgb
+        .plot(dir.join("monthly_rgb.png"), &FigureStyle::default())?;
+    o.ndvi_mean.clone().with_name("mean NDVI").plot(
+        dir.join("ndvi_mean_figure.png"),
+        &FigureStyle {
+            stretch: Stretch::Range { vmin: -0.3, vmax: 0.3 },
+            cmap: ColorMap::RdBuR,
+            ..FigureStyle::default()
+        },
     )?;
     let ndvi_stretch = Stretch::Range { vmin: -0.3, vmax: 0.3 };
     o.ndvi_mean

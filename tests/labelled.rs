@@ -216,6 +216,15 @@ fn arithmetic_lines_up_by_dim_name_and_drops_conflicting_scalar_labels() {
     .unwrap();
     let bad = &yx - &xy;
     let later = (&bad * 2.0).mean("y").unwrap();
+    // known as soon as it is built, before any compute
+    for built in [&bad, &later] {
+        assert!(
+            matches!(built.check(), Err(strata::Error::Label(LabelError::DimOrder { .. }))),
+            "{:?}",
+            built.check()
+        );
+    }
+    assert!(yx.check().is_ok());
     for result in [bad.values().map(|_| ()), later.compute().map(|_| ())] {
         assert!(
             matches!(result, Err(strata::Error::Label(LabelError::DimOrder { .. }))),

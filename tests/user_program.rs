@@ -277,3 +277,117 @@ fn an_area_of_exactly_n_pixels_around_a_point_or_in_a_box() {
         })
     ));
 }
+
+/// `plot` draws xarray's quicklook: one panel per time step in a grid, one stretch for all,
+/// NaN in light grey, a colorbar beside single bands; other layouts are typed errors.
+#[test]
+fn plot_draws_a_grid_of_panels_with_one_stretch_and_a_colorbar() {
+    use chrono::TimeZone;
+    use strata::labelled::{Coord, CoordValues, LabelError};
+    use strata::output::{ColorMap, FigureStyle, Stretch};
+    let dir = scratch("plot");
+    // three 40 x 40 steps: all 0, all 1, all NaN
+    let v = ndarray::Array3::from_shape_fn((3, 40, 40), |(t, _, _)| [0.0f32, 1.0, f32::NAN][t]).into_dyn();
+    let times = (1..=3)
+        .map(|m| chrono::Utc.with_ymd_and_hms(2020, m, 1, 0, 0, 0).unwrap())
+        .collect();
+    let cube = DataArray::new(
+        strata::Array::from_ndarray(v, [1, 20, 20]),
+        &["time", "y", "x"],
+        vec![
+            Coord::index("time", CoordValues::Time(times)),
+            Coord::index(
+                "y",
+                CoordValues::F64((0..40).map(|i| 4000.0 - 30.0 * i as f64).collect()),
+            ),
+            Coord::index(
+                "x",
+                CoordValues::F64((0..40).map(|i| 500.0 + 30.0 * i as f64).collect()),
+            ),
+        ],
+    )
+    .unwrap()
+    .with_attrs(strata::labelled::GeoAttrs {
+        epsg: Some(32610),
+        resolution: Some((30.0, 30.0)),
+        ..Default::default()
+    });
+    let style = FigureStyle {
+        stretch: Stretch::Range { vmin: 0.0, vmax: 1.0 },
+        cmap: ColorMap::Viridis,
+        columns: 2,
+        panel_width: 100,
+        ..FigureStyle::default()
+    };
+    let path = dir.join("cube.png");
+    cube.plot(&path, &style).unwrap();
+    let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut px = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut px).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let (w, h) = (info.width as usize, info.height as usize);
+    // two columns of (image + labels) and a colorbar beside them; two rows
+    assert!(w > 2 * 100 && h > 2 * 100, "{w} x {h}");
+    // Count one colour's pixels in a rectangle of the figure.
+    let count = |rgb: [u8; 3], xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+        ys.flat_map(|y| xs.clone().map(move |x| (y, x)))
+            .filter(|&(y, x)| px[(y * w + x) * 3..(y * w + x) * 3 + 3] == rgb)
+            .count()
+    };
+    // viridis at 0 and 1 (matplotlib's table), NaN's grey, and the white of the empty cell
+    let (low, high, nan, white) = ([68, 1, 84], [253, 231, 37], [230, 230, 230], [255, 255, 255]);
+    let bar = w - 80; // the colorbar column
+    let (cw, ch) = (bar / 2, h / 2);
+    let image = 100 * 100 * 9 / 10;
+    assert!(count(low, 0..cw, 0..ch) >= image && count(high, 0..cw, 0..ch) == 0);
+    assert!(count(high, cw..bar, 0..ch) >= image && count(low, cw..bar, 0..ch) == 0);
+    assert!(count(nan, 0..cw, ch..h) >= image);
+    assert_eq!(
+        count(white, cw..bar, ch..h),
+        (bar - cw) * (h - ch),
+        "the fourth cell is empty"
+    );
+    // the colorbar shows both ends of the map
+    assert!(count(low, bar..w, 0..h) > 0 && count(high, bar..w, 0..h) > 0);
+
+    // Two bands are neither a single band nor RGB: a typed error, and no file.
+    let two = DataArray::new(
+        strata::Array::from_ndarray(ndarray::Array3::<f32>::zeros((2, 4, 4)).into_dyn(), [2, 4, 4]),
+        &["band", "y", "x"],
+        vec![],
+    )
+    .unwrap();
+    let bad = dir.join("bad.png");
+    match two.plot(&bad, &FigureStyle::default()) {
+        Err(e) => assert!(matches!(e, strata::Error::Label(LabelError::Layout { .. })), "{e}"),
+        Ok(()) => panic!("two bands drew a figure"),
+    }
+    assert!(!bad.exists());
+}
+
+/// One NaN convention: `Array`'s plain reductions skip NaN as `DataArray`'s do (xarray's), and
+/// numpy's NaN-propagating forms are asked for by name.
+#[test]
+fn array_and_data_array_reductions_share_one_nan_convention() {
+    use strata::ReduceOp;
+    // [[1, NaN, 3], [4, 5, 6]]: the mean over y skips the NaN, numpy's propagates it
+    let da = small();
+    let arr = da.data().clone();
+    let want = [2.5f32, 5.0, 4.5];
+    assert_eq!(flat(&da.mean("y").unwrap()), want);
+    assert_eq!(arr.mean(0).compute().unwrap().into_raw_vec_and_offset().0, want);
+    assert_eq!(arr.nanmean(0).compute().unwrap().into_raw_vec_and_offset().0, want);
+    let numpy = arr.reduce(ReduceOp::Mean, 0).compute().unwrap();
+    assert!(numpy[[1]].is_nan() && numpy[[0]] == 2.5 && numpy[[2]] == 4.5);
+    let labelled = da.reduce(ReduceOp::Mean, &["y"]).unwrap();
+    assert!(flat(&labelled)[1].is_nan());
+    for (plain, skipping) in [
+        (arr.sum(0), [5.0f32, 5.0, 9.0]),
+        (arr.max(0), [4.0, 5.0, 6.0]),
+        (arr.min(0), [1.0, 5.0, 3.0]),
+        (arr.median(0), [2.5, 5.0, 4.5]),
+    ] {
+        assert_eq!(plain.compute().unwrap().into_raw_vec_and_offset().0, skipping);
+    }
+}

@@ -113,25 +113,32 @@ impl Array {
     }
 
     reductions! {
-        /// Sum (NaN propagates).
-        sum => ReduceOp::Sum;
-        /// Arithmetic mean (NaN propagates).
-        mean => ReduceOp::Mean;
-        /// Minimum (NaN propagates).
-        min => ReduceOp::Min;
-        /// Maximum (NaN propagates).
-        max => ReduceOp::Max;
-        /// Median (NaN propagates; even counts average the two middle values).
-        median => ReduceOp::Median;
-        /// Sum of non-NaN values (0 where all are NaN).
+        /// Sum of the non-NaN values (0 where all are NaN). strata's one NaN convention is
+        /// xarray's: the plain names skip NaN, on [`Array`] as on
+        /// [`DataArray`](crate::labelled::DataArray); numpy's NaN-propagating sum is
+        /// `reduce(ReduceOp::Sum, axes)`.
+        sum => ReduceOp::NanSum;
+        /// Mean of the non-NaN values (NaN where all are NaN); NaN-propagating:
+        /// `reduce(ReduceOp::Mean, axes)`.
+        mean => ReduceOp::NanMean;
+        /// Minimum of the non-NaN values (NaN where all are NaN; an empty axis is an error);
+        /// NaN-propagating: `reduce(ReduceOp::Min, axes)`.
+        min => ReduceOp::NanMin;
+        /// Maximum of the non-NaN values (NaN where all are NaN; an empty axis is an error);
+        /// NaN-propagating: `reduce(ReduceOp::Max, axes)`.
+        max => ReduceOp::NanMax;
+        /// Median of the non-NaN values as `numpy.nanmedian` (an even count averages the two
+        /// middle values); NaN-propagating: `reduce(ReduceOp::Median, axes)`.
+        median => ReduceOp::NanMedian;
+        /// [`Array::sum`] under numpy's name.
         nansum => ReduceOp::NanSum;
-        /// Mean of non-NaN values (NaN where all are NaN).
+        /// [`Array::mean`] under numpy's name.
         nanmean => ReduceOp::NanMean;
-        /// Minimum of non-NaN values.
+        /// [`Array::min`] under numpy's name.
         nanmin => ReduceOp::NanMin;
-        /// Maximum of non-NaN values.
+        /// [`Array::max`] under numpy's name.
         nanmax => ReduceOp::NanMax;
-        /// Median of non-NaN values, as `numpy.nanmedian`.
+        /// [`Array::median`] under numpy's name.
         nanmedian => ReduceOp::NanMedian;
         /// Number of non-NaN values.
         count => ReduceOp::Count;

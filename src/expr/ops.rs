@@ -186,7 +186,7 @@ impl ReduceOp {
         match self {
             Self::Sum | Self::NanSum | Self::Count | Self::Any => Some(0.0),
             Self::All => Some(1.0),
-            Self::Min | Self::Max => None,
+            Self::Min | Self::Max | Self::NanMin | Self::NanMax => None,
             _ => Some(f32::NAN),
         }
     }

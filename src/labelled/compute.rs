@@ -64,6 +64,18 @@ impl DataArray {
         Ok(self.relabel(self.data.persist()?))
     }
 
+    /// The first error met while building this array, without computing anything: operands
+    /// whose labels or dims could not be lined up (the differing labels named), then errors of
+    /// the array underneath (shapes, axes). Such an array's `shape()` is empty; this says why.
+    /// Free.
+    ///
+    /// **Errors**: [`crate::Error::Label`] or [`crate::Error::Plan`].
+    pub fn check(&self) -> crate::Result<()> {
+        self.check_labels()?;
+        self.data.check()?;
+        Ok(())
+    }
+
     /// The labelling error kept from building, if any. Free.
     ///
     /// **Errors**: [`LabelError`] (operands whose labels differed, say).

@@ -311,7 +311,7 @@ impl DataArray {
         &self.dims
     }
 
-    /// The shape.
+    /// The shape (empty for an array whose build failed: [`DataArray::check`] says why).
     pub fn shape(&self) -> &[usize] {
         self.data.shape()
     }

@@ -9,8 +9,8 @@ use ndarray::{ArcArray, Axis, Ix2, Ix3, IxDyn};
 use super::{CoordValues, DataArray, LabelError};
 use crate::expr::DType;
 use crate::output::{
-    write_geotiff, write_npy, write_npy_mask, write_png_band, write_png_mask, write_png_rgb, ColorMap, GeoTiffOptions,
-    Stretch,
+    write_figure, write_geotiff, write_npy, write_npy_mask, write_png_band, write_png_mask, write_png_rgb, ColorMap,
+    FigureStyle, GeoTiffOptions, Panel, PanelData, Stretch,
 };
 
 impl DataArray {
@@ -114,6 +114,67 @@ impl DataArray {
             }
             _ => return Err(self.layout("a PNG", "(y, x) or three bands (band, y, x)").into()),
         }
+        Ok(())
+    }
+
+    /// A quicklook figure as xarray's `plot.imshow` draws it: `(y, x)` one panel with a
+    /// colorbar; `(time, y, x)` a grid of panels titled by date (`row="time"`), one stretch and
+    /// colorbar for all; `(band, y, x)` or `(time, band, y, x)` with three bands as RGB panels.
+    /// Axes in CRS coordinates when the array has a transform (`style.extent` overrides).
+    /// Computes a lazy array first; writes the PNG atomically.
+    ///
+    /// **Errors**: [`LabelError::Layout`] for other dims; compute and output errors.
+    pub fn plot(&self, path: impl AsRef<Path>, style: &FigureStyle) -> crate::Result<()> {
+        let path = path.as_ref();
+        self.check_yx("a figure", 2..=4)?;
+        let values = self.shared_values()?;
+        let (h, w) = (values.shape()[self.dims.len() - 2], values.shape()[self.dims.len() - 1]);
+        let mut style = *style;
+        if style.extent.is_none() {
+            style.extent = self
+                .transform()
+                .map(|t| (t.c, t.c + w as f64 * t.a, t.f + h as f64 * t.e, t.f));
+        }
+        let title = |i: usize| match self.times() {
+            Some(t) if self.dims[0] == "time" => format!("time = {}", t[i].format("%Y-%m-%d")),
+            _ => self.name.clone().unwrap_or_default(),
+        };
+        let dims: Vec<&str> = self.dims.iter().map(String::as_str).collect();
+        let panels: Vec<Panel<'_>> = match dims[..] {
+            ["y", "x"] => vec![Panel {
+                title: title(0),
+                data: PanelData::Band(values.view().into_dimensionality::<Ix2>().expect("two dims")),
+            }],
+            ["time", "y", "x"] => values
+                .outer_iter()
+                .enumerate()
+                .map(|(i, v)| Panel {
+                    title: title(i),
+                    data: PanelData::Band(v.into_dimensionality::<Ix2>().expect("two dims")),
+                })
+                .collect(),
+            [_, "y", "x"] if values.shape()[0] == 3 => vec![Panel {
+                title: title(0),
+                data: PanelData::Rgb(values.view().into_dimensionality::<Ix3>().expect("three dims")),
+            }],
+            [_, _, "y", "x"] if values.shape()[1] == 3 => values
+                .outer_iter()
+                .enumerate()
+                .map(|(i, v)| Panel {
+                    title: title(i),
+                    data: PanelData::Rgb(v.into_dimensionality::<Ix3>().expect("three dims")),
+                })
+                .collect(),
+            _ => {
+                return Err(self
+                    .layout(
+                        "a figure",
+                        "(y, x), (time, y, x), or three bands: (band, y, x), (time, band, y, x)",
+                    )
+                    .into())
+            }
+        };
+        write_figure(path, &panels, &style)?;
         Ok(())
     }
 

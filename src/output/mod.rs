@@ -4,6 +4,7 @@
 //! then renamed over it, so a failed or interrupted run leaves either the old file or none,
 //! never half of a new one.
 
+mod figure;
 mod geotiff;
 mod png;
 pub mod zarr;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayBase, IxDyn};
 
+pub use figure::{write_figure, FigureStyle, Panel, PanelData};
 pub use geotiff::{geotiff_bytes, write_geotiff, GeoTiffOptions, GeoTiffSample};
 pub use png::{
     percentile, percentiles_streamed, write_png_band, write_png_mask, write_png_rgb, write_png_rgb_grid, ColorMap,

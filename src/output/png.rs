@@ -161,7 +161,7 @@ pub enum ColorMap {
 }
 
 impl ColorMap {
-    fn rgb(self, t: f64) -> [u8; 3] {
+    pub(crate) fn rgb(self, t: f64) -> [u8; 3] {
         let c = match self {
             ColorMap::Viridis => colorous::VIRIDIS.eval_continuous(t),
             ColorMap::RdBuR => colorous::RED_BLUE.eval_continuous(1.0 - t),
@@ -171,7 +171,7 @@ impl ColorMap {
     }
 }
 
-fn unit(v: f32, (vmin, vmax): (f64, f64)) -> f64 {
+pub(crate) fn unit(v: f32, (vmin, vmax): (f64, f64)) -> f64 {
     let span = vmax - vmin;
     if span > 0.0 {
         ((f64::from(v) - vmin) / span).clamp(0.0, 1.0)
