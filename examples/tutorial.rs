@@ -335,7 +335,7 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     }
     let (outs, report) = compute_all(&[&monthly_aoi, &ndvi, &av_lum, &smoothed, &mask], &opts)?;
     println!(
-        "computed on {} in {:.2} s: task time {:.2} s summed, {:.2} s of it waiting on reads; \
+        "computed on {} in {:.3} s: task time {:.2} s summed, {:.2} s of it waiting on reads; \
          held at most {:.0} MB, process peak {}",
         report.backend,
         began.elapsed().as_secs_f64(),

@@ -20,7 +20,7 @@ pub use array::{compute_many, Array, Axes, Slice};
 /// Which backend a computation runs on (`strata::Backend::Cpu` forces the CPU); the same type
 /// as `backend::gpu::BackendChoice`.
 pub use backend::gpu::BackendChoice as Backend;
-pub use exec::{ComputeOptions, ExecError, ExecReport};
+pub use exec::{ComputeOptions, ExecError, ExecReport, RunControl};
 pub use expr::{BoundaryMode, Chunks, DType, ExprError, ReduceOp};
 
 /// Any error strata returns: one variant per layer.

@@ -514,3 +514,50 @@ fn chained_selections_read_only_the_selected_pixels_of_a_source() {
         "two times, each cut at the block edges of rows and columns"
     );
 }
+
+/// A run watched and interrupted through its `RunControl` (what Ctrl-C in a notebook does):
+/// its progress counts up, and once interrupted it starts no more tasks and says so.
+#[test]
+fn a_run_control_shows_progress_and_interrupts_the_run() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    // 400 blocks of 10 ms each: seconds of work on two threads
+    let a = Array::from_fn(&[400, 8], [1, 8], "slow", move |r| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        ndarray::ArrayD::from_elem(ndarray::IxDyn(&[r[0].len(), r[1].len()]), 1.0)
+    });
+    let control = strata::RunControl::new();
+    let options = ComputeOptions {
+        threads: Some(2),
+        control: Some(control.clone()),
+        progress: Progress::Off,
+        ..Default::default()
+    };
+    let watcher = {
+        let control = control.clone();
+        let calls = calls.clone();
+        std::thread::spawn(move || {
+            while control.progress().0 < 10 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            control.interrupt();
+            calls.load(Ordering::SeqCst)
+        })
+    };
+    let result = (&a + 1.0).compute_with(&options);
+    let at_interrupt = watcher.join().unwrap();
+    match result {
+        Err(Error::Exec(ExecError::Interrupted { finished, total })) => {
+            assert!(finished >= 10 && finished < total, "{finished} of {total}");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // only tasks already started finish: at most the tasks in flight (2 threads x (1 + 2 ahead)
+    // plus the read look-ahead) begin after the interrupt
+    let after = calls.load(Ordering::SeqCst) - at_interrupt;
+    assert!(after <= 2 * 3 + 16, "{after} blocks read after the interrupt");
+    let (done, planned) = control.progress();
+    assert!(done >= 10 && planned >= 400, "{done} / {planned}");
+    assert!(control.is_interrupted());
+}

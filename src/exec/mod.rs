@@ -22,7 +22,7 @@ mod sink;
 mod timeline;
 
 pub use dashboard::{report_html, Dashboard, DashboardError};
-pub use options::{ComputeOptions, Progress};
+pub use options::{parse_bytes, ComputeOptions, Progress, RunControl};
 pub use report::{ExecReport, TaskRecord};
 pub use scheduler::{execute, OutputSink};
 pub use sink::{BlockCollector, DenseOutputs};
@@ -74,7 +74,15 @@ pub enum ExecError {
         /// tasks in the graph
         total: usize,
     },
-    /// The task did not run: the run was stopping after another task failed (that failure is
+    /// The run was stopped through its [`RunControl`] (Ctrl-C in a notebook, say).
+    #[error("the run was interrupted ({finished} of {total} tasks done)")]
+    Interrupted {
+        /// tasks finished before it stopped
+        finished: usize,
+        /// tasks planned
+        total: usize,
+    },
+    /// A task not run because the run was stopping (after another failure, or an interrupt:
     /// what a run returns; this one is only ever seen alongside it).
     #[error("task {task} cancelled: the run was stopping")]
     Cancelled {

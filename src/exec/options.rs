@@ -40,6 +40,63 @@ pub struct ComputeOptions {
     /// `report.html` draw. Costs a lock and a push per task. Default: true unless
     /// `STRATA_TIMELINE=0`; a dashboard records it whatever this says.
     pub timeline: bool,
+    /// A handle another thread holds to watch the run's progress and to interrupt it (what a
+    /// notebook's progress bar and Ctrl-C use). Default: none.
+    pub control: Option<RunControl>,
+}
+
+/// A handle on a running computation, shared with the thread that runs it: the tasks done and
+/// planned so far, and a request to stop. Cloning shares it; all reads and writes are atomic
+/// loads and stores, free.
+///
+/// An interrupted run starts no more tasks, lets the ones running end (their prefetches are
+/// cancelled), and returns [`ExecError::Interrupted`](super::ExecError::Interrupted); outputs
+/// written through a file method are then never left half-written (they are written after, or
+/// atomically).
+#[derive(Debug, Clone, Default)]
+pub struct RunControl(std::sync::Arc<ControlState>);
+
+#[derive(Debug, Default)]
+struct ControlState {
+    interrupted: std::sync::atomic::AtomicBool,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl RunControl {
+    /// A fresh handle: nothing done, not interrupted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop; it does within one task's time (the scheduler looks at least
+    /// every [`RunControl::POLL`]).
+    pub fn interrupt(&self) {
+        self.0.interrupted.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`RunControl::interrupt`] was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.0.interrupted.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// `(tasks finished, tasks planned)` of the run so far (planned is 0 until it starts; a
+    /// handle reused by several runs counts them all).
+    pub fn progress(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Acquire;
+        (self.0.done.load(Acquire), self.0.total.load(Acquire))
+    }
+
+    /// How often a run with a control looks at it while its tasks run.
+    pub const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+    pub(crate) fn planned(&self, tasks: u64) {
+        self.0.total.fetch_add(tasks, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub(crate) fn finished_one(&self) {
+        self.0.done.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Default for ComputeOptions {
@@ -59,6 +116,7 @@ impl Default for ComputeOptions {
             backend: crate::backend::gpu::BackendChoice::from_env(),
             dashboard: super::Dashboard::from_env(),
             timeline: std::env::var("STRATA_TIMELINE").map_or(true, |v| v != "0"),
+            control: None,
         }
     }
 }

@@ -309,7 +309,13 @@ fn run<'s>(
         }
     };
 
+    if let Some(control) = &options.control {
+        control.planned(n as u64);
+    }
     loop {
+        if failure.is_none() && options.control.as_ref().is_some_and(|c| c.is_interrupted()) {
+            failure = Some(ExecError::Interrupted { finished, total: n });
+        }
         // Any failure so far stops the tasks already handed to the pool.
         if failure.is_some() {
             stopped.store(true, std::sync::atomic::Ordering::Release);
@@ -439,7 +445,13 @@ fn run<'s>(
                 monitor.poll(Some(backend));
             }
         }
-        let Some(msg) = next_message(&rx, hold_device.then_some(DEVICE_PATIENCE)) else {
+        // With a control, wake up now and then to see an interrupt while tasks run.
+        let patience = match (hold_device, &options.control) {
+            (true, _) => Some(DEVICE_PATIENCE),
+            (false, Some(_)) => Some(super::RunControl::POLL),
+            (false, None) => None,
+        };
+        let Some(msg) = next_message(&rx, patience) else {
             continue;
         };
         match msg {
@@ -454,6 +466,9 @@ fn run<'s>(
                 held -= task.scratch_bytes;
                 if let Some(bar) = &bar {
                     bar.inc(1);
+                }
+                if let Some(control) = &options.control {
+                    control.finished_one();
                 }
                 if record {
                     let ok = done.result.is_ok();

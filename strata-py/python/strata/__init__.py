@@ -1,0 +1,236 @@
+"""strata: lazy, chunked raster arrays for STAC imagery, computed on the GPU or the CPU.
+
+The notebook's calls, with strata in place of dask + stackstac::
+
+    import strata
+    stack = strata.stack(items, assets=["red", "nir08"], bounds_latlon=bbox, resolution=30)
+    ndvi = (stack.sel(band="nir08") - stack.sel(band="red")) / (
+        stack.sel(band="nir08") + stack.sel(band="red"))
+    monthly = ndvi.resample(time="MS").median()
+    result = monthly.compute()          # an xarray.DataArray
+
+Nothing is read until ``compute`` (or ``strata.compute(a, b, ...)`` for several results with
+shared reads, or a writer such as ``to_zarr``). Computing releases the GIL; Ctrl-C interrupts
+it within a second and leaves no half-written output. Errors are ``StrataError`` subclasses
+whose messages name the URL, byte range, item, asset, dim or shape at fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _strata
+from ._strata import (
+    ComputeError,
+    DataArray,
+    GeoError,
+    GpuError,
+    LabelError,
+    OutputError,
+    PlanError,
+    ReadError,
+    StacError,
+    StackError,
+    StrataError,
+    project_lonlat,
+)
+from ._xr import to_xarray, from_xarray
+
+__all__ = [
+    "stack",
+    "search",
+    "compute",
+    "config",
+    "from_xarray",
+    "project_lonlat",
+    "DataArray",
+    "StrataError",
+    "StacError",
+    "StackError",
+    "ReadError",
+    "LabelError",
+    "PlanError",
+    "ComputeError",
+    "OutputError",
+    "GpuError",
+    "GeoError",
+]
+
+_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("strata_options", default={})
+_KNOWN = ("backend", "memory_budget", "threads", "dashboard", "progress")
+
+
+@contextlib.contextmanager
+def config(**options: Any) -> Iterator[None]:
+    """Default compute options inside a ``with`` block (keyword arguments of a call win).
+
+    ``backend``: ``"auto"`` (a hardware GPU if there is one, else the CPU), ``"gpu"``,
+    ``"cpu"``; ``memory_budget``: bytes or text such as ``"2GiB"``; ``threads``: worker
+    threads; ``dashboard``: an address such as ``"127.0.0.1:8787"`` to serve the live
+    dashboard on; ``progress``: ``True``/``False`` for the progress bar (default: shown).
+    """
+    unknown = set(options) - set(_KNOWN)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}: expected {list(_KNOWN)}")
+    token = _OPTIONS.set({**_OPTIONS.get(), **options})
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+def _items_json(items: Any) -> str:
+    """STAC items as FeatureCollection JSON: a pystac ItemCollection, a list of pystac Items
+    or dicts, a FeatureCollection dict, or JSON text."""
+    if isinstance(items, (str, bytes)):
+        return items if isinstance(items, str) else items.decode()
+    if hasattr(items, "to_dict") and not hasattr(items, "assets"):  # pystac ItemCollection
+        d = items.to_dict(transform_hrefs=False) if _takes_transform(items) else items.to_dict()
+        return json.dumps(d)
+    if isinstance(items, Mapping):
+        if items.get("type") == "FeatureCollection":
+            return json.dumps(items)
+        items = [items]
+    features = []
+    for item in items:
+        if hasattr(item, "to_dict"):
+            features.append(item.to_dict(include_self_link=False, transform_hrefs=False))
+        elif isinstance(item, Mapping):
+            features.append(dict(item))
+        else:
+            raise TypeError(f"an item is a pystac.Item or a STAC dict, not {type(item).__name__}")
+    return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+def _takes_transform(obj: Any) -> bool:
+    import inspect
+
+    try:
+        return "transform_hrefs" in inspect.signature(obj.to_dict).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _pair(v: Any) -> Optional[Tuple[float, float]]:
+    if v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return (float(v), float(v))
+    a, b = v
+    return (float(a), float(b))
+
+
+def stack(
+    items: Any,
+    assets: Optional[Sequence[str]] = None,
+    epsg: Optional[int] = None,
+    resolution: Union[None, float, Tuple[float, float]] = None,
+    bounds: Optional[Tuple[float, float, float, float]] = None,
+    bounds_latlon: Optional[Tuple[float, float, float, float]] = None,
+    chunksize: Union[None, int, Tuple[int, int]] = None,
+    fill_value: float = float("nan"),
+    rescale: bool = True,
+    xy_coords: str = "center",
+) -> DataArray:
+    """stackstac's ``stack``: STAC items as a lazy ``(time, band, y, x)`` float32 array on one
+    grid (``epsg``, ``bounds`` or ``bounds_latlon``, ``resolution``), nodata and uncovered
+    pixels ``fill_value`` (NaN), ``raster:bands`` scale/offset applied when ``rescale``.
+
+    ``items``: a pystac ``ItemCollection``, a list of pystac ``Item``s or STAC dicts, a
+    FeatureCollection dict or its JSON text. ``assets``: the bands, in order (default: every
+    asset of the first item, sorted). ``xy_coords``: what the x/y coordinates name, the
+    pixels' ``"center"`` (strata's default, what rioxarray expects) or ``"topleft"``
+    (stackstac's default). Reads one header per asset, no pixels.
+    """
+    if assets is None:
+        first = json.loads(_items_json(items))["features"][:1]
+        assets = sorted(first[0]["assets"]) if first else []
+    cs = None if chunksize is None else (_pair(chunksize))
+    return _strata._stack(
+        _items_json(items),
+        list(assets),
+        epsg=epsg,
+        bounds=None if bounds is None else tuple(map(float, bounds)),
+        bounds_latlon=None if bounds_latlon is None else tuple(map(float, bounds_latlon)),
+        resolution=_pair(resolution),
+        chunksize=None if cs is None else (int(cs[0]), int(cs[1])),
+        fill_value=float(fill_value),
+        rescale=rescale,
+        xy_coords=xy_coords,
+    )
+
+
+def search(
+    url: str,
+    collections: Optional[Sequence[str]] = None,
+    bbox: Optional[Sequence[float]] = None,
+    datetime: Optional[str] = None,
+    query: Optional[Mapping[str, Any]] = None,
+    limit: Optional[int] = None,
+    max_items: Optional[int] = None,
+) -> dict:
+    """A STAC API search, for those without pystac-client: the items as a FeatureCollection
+    dict (``pystac.ItemCollection.from_dict`` reads it; ``stack`` takes it as it is)."""
+    text = _strata._search(
+        url,
+        collections=list(collections or []),
+        bbox=None if bbox is None else [float(v) for v in bbox],
+        datetime=datetime,
+        query_json=None if query is None else json.dumps(query),
+        limit=limit,
+        max_items=max_items,
+    )
+    return json.loads(text)
+
+
+def _progress_bar(enabled: bool):
+    """A callback drawing a tqdm bar (Jupyter widget or terminal) of tasks done."""
+    if not enabled:
+        return None, None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None, None
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            if total == 0:
+                return
+            bar = state["bar"] = tqdm(total=total, unit="task", desc="strata", leave=False)
+        if total != bar.total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        bar = state.get("bar")
+        if bar is not None:
+            bar.close()
+
+    return update, close
+
+
+def compute(*arrays: DataArray, **options: Any):
+    """Computes several arrays in one run, reading what they share once (``dask.compute``);
+    returns a tuple of ``xarray.DataArray``.
+
+    Options (also settable with ``strata.config``): ``backend``, ``memory_budget``,
+    ``threads``, ``dashboard``, ``progress``. The GIL is released while it runs; Ctrl-C
+    raises ``KeyboardInterrupt`` within a second, once the run has stopped.
+    """
+    merged = {**_OPTIONS.get(), **options}
+    unknown = set(merged) - set(_KNOWN)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}: expected {list(_KNOWN)}")
+    show = merged.pop("progress", True)
+    update, close = _progress_bar(bool(show))
+    try:
+        out = _strata._compute(list(arrays), progress=update, options=merged)
+    finally:
+        if close is not None:
+            close()
+    return tuple(to_xarray(values, labels) for values, labels in out)

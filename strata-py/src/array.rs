@@ -1,0 +1,672 @@
+//! `strata.DataArray`: a lazy labelled array with xarray's vocabulary. Every method builds a
+//! new lazy array (nothing is read or computed) except `compute`, `dropna` and the writers;
+//! errors in labels or shapes raise at once, typed.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
+use strata::expr::BinaryOp;
+use strata::labelled::{CalendarBins, DataArray, DropHow, Label, Rolling, TimeGroups};
+use strata::{BoundaryMode, ReduceOp, Slice};
+
+use crate::convert::label;
+use crate::errors::err;
+
+/// A lazy labelled array: dims, coordinates, CRS and an expression strata plans and runs in
+/// chunks on the GPU or the CPU. `compute()` returns an `xarray.DataArray`.
+#[pyclass(name = "DataArray", module = "strata", frozen)]
+pub struct PyDataArray {
+    pub(crate) inner: DataArray,
+}
+
+impl From<DataArray> for PyDataArray {
+    fn from(inner: DataArray) -> Self {
+        PyDataArray { inner }
+    }
+}
+
+/// The dims a reduction runs over: one name, several, or every dim (`None`).
+fn dims_of(a: &DataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    match dim {
+        None => Ok(a.dims().to_vec()),
+        Some(d) if d.is_none() => Ok(a.dims().to_vec()),
+        Some(d) => match d.extract::<String>() {
+            Ok(one) => Ok(vec![one]),
+            Err(_) => d.extract::<Vec<String>>(),
+        },
+    }
+}
+
+/// The label ends of a `slice(start, stop)` over coordinate labels (no step).
+fn label_range(s: &Bound<'_, PySlice>) -> PyResult<(Option<Label>, Option<Label>)> {
+    let end = |name: &str| -> PyResult<Option<Label>> {
+        let v = s.getattr(name)?;
+        if v.is_none() {
+            Ok(None)
+        } else {
+            label(&v).map(Some)
+        }
+    };
+    if !s.getattr("step")?.is_none() {
+        return Err(PyValueError::new_err("a label slice takes no step"));
+    }
+    Ok((end("start")?, end("stop")?))
+}
+
+/// `a.sel(dim=key)`: a label (drops the dim), a list of labels, or a slice of labels (both
+/// ends included).
+fn sel_one(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>) -> PyResult<DataArray> {
+    if let Ok(s) = key.cast::<PySlice>() {
+        let (start, stop) = label_range(s)?;
+        return a.loc_range(dim, start, stop).map_err(err);
+    }
+    if key.cast::<PyList>().is_ok() || key.cast::<PyTuple>().is_ok() || key.hasattr("__array__")? {
+        let labels: Vec<Label> = key.try_iter()?.map(|k| label(&k?)).collect::<PyResult<_>>()?;
+        return a.sel_many(dim, &labels).map_err(err);
+    }
+    a.sel(dim, label(key)?).map_err(err)
+}
+
+/// `a.isel(dim=key)`: an index (drops the dim; negative counts from the end), a list of
+/// indices, or a slice with any step.
+fn isel_one(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>) -> PyResult<DataArray> {
+    if let Ok(s) = key.cast::<PySlice>() {
+        let get = |name: &str| -> PyResult<Option<isize>> { s.getattr(name)?.extract() };
+        let step = get("step")?.unwrap_or(1);
+        return a
+            .isel_slice(dim, Slice::new(get("start")?, get("stop")?, step))
+            .map_err(err);
+    }
+    if let Ok(i) = key.extract::<isize>() {
+        return a.isel(dim, i).map_err(err);
+    }
+    let indices: Vec<usize> = key.extract()?;
+    a.isel_many(dim, &indices).map_err(err)
+}
+
+impl PyDataArray {
+    fn wrap(a: DataArray) -> PyDataArray {
+        PyDataArray { inner: a }
+    }
+
+    /// `self op other` (`reflected`: `other op self`) with a number or another array.
+    fn arith(&self, other: &Bound<'_, PyAny>, op: BinaryOp, reflected: bool) -> PyResult<PyDataArray> {
+        if let Ok(o) = other.cast::<PyDataArray>() {
+            let o = &o.get().inner;
+            let out = if reflected {
+                o.binary(op, &self.inner)
+            } else {
+                self.inner.binary(op, o)
+            };
+            out.check().map_err(crate::errors::to_py)?;
+            return Ok(Self::wrap(out));
+        }
+        let v: f32 = other.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "strata arrays combine with numbers and strata arrays, not {}",
+                other.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        Ok(Self::wrap(if reflected {
+            DataArray::scalar_binary(v, op, &self.inner)
+        } else {
+            self.inner.binary_scalar(op, v)
+        }))
+    }
+
+    fn reduced(&self, op: ReduceOp, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
+        let dims = dims_of(&self.inner, dim)?;
+        let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
+        self.inner.reduce(op, &refs).map(Self::wrap).map_err(err)
+    }
+}
+
+#[pymethods]
+impl PyDataArray {
+    /// dims, shape, dtype, chunks, tasks, coordinates, CRS and transform, as strata prints them
+    fn __repr__(&self) -> String {
+        format!("<strata.DataArray>\n{}", self.inner)
+    }
+
+    /// the dim names, in order
+    #[getter]
+    fn dims(&self) -> Vec<String> {
+        self.inner.dims().to_vec()
+    }
+
+    /// the length of every dim
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.shape())
+    }
+
+    /// `{dim: length}`
+    #[getter]
+    fn sizes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, n) in self.inner.dims().iter().zip(self.inner.shape()) {
+            d.set_item(k, n)?;
+        }
+        Ok(d)
+    }
+
+    /// the number of dims
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.inner.dims().len()
+    }
+
+    /// bytes the whole array would take in memory (nothing is computed)
+    #[getter]
+    fn nbytes(&self) -> u64 {
+        self.inner.nbytes()
+    }
+
+    /// `"float32"`, or `"bool"` for masks
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        if self.inner.data().dtype() == strata::DType::U8 {
+            "bool"
+        } else {
+            "float32"
+        }
+    }
+
+    /// the EPSG code of the x/y coordinates, if any (stackstac's `stack.attrs["crs"]`)
+    #[getter]
+    fn epsg(&self) -> Option<u32> {
+        self.inner.attrs().epsg
+    }
+
+    /// `{"crs": "epsg:N", "transform": (a, b, c, d, e, f), "resolution": r}`, as stackstac's
+    /// attrs (the keys known)
+    #[getter]
+    fn attrs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        if let Some(e) = self.inner.attrs().epsg {
+            d.set_item("crs", format!("epsg:{e}"))?;
+        }
+        if let Some(t) = self.inner.transform() {
+            d.set_item("transform", (t.a, t.b, t.c, t.d, t.e, t.f))?;
+        }
+        if let Some((rx, _)) = self.inner.attrs().resolution {
+            d.set_item("resolution", rx)?;
+        }
+        Ok(d)
+    }
+
+    /// the array's name (the variable name in a Zarr store)
+    #[getter]
+    fn name(&self) -> Option<String> {
+        self.inner.name().map(str::to_string)
+    }
+
+    /// The same array under another name.
+    fn rename(&self, name: &str) -> PyDataArray {
+        Self::wrap(self.inner.clone().with_name(name))
+    }
+
+    /// The labels as `strata._xr` reads them (dims, coordinates, CRS).
+    fn _labels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::convert::labels(py, &self.inner)
+    }
+
+    /// Selects by label, xarray's `sel(band="red", time=slice("2020-02", "2020-04"))`: a
+    /// label drops the dim, a list keeps those labels, a slice keeps the labels between its
+    /// ends (both included, in the coordinate's order; times may be partial: `"2020-02"`).
+    #[pyo3(signature = (**indexers))]
+    fn sel(&self, indexers: Option<&Bound<'_, PyDict>>) -> PyResult<PyDataArray> {
+        let mut a = self.inner.clone();
+        if let Some(ix) = indexers {
+            for (dim, key) in ix.iter() {
+                a = sel_one(&a, &dim.extract::<String>()?, &key)?;
+            }
+        }
+        Ok(Self::wrap(a))
+    }
+
+    /// Selects by position, xarray's `isel(time=0, x=slice(0, 100, 2))`.
+    #[pyo3(signature = (**indexers))]
+    fn isel(&self, indexers: Option<&Bound<'_, PyDict>>) -> PyResult<PyDataArray> {
+        let mut a = self.inner.clone();
+        if let Some(ix) = indexers {
+            for (dim, key) in ix.iter() {
+                a = isel_one(&a, &dim.extract::<String>()?, &key)?;
+            }
+        }
+        Ok(Self::wrap(a))
+    }
+
+    /// Label indexing by position of dims, xarray's `.loc[..., y0:y1, x0:x1]`.
+    #[getter]
+    fn loc(&self) -> PyLocIndexer {
+        PyLocIndexer {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Exactly `nx` × `ny` pixels centred on the pixel nearest CRS point `(x, y)`.
+    fn around(&self, x: f64, y: f64, nx: usize, ny: usize) -> PyResult<PyDataArray> {
+        self.inner.around(x, y, nx, ny).map(Self::wrap).map_err(err)
+    }
+
+    /// The dims in another order.
+    #[pyo3(signature = (*dims))]
+    fn transpose(&self, dims: Vec<String>) -> PyResult<PyDataArray> {
+        let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
+        self.inner.transpose(&refs).map(Self::wrap).map_err(err)
+    }
+
+    fn __add__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Add, false)
+    }
+    fn __radd__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Add, true)
+    }
+    fn __sub__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Sub, false)
+    }
+    fn __rsub__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Sub, true)
+    }
+    fn __mul__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Mul, false)
+    }
+    fn __rmul__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Mul, true)
+    }
+    fn __truediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Div, false)
+    }
+    fn __rtruediv__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Div, true)
+    }
+    fn __pow__(&self, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Pow, false)
+    }
+    fn __gt__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Gt, false)
+    }
+    fn __ge__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Ge, false)
+    }
+    fn __lt__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Lt, false)
+    }
+    fn __le__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Le, false)
+    }
+    fn __and__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::And, false)
+    }
+    fn __or__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, BinaryOp::Or, false)
+    }
+    fn __invert__(&self) -> PyDataArray {
+        Self::wrap(self.inner.not())
+    }
+    fn __neg__(&self) -> PyDataArray {
+        Self::wrap(-&self.inner)
+    }
+
+    /// Keeps the values where the mask `cond` is set, `other` (NaN) elsewhere; `cond` lines
+    /// up by dim name.
+    #[pyo3(signature = (cond, other = f32::NAN))]
+    fn r#where(&self, cond: &PyDataArray, other: f32) -> PyResult<PyDataArray> {
+        let out = self.inner.where_(&cond.inner, other);
+        out.check().map_err(crate::errors::to_py)?;
+        Ok(Self::wrap(out))
+    }
+
+    /// Values limited to `[min, max]` (NaN stays NaN).
+    #[pyo3(signature = (min = f32::NEG_INFINITY, max = f32::INFINITY))]
+    fn clip(&self, min: f32, max: f32) -> PyDataArray {
+        Self::wrap(self.inner.clip(min, max))
+    }
+
+    /// NaN replaced by `value`.
+    fn fillna(&self, value: f32) -> PyDataArray {
+        Self::wrap(self.inner.fillna(value))
+    }
+
+    /// The mask of NaN values.
+    fn isnull(&self) -> PyDataArray {
+        Self::wrap(self.inner.isnan())
+    }
+
+    /// The mean over `dim` (a name, a list, or every dim), skipping NaN unless `skipna=False`.
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn mean(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        self.reduced(if skipna { ReduceOp::NanMean } else { ReduceOp::Mean }, dim)
+    }
+
+    /// The median over `dim`, skipping NaN unless `skipna=False` (even counts average the two
+    /// middle values).
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn median(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        self.reduced(if skipna { ReduceOp::NanMedian } else { ReduceOp::Median }, dim)
+    }
+
+    /// The sum over `dim`, skipping NaN unless `skipna=False`.
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn sum(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        self.reduced(if skipna { ReduceOp::NanSum } else { ReduceOp::Sum }, dim)
+    }
+
+    /// The minimum over `dim`, skipping NaN unless `skipna=False`.
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn min(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        self.reduced(if skipna { ReduceOp::NanMin } else { ReduceOp::Min }, dim)
+    }
+
+    /// The maximum over `dim`, skipping NaN unless `skipna=False`.
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn max(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        self.reduced(if skipna { ReduceOp::NanMax } else { ReduceOp::Max }, dim)
+    }
+
+    /// The number of non-NaN values over `dim`.
+    #[pyo3(signature = (dim = None))]
+    fn count(&self, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
+        self.reduced(ReduceOp::Count, dim)
+    }
+
+    /// The NaN-skipping `q`-th quantile over `dim` (numpy's linear method); a scalar
+    /// `quantile` coordinate.
+    fn quantile(&self, q: f64, dim: &str) -> PyResult<PyDataArray> {
+        self.inner.quantile(q, dim).map(Self::wrap).map_err(err)
+    }
+
+    /// Calendar bins, xarray's `resample(time="MS")` (`"QS"`, `"YS"`, `"W"`, `"D"`, `"2MS"`).
+    #[pyo3(signature = (**indexer))]
+    fn resample(&self, indexer: Option<&Bound<'_, PyDict>>) -> PyResult<PyResample> {
+        let (dim, freq) = one_entry::<String>(indexer, "resample(time=\"MS\")")?;
+        Ok(PyResample {
+            bins: self.inner.resample(&dim, &freq).map_err(err)?,
+            dim,
+        })
+    }
+
+    /// Groups by a time component, `groupby("time.month")` or `"time.season"`.
+    fn groupby(&self, key: &str) -> PyResult<PyGroupBy> {
+        Ok(PyGroupBy {
+            groups: self.inner.groupby(key).map_err(err)?,
+        })
+    }
+
+    /// Trailing windows, `rolling(time=3)`.
+    #[pyo3(signature = (**window))]
+    fn rolling(&self, window: Option<&Bound<'_, PyDict>>) -> PyResult<PyRolling> {
+        let (dim, k) = one_entry::<usize>(window, "rolling(time=3)")?;
+        Ok(PyRolling {
+            windows: self.inner.rolling(&dim, k).map_err(err)?,
+        })
+    }
+
+    /// scipy's `gaussian_filter(x, sigma, mode=..., truncate=4.0)` over every dim (`sigma` a
+    /// number, or one per dim; 0 leaves a dim alone). Modes: reflect, mirror, nearest, wrap,
+    /// constant (with `cval`).
+    #[pyo3(signature = (sigma, mode = "reflect", cval = 0.0))]
+    fn gaussian(&self, sigma: &Bound<'_, PyAny>, mode: &str, cval: f32) -> PyResult<PyDataArray> {
+        let sigma: Vec<f64> = match sigma.extract::<f64>() {
+            Ok(s) => vec![s; self.inner.dims().len()],
+            Err(_) => sigma.extract()?,
+        };
+        let mode = match mode {
+            "reflect" => BoundaryMode::Reflect,
+            "mirror" => BoundaryMode::Mirror,
+            "nearest" => BoundaryMode::Nearest,
+            "wrap" => BoundaryMode::Wrap,
+            "constant" => BoundaryMode::Constant(cval),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "mode={other:?}: expected reflect, mirror, nearest, wrap or constant"
+                )))
+            }
+        };
+        let out = self.inner.gaussian(&sigma, mode);
+        out.check().map_err(crate::errors::to_py)?;
+        Ok(Self::wrap(out))
+    }
+
+    /// Drops the steps of `dim` whose values are all NaN (`how="all"`) or hold any NaN
+    /// (`"any"`). Computes the array (once) to know which.
+    #[pyo3(signature = (dim, how = "all"))]
+    fn dropna(&self, py: Python<'_>, dim: &str, how: &str) -> PyResult<PyDataArray> {
+        let how = match how {
+            "all" => DropHow::All,
+            "any" => DropHow::Any,
+            other => return Err(PyValueError::new_err(format!("how={other:?}: expected 'all' or 'any'"))),
+        };
+        let a = self.inner.clone();
+        let dim = dim.to_string();
+        py.detach(move || a.dropna(&dim, how))
+            .map(Self::wrap)
+            .map_err(crate::errors::to_py)
+    }
+
+    /// Raises the error met while building this array, if any, without computing.
+    fn check(&self) -> PyResult<()> {
+        self.inner.check().map_err(crate::errors::to_py)
+    }
+
+    /// Computes the array and returns it as an `xarray.DataArray` (dims, coordinates, attrs,
+    /// the CRS as rioxarray reads it). Options as `strata.compute`.
+    #[pyo3(signature = (**options))]
+    fn compute<'py>(slf: &Bound<'py, Self>, options: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let out = py.import("strata")?.getattr("compute")?.call((slf,), options)?;
+        out.get_item(0)
+    }
+
+    /// Computes the array into the Zarr v3 group at `path` under its name (`data` without one),
+    /// with its coordinates and CRS, streaming shard by shard; xarray and zarr-python read it.
+    /// Options as `strata.compute`; returns the shards written.
+    #[pyo3(signature = (path, *, progress = None, **options))]
+    fn to_zarr(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        progress: Option<&Bound<'_, PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        let a = self.inner.clone();
+        let opts = crate::convert::options(options)?;
+        crate::run::interruptible(py, opts, progress, move |o| {
+            strata::labelled::to_zarr_all(&[&a], &path, &Default::default(), &o).map(|w| w.shards)
+        })
+    }
+
+    /// Computes the array and writes a Cloud-Optimized GeoTIFF (its CRS, transform, NaN as
+    /// nodata), atomically: an interrupted or failed run leaves no file.
+    #[pyo3(signature = (path, *, progress = None, **options))]
+    fn to_geotiff(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        progress: Option<&Bound<'_, PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let a = self.inner.clone();
+        let opts = crate::convert::options(options)?;
+        crate::run::interruptible(py, opts, progress, move |o| a.compute_with(&o)?.0.to_geotiff(&path))
+    }
+
+    /// Computes the array and writes it as `.npy` (float32, or uint8 for masks), atomically.
+    #[pyo3(signature = (path, *, progress = None, **options))]
+    fn to_npy(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        progress: Option<&Bound<'_, PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let a = self.inner.clone();
+        let opts = crate::convert::options(options)?;
+        crate::run::interruptible(py, opts, progress, move |o| a.compute_with(&o)?.0.to_npy(&path))
+    }
+
+    /// Writes the task graph as Graphviz (`path.dot`, and `path.svg` when `dot` is
+    /// installed); returns the file written.
+    fn visualize(&self, path: std::path::PathBuf) -> PyResult<std::path::PathBuf> {
+        self.inner.data().visualize(path).map_err(crate::errors::to_py)
+    }
+}
+
+/// The single `key=value` of `kwargs` (`time="MS"`), or a TypeError naming the expected form.
+fn one_entry<'py, T: for<'a> FromPyObjectOwned<'py>>(
+    kwargs: Option<&Bound<'py, PyDict>>,
+    form: &str,
+) -> PyResult<(String, T)> {
+    match kwargs {
+        Some(k) if k.len() == 1 => {
+            let (key, value) = k.iter().next().expect("one entry");
+            Ok((key.extract()?, value.extract().map_err(Into::into)?))
+        }
+        _ => Err(PyTypeError::new_err(format!(
+            "expected one dim and its value, as {form}"
+        ))),
+    }
+}
+
+/// `.loc[...]`: labels or label slices by dim position; `...` stands for the dims not named.
+#[pyclass(name = "LocIndexer", module = "strata", frozen)]
+pub struct PyLocIndexer {
+    inner: DataArray,
+}
+
+#[pymethods]
+impl PyLocIndexer {
+    fn __getitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        let keys: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
+            Ok(t) => t.iter().collect(),
+            Err(_) => vec![key.clone()],
+        };
+        let dims = self.inner.dims().to_vec();
+        let ellipsis = keys.iter().filter(|k| k.is(key.py().Ellipsis())).count();
+        if ellipsis > 1 || keys.len() - ellipsis > dims.len() {
+            return Err(PyValueError::new_err(format!("{} keys for dims {dims:?}", keys.len())));
+        }
+        // positions: keys before `...` from the front, after it from the back
+        let mut picks = Vec::new();
+        let split = keys
+            .iter()
+            .position(|k| k.is(key.py().Ellipsis()))
+            .unwrap_or(keys.len());
+        for (i, k) in keys[..split].iter().enumerate() {
+            picks.push((dims[i].clone(), k.clone()));
+        }
+        let tail = &keys[(split + 1).min(keys.len())..];
+        for (j, k) in tail.iter().enumerate() {
+            picks.push((dims[dims.len() - tail.len() + j].clone(), k.clone()));
+        }
+        let mut a = self.inner.clone();
+        for (dim, k) in picks {
+            if let Ok(s) = k.cast::<PySlice>() {
+                if s.getattr("start")?.is_none() && s.getattr("stop")?.is_none() && s.getattr("step")?.is_none() {
+                    continue;
+                }
+            }
+            a = sel_one(&a, &dim, &k)?;
+        }
+        Ok(PyDataArray::wrap(a))
+    }
+}
+
+/// Calendar bins of `resample(time=...)`; each reduction gives one step per bin.
+#[pyclass(name = "Resample", module = "strata", frozen)]
+pub struct PyResample {
+    bins: CalendarBins,
+    dim: String,
+}
+
+impl PyResample {
+    /// `op` over every bin; `dim`, if given, must be the resampled one.
+    fn by(&self, dim: Option<&str>, op: ReduceOp) -> PyResult<PyDataArray> {
+        match dim {
+            Some(d) if d != self.dim => Err(PyValueError::new_err(format!(
+                "resampled along {:?}; a reduction over {d:?} is not a resample",
+                self.dim
+            ))),
+            _ => Ok(PyDataArray::wrap(self.bins.reduce(op))),
+        }
+    }
+}
+
+#[pymethods]
+impl PyResample {
+    /// The NaN-skipping median of every bin (`dim`, if given, must be the resampled one).
+    #[pyo3(signature = (dim = None))]
+    fn median(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
+        self.by(dim, ReduceOp::NanMedian)
+    }
+    /// The NaN-skipping mean of every bin.
+    #[pyo3(signature = (dim = None))]
+    fn mean(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
+        self.by(dim, ReduceOp::NanMean)
+    }
+    /// The NaN-skipping sum of every bin.
+    #[pyo3(signature = (dim = None))]
+    fn sum(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
+        self.by(dim, ReduceOp::NanSum)
+    }
+    /// The NaN-skipping maximum of every bin.
+    #[pyo3(signature = (dim = None))]
+    fn max(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
+        self.by(dim, ReduceOp::NanMax)
+    }
+    /// The NaN-skipping minimum of every bin.
+    #[pyo3(signature = (dim = None))]
+    fn min(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
+        self.by(dim, ReduceOp::NanMin)
+    }
+    /// The NaN-skipping `q`-th quantile of every bin.
+    fn quantile(&self, q: f64) -> PyResult<PyDataArray> {
+        self.bins.quantile(q).map(PyDataArray::wrap).map_err(err)
+    }
+}
+
+/// Groups of `groupby("time.month")` or `("time.season")`; a reduction gives one step per
+/// group present.
+#[pyclass(name = "GroupBy", module = "strata", frozen)]
+pub struct PyGroupBy {
+    groups: TimeGroups,
+}
+
+#[pymethods]
+impl PyGroupBy {
+    /// The NaN-skipping mean of every group.
+    fn mean(&self) -> PyDataArray {
+        PyDataArray::wrap(self.groups.mean())
+    }
+    /// The NaN-skipping median of every group.
+    fn median(&self) -> PyDataArray {
+        PyDataArray::wrap(self.groups.median())
+    }
+    /// The NaN-skipping sum of every group.
+    fn sum(&self) -> PyDataArray {
+        PyDataArray::wrap(self.groups.reduce(ReduceOp::NanSum))
+    }
+    /// The NaN-skipping `q`-th quantile of every group.
+    fn quantile(&self, q: f64) -> PyResult<PyDataArray> {
+        self.groups.quantile(q).map(PyDataArray::wrap).map_err(err)
+    }
+}
+
+/// Trailing windows of `rolling(time=k)`: NaN until a window is full or where it holds a NaN.
+#[pyclass(name = "Rolling", module = "strata", frozen)]
+pub struct PyRolling {
+    windows: Rolling,
+}
+
+#[pymethods]
+impl PyRolling {
+    /// The mean of every window.
+    fn mean(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.mean())
+    }
+    /// The sum of every window.
+    fn sum(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.sum())
+    }
+}

@@ -1,0 +1,46 @@
+"""Results carry their georeferencing into xarray (rioxarray reads the CRS and transform),
+and the writers' files read back with xarray/zarr-python and rioxarray/GDAL."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import strata
+
+
+def test_compute_carries_the_crs_where_rioxarray_reads_it(items, aoi):
+    rioxarray = pytest.importorskip("rioxarray", reason="rioxarray is in the test extras")
+    red = aoi.sel(band="red").median("time").compute(progress=False)
+    assert red.rio.crs.to_epsg() == aoi.epsg == 32610
+    assert red.attrs["crs"] == "epsg:32610"
+    # x/y name the pixels' centres (strata's default): rioxarray's transform is exact
+    a, b, c, d, e, f = aoi.attrs["transform"]
+    t = red.rio.transform()
+    assert (t.a, t.b, t.c, t.d, t.e, t.f) == pytest.approx((a, b, c, d, e, f))
+    assert red.x.values[0] == pytest.approx(c + a / 2) and red.y.values[0] == pytest.approx(f + e / 2)
+    # stackstac's xy_coords="topleft": the corners, and attrs["transform"] still exact
+    bbox = (-122.45, 37.76, -122.41, 37.79)
+    corners = strata.stack(items, assets=["red"], bounds_latlon=bbox, resolution=30, xy_coords="topleft")
+    got = corners.isel(time=0, band=0).compute(progress=False)
+    a, b, c, d, e, f = corners.attrs["transform"]
+    assert got.x.values[0] == pytest.approx(c) and got.y.values[0] == pytest.approx(f)
+    assert got.attrs["transform"] == pytest.approx((a, b, c, d, e, f))
+    del rioxarray
+
+
+def test_to_zarr_and_to_geotiff_read_back(aoi, tmp_path):
+    rioxarray = pytest.importorskip("rioxarray", reason="rioxarray is in the test extras")
+    ndvi = ((aoi.sel(band="nir08") - aoi.sel(band="red")) / (aoi.sel(band="nir08") + aoi.sel(band="red"))).mean("time")
+    ndvi = ndvi.rename("ndvi")
+    want = ndvi.compute(progress=False)
+    pytest.importorskip("zarr", reason="zarr is in the test extras")
+    shards = ndvi.to_zarr(tmp_path / "out.zarr")
+    assert shards >= 1
+    ds = xr.open_zarr(tmp_path / "out.zarr")
+    np.testing.assert_allclose(ds["ndvi"].values, want.values, equal_nan=True)
+    ndvi.to_geotiff(tmp_path / "ndvi.tif")
+    tif = rioxarray.open_rasterio(tmp_path / "ndvi.tif").squeeze("band", drop=True)
+    assert tif.rio.crs.to_epsg() == 32610
+    np.testing.assert_allclose(tif.values, want.values, equal_nan=True)
+    ndvi.to_npy(tmp_path / "ndvi.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "ndvi.npy"), want.values)

@@ -1,0 +1,105 @@
+"""Every labelled operation against xarray on the same values (NaN included), at chunkings
+that cut the arrays unevenly."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import strata
+
+
+def cube(seed=0):
+    """(time, y, x) with NaN holes, monthly-ish times over two years, descending y."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(14, 9, 7)).astype(np.float32)
+    v[rng.random(v.shape) < 0.15] = np.nan
+    v[3] = np.nan  # an all-NaN step
+    times = pd.to_datetime("2020-01-05") + pd.to_timedelta(np.arange(14) * 45, unit="D")
+    return xr.DataArray(
+        v,
+        dims=["time", "y", "x"],
+        coords={"time": times.values, "y": 1000.0 - 30 * np.arange(9), "x": 500.0 + 30 * np.arange(7)},
+        name="v",
+    )
+
+
+CHUNKS = [(14, 9, 7), (1, 4, 3), (5, 2, 7)]
+
+
+def same(got, want, tol=1e-6):
+    """Equal dims, coordinates and values (NaN where xarray has NaN)."""
+    assert isinstance(got, xr.DataArray)
+    want = want.transpose(*got.dims) if set(got.dims) == set(want.dims) else want
+    assert got.dims == want.dims, (got.dims, want.dims)
+    for d in got.dims:
+        if d in want.coords:
+            np.testing.assert_array_equal(got[d].values, want[d].values)
+    np.testing.assert_allclose(got.values, want.values.astype(got.dtype), rtol=tol, atol=tol, equal_nan=True)
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_selections_arithmetic_and_masks_match_xarray(chunks):
+    x = cube()
+    s = strata.from_xarray(x, chunks=chunks)
+    same(s.isel(time=2).compute(progress=False), x.isel(time=2))
+    same(s.isel(x=slice(1, None, 2)).compute(progress=False), x.isel(x=slice(1, None, 2)))
+    same(s.sel(time="2020-05").compute(progress=False), x.sel(time="2020-05"))
+    same(s.sel(y=slice(940.0, 850.0)).compute(progress=False), x.sel(y=slice(940.0, 850.0)))
+    same(s.loc[..., 970.0:880.0, 530.0:620.0].compute(progress=False), x.loc[..., 970.0:880.0, 530.0:620.0])
+    a, b = s.isel(time=slice(0, 6)), s.isel(time=slice(2, 8))
+    xa, xb = x.isel(time=slice(0, 6)), x.isel(time=slice(2, 8))
+    same((a - b).compute(progress=False), xa - xb)  # inner join on time, as xarray
+    same((1.0 - s / 2 + 3 * s).compute(progress=False), 1.0 - x / 2 + 3 * x)
+    same((-s).compute(progress=False), -x)
+    m = (s > 0.2) & ~(s > 1.0)
+    xm = (x > 0.2) & ~(x > 1.0)
+    got = m.compute(progress=False)
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got.values, xm.values)
+    same(s.where(s > 0).compute(progress=False), x.where(x > 0))
+    same(s.clip(-0.5, 0.5).compute(progress=False), x.clip(-0.5, 0.5))
+    same(s.fillna(7.0).compute(progress=False), x.fillna(7.0))
+    same(s.transpose("x", "time", "y").compute(progress=False), x.transpose("x", "time", "y"))
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_reductions_and_calendar_groups_match_xarray(chunks):
+    x = cube(1)
+    s = strata.from_xarray(x, chunks=chunks)
+    for name in ["mean", "median", "sum", "min", "max", "count"]:
+        same(getattr(s, name)("time").compute(progress=False), getattr(x, name)("time"))
+    same(s.mean(["y", "x"]).compute(progress=False), x.mean(["y", "x"]))
+    same(s.mean("time", skipna=False).compute(progress=False), x.mean("time", skipna=False))
+    q = s.quantile(0.9, "time").compute(progress=False)
+    same(q, x.quantile(0.9, "time").drop_vars("quantile"))
+    assert float(q["quantile"]) == 0.9
+    for freq in ["MS", "QS", "2MS"]:
+        same(s.resample(time=freq).median().compute(progress=False), x.resample(time=freq).median())
+        same(s.resample(time=freq).mean().compute(progress=False), x.resample(time=freq).mean())
+    same(s.groupby("time.month").mean().compute(progress=False), x.groupby("time.month").mean())
+    same(s.groupby("time.season").median().compute(progress=False), x.groupby("time.season").median())
+    same(s.rolling(time=3).mean().compute(progress=False), x.rolling(time=3).mean())
+    kept = s.dropna("time", how="all").compute(progress=False)
+    same(kept, x.dropna("time", how="all"))
+
+
+def test_gaussian_matches_scipy():
+    scipy_ndimage = pytest.importorskip("scipy.ndimage", reason="scipy is in the test extras")
+    x = cube(2).isel(time=0).fillna(0.0)
+    s = strata.from_xarray(x, chunks=(4, 3))
+    got = s.gaussian((1.5, 0.8), mode="reflect").compute(progress=False)
+    want = scipy_ndimage.gaussian_filter(x.values.astype(np.float64), (1.5, 0.8), mode="reflect", truncate=4.0)
+    np.testing.assert_allclose(got.values, want, rtol=1e-5, atol=1e-6)
+
+
+def test_compute_returns_xarray_without_copying_and_shares_reads():
+    x = cube(3)
+    s = strata.from_xarray(x, chunks=(2, 9, 7))
+    a, b = strata.compute(s.mean("time"), s.max("time"), progress=False)
+    same(a, x.mean("time"))
+    same(b, x.max("time"))
+    # the buffer strata computed into, owned by strata's allocation (no copy into numpy)
+    assert not a.values.flags["OWNDATA"] and a.values.base is not None
+    assert repr(s).startswith("<strata.DataArray>") and "time" in repr(s)
+    assert s.nbytes == x.nbytes and s.shape == x.shape and s.sizes == dict(x.sizes)

@@ -1,0 +1,99 @@
+"""strata behaves as a Python library should: the GIL is released while computing, Ctrl-C
+interrupts a run promptly and leaves no half-written file, progress is reported, errors are
+typed exceptions that name their cause, and pystac objects are accepted."""
+
+import _thread
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import strata
+import strata.testing
+from strata import _strata
+
+
+def test_the_gil_is_released_while_computing():
+    slow = strata.testing.slow_array(40, 20)  # 40 blocks x 20 ms: ~0.4 s on two threads
+    ticks = []
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    began = time.perf_counter()
+    t.start()
+    out = slow.sum().compute(progress=False, threads=2)
+    ended = time.perf_counter()
+    stop.set()
+    t.join()
+    assert float(out) == 40 * 8
+    during = [x for x in ticks if began < x < ended]
+    # a thread held off by the GIL would tick a handful of times; this one ticks throughout
+    assert len(during) > 50, f"{len(during)} ticks in {ended - began:.2f} s"
+
+
+def test_ctrl_c_interrupts_a_run_promptly_and_writes_nothing(tmp_path):
+    slow = strata.testing.slow_array(2000, 20)  # 20 s of work on two threads
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    path = tmp_path / "never.tif"
+    began = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        slow.to_geotiff(path, threads=2)
+    took = time.perf_counter() - began
+    assert took < 0.5 + 1.0, f"stopped {took - 0.5:.2f} s after Ctrl-C"
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    # the library is usable afterwards
+    assert float(strata.testing.slow_array(4, 1).sum().compute(progress=False)) == 32
+
+
+def test_progress_reports_tasks_done_up_to_the_total():
+    seen = []
+    _strata._compute([strata.testing.slow_array(30, 10).sum()], progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1] and seen[-1][1] >= 30
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+    # the tqdm bar draws without error in a terminal-less run
+    strata.testing.slow_array(5, 1).sum().compute(progress=True)
+
+
+def test_errors_arrive_as_typed_exceptions_naming_the_cause(items, stack):
+    with pytest.raises(strata.StackError, match="nir09"):
+        strata.stack(items, assets=["red", "nir09"], resolution=30)
+    with pytest.raises(strata.StackError, match="swapped"):
+        strata.stack(items, assets=["red"], bounds_latlon=(37.7, -122.5, 37.8, -122.4), resolution=30)
+    with pytest.raises(strata.LabelError, match="band"):
+        stack.sel(band="nir99")
+    with pytest.raises(strata.LabelError):
+        stack.sel(band="red") - stack.sel(band="red").transpose("time", "x", "y")
+    with pytest.raises(strata.StrataError):
+        strata.search("http://127.0.0.1:9/nowhere")
+    with pytest.raises(TypeError, match="unknown option"):
+        stack.sum().compute(colour="red")
+    with pytest.raises(ValueError, match="backend"):
+        stack.isel(time=0, band=0).sum().compute(backend="tpu")
+    assert issubclass(strata.StackError, strata.StrataError)
+
+
+def test_pystac_items_and_item_collections_stack_as_dicts_do(items, stack):
+    pystac = pytest.importorskip("pystac", reason="pystac is in the test extras")
+    collection = pystac.ItemCollection.from_dict(items)
+    bbox = (-122.45, 37.76, -122.41, 37.79)
+    want = strata.stack(items, assets=["red"], bounds_latlon=bbox, resolution=30).compute(progress=False)
+    for form in [collection, list(collection), [i.to_dict() for i in collection]]:
+        got = strata.stack(form, assets=["red"], bounds_latlon=bbox, resolution=30).compute(progress=False)
+        np.testing.assert_array_equal(got.values, want.values)
+        np.testing.assert_array_equal(got.time.values, want.time.values)
+
+
+def test_config_sets_defaults_for_a_block():
+    a = strata.testing.slow_array(4, 1).sum()
+    with strata.config(backend="cpu", threads=1, progress=False):
+        assert float(a.compute()) == 32
+    with pytest.raises(TypeError):
+        with strata.config(speed="max"):
+            pass
