@@ -44,3 +44,13 @@ def test_to_zarr_and_to_geotiff_read_back(aoi, tmp_path):
     np.testing.assert_allclose(tif.values, want.values, equal_nan=True)
     ndvi.to_npy(tmp_path / "ndvi.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "ndvi.npy"), want.values)
+
+
+def test_visualize_draws_the_task_graph(aoi, tmp_path):
+    lum = aoi.sel(band="red") * 0.2125 + aoi.sel(band="green") * 0.7154 + aoi.sel(band="blue") * 0.0721
+    drawn = lum.median("time").visualize(tmp_path / "graph")
+    # Graphviz renders the DOT to SVG (`.ci/run` installs it)
+    assert str(drawn).endswith(".svg"), drawn
+    text = open(drawn).read()
+    assert text.lstrip().startswith("<?xml") or "<svg" in text
+    assert (tmp_path / "graph.dot").exists()
