@@ -210,7 +210,7 @@ fn a_budget_held_below_its_limit() {
         ArrayD::zeros(IxDyn(&[r[0].len(), r[1].len(), r[2].len()]))
     });
     let options = ComputeOptions {
-        memory_budget: 4 << 20,
+        memory_budget: Some(4 << 20),
         ..quiet()
     };
     let (mean, report) = a.nanmean(0).compute_with(&options).unwrap();
@@ -225,7 +225,7 @@ fn a_budget_held_below_its_limit() {
     let (_, free) = a
         .nanmean(0)
         .compute_with(&ComputeOptions {
-            memory_budget: 1 << 30,
+            memory_budget: Some(1 << 30),
             lookahead: 8,
             ..quiet()
         })
@@ -370,7 +370,7 @@ fn a_budget_too_small_fails_before_running() {
         ArrayD::zeros(IxDyn(&[r[0].len(), r[1].len()]))
     });
     let options = ComputeOptions {
-        memory_budget: 1 << 20,
+        memory_budget: Some(1 << 20),
         ..quiet()
     };
     match (&a + 1.0).compute_with(&options) {

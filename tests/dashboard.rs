@@ -59,7 +59,7 @@ fn check_mean(got: &ArrayD<f32>) {
 fn options(dashboard: Option<Dashboard>) -> ComputeOptions {
     ComputeOptions {
         threads: Some(2),
-        memory_budget: 64 << 20,
+        memory_budget: Some(64 << 20),
         dashboard,
         ..Default::default()
     }

@@ -73,7 +73,7 @@ fn child() {
     let cube = Array::from_fn(&[T, N, N], [1, 1024, 1024], "procedural-cube", cube_region);
     assert_eq!(cube.nbytes(), 16 << 30);
     let options = ComputeOptions {
-        memory_budget: 512 << 20,
+        memory_budget: Some(512 << 20),
         progress: strata::exec::Progress::Off,
         ..Default::default()
     };
@@ -151,4 +151,43 @@ fn sixteen_gib_cube_reduces_over_time_in_under_one_gib() {
         "peak resident memory {} MiB is over 1 GiB",
         peak / 1024
     );
+}
+
+/// Without a budget set, a run gets what its parallelism can use: each of the
+/// `threads × (1 + lookahead)` tasks in flight as much as the largest task needs, at least
+/// 64 MiB; a budget set is kept as it is.
+#[test]
+fn the_default_budget_follows_the_parallelism_not_the_machine() {
+    // six 16 MiB blocks; `* 2 + 1` fuses into one task per block that reads its source block
+    // (16 MiB) and writes 16 MiB: the largest task needs 32 MiB
+    let block = 2048 * 2048 * 4u64;
+    let a = Array::from_fn(&[6, 2048, 2048], [1, 2048, 2048], "blocks", |r| {
+        ndarray::ArrayD::from_elem(ndarray::IxDyn(&[r[0].len(), r[1].len(), r[2].len()]), 3.0)
+    });
+    let expr = &a * 2.0 + 1.0;
+    let options = ComputeOptions {
+        threads: Some(2),
+        progress: strata::exec::Progress::Off,
+        ..Default::default()
+    };
+    assert_eq!(
+        options.memory_budget, None,
+        "no STRATA_MEMORY_BUDGET in the test's environment"
+    );
+    let (out, report) = expr.compute_with(&options).unwrap();
+    assert!(out.iter().all(|&v| v == 7.0));
+    // 2 threads x (1 + 2 ahead) = 6 tasks of 32 MiB
+    assert_eq!(report.memory_budget, 6 * 2 * block);
+    assert!(report.peak_bytes <= report.memory_budget);
+    // a small graph gets the 64 MiB floor; a budget set is used as set
+    let small = Array::ones(&[64, 64], [32, 32]) + 1.0;
+    assert_eq!(small.compute_with(&options).unwrap().1.memory_budget, 64 << 20);
+    let set = ComputeOptions {
+        memory_budget: Some(40 << 20),
+        ..options.clone()
+    };
+    assert_eq!(expr.compute_with(&set).unwrap().1.memory_budget, 40 << 20);
+    // the rule, as strata::exec::default_budget gives it for the planned graph
+    let graph = expr.plan().unwrap();
+    assert_eq!(strata::exec::default_budget(&graph, 2, &options), 6 * 2 * block);
 }

@@ -68,7 +68,7 @@ fn fetches_never_read_are_cancelled_and_freed_when_the_run_fails() {
         .sum(strata::Axes::All)
         .compute_with(&ComputeOptions {
             threads: Some(2),
-            memory_budget: budget,
+            memory_budget: Some(budget),
             ..Default::default()
         })
         .unwrap_err();
@@ -132,7 +132,7 @@ fn a_successful_run_reads_every_prefetch_and_cancels_none() {
         .sum(strata::Axes::All)
         .compute_with(&ComputeOptions {
             threads: Some(2),
-            memory_budget: budget,
+            memory_budget: Some(budget),
             ..Default::default()
         })
         .unwrap();

@@ -267,7 +267,7 @@ fn remote_reads_run_ahead_inside_the_budget() {
     let (got, report) = s
         .array
         .compute_with(&ComputeOptions {
-            memory_budget: budget,
+            memory_budget: Some(budget),
             ..Default::default()
         })
         .unwrap();

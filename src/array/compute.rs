@@ -15,7 +15,11 @@ use crate::plan::{PlanOptions, TaskGraph};
 
 fn plan_options(options: &ComputeOptions) -> PlanOptions {
     PlanOptions {
-        memory_budget: options.memory_budget,
+        // planning cuts holistic blocks against a budget before the run's is chosen: the one
+        // set, else the machine's ceiling for the default rule
+        memory_budget: options
+            .memory_budget
+            .unwrap_or_else(|| crate::exec::options::total_memory() / 2),
         split_every: options.split_every,
         max_holistic_block: options.max_holistic_block,
         threads: options

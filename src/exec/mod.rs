@@ -15,14 +15,14 @@
 //! back while the backend reports itself saturated.
 
 mod dashboard;
-mod options;
+pub(crate) mod options;
 mod report;
 mod scheduler;
 mod sink;
 mod timeline;
 
 pub use dashboard::{report_html, Dashboard, DashboardError};
-pub use options::{parse_bytes, ComputeOptions, Progress, RunControl};
+pub use options::{default_budget, parse_bytes, ComputeOptions, Progress, RunControl};
 pub use report::{ExecReport, TaskRecord};
 pub use scheduler::{execute, OutputSink};
 pub use sink::{BlockCollector, DenseOutputs};

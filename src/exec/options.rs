@@ -14,8 +14,9 @@ pub enum Progress {
 #[derive(Debug, Clone)]
 pub struct ComputeOptions {
     /// Bytes the executor may hold at once for intermediate blocks (not counting the result
-    /// being assembled). Default: `STRATA_MEMORY_BUDGET` if set, else half the machine's RAM.
-    pub memory_budget: u64,
+    /// being assembled). `None` (the default, unless `STRATA_MEMORY_BUDGET` is set) chooses it
+    /// per run from what the run's parallelism can use: [`default_budget`].
+    pub memory_budget: Option<u64>,
     /// Worker threads; `None` uses rayon's global pool (all cores).
     pub threads: Option<usize>,
     /// Progress bar on stderr.
@@ -101,10 +102,7 @@ impl RunControl {
 
 impl Default for ComputeOptions {
     fn default() -> Self {
-        let budget = std::env::var("STRATA_MEMORY_BUDGET")
-            .ok()
-            .and_then(|v| parse_bytes(&v))
-            .unwrap_or_else(|| total_memory() / 2);
+        let budget = std::env::var("STRATA_MEMORY_BUDGET").ok().and_then(|v| parse_bytes(&v));
         ComputeOptions {
             memory_budget: budget,
             threads: None,
@@ -125,10 +123,33 @@ impl ComputeOptions {
     /// The defaults with another memory budget in bytes.
     pub fn with_budget(bytes: u64) -> Self {
         ComputeOptions {
-            memory_budget: bytes,
+            memory_budget: Some(bytes),
             ..Default::default()
         }
     }
+}
+
+/// The least default budget: small runs are never held back by the rule.
+const MIN_DEFAULT_BUDGET: u64 = 64 << 20;
+
+/// The memory budget a run of `graph` on `threads` workers gets when none is set: what its
+/// parallelism can use, not what the machine has. Each of the `threads × (1 + lookahead)`
+/// tasks allowed in flight may hold as much as the graph's largest task needs (its inputs,
+/// output and scratch), and the remote reads allowed ahead (`io_lookahead`, admitted while
+/// at most half the budget is held) their largest block each, twice over for that half;
+/// then at least 64 MiB and at most half the machine's RAM. Costs one pass over the tasks.
+pub fn default_budget(graph: &crate::plan::TaskGraph, threads: usize, options: &ComputeOptions) -> u64 {
+    let tasks = graph.tasks();
+    let need = (0..tasks.len()).map(|t| graph.task_need(t)).max().unwrap_or(0);
+    let read = tasks
+        .iter()
+        .filter(|t| matches!(&t.kind, crate::plan::TaskKind::Source { source, .. } if source.waits_on_io()))
+        .map(|t| t.out_bytes)
+        .max()
+        .unwrap_or(0);
+    let slots = (threads.max(1) * (1 + options.lookahead.max(1))) as u64;
+    let rule = need.saturating_mul(slots) + 2 * read * options.io_lookahead as u64;
+    rule.max(MIN_DEFAULT_BUDGET).min(total_memory() / 2).max(need)
 }
 
 /// Parses "512MiB", "2GiB", "1000000" and the like.
@@ -151,7 +172,7 @@ pub fn parse_bytes(s: &str) -> Option<u64> {
 }
 
 /// Total RAM from /proc/meminfo, or 8 GiB where that cannot be read.
-fn total_memory() -> u64 {
+pub(crate) fn total_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

@@ -152,7 +152,19 @@ pub fn execute(
     options: &ComputeOptions,
     sink: &dyn OutputSink,
 ) -> Result<ExecReport, ExecError> {
-    let budget = options.memory_budget;
+    let threads = options
+        .threads
+        .filter(|&t| t > 0)
+        .unwrap_or_else(rayon::current_num_threads);
+    let budget = options
+        .memory_budget
+        .unwrap_or_else(|| super::options::default_budget(graph, threads, options));
+    // the run reads the budget from its options: the one resolved here
+    let resolved = ComputeOptions {
+        memory_budget: Some(budget),
+        ..options.clone()
+    };
+    let options = &resolved;
     for t in 0..graph.tasks.len() {
         let needed = graph.task_need(t);
         if needed > budget {
@@ -211,6 +223,8 @@ fn run<'s>(
     threads: usize,
 ) -> Result<ExecReport, ExecError> {
     let n = graph.tasks.len();
+    // resolved by `execute`
+    let budget = options.memory_budget.unwrap_or(u64::MAX);
     let rank = priorities(graph);
     let mut waiting: Vec<usize> = graph.tasks.iter().map(|t| t.deps.len()).collect();
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -238,7 +252,7 @@ fn run<'s>(
         backend: backend.name(),
         adapter: backend.adapter(),
         threads,
-        memory_budget: options.memory_budget,
+        memory_budget: budget,
         ..Default::default()
     };
     let bar = (options.progress == Progress::Auto && std::io::stderr().is_terminal() && n > 1).then(|| {
@@ -263,7 +277,7 @@ fn run<'s>(
             .adapter()
             .map(|a| format!("{}, {}, {}", a.name, a.backend, a.driver)),
         threads,
-        memory_budget: options.memory_budget,
+        memory_budget: budget,
         ..Default::default()
     };
     let monitor = Arc::new(Monitor::new(graph, header, began));
@@ -332,11 +346,11 @@ fn run<'s>(
             // (see `prefetch` below). Everything else keeps the tight streaming order.
             let cost = task.out_bytes + task.scratch_bytes;
             let ahead = matches!(&task.kind, TaskKind::Source { source, .. } if source.waits_on_io())
-                && held + cost <= options.memory_budget / 2;
+                && held + cost <= budget / 2;
             if in_flight >= max_in_flight + if ahead { options.io_lookahead } else { 0 } {
                 break;
             }
-            if held + cost > options.memory_budget {
+            if held + cost > budget {
                 if in_flight > 0 || transfers > 0 {
                     break;
                 }

@@ -487,7 +487,7 @@ impl Job {
             ..Default::default()
         };
         if let Some(b) = self.compute.memory_budget {
-            o.memory_budget = b;
+            o.memory_budget = Some(b);
         }
         o.backend = match self.compute.backend.as_deref() {
             Some("gpu") => crate::backend::gpu::BackendChoice::Gpu,

@@ -471,7 +471,7 @@ impl PyDataArray {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<usize> {
         let a = self.inner.clone();
-        let opts = crate::convert::options(options)?;
+        let opts = writer_options(py, options)?;
         crate::run::interruptible(py, opts, progress, move |o| {
             strata::labelled::to_zarr_all(&[&a], &path, &Default::default(), &o).map(|w| w.shards)
         })
@@ -488,7 +488,7 @@ impl PyDataArray {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let a = self.inner.clone();
-        let opts = crate::convert::options(options)?;
+        let opts = writer_options(py, options)?;
         crate::run::interruptible(py, opts, progress, move |o| a.compute_with(&o)?.0.to_geotiff(&path))
     }
 
@@ -502,7 +502,7 @@ impl PyDataArray {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
         let a = self.inner.clone();
-        let opts = crate::convert::options(options)?;
+        let opts = writer_options(py, options)?;
         crate::run::interruptible(py, opts, progress, move |o| a.compute_with(&o)?.0.to_npy(&path))
     }
 
@@ -511,6 +511,12 @@ impl PyDataArray {
     fn visualize(&self, path: std::path::PathBuf) -> PyResult<std::path::PathBuf> {
         self.inner.data().visualize(path).map_err(crate::errors::to_py)
     }
+}
+
+/// A writer's compute options: `strata.config`'s defaults, then the call's keyword arguments.
+fn writer_options(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<strata::ComputeOptions> {
+    let merged = py.import("strata")?.getattr("_merged_options")?.call1((options,))?;
+    crate::convert::options(Some(merged.cast::<PyDict>()?))
 }
 
 /// The single `key=value` of `kwargs` (`time="MS"`), or a TypeError naming the expected form.

@@ -103,7 +103,7 @@ pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<ComputeOptions> {
                 }
             }
             "memory_budget" => {
-                o.memory_budget = match value.extract::<u64>() {
+                o.memory_budget = Some(match value.extract::<u64>() {
                     Ok(n) => n,
                     Err(_) => {
                         let text: String = value.extract()?;
@@ -113,7 +113,7 @@ pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<ComputeOptions> {
                             ))
                         })?
                     }
-                }
+                })
             }
             "threads" => o.threads = Some(value.extract::<usize>()?.max(1)),
             "dashboard" => o.dashboard = Some(strata::exec::Dashboard::at(value.extract::<String>()?)),

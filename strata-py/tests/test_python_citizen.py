@@ -97,3 +97,14 @@ def test_config_sets_defaults_for_a_block():
     with pytest.raises(TypeError):
         with strata.config(speed="max"):
             pass
+
+
+def test_writers_take_config_defaults(tmp_path):
+    a = strata.from_xarray(np.ones((256, 256), np.float32), dims=["y", "x"]) + 1.0  # one 256 KiB block
+    with strata.config(memory_budget="1KiB"):
+        # the configured budget is too small for one task: a typed error, and no file
+        with pytest.raises(strata.ComputeError, match="budget"):
+            a.to_npy(tmp_path / "a.npy")
+    assert not (tmp_path / "a.npy").exists()
+    a.to_npy(tmp_path / "a.npy")
+    assert (np.load(tmp_path / "a.npy") == 2.0).all()

@@ -186,6 +186,13 @@ def search(
     return json.loads(text)
 
 
+def _merged_options(options: Optional[Mapping[str, Any]]) -> dict:
+    """The options a writer runs with: ``strata.config``'s, then the call's (no bar)."""
+    merged = {**_OPTIONS.get(), **(options or {})}
+    merged.pop("progress", None)
+    return merged
+
+
 def _progress_bar(enabled: bool):
     """A callback drawing a tqdm bar (Jupyter widget or terminal) of tasks done."""
     if not enabled:
