@@ -54,20 +54,11 @@ fn assemble<T: Clone>(
     pieces: &[GatherPiece],
     inputs: &[ArcArray<T, IxDyn>],
 ) -> ArcArray<T, IxDyn> {
-    // One piece reading a unit-step window in the same axis order is a view of the input:
-    // share its buffer and copy nothing (rechunks that split blocks, contiguous slices).
+    // One piece reading a unit-step window with its axes in input order, indexed axes dropped,
+    // is a view of the input: share its buffer and copy nothing (rechunks that split blocks,
+    // contiguous slices, `index` of a band or a time step).
     if let [piece] = pieces {
-        let identity = out_axes.iter().enumerate().all(|(k, a)| *a == Some(k));
-        let unit = piece
-            .src
-            .iter()
-            .zip(&piece.dst)
-            .all(|(s, d)| matches!(s, SrcAxis::Run { step, len, .. } if *step == 1 || (*len == 1 && d.len() == 1)));
-        if identity
-            && unit
-            && piece.src.len() == out_axes.len()
-            && piece.dst.iter().zip(shape).all(|(d, &n)| d.len() == n)
-        {
+        if is_view(piece, out_axes, shape) {
             return inputs[piece.dep].clone().slice_move(slice_info(piece).as_slice());
         }
     }
@@ -78,6 +69,27 @@ fn assemble<T: Clone>(
         out.slice_mut(dst.as_slice()).assign(&view);
     }
     out.into_shared()
+}
+
+/// Whether `piece` fills the whole output as a view of its input: every output axis reads an
+/// input axis (none new), in input order, with a unit step (or one index), and the input axes
+/// it does not keep are single indices.
+fn is_view(piece: &GatherPiece, out_axes: &[Option<usize>], shape: &[usize]) -> bool {
+    let kept: Vec<usize> = piece
+        .src
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, SrcAxis::Run { .. }))
+        .map(|(a, _)| a)
+        .collect();
+    let in_order = out_axes.len() == kept.len() && out_axes.iter().zip(&kept).all(|(o, &k)| *o == Some(k));
+    let unit = piece
+        .src
+        .iter()
+        .filter(|s| matches!(s, SrcAxis::Run { .. }))
+        .zip(&piece.dst)
+        .all(|(s, d)| matches!(s, SrcAxis::Run { step, len, .. } if *step == 1 || (*len == 1 && d.len() == 1)));
+    in_order && unit && piece.dst.len() == shape.len() && piece.dst.iter().zip(shape).all(|(d, &n)| d.len() == n)
 }
 
 fn slice_info(piece: &GatherPiece) -> Vec<SliceInfoElem> {
@@ -109,4 +121,70 @@ fn piece_view<'a, T>(piece: &GatherPiece, out_axes: &[Option<usize>], input: &Ar
         }
     }
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `index(0, k)` of a block whose first axis is one step long: a view of the block, the
+    /// buffer shared; a reversed axis still copies.
+    #[test]
+    fn an_index_that_drops_an_axis_is_a_view() {
+        let block = ArrayD::from_shape_fn(IxDyn(&[1, 3, 4]), |ix| (ix[1] * 4 + ix[2]) as f32).into_shared();
+        let input = Block::F32(block.clone());
+        let piece = GatherPiece {
+            dep: 0,
+            src: vec![
+                SrcAxis::Fixed(0),
+                SrcAxis::Run {
+                    start: 0,
+                    step: 1,
+                    len: 3,
+                },
+                SrcAxis::Run {
+                    start: 0,
+                    step: 1,
+                    len: 4,
+                },
+            ],
+            dst: vec![0..3, 0..4],
+        };
+        let out_axes = [Some(1), Some(2)];
+        let Ok(Block::F32(got)) = run_gather(
+            &[3, 4],
+            DType::F32,
+            f32::NAN,
+            &out_axes,
+            std::slice::from_ref(&piece),
+            &[&input],
+        ) else {
+            panic!("an f32 block")
+        };
+        assert_eq!(got.shape(), &[3, 4]);
+        assert_eq!(got.as_ptr(), block.as_ptr(), "the block's buffer, shared");
+        assert_eq!(got[[2, 3]], 11.0);
+        let reversed = GatherPiece {
+            src: vec![
+                SrcAxis::Fixed(0),
+                SrcAxis::Run {
+                    start: 2,
+                    step: -1,
+                    len: 3,
+                },
+                SrcAxis::Run {
+                    start: 0,
+                    step: 1,
+                    len: 4,
+                },
+            ],
+            ..piece
+        };
+        let Ok(Block::F32(flipped)) = run_gather(&[3, 4], DType::F32, f32::NAN, &out_axes, &[reversed], &[&input])
+        else {
+            panic!("an f32 block")
+        };
+        assert_ne!(flipped.as_ptr(), block.as_ptr());
+        assert_eq!(flipped[[0, 3]], 11.0);
+    }
 }
