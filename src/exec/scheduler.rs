@@ -159,12 +159,6 @@ pub fn execute(
     let budget = options
         .memory_budget
         .unwrap_or_else(|| super::options::default_budget(graph, threads, options));
-    // the run reads the budget from its options: the one resolved here
-    let resolved = ComputeOptions {
-        memory_budget: Some(budget),
-        ..options.clone()
-    };
-    let options = &resolved;
     for t in 0..graph.tasks.len() {
         let needed = graph.task_need(t);
         if needed > budget {
@@ -187,9 +181,19 @@ pub fn execute(
                     message: e.to_string(),
                 })?;
             let threads = pool.current_num_threads();
-            pool.in_place_scope(|scope| run(graph, backend, options, sink, scope, threads))
+            pool.in_place_scope(|scope| run(graph, backend, options, budget, sink, scope, threads))
         }
-        None => rayon::in_place_scope(|scope| run(graph, backend, options, sink, scope, rayon::current_num_threads())),
+        None => rayon::in_place_scope(|scope| {
+            run(
+                graph,
+                backend,
+                options,
+                budget,
+                sink,
+                scope,
+                rayon::current_num_threads(),
+            )
+        }),
     };
     release_freed_memory();
     report
@@ -218,13 +222,12 @@ fn run<'s>(
     graph: &'s TaskGraph,
     backend: &'s dyn Backend,
     options: &ComputeOptions,
+    budget: u64,
     sink: &'s dyn OutputSink,
     scope: &rayon::Scope<'s>,
     threads: usize,
 ) -> Result<ExecReport, ExecError> {
     let n = graph.tasks.len();
-    // resolved by `execute`
-    let budget = options.memory_budget.unwrap_or(u64::MAX);
     let rank = priorities(graph);
     let mut waiting: Vec<usize> = graph.tasks.iter().map(|t| t.deps.len()).collect();
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];

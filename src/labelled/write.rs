@@ -140,31 +140,11 @@ impl DataArray {
             _ => self.name.clone().unwrap_or_default(),
         };
         let dims: Vec<&str> = self.dims.iter().map(String::as_str).collect();
-        let panels: Vec<Panel<'_>> = match dims[..] {
-            ["y", "x"] => vec![Panel {
-                title: title(0),
-                data: PanelData::Band(values.view().into_dimensionality::<Ix2>().expect("two dims")),
-            }],
-            ["time", "y", "x"] => values
-                .outer_iter()
-                .enumerate()
-                .map(|(i, v)| Panel {
-                    title: title(i),
-                    data: PanelData::Band(v.into_dimensionality::<Ix2>().expect("two dims")),
-                })
-                .collect(),
-            [_, "y", "x"] if values.shape()[0] == 3 => vec![Panel {
-                title: title(0),
-                data: PanelData::Rgb(values.view().into_dimensionality::<Ix3>().expect("three dims")),
-            }],
-            [_, _, "y", "x"] if values.shape()[1] == 3 => values
-                .outer_iter()
-                .enumerate()
-                .map(|(i, v)| Panel {
-                    title: title(i),
-                    data: PanelData::Rgb(v.into_dimensionality::<Ix3>().expect("three dims")),
-                })
-                .collect(),
+        // three bands draw as RGB; a leading dim beyond one panel's makes one panel per step
+        let rgb = match dims[..] {
+            ["y", "x"] | ["time", "y", "x"] => false,
+            [_, "y", "x"] if values.shape()[0] == 3 => true,
+            [_, _, "y", "x"] if values.shape()[1] == 3 => true,
             _ => {
                 return Err(self
                     .layout(
@@ -173,6 +153,27 @@ impl DataArray {
                     )
                     .into())
             }
+        };
+        fn panel(v: ndarray::ArrayViewD<'_, f32>, rgb: bool) -> PanelData<'_> {
+            match rgb {
+                true => PanelData::Rgb(v.into_dimensionality::<Ix3>().expect("three dims")),
+                false => PanelData::Band(v.into_dimensionality::<Ix2>().expect("two dims")),
+            }
+        }
+        let panels: Vec<Panel<'_>> = if dims.len() == 2 + usize::from(rgb) {
+            vec![Panel {
+                title: title(0),
+                data: panel(values.view(), rgb),
+            }]
+        } else {
+            values
+                .outer_iter()
+                .enumerate()
+                .map(|(i, v)| Panel {
+                    title: title(i),
+                    data: panel(v, rgb),
+                })
+                .collect()
         };
         write_figure(path, &panels, &style)?;
         Ok(())

@@ -80,7 +80,7 @@ def test_errors_arrive_as_typed_exceptions_naming_the_cause(items, stack):
 
 
 def test_pystac_items_and_item_collections_stack_as_dicts_do(items, stack):
-    pystac = pytest.importorskip("pystac", reason="pystac is in the test extras")
+    import pystac
     collection = pystac.ItemCollection.from_dict(items)
     bbox = (-122.45, 37.76, -122.41, 37.79)
     want = strata.stack(items, assets=["red"], bounds_latlon=bbox, resolution=30).compute(progress=False)

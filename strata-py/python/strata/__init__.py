@@ -88,8 +88,7 @@ def _items_json(items: Any) -> str:
     if isinstance(items, (str, bytes)):
         return items if isinstance(items, str) else items.decode()
     if hasattr(items, "to_dict") and not hasattr(items, "assets"):  # pystac ItemCollection
-        d = items.to_dict(transform_hrefs=False) if _takes_transform(items) else items.to_dict()
-        return json.dumps(d)
+        return json.dumps(items.to_dict(transform_hrefs=False))
     if isinstance(items, Mapping):
         if items.get("type") == "FeatureCollection":
             return json.dumps(items)
@@ -103,15 +102,6 @@ def _items_json(items: Any) -> str:
         else:
             raise TypeError(f"an item is a pystac.Item or a STAC dict, not {type(item).__name__}")
     return json.dumps({"type": "FeatureCollection", "features": features})
-
-
-def _takes_transform(obj: Any) -> bool:
-    import inspect
-
-    try:
-        return "transform_hrefs" in inspect.signature(obj.to_dict).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _pair(v: Any) -> Optional[Tuple[float, float]]:
@@ -145,12 +135,13 @@ def stack(
     pixels' ``"center"`` (strata's default, what rioxarray expects) or ``"topleft"``
     (stackstac's default). Reads one header per asset, no pixels.
     """
+    text = _items_json(items)
     if assets is None:
-        first = json.loads(_items_json(items))["features"][:1]
+        first = json.loads(text)["features"][:1]
         assets = sorted(first[0]["assets"]) if first else []
-    cs = None if chunksize is None else (_pair(chunksize))
+    cs = _pair(chunksize)
     return _strata._stack(
-        _items_json(items),
+        text,
         list(assets),
         epsg=epsg,
         bounds=None if bounds is None else tuple(map(float, bounds)),

@@ -4,6 +4,7 @@ xarray array (or numpy values with dims) into strata."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -20,17 +21,23 @@ def _coord_values(kind: str, values: Any) -> Any:
     return np.asarray(values)
 
 
+@functools.lru_cache(maxsize=64)
+def _crs_text(epsg: int) -> str:
+    """WKT of ``epsg`` from pyproj when it is installed, else ``"EPSG:N"`` (which rioxarray and
+    pyproj both read); computed once per code."""
+    try:
+        import pyproj
+
+        return pyproj.CRS.from_epsg(epsg).to_wkt()
+    except Exception:  # pyproj missing, or an EPSG code it does not know
+        return f"EPSG:{epsg}"
+
+
 def _spatial_ref(epsg: int, transform: Optional[tuple]) -> xr.Variable:
     """rioxarray's grid-mapping variable: ``spatial_ref`` and ``crs_wkt`` (WKT from pyproj
     when it is installed, else the EPSG code, which rioxarray and pyproj both read), and the
     GDAL GeoTransform."""
-    text = f"EPSG:{epsg}"
-    try:
-        import pyproj
-
-        text = pyproj.CRS.from_epsg(epsg).to_wkt()
-    except Exception:  # pyproj missing, or an EPSG code it does not know
-        pass
+    text = _crs_text(epsg)
     attrs = {"spatial_ref": text, "crs_wkt": text}
     if transform is not None:
         a, b, c, d, e, f = transform
