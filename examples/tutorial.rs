@@ -133,6 +133,11 @@ pub struct Args {
     /// never send hedged (duplicate) requests for slow reads
     #[arg(long)]
     pub no_hedge: bool,
+    /// print what the planner makes of the monthly median (the plan as written, the rewrite
+    /// rules that fired, the optimized plan, the tasks and their placement), draw its task
+    /// graph before and after the optimizer into OUT/plan-{as-written,optimized}.svg, and stop
+    #[arg(long)]
+    pub explain: bool,
     /// serve a live dashboard of the computation on this address (e.g. 127.0.0.1:8787) and
     /// open it in a browser while it runs (default: STRATA_DASHBOARD, else none)
     #[arg(long)]
@@ -300,6 +305,19 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     };
     if let Some(addr) = &args.dashboard {
         opts.dashboard = Some(Dashboard::at(addr.clone()));
+    }
+    if args.explain {
+        println!("{}", monthly_aoi.data().explain(&opts)?);
+        std::fs::create_dir_all(&args.out)?;
+        for (name, optimize) in [("plan-as-written", false), ("plan-optimized", true)] {
+            let drawn = ComputeOptions {
+                optimize,
+                ..opts.clone()
+            };
+            let path = monthly_aoi.data().visualize_with(args.out.join(name), &drawn)?;
+            println!("drew {}", path.display());
+        }
+        return Ok(None);
     }
     let began = std::time::Instant::now();
     if let Some(dir) = &args.zarr {

@@ -6,7 +6,9 @@ ru_maxrss) are recorded.
 
 Peers:
 - strata: `examples/tutorial.rs --items URL/items.json --backend cpu` (search skipped on both
-  sides: every item is stacked), end to end including its PNG/GeoTIFF/npy outputs.
+  sides: every item is stacked), end to end including its PNG/GeoTIFF/npy outputs, in the
+  notebook's order (`--order notebook`: resample the stack, then cut the area; the default)
+  and cut first (`--order cut-first`), alternating.
 - dask-seed: the seed notebook's calls on stackstac (float32, threaded scheduler; the raster
   scale/offset applied in xarray, since stackstac will not rescale into float32), one
   `compute` per result as the notebook does: the monthly RGB median + dropna, the NDVI mean,
@@ -15,8 +17,9 @@ Peers:
   writes it; the values are the same) and all three results in one `dask.compute`, so the
   reads are shared.
 
-Writes target/bench-tutorial/summary.{md,json}. Environment: REPEAT (strata runs, default 3),
-DASK_REPEAT (default 1), SCENES (32), SIZE (2048).
+Writes target/bench-tutorial/summary.{md,json}. Environment: REPEAT (strata runs per order,
+default 3), DASK_REPEAT (default 1), SCENES (32), SIZE (2048), BUFFER (15360 m: a 1024² area
+at 30 m, issue 17's scale).
 """
 
 import json
@@ -38,7 +41,8 @@ SIZE = int(os.environ.get("SIZE", "2048"))
 REPEAT = int(os.environ.get("REPEAT", "3"))
 DASK_REPEAT = int(os.environ.get("DASK_REPEAT", "1"))
 BBOX = [-124.031297, 36.473972, -120.831297, 39.073972]
-LON, LAT, BUFFER, SIGMA, THRESHOLD = -122.4312, 37.7739, 6000, (0, 0.1), 0.175
+BUFFER = float(os.environ.get("BUFFER", "15360"))
+LON, LAT, SIGMA, THRESHOLD = -122.4312, 37.7739, (0, 0.1), 0.175
 
 
 def make_catalog():
@@ -139,15 +143,19 @@ def main():
     rows = []
     for latency in (0, 40):
         with Serve(latency) as s:
-            runs = []
+            runs = {"notebook": [], "cut-first": []}
             for _ in range(REPEAT):
-                out = DATA / "strata-out"
-                wall, rss, text = measured([BIN / "tutorial", "--items", f"{s.url}/items.json", "--backend", "cpu",
-                                            "--quiet", "--out", out])
-                runs.append((wall, rss))
+                for order in runs:
+                    out = DATA / "strata-out"
+                    wall, rss, text = measured([BIN / "tutorial", "--items", f"{s.url}/items.json", "--backend", "cpu",
+                                                "--quiet", "--buffer", str(BUFFER), "--order", order, "--out", out])
+                    runs[order].append((wall, rss))
             print(text, file=sys.stderr)
-            rows.append({"peer": "strata", "latency_ms": latency, "walls_s": [r[0] for r in runs],
-                         "median_s": statistics.median(r[0] for r in runs), "peak_rss_mb": max(r[1] for r in runs) / 1e6})
+            for order, mine in runs.items():
+                peer = "strata" if order == "notebook" else "strata-cut-first"
+                rows.append({"peer": peer, "latency_ms": latency, "walls_s": [r[0] for r in mine],
+                             "median_s": statistics.median(r[0] for r in mine),
+                             "peak_rss_mb": max(r[1] for r in mine) / 1e6})
             for mode in ("seed", "aoi-first"):
                 runs = []
                 for _ in range(DASK_REPEAT):
@@ -156,18 +164,20 @@ def main():
                 rows.append({"peer": f"dask-{mode}", "latency_ms": latency, "walls_s": [r[0] for r in runs],
                              "median_s": statistics.median(r[0] for r in runs),
                              "peak_rss_mb": max(r[1] for r in runs) / 1e6, "steps_s": runs[-1][2]})
-        for r in rows[-3:]:
-            print(f"{r['peer']:12s} {latency:3d} ms  median {r['median_s']:7.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB"
+        for r in rows[-4:]:
+            print(f"{r['peer']:18s} {latency:3d} ms  median {r['median_s']:7.2f} s  peak RSS {r['peak_rss_mb']:7.0f} MB"
                   f"  {r.get('steps_s', '')}", file=sys.stderr, flush=True)
     by = {(r["peer"], r["latency_ms"]): r for r in rows}
     ratios = {}
     for latency in (0, 40):
         s = by[("strata", latency)]
+        ratios[f"notebook_over_cut_first_time_{latency}ms"] = s["median_s"] / by[("strata-cut-first", latency)]["median_s"]
         for mode in ("seed", "aoi-first"):
             d = by[(f"dask-{mode}", latency)]
             ratios[f"speed_vs_dask_{mode}_{latency}ms"] = d["median_s"] / s["median_s"]
             ratios[f"rss_fraction_of_dask_{mode}_{latency}ms"] = s["peak_rss_mb"] / d["peak_rss_mb"]
-    summary = {"scenes": SCENES, "size": SIZE, "bands": 5, "repeat": REPEAT, "dask_repeat": DASK_REPEAT,
+    summary = {"scenes": SCENES, "size": SIZE, "buffer_m": BUFFER, "bands": 5, "repeat": REPEAT,
+               "dask_repeat": DASK_REPEAT,
                "rows": rows, "ratios": ratios}
     write_summary(DATA, summary, ["peer", "latency ms", "median wall s", "peak RSS MB"],
                   lambda r: [r["peer"], str(r["latency_ms"]), f"{r['median_s']:.2f}", f"{r['peak_rss_mb']:.0f}"],

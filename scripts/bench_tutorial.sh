@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tutorial benchmark: strata (CPU backend) against stackstac + dask on the same
-# 32 x 2048² x 5-band catalog and loopback server, 0 and 40 ms latency; wall time and peak
+# 32 x 2048² x 5-band catalog and loopback server (a 1024² area), 0 and 40 ms latency, strata in
+# the notebook's order and cut first; wall time and peak
 # RSS per run. Makes its own venv (scripts/.venv, or $STRATA_BENCH_VENV) and catalog
 # (target/bench-tutorial, ~1 GB). See bench_tutorial.py for the knobs.
 set -euo pipefail

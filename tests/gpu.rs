@@ -687,3 +687,35 @@ proptest! {
         assert_close(&gpu, &cpu, &format!("{op:?} by labels {labels:?}"));
     }
 }
+
+#[test]
+fn the_placement_pass_predicts_where_every_task_runs() {
+    let Some(_device) = device() else { return };
+    // Band math, a time median, a gaussian and a mask: kernels the device runs, beside the
+    // host's (the in-memory blocks, the mask's cast).
+    let a = Array::from_ndarray(rough_cube(12, 40, 36, 5, 7), [12, 20, 18]);
+    let e = (&a * 2.0 - 1.0)
+        .nanmedian(0)
+        .gaussian(&[1.0, 1.0], strata::BoundaryMode::Reflect)
+        .gt(0.5)
+        .astype(strata::DType::F32);
+    let options = on(BackendChoice::Gpu);
+    let explained = e.explain(&options).unwrap();
+    let planned = explained.placements.tasks();
+    assert!(planned.iter().any(|p| p.device), "{explained}");
+    assert!(planned.iter().any(|p| !p.device), "{explained}");
+    let (gpu, report) = e.compute_with(&options).unwrap();
+    let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    assert_eq!(gpu, cpu);
+    // the plan held: every task ran where the pass put it
+    assert_eq!(report.placement_changes, 0);
+    assert_eq!(report.tasks.len(), planned.len());
+    for r in &report.tasks {
+        assert_eq!(r.device, r.planned_device, "{r:?}");
+        assert_eq!(r.device, planned[r.id].device, "{r:?}");
+        assert_eq!(r.placement, planned[r.id].reason, "{r:?}");
+    }
+    // the explanation names the device's share
+    let text = explained.to_string();
+    assert!(text.contains("== placement ==") && text.contains("device: "), "{text}");
+}

@@ -11,7 +11,7 @@ use super::Array;
 use crate::backend::ResultMemory;
 use crate::exec::{execute, BlockCollector, ComputeOptions, DenseOutputs, ExecReport};
 use crate::expr::{Block, DType, Node, Op};
-use crate::plan::{PlanOptions, TaskGraph};
+use crate::plan::{Explain, LogicalPlan, PlanOptions, TaskGraph};
 
 fn plan_options(options: &ComputeOptions) -> PlanOptions {
     PlanOptions {
@@ -26,6 +26,7 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
             .threads
             .filter(|&t| t > 0)
             .unwrap_or_else(rayon::current_num_threads),
+        optimize: options.optimize,
     }
 }
 
@@ -223,15 +224,47 @@ impl Array {
         Ok(self.same_dims(Array::from_node(persisted)))
     }
 
+    /// What the planner makes of the array under `options`, pass by pass: the logical plan as
+    /// written, the rewrite rules that fired, the optimized plan, the task graph and where
+    /// each task runs on the backend `options` choose (polars' `explain`). Nothing is read;
+    /// choosing a GPU backend starts its adapter.
+    ///
+    /// **Errors**: a build or plan error, or no GPU when one was asked for.
+    pub fn explain(&self, options: &ComputeOptions) -> crate::Result<Explain> {
+        let plan_options = plan_options(options);
+        let written = LogicalPlan::bind(&[self.node()?.clone()]);
+        let (optimized, rewrites) = TaskGraph::optimize(&written, &plan_options);
+        let graph = TaskGraph::lower(&optimized, &plan_options)?;
+        let backend = crate::backend::gpu::select(options.backend)?;
+        let placements = graph.place(&backend.name(), &|kind, inputs| backend.place(kind, inputs));
+        Ok(Explain {
+            written,
+            rewrites,
+            optimized,
+            graph,
+            placements,
+        })
+    }
+
     /// Writes the task graph as Graphviz DOT to `path`, and beside it an SVG when the `dot`
-    /// program is installed (dask's `visualize`). Returns the path of the SVG, or of the DOT
-    /// file when no SVG was made.
+    /// program is installed (dask's `visualize`), with default options. Returns the path of
+    /// the SVG, or of the DOT file when no SVG was made.
     ///
     /// **Errors**: a plan error, or an I/O error writing the file.
     pub fn visualize(&self, path: impl AsRef<Path>) -> crate::Result<PathBuf> {
-        let graph = self.plan()?;
+        self.visualize_with(path, &ComputeOptions::default())
+    }
+
+    /// [`Array::visualize`] of the plan `options` make, each task marked where it runs on
+    /// their backend (device tasks outlined in red) and transfers drawn as dashed edges;
+    /// `optimize: false` draws the plan as written, for a before/after pair.
+    ///
+    /// **Errors**: as [`Array::visualize`], or no GPU when one was asked for.
+    pub fn visualize_with(&self, path: impl AsRef<Path>, options: &ComputeOptions) -> crate::Result<PathBuf> {
+        let explained = self.explain(options)?;
+        let graph = explained.graph.to_dot_placed(&explained.placements);
         let dot_path = path.as_ref().with_extension("dot");
-        std::fs::write(&dot_path, graph.to_dot()).map_err(|e| crate::output::OutputError::Io {
+        std::fs::write(&dot_path, graph).map_err(|e| crate::output::OutputError::Io {
             path: dot_path.clone(),
             source: e,
         })?;

@@ -20,6 +20,7 @@ use ndarray::{ArrayViewMutD, Zip};
 
 use crate::expr::{Block, ChunkSource, SourceError};
 use crate::plan::TaskKind;
+pub use crate::plan::{Placement, ValueDesc};
 
 pub use cpu::CpuBackend;
 pub use partial::{finalize, Partial};
@@ -73,6 +74,31 @@ impl Value {
             Value::Block(b) => Some(b.dtype()),
             Value::Partial(_) => None,
             Value::Device(d) => Some(d.dtype()),
+        }
+    }
+
+    /// What placement needs to know of the value: shape, type, where it lives. Costs a
+    /// shape copy.
+    pub fn desc(&self) -> ValueDesc {
+        match self {
+            Value::Block(b) => ValueDesc {
+                shape: b.shape().to_vec(),
+                dtype: b.dtype(),
+                on_device: false,
+                partial: false,
+            },
+            Value::Partial(_) => ValueDesc {
+                shape: Vec::new(),
+                dtype: crate::expr::DType::F32,
+                on_device: false,
+                partial: true,
+            },
+            Value::Device(d) => ValueDesc {
+                shape: d.shape().to_vec(),
+                dtype: d.dtype(),
+                on_device: true,
+                partial: false,
+            },
         }
     }
 
@@ -150,28 +176,6 @@ pub enum BackendError {
     },
 }
 
-/// Where a task runs, and why: the executor's guide for moving values between host and
-/// device, and what the execution report records per task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Placement {
-    /// on the backend's device (else on the host, by the CPU kernels)
-    pub device: bool,
-    /// why, in a few words
-    pub reason: &'static str,
-}
-
-impl Placement {
-    /// On the device, because `reason`.
-    pub fn device(reason: &'static str) -> Self {
-        Placement { device: true, reason }
-    }
-
-    /// On the host, because `reason`.
-    pub fn host(reason: &'static str) -> Self {
-        Placement { device: false, reason }
-    }
-}
-
 /// One host-side copy of a device transfer (into mapped staging memory on the way up, out of
 /// a mapped read-back on the way down), for a dashboard's device lanes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,12 +200,21 @@ pub trait Backend: Send + Sync {
         None
     }
 
-    /// Where [`Backend::run`] would run this task on these inputs, and why. A host task whose
-    /// inputs are on a device gets them brought over by the executor first
-    /// ([`gpu::DeviceBlock::request_host`]), so it never waits for the device. Costs a match.
-    fn placement(&self, kind: &TaskKind, inputs: &[&Value]) -> Placement {
+    /// Where this backend runs a task given inputs of these shapes, types and places, and
+    /// why: its kernels' limits, asked by the planner's placement pass
+    /// ([`TaskGraph::place`](crate::plan::TaskGraph::place)) before a run and by the executor
+    /// on the values that arrive. A host task whose inputs are on a device gets them brought
+    /// over by the executor first ([`gpu::DeviceBlock::request_host`]), so it never waits for
+    /// the device. Costs a match.
+    fn place(&self, kind: &TaskKind, inputs: &[ValueDesc]) -> Placement {
         let _ = (kind, inputs);
         Placement::host("the CPU backend")
+    }
+
+    /// [`Backend::place`] on these values. Costs a match and a shape copy per input.
+    fn placement(&self, kind: &TaskKind, inputs: &[&Value]) -> Placement {
+        let descs: Vec<ValueDesc> = inputs.iter().map(|v| v.desc()).collect();
+        self.place(kind, &descs)
     }
 
     /// Whether the device holds as much submitted work and kept results as its budget allows:

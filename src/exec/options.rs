@@ -44,6 +44,9 @@ pub struct ComputeOptions {
     /// A handle another thread holds to watch the run's progress and to interrupt it (what a
     /// notebook's progress bar and Ctrl-C use). Default: none.
     pub control: Option<RunControl>,
+    /// Run the optimizer's rewrite passes (selection pushdown) before lowering. Default: true;
+    /// false plans the expression as written, for comparing plans (`STRATA_OPTIMIZE=0`).
+    pub optimize: bool,
 }
 
 /// A handle on a running computation, shared with the thread that runs it: the tasks done and
@@ -115,6 +118,7 @@ impl Default for ComputeOptions {
             dashboard: super::Dashboard::from_env(),
             timeline: std::env::var("STRATA_TIMELINE").map_or(true, |v| v != "0"),
             control: None,
+            optimize: std::env::var("STRATA_OPTIMIZE").map_or(true, |v| v != "0"),
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct TaskRecord {
     pub bytes_out: u64,
     /// whether it ran on the backend's device (else on the host)
     pub device: bool,
+    /// whether the plan's placement pass put it on the device
+    pub planned_device: bool,
     /// why it ran where it did
     pub placement: &'static str,
 }
@@ -49,6 +51,10 @@ pub struct ExecReport {
     /// when a read is admitted, ahead of the thread that decodes it); part of `peak_bytes`,
     /// so reads in flight count against the budget
     pub peak_read_ahead_bytes: u64,
+    /// tasks that ran elsewhere than the placement pass planned, because the values that
+    /// arrived differed from the plan's (a source handing over decoded values instead of
+    /// stored codes): 0 when the plan held
+    pub placement_changes: usize,
     /// tasks started although the budget was full, because nothing else could make progress
     pub over_budget_starts: usize,
     /// wall time of the run in microseconds

@@ -169,6 +169,9 @@ pub fn execute(
             });
         }
     }
+    // The placement pass: where every task is planned to run on this backend.
+    let planned = graph.place(&backend.name(), &|kind, inputs| backend.place(kind, inputs));
+    let planned = planned.tasks();
     // The run loop blocks on a channel, so it runs on the calling thread and only the tasks go
     // to the pool (a loop inside a one-thread pool would starve its own tasks).
     let report = match options.threads {
@@ -181,11 +184,12 @@ pub fn execute(
                     message: e.to_string(),
                 })?;
             let threads = pool.current_num_threads();
-            pool.in_place_scope(|scope| run(graph, backend, options, budget, sink, scope, threads))
+            pool.in_place_scope(|scope| run(graph, planned, backend, options, budget, sink, scope, threads))
         }
         None => rayon::in_place_scope(|scope| {
             run(
                 graph,
+                planned,
                 backend,
                 options,
                 budget,
@@ -218,8 +222,10 @@ const DEVICE_PATIENCE: Duration = Duration::from_micros(200);
 /// How often the run loop takes the stores' and the device's records for the timeline.
 const MONITOR_POLL: Duration = Duration::from_millis(25);
 
+#[allow(clippy::too_many_arguments)]
 fn run<'s>(
     graph: &'s TaskGraph,
+    planned: &[Placement],
     backend: &'s dyn Backend,
     options: &ComputeOptions,
     budget: u64,
@@ -364,10 +370,15 @@ fn run<'s>(
                 .iter()
                 .map(|&d| values[d].clone().expect("dep finished"))
                 .collect();
+            // The plan's placement, checked against the values that arrived (a source may have
+            // handed over decoded values where the plan expected stored codes on the device).
             let placement = {
                 let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
                 backend.placement(&task.kind, &refs)
             };
+            if placement.device != planned[t].device {
+                report.placement_changes += 1;
+            }
             if placement.device && backend.saturated() && in_flight > 0 {
                 // The device has as much queued as its budget allows: wait for it to drain.
                 hold_device = true;
@@ -511,6 +522,7 @@ fn run<'s>(
                     bytes_in: task.deps.iter().map(|&d| graph.tasks[d].out_bytes).sum(),
                     bytes_out: task.out_bytes,
                     device: done.placement.device,
+                    planned_device: planned[t].device,
                     placement: done.placement.reason,
                 });
                 // Inputs whose last consumer this was are freed.

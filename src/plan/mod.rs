@@ -1,17 +1,30 @@
-//! Lowering an expression DAG to a chunk task graph: plain data that an executor runs.
+//! Planning in passes, as data: an expression DAG becomes a chunk task graph that an
+//! executor runs.
 //!
-//! The planner settles how every node is cut into blocks, fuses chains of elementwise
-//! operations into one [`FusedProgram`] per block, pushes chunkings down into sources (a source
-//! produces any block directly, so "rechunk the input of a median" costs nothing when the input
-//! is elementwise over sources), makes reduced axes whole for holistic reductions (median) with
-//! blocks sized to the memory budget, builds split-every combine trees for the other
-//! reductions, and reads halos for filters. [`TaskGraph::to_dot`] draws the result.
+//! 1. [`LogicalPlan::bind`] takes the requested results as the optimizer's plan.
+//! 2. [`TaskGraph::optimize`] runs the rewrite passes in order (`rewrite/`, one rule per file:
+//!    selection pushdown through selections, elementwise ops, constants, reductions, group
+//!    reductions and gaussians), each returning a new plan and counting what fired.
+//! 3. [`TaskGraph::lower`] settles how every node is cut into blocks (`lower/`): chains of
+//!    elementwise operations fuse into one [`FusedProgram`] per block, chunkings are pushed
+//!    into sources (a source produces any block directly, so "rechunk the input of a median"
+//!    costs nothing when the input is elementwise over sources), reduced axes of holistic
+//!    reductions (median) are made whole with blocks sized to the memory budget, other
+//!    reductions get split-every combine trees, filters read halos; then the prune pass drops
+//!    the tasks no result reads.
+//! 4. [`TaskGraph::place`] asks a backend where each task runs and lists the transfers.
+//!
+//! [`Explain`] prints the passes' results; [`TaskGraph::to_dot`] draws the graph.
 
 mod dot;
+mod explain;
 mod fused;
 mod gather;
+mod logical;
 mod lower;
-mod pushdown;
+mod placement;
+mod prune;
+mod rewrite;
 
 use std::fmt;
 use std::ops::Range;
@@ -19,8 +32,12 @@ use std::sync::Arc;
 
 use crate::expr::{Block, BlockFn, ChunkGrid, ChunkSource, DType, ExprError, HostArray, Node, NodeId, ReduceOp};
 
+pub use explain::Explain;
 pub use fused::{FusedProgram, Instr, Operand};
 pub use gather::{GatherPiece, SrcAxis};
+pub use logical::LogicalPlan;
+pub use placement::{KindCounts, Placement, Placements, Transfer, ValueDesc};
+pub use rewrite::RewriteLog;
 
 /// Errors found while lowering an expression.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +84,8 @@ pub struct PlanOptions {
     pub max_holistic_block: u64,
     /// worker threads the executor will run (kernels' per-thread scratch is sized by it)
     pub threads: usize,
+    /// run the rewrite passes before lowering (else plan the expression as written)
+    pub optimize: bool,
 }
 
 impl Default for PlanOptions {
@@ -76,6 +95,7 @@ impl Default for PlanOptions {
             split_every: 8,
             max_holistic_block: 16 << 20,
             threads: rayon::current_num_threads(),
+            optimize: true,
         }
     }
 }
@@ -256,6 +276,8 @@ pub struct Task {
     pub(crate) node: NodeId,
     /// the node's operation name (for graphs and reports)
     pub(crate) label: String,
+    /// element type of its result (f32 for a partial reduction state)
+    pub(crate) dtype: DType,
     /// the block index within that node's grid
     pub(crate) block: Vec<usize>,
 }
@@ -289,6 +311,11 @@ impl Task {
     /// The node's operation name (for graphs and reports).
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Element type of its result.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// The block index within that node's grid.
@@ -351,8 +378,27 @@ impl TaskGraph {
     /// **Errors**: the first deferred [`ExprError`] of an invalid expression, or a holistic
     /// reduction too large for the budget.
     pub fn build(roots: &[Arc<Node>], options: &PlanOptions) -> Result<TaskGraph, PlanError> {
-        let roots = pushdown::push_selections(roots);
-        let graph = lower::lower_roots(&roots, options)?;
+        let (optimized, _) = Self::optimize(&LogicalPlan::bind(roots), options);
+        Self::lower(&optimized, options)
+    }
+
+    /// The optimizer: runs the rewrite passes in order over `plan` (none when
+    /// `options.optimize` is off) and says what each fired. O(nodes × selections).
+    pub fn optimize(plan: &LogicalPlan, options: &PlanOptions) -> (LogicalPlan, RewriteLog) {
+        if options.optimize {
+            rewrite::optimize(plan)
+        } else {
+            (plan.clone(), RewriteLog::default())
+        }
+    }
+
+    /// The physical passes: lowers an optimized plan to tasks, drops those no result needs,
+    /// and checks every result block has its task.
+    ///
+    /// **Errors**: as [`TaskGraph::build`].
+    pub fn lower(plan: &LogicalPlan, options: &PlanOptions) -> Result<TaskGraph, PlanError> {
+        let (tasks, outputs) = lower::lower_roots(&plan.roots, options)?;
+        let graph = prune::prune(tasks, outputs);
         for out in &graph.outputs {
             if out.tasks.len() != out.grid.num_blocks() {
                 return Err(PlanError::Incomplete {
@@ -383,7 +429,13 @@ impl TaskGraph {
     /// Renders the graph in Graphviz DOT, one ellipse per task and one box per result block,
     /// like dask's `visualize`.
     pub fn to_dot(&self) -> String {
-        dot::render(self)
+        dot::render(self, None)
+    }
+
+    /// [`TaskGraph::to_dot`] with where each task is placed: device tasks outlined in red and
+    /// marked `[device]`, transfers drawn as dashed edges (`upload`, `read back`).
+    pub fn to_dot_placed(&self, placed: &Placements) -> String {
+        dot::render(self, Some(placed))
     }
 }
 

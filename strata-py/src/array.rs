@@ -507,9 +507,30 @@ impl PyDataArray {
     }
 
     /// Writes the task graph as Graphviz (`path.dot`, and `path.svg` when `dot` is
-    /// installed); returns the file written.
-    fn visualize(&self, path: std::path::PathBuf) -> PyResult<std::path::PathBuf> {
-        self.inner.data().visualize(path).map_err(crate::errors::to_py)
+    /// installed), each task marked where it runs on the options' backend; returns the file
+    /// written. `optimize=False` draws the plan as written.
+    #[pyo3(signature = (path, **options))]
+    fn visualize(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<std::path::PathBuf> {
+        let opts = writer_options(py, options)?;
+        self.inner
+            .data()
+            .visualize_with(path, &opts)
+            .map_err(crate::errors::to_py)
+    }
+
+    /// What the planner makes of the array, pass by pass (polars' `explain`): the plan as
+    /// written, the rewrite rules that fired, the optimized plan, the task graph and where
+    /// each task runs. Reads nothing.
+    #[pyo3(signature = (**options))]
+    fn explain(&self, py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+        let opts = writer_options(py, options)?;
+        let explained = self.inner.data().explain(&opts).map_err(crate::errors::to_py)?;
+        Ok(explained.to_string())
     }
 }
 

@@ -117,9 +117,10 @@ pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<ComputeOptions> {
             }
             "threads" => o.threads = Some(value.extract::<usize>()?.max(1)),
             "dashboard" => o.dashboard = Some(strata::exec::Dashboard::at(value.extract::<String>()?)),
+            "optimize" => o.optimize = value.extract::<bool>()?,
             other => {
                 return Err(PyTypeError::new_err(format!(
-                    "unknown option {other:?}: expected backend, memory_budget, threads, dashboard"
+                    "unknown option {other:?}: expected backend, memory_budget, threads, dashboard, optimize"
                 )))
             }
         }

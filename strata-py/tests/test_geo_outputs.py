@@ -53,3 +53,22 @@ def test_visualize_draws_the_task_graph(aoi, tmp_path):
     text = open(drawn).read()
     assert text.lstrip().startswith("<?xml") or "<svg" in text
     assert (tmp_path / "graph.dot").exists()
+
+
+def test_explain_shows_the_cut_moved_below_the_resample(stack, aoi, tmp_path):
+    # the notebook's order: resample the stack, then cut the area
+    y, x = aoi.y.values, aoi.x.values
+    monthly = stack.sel(band=["red", "green", "blue"]).resample(time="MS").median()
+    cut = monthly.loc[..., y[0]:y[-1], x[0]:x[-1]]
+    text = cut.explain(backend="cpu")
+    assert "through group reduction x1" in text, text
+    assert "placed for cpu" in text and "device: -" in text, text
+    as_written = cut.explain(backend="cpu", optimize=False)
+    assert "(no rule fired)" in as_written, as_written
+    # the optimized plan reads fewer source blocks than the plan as written
+    def source_blocks(t):
+        line = next(l for l in t.splitlines() if "source reads:" in l)
+        return int(line.split("source reads:")[1].split()[0])
+    assert source_blocks(text) <= source_blocks(as_written)
+    drawn = cut.visualize(tmp_path / "plan", backend="cpu", optimize=False)
+    assert "[host]" in open(tmp_path / "plan.dot").read(), drawn

@@ -5,7 +5,7 @@
 use super::kernels::KernelSource;
 use super::recording::{Bind, ConstantBuffer, Pending, Recording};
 use super::{GpuContext, GpuError};
-use crate::backend::Value;
+use crate::backend::{Value, ValueDesc};
 use crate::expr::DType;
 use crate::plan::{GatherPiece, SrcAxis};
 
@@ -15,16 +15,14 @@ const MAX_AXES: usize = 8;
 
 /// Whether the device runs this gather: f32 in and out, at most [`MAX_AXES`] axes, offsets
 /// that fit the kernel's 32-bit indices.
-pub(super) fn fits(ctx: &GpuContext, shape: &[usize], dtype: DType, inputs: &[&Value]) -> bool {
+pub(super) fn fits(ctx: &GpuContext, shape: &[usize], dtype: DType, inputs: &[ValueDesc]) -> bool {
     let limit = ctx.adapter.max_storage_binding / 4;
     let fits_index = |n: usize| (n as u64) < limit.min(i32::MAX as u64);
     dtype == DType::F32
         && shape.len() <= MAX_AXES
         && fits_index(shape.iter().product())
         && inputs.iter().all(|v| {
-            v.dtype() == Some(DType::F32)
-                && v.shape()
-                    .is_some_and(|s| s.len() <= MAX_AXES && fits_index(s.iter().product()))
+            !v.partial && v.dtype == DType::F32 && v.shape.len() <= MAX_AXES && fits_index(v.shape.iter().product())
         })
 }
 

@@ -14,7 +14,7 @@ use super::kernels::KernelSource;
 use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
 use super::{GpuContext, GpuError};
 use crate::backend::halo::{assemble_row, neighbours, with_contiguous_rows, RowOut};
-use crate::backend::Value;
+use crate::backend::{Value, ValueDesc};
 use crate::expr::{Block, DType};
 use crate::plan::TileSpec;
 
@@ -54,7 +54,7 @@ pub(super) fn fits(ctx: &GpuContext, elements: usize) -> bool {
 /// Whether the device filters this tile: one extended strip (a row plus its halo rows) fits a
 /// binding (larger tiles are cut into strips), its indices fit the halo kernel's maps, and no
 /// input is a mask.
-pub(super) fn fits_tiles(ctx: &GpuContext, spec: &TileSpec, inputs: &[&Value]) -> bool {
+pub(super) fn fits_tiles(ctx: &GpuContext, spec: &TileSpec, inputs: &[ValueDesc]) -> bool {
     let nd = spec.shape.len();
     let wext = spec.shape[nd - 1] + spec.wx.len() - 1;
     let n_ext = spec.shape[nd - 2] + spec.wy.len() - 1;
@@ -62,7 +62,7 @@ pub(super) fn fits_tiles(ctx: &GpuContext, spec: &TileSpec, inputs: &[&Value]) -
         && fits(ctx, wext * spec.wy.len())
         && tile_elements(spec) < u32::MAX as usize
         && n_ext.max(wext) < 1 << 20
-        && inputs.iter().all(|v| v.dtype() == Some(DType::F32))
+        && inputs.iter().all(|v| !v.partial && v.dtype == DType::F32)
 }
 
 /// Elements of a [`TileSpec`]'s extended block.

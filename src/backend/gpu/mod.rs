@@ -51,7 +51,7 @@ pub use context::{AdapterReport, GpuContext, TransferStats};
 pub use kernels::{FusedKernel, KernelSource, MedianKernel, MAX_MEDIAN_LEN, WORKGROUP_SIZE};
 pub use resident::DeviceBlock;
 
-use super::{Backend, BackendError, CpuBackend, Placement, ResultMemory, Value};
+use super::{Backend, BackendError, CpuBackend, Placement, ResultMemory, Value, ValueDesc};
 use crate::expr::{Block, ChunkSource, SourceData};
 use crate::plan::TaskKind;
 use recording::Produced;
@@ -208,7 +208,7 @@ impl Backend for GpuBackend {
         Some(self.ctx.resident_bytes())
     }
 
-    fn placement(&self, kind: &TaskKind, inputs: &[&Value]) -> Placement {
+    fn place(&self, kind: &TaskKind, inputs: &[ValueDesc]) -> Placement {
         placement(&self.ctx, self.auto, kind, inputs)
     }
 
@@ -255,10 +255,10 @@ fn gpu_error(kind: &TaskKind) -> impl Fn(GpuError) -> BackendError + Copy + '_ {
 /// Where a task runs on a GPU backend, and why. One decision for `run`, `run_into` and the
 /// executor (which brings device inputs to the host before a host task, and host inputs go up
 /// inside a device task).
-fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[&Value]) -> Placement {
-    let first = inputs.first().copied();
-    let shape = || first.and_then(|v| v.shape()).map(<[usize]>::to_vec);
-    let on_device = |v: &&Value| matches!(v, Value::Device(_));
+fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]) -> Placement {
+    let first = inputs.first();
+    let shape = || first.filter(|v| !v.partial).map(|v| v.shape.clone());
+    let on_device = |v: &ValueDesc| v.on_device;
     let yes = |reason| Placement::device(reason);
     let no = |reason| Placement::host(reason);
     match kind {
@@ -286,7 +286,7 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[&Value]) -
             _ => no("a median axis longer than the device kernel holds (1024)"),
         },
         TaskKind::GroupReduce { op, labels, groups, .. } if op.is_holistic() => {
-            if first.is_some_and(|v| v.shape().is_some()) && median::fits_groups(*op, labels, *groups) {
+            if first.is_some_and(|v| !v.partial) && median::fits_groups(*op, labels, *groups) {
                 yes("a per-pixel selection kernel by groups")
             } else {
                 no("a group longer than the device median kernel holds (1024)")
@@ -324,7 +324,7 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[&Value]) -
             Some(s)
                 if passes.iter().all(|(a, w)| s[*a] >= w.len())
                     && gaussian::fits(ctx, s.iter().product())
-                    && first.and_then(|v| v.dtype()) == Some(crate::expr::DType::F32) =>
+                    && first.map(|v| v.dtype) == Some(crate::expr::DType::F32) =>
             {
                 yes("filter passes over the extended block")
             }

@@ -14,7 +14,7 @@ use super::layout::{group_members, layout};
 use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
 use super::{split, GpuContext, GpuError};
 use crate::backend::partial::{finalize, Partial};
-use crate::backend::Value;
+use crate::backend::{Value, ValueDesc};
 use crate::expr::{DType, ReduceOp};
 
 const SHADER: &str = include_str!("../../../shaders/reduce.wgsl");
@@ -74,15 +74,13 @@ fn finalize_code(op: ReduceOp) -> Option<(u32, f32)> {
 /// Whether the device computes this reduction's final values: a non-holistic op over
 /// consecutive axes wholly inside the one input block, at least [`MIN_OUTPUTS`] outputs of
 /// columns no longer than [`MAX_COLUMN`] (larger blocks are cut into pieces of whole columns).
-pub(super) fn fits_final(ctx: &GpuContext, op: ReduceOp, axes: &[usize], inputs: &[&Value]) -> bool {
+pub(super) fn fits_final(ctx: &GpuContext, op: ReduceOp, axes: &[usize], inputs: &[ValueDesc]) -> bool {
     let [input] = inputs else { return false };
     mode(op).is_some()
-        && input
-            .shape()
-            .and_then(|shape| layout(shape, axes))
-            .is_some_and(|(outer, len, inner)| {
-                len > 0 && len <= MAX_COLUMN && outer * inner >= MIN_OUTPUTS && within_limits(ctx, len)
-            })
+        && !input.partial
+        && layout(&input.shape, axes).is_some_and(|(outer, len, inner)| {
+            len > 0 && len <= MAX_COLUMN && outer * inner >= MIN_OUTPUTS && within_limits(ctx, len)
+        })
 }
 
 /// Whether the device runs this group-reduce: a non-holistic op, valid labels, a grouped
@@ -93,14 +91,12 @@ pub(super) fn fits_groups(
     axis: usize,
     labels: &[usize],
     groups: usize,
-    input: &Value,
+    input: &ValueDesc,
 ) -> bool {
     mode(op).is_some()
         && labels.iter().all(|&l| l < groups)
-        && input
-            .shape()
-            .and_then(|shape| layout(shape, &[axis]))
-            .is_some_and(|(_, len, _)| len == labels.len() && within_limits(ctx, len))
+        && !input.partial
+        && layout(&input.shape, &[axis]).is_some_and(|(_, len, _)| len == labels.len() && within_limits(ctx, len))
 }
 
 /// One block's states: `(outer, groups, inner)` states of STATE_LANES f32.

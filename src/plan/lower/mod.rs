@@ -8,7 +8,7 @@ mod halo;
 
 use super::fused::FusedBuilder;
 use super::gather::{gather_pieces, AxisIndex, DepList};
-use super::{OutputTable, PlanError, PlanOptions, Task, TaskGraph, TaskKind};
+use super::{OutputTable, PlanError, PlanOptions, Task, TaskKind};
 use crate::expr::{AxisMap, BoundaryMode, ChunkGrid, DType, Node, NodeId, Op, ReduceOp};
 
 /// The tasks producing every block of a node in some grid (C order).
@@ -97,7 +97,12 @@ fn block_shape(grid: &ChunkGrid, index: &[usize]) -> Vec<usize> {
     index.iter().enumerate().map(|(a, &i)| grid.sizes(a)[i]).collect()
 }
 
-pub(super) fn lower_roots(roots: &[Arc<Node>], options: &PlanOptions) -> Result<TaskGraph, PlanError> {
+/// Lowers every root to tasks: one block table per root, in the order given. Tables it built
+/// and then regridded stay in the task list for the prune pass to drop.
+pub(super) fn lower_roots(
+    roots: &[Arc<Node>],
+    options: &PlanOptions,
+) -> Result<(Vec<Task>, Vec<OutputTable>), PlanError> {
     let mut l = Lowerer {
         options,
         tasks: Vec::new(),
@@ -113,33 +118,7 @@ pub(super) fn lower_roots(roots: &[Arc<Node>], options: &PlanOptions) -> Result<
             tasks: table.tasks.to_vec(),
         });
     }
-    Ok(prune(l.tasks, outputs))
-}
-
-/// Drops tasks no output needs (lowering may build a natural table it then regrids) and
-/// renumbers the rest, keeping their order.
-fn prune(tasks: Vec<Task>, mut outputs: Vec<OutputTable>) -> TaskGraph {
-    let mut live = vec![false; tasks.len()];
-    let mut stack: Vec<usize> = outputs.iter().flat_map(|o| o.tasks.iter().copied()).collect();
-    while let Some(t) = stack.pop() {
-        if !live[t] {
-            live[t] = true;
-            stack.extend(tasks[t].deps.iter().copied());
-        }
-    }
-    let mut new_id = vec![usize::MAX; tasks.len()];
-    let mut kept = Vec::new();
-    for (i, mut task) in tasks.into_iter().enumerate() {
-        if live[i] {
-            new_id[i] = kept.len();
-            task.deps.iter_mut().for_each(|d| *d = new_id[*d]);
-            kept.push(task);
-        }
-    }
-    for out in &mut outputs {
-        out.tasks.iter_mut().for_each(|t| *t = new_id[*t]);
-    }
-    TaskGraph { tasks: kept, outputs }
+    Ok((l.tasks, outputs))
 }
 
 impl Lowerer<'_> {
@@ -159,6 +138,7 @@ impl Lowerer<'_> {
             scratch_bytes: scratch,
             node: node.id,
             label: node.op.name(),
+            dtype: node.dtype,
             block,
         });
         self.tasks.len() - 1
