@@ -366,9 +366,9 @@ pub fn run(args: &Args) -> Result<Option<Outputs>, Box<dyn Error>> {
     );
     let [monthly_aoi, ndvi, av_lum, smoothed, mask]: [DataArray; 5] = outs.try_into().map_err(|_| "five results")?;
 
-    // data = data.dropna(dim='time', how='all'): in memory now, so this costs a count
-    let monthly_rgb = monthly_aoi.dropna("time", DropHow::All)?;
-    drop(monthly_aoi); // the months kept are a copy: the whole resample need not stay
+    // data = data.dropna(dim='time', how='all'): in memory now, so this costs a count, and
+    // taking the array compacts the kept months where they lie (no second copy of the cube)
+    let monthly_rgb = monthly_aoi.into_dropna("time", DropHow::All)?;
     let io = store.stats();
     print_reads(&io);
     let out = Outputs {

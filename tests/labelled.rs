@@ -288,6 +288,41 @@ fn compute_keeps_labels_and_holds_the_values() {
 }
 
 #[test]
+fn into_dropna_compacts_the_kept_steps_where_they_lie() {
+    let da = cube();
+    let monthly = da.resample("time", "MS").unwrap().median();
+    let expected = monthly.dropna("time", DropHow::All).unwrap();
+    // a computed array held by nothing else: the kept months move down in its own buffer
+    let held = monthly.compute().unwrap();
+    let start = held.held().unwrap().as_ptr();
+    let kept = held.into_dropna("time", DropHow::All).unwrap();
+    assert_eq!(kept.coords(), expected.coords());
+    assert_eq!(kept.dims(), expected.dims());
+    assert_eq!(kept.held().unwrap().as_ptr(), start, "compacted in place, not copied");
+    assert_eq!(kept.values().unwrap(), expected.values().unwrap());
+    // held elsewhere too: a copy, the other holder's values untouched
+    let held = monthly.compute().unwrap();
+    let other = held.clone();
+    let kept = held.into_dropna("time", DropHow::All).unwrap();
+    assert_ne!(kept.held().unwrap().as_ptr(), other.held().unwrap().as_ptr());
+    assert_eq!(kept.values().unwrap(), expected.values().unwrap());
+    let bits = |a: ArrayD<f32>| a.mapv(f32::to_bits);
+    assert_eq!(bits(other.values().unwrap()), bits(monthly.values().unwrap()));
+    // along an inner dim: time second, steps 1 and 3 dropped ("any": each has a NaN)
+    let band_first = da.transpose(&["band", "time", "y", "x"]).unwrap();
+    let inner = band_first.compute().unwrap().into_dropna("time", DropHow::Any).unwrap();
+    assert_eq!(inner.shape(), [2, 3, 3, 4]);
+    assert_eq!(
+        inner.values().unwrap(),
+        band_first.dropna("time", DropHow::Any).unwrap().values().unwrap()
+    );
+    // a lazy array: as dropna
+    let lazy = monthly.clone().into_dropna("time", DropHow::All).unwrap();
+    assert!(lazy.held().is_none());
+    assert_eq!(lazy.values().unwrap(), expected.values().unwrap());
+}
+
+#[test]
 fn display_reads_like_xarrays_repr() {
     let da = cube().with_name("stack");
     let s = da.to_string();

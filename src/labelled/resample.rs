@@ -2,11 +2,12 @@
 //! `"D"` and multiples such as `"2MS"`), and `dropna` along a dim.
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use ndarray::Axis;
+use ndarray::{ArrayD, Axis, IxDyn};
 
 use super::coords::{month_from_number, month_number};
 use super::{Coord, CoordValues, DataArray, LabelError};
-use crate::expr::ReduceOp;
+use crate::expr::{DType, ReduceOp};
+use crate::Array;
 
 /// The time steps of an array binned by calendar period, ready to reduce: one bin per period
 /// from the first to the last one present, empty periods included (they reduce to NaN, as in
@@ -68,6 +69,55 @@ impl DataArray {
     /// **Errors**: [`crate::Error`] from computing, or a label error for a missing dim.
     pub fn dropna(&self, dim: &str, how: DropHow) -> crate::Result<DataArray> {
         let axis = self.axis(dim)?;
+        let keep = self.kept_steps(axis, how)?;
+        if keep.len() == self.shape()[axis] {
+            return Ok(self.clone()); // nothing to drop: no copy
+        }
+        let out = self.isel_many(dim, &keep)?;
+        Ok(match &self.held {
+            Some(v) => out.holding(v.select(Axis(axis), &keep)),
+            None => out,
+        })
+    }
+
+    /// [`DataArray::dropna`] taking the array: computed values that nothing else holds are
+    /// compacted where they lie (the kept steps moved down, the rest given back to the
+    /// allocator), so dropping the empty months of a computed resample costs no second copy
+    /// of it (one pass over the kept values). Otherwise as `dropna`.
+    ///
+    /// **Errors**: as [`DataArray::dropna`].
+    pub fn into_dropna(mut self, dim: &str, how: DropHow) -> crate::Result<DataArray> {
+        if self.held.is_none() || self.data.dtype() == DType::U8 {
+            return self.dropna(dim, how);
+        }
+        let axis = self.axis(dim)?;
+        let keep = self.kept_steps(axis, how)?;
+        let shape = self.shape().to_vec();
+        if keep.len() == shape[axis] {
+            return Ok(self);
+        }
+        // The kept steps' labels, over a constant that holds no reference to the values.
+        let chunks: Vec<usize> = match self.data.grid() {
+            Some(g) => g.max_block_shape().iter().map(|&n| n.max(1)).collect(),
+            None => shape.iter().map(|&n| n.max(1)).collect(),
+        };
+        let labels = self
+            .relabel(Array::full(&shape, f32::NAN, chunks))
+            .isel_many(dim, &keep)?;
+        let held = self.held.take().expect("computed");
+        drop(self);
+        let values = if held.is_unique() {
+            compact(held.into_owned(), axis, &keep)
+        } else {
+            held.select(Axis(axis), &keep)
+        };
+        Ok(labels.holding(values))
+    }
+
+    /// The steps of `axis` that `how` keeps, counted from the held values or computed.
+    fn kept_steps(&self, axis: usize, how: DropHow) -> crate::Result<Vec<usize>> {
+        let dim = self.dims[axis].clone();
+        let dim = dim.as_str();
         let counts: Vec<usize> = match &self.held {
             Some(v) => v
                 .axis_iter(Axis(axis))
@@ -89,15 +139,39 @@ impl DataArray {
                 DropHow::Any => counts[i] == per_step,
             })
             .collect();
-        if keep.len() == counts.len() {
-            return Ok(self.clone()); // nothing to drop: no copy
-        }
-        let out = self.isel_many(dim, &keep)?;
-        Ok(match &self.held {
-            Some(v) => out.holding(v.select(Axis(axis), &keep)),
-            None => out,
-        })
+        Ok(keep)
     }
+}
+
+/// `values` with only the `keep` steps of `axis` (ascending), moved down in place: every kept
+/// step goes to a place at or before where it was, so one forward pass of `copy_within`
+/// suffices; the tail is then released. Falls back to a copy for a non-standard layout.
+fn compact(values: ArrayD<f32>, axis: usize, keep: &[usize]) -> ArrayD<f32> {
+    let shape = values.shape().to_vec();
+    if !values.is_standard_layout() {
+        return values.select(Axis(axis), keep);
+    }
+    let (mut flat, offset) = values.into_raw_vec_and_offset();
+    if offset.unwrap_or(0) != 0 {
+        let restored = ArrayD::from_shape_vec(IxDyn(&shape), flat).expect("same shape");
+        return restored.select(Axis(axis), keep);
+    }
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let n = shape[axis];
+    let mut dst = 0;
+    for o in 0..outer {
+        for &i in keep {
+            let src = (o * n + i) * inner;
+            flat.copy_within(src..src + inner, dst);
+            dst += inner;
+        }
+    }
+    flat.truncate(dst);
+    flat.shrink_to_fit();
+    let mut kept = shape;
+    kept[axis] = keep.len();
+    ArrayD::from_shape_vec(IxDyn(&kept), flat).expect("kept steps fill the shape")
 }
 
 impl CalendarBins {
