@@ -57,6 +57,18 @@ fn bandmath(c: &mut Criterion) {
     g.bench_function("strata_cpu_into_square_blocks", |bch| {
         bch.iter(|| square_expr.compute_into(out.view_mut(), &options()).unwrap())
     });
+    // 512² blocks, a COG's tiles, into a fresh result as numpy makes one (issue 17: at least
+    // 1.5x numpy, scripts/bench_baselines.sh in the same sitting)
+    let tiles: Vec<Array> = (0..3)
+        .map(|k| Array::from_ndarray(data::plane(k, n, n), [512, 512]))
+        .collect();
+    let tiles_expr = (&tiles[0] - &tiles[1]) / (&tiles[0] + &tiles[1]) * &tiles[2] + 0.5;
+    g.bench_function("strata_cpu_512_blocks", |bch| {
+        bch.iter(|| tiles_expr.compute_with(&options()).unwrap())
+    });
+    g.bench_function("strata_cpu_into_512_blocks", |bch| {
+        bch.iter(|| tiles_expr.compute_into(out.view_mut(), &options()).unwrap())
+    });
     g.finish();
 }
 
@@ -70,6 +82,11 @@ fn gaussian(c: &mut Criterion) {
     g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
     g.bench_function("strata_cpu_into", |b| {
         b.iter(|| expr.compute_into(out.view_mut(), &options()).unwrap())
+    });
+    // 512² blocks, a COG's tiles, into a fresh result (issue 17: at least OpenCV's speed)
+    let tiles = Array::from_ndarray(data::plane(0, n, n), [512, 512]).gaussian(&[2.0], BoundaryMode::Reflect);
+    g.bench_function("strata_cpu_512_blocks", |b| {
+        b.iter(|| tiles.compute_with(&options()).unwrap())
     });
     g.finish();
 }

@@ -27,6 +27,15 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
             .filter(|&t| t > 0)
             .unwrap_or_else(rayon::current_num_threads),
         optimize: options.optimize,
+        dense_results: false,
+    }
+}
+
+/// [`plan_options`] for results computed into whole in-memory arrays.
+fn dense_plan_options(options: &ComputeOptions) -> PlanOptions {
+    PlanOptions {
+        dense_results: true,
+        ..plan_options(options)
     }
 }
 
@@ -37,7 +46,7 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
 /// **Errors**: the first build, plan or execution error.
 pub fn compute_many(arrays: &[&Array], options: &ComputeOptions) -> crate::Result<(Vec<ArrayD<f32>>, ExecReport)> {
     let roots: Vec<Arc<Node>> = arrays.iter().map(|a| a.node().cloned()).collect::<Result<_, _>>()?;
-    let graph = TaskGraph::build(&roots, &plan_options(options))?;
+    let graph = TaskGraph::build(&roots, &dense_plan_options(options))?;
     let mut outs: Vec<ArrayD<MaybeUninit<f32>>> = graph.outputs.iter().map(|o| result_array(o.grid.shape())).collect();
     let views = outs.iter_mut().map(|o| o.view_mut()).collect();
     let report = execute_dense(&graph, views, ResultMemory::Fresh, options)?;
@@ -165,7 +174,7 @@ impl Array {
             out.assign(&values);
             return Ok(report);
         }
-        let graph = TaskGraph::build(std::slice::from_ref(&node), &plan_options(options))?;
+        let graph = TaskGraph::build(std::slice::from_ref(&node), &dense_plan_options(options))?;
         let shape = out.shape().to_vec();
         // SAFETY: f32 and MaybeUninit<f32> have the same layout, and only initialised f32
         // values are ever written through the view.

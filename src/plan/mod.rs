@@ -86,6 +86,10 @@ pub struct PlanOptions {
     pub threads: usize,
     /// run the rewrite passes before lowering (else plan the expression as written)
     pub optimize: bool,
+    /// the results go into whole in-memory arrays (not block by block into a store): an
+    /// elementwise result over sources may then run in blocks of whole rows, whatever its
+    /// declared chunks, so each task reads and writes contiguous memory
+    pub dense_results: bool,
 }
 
 impl Default for PlanOptions {
@@ -96,6 +100,7 @@ impl Default for PlanOptions {
             max_holistic_block: 16 << 20,
             threads: rayon::current_num_threads(),
             optimize: true,
+            dense_results: false,
         }
     }
 }
