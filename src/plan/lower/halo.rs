@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::{block_shape, elems, AxisIndex, Lowerer, Table};
-use crate::expr::{BoundaryMode, Node};
+use crate::expr::{BoundaryMode, ChunkGrid, Node};
 use crate::plan::gather::runs_of;
 use crate::plan::{gaussian_weights, ColumnRun, PlanError, TaskKind, TileSpec};
 
@@ -42,8 +42,13 @@ impl Lowerer<'_> {
         sigma: &[f64],
         mode: BoundaryMode,
         truncate: f64,
+        grid: Option<&ChunkGrid>,
     ) -> Result<Table, PlanError> {
-        let input = self.lower(&node.inputs[0])?;
+        // in the grid asked for (the input follows any), else in the input's own
+        let input = match grid {
+            Some(g) => self.lower_as(&node.inputs[0], g)?,
+            None => self.lower(&node.inputs[0])?,
+        };
         let weights: Vec<Vec<f32>> = sigma.iter().map(|&s| gaussian_weights(s, truncate)).collect();
         let halo: Vec<usize> = weights.iter().map(|w| w.len() / 2).collect();
         let passes: Vec<(usize, Arc<Vec<f32>>)> = weights

@@ -124,9 +124,12 @@ pub(super) fn lower_roots(
     };
     let mut outputs = Vec::new();
     for root in roots {
-        let table = match l.whole_row_grid(root) {
-            Some(grid) => l.lower_as(root, &grid)?,
-            None => l.lower(root)?,
+        let table = match (l.whole_row_grid(root), &root.op) {
+            (Some(grid), Op::Gaussian { sigma, mode, truncate }) => {
+                l.gaussian_blocks(root, sigma, *mode, *truncate, Some(&grid))?
+            }
+            (Some(grid), _) => l.lower_as(root, &grid)?,
+            (None, _) => l.lower(root)?,
         };
         outputs.push(OutputTable {
             grid: table.grid.clone(),
@@ -139,13 +142,17 @@ pub(super) fn lower_roots(
 
 impl Lowerer<'_> {
     /// For a result computed into a whole in-memory array: the grid of whole rows (blocks
-    /// merged along the last axis, then along the ones before it while a block stays within
-    /// the holistic block size) when the result is elementwise over sources, which produce
-    /// any block. Square blocks of a large array make each task read and write rows a block
+    /// merged along the last axis, at most the declared rows per block, within the holistic
+    /// block size) when the result is elementwise over sources, which produce any block, or
+    /// a gaussian of such an input (its halo then comes from the rows above and below). Square blocks of a large array make each task read and write rows a block
     /// wide, a page apart in memory (512² blocks of a 4096-wide array: 2 KB of every 16 KB),
     /// about half the speed of whole rows; whole rows stream. `None` to keep the node's grid.
     fn whole_row_grid(&self, root: &Arc<Node>) -> Option<ChunkGrid> {
-        if !self.options.dense_results || !root.op.is_elementwise() || !follows_any_grid(root) {
+        let free = match root.op {
+            Op::Gaussian { .. } => follows_any_grid(&root.inputs[0]),
+            ref op => op.is_elementwise() && follows_any_grid(root),
+        };
+        if !self.options.dense_results || !free {
             return None;
         }
         let grid = &root.grid;
@@ -233,7 +240,7 @@ impl Lowerer<'_> {
                 labels,
                 groups,
             } => self.group_blocks(node, *op, *axis, labels, *groups)?,
-            Op::Gaussian { sigma, mode, truncate } => self.gaussian_blocks(node, sigma, *mode, *truncate)?,
+            Op::Gaussian { sigma, mode, truncate } => self.gaussian_blocks(node, sigma, *mode, *truncate, None)?,
             Op::MapBlocks(f) => {
                 let zero = vec![0; node.grid.ndim()];
                 self.map_blocks(node, f, &zero, BoundaryMode::Constant(0.0))?
@@ -774,6 +781,29 @@ mod tests {
         assert_eq!(declared.counts(), [("array", 128), ("fused", 64)]);
         let rows = plan(&d, true);
         assert_eq!(rows.counts(), [("array", 8), ("fused", 4)]);
+        assert_eq!(rows.outputs()[0].grid().max_block_shape(), [16, 256]);
+    }
+
+    #[test]
+    fn a_dense_gaussian_of_an_in_memory_array_filters_whole_rows() {
+        let x = leaf(&[64, 256], &[16, 16]);
+        let grid = x.grid.clone();
+        let op = Op::Gaussian {
+            sigma: vec![1.0, 1.0],
+            mode: crate::expr::BoundaryMode::Reflect,
+            truncate: 4.0,
+        };
+        let g = Node::new(op, vec![x], grid, crate::expr::DType::F32);
+        let count = |graph: &TaskGraph| {
+            graph
+                .counts()
+                .into_iter()
+                .find(|(k, _)| *k == "gaussian")
+                .map(|(_, n)| n)
+        };
+        assert_eq!(count(&plan(&g, false)), Some(64));
+        let rows = plan(&g, true);
+        assert_eq!(count(&rows), Some(4), "{rows}");
         assert_eq!(rows.outputs()[0].grid().max_block_shape(), [16, 256]);
     }
 
