@@ -124,7 +124,8 @@ fn advise_huge_pages(ptr: *mut u8, len: usize) {
 fn advise_huge_pages(_: *mut u8, _: usize) {}
 
 impl Array {
-    /// Lowers the array to its chunk task graph (no pixel is read), with default options.
+    /// Lowers the array to the chunk task graph `compute` runs (no pixel is read), with
+    /// default options. (A store's writer plans its blocks as declared: `plan_many`.)
     ///
     /// **Errors**: an error recorded while building, or a reduction too big for the budget.
     pub fn plan(&self) -> crate::Result<TaskGraph> {
@@ -135,7 +136,7 @@ impl Array {
     ///
     /// **Errors**: as [`Array::plan`].
     pub fn plan_with(&self, options: &ComputeOptions) -> crate::Result<TaskGraph> {
-        Ok(TaskGraph::build(&[self.node()?.clone()], &plan_options(options))?)
+        Ok(TaskGraph::build(&[self.node()?.clone()], &dense_plan_options(options))?)
     }
 
     /// Computes the values as f32 (masks as 0.0/1.0) with default options.
@@ -240,7 +241,7 @@ impl Array {
     ///
     /// **Errors**: a build or plan error, or no GPU when one was asked for.
     pub fn explain(&self, options: &ComputeOptions) -> crate::Result<Explain> {
-        let plan_options = plan_options(options);
+        let plan_options = dense_plan_options(options);
         let written = LogicalPlan::bind(&[self.node()?.clone()]);
         let (optimized, rewrites) = TaskGraph::optimize(&written, &plan_options);
         let graph = TaskGraph::lower(&optimized, &plan_options)?;
@@ -259,7 +260,8 @@ impl Array {
     /// program is installed (dask's `visualize`), with default options. Returns the path of
     /// the SVG, or of the DOT file when no SVG was made.
     ///
-    /// **Errors**: a plan error, or an I/O error writing the file.
+    /// **Errors**: a plan error, an I/O error writing the file, or no GPU when the default
+    /// options ask for one (`STRATA_BACKEND=gpu`).
     pub fn visualize(&self, path: impl AsRef<Path>) -> crate::Result<PathBuf> {
         self.visualize_with(path, &ComputeOptions::default())
     }

@@ -376,9 +376,7 @@ fn run<'s>(
                 let refs: Vec<&Value> = inputs.iter().map(|v| v.as_ref()).collect();
                 backend.placement(&task.kind, &refs)
             };
-            if placement.device != planned[t].device {
-                report.placement_changes += 1;
-            }
+
             if placement.device && backend.saturated() && in_flight > 0 {
                 // The device has as much queued as its budget allows: wait for it to drain.
                 hold_device = true;
@@ -525,6 +523,10 @@ fn run<'s>(
                     planned_device: planned[t].device,
                     placement: done.placement.reason,
                 });
+                // once per task, where it ran (not per look at the ready queue)
+                if done.placement.device != planned[t].device {
+                    report.placement_changes += 1;
+                }
                 // Inputs whose last consumer this was are freed.
                 for &d in &task.deps {
                     refs[d] -= 1;

@@ -152,8 +152,11 @@ fn compact(values: ArrayD<f32>, axis: usize, keep: &[usize]) -> ArrayD<f32> {
         return values.select(Axis(axis), keep);
     }
     let (mut flat, offset) = values.into_raw_vec_and_offset();
-    if offset.unwrap_or(0) != 0 {
-        let restored = ArrayD::from_shape_vec(IxDyn(&shape), flat).expect("same shape");
+    if offset.unwrap_or(0) != 0 || flat.len() != shape.iter().product::<usize>() {
+        // a view into a larger buffer (not what `holding` makes): copy the kept steps out
+        let start = offset.unwrap_or(0);
+        let n: usize = shape.iter().product();
+        let restored = ArrayD::from_shape_vec(IxDyn(&shape), flat[start..start + n].to_vec()).expect("same shape");
         return restored.select(Axis(axis), keep);
     }
     let outer: usize = shape[..axis].iter().product();

@@ -9,7 +9,7 @@ mod halo;
 use super::fused::FusedBuilder;
 use super::gather::{gather_pieces, AxisIndex, DepList};
 use super::{OutputTable, PlanError, PlanOptions, Task, TaskKind};
-use crate::expr::{AxisMap, BoundaryMode, ChunkGrid, DType, Node, NodeId, Op, ReduceOp};
+use crate::expr::{AxisMap, BoundaryMode, ChunkGrid, DType, HostArray, Node, NodeId, Op, ReduceOp};
 
 /// The tasks producing every block of a node in some grid (C order).
 #[derive(Debug, Clone)]
@@ -126,7 +126,19 @@ pub(super) fn lower_roots(
     for root in roots {
         let table = match (l.whole_row_grid(root), &root.op) {
             (Some(grid), Op::Gaussian { sigma, mode, truncate }) => {
-                l.gaussian_blocks(root, sigma, *mode, *truncate, Some(&grid))?
+                let key = (root.id, grid.clone());
+                // already lowered (for another result): shared as it is
+                match l.regridded.get(&key).or_else(|| l.natural.get(&root.id)) {
+                    Some(t) => t.clone(),
+                    None => {
+                        // kept for every later reader of this gaussian (another result's
+                        // mask of it, the same root asked twice), as `lower` keeps tables
+                        let t = l.gaussian_blocks(root, sigma, *mode, *truncate, Some(&grid))?;
+                        l.regridded.insert(key, t.clone());
+                        l.natural.entry(root.id).or_insert_with(|| t.clone());
+                        t
+                    }
+                }
             }
             (Some(grid), _) => l.lower_as(root, &grid)?,
             (None, _) => l.lower(root)?,
@@ -157,7 +169,10 @@ impl Lowerer<'_> {
         }
         let grid = &root.grid;
         let nd = grid.ndim();
-        let last = nd.checked_sub(1)?;
+        if nd < 2 {
+            return None; // a 1-d result is contiguous in any blocks
+        }
+        let last = nd - 1;
         if grid.sizes(last).len() <= 1 {
             return None; // rows are whole already
         }
@@ -165,15 +180,13 @@ impl Lowerer<'_> {
         let mut merged = grid.with_axis(last, vec![grid.shape()[last]]);
         // rows per block: as many of the declared block's as fit the limit, at least one
         let row_bytes = grid.shape()[last] as u64 * 4;
-        if nd >= 2 {
-            let axis = nd - 2;
-            let declared = grid.max_block_shape()[axis].max(1);
-            let outer: u64 = grid.max_block_shape()[..axis].iter().map(|&n| n as u64).product();
-            let fit = (limit / (row_bytes * outer).max(1)).max(1) as usize;
-            let rows = declared.min(fit);
-            if rows < declared {
-                merged = merged.with_axis(axis, crate::expr::split_regular(grid.shape()[axis], rows));
-            }
+        let axis = nd - 2;
+        let declared = grid.max_block_shape()[axis].max(1);
+        let outer: u64 = grid.max_block_shape()[..axis].iter().map(|&n| n as u64).product();
+        let fit = (limit / (row_bytes * outer).max(1)).max(1) as usize;
+        let rows = declared.min(fit);
+        if rows < declared {
+            merged = merged.with_axis(axis, crate::expr::split_regular(grid.shape()[axis], rows));
         }
         Some(merged)
     }
@@ -470,8 +483,9 @@ impl Lowerer<'_> {
         let input = if matches!(source.op, Op::Source(_) | Op::Host(_)) {
             // an in-memory array gives any region as a view: cut it only where the blocks
             // asked for need, so each block is one view (a source keeps its own edges too)
-            let base = match source.op {
-                Op::Host(_) => ChunkGrid::single(source.shape()),
+            let base = match &source.op {
+                Op::Host(HostArray::F32(_) | HostArray::Mask(_)) => ChunkGrid::single(source.shape()),
+                // other in-memory types convert per block: keep their blocks, as a source's
                 _ => source.grid.clone(),
             };
             let cut = cut_at_selection(&base, maps, fixed).refine(&block_edges_in_input(&source.grid, maps, grid));
@@ -805,6 +819,25 @@ mod tests {
         let rows = plan(&g, true);
         assert_eq!(count(&rows), Some(4), "{rows}");
         assert_eq!(rows.outputs()[0].grid().max_block_shape(), [16, 256]);
+        // a mask of it beside it, in either order, or the same result twice: one gaussian
+        let op = Op::BinaryScalar {
+            op: BinaryOp::Gt,
+            scalar: 0.5,
+            scalar_left: false,
+        };
+        let mask = Node::new(op, vec![g.clone()], g.grid.clone(), crate::expr::DType::U8);
+        let options = PlanOptions {
+            dense_results: true,
+            ..Default::default()
+        };
+        for (roots, want) in [
+            (vec![g.clone(), mask.clone()], 4),
+            (vec![mask.clone(), g.clone()], 64),
+            (vec![g.clone(), g.clone()], 4),
+        ] {
+            let graph = TaskGraph::build(&roots, &options).unwrap();
+            assert_eq!(count(&graph), Some(want), "{graph}");
+        }
     }
 
     #[test]
