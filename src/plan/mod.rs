@@ -418,11 +418,7 @@ impl TaskGraph {
 
     /// Number of tasks of each kind, sorted by kind name.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
-        let mut counts = std::collections::BTreeMap::new();
-        for t in &self.tasks {
-            *counts.entry(t.kind.name()).or_insert(0) += 1;
-        }
-        counts.into_iter().collect()
+        count_kinds(self.tasks.iter())
     }
 
     /// The largest number of bytes one task needs at once (inputs + scratch + result).
@@ -473,6 +469,15 @@ impl fmt::Display for TaskGraph {
         }
         Ok(())
     }
+}
+
+/// Number of tasks of each kind, sorted by kind name.
+fn count_kinds<'a>(tasks: impl Iterator<Item = &'a Task>) -> KindCounts {
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        *counts.entry(t.kind.name()).or_insert(0) += 1;
+    }
+    counts.into_iter().collect()
 }
 
 /// Normalised 1-D gaussian weights with scipy's radius `int(truncate * sigma + 0.5)`, computed

@@ -89,13 +89,11 @@ impl Placements {
 
     /// Tasks on the device, by kind name (sorted), then those on the host.
     pub fn counts(&self, graph: &TaskGraph) -> (KindCounts, KindCounts) {
-        let mut device = std::collections::BTreeMap::new();
-        let mut host = std::collections::BTreeMap::new();
-        for (t, p) in graph.tasks.iter().zip(&self.tasks) {
-            let side = if p.device { &mut device } else { &mut host };
-            *side.entry(t.kind.name()).or_insert(0) += 1;
-        }
-        (device.into_iter().collect(), host.into_iter().collect())
+        let on = |device: bool| {
+            let placed = graph.tasks.iter().zip(&self.tasks);
+            super::count_kinds(placed.filter(move |(_, p)| p.device == device).map(|(t, _)| t))
+        };
+        (on(true), on(false))
     }
 }
 

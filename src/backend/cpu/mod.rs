@@ -42,6 +42,12 @@ impl Backend for CpuBackend {
         "cpu".into()
     }
 
+    // Every task runs here: no value needs describing (the default builds a description of
+    // each input, on the scheduler's path for every task).
+    fn placement(&self, kind: &TaskKind, _inputs: &[&Value]) -> crate::backend::Placement {
+        self.place(kind, &[])
+    }
+
     fn run_into(
         &self,
         kind: &TaskKind,
