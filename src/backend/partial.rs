@@ -21,7 +21,7 @@ pub struct Partial {
 }
 
 impl Partial {
-    /// The state of nothing folded yet, for every element of `shape`.
+    /// The state of nothing folded yet, for every element of `shape`, in the lanes `op` uses.
     pub(in crate::backend) fn empty(op: ReduceOp, shape: Vec<usize>) -> Self {
         let n: usize = shape.iter().product();
         let a0 = match op {
@@ -32,12 +32,20 @@ impl Partial {
             ReduceOp::All => 1.0,
             _ => 0.0,
         };
+        // Only the lanes the op folds into: a mean's state is half a variance's.
+        let lane = |k: usize| {
+            if op.partial_lanes() > k {
+                vec![0.0; n]
+            } else {
+                Vec::new()
+            }
+        };
         Partial {
             op,
             shape,
             a: vec![a0; n],
-            b: vec![0.0; n],
-            c: vec![0.0; n],
+            b: lane(1),
+            c: lane(2),
         }
     }
 

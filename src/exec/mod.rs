@@ -16,6 +16,7 @@
 
 mod dashboard;
 pub(crate) mod options;
+mod release;
 mod report;
 mod scheduler;
 mod sink;

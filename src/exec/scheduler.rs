@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayViewMutD;
 
 use super::dashboard::DashboardServer;
+use super::release::FreedMemory;
 use super::{ComputeOptions, ExecError, ExecReport, Monitor, Progress, RunHeader, TaskRecord};
 use crate::backend::{Backend, BackendError, Placement, ResultMemory, Value};
 use crate::expr::Block;
@@ -335,7 +336,9 @@ fn run<'s>(
     if let Some(control) = &options.control {
         control.planned(n as u64);
     }
+    let mut slack = FreedMemory::default();
     loop {
+        slack.observe(held);
         if failure.is_none() && options.control.as_ref().is_some_and(|c| c.is_interrupted()) {
             failure = Some(ExecError::Interrupted { finished, total: n });
         }

@@ -155,6 +155,18 @@ impl ReduceOp {
         )
     }
 
+    /// How many f64 lanes a partial state of this reduction keeps per output element: the
+    /// sum or extreme alone; with a count (means, NaN-skipping extremes); with the sum of
+    /// squared deviations (variance); none for a holistic reduction.
+    pub(crate) fn partial_lanes(self) -> usize {
+        match self {
+            Self::Sum | Self::NanSum | Self::Count | Self::Min | Self::Max | Self::Any | Self::All => 1,
+            Self::Mean | Self::NanMean | Self::NanMin | Self::NanMax => 2,
+            Self::NanVar { .. } | Self::NanStd { .. } => 3,
+            Self::Median | Self::NanMedian | Self::Quantile { .. } | Self::NanQuantile { .. } => 0,
+        }
+    }
+
     /// The NaN-skipping `q`-th quantile (`q` in [0, 1], kept to six decimals), or `None` for a
     /// `q` outside [0, 1] or NaN.
     pub fn nanquantile(q: f64) -> Option<ReduceOp> {

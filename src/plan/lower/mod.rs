@@ -26,9 +26,6 @@ struct Lowerer<'o> {
     regridded: HashMap<(NodeId, ChunkGrid), Table>,
 }
 
-/// Bytes per element of a partial reduction state (three f64 lanes).
-const PARTIAL_BYTES: u64 = 24;
-
 /// `grid` with extra block edges where a selection's extent starts and ends on each input
 /// axis (a `Strided`'s first and last index, a `List`'s smallest and largest, a fixed index).
 fn cut_at_selection(grid: &ChunkGrid, maps: &[AxisMap], fixed: &[(usize, usize)]) -> ChunkGrid {
@@ -100,6 +97,24 @@ fn follows_any_grid(node: &Arc<Node>) -> bool {
         op if op.is_elementwise() => node.inputs.iter().all(follows_any_grid),
         _ => false,
     }
+}
+
+/// `grid` with the declared blocks of an elementwise `node` along the axes where `grid`'s
+/// blocks are longer (the axes a holistic reduction gathers whole), when the node combines
+/// two or more arrays; `None` when nothing would be gathered or one operand is all there is.
+fn thin_grid(node: &Node, grid: &ChunkGrid) -> Option<ChunkGrid> {
+    if node.inputs.len() < 2 || node.grid.shape() != grid.shape() {
+        return None;
+    }
+    let own = node.grid.max_block_shape();
+    let asked = grid.max_block_shape();
+    let mut thin = grid.clone();
+    for a in 0..grid.ndim() {
+        if asked[a] > own[a] {
+            thin = thin.with_axis(a, node.grid.sizes(a).to_vec());
+        }
+    }
+    (thin != *grid).then_some(thin)
 }
 
 fn elems(shape: &[usize]) -> u64 {
@@ -298,6 +313,29 @@ impl Lowerer<'_> {
                 }
             }
         };
+        self.regridded.insert(key, table.clone());
+        Ok(table)
+    }
+
+    /// The input of a holistic or group reduction in `grid`, whose blocks hold the reduced
+    /// axes whole. An elementwise input of two or more arrays is computed in blocks as thin
+    /// as its own along the axes `grid` gathers, then gathered: one gather of the result
+    /// instead of one per operand, and each operand's block is freed once its thin block is
+    /// computed (the median of the luminance holds the luminance steps of a strip, not three
+    /// bands of them).
+    fn lower_gathered(&mut self, node: &Arc<Node>, grid: &ChunkGrid) -> Result<Table, PlanError> {
+        if !node.op.is_elementwise() {
+            return self.lower_as(node, grid);
+        }
+        let Some(thin) = thin_grid(node, grid) else {
+            return self.lower_as(node, grid);
+        };
+        let key = (node.id, grid.clone());
+        if let Some(t) = self.regridded.get(&key) {
+            return Ok(t.clone());
+        }
+        let computed = self.lower_as(node, &thin)?;
+        let table = self.regather(node, &computed, grid);
         self.regridded.insert(key, table.clone());
         Ok(table)
     }
@@ -601,7 +639,7 @@ impl Lowerer<'_> {
         let mut tasks = Vec::with_capacity(out_grid.num_blocks());
         for out_idx in out_grid.block_indices() {
             let out_shape = block_shape(&out_grid, &out_idx);
-            let partial_bytes = elems(&out_shape) * PARTIAL_BYTES;
+            let partial_bytes = elems(&out_shape) * 8 * op.partial_lanes() as u64;
             let final_bytes = elems(&out_shape) * node.dtype.size() as u64;
             // every input block that reduces into this output block
             let reduced_counts: Vec<usize> = axes.iter().map(|&a| counts[a]).collect();
@@ -624,11 +662,12 @@ impl Lowerer<'_> {
                 })
                 .collect();
             // Level 0 folds `group` input blocks into one state: enough blocks that the state
-            // (f64 lanes per kept element) costs no more than the data folded into it, so thin
-            // blocks along the reduced axes do not multiply memory traffic; a state per block
-            // where states are small, so a full reduction of a few blocks runs in parallel.
+            // (f64 lanes per kept element) costs at most half the data folded into it, so thin
+            // blocks along the reduced axes do not multiply memory traffic, nor states pile up
+            // waiting for the combine; a state per block where states are small, so a full
+            // reduction of a few blocks runs in parallel.
             let block_bytes = elems(&input.grid.max_block_shape()) * input.dtype.size() as u64;
-            let group = (partial_bytes.div_ceil(block_bytes.max(1)) as usize).clamp(1, split);
+            let group = ((2 * partial_bytes).div_ceil(block_bytes.max(1)) as usize).clamp(1, split);
             let single = n <= group;
             let mut level: Vec<usize> = inputs
                 .chunks(group)
@@ -661,32 +700,8 @@ impl Lowerer<'_> {
     /// A grid of the input with `whole` axes in one block and the other axes cut so one block
     /// holds at most the holistic block size.
     fn whole_axes_grid(&self, op: &str, input: &ChunkGrid, whole: &[usize]) -> Result<ChunkGrid, PlanError> {
-        let column: u64 = whole.iter().map(|&a| input.shape()[a] as u64).product::<u64>() * 4;
-        let limit = self
-            .options
-            .max_holistic_block
-            .min(self.options.memory_budget / 8)
-            .max(1);
-        if column * 2 > self.options.memory_budget {
-            return Err(PlanError::ReductionTooLarge {
-                op: op.into(),
-                axes: whole.to_vec(),
-                shape: input.shape().to_vec(),
-                needed: column * 2,
-                budget: self.options.memory_budget,
-            });
-        }
-        let mut block = input.max_block_shape();
-        for &a in whole {
-            block[a] = input.shape()[a];
-        }
-        let kept: Vec<usize> = (0..block.len()).filter(|a| !whole.contains(a)).collect();
-        while elems(&block) * 4 > limit {
-            let Some(&a) = kept.iter().filter(|&&a| block[a] > 1).max_by_key(|&&a| block[a]) else {
-                break;
-            };
-            block[a] = block[a].div_ceil(2);
-        }
+        let extents: Vec<(usize, usize)> = whole.iter().map(|&a| (a, input.shape()[a])).collect();
+        let block = self.kept_block(op, input, &extents)?;
         let mut grid = input.clone();
         for (a, &b) in block.iter().enumerate() {
             if whole.contains(&a) || grid.max_block_shape()[a] > b {
@@ -696,13 +711,56 @@ impl Lowerer<'_> {
         Ok(grid)
     }
 
+    /// The block shape for a holistic task over `input` whose reduced axes span the given
+    /// extents: the other (kept) axes as the input's blocks, cut outermost first so the block
+    /// holds at most the holistic block size.
+    ///
+    /// **Errors**: [`PlanError::ReductionTooLarge`] when one column of the reduced axes does
+    /// not fit half the budget.
+    fn kept_block(&self, op: &str, input: &ChunkGrid, extents: &[(usize, usize)]) -> Result<Vec<usize>, PlanError> {
+        let column: u64 = extents.iter().map(|&(_, n)| n as u64).product::<u64>() * 4;
+        let limit = self
+            .options
+            .max_holistic_block
+            .min(self.options.memory_budget / 8)
+            .max(1);
+        if column * 2 > self.options.memory_budget {
+            return Err(PlanError::ReductionTooLarge {
+                op: op.into(),
+                axes: extents.iter().map(|&(a, _)| a).collect(),
+                shape: input.shape().to_vec(),
+                needed: column * 2,
+                budget: self.options.memory_budget,
+            });
+        }
+        let mut block = input.max_block_shape();
+        for &(a, n) in extents {
+            block[a] = n;
+        }
+        // Cut the outermost kept axes first, into even blocks: a block then covers whole runs
+        // of the result's rows, so the result's pages fill as its blocks finish (column strips
+        // would touch every page of the result with the first strip), and its sources read
+        // windows as wide as their tiles rather than slivers of each.
+        for a in (0..block.len()).filter(|a| !extents.iter().any(|&(w, _)| w == *a)) {
+            let bytes = elems(&block) * 4;
+            if bytes <= limit {
+                break;
+            }
+            let per_unit = bytes / block[a].max(1) as u64;
+            let fits = ((limit / per_unit.max(1)) as usize).clamp(1, block[a]);
+            let pieces = input.shape()[a].div_ceil(fits);
+            block[a] = input.shape()[a].div_ceil(pieces.max(1)).min(block[a]);
+        }
+        Ok(block)
+    }
+
     fn holistic_blocks(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<Table, PlanError> {
         if axes.iter().any(|&a| node.inputs[0].shape()[a] == 0) {
             return Ok(self.empty_reduction(node, op, node.grid.clone()));
         }
         let natural = self.lower(&node.inputs[0])?;
         let grid = self.whole_axes_grid(op.name(), &natural.grid, axes)?;
-        let input = self.lower_as(&node.inputs[0], &grid)?;
+        let input = self.lower_gathered(&node.inputs[0], &grid)?;
         let out_grid = grid.without_axes(axes);
         let column: u64 = axes.iter().map(|&a| grid.shape()[a] as u64).product::<u64>() * 4;
         let tasks = grid
@@ -735,22 +793,69 @@ impl Lowerer<'_> {
             return Ok(self.empty_reduction(node, op, node.grid.clone()));
         }
         let natural = self.lower(&node.inputs[0])?;
-        let grid = self.whole_axes_grid(op.name(), &natural.grid, &[axis])?;
-        let input = self.lower_as(&node.inputs[0], &grid)?;
-        let out_grid = grid.with_axis(axis, crate::expr::split_regular(groups, groups));
-        let column = grid.shape()[axis] as u64 * 4;
+        let runs = match group_runs(labels, groups) {
+            // Groups in order along the axis (a resample): a task reduces a run of whole
+            // groups, so it holds only their steps. The kept axes are cut as for the whole
+            // axis, so its sources are the blocks a holistic reduction over the same input
+            // reads (the tutorial's luminance median shares the monthly median's reads).
+            Some(spans) => {
+                let steps = natural.grid.shape()[axis];
+                let block = self.kept_block(op.name(), &natural.grid, &[(axis, steps)])?;
+                let per_step = elems(&block) / steps.max(1) as u64 * 4;
+                // Runs of a few months, not the whole axis: an eighth of the block the whole
+                // axis could have, so a run holds little while tasks stay large enough to pay.
+                let limit = self
+                    .options
+                    .max_holistic_block
+                    .min(self.options.memory_budget / 8)
+                    .max(1)
+                    / 8;
+                let runs = merge_spans(spans, per_step, limit);
+                let mut grid = natural
+                    .grid
+                    .with_axis(axis, runs.iter().map(|r| r.steps.len()).collect());
+                for (a, &b) in block.iter().enumerate() {
+                    if a != axis && grid.max_block_shape()[a] > b {
+                        grid = grid.with_axis(a, crate::expr::split_regular(grid.shape()[a], b));
+                    }
+                }
+                (grid, runs)
+            }
+            // Groups interleaved (a groupby of the month): every task sees the whole axis.
+            None => {
+                let grid = self.whole_axes_grid(op.name(), &natural.grid, &[axis])?;
+                let n = grid.shape()[axis];
+                let whole = GroupSpan {
+                    groups: 0..groups,
+                    steps: 0..n,
+                };
+                (grid, vec![whole])
+            }
+        };
+        let (grid, runs) = runs;
+        let input = self.lower_gathered(&node.inputs[0], &grid)?;
+        let out_grid = grid.with_axis(axis, runs.iter().map(|r| r.groups.len()).collect());
+        let kinds: Vec<TaskKind> = runs
+            .iter()
+            .map(|r| TaskKind::GroupReduce {
+                op,
+                axis,
+                labels: if r.steps.len() == labels.len() {
+                    labels.clone()
+                } else {
+                    Arc::new(labels[r.steps.clone()].iter().map(|&l| l - r.groups.start).collect())
+                },
+                groups: r.groups.len(),
+            })
+            .collect();
         let tasks = out_grid
             .block_indices()
             .into_iter()
             .enumerate()
             .map(|(flat, idx)| {
                 let bytes = elems(&block_shape(&out_grid, &idx)) * node.dtype.size() as u64;
-                let kind = TaskKind::GroupReduce {
-                    op,
-                    axis,
-                    labels: labels.clone(),
-                    groups,
-                };
+                let column = runs[idx[axis]].steps.len() as u64 * 4;
+                let kind = kinds[idx[axis]].clone();
                 self.add(
                     node,
                     idx,
@@ -763,6 +868,54 @@ impl Lowerer<'_> {
             .collect();
         Ok(Self::table(out_grid, node.dtype, tasks))
     }
+}
+
+/// Consecutive groups and the steps of the reduced axis they cover.
+#[derive(Debug, Clone, PartialEq)]
+struct GroupSpan {
+    groups: std::ops::Range<usize>,
+    steps: std::ops::Range<usize>,
+}
+
+/// One span per group with members, when the labels never go back (each group's steps are
+/// contiguous and in order); a group without members joins the span after it (the last
+/// ones, the span before). `None` when labels interleave.
+fn group_runs(labels: &[usize], groups: usize) -> Option<Vec<GroupSpan>> {
+    if labels.windows(2).any(|w| w[1] < w[0]) || labels.last().is_some_and(|&l| l >= groups) {
+        return None;
+    }
+    let mut spans: Vec<GroupSpan> = Vec::new();
+    let mut step = 0;
+    let mut group_start = 0;
+    while step < labels.len() {
+        let g = labels[step];
+        let end = step + labels[step..].iter().take_while(|&&l| l == g).count();
+        spans.push(GroupSpan {
+            groups: group_start..g + 1,
+            steps: step..end,
+        });
+        group_start = g + 1;
+        step = end;
+    }
+    if let Some(last) = spans.last_mut() {
+        last.groups.end = groups;
+    }
+    (!spans.is_empty()).then_some(spans)
+}
+
+/// Joins neighbouring spans while a block of their steps stays within `limit` bytes.
+fn merge_spans(spans: Vec<GroupSpan>, per_step: u64, limit: u64) -> Vec<GroupSpan> {
+    let mut out: Vec<GroupSpan> = Vec::new();
+    for span in spans {
+        match out.last_mut() {
+            Some(last) if (last.steps.len() + span.steps.len()) as u64 * per_step <= limit => {
+                last.groups.end = span.groups.end;
+                last.steps.end = span.steps.end;
+            }
+            _ => out.push(span),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -870,5 +1023,69 @@ mod tests {
             .collect();
         assert_eq!(gathers.len(), 2, "{rows}");
         assert!(gathers.iter().all(|t| t.deps().len() == 1), "{rows}");
+    }
+
+    fn span(groups: std::ops::Range<usize>, steps: std::ops::Range<usize>) -> super::GroupSpan {
+        super::GroupSpan { groups, steps }
+    }
+
+    #[test]
+    fn ordered_groups_become_spans_and_empty_groups_join_a_neighbour() {
+        // months 0..6 of 7 steps; months 1 and 3 have no scene, nor do 5 and 6 at the end
+        let labels = [0, 0, 2, 2, 2, 4, 4];
+        assert_eq!(
+            super::group_runs(&labels, 7).unwrap(),
+            [span(0..1, 0..2), span(1..3, 2..5), span(3..7, 5..7)]
+        );
+        // an empty first group joins the first span
+        assert_eq!(super::group_runs(&[1, 1], 2).unwrap(), [span(0..2, 0..2)]);
+        // interleaved labels (a groupby of the month) need the whole axis
+        assert_eq!(super::group_runs(&[0, 1, 0], 2), None);
+    }
+
+    #[test]
+    fn spans_merge_while_their_steps_fit_the_block() {
+        let spans = vec![span(0..1, 0..2), span(1..3, 2..5), span(3..7, 5..7)];
+        // 10 bytes a step, 50 a block: 2 + 3 steps fit, the last 2 start a new block
+        assert_eq!(
+            super::merge_spans(spans.clone(), 10, 50),
+            [span(0..3, 0..5), span(3..7, 5..7)]
+        );
+        // a span longer than the block stays whole
+        assert_eq!(
+            super::merge_spans(spans, 100, 50),
+            [span(0..1, 0..2), span(1..3, 2..5), span(3..7, 5..7)]
+        );
+    }
+
+    #[test]
+    fn a_resample_median_reads_only_the_steps_of_its_groups() {
+        // (6, 32, 32) in (1, 32, 32) blocks (4 KiB a step), groups of 1, 1, 1 and 3 steps, a
+        // 64 KiB holistic block: runs of groups up to an eighth of it (8 KiB), so the first
+        // two groups go together and the others alone; no task holds all six steps
+        let x = leaf(&[6, 32, 32], &[1, 32, 32]);
+        let grid = crate::expr::ChunkGrid::new(&[4, 32, 32], &crate::expr::Chunks::Block(vec![4, 32, 32])).unwrap();
+        let op = Op::GroupReduce {
+            op: crate::expr::ReduceOp::NanMedian,
+            axis: 0,
+            labels: Arc::new(vec![0, 1, 2, 3, 3, 3]),
+            groups: 4,
+        };
+        let node = Node::new(op, vec![x], grid, crate::expr::DType::F32);
+        let options = PlanOptions {
+            max_holistic_block: 64 << 10,
+            ..Default::default()
+        };
+        let g = TaskGraph::build(std::slice::from_ref(&node), &options).unwrap();
+        let reduces: Vec<_> = g
+            .tasks()
+            .iter()
+            .filter_map(|t| match t.kind() {
+                TaskKind::GroupReduce { labels, groups, .. } => Some((labels.to_vec(), *groups)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reduces, [(vec![0, 1], 2), (vec![0], 1), (vec![0, 0, 0], 1)], "{g}");
+        assert_eq!(g.outputs()[0].grid().sizes(0), [2, 1, 1]);
     }
 }
