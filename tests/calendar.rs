@@ -194,3 +194,38 @@ fn alignment_matches_xarray_on_cpu_and_gpu() {
         }
     }
 }
+
+#[test]
+fn empty_bins_read_nothing_and_are_filled_after_everything_else() {
+    // Daily bins of 24 scenes over 15 months: most days have no scene. Their blocks are
+    // fills of NaN (nothing read, nothing reduced), started only once every other task has
+    // ended, so they take memory when the run's working blocks are gone.
+    let da = cube([24, 3, 4]);
+    let daily = da.resample("time", "D").unwrap().median();
+    let options = ComputeOptions {
+        progress: strata::exec::Progress::Off,
+        ..Default::default()
+    };
+    let (got, report) = daily.compute_with(&options).unwrap();
+    let fills: Vec<_> = report.tasks.iter().filter(|t| t.kind == "fill").collect();
+    let others: Vec<_> = report.tasks.iter().filter(|t| t.kind != "fill").collect();
+    let days = got.shape()[0];
+    let with_scenes = 23; // two scenes share 2020-05-12
+    assert_eq!(days, 449, "2020-01-05 to 2021-03-28, both counted");
+    // the fills cover the empty days, every pixel of them
+    let plane_bytes = (got.shape()[1] * got.shape()[2] * 4) as u64;
+    let filled: u64 = fills.iter().map(|t| t.bytes_out).sum();
+    assert_eq!(filled, (days - with_scenes) as u64 * plane_bytes);
+    let last_other = others.iter().map(|t| t.end_us).max().unwrap();
+    assert!(
+        fills.iter().all(|f| f.start_us >= last_other),
+        "a fill started before the last other task ended"
+    );
+    // and the empty days are NaN, the others not all NaN
+    let values = got.values().unwrap();
+    let labels = da.resample("time", "D").unwrap().labels().to_vec();
+    for day in 0..days {
+        let step = values.index_axis(ndarray::Axis(0), day);
+        assert_eq!(step.iter().all(|v| v.is_nan()), !labels.contains(&day), "day {day}");
+    }
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayViewMutD;
 
 use super::dashboard::DashboardServer;
-use super::release::FreedMemory;
+use super::release::{release_free_pages, FreedMemory};
 use super::{ComputeOptions, ExecError, ExecReport, Monitor, Progress, RunHeader, TaskRecord};
 use crate::backend::{Backend, BackendError, Placement, ResultMemory, Value};
 use crate::expr::Block;
@@ -60,6 +60,24 @@ fn priorities(graph: &TaskGraph) -> Vec<usize> {
         }
     }
     rank
+}
+
+/// Output blocks that are fills nothing else reads (a resample's empty months): they cost
+/// only the memory they fill, so they run last, once the rest of the run has given its
+/// memory back.
+fn deferred_fills(graph: &TaskGraph) -> Vec<bool> {
+    let mut read = vec![false; graph.tasks.len()];
+    for t in &graph.tasks {
+        for &d in &t.deps {
+            read[d] = true;
+        }
+    }
+    graph
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(t, task)| task.deps.is_empty() && !read[t] && matches!(task.kind, TaskKind::Fill { .. }))
+        .collect()
 }
 
 fn describe(graph: &TaskGraph, t: usize) -> String {
@@ -200,20 +218,10 @@ pub fn execute(
             )
         }),
     };
-    release_freed_memory();
+    // what the last blocks were freed into, too (the next allocations on the calling thread
+    // would otherwise grow the process further)
+    release_free_pages();
     report
-}
-
-/// Hands the memory the run's blocks were freed into back to the OS. glibc keeps what worker
-/// threads free in their own arenas, so a process that streamed a few hundred MB of blocks
-/// would otherwise stay that large (and the next allocations on the calling thread would
-/// grow it further). Costs about a millisecond per GB of heap.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages of the allocator's arenas to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// How long the run loop waits before looking again while it holds device tasks back
@@ -235,7 +243,14 @@ fn run<'s>(
     threads: usize,
 ) -> Result<ExecReport, ExecError> {
     let n = graph.tasks.len();
-    let rank = priorities(graph);
+    let deferred = deferred_fills(graph);
+    let rank: Vec<usize> = priorities(graph)
+        .into_iter()
+        .zip(&deferred)
+        .map(|(r, &d)| if d { r.saturating_add(n) } else { r })
+        .collect();
+    // tasks other than the deferred fills still to finish
+    let mut others_left = deferred.iter().filter(|&&d| !d).count();
     let mut waiting: Vec<usize> = graph.tasks.iter().map(|t| t.deps.len()).collect();
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut refs = vec![0usize; n];
@@ -352,6 +367,9 @@ fn run<'s>(
             let Some(&Reverse((_, t))) = ready.peek() else {
                 break;
             };
+            if deferred[t] && others_left > 0 {
+                break; // the fills wait for the rest (they are last in priority order)
+            }
             let task = &graph.tasks[t];
             // Remote reads may run further ahead, while half the budget is free: they
             // mostly wait on the network, and their fetches start when they are admitted
@@ -489,6 +507,9 @@ fn run<'s>(
                 finished += 1;
                 let t = done.task;
                 let task = &graph.tasks[t];
+                if !deferred[t] {
+                    others_left -= 1;
+                }
                 if prefetched[t].take().is_some() {
                     read_ahead -= task.out_bytes;
                 }

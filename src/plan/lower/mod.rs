@@ -833,34 +833,53 @@ impl Lowerer<'_> {
             }
         };
         let (grid, runs) = runs;
+        // Runs of groups without members read nothing: they are fills of the op's empty value
+        // (NaN for a median), run last (see `exec`'s priorities), so a resample's empty
+        // months take memory only once the rest of the run has given its memory back.
+        let read: Vec<usize> = (0..runs.len()).filter(|&r| !runs[r].steps.is_empty()).collect();
+        let grid = grid.with_axis(axis, read.iter().map(|&r| runs[r].steps.len()).collect());
         let input = self.lower_gathered(&node.inputs[0], &grid)?;
         let out_grid = grid.with_axis(axis, runs.iter().map(|r| r.groups.len()).collect());
-        let kinds: Vec<TaskKind> = runs
-            .iter()
-            .map(|r| TaskKind::GroupReduce {
-                op,
-                axis,
-                labels: if r.steps.len() == labels.len() {
-                    labels.clone()
-                } else {
-                    Arc::new(labels[r.steps.clone()].iter().map(|&l| l - r.groups.start).collect())
-                },
-                groups: r.groups.len(),
-            })
-            .collect();
+        let empty = op.empty_value().unwrap_or(f32::NAN);
         let tasks = out_grid
             .block_indices()
             .into_iter()
-            .enumerate()
-            .map(|(flat, idx)| {
-                let bytes = elems(&block_shape(&out_grid, &idx)) * node.dtype.size() as u64;
-                let column = runs[idx[axis]].steps.len() as u64 * 4;
-                let kind = kinds[idx[axis]].clone();
+            .map(|idx| {
+                let shape = block_shape(&out_grid, &idx);
+                let bytes = elems(&shape) * node.dtype.size() as u64;
+                let run = &runs[idx[axis]];
+                let Some(k) = read.iter().position(|&r| r == idx[axis]) else {
+                    let fill = TaskKind::Fill {
+                        shape,
+                        value: empty,
+                        dtype: node.dtype,
+                    };
+                    return self.add(node, idx, fill, vec![], bytes, 0);
+                };
+                let kind = TaskKind::GroupReduce {
+                    op,
+                    axis,
+                    labels: if run.groups == (0..groups) {
+                        labels.clone()
+                    } else {
+                        Arc::new(
+                            labels[run.steps.clone()]
+                                .iter()
+                                .map(|&l| l - run.groups.start)
+                                .collect(),
+                        )
+                    },
+                    groups: run.groups.len(),
+                };
+                let mut in_idx = idx.clone();
+                in_idx[axis] = k;
+                let column = run.steps.len() as u64 * 4;
+                let input_task = input.tasks[grid.flat_index(&in_idx)];
                 self.add(
                     node,
                     idx,
                     kind,
-                    vec![input.tasks[flat]],
+                    vec![input_task],
                     bytes,
                     column * self.options.threads as u64,
                 )
@@ -877,38 +896,48 @@ struct GroupSpan {
     steps: std::ops::Range<usize>,
 }
 
-/// One span per group with members, when the labels never go back (each group's steps are
-/// contiguous and in order); a group without members joins the span after it (the last
-/// ones, the span before). `None` when labels interleave.
+/// The groups in order along the axis, when the labels never go back (each group's steps
+/// are contiguous and in order): one span per group with members, and one per run of groups
+/// without (no steps). `None` when labels interleave.
 fn group_runs(labels: &[usize], groups: usize) -> Option<Vec<GroupSpan>> {
     if labels.windows(2).any(|w| w[1] < w[0]) || labels.last().is_some_and(|&l| l >= groups) {
         return None;
     }
     let mut spans: Vec<GroupSpan> = Vec::new();
     let mut step = 0;
-    let mut group_start = 0;
-    while step < labels.len() {
-        let g = labels[step];
-        let end = step + labels[step..].iter().take_while(|&&l| l == g).count();
-        spans.push(GroupSpan {
-            groups: group_start..g + 1,
-            steps: step..end,
-        });
-        group_start = g + 1;
-        step = end;
+    let mut group = 0;
+    while group < groups {
+        let members = labels[step..].iter().take_while(|&&l| l == group).count();
+        if members == 0 {
+            let end = labels.get(step).copied().unwrap_or(groups);
+            spans.push(GroupSpan {
+                groups: group..end,
+                steps: step..step,
+            });
+            group = end;
+        } else {
+            spans.push(GroupSpan {
+                groups: group..group + 1,
+                steps: step..step + members,
+            });
+            step += members;
+            group += 1;
+        }
     }
-    if let Some(last) = spans.last_mut() {
-        last.groups.end = groups;
-    }
-    (!spans.is_empty()).then_some(spans)
+    Some(spans)
 }
 
-/// Joins neighbouring spans while a block of their steps stays within `limit` bytes.
+/// Joins neighbouring spans with members while a block of their steps stays within `limit`
+/// bytes; spans without members stay apart.
 fn merge_spans(spans: Vec<GroupSpan>, per_step: u64, limit: u64) -> Vec<GroupSpan> {
     let mut out: Vec<GroupSpan> = Vec::new();
     for span in spans {
         match out.last_mut() {
-            Some(last) if (last.steps.len() + span.steps.len()) as u64 * per_step <= limit => {
+            Some(last)
+                if !last.steps.is_empty()
+                    && !span.steps.is_empty()
+                    && (last.steps.len() + span.steps.len()) as u64 * per_step <= limit =>
+            {
                 last.groups.end = span.groups.end;
                 last.steps.end = span.steps.end;
             }
@@ -1030,46 +1059,54 @@ mod tests {
     }
 
     #[test]
-    fn ordered_groups_become_spans_and_empty_groups_join_a_neighbour() {
+    fn ordered_groups_become_spans_and_runs_of_empty_groups_spans_of_their_own() {
         // months 0..6 of 7 steps; months 1 and 3 have no scene, nor do 5 and 6 at the end
         let labels = [0, 0, 2, 2, 2, 4, 4];
         assert_eq!(
             super::group_runs(&labels, 7).unwrap(),
-            [span(0..1, 0..2), span(1..3, 2..5), span(3..7, 5..7)]
+            [
+                span(0..1, 0..2),
+                span(1..2, 2..2),
+                span(2..3, 2..5),
+                span(3..4, 5..5),
+                span(4..5, 5..7),
+                span(5..7, 7..7)
+            ]
         );
-        // an empty first group joins the first span
-        assert_eq!(super::group_runs(&[1, 1], 2).unwrap(), [span(0..2, 0..2)]);
+        assert_eq!(
+            super::group_runs(&[1, 1], 2).unwrap(),
+            [span(0..1, 0..0), span(1..2, 0..2)]
+        );
         // interleaved labels (a groupby of the month) need the whole axis
         assert_eq!(super::group_runs(&[0, 1, 0], 2), None);
     }
 
     #[test]
     fn spans_merge_while_their_steps_fit_the_block() {
-        let spans = vec![span(0..1, 0..2), span(1..3, 2..5), span(3..7, 5..7)];
-        // 10 bytes a step, 50 a block: 2 + 3 steps fit, the last 2 start a new block
+        let spans = vec![span(0..1, 0..2), span(1..2, 2..5), span(2..3, 5..5), span(3..4, 5..7)];
+        // 10 bytes a step, 50 a block: 2 + 3 steps fit; the empty span stays apart, and
+        // the last span does not join it
         assert_eq!(
             super::merge_spans(spans.clone(), 10, 50),
-            [span(0..3, 0..5), span(3..7, 5..7)]
+            [span(0..2, 0..5), span(2..3, 5..5), span(3..4, 5..7)]
         );
         // a span longer than the block stays whole
-        assert_eq!(
-            super::merge_spans(spans, 100, 50),
-            [span(0..1, 0..2), span(1..3, 2..5), span(3..7, 5..7)]
-        );
+        assert_eq!(super::merge_spans(spans.clone(), 100, 50), spans);
     }
 
     #[test]
     fn a_resample_median_reads_only_the_steps_of_its_groups() {
-        // (6, 32, 32) in (1, 32, 32) blocks (4 KiB a step), groups of 1, 1, 1 and 3 steps, a
-        // 64 KiB holistic block: runs of groups up to an eighth of it (8 KiB), so the first
-        // two groups go together and the others alone; no task holds all six steps
+        // (6, 32, 32) in (1, 32, 32) blocks (4 KiB a step), months of 1, 1, 0, 4 and 0 steps,
+        // a 64 KiB holistic block: runs of months up to an eighth of it (8 KiB), so the first
+        // two months go together and the third alone; no task holds all six steps, and the
+        // empty months are fills of NaN that read nothing
         let x = leaf(&[6, 32, 32], &[1, 32, 32]);
-        let grid = crate::expr::ChunkGrid::new(&[4, 32, 32], &crate::expr::Chunks::Block(vec![4, 32, 32])).unwrap();
+        let grid = crate::expr::ChunkGrid::new(&[5, 32, 32], &crate::expr::Chunks::Block(vec![5, 32, 32])).unwrap();
         let op = Op::GroupReduce {
             op: crate::expr::ReduceOp::NanMedian,
             axis: 0,
-            labels: Arc::new(vec![0, 1, 2, 3, 3, 3]),
-            groups: 4,
+            labels: Arc::new(vec![0, 1, 3, 3, 3, 3]),
+            groups: 5,
         };
         let node = Node::new(op, vec![x], grid, crate::expr::DType::F32);
         let options = PlanOptions {
@@ -1077,15 +1114,47 @@ mod tests {
             ..Default::default()
         };
         let g = TaskGraph::build(std::slice::from_ref(&node), &options).unwrap();
-        let reduces: Vec<_> = g
+        let outputs: Vec<String> = g.outputs()[0]
             .tasks()
             .iter()
-            .filter_map(|t| match t.kind() {
-                TaskKind::GroupReduce { labels, groups, .. } => Some((labels.to_vec(), *groups)),
-                _ => None,
+            .map(|&t| match g.tasks()[t].kind() {
+                TaskKind::GroupReduce { labels, groups, .. } => format!("reduce {labels:?} into {groups}"),
+                TaskKind::Fill { value, .. } => format!("fill {value}"),
+                other => other.name().to_string(),
             })
             .collect();
-        assert_eq!(reduces, [(vec![0, 1], 2), (vec![0], 1), (vec![0, 0, 0], 1)], "{g}");
-        assert_eq!(g.outputs()[0].grid().sizes(0), [2, 1, 1]);
+        assert_eq!(
+            outputs,
+            [
+                "reduce [0, 1] into 2",
+                "fill NaN",
+                "reduce [0, 0, 0, 0] into 1",
+                "fill NaN"
+            ],
+            "{g}"
+        );
+        assert_eq!(g.outputs()[0].grid().sizes(0), [2, 1, 1, 1]);
+
+        // every step in one month after an empty one: the labels are counted from the run's
+        // first month (as a proptest found, a run of all the steps is not all the months)
+        let x = leaf(&[2, 4, 4], &[1, 4, 4]);
+        let grid = crate::expr::ChunkGrid::new(&[2, 4, 4], &crate::expr::Chunks::Block(vec![2, 4, 4])).unwrap();
+        let op = Op::GroupReduce {
+            op: crate::expr::ReduceOp::NanMedian,
+            axis: 0,
+            labels: Arc::new(vec![1, 1]),
+            groups: 2,
+        };
+        let node = Node::new(op, vec![x], grid, crate::expr::DType::F32);
+        let g = TaskGraph::build(std::slice::from_ref(&node), &PlanOptions::default()).unwrap();
+        let kinds: Vec<String> = g.outputs()[0]
+            .tasks()
+            .iter()
+            .map(|&t| match g.tasks()[t].kind() {
+                TaskKind::GroupReduce { labels, groups, .. } => format!("reduce {labels:?} into {groups}"),
+                other => other.name().to_string(),
+            })
+            .collect();
+        assert_eq!(kinds, ["fill", "reduce [0, 0] into 1"], "{g}");
     }
 }
