@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 ///
 /// Why: glibc keeps freed blocks in one arena per thread, each at its own high-water mark,
 /// and the sum of those marks is what the process keeps resident. On the tutorial's 1024²
-/// area that was about 75 MB over what the run held at its peak, for the whole run; given
-/// back as blocks are freed (every 8 MiB the held bytes fall), the peak resident set fell by
-/// 40–60 MB (`scripts/tutorial_memory.sh`). Cost: one `malloc_trim` (a walk over the free
-/// lists, a millisecond or so) at most every 50 ms, and page faults when the memory is used
-/// again (measured: a few % of the tutorial's wall time).
+/// area that was about 75 MB over what the run held at its peak, for the whole run. In
+/// exploratory runs of that tutorial with the step as a temporary knob (3 runs each, one
+/// build): no release 501–524 MB peak resident, a release every 16 MiB 442–468 MB, every
+/// 8 MiB 441–445 MB. Cost: one `malloc_trim` (a walk over the free lists, a millisecond or
+/// so) at most every 50 ms, and page faults when the memory is used again (a few % of the
+/// tutorial's wall time in those runs).
 #[derive(Debug)]
 pub(super) struct FreedMemory {
     mark: u64,

@@ -62,24 +62,6 @@ fn priorities(graph: &TaskGraph) -> Vec<usize> {
     rank
 }
 
-/// Output blocks that are fills nothing else reads (a resample's empty months): they cost
-/// only the memory they fill, so they run last, once the rest of the run has given its
-/// memory back.
-fn deferred_fills(graph: &TaskGraph) -> Vec<bool> {
-    let mut read = vec![false; graph.tasks.len()];
-    for t in &graph.tasks {
-        for &d in &t.deps {
-            read[d] = true;
-        }
-    }
-    graph
-        .tasks
-        .iter()
-        .enumerate()
-        .map(|(t, task)| task.deps.is_empty() && !read[t] && matches!(task.kind, TaskKind::Fill { .. }))
-        .collect()
-}
-
 fn describe(graph: &TaskGraph, t: usize) -> String {
     let task = &graph.tasks[t];
     format!("#{t} {} ({}) block {:?}", task.label, task.kind.name(), task.block)
@@ -243,14 +225,6 @@ fn run<'s>(
     threads: usize,
 ) -> Result<ExecReport, ExecError> {
     let n = graph.tasks.len();
-    let deferred = deferred_fills(graph);
-    let rank: Vec<usize> = priorities(graph)
-        .into_iter()
-        .zip(&deferred)
-        .map(|(r, &d)| if d { r.saturating_add(n) } else { r })
-        .collect();
-    // tasks other than the deferred fills still to finish
-    let mut others_left = deferred.iter().filter(|&&d| !d).count();
     let mut waiting: Vec<usize> = graph.tasks.iter().map(|t| t.deps.len()).collect();
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut refs = vec![0usize; n];
@@ -268,6 +242,22 @@ fn run<'s>(
             refs[t] += 1;
         }
     }
+    // Output blocks that are fills nothing reads (a resample's empty months) cost only the
+    // memory they fill: they go last, and start only once every other task has ended, when
+    // the run has given its working memory back.
+    let deferred: Vec<bool> = (0..n)
+        .map(|t| {
+            let task = &graph.tasks[t];
+            task.deps.is_empty() && consumers[t].is_empty() && matches!(task.kind, TaskKind::Fill { .. })
+        })
+        .collect();
+    let rank: Vec<usize> = priorities(graph)
+        .into_iter()
+        .zip(&deferred)
+        .map(|(r, &d)| if d { r.saturating_add(n) } else { r })
+        .collect();
+    // tasks other than the deferred fills still to finish
+    let mut others_left = deferred.iter().filter(|&&d| !d).count();
     let mut ready: BinaryHeap<Reverse<(usize, usize)>> = (0..n)
         .filter(|&t| waiting[t] == 0)
         .map(|t| Reverse((rank[t], t)))
