@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 /// Why: glibc keeps freed blocks in one arena per thread, each at its own high-water mark,
 /// and the sum of those marks is what the process keeps resident. On the tutorial's 1024²
 /// area that was about 75 MB over what the run held at its peak, for the whole run. In
-/// exploratory runs of that tutorial with the step as a temporary knob (3 runs each, one
-/// build): no release 501–524 MB peak resident, a release every 16 MiB 442–468 MB, every
-/// 8 MiB 441–445 MB. Cost: one `malloc_trim` (a walk over the free lists, a millisecond or
-/// so) at most every 50 ms, and page faults when the memory is used again (a few % of the
-/// tutorial's wall time in those runs).
+/// exploratory runs of that tutorial with the step and the interval as temporary knobs (3
+/// runs each, one build): no release 501–524 MB peak resident, a release every 16 MiB
+/// 442–468 MB, every 8 MiB 441–445 MB; later, with HTTP bodies copied out of hyper's
+/// buffers, 8 MiB / 50 ms 360–375 MB, 4 MiB / 20 ms 355–370 MB, 2 MiB / 20 ms 346–362 MB
+/// (releasing at every fall: 334–340 MB, but 17% more compute time). Cost: one
+/// `malloc_trim` (a walk over the free lists, a millisecond or so) at most every 20 ms, and
+/// page faults when the memory is used again (1–4% of the tutorial's compute time at 2 MiB /
+/// 20 ms against 8 MiB / 50 ms).
 #[derive(Debug)]
 pub(super) struct FreedMemory {
     mark: u64,
@@ -30,9 +33,9 @@ impl Default for FreedMemory {
 
 impl FreedMemory {
     /// How far below the mark the held bytes must fall before memory is given back.
-    const STEP: u64 = 8 << 20;
+    const STEP: u64 = 2 << 20;
     /// The least time between two releases.
-    const EVERY: Duration = Duration::from_millis(50);
+    const EVERY: Duration = Duration::from_millis(20);
 
     /// Notes that the run now holds `held` bytes; gives free memory back when that is well
     /// below the most held since the last release. Returns whether it did.
@@ -73,9 +76,15 @@ mod tests {
             last: Instant::now() - Duration::from_secs(1),
         };
         assert!(!m.observe(100 << 20), "rising: nothing freed");
-        assert!(!m.observe(95 << 20), "5 MiB below the mark: not enough");
-        assert!(m.observe(90 << 20), "10 MiB below the mark: released");
-        // the mark is now 90 MiB, and the last release just happened
+        assert!(
+            !m.observe((100 << 20) - FreedMemory::STEP / 2),
+            "half a step below: not enough"
+        );
+        assert!(
+            m.observe((100 << 20) - 2 * FreedMemory::STEP),
+            "two steps below: released"
+        );
+        // the mark is now 100 MiB - 2 steps, and the last release just happened
         assert!(!m.observe(80 << 20), "too soon after the last release");
         m.last = Instant::now() - Duration::from_secs(1);
         assert!(m.observe(80 << 20));

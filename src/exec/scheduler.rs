@@ -258,6 +258,8 @@ fn run<'s>(
         .collect();
     // tasks other than the deferred fills still to finish
     let mut others_left = deferred.iter().filter(|&&d| !d).count();
+    // whether the fills still wait for the working memory to go back
+    let mut fills_wait = deferred.iter().any(|&d| d);
     let mut ready: BinaryHeap<Reverse<(usize, usize)>> = (0..n)
         .filter(|&t| waiting[t] == 0)
         .map(|t| Reverse((rank[t], t)))
@@ -343,6 +345,12 @@ fn run<'s>(
     }
     let mut slack = FreedMemory::default();
     loop {
+        if fills_wait && others_left == 0 {
+            // What the last tasks freed goes back before the fills touch their pages, so the
+            // fills' pages replace it instead of adding to it.
+            release_free_pages();
+            fills_wait = false;
+        }
         slack.observe(held);
         if failure.is_none() && options.control.as_ref().is_some_and(|c| c.is_interrupted()) {
             failure = Some(ExecError::Interrupted { finished, total: n });

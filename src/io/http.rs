@@ -504,7 +504,14 @@ impl Drop for RequestLog<'_> {
     }
 }
 
-/// The body as one buffer (no copy when it came in one piece), judged by `accept`.
+/// The body as one buffer of its own size, judged by `accept`.
+///
+/// Why a copy even of a body that came in one piece: hyper hands out slices of the
+/// connection's read buffer (up to ~400 KB), and a slice keeps the whole buffer alive while
+/// the body waits to be decoded, so each waiting tile held twice its size and the connection
+/// allocated a fresh buffer for its next response. Copied, the connection reuses its buffer.
+/// On the 32-scene tutorial this took the peak resident memory from 387–404 MB to 362–377 MB
+/// (3 runs each, one build) for a memcpy of the 689 MB fetched (about 0.1 s of CPU).
 fn accept_body<T>(
     accept: &impl Fn(StatusCode, &HeaderMap, Bytes) -> Attempt<T>,
     status: StatusCode,
@@ -512,18 +519,13 @@ fn accept_body<T>(
     chunks: Vec<Bytes>,
     expected: Option<u64>,
 ) -> Attempt<T> {
-    let body = match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.into_iter().next().expect("one chunk"),
-        _ => {
-            let total: usize = chunks.iter().map(Bytes::len).sum();
-            let mut buf = BytesMut::with_capacity(expected.map_or(total, |e| e as usize).max(total));
-            for c in &chunks {
-                buf.extend_from_slice(c);
-            }
-            buf.freeze()
-        }
-    };
+    let total: usize = chunks.iter().map(Bytes::len).sum();
+    let mut buf = BytesMut::with_capacity(total);
+    for c in &chunks {
+        buf.extend_from_slice(c);
+    }
+    drop(chunks);
+    let body = buf.freeze();
     if expected.is_some_and(|e| e != body.len() as u64) {
         return Attempt::Retry {
             reason: format!("body cut short: {} of {} bytes", body.len(), expected.unwrap_or(0)),
