@@ -93,6 +93,20 @@ proptest! {
     }
 
     #[test]
+    fn medians_of_expressions_are_chunk_invariant((x, chunks) in case()) {
+        // chunked along axis 0, the steps of `a * 0.25 + b` are computed apart and the median
+        // reads them in place; in one block it reads one block
+        let y = x.mapv(|v| v * 0.5 - 1.0);
+        let f = |a: &Array, b: &Array| &(a * 0.25) + b;
+        let one = f(&Array::from_ndarray(x.clone(), x.shape().to_vec()), &Array::from_ndarray(y.clone(), y.shape().to_vec()));
+        let many = f(&Array::from_ndarray(x.clone(), chunks.clone()), &Array::from_ndarray(y.clone(), chunks));
+        for op in [ReduceOp::Median, ReduceOp::NanMedian, ReduceOp::NanQuantile { millionths: 250_000 }] {
+            let axes = Axes::Some(vec![0]);
+            common::assert_bitwise(&eval(&many.reduce(op, axes.clone())), &eval(&one.reduce(op, axes)), op.name());
+        }
+    }
+
+    #[test]
     fn selection_is_chunk_invariant((x, chunks) in case(), start in -9isize..9, stop in -9isize..9, step in prop::sample::select(vec![-3isize, -2, -1, 1, 2, 3])) {
         let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
         let many = Array::from_ndarray(x.clone(), chunks.clone());

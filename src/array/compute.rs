@@ -28,6 +28,7 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
             .unwrap_or_else(rayon::current_num_threads),
         optimize: options.optimize,
         dense_results: false,
+        median_reads_steps: options.backend.resolves_to_cpu(),
     }
 }
 

@@ -51,6 +51,40 @@ impl FreedMemory {
     }
 }
 
+/// Fixes glibc's thresholds for the process, once, before the first run, unless the user
+/// set them (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, `GLIBC_TUNABLES`): blocks of
+/// 4 MiB and more are mapped and unmapped on their own, and an arena hands back the free
+/// memory at its top once it passes 1 MiB.
+///
+/// Why: glibc raises its mmap threshold to the largest mapped block ever freed (a run frees
+/// many blocks of several MiB) and the trim threshold to twice that, so each thread's arena
+/// went on keeping tens of MB free at its top. On the 32-scene tutorial (3 runs each, one
+/// build) the peak resident memory was 353–362 MB with glibc's defaults and 334–342 MB with
+/// these, in the same compute time (3.0–3.3 s against 3.1–3.2 s). Cost: two `mallopt` calls;
+/// blocks of 4 MiB and more cost a map and an unmap each (their pages are written whole
+/// anyway).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(super) fn fix_thresholds() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let set_by_user = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        if set_by_user {
+            return;
+        }
+        // SAFETY: mallopt only changes the allocator's own parameters.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+        }
+    });
+}
+
+/// Nothing to do where the allocator is not glibc's.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(super) fn fix_thresholds() {}
+
 /// Hands the free pages of the allocator's arenas back to the OS (glibc's `malloc_trim`;
 /// nothing elsewhere). Costs about a millisecond per GB of heap.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayViewMutD;
 
 use super::dashboard::DashboardServer;
-use super::release::{release_free_pages, FreedMemory};
+use super::release::{fix_thresholds, release_free_pages, FreedMemory};
 use super::{ComputeOptions, ExecError, ExecReport, Monitor, Progress, RunHeader, TaskRecord};
 use crate::backend::{Backend, BackendError, Placement, ResultMemory, Value};
 use crate::expr::Block;
@@ -173,6 +173,7 @@ pub fn execute(
     // The placement pass: where every task is planned to run on this backend.
     let planned = graph.place(&backend.name(), &|kind, inputs| backend.place(kind, inputs));
     let planned = planned.tasks();
+    fix_thresholds();
     // The run loop blocks on a channel, so it runs on the calling thread and only the tasks go
     // to the pool (a loop inside a one-thread pool would starve its own tasks).
     let report = match options.threads {

@@ -90,6 +90,11 @@ pub struct PlanOptions {
     /// elementwise result over sources may then run in blocks of whole rows, whatever its
     /// declared chunks, so each task reads and writes contiguous memory
     pub dense_results: bool,
+    /// a median over the leading axis of an elementwise expression of two or more arrays
+    /// takes that expression's steps as separate inputs and reads them in place, instead of
+    /// a gather of them into one block first (the CPU backend's kernel does; the GPU's
+    /// median binds one buffer, so plans for it leave this off)
+    pub median_reads_steps: bool,
 }
 
 impl Default for PlanOptions {
@@ -101,6 +106,7 @@ impl Default for PlanOptions {
             threads: rayon::current_num_threads(),
             optimize: true,
             dense_results: false,
+            median_reads_steps: false,
         }
     }
 }

@@ -167,6 +167,26 @@ fn middle_by_selection(tile: &[f32], j: usize, n: usize, keys: &mut [u32]) -> (f
 /// pixels. When the reduced axes lead (the usual `(time, y, x)` median over time) the input is
 /// read in place, row by row; otherwise it is first copied with the reduced axes in front.
 pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) -> ArrayD<f32> {
+    holistic_reduce_parts(op, std::slice::from_ref(x), axes)
+}
+
+/// As [`holistic_reduce`] over the array that `parts` make laid one after another along
+/// axis 0 (the steps of a median over time, each computed on its own).
+///
+/// Costs as [`holistic_reduce`]: a median over the leading axis reads the parts in place, so
+/// they are never joined; anything else joins them first (one copy).
+pub fn holistic_reduce_parts(op: ReduceOp, parts: &[ArrayViewD<'_, f32>], axes: &[usize]) -> ArrayD<f32> {
+    let in_place =
+        parts.len() > 1 && axes == [0] && parts[0].ndim() > 1 && matches!(op, ReduceOp::NanMedian | ReduceOp::Median);
+    let part_rows: Option<Vec<&[f32]>> = in_place
+        .then(|| parts.iter().map(|p| rows(p.view())).collect::<Option<Vec<_>>>())
+        .flatten()
+        .map(|r| r.concat());
+    if parts.len() > 1 && part_rows.is_none() {
+        let joined = ndarray::concatenate(ndarray::Axis(0), parts).expect("parts agree off axis 0");
+        return holistic_reduce(op, &joined.view(), axes);
+    }
+    let x = &parts[0];
     let skip_nan = match op {
         ReduceOp::NanMedian => true,
         ReduceOp::Median => false,
@@ -177,7 +197,10 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
     let ndim = x.ndim();
     let kept: Vec<usize> = (0..ndim).filter(|a| !axes.contains(a)).collect();
     let out_shape: Vec<usize> = kept.iter().map(|&a| x.shape()[a]).collect();
-    let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
+    let r: usize = parts
+        .iter()
+        .map(|x| axes.iter().map(|&a| x.shape()[a]).product::<usize>())
+        .sum();
     let p: usize = out_shape.iter().product();
     let mut out = vec![f32::NAN; p];
     if r == 0 || p == 0 {
@@ -188,7 +211,7 @@ pub fn holistic_reduce(op: ReduceOp, x: &ArrayViewD<'_, f32>, axes: &[usize]) ->
     let leading = axes.iter().enumerate().all(|(i, &a)| a == i) && !kept.is_empty();
     let moved;
     let copied;
-    let (rows, width): (Vec<&[f32]>, usize) = match leading.then(|| rows(x.view())).flatten() {
+    let (rows, width): (Vec<&[f32]>, usize) = match part_rows.or_else(|| leading.then(|| rows(x.view())).flatten()) {
         Some(rows) => (rows, *out_shape.last().expect("kept axes")),
         None => {
             let perm: Vec<usize> = axes.iter().copied().chain(kept.iter().copied()).collect();
@@ -319,6 +342,36 @@ mod tests {
             }
         }
         (v, sorted)
+    }
+
+    #[test]
+    fn steps_read_in_place_give_the_median_of_the_array_they_make() {
+        // (5, 2, 3) over axis 0 as parts of 2, 1 and 2 steps; column (0, 0) holds 1, 5, NaN,
+        // 3, 2: nanmedian 2.5, median NaN; column (1, 2) holds 0, 0, 7, 0, 1: median 0
+        let whole = ArrayD::from_shape_fn(IxDyn(&[5, 2, 3]), |ix| match (ix[0], ix[1], ix[2]) {
+            (t, 0, 0) => [1.0, 5.0, f32::NAN, 3.0, 2.0][t],
+            (t, 1, 2) => [0.0, 0.0, 7.0, 0.0, 1.0][t],
+            (t, y, x) => (t * 7 + y * 3 + x) as f32 % 4.0,
+        });
+        let parts = [
+            whole.slice(ndarray::s![0..2, .., ..]).into_dyn(),
+            whole.slice(ndarray::s![2..3, .., ..]).into_dyn(),
+            whole.slice(ndarray::s![3..5, .., ..]).into_dyn(),
+        ];
+        let nan = holistic_reduce_parts(ReduceOp::NanMedian, &parts, &[0]);
+        assert_eq!(nan[[0, 0]], 2.5);
+        assert_eq!(nan[[1, 2]], 0.0);
+        assert!(holistic_reduce_parts(ReduceOp::Median, &parts, &[0])[[0, 0]].is_nan());
+        for op in [
+            ReduceOp::NanMedian,
+            ReduceOp::Median,
+            ReduceOp::NanQuantile { millionths: 250_000 },
+        ] {
+            let joined = holistic_reduce(op, &whole.view(), &[0]);
+            let got = holistic_reduce_parts(op, &parts, &[0]);
+            let same = got.iter().zip(&joined).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{}: {got} against {joined}", op.name());
+        }
     }
 
     #[test]

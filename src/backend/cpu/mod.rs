@@ -20,7 +20,7 @@ use crate::plan::TaskKind;
 
 use super::partial::finalize;
 pub(crate) use fused::{run_fused, run_fused_into};
-pub(crate) use median::holistic_reduce;
+pub(crate) use median::holistic_reduce_parts;
 pub(crate) use reduce::{group_reduce, partial_reduce};
 pub(crate) use tiles::uses_fma;
 
@@ -131,8 +131,13 @@ impl Backend for CpuBackend {
                 }
             }
             TaskKind::Holistic { op, axes } => {
-                let x = inputs[0].to_block(name)?;
-                Block::F32(holistic_reduce(*op, &x.to_f32().view(), axes).into_shared())
+                // the steps of the reduced axis, one input or several laid along axis 0
+                let parts = inputs
+                    .iter()
+                    .map(|v| f32_input(name, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                Block::F32(holistic_reduce_parts(*op, &views, axes).into_shared())
             }
             TaskKind::GroupReduce {
                 op,

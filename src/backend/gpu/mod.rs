@@ -116,6 +116,20 @@ impl BackendChoice {
     }
 }
 
+impl BackendChoice {
+    /// Whether [`select`] gives the CPU backend for this choice. Costs the adapter probe of
+    /// [`shared_context`] for `Auto` on a machine with GPU device nodes (once per process).
+    pub fn resolves_to_cpu(self) -> bool {
+        match self {
+            BackendChoice::Cpu => true,
+            BackendChoice::Gpu => false,
+            BackendChoice::Auto => {
+                !gpu_device_nodes() || shared_context().map_or(true, |ctx| ctx.adapter.is_software())
+            }
+        }
+    }
+}
+
 /// The process's shared device (opening one costs tens of milliseconds), software allowed.
 ///
 /// **Errors**: [`GpuError::NoAdapter`], remembered for the life of the process.
@@ -280,6 +294,9 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             } else {
                 no("a mask, or more axes than the device gather walks")
             }
+        }
+        TaskKind::Holistic { .. } if inputs.len() > 1 => {
+            no("steps computed apart, read in place by the host kernel (the device median binds one buffer)")
         }
         TaskKind::Holistic { op, axes } => match shape() {
             Some(s) if median::fits(*op, axes, &s) => yes("a per-pixel selection kernel"),

@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::{block_shape, elems, Lowerer, Table};
+use super::{block_shape, elems, thin_grid, Lowerer, Table};
 use crate::expr::{ChunkGrid, Node, ReduceOp};
 use crate::plan::{PlanError, TaskKind};
 
@@ -160,6 +160,22 @@ impl Lowerer<'_> {
         Ok(block)
     }
 
+    /// The input of a median over axis 0, computed step by step in `grid`'s blocks of the
+    /// other axes, when it is elementwise over two or more arrays (the luminance of three
+    /// bands) and the plan asks for it: each median task then takes its steps as they are,
+    /// and the gather of them into one block (a copy, and both held at once) goes away.
+    fn step_parts(&mut self, input: &Arc<Node>, grid: &ChunkGrid, axes: &[usize]) -> Result<Option<Table>, PlanError> {
+        if !self.options.median_reads_steps || axes != [0] || !input.op.is_elementwise() {
+            return Ok(None);
+        }
+        // only the steps apart: blocks split on other axes too would need assembling again
+        if thin_grid(input, grid).is_none() || grid.sizes(0).len() != 1 {
+            return Ok(None);
+        }
+        let thin = grid.with_axis(0, input.grid.sizes(0).to_vec());
+        Ok(Some(self.lower_as(input, &thin)?))
+    }
+
     pub(super) fn holistic_blocks(
         &mut self,
         node: &Arc<Node>,
@@ -171,7 +187,16 @@ impl Lowerer<'_> {
         }
         let natural = self.lower(&node.inputs[0])?;
         let grid = self.whole_axes_grid(op.name(), &natural.grid, axes)?;
-        let input = self.lower_gathered(&node.inputs[0], &grid)?;
+        // Steps computed apart are read in place by the median (no gather of them first);
+        // otherwise one input block per task.
+        let (input, steps) = match self.step_parts(&node.inputs[0], &grid, axes)? {
+            Some(parts) => {
+                let steps = parts.grid.sizes(0).len();
+                (parts, steps)
+            }
+            None => (self.lower_gathered(&node.inputs[0], &grid)?, 1),
+        };
+        let per_step = input.tasks.len() / steps;
         let out_grid = grid.without_axes(axes);
         let column: u64 = axes.iter().map(|&a| grid.shape()[a] as u64).product::<u64>() * 4;
         let tasks = grid
@@ -186,7 +211,8 @@ impl Lowerer<'_> {
                     op,
                     axes: axes.to_vec(),
                 };
-                self.add(node, out_idx, kind, vec![input.tasks[flat]], bytes, scratch)
+                let deps = (0..steps).map(|i| input.tasks[i * per_step + flat]).collect();
+                self.add(node, out_idx, kind, deps, bytes, scratch)
             })
             .collect();
         Ok(Self::table(out_grid, node.dtype, tasks))
@@ -468,5 +494,47 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["fill", "reduce [0, 0] into 1"], "{g}");
+    }
+
+    #[test]
+    fn a_median_of_an_expression_reads_its_steps_in_place_when_asked() {
+        // nanmedian over time of (a - b), both (8, 16, 16) in (1, 16, 16) blocks: with
+        // `median_reads_steps` the one median task takes the 8 steps of the difference as its
+        // inputs; without, it takes one gather of them
+        let a = leaf(&[8, 16, 16], &[1, 16, 16]);
+        let b = leaf(&[8, 16, 16], &[1, 16, 16]);
+        let grid = a.grid.clone();
+        let d = Node::new(
+            Op::Binary(crate::expr::BinaryOp::Sub),
+            vec![a, b],
+            grid,
+            crate::expr::DType::F32,
+        );
+        let op = Op::Reduce {
+            op: crate::expr::ReduceOp::NanMedian,
+            axes: vec![0],
+        };
+        let out = crate::expr::ChunkGrid::new(&[16, 16], &crate::expr::Chunks::Block(vec![16, 16])).unwrap();
+        let median = Node::new(op, vec![d], out, crate::expr::DType::F32);
+        for (reads_steps, inputs, gathers) in [(true, ["fused"; 8].to_vec(), 0), (false, vec!["gather"], 1)] {
+            let options = PlanOptions {
+                median_reads_steps: reads_steps,
+                ..Default::default()
+            };
+            let g = TaskGraph::build(std::slice::from_ref(&median), &options).unwrap();
+            let [t] = g.outputs()[0].tasks() else {
+                panic!("one median task: {g}")
+            };
+            let task = &g.tasks()[*t];
+            assert!(matches!(task.kind(), TaskKind::Holistic { .. }), "{g}");
+            let deps: Vec<&str> = task.deps().iter().map(|&d| g.tasks()[d].kind().name()).collect();
+            assert_eq!(deps, inputs, "{g}");
+            let counted = g
+                .counts()
+                .into_iter()
+                .find(|(k, _)| *k == "gather")
+                .map_or(0, |(_, n)| n);
+            assert_eq!(counted, gathers, "{g}");
+        }
     }
 }
