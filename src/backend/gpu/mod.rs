@@ -114,9 +114,7 @@ impl BackendChoice {
             _ => BackendChoice::Auto,
         }
     }
-}
 
-impl BackendChoice {
     /// Whether [`select`] gives the CPU backend for this choice. Costs the adapter probe of
     /// [`shared_context`] for `Auto` on a machine with GPU device nodes (once per process).
     pub fn resolves_to_cpu(self) -> bool {

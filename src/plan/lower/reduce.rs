@@ -164,8 +164,16 @@ impl Lowerer<'_> {
     /// other axes, when it is elementwise over two or more arrays (the luminance of three
     /// bands) and the plan asks for it: each median task then takes its steps as they are,
     /// and the gather of them into one block (a copy, and both held at once) goes away.
-    fn step_parts(&mut self, input: &Arc<Node>, grid: &ChunkGrid, axes: &[usize]) -> Result<Option<Table>, PlanError> {
-        if !self.options.median_reads_steps || axes != [0] || !input.op.is_elementwise() {
+    /// Quantiles keep the gather (their kernel reorders a copy anyway).
+    fn step_parts(
+        &mut self,
+        op: ReduceOp,
+        input: &Arc<Node>,
+        grid: &ChunkGrid,
+        axes: &[usize],
+    ) -> Result<Option<Table>, PlanError> {
+        let median = matches!(op, ReduceOp::Median | ReduceOp::NanMedian);
+        if !self.options.median_reads_steps || !median || axes != [0] || !input.op.is_elementwise() {
             return Ok(None);
         }
         // only the steps apart: blocks split on other axes too would need assembling again
@@ -189,7 +197,7 @@ impl Lowerer<'_> {
         let grid = self.whole_axes_grid(op.name(), &natural.grid, axes)?;
         // Steps computed apart are read in place by the median (no gather of them first);
         // otherwise one input block per task.
-        let (input, steps) = match self.step_parts(&node.inputs[0], &grid, axes)? {
+        let (input, steps) = match self.step_parts(op, &node.inputs[0], &grid, axes)? {
             Some(parts) => {
                 let steps = parts.grid.sizes(0).len();
                 (parts, steps)
