@@ -719,3 +719,49 @@ fn the_placement_pass_predicts_where_every_task_runs() {
     let text = explained.to_string();
     assert!(text.contains("== placement ==") && text.contains("device: "), "{text}");
 }
+
+/// A plan made for the CPU backend, whose median reads the six steps of `a + b` as six
+/// inputs, run by the GPU backend: the device median binds one buffer, so that median runs on
+/// the host and gives the CPU's result (on the device it would reduce the first step alone).
+#[test]
+fn a_median_planned_to_read_its_steps_in_place_runs_on_the_host_under_the_gpu_backend() {
+    let Some(_device) = device() else { return };
+    let a = Array::from_ndarray(cube(6, 16, 16, 3, 7), vec![1, 16, 16]);
+    let b = Array::from_ndarray(cube(6, 16, 16, 4, 9), vec![1, 16, 16]);
+    let m = (&a + &b).reduce(strata::ReduceOp::NanMedian, strata::Axes::Some(vec![0]));
+    let graph = m.plan_with(&on(BackendChoice::Cpu)).unwrap();
+    let medians: Vec<_> = graph
+        .tasks()
+        .iter()
+        .filter(|t| t.kind().name() == "nanmedian")
+        .collect();
+    assert!(
+        !medians.is_empty() && medians.iter().all(|t| t.deps().len() == 6),
+        "{graph}"
+    );
+    let run = |choice: BackendChoice| {
+        let backend = strata::backend::gpu::select(choice).unwrap();
+        let sink = strata::exec::BlockCollector::new(&[graph.outputs()[0].tasks().len()]);
+        let report = strata::exec::execute(&graph, backend.as_ref(), &on(choice), &sink).unwrap();
+        let blocks: Vec<ArrayD<f32>> = sink.into_blocks()[0]
+            .iter()
+            .map(|b| b.as_ref().expect("every block").to_f32().to_owned())
+            .collect();
+        (blocks, report)
+    };
+    let (gpu, report) = run(BackendChoice::Gpu);
+    let (cpu, _) = run(BackendChoice::Cpu);
+    let median_runs: Vec<bool> = report
+        .tasks
+        .iter()
+        .filter(|t| t.kind == "nanmedian")
+        .map(|t| t.device)
+        .collect();
+    assert!(
+        !median_runs.is_empty() && median_runs.iter().all(|&d| !d),
+        "{median_runs:?}"
+    );
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert_same_bits_or_equal(g, c, "median of separate steps");
+    }
+}

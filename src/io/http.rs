@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, CONTENT_RANGE, RANGE, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use tokio::sync::Semaphore;
@@ -519,13 +519,8 @@ fn accept_body<T>(
     chunks: Vec<Bytes>,
     expected: Option<u64>,
 ) -> Attempt<T> {
-    let total: usize = chunks.iter().map(Bytes::len).sum();
-    let mut buf = BytesMut::with_capacity(total);
-    for c in &chunks {
-        buf.extend_from_slice(c);
-    }
-    drop(chunks);
-    let body = buf.freeze();
+    // one exact-size copy; the chunks (and hyper's buffer with them) go when this returns
+    let body = Bytes::from(chunks.concat());
     if expected.is_some_and(|e| e != body.len() as u64) {
         return Attempt::Retry {
             reason: format!("body cut short: {} of {} bytes", body.len(), expected.unwrap_or(0)),

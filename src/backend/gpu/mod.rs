@@ -121,9 +121,7 @@ impl BackendChoice {
         match self {
             BackendChoice::Cpu => true,
             BackendChoice::Gpu => false,
-            BackendChoice::Auto => {
-                !gpu_device_nodes() || shared_context().map_or(true, |ctx| ctx.adapter.is_software())
-            }
+            BackendChoice::Auto => auto_device().is_none(),
         }
     }
 }
@@ -143,15 +141,21 @@ pub fn select(choice: BackendChoice) -> Result<Arc<dyn Backend>, GpuError> {
     match choice {
         BackendChoice::Cpu => Ok(Arc::new(CpuBackend)),
         BackendChoice::Gpu => Ok(Arc::new(GpuBackend::new(shared_context()?))),
-        // A machine with no GPU device nodes has no hardware adapter: do not start a Vulkan
-        // instance (a third of a second, and Mesa's layers print warnings) to find that out.
-        BackendChoice::Auto if !gpu_device_nodes() => Ok(Arc::new(CpuBackend)),
-        // Auto never picks a software adapter: the CPU backend beats it.
-        BackendChoice::Auto => match shared_context() {
-            Ok(ctx) if !ctx.adapter.is_software() => Ok(Arc::new(GpuBackend::auto(ctx))),
-            _ => Ok(Arc::new(CpuBackend)),
+        BackendChoice::Auto => match auto_device() {
+            Some(ctx) => Ok(Arc::new(GpuBackend::auto(ctx))),
+            None => Ok(Arc::new(CpuBackend)),
         },
     }
+}
+
+/// The device `Auto` picks: a hardware adapter, never a software one (the CPU backend beats
+/// it). A machine with no GPU device nodes has no hardware adapter: no Vulkan instance is
+/// started (a third of a second, and Mesa's layers print warnings) to find that out.
+fn auto_device() -> Option<Arc<GpuContext>> {
+    if !gpu_device_nodes() {
+        return None;
+    }
+    shared_context().ok().filter(|ctx| !ctx.adapter.is_software())
 }
 
 /// Whether the machine may have a hardware GPU: on Linux, a DRM render node or an NVIDIA
