@@ -272,13 +272,15 @@ impl Array {
         let plan_options = dense_plan_options(options);
         let written = LogicalPlan::bind(&[self.node()?.clone()]);
         let (optimized, rewrites) = TaskGraph::optimize(&written, &plan_options);
-        let graph = TaskGraph::lower(&optimized, &plan_options)?;
+        let layout = TaskGraph::layout(&optimized, &plan_options)?;
+        let graph = TaskGraph::emit(&layout)?;
         let backend = crate::backend::gpu::select(options.backend)?;
         let placements = graph.place(&backend.name(), &|kind, inputs| backend.place(kind, inputs));
         Ok(Explain {
             written,
             rewrites,
             optimized,
+            layout,
             graph,
             placements,
         })

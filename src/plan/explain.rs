@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use super::{LogicalPlan, Placements, RewriteLog, TaskGraph};
+use super::{Layout, LogicalPlan, Placements, RewriteLog, TaskGraph};
 
 /// What the planner made of a computation: the logical plan as written, the rewrite rules
-/// that fired, the optimized plan, the task graph it lowered to, and where each task is
-/// placed. Built by `Array::explain`; `Display` prints it all.
+/// that fired, the optimized plan, its layout of block tables, the task graph they emit, and
+/// where each task is placed. Built by `Array::explain`; `Display` prints it all.
 #[derive(Debug, Clone)]
 pub struct Explain {
     /// the plan as written
@@ -15,7 +15,9 @@ pub struct Explain {
     pub rewrites: RewriteLog,
     /// the plan after them
     pub optimized: LogicalPlan,
-    /// the task graph it lowers to
+    /// the block tables it lays out (grids and how each is produced)
+    pub layout: Layout,
+    /// the task graph they emit
     pub graph: TaskGraph,
     /// where each task runs on the chosen backend
     pub placements: Placements,
@@ -42,6 +44,8 @@ impl fmt::Display for Explain {
             self.optimized.node_count()
         )?;
         write!(f, "{}", self.optimized)?;
+        writeln!(f, "== layout ({} block tables) ==", self.layout.len())?;
+        write!(f, "{}", self.layout)?;
         writeln!(f, "== physical plan ==")?;
         let list = |counts: &[(&str, usize)]| {
             counts

@@ -5,14 +5,16 @@
 //! 2. [`TaskGraph::optimize`] runs the rewrite passes in order (`rewrite/`, one rule per file:
 //!    selection pushdown through selections, elementwise ops, constants, reductions, group
 //!    reductions and gaussians), each returning a new plan and counting what fired.
-//! 3. [`TaskGraph::lower`] settles how every node is cut into blocks (`lower/`): chains of
-//!    elementwise operations fuse into one [`FusedProgram`] per block, chunkings are pushed
-//!    into sources (a source produces any block directly, so "rechunk the input of a median"
-//!    costs nothing when the input is elementwise over sources), reduced axes of holistic
-//!    reductions (median) are made whole with blocks sized to the memory budget, other
-//!    reductions get split-every combine trees, filters read halos; then the prune pass drops
-//!    the tasks no result reads.
-//! 4. [`TaskGraph::place`] asks a backend where each task runs and lists the transfers.
+//! 3. [`TaskGraph::layout`] settles how every node is cut into blocks (`lower/`), as a
+//!    [`Layout`] of block tables: chains of elementwise operations fuse into one
+//!    [`FusedProgram`] per block, chunkings are pushed into sources (a source produces any
+//!    block directly, so "rechunk the input of a median" costs nothing when the input is
+//!    elementwise over sources), reduced axes of holistic reductions (median) are made whole
+//!    with blocks sized to the memory budget, group reductions read runs of whole groups,
+//!    other reductions get split-every combine trees, filters read halos.
+//! 4. [`TaskGraph::emit`] writes one task per block of every table, then the cull pass
+//!    (`prune.rs`) drops the blocks no result reads.
+//! 5. [`TaskGraph::place`] asks a backend where each task runs and lists the transfers.
 //!
 //! [`Explain`] prints the passes' results; [`TaskGraph::to_dot`] draws the graph.
 
@@ -36,6 +38,7 @@ pub use explain::Explain;
 pub use fused::{FusedProgram, Instr, Operand};
 pub use gather::{GatherPiece, SrcAxis};
 pub use logical::LogicalPlan;
+pub use lower::Layout;
 pub use placement::{KindCounts, Placement, Placements, Transfer, ValueDesc};
 pub use rewrite::RewriteLog;
 
@@ -403,12 +406,29 @@ impl TaskGraph {
         }
     }
 
-    /// The physical passes: lowers an optimized plan to tasks, drops those no result needs,
-    /// and checks every result block has its task.
+    /// The physical passes in order: [`TaskGraph::layout`] of an optimized plan, then
+    /// [`TaskGraph::emit`] of its tasks.
     ///
     /// **Errors**: as [`TaskGraph::build`].
     pub fn lower(plan: &LogicalPlan, options: &PlanOptions) -> Result<TaskGraph, PlanError> {
-        let (tasks, outputs) = lower::lower_roots(&plan.roots, options)?;
+        Self::emit(&Self::layout(plan, options)?)
+    }
+
+    /// The layout pass: every block table the plan's results need, the grid each is cut in
+    /// and how it is produced, as data. O(nodes × grids asked of them); writes no task.
+    ///
+    /// **Errors**: as [`TaskGraph::build`].
+    pub fn layout(plan: &LogicalPlan, options: &PlanOptions) -> Result<Layout, PlanError> {
+        lower::layout(&plan.roots, options)
+    }
+
+    /// The emit and cull passes: one task per block of every table of `layout`, then the
+    /// blocks no result reads dropped, and a check that every result block has its task.
+    /// O(tasks).
+    ///
+    /// **Errors**: [`PlanError::Incomplete`] when a result lacks a block's task.
+    pub fn emit(layout: &Layout) -> Result<TaskGraph, PlanError> {
+        let (tasks, outputs) = lower::emit(layout);
         let graph = prune::prune(tasks, outputs);
         for out in &graph.outputs {
             if out.tasks.len() != out.grid.num_blocks() {

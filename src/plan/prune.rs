@@ -1,9 +1,10 @@
-//! The prune pass: drops the tasks no result reads.
+//! The cull pass (dask's `cull`): drops the blocks no result reads. A selection reads only
+//! the source blocks inside it and a concatenation's block only the inputs it spans; the
+//! layout lays out whole tables, so their other blocks go here.
 
 use super::{OutputTable, Task, TaskGraph};
 
-/// Drops tasks no output needs (lowering may build a natural table it then regrids) and
-/// renumbers the rest, keeping their order.
+/// Drops tasks no output needs and renumbers the rest, keeping their order. O(tasks + deps).
 pub(super) fn prune(tasks: Vec<Task>, mut outputs: Vec<OutputTable>) -> TaskGraph {
     let mut live = vec![false; tasks.len()];
     let mut stack: Vec<usize> = outputs.iter().flat_map(|o| o.tasks.iter().copied()).collect();

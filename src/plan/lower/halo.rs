@@ -4,12 +4,13 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::{block_shape, elems, AxisIndex, Lowerer, Table};
-use crate::expr::{BoundaryMode, ChunkGrid, Node};
-use crate::plan::gather::runs_of;
-use crate::plan::{gaussian_weights, ColumnRun, PlanError, TaskKind, TileSpec};
+use super::emit::{block_shape, Emitter, Table};
+use super::grids::elems;
+use crate::expr::{BoundaryMode, Node};
+use crate::plan::gather::{runs_of, AxisIndex};
+use crate::plan::{gaussian_weights, ColumnRun, TaskKind, TileSpec};
 
-impl Lowerer<'_> {
+impl Emitter<'_> {
     /// One gather per block of `grid` reading the block extended by `halo` with `mode` beyond
     /// the array edge. Returns the gather task per block.
     fn halo_gathers(&mut self, node: &Node, input: &Table, halo: &[usize], mode: BoundaryMode) -> Vec<usize> {
@@ -36,19 +37,15 @@ impl Lowerer<'_> {
             .collect()
     }
 
+    /// The gaussian of each block over its extended block, gathered first (halos on any axes).
     pub(super) fn gaussian_blocks(
         &mut self,
-        node: &Arc<Node>,
+        node: &Node,
+        input: &Table,
         sigma: &[f64],
         mode: BoundaryMode,
         truncate: f64,
-        grid: Option<&ChunkGrid>,
-    ) -> Result<Table, PlanError> {
-        // in the grid asked for (the input follows any), else in the input's own
-        let input = match grid {
-            Some(g) => self.lower_as(&node.inputs[0], g)?,
-            None => self.lower(&node.inputs[0])?,
-        };
+    ) -> Table {
         let weights: Vec<Vec<f32>> = sigma.iter().map(|&s| gaussian_weights(s, truncate)).collect();
         let halo: Vec<usize> = weights.iter().map(|w| w.len() / 2).collect();
         let passes: Vec<(usize, Arc<Vec<f32>>)> = weights
@@ -57,11 +54,7 @@ impl Lowerer<'_> {
             .filter(|(_, w)| w.len() > 1)
             .map(|(a, w)| (a, Arc::new(w)))
             .collect();
-        let nd = input.grid.ndim();
-        if nd >= 2 && passes.iter().all(|(a, _)| a + 2 >= nd) {
-            return Ok(self.gaussian_tiles(node, &input, sigma, mode, truncate));
-        }
-        let gathers = self.halo_gathers(node, &input, &halo, mode);
+        let gathers = self.halo_gathers(node, input, &halo, mode);
         let grid = input.grid.clone();
         let shape = grid.shape().to_vec();
         let tasks = grid
@@ -97,13 +90,13 @@ impl Lowerer<'_> {
                 )
             })
             .collect();
-        Ok(Self::table(grid, node.dtype, tasks))
+        Self::table(grid, node.dtype, tasks)
     }
 
     /// The gaussian over the last two axes with halos read from neighbour blocks directly.
-    fn gaussian_tiles(
+    pub(super) fn gaussian_tiles(
         &mut self,
-        node: &Arc<Node>,
+        node: &Node,
         input: &Table,
         sigma: &[f64],
         mode: BoundaryMode,
@@ -195,18 +188,19 @@ impl Lowerer<'_> {
         Self::table(grid, node.dtype, tasks)
     }
 
+    /// The user function over each block, extended by `depth` first when it is not zero.
     pub(super) fn map_blocks(
         &mut self,
-        node: &Arc<Node>,
+        node: &Node,
+        input: &Table,
         f: &crate::expr::BlockFn,
         depth: &[usize],
         mode: BoundaryMode,
-    ) -> Result<Table, PlanError> {
-        let input = self.lower(&node.inputs[0])?;
+    ) -> Table {
         let sources: Vec<usize> = if depth.iter().all(|&d| d == 0) {
             input.tasks.to_vec()
         } else {
-            self.halo_gathers(node, &input, depth, mode)
+            self.halo_gathers(node, input, depth, mode)
         };
         let grid = input.grid.clone();
         let tasks = grid
@@ -229,6 +223,6 @@ impl Lowerer<'_> {
                 )
             })
             .collect();
-        Ok(Self::table(grid, node.dtype, tasks))
+        Self::table(grid, node.dtype, tasks)
     }
 }

@@ -1,609 +1,238 @@
-//! The lowering pass: expression nodes → block tables of tasks.
+//! The physical passes, in order, each over the previous one's output:
+//!
+//! 1. **layout** (`layout.rs`, rules in `grids.rs`): decides, for every block table the
+//!    results need, the node it holds, the grid it is cut in and how it is produced (read,
+//!    fused, regathered, a reduction's tree, strips or runs of groups, a filter's halo). The
+//!    result is a [`Layout`]: plain data, printed by `explain`. It asks a node's grid without
+//!    building its table, so no table is laid out that no result reads.
+//! 2. **emit** (`emit.rs`, `reduce.rs`, `halo.rs`): writes one task per block of every table
+//!    in layout order, deciding nothing the layout did not say.
+//! 3. **cull** (`plan/prune.rs`): drops the blocks no result reads (source blocks outside a
+//!    selection, blocks of a table a selection or concatenation reads part of), as dask's
+//!    `cull` does.
+//!
+//! Placement (`plan/placement.rs`) then runs over the task graph.
 
-use std::collections::HashMap;
-use std::ops::Range;
+use std::fmt;
 use std::sync::Arc;
 
+mod emit;
+mod grids;
 mod halo;
+mod layout;
 mod reduce;
 
-use super::fused::FusedBuilder;
-use super::gather::{gather_pieces, AxisIndex, DepList};
-use super::{OutputTable, PlanError, PlanOptions, Task, TaskKind};
-use crate::expr::{AxisMap, BoundaryMode, ChunkGrid, DType, HostArray, Node, NodeId, Op};
+use super::{FusedProgram, OutputTable, PlanError, PlanOptions, Task};
+use crate::expr::{AxisMap, BlockFn, BoundaryMode, ChunkGrid, Node, ReduceOp};
+use grids::GroupSpan;
 
-/// The tasks producing every block of a node in some grid (C order).
+/// Where a table is in its [`Layout`] (tables come after the tables they read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct TableId(usize);
+
+/// One block table of the layout: a node's blocks in one grid, and how they are produced.
 #[derive(Debug, Clone)]
-struct Table {
-    grid: ChunkGrid,
-    dtype: DType,
-    tasks: Arc<Vec<usize>>,
+pub(super) struct TableSpec {
+    pub(super) node: Arc<Node>,
+    pub(super) grid: ChunkGrid,
+    pub(super) how: Production,
 }
 
-struct Lowerer<'o> {
-    options: &'o PlanOptions,
-    tasks: Vec<Task>,
-    natural: HashMap<NodeId, Table>,
-    regridded: HashMap<(NodeId, ChunkGrid), Table>,
+/// How the blocks of a table are produced, each from the tables named (which come before it).
+#[derive(Debug, Clone)]
+pub(super) enum Production {
+    /// read or cut straight from the node (a source, an in-memory array, a constant)
+    Read,
+    /// the blocks `persist` computed
+    Persisted,
+    /// one fused program per block over the same block of each input
+    Fused {
+        program: Arc<FusedProgram>,
+        inputs: Vec<TableId>,
+    },
+    /// the input's blocks reassembled into this grid
+    Regather { input: TableId },
+    /// a selection gathered from the input
+    Select {
+        input: TableId,
+        maps: Vec<AxisMap>,
+        fixed: Vec<(usize, usize)>,
+    },
+    /// the inputs laid end to end along `axis`
+    Concat { inputs: Vec<TableId>, axis: usize },
+    /// a reduction of no values: fills of its empty value
+    Empty { op: ReduceOp },
+    /// a tree of partial states and combines over the input's blocks
+    Tree {
+        input: TableId,
+        op: ReduceOp,
+        axes: Vec<usize>,
+    },
+    /// a holistic reduction over input blocks holding `axes` whole (`blocks`, the input's grid
+    /// of them); `steps` > 1 when the input comes as that many separate steps along axis 0
+    Holistic {
+        input: TableId,
+        op: ReduceOp,
+        axes: Vec<usize>,
+        blocks: ChunkGrid,
+        steps: usize,
+    },
+    /// a group reduction over the input in `blocks` (the group axis in `runs`)
+    Group {
+        input: TableId,
+        op: ReduceOp,
+        axis: usize,
+        labels: Arc<Vec<usize>>,
+        blocks: ChunkGrid,
+        runs: Vec<GroupSpan>,
+    },
+    /// a separable gaussian; `tiles`: its halo read straight from the neighbouring blocks
+    Gaussian {
+        input: TableId,
+        sigma: Vec<f64>,
+        mode: BoundaryMode,
+        truncate: f64,
+        tiles: bool,
+    },
+    /// a user function per block, over the block extended by `depth`
+    Map {
+        input: TableId,
+        f: BlockFn,
+        depth: Vec<usize>,
+        mode: BoundaryMode,
+    },
 }
 
-/// `grid` with extra block edges where a selection's extent starts and ends on each input
-/// axis (a `Strided`'s first and last index, a `List`'s smallest and largest, a fixed index).
-fn cut_at_selection(grid: &ChunkGrid, maps: &[AxisMap], fixed: &[(usize, usize)]) -> ChunkGrid {
-    let mut edges: Vec<Vec<usize>> = (0..grid.ndim()).map(|a| vec![0, grid.shape()[a]]).collect();
-    let mut cut = |axis: usize, lo: usize, hi: usize| edges[axis].extend([lo, hi + 1]);
-    for m in maps {
-        match m {
-            AxisMap::Strided { axis, start, step, len } if *len > 0 => {
-                let last = (*start as isize + (*len as isize - 1) * step) as usize;
-                cut(*axis, (*start).min(last), (*start).max(last));
-            }
-            AxisMap::List { axis, indices } => {
-                if let (Some(&lo), Some(&hi)) = (indices.iter().min(), indices.iter().max()) {
-                    cut(*axis, lo, hi);
-                }
-            }
-            _ => {}
+impl Production {
+    /// The tables it reads, in input order.
+    fn inputs(&self) -> Vec<TableId> {
+        match self {
+            Production::Read | Production::Persisted | Production::Empty { .. } => vec![],
+            Production::Fused { inputs, .. } | Production::Concat { inputs, .. } => inputs.clone(),
+            Production::Regather { input }
+            | Production::Select { input, .. }
+            | Production::Tree { input, .. }
+            | Production::Holistic { input, .. }
+            | Production::Group { input, .. }
+            | Production::Gaussian { input, .. }
+            | Production::Map { input, .. } => vec![*input],
         }
-    }
-    for &(axis, i) in fixed {
-        cut(axis, i, i);
-    }
-    grid.refine(&grid_of_edges(edges))
-}
-
-/// The input-axis positions of `grid`'s block edges under contiguous maps (step ±1), as a grid
-/// of `input`'s shape: where a selection's blocks start and end in its input.
-fn block_edges_in_input(input: &ChunkGrid, maps: &[AxisMap], grid: &ChunkGrid) -> ChunkGrid {
-    let mut edges: Vec<Vec<usize>> = (0..input.ndim()).map(|a| vec![0, input.shape()[a]]).collect();
-    for (k, m) in maps.iter().enumerate() {
-        if let AxisMap::Strided { axis, start, step, len } = m {
-            if step.unsigned_abs() == 1 && *len > 0 {
-                for e in grid.offsets(k) {
-                    let at = if *step > 0 {
-                        start + e
-                    } else {
-                        start + 1 - e.min(start + 1)
-                    };
-                    edges[*axis].push(at.min(input.shape()[*axis]));
-                }
-            }
-        }
-    }
-    grid_of_edges(edges)
-}
-
-/// The grid whose blocks lie between consecutive edges along each axis (edges unsorted,
-/// repeats allowed; each axis lists 0 and its length).
-fn grid_of_edges(edges: Vec<Vec<usize>>) -> ChunkGrid {
-    let sizes = edges
-        .into_iter()
-        .map(|mut e| {
-            e.sort_unstable();
-            e.dedup();
-            e.windows(2).map(|w| w[1] - w[0]).collect()
-        })
-        .collect();
-    ChunkGrid::from_sizes(sizes)
-}
-
-/// Whether the node produces any block directly, with no regathering of computed blocks:
-/// sources, constants, in-memory arrays, selections of sources, and elementwise expressions of
-/// those (each block of them reads its sources' regions).
-fn follows_any_grid(node: &Arc<Node>) -> bool {
-    match &node.op {
-        Op::Fill(_) | Op::Host(_) | Op::Source(_) => true,
-        Op::Select { .. } => matches!(node.inputs[0].op, Op::Source(_) | Op::Fill(_) | Op::Host(_)),
-        Op::Rechunk => follows_any_grid(&node.inputs[0]),
-        op if op.is_elementwise() => node.inputs.iter().all(follows_any_grid),
-        _ => false,
     }
 }
 
-/// `grid` with the declared blocks of an elementwise `node` along the axes where `grid`'s
-/// blocks are longer (the axes a holistic reduction gathers whole), when the node combines
-/// two or more arrays; `None` when nothing would be gathered or one operand is all there is.
-fn thin_grid(node: &Node, grid: &ChunkGrid) -> Option<ChunkGrid> {
-    if node.inputs.len() < 2 || node.grid.shape() != grid.shape() {
-        return None;
-    }
-    let own = node.grid.max_block_shape();
-    let asked = grid.max_block_shape();
-    let mut thin = grid.clone();
-    for a in 0..grid.ndim() {
-        if asked[a] > own[a] {
-            thin = thin.with_axis(a, node.grid.sizes(a).to_vec());
-        }
-    }
-    (thin != *grid).then_some(thin)
+/// The layout pass's result: every block table the requested results need (a node's blocks
+/// in one grid, and how they are produced from the tables before it), and the table of each
+/// result. Plain data: [`TaskGraph::emit`](super::TaskGraph::emit) writes its tasks, `Display`
+/// prints one line per table. Built by [`TaskGraph::layout`](super::TaskGraph::layout).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub(super) options: PlanOptions,
+    pub(super) tables: Vec<TableSpec>,
+    pub(super) outputs: Vec<TableId>,
 }
 
-fn elems(shape: &[usize]) -> u64 {
-    shape.iter().map(|&n| n as u64).product()
+impl Layout {
+    /// Number of tables.
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Whether there are no tables (no results were asked for).
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// The grid table `i` is cut in. Panics when `i` is out of range.
+    pub fn grid(&self, i: usize) -> &ChunkGrid {
+        &self.tables[i].grid
+    }
+
+    /// The tables table `i` reads (indices below `i`). Panics when `i` is out of range.
+    pub fn inputs(&self, i: usize) -> Vec<usize> {
+        self.tables[i].how.inputs().into_iter().map(|t| t.0).collect()
+    }
+
+    /// How table `i` is produced, in a word (`read`, `fused`, `regather`, `select`, `concat`,
+    /// `empty`, `tree`, `holistic`, `steps`, `group`, `gaussian`, `gaussian-tiles`, `map`).
+    /// Panics when `i` is out of range.
+    pub fn production(&self, i: usize) -> &'static str {
+        match &self.tables[i].how {
+            Production::Read => "read",
+            Production::Persisted => "persisted",
+            Production::Fused { .. } => "fused",
+            Production::Regather { .. } => "regather",
+            Production::Select { .. } => "select",
+            Production::Concat { .. } => "concat",
+            Production::Empty { .. } => "empty",
+            Production::Tree { .. } => "tree",
+            Production::Holistic { steps: 1, .. } => "holistic",
+            Production::Holistic { .. } => "steps",
+            Production::Group { .. } => "group",
+            Production::Gaussian { tiles: false, .. } => "gaussian",
+            Production::Gaussian { tiles: true, .. } => "gaussian-tiles",
+            Production::Map { .. } => "map",
+        }
+    }
+
+    /// The table of each requested result, in the order asked.
+    pub fn outputs(&self) -> Vec<usize> {
+        self.outputs.iter().map(|t| t.0).collect()
+    }
 }
 
-fn block_shape(grid: &ChunkGrid, index: &[usize]) -> Vec<usize> {
-    index.iter().enumerate().map(|(a, &i)| grid.sizes(a)[i]).collect()
-}
-
-/// Lowers every root to tasks: one block table per root, in the order given. Tables it built
-/// and then regridded stay in the task list for the prune pass to drop.
-pub(super) fn lower_roots(
-    roots: &[Arc<Node>],
-    options: &PlanOptions,
-) -> Result<(Vec<Task>, Vec<OutputTable>), PlanError> {
-    let mut l = Lowerer {
-        options,
-        tasks: Vec::new(),
-        natural: HashMap::new(),
-        regridded: HashMap::new(),
-    };
-    let mut outputs = Vec::new();
-    for root in roots {
-        let table = match (l.whole_row_grid(root), &root.op) {
-            (Some(grid), Op::Gaussian { sigma, mode, truncate }) => {
-                let key = (root.id, grid.clone());
-                // already lowered (for another result): shared as it is
-                match l.regridded.get(&key).or_else(|| l.natural.get(&root.id)) {
-                    Some(t) => t.clone(),
-                    None => {
-                        // kept for every later reader of this gaussian (another result's
-                        // mask of it, the same root asked twice), as `lower` keeps tables
-                        let t = l.gaussian_blocks(root, sigma, *mode, *truncate, Some(&grid))?;
-                        l.regridded.insert(key, t.clone());
-                        l.natural.entry(root.id).or_insert_with(|| t.clone());
-                        t
-                    }
-                }
-            }
-            (Some(grid), _) => l.lower_as(root, &grid)?,
-            (None, _) => l.lower(root)?,
-        };
-        outputs.push(OutputTable {
-            grid: table.grid.clone(),
-            dtype: table.dtype,
-            tasks: table.tasks.to_vec(),
-        });
-    }
-    Ok((l.tasks, outputs))
-}
-
-impl Lowerer<'_> {
-    /// For a result computed into a whole in-memory array: the grid of whole rows (blocks
-    /// merged along the last axis, at most the declared rows per block, within the holistic
-    /// block size) when the result is elementwise over sources, which produce any block, or
-    /// a gaussian of such an input (its halo then comes from the rows above and below). Square blocks of a large array make each task read and write rows a block
-    /// wide, a page apart in memory (512² blocks of a 4096-wide array: 2 KB of every 16 KB),
-    /// about half the speed of whole rows; whole rows stream. `None` to keep the node's grid.
-    fn whole_row_grid(&self, root: &Arc<Node>) -> Option<ChunkGrid> {
-        let free = match root.op {
-            Op::Gaussian { .. } => follows_any_grid(&root.inputs[0]),
-            ref op => op.is_elementwise() && follows_any_grid(root),
-        };
-        if !self.options.dense_results || !free {
-            return None;
-        }
-        let grid = &root.grid;
-        let nd = grid.ndim();
-        if nd < 2 {
-            return None; // a 1-d result is contiguous in any blocks
-        }
-        let last = nd - 1;
-        if grid.sizes(last).len() <= 1 {
-            return None; // rows are whole already
-        }
-        let limit = self.options.max_holistic_block.max(1);
-        let mut merged = grid.with_axis(last, vec![grid.shape()[last]]);
-        // rows per block: as many of the declared block's as fit the limit, at least one
-        let row_bytes = grid.shape()[last] as u64 * 4;
-        let axis = nd - 2;
-        let declared = grid.max_block_shape()[axis].max(1);
-        let outer: u64 = grid.max_block_shape()[..axis].iter().map(|&n| n as u64).product();
-        let fit = (limit / (row_bytes * outer).max(1)).max(1) as usize;
-        let rows = declared.min(fit);
-        if rows < declared {
-            merged = merged.with_axis(axis, crate::expr::split_regular(grid.shape()[axis], rows));
-        }
-        Some(merged)
-    }
-
-    fn add(
-        &mut self,
-        node: &Node,
-        block: Vec<usize>,
-        kind: TaskKind,
-        deps: Vec<usize>,
-        out_bytes: u64,
-        scratch: u64,
-    ) -> usize {
-        self.tasks.push(Task {
-            kind,
-            deps,
-            out_bytes,
-            scratch_bytes: scratch,
-            node: node.id,
-            label: node.op.name(),
-            dtype: node.dtype,
-            block,
-        });
-        self.tasks.len() - 1
-    }
-
-    fn table(grid: ChunkGrid, dtype: DType, tasks: Vec<usize>) -> Table {
-        Table {
-            grid,
-            dtype,
-            tasks: Arc::new(tasks),
-        }
-    }
-
-    /// The node's blocks in the grid the planner finds best for it.
-    fn lower(&mut self, node: &Arc<Node>) -> Result<Table, PlanError> {
-        if let Some(t) = self.natural.get(&node.id) {
-            return Ok(t.clone());
-        }
-        let table = match &node.op {
-            Op::Fill(_) | Op::Host(_) | Op::Source(_) => self.source_blocks(node, &node.grid),
-            Op::Persisted(blocks) => {
-                let tasks = node
-                    .grid
-                    .block_indices()
-                    .into_iter()
-                    .zip(blocks.iter())
-                    .map(|(idx, b)| self.add(node, idx, TaskKind::Persisted { block: b.clone() }, vec![], 0, 0))
-                    .collect();
-                Self::table(node.grid.clone(), node.dtype, tasks)
-            }
-            _ if node.op.is_elementwise() => {
-                let grid = self.elementwise_grid(node)?;
-                self.fused_blocks(node, &grid)?
-            }
-            Op::Select { maps, fixed } => self.select_blocks(node, maps, fixed, &node.grid)?,
-            Op::Concat { axis } => self.concat_blocks(node, *axis)?,
-            Op::Rechunk => self.lower_as(&node.inputs[0], &node.grid)?,
-            Op::Reduce { op, axes } if op.is_holistic() => self.holistic_blocks(node, *op, axes)?,
-            Op::Reduce { op, axes } => self.tree_reduce(node, *op, axes)?,
-            Op::GroupReduce {
-                op,
-                axis,
-                labels,
-                groups,
-            } => self.group_blocks(node, *op, *axis, labels, *groups)?,
-            Op::Gaussian { sigma, mode, truncate } => self.gaussian_blocks(node, sigma, *mode, *truncate, None)?,
-            Op::MapBlocks(f) => {
-                let zero = vec![0; node.grid.ndim()];
-                self.map_blocks(node, f, &zero, BoundaryMode::Constant(0.0))?
-            }
-            Op::MapOverlap { f, depth, mode } => self.map_blocks(node, f, depth, *mode)?,
-            Op::Unary(_) | Op::Binary(_) | Op::BinaryScalar { .. } | Op::Where | Op::Cast => {
-                unreachable!("elementwise")
-            }
-        };
-        self.natural.insert(node.id, table.clone());
-        Ok(table)
-    }
-
-    /// The node's blocks in `grid`, produced directly where the node can be (sources and
-    /// elementwise expressions follow any grid) and regathered otherwise.
-    fn lower_as(&mut self, node: &Arc<Node>, grid: &ChunkGrid) -> Result<Table, PlanError> {
-        if let Some(t) = self.natural.get(&node.id) {
-            if &t.grid == grid {
-                return Ok(t.clone());
-            }
-        }
-        let key = (node.id, grid.clone());
-        if let Some(t) = self.regridded.get(&key) {
-            return Ok(t.clone());
-        }
-        let table = match &node.op {
-            Op::Fill(_) | Op::Host(_) | Op::Source(_) => self.source_blocks(node, grid),
-            _ if node.op.is_elementwise() => self.fused_blocks(node, grid)?,
-            Op::Rechunk => self.lower_as(&node.inputs[0], grid)?,
-            // A selection of a source reads any region too: each block in `grid` gathers from
-            // source reads cut to it, never from whole source blocks around it (a median's
-            // whole time axis over an area cut from a stack holds one block's worth).
-            Op::Select { maps, fixed } if matches!(node.inputs[0].op, Op::Source(_) | Op::Fill(_) | Op::Host(_)) => {
-                self.select_blocks(node, maps, fixed, grid)?
-            }
-            _ => {
-                let natural = self.lower(node)?;
-                if &natural.grid == grid {
-                    natural
-                } else {
-                    self.regather(node, &natural, grid)
-                }
-            }
-        };
-        self.regridded.insert(key, table.clone());
-        Ok(table)
-    }
-
-    /// The input of a holistic or group reduction in `grid`, whose blocks hold the reduced
-    /// axes whole. An elementwise input of two or more arrays is computed in blocks as thin
-    /// as its own along the axes `grid` gathers, then gathered: one gather of the result
-    /// instead of one per operand, and each operand's block is freed once its thin block is
-    /// computed (the median of the luminance holds the luminance steps of a strip, not three
-    /// bands of them).
-    fn lower_gathered(&mut self, node: &Arc<Node>, grid: &ChunkGrid) -> Result<Table, PlanError> {
-        let thin = if node.op.is_elementwise() {
-            thin_grid(node, grid)
-        } else {
-            None
-        };
-        let Some(thin) = thin else {
-            return self.lower_as(node, grid);
-        };
-        let key = (node.id, grid.clone());
-        if let Some(t) = self.regridded.get(&key) {
-            return Ok(t.clone());
-        }
-        let computed = self.lower_as(node, &thin)?;
-        let table = self.regather(node, &computed, grid);
-        self.regridded.insert(key, table.clone());
-        Ok(table)
-    }
-
-    fn source_blocks(&mut self, node: &Node, grid: &ChunkGrid) -> Table {
-        let tasks = grid
-            .block_indices()
-            .into_iter()
-            .map(|idx| {
-                let region = grid.region(&idx);
-                let shape = block_shape(grid, &idx);
-                let bytes = elems(&shape) * node.dtype.size() as u64;
-                let (kind, bytes) = match &node.op {
-                    Op::Fill(v) => (
-                        TaskKind::Fill {
-                            shape,
-                            value: *v,
-                            dtype: node.dtype,
-                        },
-                        bytes,
-                    ),
-                    // f32 and mask host blocks are views: they cost no new memory.
-                    Op::Host(a) => {
-                        let view = matches!(a, crate::expr::HostArray::F32(_) | crate::expr::HostArray::Mask(_));
-                        (
-                            TaskKind::Host {
-                                array: a.clone(),
-                                region,
-                            },
-                            if view { 0 } else { bytes },
-                        )
-                    }
-                    Op::Source(s) => (
-                        TaskKind::Source {
-                            source: s.clone(),
-                            region,
-                        },
-                        bytes,
-                    ),
-                    _ => unreachable!("source op"),
-                };
-                self.add(node, idx, kind, vec![], bytes, 0)
-            })
-            .collect();
-        Self::table(grid.clone(), node.dtype, tasks)
-    }
-
-    /// The grid an elementwise node runs in: the common refinement of the grids its computed
-    /// (non-source) leaves come in, so they are never regathered; sources follow that grid.
-    fn elementwise_grid(&mut self, node: &Arc<Node>) -> Result<ChunkGrid, PlanError> {
-        let mut b = FusedBuilder::new();
-        b.emit(node);
-        let mut grid: Option<ChunkGrid> = None;
-        for leaf in &b.leaves {
-            if matches!(leaf.op, Op::Fill(_) | Op::Host(_) | Op::Source(_)) {
-                continue;
-            }
-            let t = self.lower(leaf)?;
-            grid = Some(match grid {
-                None => t.grid.clone(),
-                Some(g) => g.refine(&t.grid),
-            });
-        }
-        Ok(grid.unwrap_or_else(|| node.grid.clone()))
-    }
-
-    fn fused_blocks(&mut self, node: &Arc<Node>, grid: &ChunkGrid) -> Result<Table, PlanError> {
-        let mut b = FusedBuilder::new();
-        let result = b.emit(node);
-        let leaves = b.leaves.clone();
-        let program = Arc::new(b.finish(node, result));
-        let inputs: Vec<Table> = leaves
-            .iter()
-            .map(|leaf| self.lower_as(leaf, grid))
-            .collect::<Result<_, _>>()?;
-        let tasks = grid
-            .block_indices()
-            .into_iter()
-            .enumerate()
-            .map(|(flat, idx)| {
-                let shape = block_shape(grid, &idx);
-                let deps = inputs.iter().map(|t| t.tasks[flat]).collect();
-                let bytes = elems(&shape) * node.dtype.size() as u64;
-                self.add(
-                    node,
-                    idx,
-                    TaskKind::Fused {
-                        program: program.clone(),
-                        shape,
-                    },
-                    deps,
-                    bytes,
-                    0,
-                )
-            })
-            .collect();
-        Ok(Self::table(grid.clone(), node.dtype, tasks))
-    }
-
-    /// Adds one gather task per block of `grid`, each reading the input positions `index_of`
-    /// gives for its region.
-    fn gather_blocks(
-        &mut self,
-        node: &Node,
-        grid: &ChunkGrid,
-        input: &Table,
-        fill: f32,
-        mut axes_of: impl FnMut(&[Range<usize>]) -> (Vec<AxisIndex>, Vec<(usize, usize)>),
-    ) -> Table {
-        let tasks = grid
-            .block_indices()
-            .into_iter()
-            .map(|idx| {
-                let region = grid.region(&idx);
-                let (axes, fixed) = axes_of(&region);
-                self.gather_task(node, idx, &region, input, fill, &axes, &fixed)
-            })
-            .collect();
-        Self::table(grid.clone(), node.dtype, tasks)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn gather_task(
-        &mut self,
-        node: &Node,
-        idx: Vec<usize>,
-        region: &[Range<usize>],
-        input: &Table,
-        fill: f32,
-        axes: &[AxisIndex],
-        fixed: &[(usize, usize)],
-    ) -> usize {
-        let mut deps = DepList::new(&input.tasks);
-        let mut pieces = Vec::new();
-        gather_pieces(axes, fixed, &input.grid, |b| deps.dep_of(b), &mut pieces);
-        let shape: Vec<usize> = region.iter().map(|r| r.len()).collect();
-        let out_axes = axes
-            .iter()
-            .map(|a| {
-                if let AxisIndex::Map { axis, .. } = a {
-                    Some(*axis)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let bytes = elems(&shape) * input.dtype.size() as u64;
-        let kind = TaskKind::Gather {
-            shape,
-            dtype: input.dtype,
-            fill,
-            out_axes,
-            pieces,
-        };
-        self.add(node, idx, kind, deps.deps, bytes, 0)
-    }
-
-    fn regather(&mut self, node: &Node, natural: &Table, grid: &ChunkGrid) -> Table {
-        let ndim = grid.ndim();
-        self.gather_blocks(node, grid, natural, 0.0, |region| {
-            let axes = (0..ndim)
-                .map(|a| AxisIndex::Map {
-                    axis: a,
-                    idx: region[a].clone().map(Some).collect(),
-                })
-                .collect();
-            (axes, vec![])
-        })
-    }
-
-    /// The selection's blocks in `grid`.
-    fn select_blocks(
-        &mut self,
-        node: &Arc<Node>,
-        maps: &[AxisMap],
-        fixed: &[(usize, usize)],
-        grid: &ChunkGrid,
-    ) -> Result<Table, PlanError> {
-        // A source reads any region: cut its blocks at the selection's edges and at the edges
-        // of the blocks asked for, so only the selected pixels are read (pruning drops the
-        // blocks outside) and each block gathers from reads of about its own size.
-        let source = &node.inputs[0];
-        let input = if matches!(source.op, Op::Source(_) | Op::Host(_)) {
-            // an in-memory array gives any region as a view: cut it only where the blocks
-            // asked for need, so each block is one view (a source keeps its own edges too)
-            let base = match &source.op {
-                Op::Host(HostArray::F32(_) | HostArray::Mask(_)) => ChunkGrid::single(source.shape()),
-                // other in-memory types convert per block: keep their blocks, as a source's
-                _ => source.grid.clone(),
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, t) in self.tables.iter().enumerate() {
+            let inputs = t.how.inputs();
+            let from = if inputs.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<String> = inputs.iter().map(|t| format!("t{}", t.0)).collect();
+                format!(" of {}", names.join(", "))
             };
-            let cut = cut_at_selection(&base, maps, fixed).refine(&block_edges_in_input(&source.grid, maps, grid));
-            self.lower_as(source, &cut)?
-        } else {
-            self.lower(source)?
-        };
-        let table = self.gather_blocks(node, grid, &input, 0.0, |region| {
-            let axes = maps
-                .iter()
-                .zip(region)
-                .map(|(m, r)| match m {
-                    AxisMap::New { .. } => AxisIndex::New(r.len()),
-                    _ => AxisIndex::Map {
-                        axis: m.input_axis().expect("mapped axis"),
-                        idx: r.clone().map(|i| m.source(i).map(|(_, j)| j)).collect(),
-                    },
-                })
-                .collect();
-            (axes, fixed.to_vec())
-        });
-        Ok(table)
-    }
-
-    fn concat_blocks(&mut self, node: &Arc<Node>, axis: usize) -> Result<Table, PlanError> {
-        let inputs: Vec<Table> = node.inputs.iter().map(|i| self.lower(i)).collect::<Result<_, _>>()?;
-        let starts: Vec<usize> = node
-            .inputs
-            .iter()
-            .scan(0, |acc, i| Some(std::mem::replace(acc, *acc + i.shape()[axis])))
-            .collect();
-        let grid = node.grid.clone();
-        let ndim = grid.ndim();
-        let tasks = grid
-            .block_indices()
-            .into_iter()
-            .map(|idx| {
-                let region = grid.region(&idx);
-                let mut pieces = Vec::new();
-                let mut deps = DepList::new(&inputs[0].tasks);
-                for (k, input) in inputs.iter().enumerate() {
-                    let (lo, hi) = (starts[k], starts[k] + node.inputs[k].shape()[axis]);
-                    if region[axis].end <= lo || region[axis].start >= hi {
-                        continue;
+            let detail = match &t.how {
+                Production::Holistic { blocks, steps, .. } => {
+                    let mut s = format!(" in blocks {:?}", blocks.max_block_shape());
+                    if *steps > 1 {
+                        s += &format!(", {steps} steps read in place");
                     }
-                    deps = deps.with_tasks(&input.tasks);
-                    let axes: Vec<AxisIndex> = (0..ndim)
-                        .map(|a| {
-                            let idx = if a == axis {
-                                region[a]
-                                    .clone()
-                                    .map(|i| (lo..hi).contains(&i).then(|| i - lo))
-                                    .collect()
-                            } else {
-                                region[a].clone().map(Some).collect()
-                            };
-                            AxisIndex::Map { axis: a, idx }
-                        })
-                        .collect();
-                    gather_pieces(&axes, &[], &input.grid, |b| deps.dep_of(b), &mut pieces);
+                    s
                 }
-                let shape = block_shape(&grid, &idx);
-                let bytes = elems(&shape) * node.dtype.size() as u64;
-                let out_axes = (0..ndim).map(Some).collect();
-                let kind = TaskKind::Gather {
-                    shape,
-                    dtype: node.dtype,
-                    fill: 0.0,
-                    out_axes,
-                    pieces,
-                };
-                let deps = deps.deps;
-                self.add(node, idx, kind, deps, bytes, 0)
-            })
-            .collect();
-        Ok(Self::table(grid, node.dtype, tasks))
+                Production::Group { blocks, runs, .. } => {
+                    format!(
+                        " in blocks {:?}, {} runs of groups",
+                        blocks.max_block_shape(),
+                        runs.len()
+                    )
+                }
+                _ => String::new(),
+            };
+            writeln!(
+                f,
+                "  t{i}: {} #{} {:?} in {} blocks of {:?}: {}{from}{detail}",
+                t.node.op.name(),
+                t.node.id.0,
+                t.grid.shape(),
+                t.grid.num_blocks(),
+                t.grid.max_block_shape(),
+                self.production(i),
+            )?;
+        }
+        let outs: Vec<String> = self.outputs.iter().map(|t| format!("t{}", t.0)).collect();
+        writeln!(f, "  results: {}", outs.join(", "))
     }
+}
+
+/// The layout pass over `roots`. **Errors**: a holistic reduction too large for the budget.
+pub(super) fn layout(roots: &[Arc<Node>], options: &PlanOptions) -> Result<Layout, PlanError> {
+    layout::LayoutBuilder::run(roots, options)
+}
+
+/// The emit pass: the tasks of every table of `layout`, in its order, and each result's
+/// table of tasks. Tables nobody reads are left for the cull pass.
+pub(super) fn emit(layout: &Layout) -> (Vec<Task>, Vec<OutputTable>) {
+    let emitted = emit::Emitter::run(layout);
+    (emitted.tasks, emitted.outputs)
 }
 
 #[cfg(test)]
@@ -625,6 +254,115 @@ mod tests {
             ..Default::default()
         };
         TaskGraph::build(std::slice::from_ref(root), &options).unwrap()
+    }
+
+    /// Lays out and emits `roots` (no cull): every table must have a block some result reads.
+    fn assert_no_table_is_dead(roots: &[Arc<Node>], options: &PlanOptions) {
+        let plan = crate::plan::LogicalPlan::bind(roots);
+        let layout = super::layout(&plan.roots, options).unwrap();
+        let emitted = super::emit::Emitter::run(&layout);
+        let mut live = vec![false; emitted.tasks.len()];
+        let mut stack: Vec<usize> = emitted.outputs.iter().flat_map(|o| o.tasks.clone()).collect();
+        while let Some(t) = stack.pop() {
+            if !std::mem::replace(&mut live[t], true) {
+                stack.extend(emitted.tasks[t].deps.iter().copied());
+            }
+        }
+        for (i, table) in emitted.tables.iter().enumerate() {
+            assert!(
+                table.tasks.iter().any(|&t| live[t]),
+                "table t{i} is read by no result:\n{layout}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_table_is_laid_out_that_no_result_reads() {
+        // a median of an elementwise expression reads it in whole-time blocks: its natural
+        // (1, 16, 16) table is never laid out, only asked its grid
+        let a = leaf(&[8, 32, 32], &[1, 16, 16]);
+        let b = leaf(&[8, 32, 32], &[1, 16, 16]);
+        let scaled = Node::new(
+            Op::BinaryScalar {
+                op: BinaryOp::Mul,
+                scalar: 2.0,
+                scalar_left: false,
+            },
+            vec![a.clone()],
+            a.grid.clone(),
+            crate::expr::DType::F32,
+        );
+        let out = crate::expr::ChunkGrid::new(&[32, 32], &crate::expr::Chunks::Block(vec![16, 16])).unwrap();
+        let median = |x: Arc<Node>| {
+            let op = Op::Reduce {
+                op: crate::expr::ReduceOp::NanMedian,
+                axes: vec![0],
+            };
+            Node::new(op, vec![x], out.clone(), crate::expr::DType::F32)
+        };
+        let options = PlanOptions::default();
+        assert_no_table_is_dead(&[median(scaled.clone())], &options);
+        assert_no_table_is_dead(&[median(difference(a.clone(), b.clone()))], &options);
+        // the expression beside its median, and a mean of it: each table read by someone
+        let mean = Node::new(
+            Op::Reduce {
+                op: crate::expr::ReduceOp::NanMean,
+                axes: vec![0],
+            },
+            vec![scaled.clone()],
+            out.clone(),
+            crate::expr::DType::F32,
+        );
+        assert_no_table_is_dead(&[median(scaled.clone()), scaled.clone(), mean], &options);
+        let steps = PlanOptions {
+            median_reads_steps: true,
+            dense_results: true,
+            ..Default::default()
+        };
+        assert_no_table_is_dead(&[median(difference(a, b))], &steps);
+    }
+
+    #[test]
+    fn a_layout_lists_each_table_with_its_grid_and_production() {
+        // the median over time of (a - b), both (8, 32, 32) in (1, 16, 16) blocks, with the
+        // steps read in place: a and b read in the median's strips of one step, their
+        // difference fused per step, the median over the 8 steps of each strip
+        let a = leaf(&[8, 32, 32], &[1, 16, 16]);
+        let b = leaf(&[8, 32, 32], &[1, 16, 16]);
+        let out = crate::expr::ChunkGrid::new(&[32, 32], &crate::expr::Chunks::Block(vec![16, 16])).unwrap();
+        let op = Op::Reduce {
+            op: crate::expr::ReduceOp::NanMedian,
+            axes: vec![0],
+        };
+        let median = Node::new(op, vec![difference(a, b)], out, crate::expr::DType::F32);
+        let options = PlanOptions {
+            median_reads_steps: true,
+            ..Default::default()
+        };
+        let plan = crate::plan::LogicalPlan::bind(&[median]);
+        let layout = TaskGraph::layout(&plan, &options).unwrap();
+        let productions: Vec<&str> = (0..layout.len()).map(|i| layout.production(i)).collect();
+        assert_eq!(productions, ["read", "read", "fused", "steps"], "{layout}");
+        assert_eq!(layout.inputs(2), [0, 1]);
+        assert_eq!(layout.inputs(3), [2]);
+        assert_eq!(layout.outputs(), [3]);
+        // the kept axes as the input's blocks (16², well within the holistic block size):
+        // four strips of 8 steps each
+        assert_eq!(layout.grid(2).max_block_shape(), [1, 16, 16]);
+        assert_eq!(layout.grid(3).max_block_shape(), [16, 16]);
+        let text = layout.to_string();
+        assert!(text.contains("t3: nanmedian"), "{text}");
+        assert!(
+            text.contains("steps of t2 in blocks [8, 16, 16], 8 steps read in place"),
+            "{text}"
+        );
+        // the emitted graph: 8 fused steps per strip, each reading one block of a and of b
+        let graph = TaskGraph::emit(&layout).unwrap();
+        assert_eq!(
+            graph.counts(),
+            [("array", 64), ("fused", 32), ("nanmedian", 4)],
+            "{graph}"
+        );
     }
 
     #[test]

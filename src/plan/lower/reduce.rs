@@ -1,23 +1,23 @@
-//! Lowering reductions: tree reductions over partial states, holistic reductions (medians,
-//! quantiles) over whole axes, and group reductions by label (a resample in runs of whole
-//! groups, empty groups as fills).
+//! Emitting reductions: tree reductions over partial states, holistic reductions (medians,
+//! quantiles) over blocks holding their axes whole, and group reductions by label in runs of
+//! whole groups (runs without members as fills).
 
-use std::ops::Range;
 use std::sync::Arc;
 
-use super::{block_shape, elems, thin_grid, Lowerer, Table};
+use super::emit::{block_shape, Emitter, Table};
+use super::grids::{elems, GroupSpan};
 use crate::expr::{ChunkGrid, Node, ReduceOp};
-use crate::plan::{PlanError, TaskKind};
+use crate::plan::TaskKind;
 
-impl Lowerer<'_> {
+impl Emitter<'_> {
     /// The result of reducing no values: one fill task per output block.
-    pub(super) fn empty_reduction(&mut self, node: &Node, op: ReduceOp, out_grid: ChunkGrid) -> Table {
-        let tasks = out_grid
+    pub(super) fn empty_reduction(&mut self, node: &Node, op: ReduceOp, grid: &ChunkGrid) -> Table {
+        let tasks = grid
             .block_indices()
             .into_iter()
-            .map(|idx| self.empty_block(node, op, &out_grid, idx))
+            .map(|idx| self.empty_block(node, op, grid, idx))
             .collect();
-        Self::table(out_grid, node.dtype, tasks)
+        Self::table(grid.clone(), node.dtype, tasks)
     }
 
     /// A fill of `op`'s value over no values (NaN where it has none) for block `idx` of `grid`.
@@ -32,11 +32,7 @@ impl Lowerer<'_> {
         self.add(node, idx, fill, vec![], bytes, 0)
     }
 
-    pub(super) fn tree_reduce(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<Table, PlanError> {
-        if axes.iter().any(|&a| node.inputs[0].shape()[a] == 0) {
-            return Ok(self.empty_reduction(node, op, node.grid.clone()));
-        }
-        let input = self.lower(&node.inputs[0])?;
+    pub(super) fn tree_reduce(&mut self, node: &Node, input: &Table, op: ReduceOp, axes: &[usize]) -> Table {
         let out_grid = input.grid.without_axes(axes);
         let counts = input.grid.blocks_per_axis();
         let split = self.options.split_every.max(2);
@@ -98,116 +94,24 @@ impl Lowerer<'_> {
             }
             tasks.push(level[0]);
         }
-        Ok(Self::table(out_grid, node.dtype, tasks))
+        Self::table(out_grid, node.dtype, tasks)
     }
 
-    /// A grid of the input with `whole` axes in one block and the other axes cut so one block
-    /// holds at most the holistic block size.
-    fn whole_axes_grid(&self, op: &str, input: &ChunkGrid, whole: &[usize]) -> Result<ChunkGrid, PlanError> {
-        let extents: Vec<(usize, usize)> = whole.iter().map(|&a| (a, input.shape()[a])).collect();
-        let block = self.kept_block(op, input, &extents)?;
-        let mut grid = input.clone();
-        for &a in whole {
-            grid = grid.with_axis(a, vec![input.shape()[a]]);
-        }
-        Ok(cut_kept(&grid, &block, whole))
-    }
-
-    /// The most bytes one holistic task's input block holds.
-    fn holistic_limit(&self) -> u64 {
-        self.options
-            .max_holistic_block
-            .min(self.options.memory_budget / 8)
-            .max(1)
-    }
-
-    /// The block shape for a holistic task over `input` whose reduced axes span the given
-    /// extents: the other (kept) axes as the input's blocks, cut outermost first so the block
-    /// holds at most the holistic block size.
-    ///
-    /// **Errors**: [`PlanError::ReductionTooLarge`] when one column of the reduced axes does
-    /// not fit half the budget.
-    fn kept_block(&self, op: &str, input: &ChunkGrid, extents: &[(usize, usize)]) -> Result<Vec<usize>, PlanError> {
-        let column: u64 = extents.iter().map(|&(_, n)| n as u64).product::<u64>() * 4;
-        let limit = self.holistic_limit();
-        if column * 2 > self.options.memory_budget {
-            return Err(PlanError::ReductionTooLarge {
-                op: op.into(),
-                axes: extents.iter().map(|&(a, _)| a).collect(),
-                shape: input.shape().to_vec(),
-                needed: column * 2,
-                budget: self.options.memory_budget,
-            });
-        }
-        let mut block = input.max_block_shape();
-        for &(a, n) in extents {
-            block[a] = n;
-        }
-        // Cut the outermost kept axes first, into even blocks: a block then covers whole runs
-        // of the result's rows, so the result's pages fill as its blocks finish (column strips
-        // would touch every page of the result with the first strip), and its sources read
-        // windows as wide as their tiles rather than slivers of each.
-        for a in (0..block.len()).filter(|a| !extents.iter().any(|&(w, _)| w == *a)) {
-            let bytes = elems(&block) * 4;
-            if bytes <= limit {
-                break;
-            }
-            let per_unit = bytes / block[a].max(1) as u64;
-            let fits = ((limit / per_unit.max(1)) as usize).clamp(1, block[a]);
-            let pieces = input.shape()[a].div_ceil(fits);
-            block[a] = input.shape()[a].div_ceil(pieces.max(1)).min(block[a]);
-        }
-        Ok(block)
-    }
-
-    /// The input of a median over axis 0, computed step by step in `grid`'s blocks of the
-    /// other axes, when it is elementwise over two or more arrays (the luminance of three
-    /// bands) and the plan asks for it: each median task then takes its steps as they are,
-    /// and the gather of them into one block (a copy, and both held at once) goes away.
-    /// Quantiles keep the gather (their kernel reorders a copy anyway).
-    fn step_parts(
-        &mut self,
-        op: ReduceOp,
-        input: &Arc<Node>,
-        grid: &ChunkGrid,
-        axes: &[usize],
-    ) -> Result<Option<Table>, PlanError> {
-        let median = matches!(op, ReduceOp::Median | ReduceOp::NanMedian);
-        if !self.options.median_reads_steps || !median || axes != [0] || !input.op.is_elementwise() {
-            return Ok(None);
-        }
-        // only the steps apart: blocks split on other axes too would need assembling again
-        if thin_grid(input, grid).is_none() || grid.sizes(0).len() != 1 {
-            return Ok(None);
-        }
-        let thin = grid.with_axis(0, input.grid.sizes(0).to_vec());
-        Ok(Some(self.lower_as(input, &thin)?))
-    }
-
+    /// One holistic task per block of `blocks` (the input's grid with `axes` whole); its
+    /// inputs are that block's `steps` parts along axis 0 (one part: the block itself).
     pub(super) fn holistic_blocks(
         &mut self,
-        node: &Arc<Node>,
+        node: &Node,
+        input: &Table,
         op: ReduceOp,
         axes: &[usize],
-    ) -> Result<Table, PlanError> {
-        if axes.iter().any(|&a| node.inputs[0].shape()[a] == 0) {
-            return Ok(self.empty_reduction(node, op, node.grid.clone()));
-        }
-        let natural = self.lower(&node.inputs[0])?;
-        let grid = self.whole_axes_grid(op.name(), &natural.grid, axes)?;
-        // Steps computed apart are read in place by the median (no gather of them first);
-        // otherwise one input block per task.
-        let (input, steps) = match self.step_parts(op, &node.inputs[0], &grid, axes)? {
-            Some(parts) => {
-                let steps = parts.grid.sizes(0).len();
-                (parts, steps)
-            }
-            None => (self.lower_gathered(&node.inputs[0], &grid)?, 1),
-        };
+        blocks: &ChunkGrid,
+        steps: usize,
+    ) -> Table {
         let per_step = input.tasks.len() / steps;
-        let out_grid = grid.without_axes(axes);
-        let column: u64 = axes.iter().map(|&a| grid.shape()[a] as u64).product::<u64>() * 4;
-        let tasks = grid
+        let out_grid = blocks.without_axes(axes);
+        let column: u64 = axes.iter().map(|&a| blocks.shape()[a] as u64).product::<u64>() * 4;
+        let tasks = blocks
             .block_indices()
             .into_iter()
             .enumerate()
@@ -223,50 +127,23 @@ impl Lowerer<'_> {
                 self.add(node, out_idx, kind, deps, bytes, scratch)
             })
             .collect();
-        Ok(Self::table(out_grid, node.dtype, tasks))
+        Self::table(out_grid, node.dtype, tasks)
     }
 
+    /// One group reduction per block of the result: each run of groups with members reduces
+    /// its block of `blocks` (the input's grid, the axis in runs); runs without are fills.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn group_blocks(
         &mut self,
-        node: &Arc<Node>,
+        node: &Node,
+        input: &Table,
         op: ReduceOp,
         axis: usize,
         labels: &Arc<Vec<usize>>,
-        groups: usize,
-    ) -> Result<Table, PlanError> {
-        if node.inputs[0].shape()[axis] == 0 {
-            return Ok(self.empty_reduction(node, op, node.grid.clone()));
-        }
-        let natural = self.lower(&node.inputs[0])?;
-        let (grid, runs) = match group_runs(labels, groups) {
-            // Groups in order along the axis (a resample): a task reduces a run of whole
-            // groups, so it holds only their steps. The kept axes are cut as for the whole
-            // axis, so its sources are the blocks a holistic reduction over the same input
-            // reads (the tutorial's luminance median shares the monthly median's reads).
-            // Runs of groups without members read nothing: they become fills of the op's
-            // empty value (NaN for a median), which `exec` runs last, so a resample's empty
-            // months take memory only once the rest of the run has given its memory back.
-            Some(spans) => {
-                let steps = natural.grid.shape()[axis];
-                let block = self.kept_block(op.name(), &natural.grid, &[(axis, steps)])?;
-                let per_step = elems(&block) / steps.max(1) as u64 * 4;
-                // Runs of a few months, not the whole axis: an eighth of the block the whole
-                // axis could have, so a run holds little while tasks stay large enough to pay.
-                let runs = merge_spans(spans, per_step, self.holistic_limit() / 8);
-                let read = runs.iter().filter(|r| !r.steps.is_empty()).map(|r| r.steps.len());
-                let grid = natural.grid.with_axis(axis, read.collect());
-                (cut_kept(&grid, &block, &[axis]), runs)
-            }
-            // Groups interleaved (a groupby of the month): every task sees the whole axis.
-            None => {
-                let grid = self.whole_axes_grid(op.name(), &natural.grid, &[axis])?;
-                let whole = GroupSpan {
-                    groups: 0..groups,
-                    steps: 0..grid.shape()[axis],
-                };
-                (grid, vec![whole])
-            }
-        };
+        blocks: &ChunkGrid,
+        runs: &[GroupSpan],
+    ) -> Table {
+        let groups = runs.last().map_or(0, |r| r.groups.end);
         // each run's block along the axis of the input grid (runs without members have none)
         let in_block: Vec<Option<usize>> = runs
             .iter()
@@ -277,8 +154,7 @@ impl Lowerer<'_> {
                 }))
             })
             .collect();
-        let input = self.lower_gathered(&node.inputs[0], &grid)?;
-        let out_grid = grid.with_axis(axis, runs.iter().map(|r| r.groups.len()).collect());
+        let out_grid = blocks.with_axis(axis, runs.iter().map(|r| r.groups.len()).collect());
         let tasks = out_grid
             .block_indices()
             .into_iter()
@@ -306,139 +182,22 @@ impl Lowerer<'_> {
                 let mut in_idx = idx.clone();
                 in_idx[axis] = k;
                 let column = run.steps.len() as u64 * 4;
-                let input_task = input.tasks[grid.flat_index(&in_idx)];
-                self.add(
-                    node,
-                    idx,
-                    kind,
-                    vec![input_task],
-                    bytes,
-                    column * self.options.threads as u64,
-                )
+                let input_task = input.tasks[blocks.flat_index(&in_idx)];
+                let scratch = column * self.options.threads as u64;
+                self.add(node, idx, kind, vec![input_task], bytes, scratch)
             })
             .collect();
-        Ok(Self::table(out_grid, node.dtype, tasks))
+        Self::table(out_grid, node.dtype, tasks)
     }
-}
-
-/// `grid` with every axis but `skip` cut into blocks of at most `block`'s extent where its
-/// blocks are longer (even pieces of the axis; blocks already smaller are kept).
-fn cut_kept(grid: &ChunkGrid, block: &[usize], skip: &[usize]) -> ChunkGrid {
-    let mut out = grid.clone();
-    for (a, &b) in block.iter().enumerate() {
-        if !skip.contains(&a) && out.max_block_shape()[a] > b {
-            out = out.with_axis(a, crate::expr::split_regular(grid.shape()[a], b));
-        }
-    }
-    out
-}
-
-/// Consecutive groups and the steps of the reduced axis they cover.
-#[derive(Debug, Clone, PartialEq)]
-struct GroupSpan {
-    groups: Range<usize>,
-    steps: Range<usize>,
-}
-
-/// The groups in order along the axis, when the labels never go back (each group's steps
-/// are contiguous and in order): one span per group with members, and one per run of groups
-/// without (no steps). `None` when labels interleave.
-fn group_runs(labels: &[usize], groups: usize) -> Option<Vec<GroupSpan>> {
-    if labels.windows(2).any(|w| w[1] < w[0]) || labels.last().is_some_and(|&l| l >= groups) {
-        return None;
-    }
-    let mut spans: Vec<GroupSpan> = Vec::new();
-    let mut step = 0;
-    let mut group = 0;
-    while group < groups {
-        let members = labels[step..].iter().take_while(|&&l| l == group).count();
-        if members == 0 {
-            let end = labels.get(step).copied().unwrap_or(groups);
-            spans.push(GroupSpan {
-                groups: group..end,
-                steps: step..step,
-            });
-            group = end;
-        } else {
-            spans.push(GroupSpan {
-                groups: group..group + 1,
-                steps: step..step + members,
-            });
-            step += members;
-            group += 1;
-        }
-    }
-    Some(spans)
-}
-
-/// Joins neighbouring spans with members while a block of their steps stays within `limit`
-/// bytes; spans without members stay apart.
-fn merge_spans(spans: Vec<GroupSpan>, per_step: u64, limit: u64) -> Vec<GroupSpan> {
-    let mut out: Vec<GroupSpan> = Vec::new();
-    for span in spans {
-        match out.last_mut() {
-            Some(last)
-                if !last.steps.is_empty()
-                    && !span.steps.is_empty()
-                    && (last.steps.len() + span.steps.len()) as u64 * per_step <= limit =>
-            {
-                last.groups.end = span.groups.end;
-                last.steps.end = span.steps.end;
-            }
-            _ => out.push(span),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
-    use std::ops::Range;
     use std::sync::Arc;
 
     use crate::expr::{Node, Op};
     use crate::plan::rewrite::tests::leaf;
     use crate::plan::{PlanOptions, TaskGraph, TaskKind};
-
-    fn span(groups: Range<usize>, steps: Range<usize>) -> super::GroupSpan {
-        super::GroupSpan { groups, steps }
-    }
-
-    #[test]
-    fn ordered_groups_become_spans_and_runs_of_empty_groups_spans_of_their_own() {
-        // months 0..6 of 7 steps; months 1 and 3 have no scene, nor do 5 and 6 at the end
-        let labels = [0, 0, 2, 2, 2, 4, 4];
-        assert_eq!(
-            super::group_runs(&labels, 7).unwrap(),
-            [
-                span(0..1, 0..2),
-                span(1..2, 2..2),
-                span(2..3, 2..5),
-                span(3..4, 5..5),
-                span(4..5, 5..7),
-                span(5..7, 7..7)
-            ]
-        );
-        assert_eq!(
-            super::group_runs(&[1, 1], 2).unwrap(),
-            [span(0..1, 0..0), span(1..2, 0..2)]
-        );
-        // interleaved labels (a groupby of the month) need the whole axis
-        assert_eq!(super::group_runs(&[0, 1, 0], 2), None);
-    }
-
-    #[test]
-    fn spans_merge_while_their_steps_fit_the_block() {
-        let spans = vec![span(0..1, 0..2), span(1..2, 2..5), span(2..3, 5..5), span(3..4, 5..7)];
-        // 10 bytes a step, 50 a block: 2 + 3 steps fit; the empty span stays apart, and
-        // the last span does not join it
-        assert_eq!(
-            super::merge_spans(spans.clone(), 10, 50),
-            [span(0..2, 0..5), span(2..3, 5..5), span(3..4, 5..7)]
-        );
-        // a span longer than the block stays whole
-        assert_eq!(super::merge_spans(spans.clone(), 100, 50), spans);
-    }
 
     #[test]
     fn a_resample_median_reads_only_the_steps_of_its_groups() {
