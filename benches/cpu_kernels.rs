@@ -1,6 +1,8 @@
 //! CPU kernels on the workloads of `scripts/bench_baselines.py` (same data, same sizes):
 //!
 //! - `nanmedian_t64`: nanmedian over time of a NaN-holed f32 cube (64, 2048, 2048)
+//! - `monthly_nanmedian`: the tutorial's monthly resample: nanmedian of each month's scenes
+//!   of a NaN-holed cube (32, 2048, 2048) in scenes, 32 scenes over 12 months (2 or 3 each)
 //! - `bandmath`: `(a-b)/(a+b)*c+0.5` on three 4096² f32 planes
 //! - `gaussian_s2`: gaussian sigma 2 (reflect, truncate 4) of a 4096² f32 plane
 //!
@@ -28,6 +30,17 @@ fn nanmedian(c: &mut Criterion) {
     let cube = Array::from_ndarray(data::cube(t, n, n), [t, n, n]);
     let expr = cube.nanmedian(0);
     let mut g = c.benchmark_group("nanmedian_t64");
+    g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+}
+
+fn monthly_nanmedian(c: &mut Criterion) {
+    let (t, n) = if quick() { (32, 128) } else { (32, 2048) };
+    let cube = Array::from_ndarray(data::cube(t, n, n), [1, n, n]);
+    let labels: Vec<usize> = (0..t).map(|i| i * 12 / t).collect();
+    let expr = cube.group_reduce(strata::ReduceOp::NanMedian, 0, &labels, 12);
+    let mut g = c.benchmark_group("monthly_nanmedian");
     g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
     g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
     g.finish();
@@ -91,5 +104,5 @@ fn gaussian(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, nanmedian, bandmath, gaussian);
+criterion_group!(benches, nanmedian, monthly_nanmedian, bandmath, gaussian);
 criterion_main!(benches);

@@ -10,6 +10,8 @@
 //! maximum of the lower partition). The two middles are averaged as numpy does,
 //! `(lo + hi) / 2` in f32.
 
+use std::mem::MaybeUninit;
+
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rayon::prelude::*;
 
@@ -220,9 +222,23 @@ pub fn holistic_reduce_parts(op: ReduceOp, parts: &[ArrayViewD<'_, f32>], axes: 
             (copied.chunks(p).collect(), p)
         }
     };
-    let q_count = p / width;
+    let out_rows: Vec<&mut [MaybeUninit<f32>]> = as_uninit(&mut out).chunks_mut(width).collect();
+    median_rows(skip_nan, &rows, r, out_rows);
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape")
+}
+
+/// The median (NaN skipped when `skip_nan`) of `r` steps for every pixel of `out_rows`:
+/// `rows[i * out_rows.len() + q]` is step `i` of the pixels of output row `q` (each row as long
+/// as its output row). Rows may lie anywhere (the steps of a median over time, a group's steps
+/// picked from a block): nothing is copied but a tile at a time.
+///
+/// Costs one pass over the rows plus O(r) expected per pixel (a pruned sorting network up to
+/// `NETWORK_MAX` steps, selection beyond), parallel over output rows.
+pub(super) fn median_rows(skip_nan: bool, rows: &[&[f32]], r: usize, out_rows: Vec<&mut [MaybeUninit<f32>]>) {
+    let q_count = out_rows.len();
+    debug_assert_eq!(rows.len(), r * q_count);
     let network = (r <= NETWORK_MAX).then(|| batcher_pairs(r));
-    out.par_chunks_mut(width).enumerate().for_each_init(
+    out_rows.into_par_iter().enumerate().for_each_init(
         || {
             let networks = network.as_deref().map(|full| MedianNetworks {
                 full,
@@ -258,7 +274,7 @@ pub fn holistic_reduce_parts(op: ReduceOp, parts: &[ArrayViewD<'_, f32>], axes: 
                 }
                 for (j, d) in dst.iter_mut().enumerate() {
                     let n = valid[j];
-                    *d = if n == 0 || (n < r && !skip_nan) {
+                    *d = MaybeUninit::new(if n == 0 || (n < r && !skip_nan) {
                         f32::NAN
                     } else {
                         let (lo, hi) = match networks {
@@ -270,12 +286,17 @@ pub fn holistic_reduce_parts(op: ReduceOp, parts: &[ArrayViewD<'_, f32>], axes: 
                         } else {
                             (lo + hi) / 2.0
                         }
-                    };
+                    });
                 }
             }
         },
     );
-    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape")
+}
+
+/// An initialised slice as one to write: the same memory, every value a valid `f32`.
+fn as_uninit(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: MaybeUninit<f32> has f32's layout; writing through it keeps every value valid.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
 }
 
 /// The quantile `millionths` / 10⁶ of `x` over `axes` (whole in `x`), numpy's "linear"

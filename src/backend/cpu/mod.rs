@@ -59,6 +59,23 @@ impl Backend for CpuBackend {
         let written = match kind {
             TaskKind::Fused { program, .. } => run_fused_into(program, &blocks(kind, inputs)?, &mut dst, memory),
             TaskKind::GaussianTiles(spec) => tiles::gaussian_tiles_into(spec, &blocks(kind, inputs)?, &mut dst),
+            TaskKind::GroupReduce { op, axis, labels, .. } => match reduce::group_median(*op, *axis) {
+                Some(skip_nan) => {
+                    let x = f32_input(kind.name(), inputs[0])?;
+                    reduce::group_median_into(skip_nan, &x.view(), labels, &mut dst)
+                }
+                None => false,
+            },
+            TaskKind::Fill { value, dtype, .. } => {
+                // a mask's fill reads as 0.0 or 1.0, as its block would be written
+                let v = if *dtype == DType::U8 {
+                    f32::from(*value as u8)
+                } else {
+                    *value
+                };
+                dst.fill(MaybeUninit::new(v));
+                true
+            }
             _ => false,
         };
         if written {

@@ -3,10 +3,12 @@
 //! grouping, and a final step turns the state into f32 (or a mask). Accumulating in f64 keeps
 //! results independent of chunking far below f32 rounding.
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use std::mem::MaybeUninit;
 
-use super::layout::contiguous;
-use super::median::holistic_reduce;
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
+
+use super::layout::{contiguous, rows, rows_mut};
+use super::median::{holistic_reduce, median_rows};
 use crate::backend::partial::{finalize, Partial};
 use crate::expr::{Block, ReduceOp};
 
@@ -175,6 +177,15 @@ fn fold_block(p: &mut Partial, block: &Block, axes: &[usize]) {
 /// without members give [`ReduceOp::empty_value`] (NaN for min and max).
 pub fn group_reduce(op: ReduceOp, x: &Block, axis: usize, labels: &[usize], groups: usize) -> Block {
     let xf = x.to_f32();
+    if let Some(skip_nan) = group_median(op, axis) {
+        let mut shape = xf.shape().to_vec();
+        shape[0] = groups;
+        let mut out = ArrayD::<f32>::uninit(IxDyn(&shape));
+        if group_median_into(skip_nan, &xf.view(), labels, &mut out.view_mut()) {
+            // SAFETY: group_median_into wrote every element.
+            return Block::F32(unsafe { out.assume_init() }.into_shared());
+        }
+    }
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
     for (i, &g) in labels.iter().enumerate() {
         members[g].push(i);
@@ -198,6 +209,57 @@ pub fn group_reduce(op: ReduceOp, x: &Block, axis: usize, labels: &[usize], grou
     }
 }
 
+/// Whether a group reduction is a median over axis 0, and whether it skips NaN: those read
+/// each group's steps where they lie ([`group_median_into`]).
+pub(crate) fn group_median(op: ReduceOp, axis: usize) -> Option<bool> {
+    match (op, axis) {
+        (ReduceOp::NanMedian, 0) => Some(true),
+        (ReduceOp::Median, 0) => Some(false),
+        _ => None,
+    }
+}
+
+/// The median (NaN skipped when `skip_nan`) of each group of `x`'s steps along axis 0 (step
+/// `i` in group `labels[i]`), written into `dst`, whose axis 0 holds the groups; a group
+/// without steps is NaN. Each group's steps are read in place, in any order of labels: no copy
+/// of them, nor of the result.
+///
+/// Costs one pass over `x` plus O(steps) per pixel and group, parallel over rows. Returns
+/// `false`, writing nothing, where `x` or `dst` has no contiguous rows.
+pub(crate) fn group_median_into(
+    skip_nan: bool,
+    x: &ArrayViewD<'_, f32>,
+    labels: &[usize],
+    dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
+) -> bool {
+    let groups = dst.shape()[0];
+    if x.ndim() < 2 || dst.ndim() != x.ndim() || x.shape()[1..] != dst.shape()[1..] || labels.len() != x.shape()[0] {
+        return false;
+    }
+    let (Some(steps), Some(mut out)) = (rows(x.view()), rows_mut(dst)) else {
+        return false;
+    };
+    // rows per step, and per group: the kept axes' rows
+    let per = out.len() / groups.max(1);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+    for (i, &g) in labels.iter().enumerate() {
+        members[g].push(i);
+    }
+    for m in &members {
+        let slab: Vec<&mut [MaybeUninit<f32>]> = out.drain(..per).collect();
+        if m.is_empty() {
+            slab.into_iter().for_each(|row| row.fill(MaybeUninit::new(f32::NAN)));
+            continue;
+        }
+        let group: Vec<&[f32]> = m
+            .iter()
+            .flat_map(|&i| steps[i * per..(i + 1) * per].iter().copied())
+            .collect();
+        median_rows(skip_nan, &group, m.len(), slab);
+    }
+    true
+}
+
 /// Reduces a whole view over one axis with any op (holistic or not).
 fn reduce_view(op: ReduceOp, x: &ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32> {
     if op.is_holistic() {
@@ -207,5 +269,57 @@ fn reduce_view(op: ReduceOp, x: &ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32
     match finalize(&partial_reduce(op, &[&block], &[axis])) {
         Block::F32(a) => a.into_owned(),
         Block::U8(a) => a.mapv(f32::from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{s, Array3, ArrayD, IxDyn};
+
+    use super::group_median_into;
+
+    fn medians(
+        skip_nan: bool,
+        x: ndarray::ArrayViewD<'_, f32>,
+        labels: &[usize],
+        groups: usize,
+    ) -> Option<ArrayD<f32>> {
+        let mut shape = x.shape().to_vec();
+        shape[0] = groups;
+        let mut out = ArrayD::<f32>::uninit(IxDyn(&shape));
+        // SAFETY: read only when every element was written
+        group_median_into(skip_nan, &x, labels, &mut out.view_mut()).then(|| unsafe { out.assume_init() })
+    }
+
+    #[test]
+    fn group_medians_read_each_groups_steps_where_they_lie() {
+        // 5 steps of a 2 × 2 image, cut from a wider array (rows contiguous, steps strided);
+        // step i holds 10 i + pixel, pixel 3 NaN at steps 1 and 4
+        let mut wide = Array3::<f32>::from_shape_fn((5, 2, 4), |(i, y, x)| (10 * i + 2 * y + x) as f32);
+        wide[[1, 1, 1]] = f32::NAN;
+        wide[[4, 1, 1]] = f32::NAN;
+        let x = wide.slice(s![.., .., 0..2]).into_dyn();
+        // groups: 0 = steps {0, 3} (interleaved with group 2), 1 = none, 2 = steps {1, 2, 4}
+        let labels = [0, 2, 2, 0, 2];
+        let got = medians(true, x.view(), &labels, 3).expect("rows are contiguous");
+        // group 0: pixels (0+30)/2 = 15, 16, 17, 18
+        assert_eq!(
+            got.slice(s![0, .., ..]).iter().copied().collect::<Vec<_>>(),
+            [15.0, 16.0, 17.0, 18.0]
+        );
+        assert!(got.slice(s![1, .., ..]).iter().all(|v| v.is_nan()));
+        // group 2: {10, 20, 40} + pixel → 20 + pixel; pixel 3 keeps only 23 (steps 1, 4 NaN)
+        assert_eq!(
+            got.slice(s![2, .., ..]).iter().copied().collect::<Vec<_>>(),
+            [20.0, 21.0, 22.0, 23.0]
+        );
+        // without skipping, a NaN step makes the pixel NaN
+        let strict = medians(false, x.view(), &labels, 3).unwrap();
+        assert!(strict[[2, 1, 1]].is_nan());
+        assert_eq!(strict[[2, 1, 0]], 22.0);
+        // a transposed view has no contiguous rows: nothing is written, the caller falls back
+        let t = wide.view().reversed_axes().into_dyn();
+        let mut out = ArrayD::<f32>::uninit(IxDyn(&[1, 2, 5]));
+        assert!(!group_median_into(true, &t.view(), &[0, 0, 0, 0], &mut out.view_mut()));
     }
 }

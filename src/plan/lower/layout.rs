@@ -183,6 +183,8 @@ impl<'o> LayoutBuilder<'o> {
                 unreachable!("elementwise")
             }
         };
+        // the grid answered before the table was laid out is the table's
+        debug_assert!(self.grids.get(&node.id).is_none_or(|g| g == self.grid_of(t)));
         self.natural.insert(node.id, t);
         Ok(t)
     }
