@@ -60,6 +60,15 @@ pub enum PlanError {
         /// tasks producing them
         tasks: usize,
     },
+    /// A task reads a block the planner left out as unread (a planner bug, reported rather
+    /// than run).
+    #[error("{task} task at block {block:?} reads a block the plan left out")]
+    Unplanned {
+        /// the reading task's operation
+        task: String,
+        /// its block index
+        block: Vec<usize>,
+    },
     /// A holistic reduction cannot fit even one pixel column in the budget.
     #[error("{op} over axes {axes:?} of shape {shape:?} needs {needed} bytes for one pixel column, more than the memory budget of {budget} bytes")]
     ReductionTooLarge {
@@ -422,13 +431,15 @@ impl TaskGraph {
         lower::layout(&plan.roots, options)
     }
 
-    /// The emit and cull passes: one task per block of every table of `layout`, then the
+    /// The demand, emit and cull passes: one task per block of every table of `layout` that a
+    /// reader touches (a selection of a source reads only the blocks under it), then the
     /// blocks no result reads dropped, and a check that every result block has its task.
     /// O(tasks).
     ///
-    /// **Errors**: [`PlanError::Incomplete`] when a result lacks a block's task.
+    /// **Errors**: [`PlanError::Incomplete`] when a result lacks a block's task,
+    /// [`PlanError::Unplanned`] when a task reads a block left out.
     pub fn emit(layout: &Layout) -> Result<TaskGraph, PlanError> {
-        let (tasks, outputs) = lower::emit(layout);
+        let (tasks, outputs) = lower::emit(layout)?;
         let graph = prune::prune(tasks, outputs);
         for out in &graph.outputs {
             if out.tasks.len() != out.grid.num_blocks() {

@@ -4,6 +4,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::demand::{demand, BlockMask};
 use super::grids::elems;
 use super::{Layout, Production, TableSpec};
 use crate::expr::{AxisMap, ChunkGrid, DType, HostArray, Node, Op};
@@ -23,6 +24,9 @@ pub(super) struct Emitter<'l> {
     pub(super) tasks: Vec<Task>,
     tables: Vec<Table>,
 }
+
+/// The task of a block nobody reads: the demand pass left it out, so no task produces it.
+pub(super) const NO_TASK: usize = usize::MAX;
 
 pub(super) fn block_shape(grid: &ChunkGrid, index: &[usize]) -> Vec<usize> {
     index.iter().enumerate().map(|(a, &i)| grid.sizes(a)[i]).collect()
@@ -44,8 +48,9 @@ impl<'l> Emitter<'l> {
             tasks: Vec::new(),
             tables: Vec::with_capacity(layout.tables.len()),
         };
-        for spec in &layout.tables {
-            let table = e.table_of(spec);
+        let wanted = demand(layout);
+        for (spec, wanted) in layout.tables.iter().zip(&wanted) {
+            let table = e.table_of(spec, wanted.as_ref());
             e.tables.push(table);
         }
         let outputs = layout
@@ -72,10 +77,10 @@ impl<'l> Emitter<'l> {
         self.tables[t.0].clone()
     }
 
-    fn table_of(&mut self, spec: &TableSpec) -> Table {
+    fn table_of(&mut self, spec: &TableSpec, wanted: Option<&BlockMask>) -> Table {
         let (node, grid) = (&spec.node, &spec.grid);
         match &spec.how {
-            Production::Read => self.read_blocks(node, grid),
+            Production::Read => self.read_blocks(node, grid, wanted),
             Production::Persisted => self.persisted_blocks(node),
             Production::Fused { program, inputs } => {
                 let inputs: Vec<Table> = inputs.iter().map(|&t| self.input(t)).collect();
@@ -170,11 +175,16 @@ impl<'l> Emitter<'l> {
         }
     }
 
-    fn read_blocks(&mut self, node: &Node, grid: &ChunkGrid) -> Table {
+    /// One read per block of `grid` that `wanted` keeps (all without a mask); the others get
+    /// [`NO_TASK`].
+    fn read_blocks(&mut self, node: &Node, grid: &ChunkGrid, wanted: Option<&BlockMask>) -> Table {
         let tasks = grid
             .block_indices()
             .into_iter()
             .map(|idx| {
+                if wanted.is_some_and(|w| idx.iter().zip(w).any(|(&i, axis)| !axis[i])) {
+                    return NO_TASK;
+                }
                 let region = grid.region(&idx);
                 let shape = block_shape(grid, &idx);
                 let bytes = elems(&shape) * node.dtype.size() as u64;

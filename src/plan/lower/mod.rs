@@ -5,17 +5,19 @@
 //!    fused, regathered, a reduction's tree, strips or runs of groups, a filter's halo). The
 //!    result is a [`Layout`]: plain data, printed by `explain`. It asks a node's grid without
 //!    building its table, so no table is laid out that no result reads.
-//! 2. **emit** (`emit.rs`, `reduce.rs`, `halo.rs`): writes one task per block of every table
-//!    in layout order, deciding nothing the layout did not say.
-//! 3. **cull** (`plan/prune.rs`): drops the blocks no result reads (source blocks outside a
-//!    selection, blocks of a table a selection or concatenation reads part of), as dask's
-//!    `cull` does.
+//! 2. **demand** (`demand.rs`): which blocks of each read table its readers touch (selections
+//!    touch the blocks under their indices; any other reader, all).
+//! 3. **emit** (`emit.rs`, `reduce.rs`, `halo.rs`): writes one task per wanted block of every
+//!    table in layout order, deciding nothing the layout did not say.
+//! 4. **cull** (`plan/prune.rs`): drops the blocks no result reads (blocks of a computed table
+//!    a selection or concatenation reads part of), as dask's `cull` does.
 //!
 //! Placement (`plan/placement.rs`) then runs over the task graph.
 
 use std::fmt;
 use std::sync::Arc;
 
+mod demand;
 mod emit;
 mod grids;
 mod halo;
@@ -182,6 +184,7 @@ impl Layout {
 
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wanted = demand::demand(self);
         for (i, t) in self.tables.iter().enumerate() {
             let inputs = t.how.inputs();
             let from = if inputs.is_empty() {
@@ -205,6 +208,13 @@ impl fmt::Display for Layout {
                         runs.len()
                     )
                 }
+                Production::Read => match &wanted[i] {
+                    Some(mask) => {
+                        let read: usize = mask.iter().map(|axis| axis.iter().filter(|&&w| w).count()).product();
+                        format!(", {read} of them under its selections")
+                    }
+                    None => String::new(),
+                },
                 _ => String::new(),
             };
             writeln!(
@@ -228,11 +238,27 @@ pub(super) fn layout(roots: &[Arc<Node>], options: &PlanOptions) -> Result<Layou
     layout::LayoutBuilder::run(roots, options)
 }
 
-/// The emit pass: the tasks of every table of `layout`, in its order, and each result's
-/// table of tasks. Tables nobody reads are left for the cull pass.
-pub(super) fn emit(layout: &Layout) -> (Vec<Task>, Vec<OutputTable>) {
+/// The demand and emit passes: the tasks of every wanted block of `layout`'s tables, in its
+/// order, and each result's table of tasks. Blocks of computed tables nobody reads are left
+/// for the cull pass.
+///
+/// **Errors**: [`PlanError::Unplanned`] when a task reads a block the demand pass left out (a
+/// planner bug, reported rather than run).
+pub(super) fn emit(layout: &Layout) -> Result<(Vec<Task>, Vec<OutputTable>), PlanError> {
     let emitted = emit::Emitter::run(layout);
-    (emitted.tasks, emitted.outputs)
+    let unplanned = emitted
+        .tasks
+        .iter()
+        .find(|t| t.deps.contains(&emit::NO_TASK))
+        .map(|t| (t.label.clone(), t.block.clone()))
+        .or_else(|| {
+            let out = emitted.outputs.iter().find(|o| o.tasks.contains(&emit::NO_TASK))?;
+            Some(("result".to_string(), out.grid.shape().to_vec()))
+        });
+    if let Some((task, block)) = unplanned {
+        return Err(PlanError::Unplanned { task, block });
+    }
+    Ok((emitted.tasks, emitted.outputs))
 }
 
 #[cfg(test)]
@@ -269,10 +295,8 @@ mod tests {
             }
         }
         for (i, table) in emitted.tables.iter().enumerate() {
-            assert!(
-                table.tasks.iter().any(|&t| live[t]),
-                "table t{i} is read by no result:\n{layout}"
-            );
+            let read = table.tasks.iter().any(|&t| t != super::emit::NO_TASK && live[t]);
+            assert!(read, "table t{i} is read by no result:\n{layout}");
         }
     }
 
@@ -320,6 +344,51 @@ mod tests {
             ..Default::default()
         };
         assert_no_table_is_dead(&[median(difference(a, b))], &steps);
+    }
+
+    #[test]
+    fn a_selection_of_a_source_has_only_the_blocks_under_it_emitted() {
+        // a 10 x 10 area (rows 20..30, columns 40..50) of a (32, 64, 64) source in (1, 16, 16)
+        // blocks: the source's table is cut at the area's edges and at the block edge the area
+        // crosses (column 48), 32 x 6 x 6 blocks, and only the 32 x 1 x 2 under the area get a
+        // read task; nothing is left for the cull pass
+        let source = crate::Array::from_fn(&[32, 64, 64], [1, 16, 16], "zeros", |r: &[std::ops::Range<usize>]| {
+            ndarray::ArrayD::zeros(r.iter().map(|r| r.len()).collect::<Vec<_>>())
+        });
+        let source = source.node().unwrap().clone();
+        let strided = |axis, start, len| AxisMap::Strided {
+            axis,
+            start,
+            step: 1,
+            len,
+        };
+        let area = crate::plan::rewrite::select_node(
+            source,
+            vec![strided(0, 0, 32), strided(1, 20, 10), strided(2, 40, 10)],
+            vec![],
+        );
+        let plan = crate::plan::LogicalPlan::bind(&[area]);
+        let layout = TaskGraph::layout(&plan, &PlanOptions::default()).unwrap();
+        assert_eq!(layout.grid(0).num_blocks(), 32 * 6 * 6, "{layout}");
+        assert!(
+            layout.to_string().contains("read, 64 of them under its selections"),
+            "{layout}"
+        );
+        let emitted = super::emit::Emitter::run(&layout);
+        let reads = |tasks: &[crate::plan::Task]| {
+            tasks
+                .iter()
+                .filter(|t| matches!(t.kind(), TaskKind::Source { .. }))
+                .count()
+        };
+        assert_eq!(reads(&emitted.tasks), 64);
+        let graph = TaskGraph::emit(&layout).unwrap();
+        assert_eq!(reads(graph.tasks()), 64);
+        assert_eq!(
+            graph.tasks().len(),
+            emitted.tasks.len(),
+            "the cull found nothing to drop"
+        );
     }
 
     #[test]
