@@ -236,7 +236,7 @@ pub(crate) fn group_median_into(
     if x.ndim() < 2 || dst.ndim() != x.ndim() || x.shape()[1..] != dst.shape()[1..] || labels.len() != x.shape()[0] {
         return false;
     }
-    let (Some(steps), Some(mut out)) = (rows(x.view()), rows_mut(dst)) else {
+    let (Some(steps), Some(out)) = (rows(x.view()), rows_mut(dst)) else {
         return false;
     };
     // rows per step, and per group: the kept axes' rows
@@ -245,8 +245,9 @@ pub(crate) fn group_median_into(
     for (i, &g) in labels.iter().enumerate() {
         members[g].push(i);
     }
+    let mut out = out.into_iter();
     for m in &members {
-        let slab: Vec<&mut [MaybeUninit<f32>]> = out.drain(..per).collect();
+        let slab: Vec<&mut [MaybeUninit<f32>]> = out.by_ref().take(per).collect();
         if m.is_empty() {
             slab.into_iter().for_each(|row| row.fill(MaybeUninit::new(f32::NAN)));
             continue;

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::grids::{block_edges_in_input, cut_at_selection, group_layout, thin_grid, whole_axes_grid, whole_row_grid};
+use super::grids::{
+    block_edges_in_input, cut_at_selection, group_layout, thin_grid, whole_axes_grid, whole_row_grid, GroupSpan,
+};
 use super::{Layout, Production, TableId, TableSpec};
 use crate::expr::{BoundaryMode, ChunkGrid, HostArray, Node, NodeId, Op, ReduceOp};
 use crate::plan::fused::FusedBuilder;
@@ -87,10 +89,7 @@ impl<'o> LayoutBuilder<'o> {
         let grid = match &node.op {
             _ if node.op.is_elementwise() => self.elementwise_grid(node)?,
             Op::Reduce { .. } | Op::GroupReduce { .. } if empty_reduction(node) => node.grid.clone(),
-            Op::Reduce { op, axes } if op.is_holistic() => {
-                let input = self.natural_grid(&node.inputs[0])?;
-                whole_axes_grid(self.options, op.name(), &input, axes)?.without_axes(axes)
-            }
+            Op::Reduce { op, axes } if op.is_holistic() => self.holistic_blocks(node, *op, axes)?.without_axes(axes),
             Op::Reduce { axes, .. } => self.natural_grid(&node.inputs[0])?.without_axes(axes),
             Op::GroupReduce {
                 op,
@@ -98,9 +97,8 @@ impl<'o> LayoutBuilder<'o> {
                 labels,
                 groups,
             } => {
-                let input = self.natural_grid(&node.inputs[0])?;
-                let (grid, runs) = group_layout(self.options, op.name(), &input, *axis, labels, *groups)?;
-                grid.with_axis(*axis, runs.iter().map(|r| r.groups.len()).collect())
+                let (blocks, runs) = self.group_blocks(node, *op, *axis, labels, *groups)?;
+                group_grid(&blocks, *axis, &runs)
             }
             Op::Gaussian { .. } | Op::MapBlocks(_) | Op::MapOverlap { .. } => self.natural_grid(&node.inputs[0])?,
             _ => node.grid.clone(),
@@ -112,14 +110,9 @@ impl<'o> LayoutBuilder<'o> {
     /// The grid an elementwise node runs in: the common refinement of the grids its computed
     /// (non-source) leaves come in, so they are never regathered; sources follow that grid.
     fn elementwise_grid(&mut self, node: &Arc<Node>) -> Result<ChunkGrid, PlanError> {
-        let mut b = FusedBuilder::new();
-        b.emit(node);
         let mut grid: Option<ChunkGrid> = None;
-        for leaf in &b.leaves {
-            if matches!(leaf.op, Op::Fill(_) | Op::Host(_) | Op::Source(_)) {
-                continue;
-            }
-            let g = self.natural_grid(leaf)?;
+        for leaf in computed_leaves(node) {
+            let g = self.natural_grid(&leaf)?;
             grid = Some(match grid {
                 None => g,
                 Some(prev) => prev.refine(&g),
@@ -139,14 +132,8 @@ impl<'o> LayoutBuilder<'o> {
             _ if node.op.is_elementwise() => {
                 let grid = self.natural_grid(node)?;
                 // the computed leaves, whose grids decide this one, come first
-                let mut b = FusedBuilder::new();
-                b.emit(node);
-                for leaf in b
-                    .leaves
-                    .iter()
-                    .filter(|l| !matches!(l.op, Op::Fill(_) | Op::Host(_) | Op::Source(_)))
-                {
-                    self.natural(leaf)?;
+                for leaf in computed_leaves(node) {
+                    self.natural(&leaf)?;
                 }
                 self.fused(node, &grid)?
             }
@@ -318,9 +305,27 @@ impl<'o> LayoutBuilder<'o> {
         Ok(Some(self.as_grid(input, &thin)?))
     }
 
-    fn holistic(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<TableId, PlanError> {
+    /// The input blocks of a holistic reduction: its input's natural grid with `axes` whole.
+    fn holistic_blocks(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<ChunkGrid, PlanError> {
         let natural = self.natural_grid(&node.inputs[0])?;
-        let blocks = whole_axes_grid(self.options, op.name(), &natural, axes)?;
+        whole_axes_grid(self.options, op.name(), &natural, axes)
+    }
+
+    /// The input blocks of a group reduction (the axis in runs of groups) and those runs.
+    fn group_blocks(
+        &mut self,
+        node: &Arc<Node>,
+        op: ReduceOp,
+        axis: usize,
+        labels: &[usize],
+        groups: usize,
+    ) -> Result<(ChunkGrid, Vec<GroupSpan>), PlanError> {
+        let natural = self.natural_grid(&node.inputs[0])?;
+        group_layout(self.options, op.name(), &natural, axis, labels, groups)
+    }
+
+    fn holistic(&mut self, node: &Arc<Node>, op: ReduceOp, axes: &[usize]) -> Result<TableId, PlanError> {
+        let blocks = self.holistic_blocks(node, op, axes)?;
         // Steps computed apart are read in place by the median (no gather of them first);
         // otherwise one input block per task.
         let (input, steps) = match self.step_parts(op, &node.inputs[0], &blocks, axes)? {
@@ -346,10 +351,9 @@ impl<'o> LayoutBuilder<'o> {
         labels: &Arc<Vec<usize>>,
         groups: usize,
     ) -> Result<TableId, PlanError> {
-        let natural = self.natural_grid(&node.inputs[0])?;
-        let (blocks, runs) = group_layout(self.options, op.name(), &natural, axis, labels, groups)?;
+        let (blocks, runs) = self.group_blocks(node, op, axis, labels, groups)?;
         let input = self.gathered(&node.inputs[0], &blocks)?;
-        let grid = blocks.with_axis(axis, runs.iter().map(|r| r.groups.len()).collect());
+        let grid = group_grid(&blocks, axis, &runs);
         let how = Production::Group {
             input,
             op,
@@ -406,6 +410,22 @@ impl<'o> LayoutBuilder<'o> {
         };
         Ok(self.push(node, grid, how))
     }
+}
+
+/// The grid of a group reduction's result: its input blocks, the axis one block per run.
+fn group_grid(blocks: &ChunkGrid, axis: usize, runs: &[GroupSpan]) -> ChunkGrid {
+    blocks.with_axis(axis, runs.iter().map(|r| r.groups.len()).collect())
+}
+
+/// The leaves of `node`'s fused program that are computed (not sources, constants or arrays,
+/// which follow any grid).
+fn computed_leaves(node: &Arc<Node>) -> Vec<Arc<Node>> {
+    let mut b = FusedBuilder::new();
+    b.emit(node);
+    b.leaves
+        .into_iter()
+        .filter(|l| !matches!(l.op, Op::Fill(_) | Op::Host(_) | Op::Source(_)))
+        .collect()
 }
 
 /// Whether a reduction reduces an empty axis (its result is its op's empty value).
