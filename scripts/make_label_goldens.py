@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Writes tests/data/labelled: a (time, y, x) cube with irregular Landsat-like acquisition times
 and NaN, and what xarray gives for the calendar operations strata offers on labelled arrays:
-resample (MS, QS, YS, W, D and multiples) with mean and median, groupby time.month and
-time.season, rolling(time=k).mean(), and NaN-skipping quantiles (numpy's linear method) over
-time, per month and per season.
+resample (MS, QS, YS, W, D and multiples) with mean and median (and, monthly, sum, min, max,
+count, std and var), groupby time.month and time.season with every one of those,
+rolling(time=k) mean, sum, min and max, std and var over time (ddof 0 and 1), the ufuncs
+sqrt, exp, log and abs, and NaN-skipping quantiles (numpy's linear method) over time, per month
+and per season.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray; CI never runs this)
 """
@@ -60,6 +62,25 @@ for key, dim in [("time.month", "month"), ("time.season", "season")]:
     case(f"groupby_{dim}_median", g.median(), dim)
 for k in [1, 3, 5]:
     case(f"rolling_{k}_mean", da.rolling(time=k).mean(), "time")
+
+# The rest of xarray's reductions on groups, bins and windows; variances over time; ufuncs.
+for key, dim in [("time.month", "month"), ("time.season", "season")]:
+    g = da.groupby(key)
+    for op in ["sum", "min", "max", "count", "std", "var"]:
+        case(f"groupby_{dim}_{op}", getattr(g, op)(), dim)
+r = da.resample(time="MS")
+for op in ["sum", "min", "max", "count", "std", "var"]:
+    case(f"resample_MS_{op}", getattr(r, op)(), "time")
+for k in [1, 3, 5]:
+    case(f"rolling_{k}_min", da.rolling(time=k).min(), "time")
+    case(f"rolling_{k}_max", da.rolling(time=k).max(), "time")
+    case(f"rolling_{k}_sum", da.rolling(time=k).sum(), "time")
+for ddof in [0, 1]:
+    case(f"std_ddof{ddof}", da.std("time", ddof=ddof), "y")
+    case(f"var_ddof{ddof}", da.var("time", ddof=ddof), "y")
+with np.errstate(invalid="ignore", divide="ignore"):
+    for name, fn in [("sqrt", np.sqrt), ("exp", np.exp), ("log", np.log), ("abs", np.abs)]:
+        case(f"ufunc_{name}", fn(da), "time")
 
 for q in [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]:
     case(f"quantile_q{q}", da.quantile(q, dim="time"), "y")

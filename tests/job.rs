@@ -183,13 +183,15 @@ fn an_absent_slurm_and_an_unreachable_store_say_so() {
         JobCompute::default(),
     )
     .unwrap();
-    let path = std::env::var_os("PATH");
-    std::env::set_var("PATH", dir.join("no-bin"));
-    let err = strata::job::launch_slurm(&job_path, &Default::default()).unwrap_err();
-    if let Some(p) = path {
-        std::env::set_var("PATH", p);
-    }
+    // (Slurm's folder is named in the options: a PATH changed here would race with the other
+    // tests of this binary that spawn processes.)
+    let options = strata::job::SlurmOptions {
+        bin_dir: Some(dir.join("no-bin")),
+        ..Default::default()
+    };
+    let err = strata::job::launch_slurm(&job_path, &options).unwrap_err();
     assert!(matches!(err, JobError::Slurm(_)), "{err}");
+    assert!(err.to_string().contains("no-bin/sbatch"), "{err}");
     assert!(
         err.to_string().contains("sbatch") && err.to_string().contains("slurm_local.sh"),
         "{err}"

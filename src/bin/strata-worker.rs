@@ -65,6 +65,9 @@ enum Launch {
         /// give up waiting after this many seconds
         #[arg(long)]
         timeout: Option<u64>,
+        /// the folder holding sbatch and squeue (default: found on PATH)
+        #[arg(long)]
+        slurm_bin: Option<PathBuf>,
         /// further sbatch options (after --)
         #[arg(last = true)]
         sbatch: Vec<String>,
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
                     max_parallel,
                     partition,
                     timeout,
+                    slurm_bin,
                     sbatch,
                 },
         } => {
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
                 sbatch_args: sbatch,
                 worker: None,
                 timeout: timeout.map(std::time::Duration::from_secs),
+                bin_dir: slurm_bin,
             };
             let (status, id) = launch_slurm(&job, &options)?;
             match id {

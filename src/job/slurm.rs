@@ -25,6 +25,19 @@ pub struct SlurmOptions {
     pub worker: Option<PathBuf>,
     /// the longest to wait for the array (default: no limit)
     pub timeout: Option<Duration>,
+    /// the folder holding `sbatch` and `squeue` (default: found on `PATH`)
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl SlurmOptions {
+    /// The command for the Slurm tool `name`: in `bin_dir` when set, else looked up on `PATH`.
+    fn tool(&self, name: &str) -> Command {
+        Command::new(
+            self.bin_dir
+                .as_ref()
+                .map_or_else(|| PathBuf::from(name), |d| d.join(name)),
+        )
+    }
 }
 
 /// Submits the shards of the job at `job_path` that are not done as one Slurm array, waits for
@@ -75,7 +88,7 @@ pub fn launch_slurm(job_path: &Path, options: &SlurmOptions) -> Result<(JobStatu
     if let Some(k) = options.max_parallel {
         array.push_str(&format!("%{k}"));
     }
-    let mut sbatch = Command::new("sbatch");
+    let mut sbatch = options.tool("sbatch");
     sbatch
         .arg("--parsable")
         .arg(format!("--array={array}"))
@@ -90,7 +103,8 @@ pub fn launch_slurm(job_path: &Path, options: &SlurmOptions) -> Result<(JobStatu
     sbatch.args(&options.sbatch_args).arg(&wrapper);
     let out = sbatch.output().map_err(|e| {
         JobError::Slurm(format!(
-            "cannot run sbatch ({e}): is Slurm installed and on PATH? (scripts/slurm_local.sh up starts a one-node cluster)"
+            "cannot run {} ({e}): is Slurm installed and on PATH, or SlurmOptions::bin_dir set? (scripts/slurm_local.sh up starts a one-node cluster)",
+            sbatch.get_program().to_string_lossy()
         ))
     })?;
     if !out.status.success() {
@@ -105,15 +119,16 @@ pub fn launch_slurm(job_path: &Path, options: &SlurmOptions) -> Result<(JobStatu
         .next()
         .unwrap_or_default()
         .to_string();
-    wait_for(&id, options.timeout)?;
+    wait_for(options, &id)?;
     Ok((job.status(&job_path), Some(id)))
 }
 
 /// Polls `squeue` until the array has no pending, running or completing task.
-fn wait_for(id: &str, timeout: Option<Duration>) -> Result<(), JobError> {
+fn wait_for(options: &SlurmOptions, id: &str) -> Result<(), JobError> {
     let began = Instant::now();
     loop {
-        let out = Command::new("squeue")
+        let out = options
+            .tool("squeue")
             .args(["-h", "-j", id, "-t", "PD,R,CG,CF,S", "-o", "%i"])
             .output()
             .map_err(|e| JobError::Slurm(format!("cannot run squeue: {e}")))?;
@@ -122,7 +137,7 @@ fn wait_for(id: &str, timeout: Option<Duration>) -> Result<(), JobError> {
         if listed.trim().is_empty() {
             return Ok(());
         }
-        if timeout.is_some_and(|t| began.elapsed() > t) {
+        if options.timeout.is_some_and(|t| began.elapsed() > t) {
             return Err(JobError::Slurm(format!(
                 "array {id} still running after {:?}",
                 began.elapsed()

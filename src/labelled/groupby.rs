@@ -56,7 +56,8 @@ impl DataArray {
     }
 
     /// Windows of `window` steps along `dim`, each ending at its step (xarray's
-    /// `rolling(dim=window)`, not centred). Reduce with [`Rolling::mean`] or [`Rolling::sum`].
+    /// `rolling(dim=window)`, not centred). Reduce with [`Rolling::mean`], [`Rolling::sum`],
+    /// [`Rolling::min`] or [`Rolling::max`].
     ///
     /// **Errors**: [`LabelError::NoDim`]; [`LabelError::EmptyDim`] for a window of 0.
     pub fn rolling(&self, dim: &str, window: usize) -> Result<Rolling, LabelError> {
@@ -138,6 +139,12 @@ impl Rolling {
     /// steps) or holds a NaN, as xarray's default `min_periods` gives. Lazy: `window` slices
     /// added, and a NaN lead concatenated; labels unchanged.
     pub fn sum(&self) -> DataArray {
+        self.fold(|a, b| a + b)
+    }
+
+    /// Every window's steps combined pairwise by `combine` (NaN-propagating), behind a NaN
+    /// lead where windows are incomplete: `window` slices of the dim and one concatenation.
+    fn fold(&self, combine: impl Fn(&Array, &Array) -> Array) -> DataArray {
         let a = &self.array;
         let axis = a.axis(&self.dim).expect("checked by rolling");
         let (n, k) = (a.shape()[axis], self.window);
@@ -162,10 +169,10 @@ impl Rolling {
         let data = if k > n {
             lead
         } else {
-            let sum = (1..k).fold(along(0, n - k + 1), |sum, j| &sum + &along(j, n - k + 1 + j));
+            let folded = (1..k).fold(along(0, n - k + 1), |acc, j| combine(&acc, &along(j, n - k + 1 + j)));
             match lead_len {
-                0 => sum,
-                _ => Array::concatenate(&[lead, sum], axis as isize),
+                0 => folded,
+                _ => Array::concatenate(&[lead, folded], axis as isize),
             }
         };
         a.relabel(data)
@@ -175,5 +182,16 @@ impl Rolling {
     pub fn mean(&self) -> DataArray {
         let sum = self.sum();
         &sum / self.window as f32
+    }
+
+    /// The largest value of each window, NaN as in [`sum`](Self::sum) (numpy's `maximum`
+    /// propagates NaN, which is xarray's default `min_periods` for a full window). Lazy.
+    pub fn max(&self) -> DataArray {
+        self.fold(|a, b| a.maximum(b))
+    }
+
+    /// The smallest value of each window, NaN as in [`sum`](Self::sum). Lazy.
+    pub fn min(&self) -> DataArray {
+        self.fold(|a, b| a.minimum(b))
     }
 }

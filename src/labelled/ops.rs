@@ -264,6 +264,44 @@ impl DataArray {
         self.reduce(ReduceOp::Count, &[dim])
     }
 
+    /// The NaN-skipping variance over `dim` with `ddof` delta degrees of freedom (xarray's
+    /// `var(dim, ddof=...)`, numpy's `nanvar`: NaN where fewer than `ddof + 1` values are
+    /// left). Accumulated in f64 (Welford, Chan's merge across blocks). Lazy.
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn var(&self, dim: &str, ddof: u32) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanVar { ddof }, &[dim])
+    }
+
+    /// The NaN-skipping standard deviation over `dim` (xarray's `std(dim, ddof=...)`): the
+    /// square root of [`DataArray::var`].
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn std(&self, dim: &str, ddof: u32) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanStd { ddof }, &[dim])
+    }
+
+    /// `|x|` (numpy's `abs`); labels unchanged. Lazy, fused with the elementwise work around it.
+    pub fn abs(&self) -> DataArray {
+        self.relabel(self.data.abs())
+    }
+
+    /// `sqrt(x)`, NaN below 0 (numpy's `sqrt`); labels unchanged. Lazy, fused.
+    pub fn sqrt(&self) -> DataArray {
+        self.relabel(self.data.sqrt())
+    }
+
+    /// `e^x` (numpy's `exp`); labels unchanged. Lazy, fused.
+    pub fn exp(&self) -> DataArray {
+        self.relabel(self.data.exp())
+    }
+
+    /// The natural logarithm, NaN below 0 and -inf at 0 (numpy's `log`); labels unchanged.
+    /// Lazy, fused.
+    pub fn log(&self) -> DataArray {
+        self.relabel(self.data.ln())
+    }
+
     /// A gaussian filter with one sigma per dim, in dim order (0 leaves a dim alone), with
     /// scipy's `gaussian_filter` semantics and `mode` at the edges; labels unchanged. Lazy;
     /// blocks read their neighbours' halos.

@@ -6,11 +6,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 use strata::expr::BinaryOp;
-use strata::labelled::{CalendarBins, DataArray, DropHow, Label, Rolling, TimeGroups};
+use strata::labelled::{DataArray, DropHow, Label};
 use strata::{BoundaryMode, ReduceOp, Slice};
 
 use crate::convert::label;
 use crate::errors::err;
+use crate::groups::{Grouping, PyGroupBy, PyResample, PyRolling};
 
 /// A lazy labelled array: dims, coordinates, CRS and an expression strata plans and runs in
 /// chunks on the GPU or the CPU. `compute()` returns an `xarray.DataArray`.
@@ -85,7 +86,7 @@ fn isel_one(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>) -> PyResult<DataAr
 }
 
 impl PyDataArray {
-    fn wrap(a: DataArray) -> PyDataArray {
+    pub(crate) fn wrap(a: DataArray) -> PyDataArray {
         PyDataArray { inner: a }
     }
 
@@ -118,6 +119,23 @@ impl PyDataArray {
         let dims = dims_of(&self.inner, dim)?;
         let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
         self.inner.reduce(op, &refs).map(Self::wrap).map_err(err)
+    }
+
+    /// A NaN-skipping spread (`op`: std or var) over `dim`; with `skipna` off, NaN wherever a
+    /// value over `dim` was NaN (strata has no NaN-propagating variance kernel: the count of
+    /// values tells).
+    fn spread(&self, op: ReduceOp, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        let out = self.reduced(op, dim)?;
+        if skipna {
+            return Ok(out);
+        }
+        let dims = dims_of(&self.inner, dim)?;
+        let n: usize = dims
+            .iter()
+            .map(|d| self.inner.shape()[self.inner.axis(d).expect("checked")])
+            .product();
+        let whole = self.reduced(ReduceOp::Count, dim)?.inner.ge(n as f32);
+        Ok(Self::wrap(out.inner.where_(&whole, f32::NAN)))
     }
 }
 
@@ -371,6 +389,94 @@ impl PyDataArray {
         self.reduced(ReduceOp::Count, dim)
     }
 
+    /// The standard deviation over `dim` with `ddof` delta degrees of freedom (xarray's
+    /// default 0), skipping NaN unless `skipna=False`.
+    #[pyo3(signature = (dim = None, ddof = 0, skipna = true))]
+    fn std(&self, dim: Option<&Bound<'_, PyAny>>, ddof: u32, skipna: bool) -> PyResult<PyDataArray> {
+        self.spread(ReduceOp::NanStd { ddof }, dim, skipna)
+    }
+
+    /// The variance over `dim` with `ddof` delta degrees of freedom (xarray's default 0),
+    /// skipping NaN unless `skipna=False`.
+    #[pyo3(signature = (dim = None, ddof = 0, skipna = true))]
+    fn var(&self, dim: Option<&Bound<'_, PyAny>>, ddof: u32, skipna: bool) -> PyResult<PyDataArray> {
+        self.spread(ReduceOp::NanVar { ddof }, dim, skipna)
+    }
+
+    /// `abs(x)`, lazy.
+    fn __abs__(&self) -> PyDataArray {
+        Self::wrap(self.inner.abs())
+    }
+
+    /// numpy ufuncs stay lazy on strata arrays, as on xarray's dask-backed ones: `np.sqrt(x)`,
+    /// `np.log(x)`, `np.exp(x)`, `np.abs(x)`, `np.isnan(x)`, `np.maximum(a, b)`,
+    /// `np.float32(2) * x`, comparisons and logical and/or/not give strata arrays. Any other
+    /// ufunc, method or an `out=` argument is NotImplemented (numpy then raises TypeError):
+    /// `compute()` first for those.
+    #[pyo3(signature = (ufunc, method, *inputs, **kwargs))]
+    fn __array_ufunc__(
+        slf: &Bound<'_, Self>,
+        ufunc: &Bound<'_, PyAny>,
+        method: &str,
+        inputs: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let name: String = ufunc.getattr("__name__")?.extract()?;
+        let me = slf.get();
+        let out = if method != "__call__" || kwargs.is_some_and(|k| !k.is_empty()) {
+            None
+        } else if inputs.len() == 1 {
+            match name.as_str() {
+                "sqrt" => Some(me.inner.sqrt()),
+                "exp" => Some(me.inner.exp()),
+                "log" => Some(me.inner.log()),
+                "absolute" | "fabs" => Some(me.inner.abs()),
+                "negative" => Some(-&me.inner),
+                "isnan" => Some(me.inner.isnan()),
+                "logical_not" | "invert" => Some(me.inner.not()),
+                _ => None,
+            }
+            .map(Self::wrap)
+        } else if inputs.len() == 2 {
+            let op = match name.as_str() {
+                "add" => Some(BinaryOp::Add),
+                "subtract" => Some(BinaryOp::Sub),
+                "multiply" => Some(BinaryOp::Mul),
+                "true_divide" | "divide" => Some(BinaryOp::Div),
+                "power" => Some(BinaryOp::Pow),
+                "maximum" => Some(BinaryOp::Max),
+                "minimum" => Some(BinaryOp::Min),
+                "greater" => Some(BinaryOp::Gt),
+                "greater_equal" => Some(BinaryOp::Ge),
+                "less" => Some(BinaryOp::Lt),
+                "less_equal" => Some(BinaryOp::Le),
+                "logical_and" | "bitwise_and" => Some(BinaryOp::And),
+                "logical_or" | "bitwise_or" => Some(BinaryOp::Or),
+                _ => None,
+            };
+            match op {
+                Some(op) => {
+                    let (a, b) = (inputs.get_item(0)?, inputs.get_item(1)?);
+                    // numpy asks the first operand that overrides ufuncs: this array is the
+                    // left one unless a plain number stands before it
+                    Some(if a.is(slf) {
+                        me.arith(&b, op, false)?
+                    } else {
+                        me.arith(&a, op, true)?
+                    })
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok(match out {
+            Some(a) => Bound::new(py, a)?.into_any().unbind(),
+            None => py.NotImplemented(),
+        })
+    }
+
     /// The NaN-skipping `q`-th quantile over `dim` (numpy's linear method); a scalar
     /// `quantile` coordinate.
     fn quantile(&self, q: f64, dim: &str) -> PyResult<PyDataArray> {
@@ -379,28 +485,29 @@ impl PyDataArray {
 
     /// Calendar bins, xarray's `resample(time="MS")` (`"QS"`, `"YS"`, `"W"`, `"D"`, `"2MS"`).
     #[pyo3(signature = (**indexer))]
-    fn resample(&self, indexer: Option<&Bound<'_, PyDict>>) -> PyResult<PyResample> {
+    fn resample(&self, py: Python<'_>, indexer: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyResample>> {
         let (dim, freq) = one_entry::<String>(indexer, "resample(time=\"MS\")")?;
-        Ok(PyResample {
-            bins: self.inner.resample(&dim, &freq).map_err(err)?,
-            dim,
-        })
+        let bins = Grouping::Bins(self.inner.resample(&dim, &freq).map_err(err)?);
+        Py::new(
+            py,
+            PyClassInitializer::from(PyGroupBy::new(bins, dim)).add_subclass(PyResample),
+        )
     }
 
     /// Groups by a time component, `groupby("time.month")` or `"time.season"`.
     fn groupby(&self, key: &str) -> PyResult<PyGroupBy> {
-        Ok(PyGroupBy {
-            groups: self.inner.groupby(key).map_err(err)?,
-        })
+        let dim = key.split('.').next().unwrap_or(key).to_string();
+        Ok(PyGroupBy::new(
+            Grouping::Groups(self.inner.groupby(key).map_err(err)?),
+            dim,
+        ))
     }
 
     /// Trailing windows, `rolling(time=3)`.
     #[pyo3(signature = (**window))]
     fn rolling(&self, window: Option<&Bound<'_, PyDict>>) -> PyResult<PyRolling> {
         let (dim, k) = one_entry::<usize>(window, "rolling(time=3)")?;
-        Ok(PyRolling {
-            windows: self.inner.rolling(&dim, k).map_err(err)?,
-        })
+        Ok(PyRolling::new(self.inner.rolling(&dim, k).map_err(err)?))
     }
 
     /// scipy's `gaussian_filter(x, sigma, mode=..., truncate=4.0)` over every dim (`sigma` a
@@ -597,103 +704,5 @@ impl PyLocIndexer {
             a = sel_one(&a, &dim, &k)?;
         }
         Ok(PyDataArray::wrap(a))
-    }
-}
-
-/// Calendar bins of `resample(time=...)`; each reduction gives one step per bin.
-#[pyclass(name = "Resample", module = "strata", frozen)]
-pub struct PyResample {
-    bins: CalendarBins,
-    dim: String,
-}
-
-impl PyResample {
-    /// `op` over every bin; `dim`, if given, must be the resampled one.
-    fn by(&self, dim: Option<&str>, op: ReduceOp) -> PyResult<PyDataArray> {
-        match dim {
-            Some(d) if d != self.dim => Err(PyValueError::new_err(format!(
-                "resampled along {:?}; a reduction over {d:?} is not a resample",
-                self.dim
-            ))),
-            _ => Ok(PyDataArray::wrap(self.bins.reduce(op))),
-        }
-    }
-}
-
-#[pymethods]
-impl PyResample {
-    /// The NaN-skipping median of every bin (`dim`, if given, must be the resampled one).
-    #[pyo3(signature = (dim = None))]
-    fn median(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
-        self.by(dim, ReduceOp::NanMedian)
-    }
-    /// The NaN-skipping mean of every bin.
-    #[pyo3(signature = (dim = None))]
-    fn mean(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
-        self.by(dim, ReduceOp::NanMean)
-    }
-    /// The NaN-skipping sum of every bin.
-    #[pyo3(signature = (dim = None))]
-    fn sum(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
-        self.by(dim, ReduceOp::NanSum)
-    }
-    /// The NaN-skipping maximum of every bin.
-    #[pyo3(signature = (dim = None))]
-    fn max(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
-        self.by(dim, ReduceOp::NanMax)
-    }
-    /// The NaN-skipping minimum of every bin.
-    #[pyo3(signature = (dim = None))]
-    fn min(&self, dim: Option<&str>) -> PyResult<PyDataArray> {
-        self.by(dim, ReduceOp::NanMin)
-    }
-    /// The NaN-skipping `q`-th quantile of every bin.
-    fn quantile(&self, q: f64) -> PyResult<PyDataArray> {
-        self.bins.quantile(q).map(PyDataArray::wrap).map_err(err)
-    }
-}
-
-/// Groups of `groupby("time.month")` or `("time.season")`; a reduction gives one step per
-/// group present.
-#[pyclass(name = "GroupBy", module = "strata", frozen)]
-pub struct PyGroupBy {
-    groups: TimeGroups,
-}
-
-#[pymethods]
-impl PyGroupBy {
-    /// The NaN-skipping mean of every group.
-    fn mean(&self) -> PyDataArray {
-        PyDataArray::wrap(self.groups.mean())
-    }
-    /// The NaN-skipping median of every group.
-    fn median(&self) -> PyDataArray {
-        PyDataArray::wrap(self.groups.median())
-    }
-    /// The NaN-skipping sum of every group.
-    fn sum(&self) -> PyDataArray {
-        PyDataArray::wrap(self.groups.reduce(ReduceOp::NanSum))
-    }
-    /// The NaN-skipping `q`-th quantile of every group.
-    fn quantile(&self, q: f64) -> PyResult<PyDataArray> {
-        self.groups.quantile(q).map(PyDataArray::wrap).map_err(err)
-    }
-}
-
-/// Trailing windows of `rolling(time=k)`: NaN until a window is full or where it holds a NaN.
-#[pyclass(name = "Rolling", module = "strata", frozen)]
-pub struct PyRolling {
-    windows: Rolling,
-}
-
-#[pymethods]
-impl PyRolling {
-    /// The mean of every window.
-    fn mean(&self) -> PyDataArray {
-        PyDataArray::wrap(self.windows.mean())
-    }
-    /// The sum of every window.
-    fn sum(&self) -> PyDataArray {
-        PyDataArray::wrap(self.windows.sum())
     }
 }

@@ -7,6 +7,7 @@
 mod array;
 mod convert;
 mod errors;
+mod groups;
 mod run;
 
 use std::sync::{Arc, OnceLock};
@@ -266,9 +267,9 @@ impl PyEmbeddedCatalog {
 fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDataArray>()?;
     m.add_class::<array::PyLocIndexer>()?;
-    m.add_class::<array::PyResample>()?;
-    m.add_class::<array::PyGroupBy>()?;
-    m.add_class::<array::PyRolling>()?;
+    m.add_class::<groups::PyResample>()?;
+    m.add_class::<groups::PyGroupBy>()?;
+    m.add_class::<groups::PyRolling>()?;
     m.add_class::<PyEmbeddedCatalog>()?;
     m.add_function(wrap_pyfunction!(_stack, m)?)?;
     m.add_function(wrap_pyfunction!(_search, m)?)?;

@@ -84,6 +84,56 @@ def test_reductions_and_calendar_groups_match_xarray(chunks):
     same(kept, x.dropna("time", how="all"))
 
 
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_spreads_and_every_group_reduction_match_xarray(chunks):
+    x = cube(4)
+    s = strata.from_xarray(x, chunks=chunks)
+    for ddof in (0, 1):
+        for skipna in (True, False):
+            same(s.std("time", ddof=ddof, skipna=skipna).compute(progress=False), x.std("time", ddof=ddof, skipna=skipna), 1e-5)
+            same(s.var("time", ddof=ddof, skipna=skipna).compute(progress=False), x.var("time", ddof=ddof, skipna=skipna), 1e-5)
+    same(s.std(["y", "x"]).compute(progress=False), x.std(["y", "x"]), 1e-5)
+    for name in ["sum", "min", "max", "count", "std", "var", "median"]:
+        same(getattr(s.groupby("time.month"), name)().compute(progress=False), getattr(x.groupby("time.month"), name)(), 1e-5)
+        same(getattr(s.resample(time="QS"), name)().compute(progress=False), getattr(x.resample(time="QS"), name)(), 1e-5)
+    same(s.groupby("time.season").std(ddof=1).compute(progress=False), x.groupby("time.season").std(ddof=1), 1e-5)
+    same(s.resample(time="MS").var(dim="time", ddof=1).compute(progress=False), x.resample(time="MS").var(dim="time", ddof=1), 1e-5)
+    for name in ["sum", "min", "max"]:
+        same(getattr(s.rolling(time=3), name)().compute(progress=False), getattr(x.rolling(time=3), name)())
+    with pytest.raises(ValueError, match="grouped along"):
+        s.groupby("time.month").max(dim="x")
+    # as in xarray, a resample is a group-by whose groups are calendar bins
+    assert isinstance(s.resample(time="MS"), type(s.groupby("time.month")))
+
+
+@pytest.mark.parametrize("chunks", CHUNKS[:2])
+def test_numpy_ufuncs_stay_lazy_and_match_numpy(chunks):
+    x = cube(5)
+    s = strata.from_xarray(x, chunks=chunks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for fn in (np.sqrt, np.log, np.exp, np.abs, np.negative, np.fabs):
+            out = fn(s)
+            assert isinstance(out, strata.DataArray), fn
+            same(out.compute(progress=False), fn(x))
+        same(abs(s).compute(progress=False), abs(x))
+        a, b = s.isel(time=slice(0, 5)), s.isel(time=slice(2, 7))
+        xa, xb = x.isel(time=slice(0, 5)), x.isel(time=slice(2, 7))
+        for fn in (np.maximum, np.minimum, np.add, np.subtract, np.multiply, np.divide, np.power):
+            same(fn(a, b).compute(progress=False), fn(xa, xb))
+        same((np.float32(2) * s).compute(progress=False), np.float32(2) * x)
+        same(np.subtract(np.float64(1.5), s).compute(progress=False), 1.5 - x)
+        same(np.power(s, 2).compute(progress=False), x**2)
+    for fn, want in ((np.isnan, np.isnan(x)), (np.greater, x > 0.3), (np.less_equal, x <= 0.3)):
+        got = (fn(s) if fn is np.isnan else fn(s, 0.3)).compute(progress=False)
+        np.testing.assert_array_equal(got.values.astype(bool), want.values)
+    np.testing.assert_array_equal(np.logical_not(s > 0).compute(progress=False).values.astype(bool), ~(x.values > 0))
+    # what strata cannot keep lazy is refused, never computed behind the user's back
+    with pytest.raises(TypeError):
+        np.sin(s)
+    with pytest.raises(TypeError):
+        np.sqrt(s, out=np.empty(x.shape, np.float32))
+
+
 def test_gaussian_matches_scipy():
     import scipy.ndimage as scipy_ndimage
     x = cube(2).isel(time=0).fillna(0.0)

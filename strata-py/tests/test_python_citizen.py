@@ -108,3 +108,19 @@ def test_writers_take_config_defaults(tmp_path):
     assert not (tmp_path / "a.npy").exists()
     a.to_npy(tmp_path / "a.npy")
     assert (np.load(tmp_path / "a.npy") == 2.0).all()
+
+
+def test_the_type_stubs_name_every_method_the_classes_have():
+    import ast
+    import pathlib
+
+    stub = ast.parse((pathlib.Path(_strata.__file__).parent / "_strata.pyi").read_text())
+    declared = {
+        c.name: {f.name for f in c.body if isinstance(f, ast.FunctionDef)}
+        for c in stub.body
+        if isinstance(c, ast.ClassDef)
+    }
+    for name in ["DataArray", "Resample", "GroupBy", "Rolling"]:
+        runtime = {m for m in vars(getattr(_strata, name)) if not m.startswith("_")}
+        missing = runtime - declared[name]
+        assert not missing, f"{name}: {sorted(missing)} not in _strata.pyi"
