@@ -115,6 +115,16 @@ impl PyDataArray {
         }))
     }
 
+    /// An (in)equality mask with a number or a strata array; NotImplemented for anything
+    /// else, so Python falls back to identity instead of raising inside `in` or `==` checks.
+    fn compared(&self, o: &Bound<'_, PyAny>, op: BinaryOp) -> PyResult<Py<PyAny>> {
+        let py = o.py();
+        if o.cast::<PyDataArray>().is_err() && o.extract::<f32>().is_err() {
+            return Ok(py.NotImplemented());
+        }
+        Ok(Bound::new(py, self.arith(o, op, false)?)?.into_any().unbind())
+    }
+
     fn reduced(&self, op: ReduceOp, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
         let dims = dims_of(&self.inner, dim)?;
         let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
@@ -314,6 +324,15 @@ impl PyDataArray {
     fn __le__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
         self.arith(o, BinaryOp::Le, false)
     }
+    /// `x == v` as a mask, elementwise as in xarray (NaN is never equal); an operand that
+    /// is neither a number nor a strata array compares by identity, as Python's default.
+    fn __eq__(&self, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.compared(o, BinaryOp::Eq)
+    }
+    /// `x != v` as a mask (NaN is always unequal).
+    fn __ne__(&self, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.compared(o, BinaryOp::Ne)
+    }
     fn __and__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
         self.arith(o, BinaryOp::And, false)
     }
@@ -447,6 +466,8 @@ impl PyDataArray {
                 "power" => Some(BinaryOp::Pow),
                 "maximum" => Some(BinaryOp::Max),
                 "minimum" => Some(BinaryOp::Min),
+                "equal" => Some(BinaryOp::Eq),
+                "not_equal" => Some(BinaryOp::Ne),
                 "greater" => Some(BinaryOp::Gt),
                 "greater_equal" => Some(BinaryOp::Ge),
                 "less" => Some(BinaryOp::Lt),

@@ -127,6 +127,15 @@ def test_numpy_ufuncs_stay_lazy_and_match_numpy(chunks):
         got = (fn(s) if fn is np.isnan else fn(s, 0.3)).compute(progress=False)
         np.testing.assert_array_equal(got.values.astype(bool), want.values)
     np.testing.assert_array_equal(np.logical_not(s > 0).compute(progress=False).values.astype(bool), ~(x.values > 0))
+    # == and != are elementwise masks as in xarray (NaN never equal), not Python's identity
+    z = s.where(s > 0.5, 0.0)
+    xz = x.where(x > 0.5, 0.0)
+    for got, want in ((z == 0, xz == 0), (z != 0, xz != 0), (np.equal(z, 0.0), xz == 0), (z == z, xz == xz)):
+        np.testing.assert_array_equal(got.compute(progress=False).values.astype(bool), want.values)
+    same(s.where(s != 0).compute(progress=False), x.where(x != 0))
+    assert (s == None) is False and s in [s]  # noqa: E711 (other operands: identity)
+    with pytest.raises(TypeError):
+        hash(s)  # unhashable, as xarray's arrays
     # what strata cannot keep lazy is refused, never computed behind the user's back
     with pytest.raises(TypeError):
         np.sin(s)
