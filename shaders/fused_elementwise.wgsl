@@ -110,6 +110,20 @@ fn np_max(x: f32, y: f32) -> f32 {
     return select(y, x, x > y);
 }
 
+// numpy's bitwise_and/or on the integer values: truncated toward zero and saturated to u32
+// (WGSL's u32(f32) conversion, as Rust's `as u32`), NaN propagated.
+fn bit_and(x: f32, y: f32) -> f32 {
+    if (is_nan(x)) { return x; }
+    if (is_nan(y)) { return y; }
+    return f32(u32(x) & u32(y));
+}
+
+fn bit_or(x: f32, y: f32) -> f32 {
+    if (is_nan(x)) { return x; }
+    if (is_nan(y)) { return y; }
+    return f32(u32(x) | u32(y));
+}
+
 // C's powf on the cases WGSL's pow leaves undefined (x <= 0, NaN).
 fn np_pow(x: f32, y: f32) -> f32 {
     if (y == 0.0 || x == 1.0) { return 1.0; }

@@ -38,6 +38,65 @@ fn the_device_is_named_in_the_report() {
 }
 
 #[test]
+fn bit_flags_of_stored_codes_match_numpy_on_both_backends() {
+    let gpu = device();
+    // Landsat QA_PIXEL-like codes (bit 3 cloud, bit 4 cloud shadow), a fraction and a
+    // negative value (truncated, saturated at 0, as numpy's astype(uint32) of them), NaN.
+    let codes = [
+        0.0,
+        8.0,
+        24.0,
+        16.0,
+        21824.0,
+        22280.0,
+        55052.0,
+        65535.0,
+        7.9,
+        -3.0,
+        f32::NAN,
+    ];
+    let qa = Array::from_ndarray(ArrayD::from_shape_vec(IxDyn(&[11]), codes.to_vec()).unwrap(), [4]);
+    let nan = f32::NAN;
+    // by hand: 22280 = 0x5708 and 55052 = 0xD70C have bit 3 set, 21824 = 0x5540 neither
+    let cases: Vec<(&str, Array, Vec<f32>)> = vec![
+        (
+            "& 24",
+            qa.bitwise_and(24),
+            vec![0., 8., 24., 16., 0., 8., 8., 24., 0., 0., nan],
+        ),
+        (
+            "| 24",
+            qa.bitwise_or(24),
+            vec![24., 24., 24., 24., 21848., 22296., 55068., 65535., 31., 24., nan],
+        ),
+        (
+            "& 0xFF00",
+            qa.bitwise_and(0xFF00),
+            vec![0., 0., 0., 0., 21760., 22272., 55040., 65280., 0., 0., nan],
+        ),
+        (
+            "cloud or shadow",
+            qa.bitwise_and(24).ne_scalar(0.0).astype(strata::DType::F32),
+            vec![0., 1., 1., 1., 0., 1., 1., 1., 0., 0., 1.],
+        ),
+        (
+            "codes & codes",
+            qa.binary(BinaryOp::BitAnd, &(&qa + 8.0)),
+            vec![0., 0., 0., 16., 21824., 22272., 55044., 7., 7., 0., nan],
+        ),
+    ];
+    for (name, e, want) in cases {
+        let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        let want = ArrayD::from_shape_vec(IxDyn(&[11]), want).unwrap();
+        assert_same_bits_or_equal(&cpu, &want, &format!("{name} on the CPU"));
+        if gpu.is_some() {
+            let (on_device, _) = on_gpu_and_cpu(&e);
+            assert_same_bits_or_equal(&on_device, &want, &format!("{name} on the GPU"));
+        }
+    }
+}
+
+#[test]
 fn numpy_nan_rules_hold_on_the_device() {
     if device().is_none() {
         return;

@@ -177,6 +177,15 @@ impl Array {
     pub fn pow(&self, y: &Array) -> Array {
         self.binary(BinaryOp::Pow, y)
     }
+    /// numpy's `bitwise_and(x, bits)` on the integer values (see [`BinaryOp::BitAnd`]):
+    /// `(qa.bitwise_and(1 << 3)).ne_scalar(0.0)` is Landsat's cloud bit as a mask. Lazy, fused.
+    pub fn bitwise_and(&self, bits: u32) -> Array {
+        self.binary_scalar(BinaryOp::BitAnd, bits as f32)
+    }
+    /// numpy's `bitwise_or(x, bits)` on the integer values. Lazy, fused.
+    pub fn bitwise_or(&self, bits: u32) -> Array {
+        self.binary_scalar(BinaryOp::BitOr, bits as f32)
+    }
     /// numpy `minimum` (NaN propagates)
     pub fn minimum(&self, y: &Array) -> Array {
         self.binary(BinaryOp::Min, y)

@@ -56,6 +56,13 @@ pub enum BinaryOp {
     Or,
     /// `b` where `a` is NaN, else `a` (xarray's `fillna`)
     FillNan,
+    /// numpy's `bitwise_and` on the integer values (bit flags, such as Landsat's `QA_PIXEL`):
+    /// each operand truncated toward zero and saturated to `u32`, the result back in f32;
+    /// NaN where either is NaN. Exact (and equal on every backend) for values below 2^24,
+    /// which every stored 8- or 16-bit code is.
+    BitAnd,
+    /// numpy's `bitwise_or` on the integer values, as [`BinaryOp::BitAnd`]
+    BitOr,
 }
 
 impl BinaryOp {
@@ -86,6 +93,8 @@ impl BinaryOp {
             Self::And => "&",
             Self::Or => "|",
             Self::FillNan => "fillna",
+            Self::BitAnd => "bitwise_and",
+            Self::BitOr => "bitwise_or",
         }
     }
 }

@@ -160,6 +160,16 @@ impl DataArray {
         self.relabel(self.data.le(v))
     }
 
+    /// A mask of `self == v` (NaN is never equal). Lazy.
+    pub fn eq_scalar(&self, v: f32) -> DataArray {
+        self.relabel(self.data.eq_scalar(v))
+    }
+
+    /// A mask of `self != v` (NaN is always unequal). Lazy.
+    pub fn ne_scalar(&self, v: f32) -> DataArray {
+        self.relabel(self.data.ne_scalar(v))
+    }
+
     /// A mask of the NaN elements. Lazy.
     pub fn isnan(&self) -> DataArray {
         self.relabel(self.data.isnan())
@@ -300,6 +310,17 @@ impl DataArray {
     /// Lazy, fused.
     pub fn log(&self) -> DataArray {
         self.relabel(self.data.ln())
+    }
+
+    /// numpy's `bitwise_and(x, bits)` on the integer values (bit flags of a QA band:
+    /// `qa.bitwise_and(1 << 3).ne_scalar(0.0)` is Landsat's cloud bit); NaN stays NaN. Lazy, fused.
+    pub fn bitwise_and(&self, bits: u32) -> DataArray {
+        self.relabel(self.data.bitwise_and(bits))
+    }
+
+    /// numpy's `bitwise_or(x, bits)` on the integer values. Lazy, fused.
+    pub fn bitwise_or(&self, bits: u32) -> DataArray {
+        self.relabel(self.data.bitwise_or(bits))
     }
 
     /// A gaussian filter with one sigma per dim, in dim order (0 leaves a dim alone), with

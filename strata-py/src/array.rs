@@ -115,6 +115,16 @@ impl PyDataArray {
         }))
     }
 
+    /// `&` and `|` as numpy reads them on this array's kind: logical on masks (bool), on the
+    /// bits of the integer values otherwise.
+    fn logical_or_bits(&self, logical: BinaryOp, bits: BinaryOp) -> BinaryOp {
+        if self.inner.data().dtype() == strata::DType::U8 {
+            logical
+        } else {
+            bits
+        }
+    }
+
     /// An (in)equality mask with a number or a strata array; NotImplemented for anything
     /// else, so Python falls back to identity instead of raising inside `in` or `==` checks.
     fn compared(&self, o: &Bound<'_, PyAny>, op: BinaryOp) -> PyResult<Py<PyAny>> {
@@ -333,11 +343,14 @@ impl PyDataArray {
     fn __ne__(&self, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         self.compared(o, BinaryOp::Ne)
     }
+    /// `m1 & m2` on masks (logical); on values, numpy's `bitwise_and` of their integers
+    /// (QA bit flags: `(qa & 24) != 0`), NaN staying NaN.
     fn __and__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
-        self.arith(o, BinaryOp::And, false)
+        self.arith(o, self.logical_or_bits(BinaryOp::And, BinaryOp::BitAnd), false)
     }
+    /// `m1 | m2` on masks (logical); on values, numpy's `bitwise_or` of their integers.
     fn __or__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
-        self.arith(o, BinaryOp::Or, false)
+        self.arith(o, self.logical_or_bits(BinaryOp::Or, BinaryOp::BitOr), false)
     }
     fn __invert__(&self) -> PyDataArray {
         Self::wrap(self.inner.not())
@@ -472,8 +485,10 @@ impl PyDataArray {
                 "greater_equal" => Some(BinaryOp::Ge),
                 "less" => Some(BinaryOp::Lt),
                 "less_equal" => Some(BinaryOp::Le),
-                "logical_and" | "bitwise_and" => Some(BinaryOp::And),
-                "logical_or" | "bitwise_or" => Some(BinaryOp::Or),
+                "logical_and" => Some(BinaryOp::And),
+                "logical_or" => Some(BinaryOp::Or),
+                "bitwise_and" => Some(me.logical_or_bits(BinaryOp::And, BinaryOp::BitAnd)),
+                "bitwise_or" => Some(me.logical_or_bits(BinaryOp::Or, BinaryOp::BitOr)),
                 _ => None,
             };
             match op {

@@ -143,6 +143,30 @@ def test_numpy_ufuncs_stay_lazy_and_match_numpy(chunks):
         np.sqrt(s, out=np.empty(x.shape, np.float32))
 
 
+def test_bit_flags_of_a_qa_band_match_numpy():
+    # Landsat QA_PIXEL codes as stackstac gives them (float, NaN where no scene covers)
+    rng = np.random.default_rng(7)
+    codes = rng.choice([21824, 21952, 22080, 22280, 23888, 54596, 55052, 1], size=(6, 5, 4)).astype(np.uint16)
+    values = codes.astype(np.float32)
+    values[0, 0, :] = np.nan
+    qa = xr.DataArray(values, dims=["time", "y", "x"])
+    s = strata.from_xarray(qa, chunks=(2, 3, 3))
+    cloud = ((s & 0b11000) != 0).compute(progress=False)
+    want = (codes & 0b11000) != 0
+    want[0, 0, :] = True  # NaN != 0, as numpy says of NaN
+    np.testing.assert_array_equal(cloud.values.astype(bool), want)
+    got = np.bitwise_or(s, 0x100).compute(progress=False).values
+    expected = (codes | 0x100).astype(np.float32)
+    expected[0, 0, :] = np.nan
+    np.testing.assert_array_equal(got, expected)
+    clear = s.where((s & 24) == 0).mean("time").compute(progress=False)
+    with np.errstate(invalid="ignore"):
+        same(clear, qa.where((codes & 24) == 0).mean("time"))
+    # masks stay logical
+    m = (s > 30000) & (s < 60000)
+    np.testing.assert_array_equal(m.compute(progress=False).values.astype(bool), (values > 30000) & (values < 60000))
+
+
 def test_gaussian_matches_scipy():
     import scipy.ndimage as scipy_ndimage
     x = cube(2).isel(time=0).fillna(0.0)

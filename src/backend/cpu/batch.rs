@@ -342,6 +342,19 @@ fn np_max(x: f32, y: f32) -> f32 {
     }
 }
 
+/// `bits(x, y)` on the integer values of two f32 (truncated, saturated to u32), NaN
+/// propagated: numpy's `bitwise_and`/`bitwise_or` on stored codes.
+#[inline(always)]
+fn on_bits(x: f32, y: f32, bits: impl Fn(u32, u32) -> u32) -> f32 {
+    if x.is_nan() {
+        x
+    } else if y.is_nan() {
+        y
+    } else {
+        bits(x as u32, y as u32) as f32
+    }
+}
+
 #[inline(always)]
 fn binary(op: BinaryOp, a: Val<'_>, b: Val<'_>, dst: &mut Batch) {
     let m = |c: bool| c as u8 as f32;
@@ -362,6 +375,8 @@ fn binary(op: BinaryOp, a: Val<'_>, b: Val<'_>, dst: &mut Batch) {
         BinaryOp::And => map2(a, b, dst, |x, y| m(x != 0.0 && y != 0.0)),
         BinaryOp::Or => map2(a, b, dst, |x, y| m(x != 0.0 || y != 0.0)),
         BinaryOp::FillNan => map2(a, b, dst, |x, y| if x.is_nan() { y } else { x }),
+        BinaryOp::BitAnd => map2(a, b, dst, |x, y| on_bits(x, y, |p, q| p & q)),
+        BinaryOp::BitOr => map2(a, b, dst, |x, y| on_bits(x, y, |p, q| p | q)),
     }
 }
 

@@ -180,6 +180,8 @@ fn binary(op: BinaryOp, a: &str, b: &str) -> String {
         BinaryOp::And => format!("mask({a} != 0.0 && {b} != 0.0)"),
         BinaryOp::Or => format!("mask({a} != 0.0 || {b} != 0.0)"),
         BinaryOp::FillNan => format!("select({a}, {b}, is_nan({a}))"),
+        BinaryOp::BitAnd => format!("bit_and({a}, {b})"),
+        BinaryOp::BitOr => format!("bit_or({a}, {b})"),
     }
 }
 
