@@ -83,6 +83,73 @@ fn sel_by_name_drops_the_dim_and_keeps_a_scalar_label() {
 }
 
 #[test]
+fn nearest_labels_pick_a_pixels_time_series_as_xarray_does() {
+    let da = cube();
+    // a point inside pixel (y 1, x 2): its time series in band red, value 1000 t + 12
+    let series = da
+        .sel("band", "red")
+        .unwrap()
+        .sel_nearest("x", 550_081.0, None)
+        .unwrap()
+        .sel_nearest("y", 4_180_040.0, Some(15.0))
+        .unwrap();
+    assert_eq!(series.dims(), ["time"]);
+    let v = series.values().unwrap();
+    assert_eq!(v.as_slice().unwrap(), [12.0, 1012.0, 2012.0, 3012.0, 4012.0]);
+    assert_eq!(series.coord("x").unwrap().values, CoordValues::F64(vec![550_075.0]));
+    // ties go to the larger label on ascending x and descending y alike (pandas' rule);
+    // beyond either end, the end label
+    let x = |v: f64| f64s(&da.sel_nearest_many("x", &[v], None).unwrap(), "x")[0];
+    let y = |v: f64| f64s(&da.sel_nearest_many("y", &[v], None).unwrap(), "y")[0];
+    assert_eq!(
+        (x(550_030.0), x(550_090.0), x(0.0), x(9e9)),
+        (550_045.0, 550_105.0, 550_015.0, 550_105.0)
+    );
+    assert_eq!(
+        (y(4_180_030.0), y(4_180_060.0), y(0.0)),
+        (4_180_045.0, 4_180_075.0, 4_180_015.0)
+    );
+    // many labels, in order, repeats kept; the dim stays
+    let picked = da
+        .sel_nearest_many("x", &[550_100.0, 550_010.0, 550_100.0], None)
+        .unwrap();
+    assert_eq!(f64s(&picked, "x"), [550_105.0, 550_015.0, 550_105.0]);
+    assert_eq!(picked.values().unwrap()[[0, 0, 0, 1]], 0.0);
+    // times: Feb 1 lies nearer Jan 26 (6 days) than Feb 11 (10 days); text is its first
+    // instant; a tolerance in seconds
+    let feb1 = Utc.with_ymd_and_hms(2020, 2, 1, 0, 0, 0).unwrap();
+    let t = da.sel_nearest("time", feb1, None).unwrap();
+    assert_eq!(t.values().unwrap()[[0, 0, 1]], 1001.0);
+    let t = da.sel_nearest("time", "2020-03-20", None).unwrap();
+    assert_eq!(t.values().unwrap()[[0, 0, 1]], 3001.0); // Apr 1, 12 days on; Feb 11, 38 days back
+    let err = da.sel_nearest("time", feb1, Some(86_400.0)).unwrap_err();
+    assert!(
+        matches!(&err, LabelError::NotNear { dim, distance, .. } if dim == "time" && (*distance - 450_600.0).abs() < 1.0),
+        "{err}"
+    );
+    let err = da.sel_nearest("x", 550_081.0, Some(5.0)).unwrap_err();
+    assert!(err.to_string().contains("550075"), "{err}");
+    assert!(matches!(
+        da.sel_nearest("band", "red", None),
+        Err(LabelError::NoDistance { .. })
+    ));
+    assert!(matches!(
+        da.sel_nearest("x", "red", None),
+        Err(LabelError::LabelType { .. })
+    ));
+    let unsorted = DataArray::new(
+        Lazy::from_ndarray(ArrayD::<f32>::zeros(ndarray::IxDyn(&[3])), [3]),
+        &["x"],
+        vec![Coord::index("x", CoordValues::F64(vec![10.0, 30.0, 20.0]))],
+    )
+    .unwrap();
+    assert!(matches!(
+        unsorted.sel_nearest("x", 21.0, None),
+        Err(LabelError::NotMonotonic { .. })
+    ));
+}
+
+#[test]
 fn label_slices_run_in_the_coordinates_order() {
     let da = cube();
     // descending y: from the larger value down, both ends included, ends need not be labels

@@ -61,7 +61,7 @@ impl CoordValues {
         }
     }
 
-    fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             CoordValues::F64(_) => "f64",
             CoordValues::Time(_) => "datetime",

@@ -76,6 +76,28 @@ pub enum LabelError {
         /// the coordinate's value type
         coord_type: &'static str,
     },
+    /// No label within the tolerance of a nearest-label selection.
+    #[error("no label of {dim:?} within {tolerance} of {label} (the nearest is {nearest}, {distance} away)")]
+    NotNear {
+        /// the dim
+        dim: String,
+        /// the label asked for
+        label: String,
+        /// the nearest label there is
+        nearest: String,
+        /// its distance (seconds on a time coordinate)
+        distance: f64,
+        /// the tolerance given
+        tolerance: f64,
+    },
+    /// A nearest-label selection on a coordinate whose labels have no distance (names).
+    #[error("sel(method=\"nearest\") along {dim:?}: its labels are {coord_type}, which have no distance")]
+    NoDistance {
+        /// the dim
+        dim: String,
+        /// the coordinate's value type
+        coord_type: &'static str,
+    },
     /// A label slice on a coordinate that is neither ascending nor descending.
     #[error("dim {dim:?}: label slices need a sorted coordinate")]
     NotMonotonic {

@@ -194,6 +194,91 @@ impl DataArray {
         self.isel_many(dim, &indices)
     }
 
+    /// The step of `dim` whose label lies nearest `label`, xarray's `sel(dim=label,
+    /// method="nearest", tolerance=...)` (a pixel's time series: `sel_nearest("x", x, None)`
+    /// then `"y"`); the dim is dropped. A tie goes to the larger label, as pandas decides; a
+    /// time given as text stands for its first instant; `tolerance` is in the coordinate's
+    /// units (seconds on a time coordinate). Lazy; O(coordinate length).
+    ///
+    /// **Errors**: [`LabelError::NotNear`] beyond `tolerance`; [`LabelError::NotMonotonic`]
+    /// for an unsorted coordinate (as pandas); [`LabelError::NoDistance`] on names;
+    /// [`LabelError::LabelType`] for a label of the wrong kind.
+    pub fn sel_nearest(
+        &self,
+        dim: &str,
+        label: impl Into<Label>,
+        tolerance: Option<f64>,
+    ) -> Result<DataArray, LabelError> {
+        let i = self.nearest(dim, &label.into(), tolerance)?;
+        self.isel(dim, i as isize)
+    }
+
+    /// The steps of `dim` nearest each of `labels`, in that order (repeats allowed), as
+    /// [`DataArray::sel_nearest`]; the dim stays. Lazy.
+    ///
+    /// **Errors**: as [`DataArray::sel_nearest`], for the first label that fails.
+    pub fn sel_nearest_many<L: Into<Label> + Clone>(
+        &self,
+        dim: &str,
+        labels: &[L],
+        tolerance: Option<f64>,
+    ) -> Result<DataArray, LabelError> {
+        let indices = labels
+            .iter()
+            .map(|l| self.nearest(dim, &l.clone().into(), tolerance))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.isel_many(dim, &indices)
+    }
+
+    /// The position along `dim` nearest `label` (see [`DataArray::sel_nearest`]).
+    fn nearest(&self, dim: &str, label: &Label, tolerance: Option<f64>) -> Result<usize, LabelError> {
+        let values = &self.index_of(dim)?.values;
+        let key = label.key_for(dim, values)?;
+        let n = values.len();
+        sorted(dim, values)?;
+        let distance = |i: usize| -> Result<f64, LabelError> {
+            match (values, &key) {
+                (CoordValues::F64(v), Key::F64(x)) => Ok((v[i] - x).abs()),
+                (CoordValues::Time(t), Key::Time(at, _)) => {
+                    let d = t[i] - *at;
+                    Ok(d.num_nanoseconds()
+                        .map_or(d.num_seconds() as f64, |ns| ns as f64 / 1e9)
+                        .abs())
+                }
+                _ => Err(LabelError::NoDistance {
+                    dim: dim.to_string(),
+                    coord_type: values.type_name(),
+                }),
+            }
+        };
+        let mut best: Option<(usize, f64)> = None;
+        for i in 0..n {
+            let d = distance(i)?;
+            // the smaller distance wins; on a tie the larger label (pandas' nearest indexer)
+            let better = match best {
+                None => !d.is_nan(),
+                Some((j, bd)) => d < bd || (d == bd && order(values, i, j) == Ordering::Greater),
+            };
+            if better {
+                best = Some((i, d));
+            }
+        }
+        let (i, d) = best.ok_or_else(|| LabelError::NoLabel {
+            dim: dim.to_string(),
+            label: label.to_string(),
+        })?;
+        match tolerance {
+            Some(t) if d > t => Err(LabelError::NotNear {
+                dim: dim.to_string(),
+                label: label.to_string(),
+                nearest: values.label(i).to_string(),
+                distance: d,
+                tolerance: t,
+            }),
+            _ => Ok(i),
+        }
+    }
+
     /// The label slice `start ..= stop` of `dim` (xarray's `.loc[start:stop]`): both ends
     /// included, in the coordinate's order: on a descending coordinate (y) `start` is the
     /// larger value. Ends need not be labels; a slice the wrong way round is empty, as in
@@ -213,11 +298,7 @@ impl DataArray {
         let key = |l: &Option<Label>| l.as_ref().map(|l| l.key_for(dim, values)).transpose();
         let (lo, hi) = (key(&start)?, key(&stop)?);
         let n = values.len();
-        let ascending = (1..n).all(|i| order(values, i - 1, i) != Ordering::Greater);
-        let descending = (1..n).all(|i| order(values, i - 1, i) != Ordering::Less);
-        if !ascending && !descending {
-            return Err(LabelError::NotMonotonic { dim: dim.to_string() });
-        }
+        let ascending = sorted(dim, values)?;
         let keep: Vec<usize> = (0..n)
             .filter(|&i| {
                 if ascending {
@@ -232,6 +313,19 @@ impl DataArray {
             _ => 0..0,
         };
         self.isel_slice(dim, Slice::range(range.start as isize, range.end as isize))
+    }
+}
+
+/// Whether `values` ascend (true) or descend (false): [`LabelError::NotMonotonic`] when
+/// neither, as label slices and nearest labels need (pandas refuses them too).
+fn sorted(dim: &str, values: &CoordValues) -> Result<bool, LabelError> {
+    let n = values.len();
+    if (1..n).all(|i| order(values, i - 1, i) != Ordering::Greater) {
+        Ok(true)
+    } else if (1..n).all(|i| order(values, i - 1, i) != Ordering::Less) {
+        Ok(false)
+    } else {
+        Err(LabelError::NotMonotonic { dim: dim.to_string() })
     }
 }
 

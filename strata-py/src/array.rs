@@ -68,6 +68,35 @@ fn sel_one(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>) -> PyResult<DataArr
     a.sel(dim, label(key)?).map_err(err)
 }
 
+/// `a.sel(dim=key, method="nearest")`: a label (drops the dim) or a list of them.
+fn sel_nearest(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>, tolerance: Option<f64>) -> PyResult<DataArray> {
+    if key.cast::<PySlice>().is_ok() {
+        return Err(PyValueError::new_err(
+            "a slice cannot be selected with method=\"nearest\" (xarray refuses it too)",
+        ));
+    }
+    if key.cast::<PyList>().is_ok() || key.cast::<PyTuple>().is_ok() || key.hasattr("__array__")? {
+        let labels: Vec<Label> = key.try_iter()?.map(|k| label(&k?)).collect::<PyResult<_>>()?;
+        return a.sel_nearest_many(dim, &labels, tolerance).map_err(err);
+    }
+    a.sel_nearest(dim, label(key)?, tolerance).map_err(err)
+}
+
+/// A tolerance as a number: itself, or the seconds of a `datetime.timedelta`,
+/// `pandas.Timedelta` or `numpy.timedelta64`.
+fn seconds_or_number(t: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if t.hasattr("total_seconds")? {
+        return t.call_method0("total_seconds")?.extract();
+    }
+    let kind = t.getattr("dtype").and_then(|d| d.getattr("kind")?.extract::<String>());
+    if kind.is_ok_and(|k| k == "m") {
+        // numpy.timedelta64 (whose integer value counts its own units): as a timedelta
+        let t = t.call_method1("astype", ("timedelta64[us]",))?.call_method0("item")?;
+        return t.call_method0("total_seconds")?.extract();
+    }
+    t.extract()
+}
+
 /// `a.isel(dim=key)`: an index (drops the dim; negative counts from the end), a list of
 /// indices, or a slice with any step.
 fn isel_one(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>) -> PyResult<DataArray> {
@@ -252,12 +281,35 @@ impl PyDataArray {
     /// Selects by label, xarray's `sel(band="red", time=slice("2020-02", "2020-04"))`: a
     /// label drops the dim, a list keeps those labels, a slice keeps the labels between its
     /// ends (both included, in the coordinate's order; times may be partial: `"2020-02"`).
-    #[pyo3(signature = (**indexers))]
-    fn sel(&self, indexers: Option<&Bound<'_, PyDict>>) -> PyResult<PyDataArray> {
+    /// `method="nearest"` takes the nearest label instead (a pixel's time series:
+    /// `sel(x=x0, y=y0, method="nearest")`), within `tolerance` if given (a number, or a
+    /// timedelta on time).
+    #[pyo3(signature = (method = None, tolerance = None, **indexers))]
+    fn sel(
+        &self,
+        method: Option<&str>,
+        tolerance: Option<&Bound<'_, PyAny>>,
+        indexers: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyDataArray> {
+        let tolerance = tolerance.map(seconds_or_number).transpose()?;
         let mut a = self.inner.clone();
         if let Some(ix) = indexers {
             for (dim, key) in ix.iter() {
-                a = sel_one(&a, &dim.extract::<String>()?, &key)?;
+                let dim = dim.extract::<String>()?;
+                a = match method {
+                    None => {
+                        if tolerance.is_some() {
+                            return Err(PyValueError::new_err("tolerance needs method=\"nearest\""));
+                        }
+                        sel_one(&a, &dim, &key)?
+                    }
+                    Some("nearest") => sel_nearest(&a, &dim, &key, tolerance)?,
+                    Some(m) => {
+                        return Err(PyValueError::new_err(format!(
+                            "method {m:?}: strata selects exact labels or method=\"nearest\""
+                        )))
+                    }
+                };
             }
         }
         Ok(Self::wrap(a))

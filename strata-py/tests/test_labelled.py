@@ -143,6 +143,32 @@ def test_numpy_ufuncs_stay_lazy_and_match_numpy(chunks):
         np.sqrt(s, out=np.empty(x.shape, np.float32))
 
 
+@pytest.mark.parametrize("chunks", CHUNKS[1:])
+def test_nearest_labels_match_xarray(chunks):
+    x = cube(6)
+    s = strata.from_xarray(x, chunks=chunks)
+    # a pixel's time series, on descending y and ascending x; ties (midpoints) and points
+    # beyond the ends included
+    for xv, yv in [(531.0, 901.0), (515.0, 985.0), (-100.0, 5000.0), (680.0, 745.0)]:
+        same(s.sel(x=xv, y=yv, method="nearest").compute(progress=False), x.sel(x=xv, y=yv, method="nearest"))
+    same(s.sel(x=[700.0, 500.0, 700.0], method="nearest").compute(progress=False), x.sel(x=[700.0, 500.0, 700.0], method="nearest"))
+    when = pd.Timestamp("2020-07-01")
+    same(s.sel(time=when, method="nearest").compute(progress=False), x.sel(time=when, method="nearest"))
+    same(
+        s.sel(time=when, method="nearest", tolerance=pd.Timedelta("30D")).compute(progress=False),
+        x.sel(time=when, method="nearest", tolerance=pd.Timedelta("30D")),
+    )
+    for tol in (pd.Timedelta("1D"), np.timedelta64(24, "h")):
+        with pytest.raises(strata.LabelError, match="within 86400"):
+            s.sel(time=when, method="nearest", tolerance=tol)
+        with pytest.raises(KeyError):
+            x.sel(time=when, method="nearest", tolerance=tol)
+    with pytest.raises(ValueError, match="nearest"):
+        s.sel(x=slice(500.0, 600.0), method="nearest")
+    with pytest.raises(ValueError, match="method"):
+        s.sel(x=500.0, method="pad")
+
+
 def test_bit_flags_of_a_qa_band_match_numpy():
     # Landsat QA_PIXEL codes as stackstac gives them (float, NaN where no scene covers)
     rng = np.random.default_rng(7)
