@@ -246,6 +246,41 @@ fn a_broken_asset_is_an_error_naming_item_asset_and_url() {
 }
 
 #[test]
+fn a_missing_asset_reads_as_nodata_when_asked_and_is_listed() {
+    let server = Server::start(Some(dir())).unwrap();
+    let mut c = items(&server);
+    let item = c.items.iter_mut().find(|i| i.id == "LC08_SYN_02").unwrap();
+    item.assets.get_mut("green").unwrap().href = format!("{}/missing.tif?token=secret", server.url());
+    let options = StackOptions {
+        missing_as_nodata: true,
+        ..options(32)
+    };
+    let s = stack(&c, &options, reader(StoreOptions::default())).unwrap();
+    let t = s.coords.id.iter().position(|id| id == "LC08_SYN_02").unwrap();
+    let (got, report) = s.array.compute_with(&ComputeOptions::default()).unwrap();
+    // every other plane is the exact stack; that item's green plane is all fill (NaN)
+    let mut want = golden("exact.npy");
+    want.index_axis_mut(Axis(0), t)
+        .index_axis_mut(Axis(0), 1)
+        .fill(f32::NAN);
+    assert_same(&got, &want, "missing green of LC08_SYN_02");
+    assert_eq!(report.io.missing_as_nodata, 1, "{:?}", report.io);
+    let missing = s.missing();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(
+        (missing[0].item.as_str(), missing[0].asset.as_str()),
+        ("LC08_SYN_02", "green")
+    );
+    assert!(missing[0].url.contains("/missing.tif") && !missing[0].url.contains("secret"));
+    // a second run knows it is missing: no request for it, nothing counted again
+    server.clear_log();
+    let (again, report) = s.array.compute_with(&ComputeOptions::default()).unwrap();
+    assert_same(&again, &want, "second run");
+    assert_eq!(report.io.missing_as_nodata, 0);
+    assert!(!server.log().iter().any(|r| r.path.contains("missing")));
+}
+
+#[test]
 fn a_block_reads_only_the_items_it_touches() {
     let server = Server::start(Some(dir())).unwrap();
     let s = stack(&items(&server), &options(32), reader(StoreOptions::default())).unwrap();

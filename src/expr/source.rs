@@ -170,6 +170,10 @@ pub struct IoCounters {
     /// (a task's time minus this is its computing)
     #[serde(default)]
     pub wait_us: u64,
+    /// objects found missing (HTTP 404/410, no such file) that a reader chose to read as
+    /// nodata instead of failing (a stack's `missing_as_nodata`)
+    #[serde(default)]
+    pub missing_as_nodata: u64,
 }
 
 /// Retries by what made them.
@@ -209,6 +213,7 @@ impl IoCounters {
             hedges: d(self.hedges, before.hedges),
             hedges_won: d(self.hedges_won, before.hedges_won),
             wait_us: d(self.wait_us, before.wait_us),
+            missing_as_nodata: d(self.missing_as_nodata, before.missing_as_nodata),
         }
     }
 
@@ -227,6 +232,7 @@ impl IoCounters {
             hedges: self.hedges + other.hedges,
             hedges_won: self.hedges_won + other.hedges_won,
             wait_us: self.wait_us + other.wait_us,
+            missing_as_nodata: self.missing_as_nodata + other.missing_as_nodata,
         }
     }
 }

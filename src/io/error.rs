@@ -142,6 +142,22 @@ pub enum IoError {
 }
 
 impl IoError {
+    /// The object the error is about (redacted URL, or a file's path), when it names one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            IoError::Status { url, .. }
+            | IoError::Network { url, .. }
+            | IoError::OutOfRange { url, .. }
+            | IoError::Missing { url, .. }
+            | IoError::Format { url, .. }
+            | IoError::Unsupported { url, .. }
+            | IoError::Tile { url, .. }
+            | IoError::Window { url, .. } => Some(url),
+            IoError::File { path, .. } => Some(path),
+            IoError::UnsupportedHref { .. } | IoError::Client(_) => None,
+        }
+    }
+
     /// Whether the error says the object does not exist: a missing file, HTTP 404 or 410, or
     /// [`IoError::Missing`].
     pub fn is_not_found(&self) -> bool {

@@ -49,6 +49,7 @@ pub struct StoreMeter {
     pub(crate) hedges: AtomicU64,
     pub(crate) hedges_won: AtomicU64,
     pub(crate) wait_us: AtomicU64,
+    pub(crate) missing_as_nodata: AtomicU64,
     /// requests being sent or received
     pub(crate) in_flight: AtomicU64,
     /// finished requests nobody has taken yet (the last `REQUEST_LOG` of them)
@@ -89,6 +90,7 @@ impl StoreMeter {
             hedges: get(&self.hedges),
             hedges_won: get(&self.hedges_won),
             wait_us: get(&self.wait_us),
+            missing_as_nodata: get(&self.missing_as_nodata),
         }
     }
 

@@ -224,6 +224,12 @@ impl ObjectStore {
         self.inner.meter.snapshot()
     }
 
+    /// Counts one missing object a reader read as nodata instead of failing (the report's
+    /// `missing_as_nodata`). One atomic add.
+    pub(crate) fn count_missing_as_nodata(&self) {
+        self.inner.meter.missing_as_nodata.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The store's counters as an [`IoMeter`], for sources reading through it (the execution
     /// report sums them over a run).
     pub fn meter(&self) -> Arc<dyn IoMeter> {

@@ -133,6 +133,12 @@ pub struct StackOptions {
     pub rescale: bool,
     /// the pixel point the x/y coordinates name
     pub xy_coords: XyCoords,
+    /// an asset that does not exist (HTTP 404 or 410, no such file) reads as `fill_value`
+    /// instead of failing the run, as stackstac's default `errors_as_nodata` treats HTTP 404;
+    /// each such asset is asked for once, counted in the execution report
+    /// (`io.missing_as_nodata`) and listed by [`Stack::missing`]. Other errors still fail.
+    #[serde(default)]
+    pub missing_as_nodata: bool,
 }
 
 impl Default for StackOptions {
@@ -147,6 +153,7 @@ impl Default for StackOptions {
             fill_value: f32::NAN,
             rescale: true,
             xy_coords: XyCoords::Center,
+            missing_as_nodata: false,
         }
     }
 }
@@ -179,9 +186,28 @@ pub struct Stack {
     pub spec: RasterSpec,
     /// coordinates along each dim
     pub coords: StackCoords,
+    /// what its reads share (the missing assets found so far among them)
+    context: Arc<StackContext>,
+}
+
+/// An asset found missing and read as nodata (see [`StackOptions::missing_as_nodata`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct MissingAsset {
+    /// the item's id
+    pub item: String,
+    /// the asset's name
+    pub asset: String,
+    /// the URL asked for, signatures redacted
+    pub url: String,
 }
 
 impl Stack {
+    /// The assets found missing and read as nodata by the computations so far (only with
+    /// [`StackOptions::missing_as_nodata`]), sorted. O(their number).
+    pub fn missing(&self) -> Vec<MissingAsset> {
+        self.context.missing()
+    }
+
     /// Bytes the whole stack would take in memory (f32), as the tutorial prints.
     pub fn nbytes(&self) -> u64 {
         self.array.shape().iter().product::<usize>() as u64 * 4
@@ -362,13 +388,23 @@ pub fn stack(items: &ItemCollection, options: &StackOptions, reader: Arc<CogRead
         target,
         options.fill_value,
         options.rescale,
+        options.missing_as_nodata,
     ));
     let shape = [sorted.len(), options.assets.len(), spec.shape.0, spec.shape.1];
     let block = [1, 1, options.chunks_yx.0.max(1), options.chunks_yx.1.max(1)];
     let made_from = serde_json::json!({ "kind": "stack", "items": items, "options": options });
-    let array = Array::from_source(&shape, &block[..], Arc::new(StackSource::new(ctx, refs, made_from)))
-        .with_dims(&["time", "band", "y", "x"]);
-    Ok(Stack { array, spec, coords })
+    let array = Array::from_source(
+        &shape,
+        &block[..],
+        Arc::new(StackSource::new(ctx.clone(), refs, made_from)),
+    )
+    .with_dims(&["time", "band", "y", "x"]);
+    Ok(Stack {
+        array,
+        spec,
+        coords,
+        context: ctx,
+    })
 }
 
 fn bounds_of(points: &[(f64, f64)]) -> Bounds {

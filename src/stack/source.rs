@@ -9,13 +9,13 @@ use ndarray::{s, Array3, Array4, ArrayD, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use tokio::task::JoinHandle;
 
-use super::{RasterSpec, StackError};
+use super::{MissingAsset, RasterSpec, StackError};
 use crate::expr::{
     ChunkSource, DecodeSpec, DecodeTable, IoMeter, Prefetch, RawBlock, SourceData, SourceError, StoredType,
 };
 use crate::geo::{Affine, Bounds, Crs};
 use crate::io::tiff::{SampleType, Segments};
-use crate::io::{CogFile, CogReader, TileWindow};
+use crate::io::{CogFile, CogReader, IoError, TileWindow};
 
 /// A pixel-centre coordinate this close to a source pixel edge counts as on it: the tie goes
 /// to the pixel east/south, as GDAL's nearest neighbour does (floating point rounding would
@@ -68,6 +68,10 @@ pub(super) struct StackContext {
     pub target: Crs,
     pub fill: f32,
     pub rescale: bool,
+    /// read a missing asset as `fill` (see `StackOptions::missing_as_nodata`)
+    missing_as_nodata: bool,
+    /// the assets found missing so far, by href
+    missing: Mutex<HashMap<String, MissingAsset>>,
     crs: Mutex<HashMap<u32, Crs>>,
     tables: Mutex<HashMap<TableKey, Arc<DecodeTable>>>,
 }
@@ -76,16 +80,69 @@ pub(super) struct StackContext {
 type TableKey = Option<(StoredType, u64, u64, Option<u64>, bool)>;
 
 impl StackContext {
-    pub fn new(reader: Arc<CogReader>, spec: RasterSpec, target: Crs, fill: f32, rescale: bool) -> Self {
+    pub fn new(
+        reader: Arc<CogReader>,
+        spec: RasterSpec,
+        target: Crs,
+        fill: f32,
+        rescale: bool,
+        missing_as_nodata: bool,
+    ) -> Self {
         StackContext {
             reader,
             spec,
             target,
             fill,
             rescale,
+            missing_as_nodata,
+            missing: Mutex::default(),
             crs: Mutex::default(),
             tables: Mutex::default(),
         }
+    }
+
+    /// The missing assets read as nodata so far, sorted.
+    pub fn missing(&self) -> Vec<MissingAsset> {
+        let mut out: Vec<MissingAsset> = self
+            .missing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether `asset` is known missing (so a block reads it as nodata without a request).
+    fn known_missing(&self, asset: &AssetRef) -> bool {
+        self.missing_as_nodata
+            && self
+                .missing
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&asset.href)
+    }
+
+    /// Whether a failed read of `asset` reads as nodata: it says the object is missing and
+    /// the stack was asked to; the first time, the asset is recorded and counted.
+    fn as_nodata(&self, asset: &AssetRef, error: &IoError) -> bool {
+        if !self.missing_as_nodata || !error.is_not_found() {
+            return false;
+        }
+        let mut missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
+        if !missing.contains_key(&asset.href) {
+            missing.insert(
+                asset.href.clone(),
+                MissingAsset {
+                    item: asset.item.clone(),
+                    asset: asset.asset.clone(),
+                    url: error.url().unwrap_or_default().to_string(),
+                },
+            );
+            self.reader.store().count_missing_as_nodata();
+        }
+        true
     }
 
     /// The decode table of a stored type and spec (`None`: every code decodes to the fill),
@@ -382,7 +439,14 @@ async fn fetch_plane(
         asset: asset.asset.clone(),
         source: Box::new(source),
     };
-    let file = ctx.reader.open(&asset.href).await.map_err(read_error)?;
+    if ctx.known_missing(&asset) {
+        return Ok(None);
+    }
+    let file = match ctx.reader.open(&asset.href).await {
+        Ok(file) => file,
+        Err(e) if ctx.as_nodata(&asset, &e) => return Ok(None),
+        Err(e) => return Err(read_error(e)),
+    };
     let header = file.header();
     let geo = header.geo.clone().ok_or_else(|| StackError::NoGeoreference {
         item: asset.item.clone(),

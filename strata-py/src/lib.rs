@@ -42,7 +42,7 @@ fn bounds(b: Option<(f64, f64, f64, f64)>) -> Option<Bounds> {
 /// stackstac's `stack`: the items (a FeatureCollection as JSON text) as a lazy `(time, band,
 /// y, x)` array on one grid. Reads each asset's header (one range request each), no pixels.
 #[pyfunction]
-#[pyo3(signature = (items_json, assets, epsg = None, bounds = None, bounds_latlon = None, resolution = None, chunksize = None, fill_value = f32::NAN, rescale = true, xy_coords = "center"))]
+#[pyo3(signature = (items_json, assets, epsg = None, bounds = None, bounds_latlon = None, resolution = None, chunksize = None, fill_value = f32::NAN, rescale = true, xy_coords = "center", missing_as_nodata = false))]
 #[allow(clippy::too_many_arguments)]
 fn _stack(
     py: Python<'_>,
@@ -56,6 +56,7 @@ fn _stack(
     fill_value: f32,
     rescale: bool,
     xy_coords: &str,
+    missing_as_nodata: bool,
 ) -> PyResult<PyDataArray> {
     let items = ItemCollection::from_json(items_json.as_bytes(), "items").map_err(err)?;
     let defaults = StackOptions::default();
@@ -77,6 +78,7 @@ fn _stack(
                 )))
             }
         },
+        missing_as_nodata,
     };
     let reader = Arc::new(CogReader::new(store()?));
     let s = py
@@ -135,10 +137,19 @@ fn _compute<'py>(
     }
     let opts = convert::options(options)?;
     let data = lazy.clone();
-    let (values, _report) = run::interruptible(py, opts, progress, move |o| {
+    let (values, report) = run::interruptible(py, opts, progress, move |o| {
         let refs: Vec<&strata::Array> = data.iter().map(DataArray::data).collect();
         strata::compute_many(&refs, &o)
     })?;
+    let missing = report.io.missing_as_nodata;
+    if missing > 0 {
+        // what stackstac's errors_as_nodata hides, said once per run
+        let message = std::ffi::CString::new(format!(
+            "strata: {missing} missing asset(s) (HTTP 404/410) were read as nodata (missing_as_nodata=True)"
+        ))
+        .expect("no NUL in the message");
+        PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &message, 1)?;
+    }
     let out = PyList::empty(py);
     for (a, v) in lazy.iter().zip(values) {
         out.append((v.into_pyarray(py), convert::labels(py, a)?))?;

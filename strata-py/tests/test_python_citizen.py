@@ -124,3 +124,28 @@ def test_the_type_stubs_name_every_method_the_classes_have():
         runtime = {m for m in vars(getattr(_strata, name)) if not m.startswith("_")}
         missing = runtime - declared[name]
         assert not missing, f"{name}: {sorted(missing)} not in _strata.pyi"
+
+
+def test_a_missing_asset_fails_by_default_and_reads_as_nodata_when_asked(items):
+    import copy
+    import warnings
+
+    broken = copy.deepcopy(items)
+    first = broken["features"][0]
+    href = first["assets"]["red"]["href"]
+    first["assets"]["red"]["href"] = href.rsplit("/", 1)[0] + "/no-such-scene.tif"
+    bbox = (-122.45, 37.76, -122.41, 37.79)
+    want = strata.stack(items, assets=["red", "green"], bounds_latlon=bbox, resolution=30).compute(progress=False)
+    with pytest.raises(strata.StrataError, match="no-such-scene"):
+        strata.stack(broken, assets=["red", "green"], bounds_latlon=bbox, resolution=30).compute(progress=False)
+    lenient = strata.stack(broken, assets=["red", "green"], bounds_latlon=bbox, resolution=30, missing_as_nodata=True)
+    with pytest.warns(UserWarning, match="1 missing asset"):
+        got = lenient.compute(progress=False)
+    t = list(got.id.values).index(first["id"])
+    assert np.isnan(got.values[t, 0]).all()
+    expected = want.values.copy()
+    expected[t, 0] = np.nan
+    np.testing.assert_array_equal(got.values, expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run that met none says nothing
+        strata.stack(items, assets=["red"], bounds_latlon=bbox, resolution=30, missing_as_nodata=True).compute(progress=False)

@@ -124,6 +124,7 @@ def stack(
     fill_value: float = float("nan"),
     rescale: bool = True,
     xy_coords: str = "center",
+    missing_as_nodata: bool = False,
 ) -> DataArray:
     """stackstac's ``stack``: STAC items as a lazy ``(time, band, y, x)`` float32 array on one
     grid (``epsg``, ``bounds`` or ``bounds_latlon``, ``resolution``), nodata and uncovered
@@ -133,7 +134,10 @@ def stack(
     FeatureCollection dict or its JSON text. ``assets``: the bands, in order (default: every
     asset of the first item, sorted). ``xy_coords``: what the x/y coordinates name, the
     pixels' ``"center"`` (strata's default, what rioxarray expects) or ``"topleft"``
-    (stackstac's default). Reads one header per asset, no pixels.
+    (stackstac's default). ``missing_as_nodata``: an asset that does not exist (HTTP 404 or
+    410) reads as ``fill_value`` instead of failing, as stackstac's default ``errors_as_nodata``
+    treats 404s; a compute that met any warns how many (``UserWarning``). Reads one header per
+    asset, no pixels.
     """
     text = _items_json(items)
     if assets is None:
@@ -151,6 +155,7 @@ def stack(
         fill_value=float(fill_value),
         rescale=rescale,
         xy_coords=xy_coords,
+        missing_as_nodata=bool(missing_as_nodata),
     )
 
 
