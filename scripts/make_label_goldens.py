@@ -4,10 +4,10 @@ and NaN, and what xarray gives for the calendar operations strata offers on labe
 resample (MS, QS, YS, W, D and multiples) with mean and median (and, monthly, sum, min, max,
 count, std and var), groupby time.month and time.season with every one of those,
 rolling(time=k) mean, sum, min and max, std and var over time (ddof 0 and 1), the ufuncs
-sqrt, exp, log and abs, and NaN-skipping quantiles (numpy's linear method) over time, per month
+sqrt, exp, log and abs, stackstac's mosaic (last or first on top), and NaN-skipping quantiles (numpy's linear method) over time, per month
 and per season.
 
-Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray; CI never runs this)
+Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray, stackstac; CI never runs this)
 """
 import json
 import os
@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import stackstac
 import xarray as xr
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "data", "labelled")
@@ -78,6 +79,8 @@ for k in [1, 3, 5]:
 for ddof in [0, 1]:
     case(f"std_ddof{ddof}", da.std("time", ddof=ddof), "y")
     case(f"var_ddof{ddof}", da.var("time", ddof=ddof), "y")
+case("mosaic", stackstac.mosaic(da, dim="time"), "y")
+case("mosaic_reverse", stackstac.mosaic(da, dim="time", reverse=True), "y")
 with np.errstate(invalid="ignore", divide="ignore"):
     for name, fn in [("sqrt", np.sqrt), ("exp", np.exp), ("log", np.log), ("abs", np.abs)]:
         case(f"ufunc_{name}", fn(da), "time")

@@ -2,6 +2,7 @@
 //! made by `scripts/make_label_goldens.py`): resample at every frequency strata knows, groupby
 //! month and season, with every NaN-skipping reduction xarray offers on them; rolling means,
 //! sums, minima and maxima; std and var over time; the ufuncs sqrt, exp, log and abs;
+//! stackstac's mosaic;
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
 
@@ -82,6 +83,8 @@ fn build(name: &str, da: &DataArray) -> DataArray {
         }
         ["std", ddof] => da.std("time", ddof[4..].parse().unwrap()).unwrap(),
         ["var", ddof] => da.var("time", ddof[4..].parse().unwrap()).unwrap(),
+        ["mosaic"] => da.mosaic("time", false).unwrap(),
+        ["mosaic", "reverse"] => da.mosaic("time", true).unwrap(),
         ["ufunc", "sqrt"] => da.sqrt(),
         ["ufunc", "exp"] => da.exp(),
         ["ufunc", "log"] => da.log(),
@@ -117,7 +120,7 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
     let gpu = common::gpu::device();
     let all = cases();
     let cases = all["cases"].as_object().unwrap();
-    assert!(cases.len() >= 66, "{} cases", cases.len());
+    assert!(cases.len() >= 68, "{} cases", cases.len());
     for chunks in [[24, 3, 4], [5, 2, 3]] {
         let da = cube(chunks);
         for (name, case) in cases {

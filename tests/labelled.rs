@@ -150,6 +150,49 @@ fn nearest_labels_pick_a_pixels_time_series_as_xarray_does() {
 }
 
 #[test]
+fn mosaic_takes_the_top_valid_value_as_stackstac_does() {
+    let nan = f32::NAN;
+    // (time 4, x 3): by hand, last on top gives [3, 2, NaN]; first on top [1, 2, NaN]
+    let v = Array::from_shape_vec((4, 3), vec![1.0, nan, nan, nan, 2.0, nan, 3.0, nan, nan, nan, nan, nan])
+        .unwrap()
+        .into_dyn();
+    let times: Vec<_> = times()[..4].to_vec();
+    for chunks in [[4, 3], [1, 2], [3, 1]] {
+        let da = DataArray::new(
+            Lazy::from_ndarray(v.clone(), chunks),
+            &["time", "x"],
+            vec![
+                Coord::index("time", CoordValues::Time(times.clone())),
+                Coord::index("x", CoordValues::F64(vec![10.0, 20.0, 30.0])),
+            ],
+        )
+        .unwrap();
+        for (reverse, want) in [(false, [3.0, 2.0, nan]), (true, [1.0, 2.0, nan])] {
+            let m = da.mosaic("time", reverse).unwrap();
+            assert_eq!(m.dims(), ["x"]);
+            assert!(m.coord("time").is_none());
+            assert_eq!(f64s(&m, "x"), [10.0, 20.0, 30.0]);
+            let got = m.values().unwrap();
+            for (g, w) in got.iter().zip(want) {
+                assert!(
+                    g == &w || (g.is_nan() && w.is_nan()),
+                    "{chunks:?} reverse {reverse}: {got} vs {want:?}"
+                );
+            }
+        }
+    }
+    // on the cube: time 4 has every value, so it shows; the id along time goes with the dim
+    let m = cube().mosaic("time", false).unwrap();
+    assert_eq!(m.dims(), ["band", "y", "x"]);
+    assert!(m.coord("id").is_none() && m.coord("band").is_some());
+    assert_eq!(m.values().unwrap()[[1, 2, 3]], 4123.0);
+    // first on top: time 0's values, 100 b + 10 y + x
+    let m = cube().mosaic("time", true).unwrap();
+    assert_eq!(m.values().unwrap()[[1, 2, 3]], 123.0);
+    assert!(matches!(cube().mosaic("depth", false), Err(LabelError::NoDim { .. })));
+}
+
+#[test]
 fn label_slices_run_in_the_coordinates_order() {
     let da = cube();
     // descending y: from the larger value down, both ends included, ends need not be labels

@@ -209,7 +209,12 @@ impl DataArray {
             .iter()
             .map(|d| self.axis(d).map(|a| a as isize))
             .collect::<Result<_, _>>()?;
-        let data = self.data.reduce(op, Axes::Some(axes));
+        Ok(self.reduced_to(self.data.reduce(op, Axes::Some(axes)), dims))
+    }
+
+    /// `data`, which has this array's dims less `dims`, labelled as a reduction over `dims`
+    /// labels it: those dims and every coordinate along them dropped.
+    fn reduced_to(&self, data: Array, dims: &[&str]) -> DataArray {
         let kept: Vec<String> = self
             .dims
             .iter()
@@ -222,13 +227,49 @@ impl DataArray {
             .filter(|c| c.dim.as_deref().is_none_or(|d| !dims.contains(&d)))
             .cloned()
             .collect();
-        Ok(DataArray {
+        DataArray {
             data: data.with_dims(&kept),
             dims: kept,
             coords,
             held: None,
             ..self.clone()
-        })
+        }
+    }
+
+    /// stackstac's `mosaic(arr, dim)`: flattens `dim` by taking, per pixel, the first valid
+    /// (non-NaN) value from the top: the last step is on top, or the first with `reverse`.
+    /// The dim and its coordinates are dropped; a pixel NaN in every step stays NaN. Lazy: a
+    /// balanced tree of `fillna` over the steps (exact: values are only chosen, never
+    /// computed), fused with the work around it.
+    ///
+    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::EmptyDim`] for a dim of length 0.
+    pub fn mosaic(&self, dim: &str, reverse: bool) -> Result<DataArray, LabelError> {
+        let axis = self.axis(dim)?;
+        let n = self.shape()[axis];
+        if n == 0 {
+            return Err(LabelError::EmptyDim {
+                op: "mosaic",
+                dim: dim.to_string(),
+            });
+        }
+        let step = |i: usize| self.data.index(axis as isize, i as isize);
+        // the steps from the top down; any split of them mosaics the same (fillna is
+        // associative), so halves keep the expression's depth logarithmic
+        let order: Vec<usize> = if reverse {
+            (0..n).collect()
+        } else {
+            (0..n).rev().collect()
+        };
+        fn over(steps: &[usize], step: &dyn Fn(usize) -> Array) -> Array {
+            match steps {
+                [i] => step(*i),
+                _ => {
+                    let (top, below) = steps.split_at(steps.len() / 2);
+                    over(top, step).binary(BinaryOp::FillNan, &over(below, step))
+                }
+            }
+        }
+        Ok(self.reduced_to(over(&order, &step), &[dim]))
     }
 
     /// The NaN-skipping mean over `dim` (xarray's `mean(dim=...)` on floats).

@@ -565,6 +565,13 @@ impl PyDataArray {
         })
     }
 
+    /// stackstac's `mosaic(arr, dim)`: per pixel the first non-NaN value from the top (the
+    /// last step, or the first with `reverse=True`); the dim is dropped. Exact and lazy.
+    #[pyo3(signature = (dim = "time", reverse = false))]
+    fn mosaic(&self, dim: &str, reverse: bool) -> PyResult<PyDataArray> {
+        self.inner.mosaic(dim, reverse).map(Self::wrap).map_err(err)
+    }
+
     /// The NaN-skipping `q`-th quantile over `dim` (numpy's linear method); a scalar
     /// `quantile` coordinate.
     fn quantile(&self, q: f64, dim: &str) -> PyResult<PyDataArray> {

@@ -169,6 +169,30 @@ def test_nearest_labels_match_xarray(chunks):
         s.sel(x=500.0, method="pad")
 
 
+def top_valid(v, reverse):
+    """Per pixel, the first non-NaN value going down from the top step: an oracle by loops."""
+    out = np.full(v.shape[1:], np.nan, np.float32)
+    for t in range(v.shape[0]) if reverse else reversed(range(v.shape[0])):
+        hole = np.isnan(out)
+        out[hole] = v[t][hole]
+    return out
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_mosaic_takes_the_top_valid_value(chunks):
+    x = cube(8)
+    s = strata.from_xarray(x, chunks=chunks)
+    for reverse in (False, True):
+        got = strata.mosaic(s, dim="time", reverse=reverse).compute(progress=False)
+        assert got.dims == ("y", "x") and "time" not in got.coords
+        np.testing.assert_array_equal(got.values, top_valid(x.values, reverse))
+    # another nodata: zeros are holes, and stay where every step is zero
+    z = x.fillna(0.0)
+    got = strata.mosaic(strata.from_xarray(z, chunks=chunks), nodata=0.0).compute(progress=False)
+    want = np.nan_to_num(top_valid(np.where(z.values == 0, np.nan, z.values), False), nan=0.0)
+    np.testing.assert_array_equal(got.values, want)
+
+
 def test_bit_flags_of_a_qa_band_match_numpy():
     # Landsat QA_PIXEL codes as stackstac gives them (float, NaN where no scene covers)
     rng = np.random.default_rng(7)

@@ -41,6 +41,7 @@ from ._xr import to_xarray, from_xarray
 
 __all__ = [
     "stack",
+    "mosaic",
     "search",
     "compute",
     "config",
@@ -157,6 +158,16 @@ def stack(
         xy_coords=xy_coords,
         missing_as_nodata=bool(missing_as_nodata),
     )
+
+
+def mosaic(arr: DataArray, dim: str = "time", *, reverse: bool = False, nodata: float = float("nan")) -> DataArray:
+    """stackstac's ``mosaic``: flattens ``dim`` by taking, per pixel, the first valid value from
+    the top (the last step; the first with ``reverse=True``). ``nodata``: the value that is not
+    valid (NaN by default; another value is treated as missing, and stays where every step has
+    it). Lazy and exact (values are chosen, never computed)."""
+    if nodata != nodata:
+        return arr.mosaic(dim, reverse)
+    return arr.where(arr != nodata).mosaic(dim, reverse).fillna(nodata)
 
 
 def search(
