@@ -4,7 +4,8 @@ and NaN, and what xarray gives for the calendar operations strata offers on labe
 resample (MS, QS, YS, W, D and multiples) with mean and median (and, monthly, sum, min, max,
 count, std and var), groupby time.month and time.season with every one of those,
 rolling(time=k) mean, sum, min and max, std and var over time (ddof 0 and 1), the ufuncs
-sqrt, exp, log and abs, stackstac's mosaic (last or first on top), and NaN-skipping quantiles (numpy's linear method) over time, per month
+sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count;
+exact and trimmed), and NaN-skipping quantiles (numpy's linear method) over time, per month
 and per season.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray, stackstac; CI never runs this)
@@ -79,6 +80,11 @@ for k in [1, 3, 5]:
 for ddof in [0, 1]:
     case(f"std_ddof{ddof}", da.std("time", ddof=ddof), "y")
     case(f"var_ddof{ddof}", da.var("time", ddof=ddof), "y")
+for spec, windows, boundary in [("x2", {"x": 2}, "exact"), ("y3x2", {"y": 3, "x": 2}, "exact"),
+                                 ("time4", {"time": 4}, "exact"), ("time5trim", {"time": 5}, "trim")]:
+    c = da.coarsen(windows, boundary=boundary)
+    for op in ["mean", "sum", "min", "max", "count"]:
+        case(f"coarsen_{spec}_{op}", getattr(c, op)(), "time")
 case("mosaic", stackstac.mosaic(da, dim="time"), "y")
 case("mosaic_reverse", stackstac.mosaic(da, dim="time", reverse=True), "y")
 with np.errstate(invalid="ignore", divide="ignore"):

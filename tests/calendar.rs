@@ -2,7 +2,7 @@
 //! made by `scripts/make_label_goldens.py`): resample at every frequency strata knows, groupby
 //! month and season, with every NaN-skipping reduction xarray offers on them; rolling means,
 //! sums, minima and maxima; std and var over time; the ufuncs sqrt, exp, log and abs;
-//! stackstac's mosaic;
+//! stackstac's mosaic; coarsen windows;
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
 
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use ndarray::ArrayD;
 use serde_json::Value;
-use strata::labelled::{Coord, CoordValues, DataArray, LabelError};
+use strata::labelled::{Boundary, Coarsen, Coord, CoordValues, DataArray, LabelError};
 use strata::{Array, Backend, ComputeOptions, ReduceOp};
 
 fn dir() -> PathBuf {
@@ -83,6 +83,17 @@ fn build(name: &str, da: &DataArray) -> DataArray {
         }
         ["std", ddof] => da.std("time", ddof[4..].parse().unwrap()).unwrap(),
         ["var", ddof] => da.var("time", ddof[4..].parse().unwrap()).unwrap(),
+        ["coarsen", spec, op] => {
+            let c = coarsen(da, spec);
+            match op {
+                "mean" => c.mean(),
+                "sum" => c.sum(),
+                "min" => c.min(),
+                "max" => c.max(),
+                "count" => c.count(),
+                _ => panic!("no coarsen {op}"),
+            }
+        }
         ["mosaic"] => da.mosaic("time", false).unwrap(),
         ["mosaic", "reverse"] => da.mosaic("time", true).unwrap(),
         ["ufunc", "sqrt"] => da.sqrt(),
@@ -104,6 +115,26 @@ fn build(name: &str, da: &DataArray) -> DataArray {
     }
 }
 
+/// The windows a case's name spells (`y3x2`: 3 along y, 2 along x; `time5trim`: 5 along
+/// time, the rest trimmed).
+fn coarsen(da: &DataArray, spec: &str) -> Coarsen {
+    let (spec, boundary) = match spec.strip_suffix("trim") {
+        Some(s) => (s, Boundary::Trim),
+        None => (spec, Boundary::Exact),
+    };
+    let mut windows = Vec::new();
+    let mut rest = spec;
+    while !rest.is_empty() {
+        let name_len = rest.find(|c: char| c.is_ascii_digit()).unwrap();
+        let digits = rest[name_len..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(rest.len(), |d| d + name_len);
+        windows.push((&rest[..name_len], rest[name_len..digits].parse::<usize>().unwrap()));
+        rest = &rest[digits..];
+    }
+    da.coarsen(&windows, boundary).unwrap()
+}
+
 fn labels_of(da: &DataArray, dim: &str) -> Vec<Value> {
     match &da.coord(dim).unwrap_or_else(|| panic!("no {dim} coordinate")).values {
         CoordValues::Time(t) => t
@@ -120,7 +151,7 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
     let gpu = common::gpu::device();
     let all = cases();
     let cases = all["cases"].as_object().unwrap();
-    assert!(cases.len() >= 68, "{} cases", cases.len());
+    assert!(cases.len() >= 88, "{} cases", cases.len());
     for chunks in [[24, 3, 4], [5, 2, 3]] {
         let da = cube(chunks);
         for (name, case) in cases {

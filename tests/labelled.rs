@@ -4,8 +4,9 @@
 
 use chrono::{TimeZone, Utc};
 use ndarray::{Array, ArrayD};
+use strata::geo::Affine;
 use strata::geo::XyCoords;
-use strata::labelled::{Coord, CoordValues, DataArray, DropHow, GeoAttrs, Label, LabelError};
+use strata::labelled::{Boundary, Coord, CoordValues, DataArray, DropHow, GeoAttrs, Label, LabelError};
 use strata::Array as Lazy;
 
 fn times() -> Vec<chrono::DateTime<Utc>> {
@@ -190,6 +191,53 @@ fn mosaic_takes_the_top_valid_value_as_stackstac_does() {
     let m = cube().mosaic("time", true).unwrap();
     assert_eq!(m.values().unwrap()[[1, 2, 3]], 123.0);
     assert!(matches!(cube().mosaic("depth", false), Err(LabelError::NoDim { .. })));
+}
+
+#[test]
+fn coarsen_aggregates_windows_and_keeps_the_grid_georeferenced() {
+    let da = cube();
+    let c = da.coarsen(&[("x", 2)], Boundary::Exact).unwrap();
+    let mean = c.mean();
+    assert_eq!(mean.shape(), [5, 2, 3, 2]);
+    // pixel-centre labels: each window's centre; the grid's corner stays where it was
+    assert_eq!(f64s(&mean, "x"), [550_030.0, 550_090.0]);
+    assert_eq!(mean.attrs().resolution, Some((60.0, 30.0)));
+    assert_eq!(mean.transform(), da.transform().map(|t| Affine { a: 60.0, ..t }));
+    let v = mean.values().unwrap();
+    // value 1000 t + 100 b + 10 y + x: windows (x 0, 1) and (2, 3); at time 3 pixel (0, 0)
+    // is NaN, so its window's mean is the other value
+    assert_eq!((v[[0, 0, 0, 0]], v[[0, 0, 0, 1]], v[[3, 0, 0, 0]]), (0.5, 2.5, 3001.0));
+    assert_eq!(c.count().values().unwrap()[[3, 0, 0, 0]], 1.0);
+    assert_eq!(c.max().values().unwrap()[[2, 1, 2, 1]], 2123.0);
+    assert!(c.sum().values().unwrap()[[1, 1, 0, 0]] == 0.0); // band 1 is NaN at time 1
+    let both = da.coarsen(&[("y", 3), ("x", 4)], Boundary::Exact).unwrap().min();
+    assert_eq!(both.shape(), [5, 2, 1, 1]);
+    assert_eq!(f64s(&both, "y"), [4_180_045.0]);
+    assert_eq!(both.values().unwrap()[[3, 1, 0, 0]], 3101.0); // (0, 0) NaN at time 3
+                                                              // 4 is not a multiple of 3: refused, or trimmed to one window of x 0..3
+    let err = da.coarsen(&[("x", 3)], Boundary::Exact).unwrap_err();
+    assert!(
+        matches!(&err, LabelError::Coarsen { dim, size: 4, window: 3, .. } if dim == "x"),
+        "{err}"
+    );
+    let trimmed = da.coarsen(&[("x", 3)], Boundary::Trim).unwrap().mean();
+    assert_eq!(f64s(&trimmed, "x"), [550_045.0]);
+    assert_eq!(trimmed.values().unwrap()[[0, 0, 0, 0]], 1.0);
+    assert!(matches!(
+        da.coarsen(&[("x", 0)], Boundary::Trim),
+        Err(LabelError::Coarsen { .. })
+    ));
+    assert!(matches!(
+        da.coarsen(&[("x", 5)], Boundary::Trim),
+        Err(LabelError::Coarsen { .. })
+    ));
+    // time windows: names along time (item ids) are dropped, times are the windows' means
+    let t = da.coarsen(&[("time", 5)], Boundary::Exact).unwrap().mean();
+    assert!(t.coord("id").is_none());
+    match &t.coord("time").unwrap().values {
+        CoordValues::Time(v) => assert_eq!(v.len(), 1),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@
 //! ```
 
 mod align;
+mod coarsen;
 mod compute;
 mod coords;
 mod groupby;
@@ -33,6 +34,7 @@ use crate::array::{human_bytes, Array};
 use crate::geo::{Affine, XyCoords};
 
 pub use align::Join;
+pub use coarsen::{Boundary, Coarsen};
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
 pub use groupby::{Rolling, TimeGroups};
@@ -89,6 +91,18 @@ pub enum LabelError {
         distance: f64,
         /// the tolerance given
         tolerance: f64,
+    },
+    /// A coarsening window that does not fit its dim.
+    #[error("coarsen: {dim:?} has {size} steps, window {window}: {why}")]
+    Coarsen {
+        /// the dim
+        dim: String,
+        /// its length
+        size: usize,
+        /// the window asked for
+        window: usize,
+        /// what is wrong
+        why: String,
     },
     /// A nearest-label selection on a coordinate whose labels have no distance (names).
     #[error("sel(method=\"nearest\") along {dim:?}: its labels are {coord_type}, which have no distance")]

@@ -6,12 +6,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySlice, PyTuple};
 use strata::expr::BinaryOp;
-use strata::labelled::{DataArray, DropHow, Label};
+use strata::labelled::{Boundary, DataArray, DropHow, Label};
 use strata::{BoundaryMode, ReduceOp, Slice};
 
 use crate::convert::label;
 use crate::errors::err;
-use crate::groups::{Grouping, PyGroupBy, PyResample, PyRolling};
+use crate::groups::{Grouping, PyCoarsen, PyGroupBy, PyResample, PyRolling};
 
 /// A lazy labelled array: dims, coordinates, CRS and an expression strata plans and runs in
 /// chunks on the GPU or the CPU. `compute()` returns an `xarray.DataArray`.
@@ -603,6 +603,32 @@ impl PyDataArray {
     fn rolling(&self, window: Option<&Bound<'_, PyDict>>) -> PyResult<PyRolling> {
         let (dim, k) = one_entry::<usize>(window, "rolling(time=3)")?;
         Ok(PyRolling::new(self.inner.rolling(&dim, k).map_err(err)?))
+    }
+
+    /// Windows of whole steps, `coarsen(x=4, y=4, boundary="exact")` (or `"trim"`), reduced
+    /// with `mean/sum/min/max/count`; x/y keep their georeferencing (resolution times k).
+    #[pyo3(signature = (boundary = "exact", **windows))]
+    fn coarsen(&self, boundary: &str, windows: Option<&Bound<'_, PyDict>>) -> PyResult<PyCoarsen> {
+        let boundary = match boundary {
+            "exact" => Boundary::Exact,
+            "trim" => Boundary::Trim,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "boundary={other:?}: strata knows \"exact\" and \"trim\""
+                )))
+            }
+        };
+        let mut pairs: Vec<(String, usize)> = Vec::new();
+        if let Some(w) = windows {
+            for (dim, k) in w.iter() {
+                pairs.push((dim.extract()?, k.extract()?));
+            }
+        }
+        if pairs.is_empty() {
+            return Err(PyValueError::new_err("coarsen needs a window, as coarsen(x=4, y=4)"));
+        }
+        let refs: Vec<(&str, usize)> = pairs.iter().map(|(d, k)| (d.as_str(), *k)).collect();
+        Ok(PyCoarsen::new(self.inner.coarsen(&refs, boundary).map_err(err)?))
     }
 
     /// scipy's `gaussian_filter(x, sigma, mode=..., truncate=4.0)` over every dim (`sigma` a

@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use strata::labelled::{CalendarBins, Rolling, TimeGroups};
+use strata::labelled::{CalendarBins, Coarsen, Rolling, TimeGroups};
 use strata::ReduceOp;
 
 use crate::array::PyDataArray;
@@ -136,5 +136,42 @@ impl PyRolling {
     /// The smallest value of every window.
     fn min(&self) -> PyDataArray {
         PyDataArray::wrap(self.windows.min())
+    }
+}
+
+/// Windows of `coarsen(x=4, y=4)`: every reduction gives one value per window, NaN-skipping.
+#[pyclass(name = "Coarsen", module = "strata", frozen)]
+pub struct PyCoarsen {
+    windows: Coarsen,
+}
+
+impl PyCoarsen {
+    /// Reducers of `windows`.
+    pub fn new(windows: Coarsen) -> Self {
+        PyCoarsen { windows }
+    }
+}
+
+#[pymethods]
+impl PyCoarsen {
+    /// The mean of every window (NaN where it has no value).
+    fn mean(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.mean())
+    }
+    /// The sum of every window (0 where it has no value).
+    fn sum(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.sum())
+    }
+    /// The smallest value of every window.
+    fn min(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.min())
+    }
+    /// The largest value of every window.
+    fn max(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.max())
+    }
+    /// The number of non-NaN values of every window.
+    fn count(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.count())
     }
 }

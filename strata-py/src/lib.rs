@@ -281,6 +281,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<groups::PyResample>()?;
     m.add_class::<groups::PyGroupBy>()?;
     m.add_class::<groups::PyRolling>()?;
+    m.add_class::<groups::PyCoarsen>()?;
     m.add_class::<PyEmbeddedCatalog>()?;
     m.add_function(wrap_pyfunction!(_stack, m)?)?;
     m.add_function(wrap_pyfunction!(_search, m)?)?;

@@ -169,6 +169,21 @@ def test_nearest_labels_match_xarray(chunks):
         s.sel(x=500.0, method="pad")
 
 
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_coarsen_matches_xarray(chunks):
+    x = cube(9)
+    s = strata.from_xarray(x, chunks=chunks)
+    for windows, boundary in [({"x": 7}, "exact"), ({"y": 3, "x": 7}, "exact"), ({"time": 4, "y": 2}, "trim")]:
+        for op in ["mean", "sum", "min", "max", "count"]:
+            got = getattr(s.coarsen(boundary=boundary, **windows), op)().compute(progress=False)
+            with np.errstate(invalid="ignore"):
+                same(got, getattr(x.coarsen(windows, boundary=boundary), op)(), 1e-5)
+    with pytest.raises(strata.LabelError, match="multiple"):
+        s.coarsen(y=2)
+    with pytest.raises(ValueError, match="boundary"):
+        s.coarsen(y=2, boundary="pad")
+
+
 def top_valid(v, reverse):
     """Per pixel, the first non-NaN value going down from the top step: an oracle by loops."""
     out = np.full(v.shape[1:], np.nan, np.float32)

@@ -120,7 +120,7 @@ def test_the_type_stubs_name_every_method_the_classes_have():
         for c in stub.body
         if isinstance(c, ast.ClassDef)
     }
-    for name in ["DataArray", "Resample", "GroupBy", "Rolling"]:
+    for name in ["DataArray", "Resample", "GroupBy", "Rolling", "Coarsen"]:
         runtime = {m for m in vars(getattr(_strata, name)) if not m.startswith("_")}
         missing = runtime - declared[name]
         assert not missing, f"{name}: {sorted(missing)} not in _strata.pyi"

@@ -1,0 +1,139 @@
+//! Block aggregation over windows of consecutive steps (xarray's `coarsen(x=4, y=4).mean()`):
+//! a coarser raster for display or for matching another grid's resolution.
+
+use super::{Coord, CoordValues, DataArray, LabelError};
+use crate::array::Slice;
+use crate::expr::ReduceOp;
+
+/// What to do with the steps left over when a dim's length is not a multiple of its window
+/// (xarray's `boundary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundary {
+    /// refuse: the length must be a multiple (xarray's default)
+    Exact,
+    /// drop the steps past the last whole window
+    Trim,
+}
+
+/// Windows of `k` consecutive steps along some dims, ready to aggregate (see
+/// [`DataArray::coarsen`]).
+#[derive(Debug, Clone)]
+pub struct Coarsen {
+    array: DataArray,
+    windows: Vec<(String, usize)>,
+}
+
+impl DataArray {
+    /// Windows of `k` steps along each named dim, xarray's `coarsen(x=k, y=k, boundary=...)`;
+    /// aggregate with [`Coarsen::mean`], `sum`, `min`, `max` or `count` (NaN-skipping, as
+    /// xarray's on floats). Each coarse label is its window's mean label (the centre of a
+    /// coarse pixel, with pixel-centre x/y); with top-left x/y coordinates it is the window's
+    /// first, so the labels keep naming top-left corners. The resolution grows by `k` on x and
+    /// y. Labels of names along a coarsened dim are dropped. Lazy; O(labels).
+    ///
+    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Coarsen`] for a window of 0 or longer
+    /// than the dim, or (with [`Boundary::Exact`]) a length that is not a multiple of it.
+    pub fn coarsen(&self, windows: &[(&str, usize)], boundary: Boundary) -> Result<Coarsen, LabelError> {
+        let mut array = self.clone();
+        for &(dim, k) in windows {
+            let n = array.shape()[array.axis(dim)?];
+            let bad = |why: &str| LabelError::Coarsen {
+                dim: dim.to_string(),
+                size: n,
+                window: k,
+                why: why.to_string(),
+            };
+            if k == 0 || k > n {
+                return Err(bad("a window must hold 1 to all of the dim's steps"));
+            }
+            if !n.is_multiple_of(k) {
+                match boundary {
+                    Boundary::Exact => return Err(bad("not a multiple (boundary \"trim\" drops the rest)")),
+                    Boundary::Trim => array = array.isel_slice(dim, Slice::range(0, (n - n % k) as isize))?,
+                }
+            }
+        }
+        Ok(Coarsen {
+            array,
+            windows: windows.iter().map(|&(d, k)| (d.to_string(), k)).collect(),
+        })
+    }
+}
+
+impl Coarsen {
+    /// The NaN-skipping mean of every window (NaN where a window has no value): its sum over
+    /// its count, each accumulated dim by dim.
+    pub fn mean(&self) -> DataArray {
+        &self.sum() / &self.count()
+    }
+
+    /// The NaN-skipping sum of every window (0 for a window of NaN only).
+    pub fn sum(&self) -> DataArray {
+        self.separable(ReduceOp::NanSum, ReduceOp::NanSum)
+    }
+
+    /// The smallest non-NaN value of every window.
+    pub fn min(&self) -> DataArray {
+        self.separable(ReduceOp::NanMin, ReduceOp::NanMin)
+    }
+
+    /// The largest non-NaN value of every window.
+    pub fn max(&self) -> DataArray {
+        self.separable(ReduceOp::NanMax, ReduceOp::NanMax)
+    }
+
+    /// The number of non-NaN values in every window.
+    pub fn count(&self) -> DataArray {
+        self.separable(ReduceOp::Count, ReduceOp::NanSum)
+    }
+
+    /// A window aggregate that is one group reduction per dim: `first` over the first dim's
+    /// windows, then `then` over each next dim's (min of mins, sum of counts).
+    fn separable(&self, first: ReduceOp, then: ReduceOp) -> DataArray {
+        let a = &self.array;
+        let mut data = a.data.clone();
+        let mut out = a.clone();
+        for (i, (dim, k)) in self.windows.iter().enumerate() {
+            let axis = a.axis(dim).expect("checked by coarsen");
+            let n = a.shape()[axis];
+            let labels: Vec<usize> = (0..n).map(|s| s / k).collect();
+            data = data.group_reduce(if i == 0 { first } else { then }, axis as isize, &labels, n / k);
+            out.coords = out.coords.into_iter().filter_map(|c| coarse(c, dim, *k, a)).collect();
+            match dim.as_str() {
+                "x" => out.attrs.resolution = out.attrs.resolution.map(|(rx, ry)| (rx * *k as f64, ry)),
+                "y" => out.attrs.resolution = out.attrs.resolution.map(|(rx, ry)| (rx, ry * *k as f64)),
+                _ => {}
+            }
+        }
+        out.data = data.with_dims(&out.dims);
+        out.held = None;
+        out
+    }
+}
+
+/// Coordinate `c` after windows of `k` along `dim`: unchanged off that dim; else one label per
+/// window (the mean, or the first for top-left x/y), `None` for names.
+fn coarse(c: Coord, dim: &str, k: usize, array: &DataArray) -> Option<Coord> {
+    if c.dim.as_deref() != Some(dim) {
+        return Some(c);
+    }
+    let first = array.attrs.xy_coords == crate::geo::XyCoords::TopLeft && (dim == "x" || dim == "y");
+    let values = match &c.values {
+        CoordValues::F64(v) => CoordValues::F64(
+            v.chunks_exact(k)
+                .map(|w| if first { w[0] } else { w.iter().sum::<f64>() / k as f64 })
+                .collect(),
+        ),
+        CoordValues::Time(t) => CoordValues::Time(
+            t.chunks_exact(k)
+                .map(|w| {
+                    let ns = |t: &chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0) as i128;
+                    let mean = w.iter().map(ns).sum::<i128>() / k as i128;
+                    chrono::DateTime::from_timestamp_nanos(mean as i64)
+                })
+                .collect(),
+        ),
+        CoordValues::Str(_) => return None,
+    };
+    Some(Coord { values, ..c })
+}
