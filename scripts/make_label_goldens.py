@@ -5,7 +5,7 @@ resample (MS, QS, YS, W, D and multiples) with mean and median (and, monthly, su
 count, std and var), groupby time.month and time.season with every one of those,
 rolling(time=k) mean, sum, min and max, std and var over time (ddof 0 and 1), the ufuncs
 sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count;
-exact and trimmed), and NaN-skipping quantiles (numpy's linear method) over time, per month
+exact and trimmed), diff and shift along time, and NaN-skipping quantiles (numpy's linear method) over time, per month
 and per season.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray, stackstac; CI never runs this)
@@ -85,6 +85,10 @@ for spec, windows, boundary in [("x2", {"x": 2}, "exact"), ("y3x2", {"y": 3, "x"
     c = da.coarsen(windows, boundary=boundary)
     for op in ["mean", "sum", "min", "max", "count"]:
         case(f"coarsen_{spec}_{op}", getattr(c, op)(), "time")
+for n in [1, 2]:
+    case(f"diff_{n}", da.diff("time", n=n), "time")
+for by, name in [(1, "1"), (-3, "m3"), (30, "30")]:
+    case(f"shift_{name}", da.shift(time=by), "time")
 case("mosaic", stackstac.mosaic(da, dim="time"), "y")
 case("mosaic_reverse", stackstac.mosaic(da, dim="time", reverse=True), "y")
 with np.errstate(invalid="ignore", divide="ignore"):

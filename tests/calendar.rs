@@ -2,7 +2,7 @@
 //! made by `scripts/make_label_goldens.py`): resample at every frequency strata knows, groupby
 //! month and season, with every NaN-skipping reduction xarray offers on them; rolling means,
 //! sums, minima and maxima; std and var over time; the ufuncs sqrt, exp, log and abs;
-//! stackstac's mosaic; coarsen windows;
+//! stackstac's mosaic; coarsen windows; diff and shift;
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
 
@@ -94,6 +94,8 @@ fn build(name: &str, da: &DataArray) -> DataArray {
                 _ => panic!("no coarsen {op}"),
             }
         }
+        ["diff", n] => da.diff("time", n.parse().unwrap()).unwrap(),
+        ["shift", by] => da.shift("time", by.replace('m', "-").parse().unwrap()).unwrap(),
         ["mosaic"] => da.mosaic("time", false).unwrap(),
         ["mosaic", "reverse"] => da.mosaic("time", true).unwrap(),
         ["ufunc", "sqrt"] => da.sqrt(),
@@ -151,7 +153,7 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
     let gpu = common::gpu::device();
     let all = cases();
     let cases = all["cases"].as_object().unwrap();
-    assert!(cases.len() >= 88, "{} cases", cases.len());
+    assert!(cases.len() >= 93, "{} cases", cases.len());
     for chunks in [[24, 3, 4], [5, 2, 3]] {
         let da = cube(chunks);
         for (name, case) in cases {

@@ -1,6 +1,6 @@
 //! Grouping by a component of a time coordinate (xarray's `groupby("time.month")` and
-//! `"time.season"`: climatologies across years), and moving windows along a dim (xarray's
-//! `rolling(time=k)`).
+//! `"time.season"`: climatologies across years), moving windows along a dim (xarray's
+//! `rolling(time=k)`), shifts and differences along a dim (`shift`, `diff`).
 
 use chrono::Datelike;
 
@@ -73,6 +73,73 @@ impl DataArray {
             dim: dim.to_string(),
             window,
         })
+    }
+}
+
+impl DataArray {
+    /// `len` steps of NaN along `axis`, chunked as this array elsewhere: the lead of a
+    /// window or a shift.
+    fn nan_steps(&self, axis: usize, len: usize) -> Array {
+        let mut shape = self.shape().to_vec();
+        shape[axis] = len;
+        let mut chunks: Vec<usize> = self
+            .data
+            .grid()
+            .map(|g| g.max_block_shape().to_vec())
+            .unwrap_or_else(|| shape.clone())
+            .into_iter()
+            .map(|c| c.max(1))
+            .collect();
+        chunks[axis] = len.max(1);
+        Array::full(&shape, f32::NAN, chunks)
+    }
+
+    /// The values moved `by` steps along `dim` (later for positive `by`), NaN where nothing
+    /// moved in; labels unchanged (xarray's `shift(dim=by)`). Lazy: a slice and a NaN lead
+    /// concatenated.
+    ///
+    /// **Errors**: [`LabelError::NoDim`].
+    pub fn shift(&self, dim: &str, by: isize) -> Result<DataArray, LabelError> {
+        let axis = self.axis(dim)?;
+        let n = self.shape()[axis];
+        let k = by.unsigned_abs().min(n);
+        if k == 0 {
+            return Ok(self.clone());
+        }
+        let mut kept = vec![Slice::all(); self.dims.len()];
+        let lead = self.nan_steps(axis, k);
+        let parts = if by > 0 {
+            kept[axis] = Slice::range(0, (n - k) as isize);
+            [lead, self.data.slice(&kept)]
+        } else {
+            kept[axis] = Slice::range(k as isize, n as isize);
+            [self.data.slice(&kept), lead]
+        };
+        let data = if k == n {
+            self.nan_steps(axis, n)
+        } else {
+            Array::concatenate(&parts, axis as isize)
+        };
+        Ok(self.relabel(data))
+    }
+
+    /// The `n`-th difference along `dim`, each step minus the one before, labelled by the
+    /// later step (xarray's `diff(dim, n)`, `label="upper"`): `n` steps shorter. Lazy: two
+    /// slices subtracted per order.
+    ///
+    /// **Errors**: [`LabelError::NoDim`].
+    pub fn diff(&self, dim: &str, n: usize) -> Result<DataArray, LabelError> {
+        let mut out = self.clone();
+        for _ in 0..n {
+            let len = out.shape()[out.axis(dim)?] as isize;
+            if len == 0 {
+                break;
+            }
+            let later = out.isel_slice(dim, Slice::range(1, len))?;
+            let earlier = out.isel_slice(dim, Slice::range(0, len - 1))?;
+            out = later.relabel(&later.data - &earlier.data);
+        }
+        Ok(out)
     }
 }
 
@@ -154,18 +221,7 @@ impl Rolling {
             a.data.slice(&s)
         };
         let lead_len = (k - 1).min(n);
-        let mut shape = a.shape().to_vec();
-        shape[axis] = lead_len;
-        let mut chunks: Vec<usize> = a
-            .data
-            .grid()
-            .map(|g| g.max_block_shape().to_vec())
-            .unwrap_or_else(|| shape.clone())
-            .into_iter()
-            .map(|c| c.max(1))
-            .collect();
-        chunks[axis] = lead_len.max(1);
-        let lead = Array::full(&shape, f32::NAN, chunks);
+        let lead = a.nan_steps(axis, lead_len);
         let data = if k > n {
             lead
         } else {

@@ -605,6 +605,24 @@ impl PyDataArray {
         Ok(PyRolling::new(self.inner.rolling(&dim, k).map_err(err)?))
     }
 
+    /// The `n`-th difference along `dim`, labelled by the later step (xarray's `diff`).
+    #[pyo3(signature = (dim, n = 1))]
+    fn diff(&self, dim: &str, n: usize) -> PyResult<PyDataArray> {
+        self.inner.diff(dim, n).map(Self::wrap).map_err(err)
+    }
+
+    /// The values moved along a dim, `shift(time=1)`; NaN where nothing moved in.
+    #[pyo3(signature = (**shifts))]
+    fn shift(&self, shifts: Option<&Bound<'_, PyDict>>) -> PyResult<PyDataArray> {
+        let mut a = self.inner.clone();
+        if let Some(s) = shifts {
+            for (dim, by) in s.iter() {
+                a = a.shift(&dim.extract::<String>()?, by.extract()?).map_err(err)?;
+            }
+        }
+        Ok(Self::wrap(a))
+    }
+
     /// Windows of whole steps, `coarsen(x=4, y=4, boundary="exact")` (or `"trim"`), reduced
     /// with `mean/sum/min/max/count`; x/y keep their georeferencing (resolution times k).
     #[pyo3(signature = (boundary = "exact", **windows))]

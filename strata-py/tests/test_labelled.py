@@ -184,6 +184,17 @@ def test_coarsen_matches_xarray(chunks):
         s.coarsen(y=2, boundary="pad")
 
 
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_diff_and_shift_match_xarray(chunks):
+    x = cube(10)
+    s = strata.from_xarray(x, chunks=chunks)
+    for n in (1, 2):
+        same(s.diff("time", n=n).compute(progress=False), x.diff("time", n=n))
+    for by in (1, -2, 20):
+        same(s.shift(time=by).compute(progress=False), x.shift(time=by))
+    same(s.shift(x=2, y=-1).compute(progress=False), x.shift(x=2, y=-1))
+
+
 def top_valid(v, reverse):
     """Per pixel, the first non-NaN value going down from the top step: an oracle by loops."""
     out = np.full(v.shape[1:], np.nan, np.float32)
