@@ -241,6 +241,26 @@ fn coarsen_aggregates_windows_and_keeps_the_grid_georeferenced() {
 }
 
 #[test]
+fn fillna_from_another_array_keeps_every_label_of_the_first() {
+    let line = |xs: Vec<f64>, v: Vec<f32>| {
+        DataArray::new(
+            Lazy::from_ndarray(ArrayD::from_shape_vec(ndarray::IxDyn(&[3]), v).unwrap(), [2]),
+            &["x"],
+            vec![Coord::index("x", CoordValues::F64(xs))],
+        )
+        .unwrap()
+    };
+    let nan = f32::NAN;
+    let a = line(vec![10.0, 20.0, 30.0], vec![nan, 2.0, nan]);
+    let b = line(vec![20.0, 30.0, 40.0], vec![5.0, 6.0, 7.0]);
+    // b lined up to a's labels is [NaN, 5, 6]: x 10 has nothing to fill from
+    let filled = a.fillna_from(&b).unwrap();
+    assert_eq!(f64s(&filled, "x"), [10.0, 20.0, 30.0]);
+    let v = filled.values().unwrap();
+    assert!(v[0].is_nan() && v[1] == 2.0 && v[2] == 6.0, "{v}");
+}
+
+#[test]
 fn label_slices_run_in_the_coordinates_order() {
     let da = cube();
     // descending y: from the larger value down, both ends included, ends need not be labels

@@ -180,6 +180,17 @@ impl DataArray {
         self.relabel(self.data.fillna(v))
     }
 
+    /// NaN replaced by `other`'s value at the same labels (xarray's `fillna(other)`: `other`
+    /// lined up to this array's labels, a left join, so the result keeps every label of
+    /// `self`; where `other` lacks a label, NaN stays). Gap-filling a composite from another.
+    /// Lazy: one elementwise node after the alignment.
+    ///
+    /// **Errors**: as [`DataArray::align`] (a label type mismatch, an unsorted coordinate).
+    pub fn fillna_from(&self, other: &DataArray) -> Result<DataArray, LabelError> {
+        let (this, other) = self.align(other, super::Join::Left)?;
+        Ok(this.binary(BinaryOp::FillNan, &other))
+    }
+
     /// Any same-shape transformation of the data (`|a| a.sqrt()`), labels kept.
     ///
     /// **Errors**: [`LabelError::Shape`] when `f` changes the shape.

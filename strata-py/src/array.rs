@@ -426,9 +426,14 @@ impl PyDataArray {
         Self::wrap(self.inner.clip(min, max))
     }
 
-    /// NaN replaced by `value`.
-    fn fillna(&self, value: f32) -> PyDataArray {
-        Self::wrap(self.inner.fillna(value))
+    /// NaN replaced by `value`: a number, or a strata array's value at the same labels
+    /// (lined up to this array's labels, as xarray's left join).
+    fn fillna(&self, value: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        if let Ok(other) = value.cast::<PyDataArray>() {
+            return self.inner.fillna_from(&other.get().inner).map(Self::wrap).map_err(err);
+        }
+        let v: f32 = value.extract()?;
+        Ok(Self::wrap(self.inner.fillna(v)))
     }
 
     /// The mask of NaN values.

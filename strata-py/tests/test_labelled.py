@@ -185,6 +185,17 @@ def test_coarsen_matches_xarray(chunks):
 
 
 @pytest.mark.parametrize("chunks", CHUNKS)
+def test_fillna_from_another_array_lines_it_up_as_xarray_does(chunks):
+    x = cube(11)
+    s = strata.from_xarray(x, chunks=chunks)
+    # a later composite fills this one's gaps; its labels cover part of this one's (left join)
+    filler = x.isel(time=slice(2, 9)).mean("time").isel(x=slice(1, None))
+    f = strata.from_xarray(filler, chunks=(4, 3))
+    same(s.fillna(f).compute(progress=False), x.fillna(filler))
+    same(s.isel(time=0).fillna(s.isel(time=1)).compute(progress=False), x.isel(time=0).fillna(x.isel(time=1)))
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
 def test_diff_and_shift_match_xarray(chunks):
     x = cube(10)
     s = strata.from_xarray(x, chunks=chunks)
