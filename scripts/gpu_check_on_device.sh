@@ -14,7 +14,7 @@
 # seconds (default 380) and cuts each step to what is left, so one device call always ends
 # with the verdict of what ran. Logs and JSON land in $OUT (default /tmp/out).
 set -u
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; D=$PWD/.devrun; chmod +x "$D"/strata-bench "$D"/tutorial "$D"/tests/* 2>/dev/null
+OUT=${OUT:-/tmp/out}; rm -rf "$OUT"; mkdir -p "$OUT"; D=$PWD/.devrun; chmod +x "$D"/strata-bench "$D"/tutorial "$D"/tests/* 2>/dev/null
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; [ -f $icd ] && export VK_DRIVER_FILES=$icd
 export NODEVICE_SELECT=1
@@ -32,10 +32,10 @@ step() { local name=$1 t=$2; shift 2; local l; l=$(left)
   timeout "$t" "$@" >"$OUT/$name.log" 2>&1; local rc=$?
   echo "rc=$rc in $(( ($(date +%s%N) - s) / 1000000 )) ms"; tail -n "${TAILN:-40}" "$OUT/$name.log"; return $rc; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-has bench && TAILN=36 step bench 150 "$D/strata-bench" --time $T --height $H --width $W --repeat 3 --json "$OUT/bench.json"
+has bench && TAILN=36 step bench 120 "$D/strata-bench" --time $T --height $H --width $W --repeat 3 --json "$OUT/bench.json"
 if has tutorial; then
   i=0; for b in gpu cpu gpu cpu; do i=$((i + 1))
-    TAILN=2 step tutorial-$b-$i 60 "$D/tutorial" $TUT --backend $b --quiet --out /tmp/tut-$b \
+    TAILN=2 step tutorial-$b-$i 40 "$D/tutorial" $TUT --backend $b --quiet --out /tmp/tut-$b \
       && cp /tmp/tut-$b/report.json "$OUT/tutorial-$b-$i.json" \
       && python3 -c "import json; r=json.load(open('/tmp/tut-$b/report.json')); print('$b compute wall ms', r['wall_us']/1e3, 'peak MB', r['peak_bytes']/1e6, 'device tasks', sum(t['device'] for t in r['tasks']), 'of', len(r['tasks']))"
   done
@@ -43,7 +43,9 @@ fi
 if has repeat; then
   for i in 1 2 3 4 5; do
     [ -f /tmp/tut-cpu/mask.npy ] || break
-    step repeat-run-$i 60 "$D/tutorial" $TUT --backend gpu --quiet --out /tmp/rep-$i >/dev/null || continue
+    # a run that fails or times out is a row of its own, never left out of the count
+    step repeat-run-$i 30 "$D/tutorial" $TUT --backend gpu --quiet --out /tmp/rep-$i >/dev/null \
+      || { echo "/tmp/rep-$i vs cpu: run failed (rc=$?, see repeat-run-$i.log)" | tee -a "$OUT/repeat.log"; continue; }
     python3 - /tmp/rep-$i /tmp/tut-cpu <<'PY' | tee -a "$OUT/repeat.log"
 import sys, numpy as np
 bad = []
@@ -56,9 +58,11 @@ print(sys.argv[1], "vs cpu:", ", ".join(bad) if bad else "bitwise equal")
 PY
   done
 fi
-has peers && PYTHONUNBUFFERED=1 TAILN=14 step peers 100 python3 "$D/gpu_peers.py" --time $T --height $H --width $W --json "$OUT/peers.json"
-has peers && TAILN=3 step limits 30 python3 "$D/limits.py"
-if has tests; then for t in gpu gpu_split gpu_stress; do TAILN=12 step "test-$t" 120 "$D/tests/$t" --test-threads 1; done; fi
+has peers && PYTHONUNBUFFERED=1 TAILN=14 step peers 60 python3 "$D/gpu_peers.py" --time $T --height $H --width $W --json "$OUT/peers.json"
+has peers && TAILN=3 step limits 20 python3 "$D/limits.py"
+if has tests; then for t in gpu gpu_split gpu_stress; do TAILN=12 step "test-$t" 60 "$D/tests/$t" --test-threads 1; done; fi
 echo "=== verdict (after $(( $(date +%s) - began )) s)"
-python3 "$D/gpu_verdict.py" "$OUT" | tee "$OUT/verdict.txt"
-echo done
+python3 "$D/gpu_verdict.py" "$OUT" --steps "$STEPS" | tee "$OUT/verdict.txt"
+rc=${PIPESTATUS[0]}
+echo "done (verdict rc=$rc)"
+exit "$rc"

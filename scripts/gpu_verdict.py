@@ -1,16 +1,29 @@
 """Issue 14's "done when" figures from one device run's files, as a table with a verdict per row.
 
-  python3 scripts/gpu_verdict.py OUT      (OUT: the folder scripts/gpu_check_on_device.sh wrote)
+  python3 scripts/gpu_verdict.py OUT [--steps "bench tutorial repeat peers tests"]
+  (OUT: the folder scripts/gpu_check_on_device.sh wrote; --steps: the steps that were asked
+  for, whose missing files are failures; default all of them)
 
 Reads OUT/bench.json (strata-bench, GPU and CPU), OUT/peers.json (CuPy/PyTorch, optional),
 OUT/limits.log (the pinned host->device ceiling, optional; 47.6 GB/s, the H200's, otherwise),
-OUT/tutorial-{gpu,cpu}-*.json (the tutorial's execution reports) and OUT/repeat.log. Rows whose
-files are missing say so; nothing is guessed. Standard library only (runs on the device machine).
+OUT/tutorial-{gpu,cpu}-*.json (the tutorial's execution reports), OUT/repeat.log and
+OUT/test-*.log. A target whose files are missing is a row saying so (FAIL when its step was
+asked for); nothing is guessed. Exits 1 when any row fails. Standard library only (runs on the
+device machine).
 """
-import glob, json, os, re, statistics, sys
+import argparse, glob, json, os, re, statistics, sys
 
-out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/out"
+ap = argparse.ArgumentParser()
+ap.add_argument("out", nargs="?", default="/tmp/out")
+ap.add_argument("--steps", default="bench tutorial repeat peers tests")
+args = ap.parse_args()
+out, steps = args.out, set(args.steps.split())
 rows = []
+
+
+def missing(check, step, what):
+    """A target whose files are not there: a failure if its step was asked for."""
+    row(check, f"{what} missing", False if step in steps else None)
 
 
 def row(check, figure, ok):
@@ -34,8 +47,11 @@ peer_of = {
     "ndvi-nanmean": "cupy",
 }
 if bench is None:
-    row("strata-bench", "no bench.json", False)
+    missing("strata-bench: every kernel family and pipeline", "bench", "bench.json")
 else:
+    for c in bench.get("checks", []):
+        if not c["pass"]:
+            row(f'{c["workload"]}: gpu matches the cpu', f'max abs {c["max_abs"]:.3g}, NaN mismatches {c["nan_mismatches"]}', False)
     t = {(r["workload"], r["backend"]): r for r in bench["timings"]}
     shape = f'{bench["args"]["time"]} x {bench["args"]["height"]} x {bench["args"]["width"]}'
     print(f'strata-bench on {bench["adapter"]["name"] if bench.get("adapter") else "?"}, {shape}, '
@@ -48,12 +64,15 @@ else:
         ratio = c["median_s"] / g["median_s"]
         row(f"{w}: gpu >= 2x cpu",
             f'gpu {g["median_s"]*1e3:.1f} ms, cpu {c["median_s"]*1e3:.1f} ms: {ratio:.2f}x', ratio >= 2)
-        if peers and w in peer_of:
-            hits = [p for p in peers["results"] if p["workload"] == w and p["peer"] == peer_of[w] and p["where"] == "host"]
+        if w in peer_of:
+            check = f"{w}: gpu >= 1.5x {peer_of[w]} from host"
+            hits = [p for p in (peers or {}).get("results", [])
+                    if p["workload"] == w and p["peer"] == peer_of[w] and p["where"] == "host"]
             if hits:
                 r = hits[0]["median_s"] / g["median_s"]
-                row(f"{w}: gpu >= 1.5x {peer_of[w]} from host",
-                    f'{peer_of[w]} {hits[0]["median_s"]*1e3:.1f} ms: {r:.2f}x', r >= 1.5)
+                row(check, f'{peer_of[w]} {hits[0]["median_s"]*1e3:.1f} ms: {r:.2f}x', r >= 1.5)
+            else:
+                missing(check, "peers", "peers.json (or its row)")
         for key, limit in (("host_copies_per_byte", 1.0), ("worker_waits", 0.0)):
             if g.get(key, 0) > limit:
                 row(f"{w}: {key} <= {limit:g}", f"{g[key]:.2f}", False)
@@ -79,20 +98,23 @@ if len(walls) == 2:
         f'gpu {walls["gpu"]:.0f} ms, cpu {walls["cpu"]:.0f} ms (medians of wall_us in the reports)',
         walls["gpu"] <= walls["cpu"] / 2)
 else:
-    row("tutorial compute: gpu <= half the cpu's", "reports missing", None)
+    missing("tutorial compute: gpu <= half the cpu's", "tutorial", "a gpu or cpu report")
 
 rep = os.path.join(out, "repeat.log")
 if os.path.exists(rep):
     lines = [l for l in open(rep) if "vs cpu:" in l]
     same = sum(l.rstrip().endswith("bitwise equal") for l in lines)
-    row("repeated GPU tutorials bitwise the CPU's", f"{same} of {len(lines)}", bool(lines) and same == len(lines))
+    row("repeated GPU tutorials bitwise the CPU's", f"{same} of {len(lines)} runs",
+        len(lines) == 5 and same == len(lines))
 else:
-    row("repeated GPU tutorials bitwise the CPU's", "no repeat.log", None)
+    missing("repeated GPU tutorials bitwise the CPU's", "repeat", "repeat.log")
 
-for log in sorted(glob.glob(os.path.join(out, "test-*.log"))):
-    text = open(log).read()
-    m = re.findall(r"test result: (\w+)\. (\d+) passed; (\d+) failed", text)
-    name = os.path.basename(log)[5:-4]
+for name in ["gpu", "gpu_split", "gpu_stress"]:
+    log = os.path.join(out, f"test-{name}.log")
+    if not os.path.exists(log):
+        missing(f"GPU tests: {name}", "tests", f"test-{name}.log")
+        continue
+    m = re.findall(r"test result: (\w+)\. (\d+) passed; (\d+) failed", open(log).read())
     row(f"GPU tests: {name}", m[-1][0] + f" ({m[-1][1]} passed, {m[-1][2]} failed)" if m else "no result",
         bool(m) and m[-1][0] == "ok")
 
@@ -101,3 +123,4 @@ for check, figure, verdict in rows:
     print(f"{verdict:5s} {check:{width}s}  {figure}")
 failed = sum(v == "FAIL" for _, _, v in rows)
 print(f"{failed} of {len(rows)} checks failed")
+sys.exit(1 if failed else 0)

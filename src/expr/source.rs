@@ -170,8 +170,8 @@ pub struct IoCounters {
     /// (a task's time minus this is its computing)
     #[serde(default)]
     pub wait_us: u64,
-    /// objects found missing (HTTP 404/410, no such file) that a reader chose to read as
-    /// nodata instead of failing (a stack's `missing_as_nodata`)
+    /// block reads of objects found missing (HTTP 404/410, no such file) that a reader
+    /// answered with nodata instead of failing (a stack's `missing_as_nodata`)
     #[serde(default)]
     pub missing_as_nodata: u64,
 }

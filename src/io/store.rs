@@ -224,8 +224,8 @@ impl ObjectStore {
         self.inner.meter.snapshot()
     }
 
-    /// Counts one missing object a reader read as nodata instead of failing (the report's
-    /// `missing_as_nodata`). One atomic add.
+    /// Counts one block read of a missing object answered with nodata instead of failing
+    /// (the report's `missing_as_nodata`). One atomic add.
     pub(crate) fn count_missing_as_nodata(&self) {
         self.inner.meter.missing_as_nodata.fetch_add(1, Ordering::Relaxed);
     }

@@ -35,7 +35,15 @@ impl DataArray {
     /// than the dim, or (with [`Boundary::Exact`]) a length that is not a multiple of it.
     pub fn coarsen(&self, windows: &[(&str, usize)], boundary: Boundary) -> Result<Coarsen, LabelError> {
         let mut array = self.clone();
-        for &(dim, k) in windows {
+        for (i, &(dim, k)) in windows.iter().enumerate() {
+            if windows[..i].iter().any(|&(d, _)| d == dim) {
+                return Err(LabelError::Coarsen {
+                    dim: dim.to_string(),
+                    size: array.shape()[array.axis(dim)?],
+                    window: k,
+                    why: "the dim is named twice".into(),
+                });
+            }
             let n = array.shape()[array.axis(dim)?];
             let bad = |why: &str| LabelError::Coarsen {
                 dim: dim.to_string(),
@@ -127,9 +135,12 @@ fn coarse(c: Coord, dim: &str, k: usize, array: &DataArray) -> Option<Coord> {
         CoordValues::Time(t) => CoordValues::Time(
             t.chunks_exact(k)
                 .map(|w| {
-                    let ns = |t: &chrono::DateTime<chrono::Utc>| t.timestamp_nanos_opt().unwrap_or(0) as i128;
-                    let mean = w.iter().map(ns).sum::<i128>() / k as i128;
-                    chrono::DateTime::from_timestamp_nanos(mean as i64)
+                    // the mean offset from the window's first instant: no range limit
+                    let d = w
+                        .iter()
+                        .map(|t| *t - w[0])
+                        .fold(chrono::TimeDelta::zero(), |a, b| a + b);
+                    w[0] + d / k as i32
                 })
                 .collect(),
         ),

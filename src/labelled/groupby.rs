@@ -95,8 +95,8 @@ impl DataArray {
     }
 
     /// The values moved `by` steps along `dim` (later for positive `by`), NaN where nothing
-    /// moved in; labels unchanged (xarray's `shift(dim=by)`). Lazy: a slice and a NaN lead
-    /// concatenated.
+    /// moved in (a mask becomes 0/1 floats); labels unchanged (xarray's `shift(dim=by)`).
+    /// Lazy: a slice and a NaN lead concatenated.
     ///
     /// **Errors**: [`LabelError::NoDim`].
     pub fn shift(&self, dim: &str, by: isize) -> Result<DataArray, LabelError> {
@@ -106,14 +106,16 @@ impl DataArray {
         if k == 0 {
             return Ok(self.clone());
         }
+        // a mask shifts as floats (NaN moves in), as xarray promotes booleans
+        let data = self.data.astype(crate::expr::DType::F32);
         let mut kept = vec![Slice::all(); self.dims.len()];
         let lead = self.nan_steps(axis, k);
         let parts = if by > 0 {
             kept[axis] = Slice::range(0, (n - k) as isize);
-            [lead, self.data.slice(&kept)]
+            [lead, data.slice(&kept)]
         } else {
             kept[axis] = Slice::range(k as isize, n as isize);
-            [self.data.slice(&kept), lead]
+            [data.slice(&kept), lead]
         };
         let data = if k == n {
             self.nan_steps(axis, n)

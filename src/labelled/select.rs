@@ -202,7 +202,7 @@ impl DataArray {
     ///
     /// **Errors**: [`LabelError::NotNear`] beyond `tolerance`; [`LabelError::NotMonotonic`]
     /// for an unsorted coordinate (as pandas); [`LabelError::NoDistance`] on names;
-    /// [`LabelError::LabelType`] for a label of the wrong kind.
+    /// [`LabelError::LabelType`] for a label of the wrong kind (checked first).
     pub fn sel_nearest(
         &self,
         dim: &str,
@@ -234,6 +234,12 @@ impl DataArray {
     fn nearest(&self, dim: &str, label: &Label, tolerance: Option<f64>) -> Result<usize, LabelError> {
         let values = &self.index_of(dim)?.values;
         let key = label.key_for(dim, values)?;
+        if let CoordValues::Str(_) = values {
+            return Err(LabelError::NoDistance {
+                dim: dim.to_string(),
+                coord_type: values.type_name(),
+            });
+        }
         let n = values.len();
         sorted(dim, values)?;
         let distance = |i: usize| -> Result<f64, LabelError> {

@@ -135,8 +135,10 @@ pub struct StackOptions {
     pub xy_coords: XyCoords,
     /// an asset that does not exist (HTTP 404 or 410, no such file) reads as `fill_value`
     /// instead of failing the run, as stackstac's default `errors_as_nodata` treats HTTP 404;
-    /// each such asset is asked for once, counted in the execution report
-    /// (`io.missing_as_nodata`) and listed by [`Stack::missing`]. Other errors still fail.
+    /// once found missing it is not asked for again (blocks already reading it may each have
+    /// asked), every block read so answered counts in the execution report
+    /// (`io.missing_as_nodata`), and [`Stack::missing`] lists the assets. Other errors still
+    /// fail.
     #[serde(default)]
     pub missing_as_nodata: bool,
 }

@@ -114,34 +114,37 @@ impl StackContext {
         out
     }
 
-    /// Whether `asset` is known missing (so a block reads it as nodata without a request).
+    /// Whether `asset` is known missing, so a block reads it as nodata without a request
+    /// (counted: the report says how many reads were answered so in each run).
     fn known_missing(&self, asset: &AssetRef) -> bool {
-        self.missing_as_nodata
+        let known = self.missing_as_nodata
             && self
                 .missing
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .contains_key(&asset.href)
+                .contains_key(&asset.href);
+        if known {
+            self.reader.store().count_missing_as_nodata();
+        }
+        known
     }
 
     /// Whether a failed read of `asset` reads as nodata: it says the object is missing and
-    /// the stack was asked to; the first time, the asset is recorded and counted.
+    /// the stack was asked to. The asset is recorded (once) and the read counted.
     fn as_nodata(&self, asset: &AssetRef, error: &IoError) -> bool {
         if !self.missing_as_nodata || !error.is_not_found() {
             return false;
         }
-        let mut missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
-        if !missing.contains_key(&asset.href) {
-            missing.insert(
-                asset.href.clone(),
-                MissingAsset {
-                    item: asset.item.clone(),
-                    asset: asset.asset.clone(),
-                    url: error.url().unwrap_or_default().to_string(),
-                },
-            );
-            self.reader.store().count_missing_as_nodata();
-        }
+        self.missing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(asset.href.clone())
+            .or_insert_with(|| MissingAsset {
+                item: asset.item.clone(),
+                asset: asset.asset.clone(),
+                url: error.url().unwrap_or_default().to_string(),
+            });
+        self.reader.store().count_missing_as_nodata();
         true
     }
 

@@ -61,11 +61,24 @@ fn sel_one(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>) -> PyResult<DataArr
         let (start, stop) = label_range(s)?;
         return a.loc_range(dim, start, stop).map_err(err);
     }
-    if key.cast::<PyList>().is_ok() || key.cast::<PyTuple>().is_ok() || key.hasattr("__array__")? {
+    if many(key)? {
         let labels: Vec<Label> = key.try_iter()?.map(|k| label(&k?)).collect::<PyResult<_>>()?;
         return a.sel_many(dim, &labels).map_err(err);
     }
     a.sel(dim, label(key)?).map_err(err)
+}
+
+/// Whether a selection key holds several labels: a list, a tuple, or an array of one or more
+/// dims (a numpy scalar or 0-d array is one label).
+fn many(key: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if key.cast::<PyList>().is_ok() || key.cast::<PyTuple>().is_ok() {
+        return Ok(true);
+    }
+    Ok(key.hasattr("__array__")?
+        && key
+            .getattr("ndim")
+            .and_then(|n| n.extract::<usize>())
+            .is_ok_and(|n| n > 0))
 }
 
 /// `a.sel(dim=key, method="nearest")`: a label (drops the dim) or a list of them.
@@ -75,26 +88,46 @@ fn sel_nearest(a: &DataArray, dim: &str, key: &Bound<'_, PyAny>, tolerance: Opti
             "a slice cannot be selected with method=\"nearest\" (xarray refuses it too)",
         ));
     }
-    if key.cast::<PyList>().is_ok() || key.cast::<PyTuple>().is_ok() || key.hasattr("__array__")? {
+    if many(key)? {
         let labels: Vec<Label> = key.try_iter()?.map(|k| label(&k?)).collect::<PyResult<_>>()?;
         return a.sel_nearest_many(dim, &labels, tolerance).map_err(err);
     }
     a.sel_nearest(dim, label(key)?, tolerance).map_err(err)
 }
 
-/// A tolerance as a number: itself, or the seconds of a `datetime.timedelta`,
-/// `pandas.Timedelta` or `numpy.timedelta64`.
-fn seconds_or_number(t: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if t.hasattr("total_seconds")? {
-        return t.call_method0("total_seconds")?.extract();
+/// A tolerance along `dim` in the coordinate's units: a number on numbers; on times the
+/// seconds of a `datetime.timedelta`, `pandas.Timedelta`, `numpy.timedelta64` or a pandas
+/// string (`"1D"`). A bare number on times is refused: pandas would read it as nanoseconds.
+fn tolerance_of(a: &DataArray, dim: &str, t: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let on_time = matches!(
+        a.coord(dim).map(|c| &c.values),
+        Some(strata::labelled::CoordValues::Time(_))
+    );
+    if !on_time {
+        return t.extract();
     }
+    let t = if t.extract::<String>().is_ok() {
+        t.py().import("pandas")?.getattr("Timedelta")?.call1((t,))?
+    } else {
+        t.clone()
+    };
     let kind = t.getattr("dtype").and_then(|d| d.getattr("kind")?.extract::<String>());
-    if kind.is_ok_and(|k| k == "m") {
+    let t = if kind.is_ok_and(|k| k == "m") {
         // numpy.timedelta64 (whose integer value counts its own units): as a timedelta
-        let t = t.call_method1("astype", ("timedelta64[us]",))?.call_method0("item")?;
-        return t.call_method0("total_seconds")?.extract();
+        t.call_method1("astype", ("timedelta64[us]",))?.call_method0("item")?
+    } else {
+        t
+    };
+    if !t.hasattr("total_seconds")? {
+        return Err(PyTypeError::new_err(format!(
+            "tolerance along {dim:?} (times) is a timedelta, a numpy.timedelta64 or a string such as \"1D\""
+        )));
     }
-    t.extract()
+    let seconds: f64 = t.call_method0("total_seconds")?.extract()?;
+    if seconds.is_nan() {
+        return Err(PyValueError::new_err("tolerance NaT is not a distance"));
+    }
+    Ok(seconds)
 }
 
 /// `a.isel(dim=key)`: an index (drops the dim; negative counts from the end), a list of
@@ -284,18 +317,19 @@ impl PyDataArray {
     /// `method="nearest"` takes the nearest label instead (a pixel's time series:
     /// `sel(x=x0, y=y0, method="nearest")`), within `tolerance` if given (a number, or a
     /// timedelta on time).
-    #[pyo3(signature = (method = None, tolerance = None, **indexers))]
+    #[pyo3(signature = (indexers = None, method = None, tolerance = None, **indexers_kwargs))]
     fn sel(
         &self,
+        indexers: Option<&Bound<'_, PyDict>>,
         method: Option<&str>,
         tolerance: Option<&Bound<'_, PyAny>>,
-        indexers: Option<&Bound<'_, PyDict>>,
+        indexers_kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyDataArray> {
-        let tolerance = tolerance.map(seconds_or_number).transpose()?;
         let mut a = self.inner.clone();
-        if let Some(ix) = indexers {
+        for ix in [indexers, indexers_kwargs].into_iter().flatten() {
             for (dim, key) in ix.iter() {
                 let dim = dim.extract::<String>()?;
+                let tolerance = tolerance.map(|t| tolerance_of(&a, &dim, t)).transpose()?;
                 a = match method {
                     None => {
                         if tolerance.is_some() {
@@ -403,6 +437,19 @@ impl PyDataArray {
     /// `m1 | m2` on masks (logical); on values, numpy's `bitwise_or` of their integers.
     fn __or__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
         self.arith(o, self.logical_or_bits(BinaryOp::Or, BinaryOp::BitOr), false)
+    }
+    fn __rand__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, self.logical_or_bits(BinaryOp::And, BinaryOp::BitAnd), true)
+    }
+    fn __ror__(&self, o: &Bound<'_, PyAny>) -> PyResult<PyDataArray> {
+        self.arith(o, self.logical_or_bits(BinaryOp::Or, BinaryOp::BitOr), true)
+    }
+    /// A lazy array has no truth value (`if a == b:` would always pass): as numpy and xarray
+    /// say of arrays, ambiguous. Compute it, or reduce it first (`.any()` of the result).
+    fn __bool__(&self) -> PyResult<bool> {
+        Err(PyValueError::new_err(
+            "the truth value of a strata array is ambiguous: compute() it, or reduce it first",
+        ))
     }
     fn __invert__(&self) -> PyDataArray {
         Self::wrap(self.inner.not())
@@ -523,7 +570,9 @@ impl PyDataArray {
                 "absolute" | "fabs" => Some(me.inner.abs()),
                 "negative" => Some(-&me.inner),
                 "isnan" => Some(me.inner.isnan()),
-                "logical_not" | "invert" => Some(me.inner.not()),
+                "logical_not" => Some(me.inner.not()),
+                // numpy's invert of floats is an error; of booleans, not
+                "invert" if me.inner.data().dtype() == strata::DType::U8 => Some(me.inner.not()),
                 _ => None,
             }
             .map(Self::wrap)
@@ -549,7 +598,11 @@ impl PyDataArray {
                 _ => None,
             };
             match op {
-                Some(op) => {
+                Some(op)
+                    if inputs
+                        .iter()
+                        .all(|x| x.cast::<PyDataArray>().is_ok() || x.extract::<f32>().is_ok()) =>
+                {
                     let (a, b) = (inputs.get_item(0)?, inputs.get_item(1)?);
                     // numpy asks the first operand that overrides ufuncs: this array is the
                     // left one unless a plain number stands before it
@@ -559,7 +612,8 @@ impl PyDataArray {
                         me.arith(&a, op, true)?
                     })
                 }
-                None => None,
+                // another operand type: NotImplemented lets it take its turn (NEP 13)
+                _ => None,
             }
         } else {
             None

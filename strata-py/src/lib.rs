@@ -145,7 +145,7 @@ fn _compute<'py>(
     if missing > 0 {
         // what stackstac's errors_as_nodata hides, said once per run
         let message = std::ffi::CString::new(format!(
-            "strata: {missing} missing asset(s) (HTTP 404/410) were read as nodata (missing_as_nodata=True)"
+            "strata: {missing} block read(s) of missing assets (HTTP 404/410) were answered with nodata (missing_as_nodata=True)"
         ))
         .expect("no NUL in the message");
         PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &message, 1)?;

@@ -136,6 +136,11 @@ def test_numpy_ufuncs_stay_lazy_and_match_numpy(chunks):
     assert (s == None) is False and s in [s]  # noqa: E711 (other operands: identity)
     with pytest.raises(TypeError):
         hash(s)  # unhashable, as xarray's arrays
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(s == s)  # `if a == b:` must not pass quietly
+    with pytest.raises(TypeError):
+        np.invert(s)  # numpy refuses invert on floats
+    np.testing.assert_array_equal(np.invert(s > 0).compute(progress=False).values.astype(bool), ~(x.values > 0))
     # what strata cannot keep lazy is refused, never computed behind the user's back
     with pytest.raises(TypeError):
         np.sin(s)
@@ -163,6 +168,14 @@ def test_nearest_labels_match_xarray(chunks):
             s.sel(time=when, method="nearest", tolerance=tol)
         with pytest.raises(KeyError):
             x.sel(time=when, method="nearest", tolerance=tol)
+    # numpy scalars are one label; a dict of indexers as xarray's first argument; a pandas
+    # string tolerance on times, a bare number refused there (pandas would read nanoseconds)
+    same(s.sel(x=np.float64(531.0), method="nearest").compute(progress=False), x.sel(x=531.0, method="nearest"))
+    same(s.sel({"time": np.datetime64("2020-07-01")}, method="nearest").compute(progress=False), x.sel(time=when, method="nearest"))
+    same(s.sel(x=x.x.values[2]).compute(progress=False), x.sel(x=x.x.values[2]))
+    same(s.sel(time=when, method="nearest", tolerance="30D").compute(progress=False), x.sel(time=when, method="nearest"))
+    with pytest.raises(TypeError, match="timedelta"):
+        s.sel(time=when, method="nearest", tolerance=86400)
     with pytest.raises(ValueError, match="nearest"):
         s.sel(x=slice(500.0, 600.0), method="nearest")
     with pytest.raises(ValueError, match="method"):
@@ -204,6 +217,8 @@ def test_diff_and_shift_match_xarray(chunks):
     for by in (1, -2, 20):
         same(s.shift(time=by).compute(progress=False), x.shift(time=by))
     same(s.shift(x=2, y=-1).compute(progress=False), x.shift(x=2, y=-1))
+    # a mask shifts as 0/1 floats with NaN moved in, as xarray promotes booleans
+    same((s > 0).shift(time=1).compute(progress=False), (x > 0).shift(time=1).astype(np.float32))
 
 
 def top_valid(v, reverse):
@@ -242,6 +257,7 @@ def test_bit_flags_of_a_qa_band_match_numpy():
     want = (codes & 0b11000) != 0
     want[0, 0, :] = True  # NaN != 0, as numpy says of NaN
     np.testing.assert_array_equal(cloud.values.astype(bool), want)
+    np.testing.assert_array_equal((0b11000 & s).compute(progress=False).values[1:], (codes & 0b11000)[1:].astype(np.float32))
     got = np.bitwise_or(s, 0x100).compute(progress=False).values
     expected = (codes | 0x100).astype(np.float32)
     expected[0, 0, :] = np.nan

@@ -137,7 +137,8 @@ def stack(
     pixels' ``"center"`` (strata's default, what rioxarray expects) or ``"topleft"``
     (stackstac's default). ``missing_as_nodata``: an asset that does not exist (HTTP 404 or
     410) reads as ``fill_value`` instead of failing, as stackstac's default ``errors_as_nodata``
-    treats 404s; a compute that met any warns how many (``UserWarning``). Reads one header per
+    treats 404s; a compute that read any so warns how many block reads it answered that way
+    (``UserWarning``). Reads one header per
     asset, no pixels.
     """
     text = _items_json(items)
@@ -164,7 +165,8 @@ def mosaic(arr: DataArray, dim: str = "time", *, reverse: bool = False, nodata: 
     """stackstac's ``mosaic``: flattens ``dim`` by taking, per pixel, the first valid value from
     the top (the last step; the first with ``reverse=True``). ``nodata``: the value that is not
     valid (NaN by default; another value is treated as missing, and stays where every step has
-    it). Lazy and exact (values are chosen, never computed)."""
+    it; NaN is then missing too, where stackstac would let a NaN on top win). Lazy and exact
+    (values are chosen, never computed)."""
     if nodata != nodata:
         return arr.mosaic(dim, reverse)
     return arr.where(arr != nodata).mosaic(dim, reverse).fillna(nodata)
