@@ -9,6 +9,7 @@ mod convert;
 mod errors;
 mod groups;
 mod run;
+mod select;
 
 use std::sync::{Arc, OnceLock};
 
@@ -277,7 +278,7 @@ impl PyEmbeddedCatalog {
 #[pymodule]
 fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDataArray>()?;
-    m.add_class::<array::PyLocIndexer>()?;
+    m.add_class::<select::PyLocIndexer>()?;
     m.add_class::<groups::PyResample>()?;
     m.add_class::<groups::PyGroupBy>()?;
     m.add_class::<groups::PyRolling>()?;
