@@ -1,6 +1,10 @@
 //! CPU kernels on the workloads of `scripts/bench_baselines.py` (same data, same sizes):
 //!
 //! - `nanmedian_t64`: nanmedian over time of a NaN-holed f32 cube (64, 2048, 2048)
+//! - `nanargmax_t64`: the step of each pixel's first maximum (NaN skipped) in the same cube
+//! - `ffill_t64`: NaN filled forward along time in the same cube (bottleneck's `push`)
+//! - `interpolate_na_t64`: NaN filled by linear interpolation along time at uneven dates, in a
+//!   (64, 256, 256) cube (xarray's `interpolate_na` loops over pixels in Python)
 //! - `monthly_nanmedian`: the tutorial's monthly resample: nanmedian of each month's scenes
 //!   of a NaN-holed cube (32, 2048, 2048) in scenes, 32 scenes over 12 months (2 or 3 each)
 //! - `bandmath`: `(a-b)/(a+b)*c+0.5` on three 4096² f32 planes
@@ -30,6 +34,33 @@ fn nanmedian(c: &mut Criterion) {
     let cube = Array::from_ndarray(data::cube(t, n, n), [t, n, n]);
     let expr = cube.nanmedian(0);
     let mut g = c.benchmark_group("nanmedian_t64");
+    g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+}
+
+fn nanargmax(c: &mut Criterion) {
+    let (t, n) = if quick() { (64, 128) } else { (64, 2048) };
+    let cube = Array::from_ndarray(data::cube(t, n, n), [t, n, n]);
+    let expr = cube.nanargmax(0);
+    let mut g = c.benchmark_group("nanargmax_t64");
+    g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+}
+
+fn gap_fills(c: &mut Criterion) {
+    let (t, n) = if quick() { (64, 128) } else { (64, 2048) };
+    let cube = Array::from_ndarray(data::cube(t, n, n), [t, n, n]);
+    let expr = cube.ffill(0, None);
+    let mut g = c.benchmark_group("ffill_t64");
+    g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+    let (t, n) = if quick() { (64, 64) } else { (64, 256) };
+    let cube = Array::from_ndarray(data::cube(t, n, n), [t, n, n]);
+    let expr = cube.interpolate_na(0, &data::dates(t), None, None);
+    let mut g = c.benchmark_group("interpolate_na_t64");
     g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
     g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
     g.finish();
@@ -104,5 +135,13 @@ fn gaussian(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, nanmedian, monthly_nanmedian, bandmath, gaussian);
+criterion_group!(
+    benches,
+    nanmedian,
+    nanargmax,
+    gap_fills,
+    monthly_nanmedian,
+    bandmath,
+    gaussian
+);
 criterion_main!(benches);

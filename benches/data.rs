@@ -28,3 +28,8 @@ pub fn plane(k: usize, h: usize, w: usize) -> ArrayD<f32> {
         (((k * 7 + y * 131 + x * 197) % 1009) as f64 / 1009.0 + 0.01) as f32
     })
 }
+
+/// `dates(T)`: uneven acquisition days, `t*16 + (t*7) % 5` (days since the first scene).
+pub fn dates(t: usize) -> Vec<f64> {
+    (0..t).map(|i| (i * 16 + (i * 7) % 5) as f64).collect()
+}

@@ -6,6 +6,13 @@ What it measures (full sizes; --quick shrinks every size so a smoke run takes se
 
   nanmedian_t64   median over axis 0 of a NaN-holed float32 cube(64, 2048, 2048) (1 GiB):
                   bottleneck.nanmedian and numpy.nanmedian.              -> seconds, Melem/s
+  nanargmax_t64   the step of each pixel's first maximum, NaN skipped, in the same cube:
+                  bottleneck.nanargmax and numpy.nanargmax.              -> seconds, Melem/s
+  ffill_t64       NaN filled forward along time in the same cube: bottleneck.push
+                  (xarray's ffill).                                      -> seconds, Melem/s
+  interpolate_na_t64  NaN filled by linear interpolation along time at uneven dates
+                  (t*16 + (t*7) % 5 days) in a cube(64, 256, 256): xarray's
+                  interpolate_na (numpy.interp per pixel).              -> seconds, Melem/s
   bandmath        (a-b)/(a+b)*c+0.5 on three float32 planes of 4096x4096: numexpr (2 threads)
                   allocating its result, numexpr writing into a reused out= array
                   ("numexpr_out"), and plain numpy.              -> seconds, Mpix/s, GB/s (16 B/pixel: 3 in, 1 out)
@@ -40,7 +47,7 @@ computed in int64, then divided in float64 and rounded once to float32:
                 NaN where (t*31 + y*17 + x*13) % 10 == 0
   plane(k,H,W): v = ((k*7 + y*131 + x*197) % 1009) / 1009.0 + 0.01        (k = 0, 1, 2)
 
-Run:  scripts/bench_baselines.sh [--quick] [--repeats N] [--skip-numpy-median]
+Run:  scripts/bench_baselines.sh [--quick] [--repeats N] [--skip-numpy-median] [--only a,b]
       (makes its own venv under scripts/.venv; or run this file with any python that has
        numpy, scipy, bottleneck, numexpr, opencv-python-headless and dask[array] -- but NOT
        numbagg, which makes dask route nanmedian away from bottleneck.)
@@ -150,6 +157,45 @@ def bench_nanmedian(T, H, W, repeats, with_numpy=True):
             d = np.nanmax(np.abs(bottleneck.nanmedian(c, axis=0) - np.nanmedian(c, axis=0)))
             log(f"nanmedian: max |bottleneck - numpy| = {d:.3g}")
     del c
+    return res
+
+
+def bench_nanargmax(T, H, W, repeats):
+    log(f"nanargmax: generating cube({T}, {H}, {W}) ...")
+    c = cube(T, H, W)  # no pixel is NaN at every step, so neither peer raises
+    res = {"shape": [T, H, W]}
+    for name, fn in [("bottleneck", lambda: bottleneck.nanargmax(c, axis=0)),
+                     ("numpy", lambda: np.nanargmax(c, axis=0))]:
+        log(f"nanargmax: timing {name} ...")
+        s, k = measure(fn, repeats)
+        res[name] = entry(s, c.size, "melem_per_s", k)
+    del c
+    return res
+
+
+def bench_ffill(T, H, W, repeats):
+    log(f"ffill: generating cube({T}, {H}, {W}) ...")
+    c = cube(T, H, W)
+    res = {"shape": [T, H, W]}
+    log("ffill: timing bottleneck.push ...")
+    s, k = measure(lambda: bottleneck.push(c, axis=0), repeats)
+    res["bottleneck"] = entry(s, c.size, "melem_per_s", k)
+    del c
+    return res
+
+
+def bench_interpolate_na(T, H, W, repeats):
+    import pandas as pd
+    import xarray as xr
+
+    c = cube(T, H, W)
+    days = np.array([t * 16 + (t * 7) % 5 for t in range(T)])
+    times = pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D")
+    da = xr.DataArray(c, dims=["time", "y", "x"], coords={"time": times})
+    res = {"shape": [T, H, W]}
+    log("interpolate_na: timing xarray ...")
+    s, k = measure(lambda: da.interpolate_na("time").values, repeats)
+    res["xarray"] = entry(s, c.size, "melem_per_s", k)
     return res
 
 
@@ -266,7 +312,10 @@ def main():
                     help="leave out numpy.nanmedian (minutes; only an 'other' column)")
     ap.add_argument("--repeats", type=int, default=None,
                     help="timed runs per measurement (default 5; 3 with --quick)")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated workloads to run (default: all)")
     args = ap.parse_args()
+    wanted = lambda name: args.only is None or name in args.only.split(",")
     R = max(1, args.repeats or (3 if args.quick else 5))
 
     cv2.setNumThreads(2)
@@ -274,14 +323,24 @@ def main():
 
     if args.quick:
         cube_shape, band, gauss, copy_bytes, ntasks = (64, 128, 128), 1024, 1024, 16 << 20, 10_000
+        interp = 64
     else:
         cube_shape, band, gauss, copy_bytes, ntasks = (64, 2048, 2048), 4096, 4096, 256 << 20, 100_000
+        interp = 256
 
     results = {}
-    results["nanmedian_t64"] = bench_nanmedian(*cube_shape, R, not args.skip_numpy_median)
-    results["bandmath"] = bench_bandmath(band, band, copy_bytes, R)
-    results["gaussian_s2"] = bench_gaussian(gauss, gauss, R)
-    results["scheduler_100k"] = bench_scheduler(ntasks, R)
+    workloads = {
+        "nanmedian_t64": lambda: bench_nanmedian(*cube_shape, R, not args.skip_numpy_median),
+        "nanargmax_t64": lambda: bench_nanargmax(*cube_shape, R),
+        "ffill_t64": lambda: bench_ffill(*cube_shape, R),
+        "interpolate_na_t64": lambda: bench_interpolate_na(cube_shape[0], interp, interp, R),
+        "bandmath": lambda: bench_bandmath(band, band, copy_bytes, R),
+        "gaussian_s2": lambda: bench_gaussian(gauss, gauss, R),
+        "scheduler_100k": lambda: bench_scheduler(ntasks, R),
+    }
+    for name, run in workloads.items():
+        if wanted(name):
+            results[name] = run()
 
     out = {
         "machine": {

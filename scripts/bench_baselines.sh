@@ -8,5 +8,5 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 venv="${STRATA_BENCH_VENV:-$here/.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q numpy scipy bottleneck numexpr opencv-python-headless "dask[array]"
+"$venv/bin/pip" install -q numpy scipy bottleneck numexpr opencv-python-headless "dask[array]" xarray pandas
 exec "$venv/bin/python" "$here/bench_baselines.py" "$@"

@@ -6,7 +6,10 @@
 # slow spell on a shared machine lands on both sides of one round instead of on one side of
 # the comparison. `--quick` shrinks every size for a smoke run.
 #
-#   [ROUNDS=3] scripts/bench_compare.sh [--quick]        # results in target/bench-compare/
+#   [ROUNDS=3] [ONLY=nanargmax_t64,...] scripts/bench_compare.sh [--quick]
+#                                                     # results in target/bench-compare/
+# ONLY names the workloads to time (nanmedian_t64, nanargmax_t64, ffill_t64,
+# interpolate_na_t64, bandmath, gaussian_s2, scheduler_100k); default all.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
@@ -19,6 +22,12 @@ if [ "${1:-}" = "--quick" ]; then
   quick=(--quick)
   export STRATA_BENCH_QUICK=1
 fi
+only=()
+filter=()
+if [ -n "${ONLY:-}" ]; then
+  only=(--only "$ONLY")
+  filter=("^(${ONLY//,/|})/")
+fi
 cargo bench --no-run --bench cpu_kernels --bench scheduler >&2
 for r in $(seq 1 "$rounds"); do
   dir="$out/round$r"
@@ -27,10 +36,11 @@ for r in $(seq 1 "$rounds"); do
   # numpy.nanmedian takes minutes and only fills an "other" column: once is enough
   [ "$r" -gt 1 ] && skip=(--skip-numpy-median)
   echo "round $r/$rounds: Python peers" >&2
-  bash "$here/bench_baselines.sh" "${quick[@]}" "${skip[@]}" > "$dir/python.json"
+  bash "$here/bench_baselines.sh" "${quick[@]}" "${skip[@]}" "${only[@]}" > "$dir/python.json"
   echo "round $r/$rounds: strata" >&2
-  cargo bench --bench cpu_kernels --bench scheduler -- --noplot > "$dir/cargo-bench.log" 2>&1
-  for g in nanmedian_t64 bandmath gaussian_s2 scheduler_100k; do
+  cargo bench --bench cpu_kernels --bench scheduler -- --noplot "${filter[@]}" > "$dir/cargo-bench.log" 2>&1
+  for g in nanmedian_t64 nanargmax_t64 ffill_t64 interpolate_na_t64 bandmath gaussian_s2 scheduler_100k; do
+    [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$g,"* ]] && continue
     mkdir -p "$dir/criterion/$g"
     cp -r "target/criterion/$g/." "$dir/criterion/$g/"
   done

@@ -41,14 +41,24 @@ def round_rows(d):
     root = os.path.join(d, "criterion")
     rows = {}
 
-    s, n = criterion(root, "nanmedian_t64", "strata_cpu")
-    m = py["nanmedian_t64"]
-    rate = n / s / 1e6
-    other = f"numpy {rate / m['numpy']['melem_per_s']:.0f}x" if "numpy" in m else None
-    shape = ", ".join(map(str, m["shape"]))
-    rows[f"nanmedian over time, ({shape}) f32 with NaN"] = (
-        rate, "Melem/s", "bottleneck", m["bottleneck"]["melem_per_s"], other)
+    ran = lambda g: g in py and os.path.isdir(os.path.join(root, g))
+    for g, what, peer in [
+        ("nanmedian_t64", "nanmedian over time", "bottleneck"),
+        ("nanargmax_t64", "nanargmax over time", "bottleneck"),
+        ("ffill_t64", "ffill over time", "bottleneck"),
+        ("interpolate_na_t64", "interpolate_na over time (uneven dates)", "xarray"),
+    ]:
+        if not ran(g):
+            continue
+        s, n = criterion(root, g, "strata_cpu")
+        m = py[g]
+        rate = n / s / 1e6
+        other = f"numpy {rate / m['numpy']['melem_per_s']:.0f}x" if "numpy" in m else None
+        shape = ", ".join(map(str, m["shape"]))
+        rows[f"{what}, ({shape}) f32 with NaN"] = (rate, "Melem/s", peer, m[peer]["melem_per_s"], other)
 
+    if not ran("bandmath"):
+        return rows, py
     b = py["bandmath"]
     for name, peer in [("strata_cpu", "numexpr"), ("strata_cpu_into", "numexpr_out")]:
         s, n = criterion(root, "bandmath", name)
@@ -65,6 +75,8 @@ def round_rows(d):
         label = f"gaussian sigma 2, reflect, {g['shape'][0]}² f32" + (", into a reused result" if name.endswith("into") else "")
         rows[label] = (rate, "Mpix/s", peer, g[peer]["mpix_per_s"], f"scipy {rate / g['scipy']['mpix_per_s']:.0f}x")
 
+    if not ran("scheduler_100k"):
+        return rows, py
     s, tasks = criterion(root, "scheduler_100k", "plan_and_run")
     us = s / tasks * 1e6
     d_ = py["scheduler_100k"]
@@ -93,6 +105,8 @@ def main():
             ours_s, theirs_s = f"{ours:.0f} {unit}", f"{peer} {theirs:.0f} {unit}"
         each = " / ".join(f"{r:.2f}" for r in ratios)
         print(f"| {label} | {ours_s} | {theirs_s} | {statistics.median(ratios):.2f}x | {each} | {other} |")
+    if "bandmath" not in rounds[0][1]:
+        return
     mem = [bandmath_memory(d, r[1]) for d, r in zip(sys.argv[1:], rounds)]
     per = lambda xs, f: " / ".join(f.format(x) for x in xs)
     print(f"\nband math, share of copy bandwidth per round: allocating {per([m[0][0] for m in mem], '{:.0%}')} "

@@ -35,6 +35,20 @@ save("cube", x)
 x_full = np.where(np.isnan(x), np.float32(1.5), x)  # no NaN, for propagating reductions
 save("cube_full", x_full)
 
+
+def arg_extreme(a, axes, f, skip_nan):
+    """numpy's arg reduction over `axes` flattened in C order (the kept axes first, then the
+    reduced ones, as numpy's axis=None flattens), as float32; skipping NaN, an all-NaN pixel
+    gives NaN (numpy raises there, xarray's idxmax fills it)."""
+    kept = [i for i in range(a.ndim) if i not in axes]
+    moved = np.transpose(a, kept + list(axes)).reshape([a.shape[i] for i in kept] + [-1])
+    if not skip_nan:
+        return f(moved, axis=-1).astype(np.float32)
+    allnan = np.isnan(moved).all(axis=-1)
+    r = f(np.where(allnan[..., None], np.float32(0), moved), axis=-1)
+    return np.where(allnan, np.float32(np.nan), r.astype(np.float32))
+
+
 with np.errstate(all="ignore"):
     for axes, tag in [((0,), "t"), ((1, 2), "yx"), ((0, 1, 2), "all"), ((0, 2), "tx")]:
         x64 = x.astype(np.float64)
@@ -51,6 +65,13 @@ with np.errstate(all="ignore"):
         save(f"min_{tag}", np.min(x, axis=axes))
         save(f"max_{tag}", np.max(x, axis=axes))
         save(f"median_{tag}", np.median(x, axis=axes))
+        for name, f, skip in [
+            ("nanargmax", np.nanargmax, True),
+            ("nanargmin", np.nanargmin, True),
+            ("argmax", np.argmax, False),
+            ("argmin", np.argmin, False),
+        ]:
+            save(f"{name}_{tag}", arg_extreme(x, axes, f, skip))
         f64 = x_full.astype(np.float64)
         save(f"full_sum_{tag}", np.sum(f64, axis=axes).astype(np.float32))
         save(f"full_mean_{tag}", np.mean(f64, axis=axes).astype(np.float32))

@@ -43,7 +43,7 @@ fn threads(n: usize) -> ComputeOptions {
     }
 }
 
-const EXACT: [ReduceOp; 10] = [
+const EXACT: [ReduceOp; 12] = [
     ReduceOp::Min,
     ReduceOp::Max,
     ReduceOp::NanMin,
@@ -54,6 +54,8 @@ const EXACT: [ReduceOp; 10] = [
     ReduceOp::Quantile { millionths: 900_000 },
     ReduceOp::Count,
     ReduceOp::Any,
+    ReduceOp::NanArgMax,
+    ReduceOp::ArgMin,
 ];
 const ACCUMULATING: [ReduceOp; 6] = [
     ReduceOp::Sum,
@@ -120,6 +122,26 @@ proptest! {
         common::assert_bitwise(&eval(&cat(&many)), &eval(&cat(&one)), "concatenate");
         let re: Vec<usize> = chunks.iter().map(|&c| c.div_ceil(2)).collect();
         common::assert_bitwise(&eval(&many.rechunk(re)), &x, "rechunk");
+    }
+
+    #[test]
+    fn gap_fills_are_chunk_invariant((x, chunks) in case(), limit in prop::option::of(1usize..4), gaps in prop::collection::vec(0.5f64..3.0, 1..40)) {
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
+        let many = Array::from_ndarray(x.clone(), chunks);
+        for axis in 0..x.ndim() as isize {
+            let n = x.shape()[axis as usize];
+            // uneven, increasing positions (acquisition dates)
+            let positions: Vec<f64> = (0..n).scan(0.0, |p, i| { *p += gaps[i % gaps.len()]; Some(*p) }).collect();
+            let fills = |a: &Array| [
+                a.ffill(axis, limit),
+                a.bfill(axis, limit),
+                a.interpolate_na(axis, &positions, limit, None),
+                a.interpolate_na(axis, &positions, None, Some(2.5)),
+            ];
+            for (m, o) in fills(&many).iter().zip(fills(&one).iter()) {
+                common::assert_bitwise(&eval(m), &eval(o), "gap fill");
+            }
+        }
     }
 
     #[test]

@@ -55,6 +55,11 @@ fn nan_reductions_match_numpy() {
             exact(a.min(ax.clone()), "nanmin");
             exact(a.max(ax.clone()), "nanmax");
             exact(a.median(ax.clone()), "nanmedian");
+            // the first extreme's index, ties (quarter steps repeat) to the first
+            exact(a.argmax(ax.clone()), "nanargmax");
+            exact(a.argmin(ax.clone()), "nanargmin");
+            exact(a.reduce(ReduceOp::ArgMax, ax.clone()), "argmax");
+            exact(a.reduce(ReduceOp::ArgMin, ax.clone()), "argmin");
             let full = Array::from_ndarray(golden("cube_full"), chunks.clone());
             assert_close(
                 &full.sum(ax.clone()).compute().unwrap(),

@@ -308,6 +308,41 @@ fn monthly_group_medians_match_the_cpu() {
     }
 }
 
+#[test]
+fn arg_extremes_match_the_cpu_bitwise() {
+    if device().is_none() {
+        return;
+    }
+    // Ties are common (17 levels), all-NaN pixels on odd rows of column 0, a NaN in 3.
+    let x = cube(19, 13, 11, 3, 5);
+    // one chunk of time (held whole, on the device) and time cut in three (made whole first)
+    for chunks in [[19, 7, 6], [7, 13, 11]] {
+        let a = Array::from_ndarray(x.clone(), chunks);
+        for op in [
+            strata::ReduceOp::NanArgMax,
+            strata::ReduceOp::NanArgMin,
+            strata::ReduceOp::ArgMax,
+            strata::ReduceOp::ArgMin,
+        ] {
+            for axis in 0..3isize {
+                let (gpu, cpu) = on_gpu_and_cpu(&a.reduce(op, axis));
+                assert_eq!(gpu.shape(), cpu.shape());
+                let bits = |v: &ArrayD<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&gpu), bits(&cpu), "{op:?} over axis {axis} in chunks {chunks:?}");
+            }
+        }
+    }
+    // by groups: the position of the first extreme among each group's steps
+    let labels: Vec<usize> = (0..19).map(|t| (t * 5) % 4).collect();
+    let a = Array::from_ndarray(x, [19, 7, 6]);
+    let (gpu, cpu) = on_gpu_and_cpu(&a.group_reduce(strata::ReduceOp::NanArgMax, 0, &labels, 5));
+    assert_same_bits_or_equal(&gpu, &cpu, "nanargmax by groups");
+    assert!(
+        cpu.index_axis(ndarray::Axis(0), 4).iter().all(|v| v.is_nan()),
+        "group 4 is empty"
+    );
+}
+
 const PARTIAL_OPS: [strata::ReduceOp; 13] = [
     strata::ReduceOp::Sum,
     strata::ReduceOp::NanSum,
@@ -734,6 +769,8 @@ proptest! {
             strata::ReduceOp::NanMax,
             strata::ReduceOp::Count,
             strata::ReduceOp::NanStd { ddof: 1 },
+            strata::ReduceOp::NanArgMax,
+            strata::ReduceOp::ArgMin,
         ]),
     ) {
         if device().is_none() {

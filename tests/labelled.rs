@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use ndarray::{Array, ArrayD};
 use strata::geo::Affine;
 use strata::geo::XyCoords;
-use strata::labelled::{Boundary, Coord, CoordValues, DataArray, DropHow, GeoAttrs, Label, LabelError};
+use strata::labelled::{Boundary, Coord, CoordValues, DataArray, DropHow, GeoAttrs, InterpolateNa, Label, LabelError};
 use strata::Array as Lazy;
 
 fn times() -> Vec<chrono::DateTime<Utc>> {
@@ -258,6 +258,68 @@ fn fillna_from_another_array_keeps_every_label_of_the_first() {
     assert_eq!(f64s(&filled, "x"), [10.0, 20.0, 30.0]);
     let v = filled.values().unwrap();
     assert!(v[0].is_nan() && v[1] == 2.0 && v[2] == 6.0, "{v}");
+}
+
+#[test]
+fn where_with_an_array_takes_the_other_where_the_mask_is_unset() {
+    let cube = cube();
+    let red = cube.sel("band", "red").unwrap();
+    // a fallback per (x, y) only, in the other axis order: it broadcasts over time and is
+    // transposed to the result's order
+    let fallback = red.median("time").unwrap().transpose(&["x", "y"]).unwrap();
+    let recent = red.ge(2000.0);
+    let mixed = red.where_array(&recent, &fallback).unwrap();
+    assert_eq!(mixed.dims(), ["time", "y", "x"]);
+    let v = mixed.values().unwrap();
+    // time 3 keeps its own values; time 0 takes the median over time, of 12, 1012, ..., 4012
+    // at pixel (1, 2); NaN is not >= 2000, so pixel (0, 0) at time 3 takes its median too:
+    // of 0, 1000, 2000, 4000 (time 3's NaN skipped), the two middle values' mean
+    assert_eq!(v[[3, 1, 2]], 3012.0);
+    assert_eq!(v[[0, 1, 2]], 2012.0);
+    assert_eq!(v[[3, 0, 0]], 1500.0);
+    assert_eq!(v[[1, 0, 0]], 1500.0);
+    // the labels of a shared dim must be equal (xarray's exact join for three operands)
+    let shifted = fallback.isel_many("x", &[1, 2, 3, 0]).unwrap();
+    let err = red.where_array(&recent, &shifted).unwrap_err();
+    assert!(
+        matches!(err, LabelError::Misaligned { ref dim, .. } if dim == "x"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gaps_fill_from_neighbours_in_time_weighed_by_dates() {
+    let cube = cube();
+    let at = |da: &DataArray, b: usize| da.values().unwrap()[[3, b, 0, 0]];
+    let pixel = |da: &DataArray, t: usize, b: usize| da.values().unwrap()[[t, b, 0, 0]];
+    // pixel (0, 0) of band 0 is 0, 1000, 2000, NaN, 4000 on Jan 10, Jan 26, Feb 11, Apr 1,
+    // Apr 17 (2020): Apr 1 lies 50 of the 66 days from Feb 11 to Apr 17
+    let linear = cube.interpolate_na("time", &InterpolateNa::default()).unwrap();
+    assert_eq!(at(&linear, 0), (2000.0 + 2000.0 * 50.0 / 66.0) as f32);
+    // band 1 is NaN over all of time 1 (Jan 26), halfway from Jan 10 to Feb 11: 100 and 2100
+    assert_eq!(pixel(&linear, 1, 1), 1100.0);
+    assert_eq!(pixel(&linear, 1, 0), 1000.0, "valid values stay");
+    // by index, Apr 1 is halfway
+    let by_index = InterpolateNa {
+        use_coordinate: false,
+        ..Default::default()
+    };
+    assert_eq!(at(&cube.interpolate_na("time", &by_index).unwrap(), 0), 3000.0);
+    // a gap of 66 days is over a 60-day max_gap; 32 days (band 1 at time 1) is not
+    let short = InterpolateNa {
+        max_gap: Some(60.0 * 86400.0),
+        ..Default::default()
+    };
+    let short = cube.interpolate_na("time", &short).unwrap();
+    assert!(at(&short, 0).is_nan());
+    assert_eq!(pixel(&short, 1, 1), 1100.0);
+    assert_eq!(at(&cube.ffill("time", None).unwrap(), 0), 2000.0);
+    assert_eq!(at(&cube.bfill("time", Some(1)).unwrap(), 0), 4000.0);
+    // names have no distance
+    let err = cube.interpolate_na("band", &InterpolateNa::default()).unwrap_err();
+    assert!(matches!(err, LabelError::Interpolate { .. }), "{err}");
+    // a zero limit is refused when computed
+    assert!(cube.ffill("time", Some(0)).unwrap().values().is_err());
 }
 
 #[test]

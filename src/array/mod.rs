@@ -8,6 +8,7 @@
 
 mod compute;
 mod elementwise;
+mod fill;
 mod filter;
 mod reduce;
 mod select;

@@ -146,6 +146,19 @@ impl Array {
         any => ReduceOp::Any;
         /// True where every value is non-zero.
         all => ReduceOp::All;
+        /// The index of the first maximum of the non-NaN values (xarray's `argmax`, numpy's
+        /// `nanargmax`), as f32: NaN where every value is NaN (numpy raises there); over
+        /// several axes, the index into them flattened in C order. An empty axis is an
+        /// error. NaN-propagating (numpy's `argmax`, the first NaN wins):
+        /// `reduce(ReduceOp::ArgMax, axes)`. Holistic: the axes are made whole in each
+        /// block; one pass over the values.
+        argmax => ReduceOp::NanArgMax;
+        /// The index of the first minimum of the non-NaN values, as [`Array::argmax`].
+        argmin => ReduceOp::NanArgMin;
+        /// [`Array::argmax`] under numpy's name.
+        nanargmax => ReduceOp::NanArgMax;
+        /// [`Array::argmin`] under numpy's name.
+        nanargmin => ReduceOp::NanArgMin;
     }
 
     /// Variance of non-NaN values with `ddof` (numpy's `nanvar`).

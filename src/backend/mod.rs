@@ -9,7 +9,7 @@
 pub mod cpu;
 pub mod gpu;
 pub(crate) mod halo;
-pub(crate) mod layout;
+pub(crate) use crate::expr::layout;
 mod partial;
 
 use std::mem::MaybeUninit;

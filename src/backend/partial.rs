@@ -100,7 +100,8 @@ impl Partial {
                 }
                 ReduceOp::Any => *a = a.max(oa),
                 ReduceOp::All => *a = a.min(oa),
-                ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+                // holistic ops (medians, quantiles, arg extremes; `partial_lanes` 0) keep no state
+                _ => {
                     unreachable!("holistic reductions have no partial state")
                 }
             }
@@ -137,7 +138,8 @@ pub fn finalize(p: &Partial) -> Block {
                 }
             }
             ReduceOp::Any | ReduceOp::All => a,
-            ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+            // holistic ops (medians, quantiles, arg extremes; `partial_lanes` 0) keep no state
+            _ => {
                 unreachable!("holistic")
             }
         };

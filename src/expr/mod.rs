@@ -6,6 +6,7 @@
 //! [`NodeId`]s identify shared nodes. Nothing here reads or computes a pixel.
 
 mod grid;
+pub(crate) mod layout;
 pub mod nonfinite;
 mod ops;
 mod raw;

@@ -152,6 +152,17 @@ pub enum ReduceOp {
         /// `q` × 10⁶
         millionths: u32,
     },
+    /// the index of the first minimum along the reduced axes (numpy's `argmin`: a NaN counts
+    /// as the minimum, so the first NaN's index where there is one); over several axes, the
+    /// index into them flattened in C order. As f32, exact below 2^24.
+    ArgMin,
+    /// the index of the first maximum, as [`ReduceOp::ArgMin`] (numpy's `argmax`)
+    ArgMax,
+    /// the index of the first minimum of the non-NaN values (numpy's `nanargmin`, xarray's
+    /// `argmin`); NaN where every value is NaN (numpy raises there)
+    NanArgMin,
+    /// the index of the first maximum of the non-NaN values, as [`ReduceOp::NanArgMin`]
+    NanArgMax,
 }
 
 impl ReduceOp {
@@ -161,7 +172,19 @@ impl ReduceOp {
         matches!(
             self,
             Self::Median | Self::NanMedian | Self::Quantile { .. } | Self::NanQuantile { .. }
-        )
+        ) || self.arg_extreme().is_some()
+    }
+
+    /// For an index-of-extreme reduction: whether it seeks the maximum, and whether it skips
+    /// NaN.
+    pub fn arg_extreme(self) -> Option<(bool, bool)> {
+        match self {
+            Self::ArgMin => Some((false, false)),
+            Self::ArgMax => Some((true, false)),
+            Self::NanArgMin => Some((false, true)),
+            Self::NanArgMax => Some((true, true)),
+            _ => None,
+        }
     }
 
     /// How many f64 lanes a partial state of this reduction keeps per output element: the
@@ -173,6 +196,7 @@ impl ReduceOp {
             Self::Mean | Self::NanMean | Self::NanMin | Self::NanMax => 2,
             Self::NanVar { .. } | Self::NanStd { .. } => 3,
             Self::Median | Self::NanMedian | Self::Quantile { .. } | Self::NanQuantile { .. } => 0,
+            Self::ArgMin | Self::ArgMax | Self::NanArgMin | Self::NanArgMax => 0,
         }
     }
 
@@ -201,13 +225,15 @@ impl ReduceOp {
     }
 
     /// What a reduction of no values gives, as numpy: 0 for sums, counts and `any`, 1 for
-    /// `all`, NaN for means, variances, NaN-skipping extremes and medians; `None` for `min`
-    /// and `max`, which numpy refuses ("zero-size array to reduction operation").
+    /// `all`, NaN for means, variances, NaN-skipping extremes and medians; `None` for `min`,
+    /// `max` and the arg forms, which numpy refuses ("zero-size array to reduction operation",
+    /// "attempt to get argmax of an empty sequence").
     pub fn empty_value(self) -> Option<f32> {
         match self {
             Self::Sum | Self::NanSum | Self::Count | Self::Any => Some(0.0),
             Self::All => Some(1.0),
             Self::Min | Self::Max | Self::NanMin | Self::NanMax => None,
+            Self::ArgMin | Self::ArgMax | Self::NanArgMin | Self::NanArgMax => None,
             _ => Some(f32::NAN),
         }
     }
@@ -232,6 +258,10 @@ impl ReduceOp {
             Self::All => "all",
             Self::Quantile { .. } => "quantile",
             Self::NanQuantile { .. } => "nanquantile",
+            Self::ArgMin => "argmin",
+            Self::ArgMax => "argmax",
+            Self::NanArgMin => "nanargmin",
+            Self::NanArgMax => "nanargmax",
         }
     }
 }

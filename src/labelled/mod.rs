@@ -20,6 +20,7 @@ mod align;
 mod coarsen;
 mod compute;
 mod coords;
+mod fill;
 mod groupby;
 mod ops;
 mod resample;
@@ -37,6 +38,7 @@ pub use align::Join;
 pub use coarsen::{Boundary, Coarsen};
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
+pub use fill::InterpolateNa;
 pub use groupby::{Rolling, TimeGroups};
 pub use resample::{CalendarBins, DropHow};
 pub(crate) use zarr::prepare_zarr_group;
@@ -111,6 +113,14 @@ pub enum LabelError {
         dim: String,
         /// the coordinate's value type
         coord_type: &'static str,
+    },
+    /// An interpolation along a dim whose coordinate gives no positions to interpolate at.
+    #[error("interpolate_na along {dim:?}: {why}")]
+    Interpolate {
+        /// the dim
+        dim: String,
+        /// what is wrong with its coordinate
+        why: String,
     },
     /// A label slice on a coordinate that is neither ascending nor descending.
     #[error("dim {dim:?}: label slices need a sorted coordinate")]

@@ -43,6 +43,83 @@ impl DataArray {
         })
     }
 
+    /// `cond ? self : other` with an array for `other` (xarray's `where(cond, other)`: a
+    /// composite's gaps taken from a fallback where a mask says so). The three line up by dim
+    /// name and broadcast as arithmetic does: the result has this array's dims, then `cond`'s
+    /// new ones, then `other`'s. Shared dims must carry equal labels, as xarray's exact join
+    /// for three operands. Lazy: one fused elementwise node (an operand whose dims run in
+    /// another order is transposed first, a lazy gather).
+    ///
+    /// **Errors**: [`LabelError::Misaligned`] for a shared dim whose labels differ.
+    pub fn where_array(&self, cond: &DataArray, other: &DataArray) -> Result<DataArray, LabelError> {
+        for (a, b) in [(self, cond), (self, other), (cond, other)] {
+            a.align(b, super::Join::Exact).map_err(|e| match e {
+                LabelError::Misaligned { dim, left, right, .. } => LabelError::Misaligned {
+                    op: "where".into(),
+                    dim,
+                    left,
+                    right,
+                },
+                other => other,
+            })?;
+        }
+        let mut dims = self.dims.clone();
+        for d in cond.dims.iter().chain(&other.dims) {
+            if !dims.contains(d) {
+                dims.push(d.clone());
+            }
+        }
+        // An operand's data with the result's axes: its own dims in the result's order, a
+        // length-1 axis for each it lacks (broadcast).
+        let spread = |a: &DataArray| -> Result<Array, LabelError> {
+            let order: Vec<&str> = dims
+                .iter()
+                .map(String::as_str)
+                .filter(|d| a.dims.iter().any(|x| x == d))
+                .collect();
+            let a = if order.iter().zip(&a.dims).all(|(o, d)| o == d) {
+                a.clone()
+            } else {
+                a.transpose(&order)?
+            };
+            Ok(dims
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| !a.dims.contains(d))
+                .fold(a.data.clone(), |arr, (k, _)| arr.expand_dims(k as isize)))
+        };
+        let data = spread(cond)?.where_(&spread(self)?, &spread(other)?);
+        let mut coords = self.coords.clone();
+        for c in cond.coords.iter().chain(&other.coords) {
+            match coords.iter().position(|have| have.name == c.name) {
+                // a scalar label the operands disagree on no longer describes the result
+                Some(i) if coords[i].dim.is_none() && coords[i] != *c => {
+                    coords.remove(i);
+                }
+                Some(_) => {}
+                None => coords.push(c.clone()),
+            }
+        }
+        let same_name = cond.name == self.name && other.name == self.name;
+        Ok(DataArray {
+            data: data.with_dims(&dims),
+            dims,
+            coords,
+            attrs: [self, other, cond]
+                .into_iter()
+                .map(|a| a.attrs.clone())
+                .find(|a| *a != Default::default())
+                .unwrap_or_default(),
+            name: self.name.clone().filter(|_| same_name),
+            held: None,
+            failed: self
+                .failed
+                .clone()
+                .or_else(|| cond.failed.clone())
+                .or_else(|| other.failed.clone()),
+        })
+    }
+
     /// Values limited to `[lo, hi]` (numpy's `clip`; NaN stays NaN). Lazy.
     pub fn clip(&self, lo: f32, hi: f32) -> DataArray {
         self.relabel(
@@ -317,6 +394,25 @@ impl DataArray {
     /// **Errors**: as [`DataArray::reduce`].
     pub fn max(&self, dim: &str) -> Result<DataArray, LabelError> {
         self.reduce(ReduceOp::NanMax, &[dim])
+    }
+
+    /// The index along `dim` of the first maximum of the non-NaN values (xarray's
+    /// `argmax(dim)`): the step of peak greenness of an NDVI series. f32 indices, NaN where
+    /// every value is NaN; the dim and its coordinates dropped. Label an index with
+    /// `coord(dim)`. Lazy; holistic (the dim made whole in each block), one pass over the
+    /// values, on the device when it holds the block.
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn argmax(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanArgMax, &[dim])
+    }
+
+    /// The index along `dim` of the first minimum of the non-NaN values, as
+    /// [`DataArray::argmax`].
+    ///
+    /// **Errors**: as [`DataArray::reduce`].
+    pub fn argmin(&self, dim: &str) -> Result<DataArray, LabelError> {
+        self.reduce(ReduceOp::NanArgMin, &[dim])
     }
 
     /// The number of non-NaN values over `dim`.

@@ -2,7 +2,7 @@
 //! new lazy array (nothing is read or computed) except `compute`, `dropna` and the writers;
 //! errors in labels or shapes raise at once, typed.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use strata::expr::BinaryOp;
@@ -36,6 +36,13 @@ fn dims_of(a: &DataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String
             Err(_) => d.extract::<Vec<String>>(),
         },
     }
+}
+
+/// A labelled result, or its error, including one its lazy expression already holds.
+fn checked(out: Result<DataArray, strata::labelled::LabelError>) -> PyResult<PyDataArray> {
+    let out = out.map_err(err)?;
+    out.check().map_err(crate::errors::to_py)?;
+    Ok(PyDataArray::wrap(out))
 }
 
 impl PyDataArray {
@@ -92,6 +99,48 @@ impl PyDataArray {
         let dims = dims_of(&self.inner, dim)?;
         let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
         self.inner.reduce(op, &refs).map(Self::wrap).map_err(err)
+    }
+
+    /// The index of the extreme (`op`, one of the arg reductions) along one dim: `dim`, or the
+    /// only dim of a 1-d array. xarray answers several dims with a dict of indices; strata
+    /// takes one.
+    fn arg_reduced(&self, op: ReduceOp, dim: Option<&Bound<'_, PyAny>>) -> PyResult<(PyDataArray, String)> {
+        let dims = dims_of(&self.inner, dim)?;
+        let [one] = dims.as_slice() else {
+            return Err(PyValueError::new_err(format!(
+                "{} takes one dim (got {dims:?}): name it, as in {}(\"time\")",
+                op.name(),
+                op.name().trim_start_matches("nan")
+            )));
+        };
+        let out = self.inner.reduce(op, &[one.as_str()]).map_err(err)?;
+        Ok((Self::wrap(out), one.clone()))
+    }
+
+    /// `idxmax`/`idxmin`: the arg reduction computed, its indices turned into `dim`'s labels
+    /// by `strata._xr.labels_at`.
+    fn labelled_extreme<'py>(
+        slf: &Bound<'py, Self>,
+        op: ReduceOp,
+        dim: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let (arg, dim) = slf.get().arg_reduced(op, dim)?;
+        if slf.get().inner.coord(&dim).is_none() {
+            return Err(PyKeyError::new_err(format!(
+                "dim {dim:?} has no coordinate to take labels from"
+            )));
+        }
+        let computed = py
+            .import("strata")?
+            .getattr("compute")?
+            .call((arg,), options)?
+            .get_item(0)?;
+        let labels = slf.get()._labels(py)?;
+        py.import("strata._xr")?
+            .getattr("labels_at")?
+            .call1((computed, labels, dim))
     }
 
     /// A NaN-skipping spread (`op`: std or var) over `dim`; with `skipna` off, NaN wherever a
@@ -332,13 +381,66 @@ impl PyDataArray {
         Self::wrap(-&self.inner)
     }
 
-    /// Keeps the values where the mask `cond` is set, `other` (NaN) elsewhere; `cond` lines
-    /// up by dim name.
-    #[pyo3(signature = (cond, other = f32::NAN))]
-    fn r#where(&self, cond: &PyDataArray, other: f32) -> PyResult<PyDataArray> {
-        let out = self.inner.where_(&cond.inner, other);
+    /// Keeps the values where the mask `cond` is set, `other` (a number, NaN by default, or a
+    /// strata array with the same labels on shared dims) elsewhere; all line up by dim name.
+    #[pyo3(signature = (cond, other = None))]
+    fn r#where(&self, cond: &PyDataArray, other: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
+        let out = match other {
+            Some(o) if o.cast::<PyDataArray>().is_ok() => {
+                let o = o.cast::<PyDataArray>()?;
+                self.inner.where_array(&cond.inner, &o.get().inner).map_err(err)?
+            }
+            Some(o) if !o.is_none() => self.inner.where_(&cond.inner, o.extract()?),
+            _ => self.inner.where_(&cond.inner, f32::NAN),
+        };
         out.check().map_err(crate::errors::to_py)?;
         Ok(Self::wrap(out))
+    }
+
+    /// NaN replaced by the last valid value before it along `dim`, at most `limit` in a row
+    /// (xarray's `ffill`). Lazy; the dim is made whole in each block.
+    #[pyo3(signature = (dim, limit = None))]
+    fn ffill(&self, dim: &str, limit: Option<usize>) -> PyResult<PyDataArray> {
+        checked(self.inner.ffill(dim, limit))
+    }
+
+    /// NaN replaced by the next valid value after it along `dim`, at most `limit` in a row
+    /// (xarray's `bfill`). Lazy; the dim is made whole in each block.
+    #[pyo3(signature = (dim, limit = None))]
+    fn bfill(&self, dim: &str, limit: Option<usize>) -> PyResult<PyDataArray> {
+        checked(self.inner.bfill(dim, limit))
+    }
+
+    /// NaN replaced by linear interpolation along `dim` (xarray's `interpolate_na`): at the
+    /// coordinate's values unless `use_coordinate=False`; `limit` fills the first NaN of each
+    /// gap, `max_gap` only gaps that short (a timedelta or `"30D"` on times). Lazy; the dim
+    /// is made whole in each block.
+    #[pyo3(signature = (dim = None, method = "linear", limit = None, use_coordinate = true, max_gap = None))]
+    fn interpolate_na(
+        &self,
+        dim: Option<&str>,
+        method: &str,
+        limit: Option<usize>,
+        use_coordinate: bool,
+        max_gap: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyDataArray> {
+        let dim = dim.ok_or_else(|| PyTypeError::new_err("interpolate_na needs the dim to fill along"))?;
+        if method != "linear" {
+            return Err(PyValueError::new_err(format!(
+                "interpolate_na(method={method:?}): strata interpolates linearly only"
+            )));
+        }
+        let max_gap = match max_gap {
+            Some(g) if use_coordinate => Some(crate::select::distance_of(&self.inner, dim, g, "max_gap")?),
+            Some(g) => Some(g.extract::<f64>()?),
+            None => None,
+        };
+        let how = strata::labelled::InterpolateNa {
+            use_coordinate,
+            limit,
+            max_gap,
+        };
+        checked(self.inner.interpolate_na(dim, &how))
     }
 
     /// Values limited to `[min, max]` (NaN stays NaN).
@@ -391,6 +493,49 @@ impl PyDataArray {
     #[pyo3(signature = (dim = None, skipna = true))]
     fn max(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
         self.reduced(if skipna { ReduceOp::NanMax } else { ReduceOp::Max }, dim)
+    }
+
+    /// The index along `dim` of the first maximum (xarray's `argmax(dim)`): NaN skipped
+    /// unless `skipna=False` (then the first NaN wins, as numpy's `argmax`). Float indices,
+    /// NaN where every value is NaN (xarray raises there). Lazy.
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn argmax(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        let op = if skipna { ReduceOp::NanArgMax } else { ReduceOp::ArgMax };
+        Ok(self.arg_reduced(op, dim)?.0)
+    }
+
+    /// The index along `dim` of the first minimum, as `argmax`. Lazy.
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn argmin(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        let op = if skipna { ReduceOp::NanArgMin } else { ReduceOp::ArgMin };
+        Ok(self.arg_reduced(op, dim)?.0)
+    }
+
+    /// The label along `dim` of the first maximum (xarray's `idxmax(dim)`: the date of peak
+    /// greenness), NaN (NaT for times) where every value is NaN. Computes now, with the
+    /// options of `compute`, and returns an `xarray.DataArray`: its labels may be times or
+    /// names, which a strata array does not hold.
+    #[pyo3(signature = (dim = None, skipna = true, **options))]
+    fn idxmax<'py>(
+        slf: &Bound<'py, Self>,
+        dim: Option<&Bound<'py, PyAny>>,
+        skipna: bool,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let op = if skipna { ReduceOp::NanArgMax } else { ReduceOp::ArgMax };
+        Self::labelled_extreme(slf, op, dim, options)
+    }
+
+    /// The label along `dim` of the first minimum, as `idxmax` (computes now).
+    #[pyo3(signature = (dim = None, skipna = true, **options))]
+    fn idxmin<'py>(
+        slf: &Bound<'py, Self>,
+        dim: Option<&Bound<'py, PyAny>>,
+        skipna: bool,
+        options: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let op = if skipna { ReduceOp::NanArgMin } else { ReduceOp::ArgMin };
+        Self::labelled_extreme(slf, op, dim, options)
     }
 
     /// The number of non-NaN values over `dim`.

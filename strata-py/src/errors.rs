@@ -5,6 +5,8 @@
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyType};
 
 create_exception!(_strata, StrataError, PyException, "Every error strata raises.");
 create_exception!(_strata, StacError, StrataError, "A STAC document or search failed.");
@@ -52,6 +54,28 @@ create_exception!(
 );
 create_exception!(_strata, GeoError, StrataError, "A projection or CRS failed.");
 
+/// `LabelNotFoundError(LabelError, KeyError)`, made once: a label that is not in a coordinate,
+/// or none near enough, is a `KeyError` as xarray's `sel` raises, and a `LabelError` as
+/// strata's other label errors are. Python code makes it: an exception class of two bases.
+static LABEL_NOT_FOUND: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn label_not_found(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    LABEL_NOT_FOUND
+        .get_or_try_init(py, || {
+            let ns = PyDict::new(py);
+            ns.set_item("__name__", "strata")?;
+            ns.set_item("LabelError", py.get_type::<LabelError>())?;
+            py.run(
+                c"class LabelNotFoundError(LabelError, KeyError):\n    \"A label not in a coordinate, or none within the tolerance: a KeyError, as xarray's sel raises.\"\n",
+                Some(&ns),
+                None,
+            )?;
+            let class = ns.get_item("LabelNotFoundError")?.expect("just defined");
+            Ok(class.cast_into::<PyType>()?.unbind())
+        })
+        .map(|t| t.bind(py))
+}
+
 /// The error's message followed by its causes, one per line.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -77,6 +101,12 @@ pub fn to_py(e: strata::Error) -> PyErr {
         E::Exec(_) if e.source_error::<strata::io::IoError>().is_some() => ReadError::new_err(msg),
         E::Exec(_) => ComputeError::new_err(msg),
         E::Plan(_) => PlanError::new_err(msg),
+        E::Label(strata::labelled::LabelError::NoLabel { .. } | strata::labelled::LabelError::NotNear { .. }) => {
+            Python::attach(|py| match label_not_found(py) {
+                Ok(class) => PyErr::from_type(class.clone(), msg),
+                Err(e) => e,
+            })
+        }
         E::Label(_) => LabelError::new_err(msg),
         E::Gpu(_) => GpuError::new_err(msg),
         E::Output(_) => OutputError::new_err(msg),
@@ -106,5 +136,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("OutputError", py.get_type::<OutputError>())?;
     m.add("GpuError", py.get_type::<GpuError>())?;
     m.add("GeoError", py.get_type::<GeoError>())?;
+    m.add("LabelNotFoundError", label_not_found(py)?)?;
     Ok(())
 }

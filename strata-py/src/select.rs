@@ -28,7 +28,7 @@ fn label_range(s: &Bound<'_, PySlice>) -> PyResult<(Option<Label>, Option<Label>
 }
 
 /// `a.sel(dim=key, method=..., tolerance=...)`: exact labels, or with `method="nearest"` the
-/// nearest ones within `tolerance` (see [`tolerance_of`]).
+/// nearest ones within `tolerance` (see [`distance_of`]).
 pub fn sel_by(
     a: &DataArray,
     dim: &str,
@@ -39,7 +39,12 @@ pub fn sel_by(
     match (method, tolerance) {
         (None, None) => sel_one(a, dim, key, None),
         (None, Some(_)) => Err(PyValueError::new_err("tolerance needs method=\"nearest\"")),
-        (Some("nearest"), t) => sel_one(a, dim, key, Some(t.map(|t| tolerance_of(a, dim, t)).transpose()?)),
+        (Some("nearest"), t) => sel_one(
+            a,
+            dim,
+            key,
+            Some(t.map(|t| distance_of(a, dim, t, "tolerance")).transpose()?),
+        ),
         (Some(m), _) => Err(PyValueError::new_err(format!(
             "method {m:?}: strata selects exact labels or method=\"nearest\""
         ))),
@@ -86,10 +91,11 @@ fn many(key: &Bound<'_, PyAny>) -> PyResult<bool> {
             .is_ok_and(|n| n > 0))
 }
 
-/// A tolerance along `dim` in the coordinate's units: a number on numbers; on times the
-/// seconds of a `datetime.timedelta`, `pandas.Timedelta`, `numpy.timedelta64` or a pandas
-/// string (`"1D"`). A bare number on times is refused: pandas would read it as nanoseconds.
-fn tolerance_of(a: &DataArray, dim: &str, t: &Bound<'_, PyAny>) -> PyResult<f64> {
+/// A distance along `dim` (`what`: a tolerance, a largest gap) in the coordinate's units: a
+/// number on numbers; on times the seconds of a `datetime.timedelta`, `pandas.Timedelta`,
+/// `numpy.timedelta64` or a pandas string (`"1D"`). A bare number on times is refused:
+/// pandas would read it as nanoseconds.
+pub(crate) fn distance_of(a: &DataArray, dim: &str, t: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
     let on_time = matches!(
         a.coord(dim).map(|c| &c.values),
         Some(strata::labelled::CoordValues::Time(_))
@@ -111,12 +117,12 @@ fn tolerance_of(a: &DataArray, dim: &str, t: &Bound<'_, PyAny>) -> PyResult<f64>
     };
     if !t.hasattr("total_seconds")? {
         return Err(PyTypeError::new_err(format!(
-            "tolerance along {dim:?} (times) is a timedelta, a numpy.timedelta64 or a string such as \"1D\""
+            "{what} along {dim:?} (times) is a timedelta, a numpy.timedelta64 or a string such as \"1D\""
         )));
     }
     let seconds: f64 = t.call_method0("total_seconds")?.extract()?;
     if seconds.is_nan() {
-        return Err(PyValueError::new_err("tolerance NaT is not a distance"));
+        return Err(PyValueError::new_err(format!("{what} NaT is not a distance")));
     }
     Ok(seconds)
 }

@@ -164,7 +164,10 @@ def test_nearest_labels_match_xarray(chunks):
         x.sel(time=when, method="nearest", tolerance=pd.Timedelta("30D")),
     )
     for tol in (pd.Timedelta("1D"), np.timedelta64(24, "h")):
-        with pytest.raises(strata.LabelError, match="within 86400"):
+        # a KeyError, as xarray's, and a LabelError, as strata's other label errors
+        with pytest.raises(KeyError, match="within 86400"):
+            s.sel(time=when, method="nearest", tolerance=tol)
+        with pytest.raises(strata.LabelError):
             s.sel(time=when, method="nearest", tolerance=tol)
         with pytest.raises(KeyError):
             x.sel(time=when, method="nearest", tolerance=tol)
@@ -195,6 +198,76 @@ def test_coarsen_matches_xarray(chunks):
         s.coarsen(y=2)
     with pytest.raises(ValueError, match="boundary"):
         s.coarsen(y=2, boundary="pad")
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_argmax_and_idxmax_match_xarray(chunks):
+    x = cube(12).round(0)  # ties: the first wins
+    x[:, 2, 3] = np.nan  # an all-NaN pixel over time (step 3 is all-NaN over x and y)
+    s = strata.from_xarray(x, chunks=chunks)
+    for f in ["argmax", "argmin"]:
+        for dim in ["time", "x"]:
+            got = getattr(s, f)(dim).compute(progress=False)
+            # xarray raises on an all-NaN pixel; strata gives NaN there, as idxmax does
+            allna = x.isnull().all(dim)
+            same(got, getattr(x.where(~allna, 0), f)(dim).where(~allna))
+            # numpy's NaN-propagating form: the first NaN wins
+            same(getattr(s, f)(dim, skipna=False).compute(progress=False), getattr(x, f)(dim, skipna=False))
+            idx = "idx" + f[3:]
+            got = getattr(s, idx)(dim, progress=False)
+            want = getattr(x, idx)(dim)
+            assert got.name == want.name == dim
+            assert got.dims == want.dims and got.dtype.kind == want.dtype.kind, (got, want)
+            np.testing.assert_array_equal(got.values, want.values)
+    with pytest.raises(ValueError, match="one dim"):
+        s.argmax()
+    with pytest.raises(KeyError, match="coordinate"):
+        strata.from_xarray(x.drop_vars("x"), chunks=chunks).idxmax("x")
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_where_with_an_array_matches_xarray(chunks):
+    x = cube(13)
+    s = strata.from_xarray(x, chunks=chunks)
+    fallback = x.median("time").transpose("x", "y")  # broadcast over time, other axis order
+    f = strata.from_xarray(fallback, chunks=(4, 5))
+    same(s.where(s > 0, f).compute(progress=False), x.where(x > 0, fallback))
+    same(s.where(s > 0, -1.0).compute(progress=False), x.where(x > 0, -1.0))
+    # labels on a shared dim must be equal, as xarray's exact join for three operands
+    g = strata.from_xarray(fallback.isel(x=slice(1, None)), chunks=(4, 5))
+    with pytest.raises(strata.LabelError):
+        s.where(s > 0, g)
+    with pytest.raises(ValueError):
+        x.where(x > 0, fallback.isel(x=slice(1, None)))
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_gap_fills_along_time_match_xarray(chunks):
+    x = cube(14)  # uneven gaps: 45 days apart, NaN runs of any length, an all-NaN step
+    x[:, 1, 2] = np.nan
+    x[5, 1, 2] = 1.0  # one valid value: left as it is
+    s = strata.from_xarray(x, chunks=chunks)
+    for limit in (None, 1, 2):
+        same(s.ffill("time", limit=limit).compute(progress=False), x.ffill("time", limit=limit))
+        same(s.bfill("time", limit=limit).compute(progress=False), x.bfill("time", limit=limit))
+        same(s.interpolate_na("time", limit=limit).compute(progress=False), x.interpolate_na("time", limit=limit))
+    same(s.ffill("x").compute(progress=False), x.ffill("x"))
+    for gap in ("100D", pd.Timedelta("50D"), np.timedelta64(91, "D")):
+        same(s.interpolate_na("time", max_gap=gap).compute(progress=False), x.interpolate_na("time", max_gap=gap))
+    same(
+        s.interpolate_na("time", use_coordinate=False, max_gap=2).compute(progress=False),
+        x.interpolate_na("time", use_coordinate=False, max_gap=2),
+    )
+    same(s.interpolate_na("x").compute(progress=False), x.interpolate_na("x"))
+    with pytest.raises(ValueError, match="linearly"):
+        s.interpolate_na("time", method="cubic")
+    # y descends: xarray refuses it, as strata does
+    with pytest.raises(strata.LabelError, match="increase"):
+        s.interpolate_na("y")
+    with pytest.raises(ValueError):
+        x.interpolate_na("y")
+    with pytest.raises(strata.PlanError, match="limit"):
+        s.ffill("time", limit=0)
 
 
 @pytest.mark.parametrize("chunks", CHUNKS)

@@ -68,6 +68,10 @@ def test_errors_arrive_as_typed_exceptions_naming_the_cause(items, stack):
         strata.stack(items, assets=["red"], bounds_latlon=(37.7, -122.5, 37.8, -122.4), resolution=30)
     with pytest.raises(strata.LabelError, match="band"):
         stack.sel(band="nir99")
+    # a missing label is also a KeyError, as xarray raises, so `except KeyError` code works
+    with pytest.raises(KeyError, match="nir99"):
+        stack.sel(band="nir99")
+    assert issubclass(strata.LabelNotFoundError, strata.LabelError)
     with pytest.raises(strata.LabelError):
         stack.sel(band="red") - stack.sel(band="red").transpose("time", "x", "y")
     with pytest.raises(strata.StrataError):

@@ -163,7 +163,8 @@ fn middle_by_selection(tile: &[f32], j: usize, n: usize, keys: &mut [u32]) -> (f
     (lo, hi)
 }
 
-/// Reduces `x` over `axes` (whole in `x`) with median or nanmedian.
+/// Reduces `x` over `axes` (whole in `x`) with a holistic op: median, quantile (NaN-skipping
+/// or not), or the index of the first extreme (`arg_extreme`).
 ///
 /// Costs one transposing pass over `x` plus O(R) expected per pixel, parallel over rows of
 /// pixels. When the reduced axes lead (the usual `(time, y, x)` median over time) the input is
@@ -189,6 +190,9 @@ pub fn holistic_reduce_parts(op: ReduceOp, parts: &[ArrayViewD<'_, f32>], axes: 
         return holistic_reduce(op, &joined.view(), axes);
     }
     let x = &parts[0];
+    if let Some((find_max, skip_nan)) = op.arg_extreme() {
+        return super::arg_extreme::arg_extreme_reduce(find_max, skip_nan, x, axes);
+    }
     let skip_nan = match op {
         ReduceOp::NanMedian => true,
         ReduceOp::Median => false,

@@ -1,5 +1,6 @@
 //! The CPU backend: ndarray kernels, parallel inside a task with rayon where a task is large.
 
+mod arg_extreme;
 mod batch;
 mod fused;
 mod gather;

@@ -116,7 +116,8 @@ impl Partial {
                     }
                 }
             }
-            ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+            // holistic ops (medians, quantiles, arg extremes; `partial_lanes` 0) keep no state
+            _ => {
                 unreachable!("holistic reductions have no partial state")
             }
         }

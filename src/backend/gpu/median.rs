@@ -1,5 +1,6 @@
-//! median / nanmedian along one axis, whole or by groups of its indices, on the device
-//! (`shaders/median.wgsl`: per-value quickselect; see the shader for why).
+//! Per-pixel order statistics along one axis, whole or by groups of its indices, on the
+//! device: median / nanmedian and quantiles (`shaders/median.wgsl`: per-value quickselect;
+//! see the shader for why), and the index of the first extreme (`shaders/arg_extreme.wgsl`).
 
 use super::kernels::{KernelSource, MedianKernel, MAX_MEDIAN_LEN};
 use super::layout::group_members;
@@ -8,17 +9,27 @@ use super::{split, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::{Block, DType, ReduceOp};
 
-/// Whether the device runs this reduction: median or nanmedian over one axis no longer than
-/// [`MAX_MEDIAN_LEN`].
+const ARG_EXTREME: &str = include_str!("../../../shaders/arg_extreme.wgsl");
+
+/// Whether the device runs this reduction: a median or quantile over one axis no longer than
+/// [`MAX_MEDIAN_LEN`], or an index of the extreme over one axis of any length.
 pub(super) fn fits(op: ReduceOp, axes: &[usize], shape: &[usize]) -> bool {
-    op.order_statistic().is_some()
+    let longest = if op.arg_extreme().is_some() {
+        usize::MAX
+    } else {
+        MAX_MEDIAN_LEN
+    };
+    (op.order_statistic().is_some() || op.arg_extreme().is_some())
         && axes.len() == 1
-        && shape.get(axes[0]).is_some_and(|&n| (1..=MAX_MEDIAN_LEN).contains(&n))
+        && shape.get(axes[0]).is_some_and(|&n| (1..=longest).contains(&n))
 }
 
 /// Whether the device runs this group-reduce: a median op, no group longer than
-/// [`MAX_MEDIAN_LEN`].
+/// [`MAX_MEDIAN_LEN`]; an index of the extreme, any group.
 pub(super) fn fits_groups(op: ReduceOp, labels: &[usize], groups: usize) -> bool {
+    if op.arg_extreme().is_some() {
+        return labels.iter().all(|&l| l < groups);
+    }
     let mut sizes = vec![0usize; groups];
     for &l in labels {
         if l >= groups {
@@ -29,7 +40,8 @@ pub(super) fn fits_groups(op: ReduceOp, labels: &[usize], groups: usize) -> bool
     op.order_statistic().is_some() && sizes.iter().all(|&n| n <= MAX_MEDIAN_LEN)
 }
 
-/// The median (or nanmedian) of `input` along `axis`; the axis is removed from the shape.
+/// The median, quantile or index of the extreme of `input` along `axis`; the axis is removed
+/// from the shape.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
 /// [`GpuError::DeviceLost`] when a transfer fails.
@@ -47,8 +59,9 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: ReduceOp, input: &Value, axis: us
     })
 }
 
-/// The median (or nanmedian) of each group of `axis` indices (`labels[t]` is index t's
-/// group); the axis becomes `groups` long, an empty group gives NaN.
+/// The median, quantile or index of the extreme (its position among the group's indices) of
+/// each group of `axis` indices (`labels[t]` is index t's group); the axis becomes `groups`
+/// long, an empty group gives NaN.
 ///
 /// **Errors**: [`GpuError::Shader`], [`GpuError::Internal`]; [`GpuError::Mapping`] or
 /// [`GpuError::DeviceLost`] when a transfer fails.
@@ -82,26 +95,43 @@ pub(super) fn run_groups<'c>(
     }
     let (starts, members) = group_members(labels, groups);
     let n_out: usize = out_shape.iter().product();
-    let (millionths, skip_nan) = op
-        .order_statistic()
-        .ok_or_else(|| GpuError::Internal(format!("{} is not an order statistic", op.name())))?;
-    // Medians keep numpy's (lo + hi) / 2; quantiles interpolate as numpy's "linear".
-    let quantile = !matches!(op, ReduceOp::Median | ReduceOp::NanMedian);
-    let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
-    let pipeline = ctx.pipeline(KernelSource::Median(MedianKernel::for_groups(longest)))?;
     let mut rec = Recording::new(ctx, "median");
     let (input, dtype) = rec.input(input)?;
+    let input_u8 = u32::from(dtype == DType::U8);
+    let (pipeline, params) = if let Some((find_max, skip_nan)) = op.arg_extreme() {
+        let pipeline = ctx.pipeline(KernelSource::Fixed("arg_extreme.wgsl", ARG_EXTREME))?;
+        let params = [
+            n_out as u32,
+            len as u32,
+            inner.max(1) as u32,
+            u32::from(skip_nan),
+            groups as u32,
+            input_u8,
+            u32::from(find_max),
+            0,
+        ];
+        (pipeline, params)
+    } else {
+        let (millionths, skip_nan) = op
+            .order_statistic()
+            .ok_or_else(|| GpuError::Internal(format!("{} is not an order statistic", op.name())))?;
+        // Medians keep numpy's (lo + hi) / 2; quantiles interpolate as numpy's "linear".
+        let quantile = !matches!(op, ReduceOp::Median | ReduceOp::NanMedian);
+        let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
+        let pipeline = ctx.pipeline(KernelSource::Median(MedianKernel::for_groups(longest)))?;
+        let params = [
+            n_out as u32,
+            len as u32,
+            inner.max(1) as u32,
+            u32::from(skip_nan),
+            groups as u32,
+            input_u8,
+            millionths,
+            u32::from(quantile),
+        ];
+        (pipeline, params)
+    };
     let result = rec.result("median", (n_out * 4) as u64);
-    let params: [u32; 8] = [
-        n_out as u32,
-        len as u32,
-        inner.max(1) as u32,
-        u32::from(skip_nan),
-        groups as u32,
-        u32::from(dtype == DType::U8),
-        millionths,
-        u32::from(quantile),
-    ];
     let params = ConstantBuffer::uniform(ctx, "median params", &params);
     let starts = ConstantBuffer::storage(ctx, "group starts", &starts);
     let members = ConstantBuffer::storage(ctx, "group members", &members);

@@ -300,6 +300,7 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
         TaskKind::Holistic { .. } if inputs.len() > 1 => {
             no("steps computed apart, read in place by the host kernel (the device median binds one buffer)")
         }
+        TaskKind::Holistic { axes, .. } if axes.len() > 1 => no("several axes at once (the device kernels walk one)"),
         TaskKind::Holistic { op, axes } => match shape() {
             Some(s) if median::fits(*op, axes, &s) => yes("a per-pixel selection kernel"),
             _ => no("a median axis longer than the device kernel holds (1024)"),

@@ -39,7 +39,8 @@ fn mode(op: ReduceOp) -> Option<u32> {
         ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax => Some(1),
         ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } => Some(2),
         ReduceOp::Any | ReduceOp::All => Some(3),
-        ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => None,
+        // holistic ops (medians, quantiles, arg extremes; `partial_lanes` 0) keep no state
+        _ => None,
     }
 }
 
@@ -65,9 +66,8 @@ fn finalize_code(op: ReduceOp) -> Option<(u32, f32)> {
         ReduceOp::NanStd { ddof } => (10, ddof as f32),
         ReduceOp::Any => (11, 0.0),
         ReduceOp::All => (12, 0.0),
-        ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
-            return None
-        }
+        // holistic ops (medians, quantiles, arg extremes; `partial_lanes` 0) keep no state
+        _ => return None,
     })
 }
 
@@ -315,7 +315,8 @@ fn to_partial(
             }
             ReduceOp::Any => (f64::from(all > f64::from(l[0].to_bits())), 0.0, 0.0),
             ReduceOp::All => (f64::from(l[0].to_bits() == 0), 0.0, 0.0),
-            ReduceOp::Median | ReduceOp::NanMedian | ReduceOp::Quantile { .. } | ReduceOp::NanQuantile { .. } => {
+            // holistic ops (medians, quantiles, arg extremes; `partial_lanes` 0) keep no state
+            _ => {
                 unreachable!("fits admits partial ops only")
             }
         };

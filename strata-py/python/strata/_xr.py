@@ -75,6 +75,25 @@ def to_xarray(values: np.ndarray, labels: dict) -> xr.DataArray:
     return da
 
 
+def labels_at(index: xr.DataArray, labels: dict, dim: str) -> xr.DataArray:
+    """``index`` (float positions along ``dim``, NaN for none, as strata's ``argmax`` gives) as
+    the labels of ``dim`` from ``labels`` (what ``DataArray._labels`` gives), named ``dim``:
+    xarray's ``idxmax``/``idxmin``, NaN (NaT for times) where the position is NaN."""
+    kind, vals = next((k, v) for name, d, k, v in labels["coords"] if name == dim and d == dim)
+    values = _coord_values(kind, vals)
+    pos = np.asarray(index.values)
+    valid = ~np.isnan(pos)
+    taken = values[np.where(valid, pos, 0).astype(np.int64)]
+    if not valid.all():
+        if kind == "time":
+            fill: Any = np.datetime64("NaT", "ns")
+        else:
+            taken = taken.astype(object if kind == "str" else np.float64)
+            fill = np.nan
+        taken = np.where(valid, taken, fill)
+    return index.copy(data=taken).rename(dim)
+
+
 def from_xarray(da: Any, chunks: Optional[Sequence[int]] = None, dims: Optional[Sequence[str]] = None):
     """An ``xarray.DataArray`` (or numpy values with ``dims``) as a lazy strata array over a
     float32 copy of its values, cut into ``chunks`` (default: one block). Index coordinates
