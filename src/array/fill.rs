@@ -4,13 +4,16 @@
 //! block (as dask-backed xarray asks the user to do) and every block is filled step by step on
 //! the host, through the same node as `map_blocks`.
 
-use ndarray::{ArrayD, ArrayViewD};
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 use rayon::prelude::*;
 
 use super::select::resolve_axis;
 use super::Array;
-use crate::expr::layout::{contiguous, rows};
-use crate::expr::{split_regular, ChunkGrid, DType, ExprError, Node, Op};
+use crate::expr::layout::{contiguous, rows, rows_mut};
+use crate::expr::{split_regular, BlockFn, ChunkGrid, DType, ExprError, Node, Op};
 
 /// How far a fill reaches and from where: the gap-filling work of one block.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,20 +67,22 @@ impl Array {
 
     fn gap_filled(&self, name: &'static str, axis: isize, fill: GapFill) -> Array {
         let input = self.astype(DType::F32);
-        let checked = input.node().and_then(|node| {
+        let result = input.node().and_then(|node| {
             let axis = resolve_axis(name, axis, node.grid.ndim())?;
             check(name, &fill, node.shape()[axis])?;
-            Ok((
-                axis,
-                Node::new(Op::Rechunk, vec![node.clone()], fill_grid(&node.grid, axis), DType::F32),
-            ))
+            let grid = fill_grid(&node.grid, axis);
+            let whole = Node::new(Op::Rechunk, vec![node.clone()], grid.clone(), DType::F32);
+            let fill = Arc::new(fill);
+            let into = fill.clone();
+            let f = BlockFn {
+                name: name.to_string(),
+                f: Arc::new(move |block| fill_block(&fill, block, axis)),
+                // a final result's block is filled where it lies: no block, no copy
+                into: Some(Arc::new(move |block, dst| fill_into(&into, block, dst, axis))),
+            };
+            Ok(Node::new(Op::MapBlocks(f), vec![whole], grid, DType::F32))
         });
-        let (axis, node) = match checked {
-            Ok(v) => v,
-            Err(e) => return Array::from_result(Err(e)),
-        };
-        let whole = input.same_dims(Array::from_result(Ok(node)));
-        whole.map_blocks(name, move |block| fill_block(&fill, block, axis))
+        input.same_dims(Array::from_result(result))
     }
 }
 
@@ -152,37 +157,66 @@ fn check(name: &str, fill: &GapFill, n: usize) -> Result<(), ExprError> {
 /// pixel) stays in L1 while the steps stream past.
 const RUN: usize = 1024;
 
-/// One block, whole along `axis`, filled step by step: runs of pixels in parallel, each step
-/// a row of the run (vectorised compares and blends for the fills). The steps are read in
-/// place when `axis` leads and rows are contiguous (a block cut from an in-memory array
-/// included), else from one copy with `axis` first.
+/// One block, whole along `axis`, filled into a fresh array (see [`fill_into`]); where the
+/// destination has no contiguous rows with `axis` first (`axis` last), into a fresh array so
+/// laid out, then rearranged.
 fn fill_block(fill: &GapFill, block: ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32> {
-    let n = block.shape()[axis];
-    let perm: Vec<usize> = std::iter::once(axis)
-        .chain((0..block.ndim()).filter(|&a| a != axis))
-        .collect();
-    let moved = block.permuted_axes(perm.clone());
-    if moved.is_empty() {
-        return moved.permuted_axes(inverse(&perm)).to_owned();
+    let mut out = ArrayD::<f32>::uninit(block.raw_dim());
+    if fill_into(fill, block.view(), &mut out.view_mut(), axis) {
+        // SAFETY: fill_into wrote every element.
+        return unsafe { out.assume_init() };
     }
+    let perm = axis_first(block.ndim(), axis);
+    let moved = block.permuted_axes(perm.clone());
+    let mut laid = ArrayD::<f32>::uninit(moved.raw_dim());
+    let written = fill_into(fill, moved.view(), &mut laid.view_mut(), 0);
+    assert!(written, "a fresh array has contiguous rows");
+    // SAFETY: fill_into wrote every element of the fresh array.
+    let laid = unsafe { laid.assume_init() };
+    laid.permuted_axes(inverse(&perm)).as_standard_layout().into_owned()
+}
+
+/// One block, whole along `axis`, filled step by step straight into `dst` (the block's shape):
+/// runs of pixels in parallel, each step a row of the run (vectorised compares and blends for
+/// the fills). The steps are read in place when `axis` leads and rows are contiguous (a block
+/// cut from an in-memory array included), else from one copy with `axis` first. Returns
+/// `false`, writing nothing, when `dst` has no contiguous rows with `axis` first.
+fn fill_into(
+    fill: &GapFill,
+    block: ArrayViewD<'_, f32>,
+    dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
+    axis: usize,
+) -> bool {
+    let n = block.shape()[axis];
+    if block.is_empty() {
+        return true;
+    }
+    let perm = axis_first(block.ndim(), axis);
+    // (axis, others...), with a unit axis after a lone one, so every step is a row
+    let lone = |shape: &[usize]| shape.len() == 1;
+    let mut moved = block.permuted_axes(perm.clone());
+    let mut out = dst.view_mut().permuted_axes(perm);
+    if lone(moved.shape()) {
+        moved = moved.insert_axis(Axis(1));
+        out = out.insert_axis(Axis(1));
+    }
+    let Some(out_rows) = rows_mut(&mut out) else {
+        return false;
+    };
+    let width = *moved.shape().last().expect("two axes");
     let copied;
-    // rows of the (axis, others...) view: row (t, q) holds `width` pixels of row q at step t
-    let (rows, width): (Vec<&[f32]>, usize) = match (moved.ndim() > 1).then(|| rows(moved.view())).flatten() {
-        Some(rows) => (rows, *moved.shape().last().expect("two axes")),
+    let rows: Vec<&[f32]> = match rows(moved.view()) {
+        Some(rows) => rows,
         None => {
             copied = contiguous(moved.view());
-            let p = copied.len() / n;
-            (copied.chunks(p).collect(), p)
+            copied.chunks(width).collect()
         }
     };
     let per_step = rows.len() / n;
-    let p = per_step * width;
-    // zeroed pages come from the OS as they are first written: no pass of its own
-    let mut out = vec![0.0f32; n * p];
     // run (q, c) is the c-th RUN pixels of row q; its outputs, one piece per step
     let per_row = width.div_ceil(RUN);
-    let mut runs: Vec<Vec<&mut [f32]>> = (0..per_step * per_row).map(|_| Vec::with_capacity(n)).collect();
-    for (r, row) in out.chunks_mut(width).enumerate() {
+    let mut runs: Vec<Vec<&mut [MaybeUninit<f32>]>> = (0..per_step * per_row).map(|_| Vec::with_capacity(n)).collect();
+    for (r, row) in out_rows.into_iter().enumerate() {
         let q = r % per_step;
         for (c, piece) in row.chunks_mut(RUN).enumerate() {
             runs[q * per_row + c].push(piece);
@@ -202,12 +236,12 @@ fn fill_block(fill: &GapFill, block: ArrayViewD<'_, f32>, axis: usize) -> ArrayD
             } => linear(&steps, &mut outs, positions, *limit, *max_gap),
         }
     });
-    let out = ArrayD::from_shape_vec(moved.shape(), out).expect("shape");
-    if axis == 0 {
-        out
-    } else {
-        out.permuted_axes(inverse(&perm)).as_standard_layout().into_owned()
-    }
+    true
+}
+
+/// The axes with `axis` first, the others in order.
+fn axis_first(ndim: usize, axis: usize) -> Vec<usize> {
+    std::iter::once(axis).chain((0..ndim).filter(|&a| a != axis)).collect()
 }
 
 fn inverse(perm: &[usize]) -> Vec<usize> {
@@ -219,7 +253,7 @@ fn inverse(perm: &[usize]) -> Vec<usize> {
 /// bottleneck's `push` over a run (backwards for `bfill`): each NaN takes the last valid value
 /// seen when at most `limit` NaN (itself included) lie since it. Compiled for AVX2 where the
 /// CPU has it (8-wide; the same bits: nothing is computed, only chosen).
-fn carry(steps: &[&[f32]], outs: &mut [&mut [f32]], limit: Option<usize>, backwards: bool) {
+fn carry(steps: &[&[f32]], outs: &mut [&mut [MaybeUninit<f32>]], limit: Option<usize>, backwards: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
@@ -230,14 +264,14 @@ fn carry(steps: &[&[f32]], outs: &mut [&mut [f32]], limit: Option<usize>, backwa
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn carry_avx2(steps: &[&[f32]], outs: &mut [&mut [f32]], limit: Option<usize>, backwards: bool) {
+unsafe fn carry_avx2(steps: &[&[f32]], outs: &mut [&mut [MaybeUninit<f32>]], limit: Option<usize>, backwards: bool) {
     carry_generic(steps, outs, limit, backwards)
 }
 
 /// Branch-free per step: a NaN count since the last valid value (capped, so it never wraps)
 /// and that value, per pixel.
 #[inline(always)]
-fn carry_generic(steps: &[&[f32]], outs: &mut [&mut [f32]], limit: Option<usize>, backwards: bool) {
+fn carry_generic(steps: &[&[f32]], outs: &mut [&mut [MaybeUninit<f32>]], limit: Option<usize>, backwards: bool) {
     let limit = limit.map_or(u32::MAX - 1, |l| l.min(u32::MAX as usize - 1) as u32);
     let len = outs[0].len();
     let (mut last, mut run) = (vec![f32::NAN; len], vec![0u32; len]);
@@ -253,7 +287,7 @@ fn carry_generic(steps: &[&[f32]], outs: &mut [&mut [f32]], limit: Option<usize>
             let l = if nan { last[k] } else { v };
             run[k] = r;
             last[k] = l;
-            dst[k] = if r <= limit { l } else { v };
+            dst[k] = MaybeUninit::new(if r <= limit { l } else { v });
         }
     }
 }
@@ -262,7 +296,13 @@ fn carry_generic(steps: &[&[f32]], outs: &mut [&mut [f32]], limit: Option<usize>
 /// `q` becomes `numpy.interp`'s value there, in f64 with numpy's formula, unless it lies more
 /// than `limit` after `p` or the gap is wider than `max_gap`. NaN outside the valid range
 /// stay (numpy's NaN left and right), so a pixel with under two valid values stays as it is.
-fn linear(steps: &[&[f32]], outs: &mut [&mut [f32]], x: &[f64], limit: Option<usize>, max_gap: Option<f64>) {
+fn linear(
+    steps: &[&[f32]],
+    outs: &mut [&mut [MaybeUninit<f32>]],
+    x: &[f64],
+    limit: Option<usize>,
+    max_gap: Option<f64>,
+) {
     const NONE: u32 = u32::MAX;
     let (n, len) = (steps.len(), outs[0].len());
     // forward: the last valid step at or before each step, per pixel
@@ -283,11 +323,11 @@ fn linear(steps: &[&[f32]], outs: &mut [&mut [f32]], x: &[f64], limit: Option<us
             let v = steps[t][k];
             if !v.is_nan() {
                 next[k] = t as u32;
-                outs[t][k] = v;
+                outs[t][k] = MaybeUninit::new(v);
                 continue;
             }
             let (p, q) = (before[t * len + k], next[k]);
-            outs[t][k] = f32::NAN;
+            outs[t][k] = MaybeUninit::new(f32::NAN);
             if p == NONE || q == NONE {
                 continue;
             }
@@ -301,13 +341,15 @@ fn linear(steps: &[&[f32]], outs: &mut [&mut [f32]], x: &[f64], limit: Option<us
             if v.is_nan() {
                 v = slope * (x[t] - x[q]) + fq;
             }
-            outs[t][k] = v as f32;
+            outs[t][k] = MaybeUninit::new(v as f32);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::mem::MaybeUninit;
+
     use super::{carry, linear};
 
     const NAN: f32 = f32::NAN;
@@ -317,12 +359,13 @@ mod tests {
     }
 
     /// A one-pixel run: each value its own step.
-    fn lane(values: &[f32], f: impl FnOnce(&[&[f32]], &mut [&mut [f32]])) -> Vec<f32> {
+    fn lane(values: &[f32], f: impl FnOnce(&[&[f32]], &mut [&mut [MaybeUninit<f32>]])) -> Vec<f32> {
         let steps: Vec<&[f32]> = values.iter().map(std::slice::from_ref).collect();
-        let mut out = vec![0.0f32; values.len()];
-        let mut outs: Vec<&mut [f32]> = out.iter_mut().map(std::slice::from_mut).collect();
+        let mut out = vec![MaybeUninit::new(-1.0f32); values.len()];
+        let mut outs: Vec<&mut [MaybeUninit<f32>]> = out.iter_mut().map(std::slice::from_mut).collect();
         f(&steps, &mut outs);
-        out
+        // SAFETY: initialised above (and every step written by the kernel)
+        out.iter().map(|v| unsafe { v.assume_init() }).collect()
     }
 
     #[test]

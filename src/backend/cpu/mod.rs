@@ -25,6 +25,18 @@ pub(crate) use median::holistic_reduce_parts;
 pub(crate) use reduce::{group_reduce, partial_reduce};
 pub(crate) use tiles::uses_fma;
 
+/// A user function's panic as the error naming it.
+fn map_panicked(f: &crate::expr::BlockFn, e: Box<dyn std::any::Any + Send>) -> BackendError {
+    BackendError::MapPanicked {
+        name: f.name.clone(),
+        message: e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    }
+}
+
 /// The CPU backend (stateless; cheap to create).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuBackend;
@@ -67,6 +79,11 @@ impl Backend for CpuBackend {
                 }
                 None => false,
             },
+            TaskKind::Map { f, trim } if trim.iter().all(|&t| t == 0) && f.into.is_some() => {
+                let into = f.into.as_ref().expect("checked");
+                let x = f32_input(kind.name(), inputs[0])?;
+                catch_unwind(AssertUnwindSafe(|| into(x.view(), &mut dst))).map_err(|e| map_panicked(f, e))?
+            }
             TaskKind::Fill { value, dtype, .. } => {
                 // a mask's fill reads as 0.0 or 1.0, as its block would be written
                 let v = if *dtype == DType::U8 {
@@ -180,15 +197,7 @@ impl Backend for CpuBackend {
             }
             TaskKind::Map { f, trim } => {
                 let x = f32_input(name, inputs[0])?;
-                let out =
-                    catch_unwind(AssertUnwindSafe(|| (f.f)(x.view()))).map_err(|e| BackendError::MapPanicked {
-                        name: f.name.clone(),
-                        message: e
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_default(),
-                    })?;
+                let out = catch_unwind(AssertUnwindSafe(|| (f.f)(x.view()))).map_err(|e| map_panicked(f, e))?;
                 if out.shape() != x.shape() {
                     return Err(BackendError::MapShape {
                         name: f.name.clone(),
