@@ -7,8 +7,6 @@
 // axis, the output (outer, groups, inner); output o = (oo, g, ii) reads
 // x[(oo * len + t) * inner + ii] for t = members[starts[g] .. starts[g + 1]].
 
-// The block as u32 words: f32 bit patterns, or a mask's bytes four to a word.
-@group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
 struct Params {
@@ -23,19 +21,8 @@ struct Params {
     _pad: u32,
 }
 @group(0) @binding(2) var<uniform> params: Params;
-@group(0) @binding(3) var<storage, read> starts: array<u32>;
-@group(0) @binding(4) var<storage, read> members: array<u32>;
 
-fn is_nan(a: f32) -> bool {
-    return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn load(i: u32) -> f32 {
-    if (params.input_u8 != 0u) {
-        return f32((x[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu);
-    }
-    return bitcast<f32>(x[i]);
-}
+// x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended.
 
 // Whether `v` lies strictly beyond `best` in the sought direction (false when either is NaN).
 fn beyond(v: f32, best: f32) -> bool {

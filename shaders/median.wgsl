@@ -19,8 +19,6 @@
 // private array (registers, occupancy) and a pipeline is shared by similar lengths.
 const MAX_LEN: u32 = {{MAX_LEN}}u;
 
-// The block as u32 words: f32 bit patterns, or a mask's bytes four to a word.
-@group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
 struct Params {
@@ -36,21 +34,10 @@ struct Params {
     quantile: u32,
 }
 @group(0) @binding(2) var<uniform> params: Params;
-@group(0) @binding(3) var<storage, read> starts: array<u32>;
-@group(0) @binding(4) var<storage, read> members: array<u32>;
 
 var<private> v: array<f32, MAX_LEN>;
 
-fn is_nan(a: f32) -> bool {
-    return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn load(i: u32) -> f32 {
-    if (params.input_u8 != 0u) {
-        return f32((x[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu);
-    }
-    return bitcast<f32>(x[i]);
-}
+// x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended.
 
 fn swap(i: i32, j: i32) {
     let t = v[i];

@@ -27,7 +27,6 @@
 
 const STATE_LANES: u32 = 8u;
 
-@group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
 struct Params {
@@ -41,19 +40,8 @@ struct Params {
     one: f32,
 }
 @group(0) @binding(2) var<uniform> params: Params;
-@group(0) @binding(3) var<storage, read> starts: array<u32>;
-@group(0) @binding(4) var<storage, read> members: array<u32>;
 
-fn is_nan(a: f32) -> bool {
-    return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn load(i: u32) -> f32 {
-    if (params.input_u8 != 0u) {
-        return f32((x[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu);
-    }
-    return bitcast<f32>(x[i]);
-}
+// x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended.
 
 // x index of the m-th value of a group.
 fn index(base: u32, m: u32) -> u32 {

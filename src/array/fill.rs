@@ -193,10 +193,9 @@ fn fill_into(
     }
     let perm = axis_first(block.ndim(), axis);
     // (axis, others...), with a unit axis after a lone one, so every step is a row
-    let lone = |shape: &[usize]| shape.len() == 1;
     let mut moved = block.permuted_axes(perm.clone());
     let mut out = dst.view_mut().permuted_axes(perm);
-    if lone(moved.shape()) {
+    if moved.ndim() == 1 {
         moved = moved.insert_axis(Axis(1));
         out = out.insert_axis(Axis(1));
     }

@@ -8,7 +8,7 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rayon::prelude::*;
 
-use super::layout::{contiguous, rows};
+use super::median::StepRows;
 
 /// Pixels per parallel run: big enough to amortise a task, small enough that a run's state
 /// (best and index, 4 KiB each) stays in L1 while every step streams past it.
@@ -34,21 +34,8 @@ pub(super) fn arg_extreme_reduce(
     let r: usize = axes.iter().map(|&a| x.shape()[a]).product();
     let mut out = vec![f32::NAN; p];
     if p > 0 && r > 0 {
-        // Rows of the (reduced..., kept...) view: row (i, q) holds `width` pixels of kept row q
-        // at reduced index i. Read in place when the reduced axes lead (a median-over-time
-        // layout, a block cut from a larger array included), else from a copy so arranged.
-        let leading = axes.iter().enumerate().all(|(i, &a)| a == i) && !kept.is_empty();
-        let moved;
-        let copied;
-        let (rows, width): (Vec<&[f32]>, usize) = match leading.then(|| rows(x.view())).flatten() {
-            Some(rows) => (rows, *out_shape.last().expect("kept axes")),
-            None => {
-                let perm: Vec<usize> = axes.iter().copied().chain(kept.iter().copied()).collect();
-                moved = x.view().permuted_axes(perm);
-                copied = contiguous(moved);
-                (copied.chunks(p).collect(), p)
-            }
-        };
+        let steps = StepRows::of(x, axes);
+        let (rows, width) = steps.rows();
         let per_step = p / width;
         out.par_chunks_mut(width).enumerate().for_each(|(q, out_row)| {
             out_row.par_chunks_mut(RUN).enumerate().for_each(|(c, idx)| {

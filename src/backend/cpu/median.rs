@@ -212,23 +212,48 @@ pub fn holistic_reduce_parts(op: ReduceOp, parts: &[ArrayViewD<'_, f32>], axes: 
     if r == 0 || p == 0 {
         return ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape");
     }
-    // Rows of the (reduced..., kept...) view: row (i, q) holds `width` pixels of kept row q
-    // at reduced index i.
-    let leading = axes.iter().enumerate().all(|(i, &a)| a == i) && !kept.is_empty();
-    let moved;
-    let copied;
-    let (rows, width): (Vec<&[f32]>, usize) = match part_rows.or_else(|| leading.then(|| rows(x.view())).flatten()) {
-        Some(rows) => (rows, *out_shape.last().expect("kept axes")),
-        None => {
-            let perm: Vec<usize> = axes.iter().copied().chain(kept.iter().copied()).collect();
-            moved = x.clone().permuted_axes(perm);
-            copied = contiguous(moved);
-            (copied.chunks(p).collect(), p)
-        }
+    let steps = match part_rows {
+        Some(rows) => StepRows::InPlace(rows, *out_shape.last().expect("kept axes")),
+        None => StepRows::of(x, axes),
     };
+    let (rows, width) = steps.rows();
     let out_rows: Vec<&mut [MaybeUninit<f32>]> = as_uninit(&mut out).chunks_mut(width).collect();
     median_rows(skip_nan, &rows, r, out_rows);
     ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("shape")
+}
+
+/// The rows of a block seen as (reduced axes..., kept axes...): row (i, q) holds `width`
+/// pixels of kept row q at reduced index i, so a kernel walks the steps of a run of pixels.
+pub(super) enum StepRows<'a> {
+    /// rows read where they lie (the reduced axes lead; kept rows contiguous), and their width
+    InPlace(Vec<&'a [f32]>, usize),
+    /// the values laid out so (a copy, unless they already were), one row per reduced index
+    /// holding every kept pixel
+    Laid(std::borrow::Cow<'a, [f32]>, usize),
+}
+
+impl<'a> StepRows<'a> {
+    /// `x`'s steps over `axes`: in place when the reduced axes lead and rows are contiguous (a
+    /// block cut from a larger array included), else one copy with the reduced axes first.
+    /// At least one axis must be kept for rows in place; otherwise each row is one pixel.
+    pub(super) fn of(x: &ArrayViewD<'a, f32>, axes: &[usize]) -> Self {
+        let kept: Vec<usize> = (0..x.ndim()).filter(|a| !axes.contains(a)).collect();
+        let leading = axes.iter().enumerate().all(|(i, &a)| a == i) && !kept.is_empty();
+        if let Some(rows) = leading.then(|| rows(x.clone())).flatten() {
+            return StepRows::InPlace(rows, x.shape()[x.ndim() - 1]);
+        }
+        let p: usize = kept.iter().map(|&a| x.shape()[a]).product();
+        let perm: Vec<usize> = axes.iter().copied().chain(kept.iter().copied()).collect();
+        StepRows::Laid(contiguous(x.clone().permuted_axes(perm)), p)
+    }
+
+    /// The rows, in (reduced index, kept row) order, and their width.
+    pub(super) fn rows(&self) -> (Vec<&[f32]>, usize) {
+        match self {
+            StepRows::InPlace(rows, width) => (rows.clone(), *width),
+            StepRows::Laid(values, width) => (values.chunks(*width).collect(), *width),
+        }
+    }
 }
 
 /// The median (NaN skipped when `skip_nan`) of `r` steps for every pixel of `out_rows`:

@@ -12,7 +12,11 @@ const TEMPLATE: &str = concat!(
     include_str!("../../../shaders/exact.wgsl"),
     include_str!("../../../shaders/fused_elementwise.wgsl")
 );
-const MEDIAN_TEMPLATE: &str = include_str!("../../../shaders/median.wgsl");
+/// `shaders/group_input.wgsl` (the block, the groups, `load`) ahead of the median template.
+const MEDIAN_TEMPLATE: &str = concat!(
+    include_str!("../../../shaders/group_input.wgsl"),
+    include_str!("../../../shaders/median.wgsl")
+);
 /// The longest axis (or group) the median kernel takes (`MAX_LEN` in the shader at most).
 pub const MAX_MEDIAN_LEN: usize = 1024;
 

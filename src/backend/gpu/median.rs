@@ -9,7 +9,10 @@ use super::{split, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::{Block, DType, ReduceOp};
 
-const ARG_EXTREME: &str = include_str!("../../../shaders/arg_extreme.wgsl");
+const ARG_EXTREME: &str = concat!(
+    include_str!("../../../shaders/group_input.wgsl"),
+    include_str!("../../../shaders/arg_extreme.wgsl")
+);
 
 /// Whether the device runs this reduction: a median or quantile over one axis no longer than
 /// [`MAX_MEDIAN_LEN`], or an index of the extreme over one axis of any length.
@@ -97,20 +100,10 @@ pub(super) fn run_groups<'c>(
     let n_out: usize = out_shape.iter().product();
     let mut rec = Recording::new(ctx, "median");
     let (input, dtype) = rec.input(input)?;
-    let input_u8 = u32::from(dtype == DType::U8);
-    let (pipeline, params) = if let Some((find_max, skip_nan)) = op.arg_extreme() {
+    // the shape and input type, then what each kernel's last two words say
+    let (pipeline, skip_nan, tail) = if let Some((find_max, skip_nan)) = op.arg_extreme() {
         let pipeline = ctx.pipeline(KernelSource::Fixed("arg_extreme.wgsl", ARG_EXTREME))?;
-        let params = [
-            n_out as u32,
-            len as u32,
-            inner.max(1) as u32,
-            u32::from(skip_nan),
-            groups as u32,
-            input_u8,
-            u32::from(find_max),
-            0,
-        ];
-        (pipeline, params)
+        (pipeline, skip_nan, [u32::from(find_max), 0])
     } else {
         let (millionths, skip_nan) = op
             .order_statistic()
@@ -119,18 +112,18 @@ pub(super) fn run_groups<'c>(
         let quantile = !matches!(op, ReduceOp::Median | ReduceOp::NanMedian);
         let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
         let pipeline = ctx.pipeline(KernelSource::Median(MedianKernel::for_groups(longest)))?;
-        let params = [
-            n_out as u32,
-            len as u32,
-            inner.max(1) as u32,
-            u32::from(skip_nan),
-            groups as u32,
-            input_u8,
-            millionths,
-            u32::from(quantile),
-        ];
-        (pipeline, params)
+        (pipeline, skip_nan, [millionths, u32::from(quantile)])
     };
+    let params: [u32; 8] = [
+        n_out as u32,
+        len as u32,
+        inner.max(1) as u32,
+        u32::from(skip_nan),
+        groups as u32,
+        u32::from(dtype == DType::U8),
+        tail[0],
+        tail[1],
+    ];
     let result = rec.result("median", (n_out * 4) as u64);
     let params = ConstantBuffer::uniform(ctx, "median params", &params);
     let starts = ConstantBuffer::storage(ctx, "group starts", &starts);

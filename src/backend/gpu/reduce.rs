@@ -17,7 +17,10 @@ use crate::backend::partial::{finalize, Partial};
 use crate::backend::{Value, ValueDesc};
 use crate::expr::{DType, ReduceOp};
 
-const SHADER: &str = include_str!("../../../shaders/reduce.wgsl");
+const SHADER: &str = concat!(
+    include_str!("../../../shaders/group_input.wgsl"),
+    include_str!("../../../shaders/reduce.wgsl")
+);
 /// `shaders/exact.wgsl` ahead of the finalize shader.
 const FINALIZE: &str = concat!(
     include_str!("../../../shaders/exact.wgsl"),
