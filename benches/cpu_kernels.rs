@@ -5,6 +5,9 @@
 //! - `ffill_t64`: NaN filled forward along time in the same cube (bottleneck's `push`)
 //! - `interpolate_na_t64`: NaN filled by linear interpolation along time at uneven dates, in a
 //!   (64, 256, 256) cube (xarray's `interpolate_na` loops over pixels in Python)
+//! - `rolling_mean_t64`, `rolling_median_t64`: the NaN-skipping mean and median of windows of
+//!   5 steps along time ending at each step, any value enough, in a (64, 1024, 1024) cube
+//!   (bottleneck's `move_mean`/`move_median` with `min_count=1`)
 //! - `monthly_nanmedian`: the tutorial's monthly resample: nanmedian of each month's scenes
 //!   of a NaN-holed cube (32, 2048, 2048) in scenes, 32 scenes over 12 months (2 or 3 each)
 //! - `bandmath`: `(a-b)/(a+b)*c+0.5` on three 4096² f32 planes
@@ -64,6 +67,27 @@ fn gap_fills(c: &mut Criterion) {
     g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
     g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
     g.finish();
+}
+
+fn rolling(c: &mut Criterion) {
+    let (t, n) = if quick() { (64, 128) } else { (64, 1024) };
+    let cube = strata::labelled::DataArray::new(
+        Array::from_ndarray(data::cube(t, n, n), [t, n, n]),
+        &["time", "y", "x"],
+        vec![],
+    )
+    .unwrap();
+    // windows of 5 scenes ending at each, any value enough (bottleneck's min_count=1)
+    let windows = cube.rolling(&[("time", 5)]).unwrap().min_periods(1).unwrap();
+    for (name, expr) in [
+        ("rolling_mean_t64", windows.mean()),
+        ("rolling_median_t64", windows.median()),
+    ] {
+        let mut g = c.benchmark_group(name);
+        g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+        g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+        g.finish();
+    }
 }
 
 fn monthly_nanmedian(c: &mut Criterion) {
@@ -140,6 +164,7 @@ criterion_group!(
     nanmedian,
     nanargmax,
     gap_fills,
+    rolling,
     monthly_nanmedian,
     bandmath,
     gaussian

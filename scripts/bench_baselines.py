@@ -10,6 +10,10 @@ What it measures (full sizes; --quick shrinks every size so a smoke run takes se
                   bottleneck.nanargmax and numpy.nanargmax.              -> seconds, Melem/s
   ffill_t64       NaN filled forward along time in the same cube: bottleneck.push
                   (xarray's ffill).                                      -> seconds, Melem/s
+  rolling_mean_t64, rolling_median_t64  the mean and the median of windows of 5 steps
+                  along time ending at each step, any value enough, in a (64, 1024, 1024)
+                  cube: bottleneck.move_mean/move_median(min_count=1) (and xarray's
+                  rolling(time=5, min_periods=1).mean()).                -> seconds, Melem/s
   interpolate_na_t64  NaN filled by linear interpolation along time at uneven dates
                   (t*16 + (t*7) % 5 days) in a cube(64, 256, 256): xarray's
                   interpolate_na (numpy.interp per pixel).              -> seconds, Melem/s
@@ -184,6 +188,27 @@ def bench_ffill(T, H, W, repeats):
     return res
 
 
+def bench_rolling(T, H, W, repeats, op):
+    import xarray as xr
+
+    log(f"rolling {op}: generating cube({T}, {H}, {W}) ...")
+    c = cube(T, H, W)
+    res = {"shape": [T, H, W]}
+    move = {"mean": bottleneck.move_mean, "median": bottleneck.move_median}[op]
+    peers = [("bottleneck", lambda: move(c, 5, min_count=1, axis=0))]
+    if op == "mean":
+        # xarray's rolling mean runs bottleneck too, behind its labels; its median (no
+        # bottleneck with min_periods) takes minutes at this size
+        da = xr.DataArray(c, dims=["time", "y", "x"])
+        peers.append(("xarray", lambda: da.rolling(time=5, min_periods=1).mean().values))
+    for name, fn in peers:
+        log(f"rolling {op}: timing {name} ...")
+        s, k = measure(fn, repeats)
+        res[name] = entry(s, c.size, "melem_per_s", k)
+    del c
+    return res
+
+
 def bench_interpolate_na(T, H, W, repeats):
     import pandas as pd
     import xarray as xr
@@ -323,10 +348,10 @@ def main():
 
     if args.quick:
         cube_shape, band, gauss, copy_bytes, ntasks = (64, 128, 128), 1024, 1024, 16 << 20, 10_000
-        interp = 64
+        interp, rolling = 64, 128
     else:
         cube_shape, band, gauss, copy_bytes, ntasks = (64, 2048, 2048), 4096, 4096, 256 << 20, 100_000
-        interp = 256
+        interp, rolling = 256, 1024
 
     results = {}
     workloads = {
@@ -334,6 +359,8 @@ def main():
         "nanargmax_t64": lambda: bench_nanargmax(*cube_shape, R),
         "ffill_t64": lambda: bench_ffill(*cube_shape, R),
         "interpolate_na_t64": lambda: bench_interpolate_na(cube_shape[0], interp, interp, R),
+        "rolling_mean_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "mean"),
+        "rolling_median_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "median"),
         "bandmath": lambda: bench_bandmath(band, band, copy_bytes, R),
         "gaussian_s2": lambda: bench_gaussian(gauss, gauss, R),
         "scheduler_100k": lambda: bench_scheduler(ntasks, R),

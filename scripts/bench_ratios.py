@@ -47,13 +47,16 @@ def round_rows(d):
         ("nanargmax_t64", "nanargmax over time", "bottleneck"),
         ("ffill_t64", "ffill over time", "bottleneck"),
         ("interpolate_na_t64", "interpolate_na over time (uneven dates)", "xarray"),
+        ("rolling_mean_t64", "rolling(time=5, min_periods=1).mean()", "bottleneck"),
+        ("rolling_median_t64", "rolling(time=5, min_periods=1).median()", "bottleneck"),
     ]:
         if not ran(g):
             continue
         s, n = criterion(root, g, "strata_cpu")
         m = py[g]
         rate = n / s / 1e6
-        other = f"numpy {rate / m['numpy']['melem_per_s']:.0f}x" if "numpy" in m else None
+        others = [f"{k} {rate / m[k]['melem_per_s']:.0f}x" for k in ("numpy", "xarray") if k in m and k != peer]
+        other = "; ".join(others) or None
         shape = ", ".join(map(str, m["shape"]))
         rows[f"{what}, ({shape}) f32 with NaN"] = (rate, "Melem/s", peer, m[peer]["melem_per_s"], other)
 

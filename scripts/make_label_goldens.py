@@ -3,8 +3,9 @@
 and NaN, and what xarray gives for the calendar operations strata offers on labelled arrays:
 resample (MS, QS, YS, W, D and multiples) with mean and median (and, monthly, sum, min, max,
 count, std and var), groupby time.month and time.season with every one of those,
-rolling(time=k) mean, sum, min and max, std and var over time (ddof 0 and 1), the ufuncs
-sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count;
+rolling(time=k) mean, sum, min and max, rolling windows centred, with min_periods and over y and x
+(every reduction xarray's rolling offers but argmax/argmin), std and var over time (ddof 0 and 1), the ufuncs
+sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count, median, std, var;
 exact and trimmed), diff and shift along time, and NaN-skipping quantiles (numpy's linear method) over time, per month
 and per season.
 
@@ -77,13 +78,24 @@ for k in [1, 3, 5]:
     case(f"rolling_{k}_min", da.rolling(time=k).min(), "time")
     case(f"rolling_{k}_max", da.rolling(time=k).max(), "time")
     case(f"rolling_{k}_sum", da.rolling(time=k).sum(), "time")
+# Moving windows: centred (odd and even), min_periods, and over two dims (a focal window).
+for spec, windows, center, min_periods in [("3", {"time": 3}, False, None), ("3c", {"time": 3}, True, None),
+                                           ("4c", {"time": 4}, True, None), ("3m1", {"time": 3}, False, 1),
+                                           ("4cm2", {"time": 4}, True, 2), ("7m3", {"time": 7}, False, 3),
+                                           ("30cm1", {"time": 30}, True, 1), ("y3x2cm1", {"y": 3, "x": 2}, True, 1),
+                                           ("y2x3m4", {"y": 2, "x": 3}, False, 4)]:
+    r = da.rolling(windows, center=center, min_periods=min_periods)
+    for op in ["mean", "sum", "min", "max", "count", "median", "std", "var", "prod"]:
+        case(f"rolling_{spec}_{op}", getattr(r, op)(), "time")
+    case(f"rolling_{spec}_std1", r.std(ddof=1), "time")
+    case(f"rolling_{spec}_var1", r.var(ddof=1), "time")
 for ddof in [0, 1]:
     case(f"std_ddof{ddof}", da.std("time", ddof=ddof), "y")
     case(f"var_ddof{ddof}", da.var("time", ddof=ddof), "y")
 for spec, windows, boundary in [("x2", {"x": 2}, "exact"), ("y3x2", {"y": 3, "x": 2}, "exact"),
                                  ("time4", {"time": 4}, "exact"), ("time5trim", {"time": 5}, "trim")]:
     c = da.coarsen(windows, boundary=boundary)
-    for op in ["mean", "sum", "min", "max", "count"]:
+    for op in ["mean", "sum", "min", "max", "count", "median", "std", "var"]:
         case(f"coarsen_{spec}_{op}", getattr(c, op)(), "time")
 for n in [1, 2]:
     case(f"diff_{n}", da.diff("time", n=n), "time")

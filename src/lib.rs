@@ -16,7 +16,7 @@ pub mod plan;
 pub mod stac;
 pub mod stack;
 
-pub use array::{compute_many, Array, Axes, Slice};
+pub use array::{compute_many, Array, Axes, MovingWindow, Slice};
 /// Which backend a computation runs on (`strata::Backend::Cpu` forces the CPU); the same type
 /// as `backend::gpu::BackendChoice`.
 pub use backend::gpu::BackendChoice as Backend;

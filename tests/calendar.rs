@@ -1,7 +1,8 @@
 //! Calendar operations on labelled arrays against xarray's answers (`tests/data/labelled`,
 //! made by `scripts/make_label_goldens.py`): resample at every frequency strata knows, groupby
-//! month and season, with every NaN-skipping reduction xarray offers on them; rolling means,
-//! sums, minima and maxima; std and var over time; the ufuncs sqrt, exp, log and abs;
+//! month and season, with every NaN-skipping reduction xarray offers on them; rolling windows
+//! (trailing and centred, with min_periods, over time and over y and x) with every reduction;
+//! std and var over time; the ufuncs sqrt, exp, log and abs;
 //! stackstac's mosaic; coarsen windows; diff and shift;
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use ndarray::ArrayD;
 use serde_json::Value;
-use strata::labelled::{Boundary, Coarsen, Coord, CoordValues, DataArray, LabelError};
+use strata::labelled::{Boundary, Coarsen, Coord, CoordValues, DataArray, LabelError, Rolling};
 use strata::{Array, Backend, ComputeOptions, ReduceOp};
 
 fn dir() -> PathBuf {
@@ -71,13 +72,20 @@ fn build(name: &str, da: &DataArray) -> DataArray {
             .groupby(&format!("time.{dim}"))
             .unwrap()
             .reduce(group_op(op).unwrap()),
-        ["rolling", k, op] => {
-            let windows = da.rolling("time", k.parse().unwrap()).unwrap();
+        ["rolling", spec, op] => {
+            let windows = rolling(da, spec);
             match op {
                 "mean" => windows.mean(),
                 "sum" => windows.sum(),
                 "min" => windows.min(),
                 "max" => windows.max(),
+                "count" => windows.count(),
+                "median" => windows.median(),
+                "prod" => windows.prod(),
+                "std" => windows.std(0),
+                "var" => windows.var(0),
+                "std1" => windows.std(1),
+                "var1" => windows.var(1),
                 _ => panic!("no rolling {op}"),
             }
         }
@@ -91,6 +99,9 @@ fn build(name: &str, da: &DataArray) -> DataArray {
                 "min" => c.min(),
                 "max" => c.max(),
                 "count" => c.count(),
+                "median" => c.median(),
+                "std" => c.std(0),
+                "var" => c.var(0),
                 _ => panic!("no coarsen {op}"),
             }
         }
@@ -117,6 +128,45 @@ fn build(name: &str, da: &DataArray) -> DataArray {
     }
 }
 
+/// The moving windows a case's name spells: `3` (3 steps of time, trailing), `4c` (centred),
+/// `3m1` (min_periods 1), `y3x2cm1` (3 along y and 2 along x, centred, min_periods 1).
+fn rolling(da: &DataArray, spec: &str) -> Rolling {
+    let (spec, min_periods) = match spec.split_once('m') {
+        Some((s, m)) => (s, Some(m.parse::<usize>().unwrap())),
+        None => (spec, None),
+    };
+    let (spec, center) = match spec.strip_suffix('c') {
+        Some(s) => (s, true),
+        None => (spec, false),
+    };
+    let windows = dims_and_sizes(if spec.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("time{spec}")
+    } else {
+        spec.to_string()
+    });
+    let pairs: Vec<(&str, usize)> = windows.iter().map(|(d, k)| (d.as_str(), *k)).collect();
+    let r = da.rolling(&pairs).unwrap().center(center);
+    match min_periods {
+        Some(m) => r.min_periods(m).unwrap(),
+        None => r,
+    }
+}
+
+/// `y3x2` as `[("y", 3), ("x", 2)]`.
+fn dims_and_sizes(spec: String) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut rest = spec.as_str();
+    while !rest.is_empty() {
+        let name_len = rest.find(|c: char| c.is_ascii_digit()).unwrap();
+        let digits = rest[name_len..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(rest.len(), |d| d + name_len);
+        out.push((rest[..name_len].to_string(), rest[name_len..digits].parse().unwrap()));
+        rest = &rest[digits..];
+    }
+    out
+}
+
 /// The windows a case's name spells (`y3x2`: 3 along y, 2 along x; `time5trim`: 5 along
 /// time, the rest trimmed).
 fn coarsen(da: &DataArray, spec: &str) -> Coarsen {
@@ -124,16 +174,8 @@ fn coarsen(da: &DataArray, spec: &str) -> Coarsen {
         Some(s) => (s, Boundary::Trim),
         None => (spec, Boundary::Exact),
     };
-    let mut windows = Vec::new();
-    let mut rest = spec;
-    while !rest.is_empty() {
-        let name_len = rest.find(|c: char| c.is_ascii_digit()).unwrap();
-        let digits = rest[name_len..]
-            .find(|c: char| !c.is_ascii_digit())
-            .map_or(rest.len(), |d| d + name_len);
-        windows.push((&rest[..name_len], rest[name_len..digits].parse::<usize>().unwrap()));
-        rest = &rest[digits..];
-    }
+    let windows = dims_and_sizes(spec.to_string());
+    let windows: Vec<(&str, usize)> = windows.iter().map(|(d, k)| (d.as_str(), *k)).collect();
     da.coarsen(&windows, boundary).unwrap()
 }
 
@@ -208,9 +250,19 @@ fn unknown_frequencies_and_keys_are_named() {
     }
     assert!(matches!(da.groupby("time.hour"), Err(LabelError::GroupKey { .. })));
     assert!(matches!(da.groupby("band.month"), Err(LabelError::NoDim { .. })));
-    assert!(matches!(da.rolling("time", 0), Err(LabelError::EmptyDim { .. })));
+    assert!(matches!(da.rolling(&[("time", 0)]), Err(LabelError::Rolling { .. })));
+    assert!(matches!(
+        da.rolling(&[("x", 2), ("x", 3)]),
+        Err(LabelError::Rolling { .. })
+    ));
+    assert!(matches!(da.rolling(&[("band", 2)]), Err(LabelError::NoDim { .. })));
+    let pair = da.rolling(&[("y", 2), ("x", 3)]).unwrap();
+    assert!(matches!(pair.clone().min_periods(0), Err(LabelError::Rolling { .. })));
+    assert!(matches!(pair.clone().min_periods(7), Err(LabelError::Rolling { .. })));
+    assert!(pair.clone().min_periods(6).is_ok());
+    assert!(matches!(pair.center_dim("time", true), Err(LabelError::Rolling { .. })));
     // A window longer than the dim: all NaN, labels kept.
-    let long = da.rolling("time", 30).unwrap().mean().values().unwrap();
+    let long = da.rolling(&[("time", 30)]).unwrap().mean().values().unwrap();
     assert_eq!(long.shape(), [24, 3, 4]);
     assert!(long.iter().all(|v| v.is_nan()));
 }

@@ -1,11 +1,13 @@
 //! Property tests: every operation gives the same result whatever the chunking and thread
 //! count — bitwise for elementwise ops, selection, min/max and medians; within 1e-6 relative
 //! for sums, means, variances and the gaussian (f64 partials combined in another grouping).
+//! Rolling windows, besides, match a direct loop over each window.
 
 mod common;
 
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
+use strata::labelled::{DataArray, Rolling};
 use strata::{Array, Axes, BoundaryMode, ComputeOptions, ReduceOp, Slice};
 
 /// A random array: shape of rank 1–3, values on a coarse grid (ties for medians), a NaN
@@ -29,6 +31,54 @@ fn case() -> impl Strategy<Value = (ArrayD<f32>, Vec<usize>)> {
                 .collect();
             (ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap(), chunks)
         })
+}
+
+/// A reduction of strata's rolling windows.
+type WindowReduce = fn(&Rolling) -> DataArray;
+
+/// A window's values (non-NaN, in f64) reduced to one.
+type WindowFold = fn(&mut Vec<f64>) -> f64;
+
+/// xarray's rolling windows by a direct loop: at each index, the non-NaN values of the window
+/// of `sizes` ending at it (or centred, reaching one step further back for an even size),
+/// reduced by `op` in f64 where they number `min_periods` or more, else NaN.
+fn rolling_loop(
+    x: &ArrayD<f32>,
+    sizes: &[usize],
+    center: bool,
+    min_periods: usize,
+    op: fn(&mut Vec<f64>) -> f64,
+) -> ArrayD<f32> {
+    let first: Vec<isize> = sizes
+        .iter()
+        .map(|&k| if center { -(k as isize / 2) } else { 1 - k as isize })
+        .collect();
+    ArrayD::from_shape_fn(x.raw_dim(), |at| {
+        let mut values = Vec::new();
+        let offsets: usize = sizes.iter().product();
+        for n in 0..offsets {
+            let (mut rest, mut index) = (n, Vec::new());
+            for (axis, &k) in sizes.iter().enumerate() {
+                index.push(at[axis] as isize + first[axis] + (rest % k) as isize);
+                rest /= k;
+            }
+            let inside = index
+                .iter()
+                .zip(x.shape())
+                .all(|(&i, &len)| i >= 0 && (i as usize) < len);
+            if inside {
+                let v = x[IxDyn(&index.iter().map(|&i| i as usize).collect::<Vec<_>>())];
+                if !v.is_nan() {
+                    values.push(v as f64);
+                }
+            }
+        }
+        if values.len() >= min_periods {
+            op(&mut values) as f32
+        } else {
+            f32::NAN
+        }
+    })
 }
 
 fn eval(a: &Array) -> ArrayD<f32> {
@@ -179,6 +229,49 @@ proptest! {
             out
         });
         common::assert_bitwise(&eval(&runmax(&many)), &eval(&runmax(&one)), "map_overlap");
+    }
+
+    #[test]
+    fn rolling_windows_are_chunk_invariant_and_match_a_direct_loop((x, chunks) in case(), sizes in prop::collection::vec(1usize..6, 3), axis_bits in 1u8..8, center in any::<bool>(), min_periods in 1usize..28) {
+        let nd = x.ndim();
+        let dims = &["a", "b", "c"][..nd];
+        // windows along some dims (one dim: the host kernel; several: the fused shifts); a
+        // size of 1 along the others
+        let along = |a: usize| axis_bits >> a & 1 == 1 || (a == nd - 1 && (axis_bits & ((1 << nd) - 1)) == 0);
+        let sizes: Vec<usize> = (0..nd).map(|a| if along(a) { sizes[a] } else { 1 }).collect();
+        let windows: Vec<(&str, usize)> = (0..nd).filter(|&a| along(a)).map(|a| (dims[a], sizes[a])).collect();
+        let len: usize = sizes.iter().product();
+        let min_periods = min_periods.min(len);
+        let rolling = |chunks: Vec<usize>| {
+            DataArray::new(Array::from_ndarray(x.clone(), chunks), dims, vec![])
+                .unwrap()
+                .rolling(&windows)
+                .unwrap()
+                .center(center)
+                .min_periods(min_periods)
+                .unwrap()
+        };
+        let (one, many) = (rolling(x.shape().to_vec()), rolling(chunks));
+        let direct = |op: WindowFold| rolling_loop(&x, &sizes, center, min_periods, op);
+        let cases: [(&str, WindowReduce, WindowFold); 6] = [
+            ("count", Rolling::count, |v| v.len() as f64),
+            ("max", Rolling::max, |v| v.iter().copied().fold(f64::MIN, f64::max)),
+            ("median", Rolling::median, |v| {
+                v.sort_by(f64::total_cmp);
+                (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+            }),
+            ("sum", Rolling::sum, |v| v.iter().sum()),
+            ("mean", Rolling::mean, |v| v.iter().sum::<f64>() / v.len() as f64),
+            ("var", |r| r.var(0), |v| {
+                let m = v.iter().sum::<f64>() / v.len() as f64;
+                v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64
+            }),
+        ];
+        for (name, reduce, op) in cases {
+            let got = reduce(&many).values().unwrap();
+            common::assert_bitwise(&got, &reduce(&one).values().unwrap(), name);
+            common::assert_close(&got, &direct(op), 1e-5, 1e-5, name);
+        }
     }
 
     #[test]

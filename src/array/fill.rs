@@ -1,19 +1,14 @@
 //! Gap filling along one axis: forward and backward fill (xarray's `ffill`/`bfill`, bottleneck's
 //! `push`) and linear interpolation of NaN (xarray's `interpolate_na`): the cloud gaps of a
-//! pixel's time series. Each needs the whole axis at once, so the axis is made whole in each
-//! block (as dask-backed xarray asks the user to do) and every block is filled step by step on
-//! the host, through the same node as `map_blocks`.
+//! pixel's time series. Each needs the whole axis at once, so each is a kernel over runs of
+//! pixels that [`Array::along_axis`] runs block by block, the axis whole in each.
 
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
-use rayon::prelude::*;
-
-use super::select::resolve_axis;
+use super::along::RunKernel;
 use super::Array;
-use crate::expr::layout::{contiguous, rows, rows_mut};
-use crate::expr::{split_regular, BlockFn, ChunkGrid, DType, ExprError, Node, Op};
+use crate::expr::ExprError;
 
 /// How far a fill reaches and from where: the gap-filling work of one block.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,49 +61,18 @@ impl Array {
     }
 
     fn gap_filled(&self, name: &'static str, axis: isize, fill: GapFill) -> Array {
-        let input = self.astype(DType::F32);
-        let result = input.node().and_then(|node| {
-            let axis = resolve_axis(name, axis, node.grid.ndim())?;
-            check(name, &fill, node.shape()[axis])?;
-            let grid = fill_grid(&node.grid, axis);
-            let whole = Node::new(Op::Rechunk, vec![node.clone()], grid.clone(), DType::F32);
-            let fill = Arc::new(fill);
-            let into = fill.clone();
-            let f = BlockFn {
-                name: name.to_string(),
-                f: Arc::new(move |block| fill_block(&fill, block, axis)),
-                // a final result's block is filled where it lies: no block, no copy
-                into: Some(Arc::new(move |block, dst| fill_into(&into, block, dst, axis))),
-            };
-            Ok(Node::new(Op::MapBlocks(f), vec![whole], grid, DType::F32))
+        let checked = fill.clone();
+        let kernel: Arc<RunKernel> = Arc::new(move |steps, outs| match &fill {
+            GapFill::Forward { limit } => carry(steps, outs, *limit, false),
+            GapFill::Backward { limit } => carry(steps, outs, *limit, true),
+            GapFill::Linear {
+                positions,
+                limit,
+                max_gap,
+            } => linear(steps, outs, positions, *limit, *max_gap),
         });
-        input.same_dims(Array::from_result(result))
+        self.along_axis(name, axis, kernel, move |n| check(name, &checked, n))
     }
-}
-
-/// A block's most bytes in a gap fill: a few MiB, so a large block (an in-memory array of one
-/// block) becomes enough tasks for every core, each cache-friendly.
-const FILL_BLOCK_BYTES: usize = 2 << 20;
-
-/// The blocks a gap fill runs in: `axis` whole; the other axes' blocks kept, cut further
-/// (outer axes first, never across a block's edge) while a block holds over
-/// [`FILL_BLOCK_BYTES`].
-fn fill_grid(grid: &ChunkGrid, axis: usize) -> ChunkGrid {
-    let mut out = grid.with_axis(axis, vec![grid.shape()[axis]]);
-    for a in (0..grid.ndim()).filter(|&a| a != axis) {
-        let block = out.max_block_shape();
-        let rest: usize = block
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != a)
-            .map(|(_, &s)| s)
-            .product();
-        let fits = (FILL_BLOCK_BYTES / 4 / rest.max(1)).max(1);
-        if block[a] > fits {
-            out = out.refine(&out.with_axis(a, split_regular(grid.shape()[a], fits)));
-        }
-    }
-    out
 }
 
 fn check(name: &str, fill: &GapFill, n: usize) -> Result<(), ExprError> {
@@ -151,102 +115,6 @@ fn check(name: &str, fill: &GapFill, n: usize) -> Result<(), ExprError> {
         return bad("limit must be greater than 0 (None fills every gap)".into());
     }
     Ok(())
-}
-
-/// Pixels a parallel run fills at once: its state (a value and a count or an index per
-/// pixel) stays in L1 while the steps stream past.
-const RUN: usize = 1024;
-
-/// One block, whole along `axis`, filled into a fresh array (see [`fill_into`]); where the
-/// destination has no contiguous rows with `axis` first (`axis` last), into a fresh array so
-/// laid out, then rearranged.
-fn fill_block(fill: &GapFill, block: ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32> {
-    let mut out = ArrayD::<f32>::uninit(block.raw_dim());
-    if fill_into(fill, block.view(), &mut out.view_mut(), axis) {
-        // SAFETY: fill_into wrote every element.
-        return unsafe { out.assume_init() };
-    }
-    let perm = axis_first(block.ndim(), axis);
-    let moved = block.permuted_axes(perm.clone());
-    let mut laid = ArrayD::<f32>::uninit(moved.raw_dim());
-    let written = fill_into(fill, moved.view(), &mut laid.view_mut(), 0);
-    assert!(written, "a fresh array has contiguous rows");
-    // SAFETY: fill_into wrote every element of the fresh array.
-    let laid = unsafe { laid.assume_init() };
-    laid.permuted_axes(inverse(&perm)).as_standard_layout().into_owned()
-}
-
-/// One block, whole along `axis`, filled step by step straight into `dst` (the block's shape):
-/// runs of pixels in parallel, each step a row of the run (vectorised compares and blends for
-/// the fills). The steps are read in place when `axis` leads and rows are contiguous (a block
-/// cut from an in-memory array included), else from one copy with `axis` first. Returns
-/// `false`, writing nothing, when `dst` has no contiguous rows with `axis` first.
-fn fill_into(
-    fill: &GapFill,
-    block: ArrayViewD<'_, f32>,
-    dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
-    axis: usize,
-) -> bool {
-    let n = block.shape()[axis];
-    if block.is_empty() {
-        return true;
-    }
-    let perm = axis_first(block.ndim(), axis);
-    // (axis, others...), with a unit axis after a lone one, so every step is a row
-    let mut moved = block.permuted_axes(perm.clone());
-    let mut out = dst.view_mut().permuted_axes(perm);
-    if moved.ndim() == 1 {
-        moved = moved.insert_axis(Axis(1));
-        out = out.insert_axis(Axis(1));
-    }
-    let Some(out_rows) = rows_mut(&mut out) else {
-        return false;
-    };
-    let width = *moved.shape().last().expect("two axes");
-    let copied;
-    let rows: Vec<&[f32]> = match rows(moved.view()) {
-        Some(rows) => rows,
-        None => {
-            copied = contiguous(moved.view());
-            copied.chunks(width).collect()
-        }
-    };
-    let per_step = rows.len() / n;
-    // run (q, c) is the c-th RUN pixels of row q; its outputs, one piece per step
-    let per_row = width.div_ceil(RUN);
-    let mut runs: Vec<Vec<&mut [MaybeUninit<f32>]>> = (0..per_step * per_row).map(|_| Vec::with_capacity(n)).collect();
-    for (r, row) in out_rows.into_iter().enumerate() {
-        let q = r % per_step;
-        for (c, piece) in row.chunks_mut(RUN).enumerate() {
-            runs[q * per_row + c].push(piece);
-        }
-    }
-    runs.into_par_iter().enumerate().for_each(|(k, mut outs)| {
-        let (q, start) = (k / per_row, (k % per_row) * RUN);
-        let len = outs[0].len();
-        let steps: Vec<&[f32]> = (0..n).map(|t| &rows[t * per_step + q][start..start + len]).collect();
-        match fill {
-            GapFill::Forward { limit } => carry(&steps, &mut outs, *limit, false),
-            GapFill::Backward { limit } => carry(&steps, &mut outs, *limit, true),
-            GapFill::Linear {
-                positions,
-                limit,
-                max_gap,
-            } => linear(&steps, &mut outs, positions, *limit, *max_gap),
-        }
-    });
-    true
-}
-
-/// The axes with `axis` first, the others in order.
-fn axis_first(ndim: usize, axis: usize) -> Vec<usize> {
-    std::iter::once(axis).chain((0..ndim).filter(|&a| a != axis)).collect()
-}
-
-fn inverse(perm: &[usize]) -> Vec<usize> {
-    let mut inv = vec![0; perm.len()];
-    perm.iter().enumerate().for_each(|(i, &p)| inv[p] = i);
-    inv
 }
 
 /// bottleneck's `push` over a run (backwards for `bfill`): each NaN takes the last valid value

@@ -6,12 +6,14 @@
 //! (as polars keeps errors in a lazy frame) and returned by [`Array::check`], `compute` and
 //! `persist`.
 
+mod along;
 mod compute;
 mod elementwise;
 mod fill;
 mod filter;
 mod reduce;
 mod select;
+mod window;
 
 use std::fmt;
 use std::ops::Range;
@@ -24,6 +26,7 @@ use crate::expr::{ChunkGrid, ChunkSource, Chunks, DType, ExprError, HostArray, N
 pub use compute::{compute_many, execute_graph, plan_many};
 pub use reduce::Axes;
 pub use select::Slice;
+pub use window::MovingWindow;
 
 /// A lazy, chunked n-dimensional array: a recipe for values, cut into blocks.
 ///

@@ -2,7 +2,7 @@
 //! a coarser raster for display or for matching another grid's resolution.
 
 use super::{Coord, CoordValues, DataArray, LabelError};
-use crate::array::Slice;
+use crate::array::{Array, Slice};
 use crate::expr::ReduceOp;
 
 /// What to do with the steps left over when a dim's length is not a multiple of its window
@@ -29,7 +29,8 @@ impl DataArray {
     /// xarray's on floats). Each coarse label is its window's mean label (the centre of a
     /// coarse pixel, with pixel-centre x/y); with top-left x/y coordinates it is the window's
     /// first, so the labels keep naming top-left corners. The resolution grows by `k` on x and
-    /// y. Labels of names along a coarsened dim are dropped. Lazy; O(labels).
+    /// y. Labels of names along a coarsened dim are dropped. [`Coarsen::median`], `var`, `std`
+    /// and [`Coarsen::reduce`] take the rest of strata's reductions. Lazy; O(labels).
     ///
     /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Coarsen`] for a window of 0 or longer
     /// than the dim, or (with [`Boundary::Exact`]) a length that is not a multiple of it.
@@ -95,17 +96,89 @@ impl Coarsen {
         self.separable(ReduceOp::Count, ReduceOp::NanSum)
     }
 
+    /// The NaN-skipping median of every window (NaN where it has no value).
+    pub fn median(&self) -> DataArray {
+        self.reduce(ReduceOp::NanMedian)
+    }
+
+    /// The NaN-skipping variance of every window over `n - ddof` (f64 accumulation).
+    pub fn var(&self, ddof: u32) -> DataArray {
+        self.reduce(ReduceOp::NanVar { ddof })
+    }
+
+    /// The NaN-skipping standard deviation of every window over `n - ddof`.
+    pub fn std(&self, ddof: u32) -> DataArray {
+        self.reduce(ReduceOp::NanStd { ddof })
+    }
+
+    /// Every window reduced by `op` (xarray's `coarsen(...).reduce`), any reduction strata
+    /// has. Sums, counts, minima, maxima and means are one group reduction per dim; the others
+    /// (medians, quantiles, variances) see a window's values together: one group reduction
+    /// along a lone dim, else the window's strided cuts stacked on a new axis and reduced over
+    /// it (one read of the array per step a window holds). Lazy.
+    pub fn reduce(&self, op: ReduceOp) -> DataArray {
+        match op {
+            ReduceOp::NanMean => self.mean(),
+            ReduceOp::NanSum | ReduceOp::NanMin | ReduceOp::NanMax => self.separable(op, op),
+            ReduceOp::Count => self.count(),
+            _ => self.whole_windows(op),
+        }
+    }
+
     /// A window aggregate that is one group reduction per dim: `first` over the first dim's
     /// windows, then `then` over each next dim's (min of mins, sum of counts).
     fn separable(&self, first: ReduceOp, then: ReduceOp) -> DataArray {
         let a = &self.array;
         let mut data = a.data.clone();
-        let mut out = a.clone();
         for (i, (dim, k)) in self.windows.iter().enumerate() {
+            let (axis, labels) = self.window_labels(dim, *k);
+            data = data.group_reduce(
+                if i == 0 { first } else { then },
+                axis as isize,
+                &labels,
+                labels.len() / k,
+            );
+        }
+        self.coarse_labels(data)
+    }
+
+    /// `op` over each window's values at once.
+    fn whole_windows(&self, op: ReduceOp) -> DataArray {
+        let a = &self.array;
+        if let [(dim, k)] = &self.windows[..] {
+            let (axis, labels) = self.window_labels(dim, *k);
+            return self.coarse_labels(a.data.group_reduce(op, axis as isize, &labels, labels.len() / k));
+        }
+        // the window's i-th step along each dim, for every combination: one strided cut each
+        let mut cuts = vec![a.data.clone()];
+        for (dim, k) in &self.windows {
             let axis = a.axis(dim).expect("checked by coarsen");
-            let n = a.shape()[axis];
-            let labels: Vec<usize> = (0..n).map(|s| s / k).collect();
-            data = data.group_reduce(if i == 0 { first } else { then }, axis as isize, &labels, n / k);
+            cuts = cuts
+                .iter()
+                .flat_map(|c| {
+                    (0..*k).map(move |o| {
+                        let mut s = vec![Slice::all(); c.ndim()];
+                        s[axis] = Slice::new(Some(o as isize), None, *k as isize);
+                        c.slice(&s)
+                    })
+                })
+                .collect();
+        }
+        self.coarse_labels(Array::stack(&cuts, 0).reduce(op, 0))
+    }
+
+    /// The axis of `dim` and each of its steps' window.
+    fn window_labels(&self, dim: &str, k: usize) -> (usize, Vec<usize>) {
+        let axis = self.array.axis(dim).expect("checked by coarsen");
+        (axis, (0..self.array.shape()[axis]).map(|s| s / k).collect())
+    }
+
+    /// `data` (one value per window) under the coarse labels: each coarsened dim's coordinates
+    /// one per window, the resolution times the window along x and y.
+    fn coarse_labels(&self, data: Array) -> DataArray {
+        let a = &self.array;
+        let mut out = a.clone();
+        for (dim, k) in &self.windows {
             out.coords = out.coords.into_iter().filter_map(|c| coarse(c, dim, *k, a)).collect();
             match dim.as_str() {
                 "x" => out.attrs.resolution = out.attrs.resolution.map(|(rx, ry)| (rx * *k as f64, ry)),

@@ -1,6 +1,6 @@
 //! Grouping by a component of a time coordinate (xarray's `groupby("time.month")` and
-//! `"time.season"`: climatologies across years), moving windows along a dim (xarray's
-//! `rolling(time=k)`), shifts and differences along a dim (`shift`, `diff`).
+//! `"time.season"`: climatologies across years), shifts and differences along a dim (`shift`,
+//! `diff`).
 
 use chrono::Datelike;
 
@@ -52,26 +52,6 @@ impl DataArray {
             dim: dim.to_string(),
             labels,
             coord: Coord::index(name, coord_values),
-        })
-    }
-
-    /// Windows of `window` steps along `dim`, each ending at its step (xarray's
-    /// `rolling(dim=window)`, not centred). Reduce with [`Rolling::mean`], [`Rolling::sum`],
-    /// [`Rolling::min`] or [`Rolling::max`].
-    ///
-    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::EmptyDim`] for a window of 0.
-    pub fn rolling(&self, dim: &str, window: usize) -> Result<Rolling, LabelError> {
-        self.axis(dim)?;
-        if window == 0 {
-            return Err(LabelError::EmptyDim {
-                op: "rolling window",
-                dim: dim.to_string(),
-            });
-        }
-        Ok(Rolling {
-            array: self.clone(),
-            dim: dim.to_string(),
-            window,
         })
     }
 }
@@ -192,64 +172,5 @@ impl TimeGroups {
     /// The NaN-skipping median of every group.
     pub fn median(&self) -> DataArray {
         self.reduce(ReduceOp::NanMedian)
-    }
-}
-
-/// Moving windows along a dim (see [`DataArray::rolling`]).
-#[derive(Debug, Clone)]
-pub struct Rolling {
-    array: DataArray,
-    dim: String,
-    window: usize,
-}
-
-impl Rolling {
-    /// The sum of each window, NaN where the window is incomplete (the first `window - 1`
-    /// steps) or holds a NaN, as xarray's default `min_periods` gives. Lazy: `window` slices
-    /// added, and a NaN lead concatenated; labels unchanged.
-    pub fn sum(&self) -> DataArray {
-        self.fold(|a, b| a + b)
-    }
-
-    /// Every window's steps combined pairwise by `combine` (NaN-propagating), behind a NaN
-    /// lead where windows are incomplete: `window` slices of the dim and one concatenation.
-    fn fold(&self, combine: impl Fn(&Array, &Array) -> Array) -> DataArray {
-        let a = &self.array;
-        let axis = a.axis(&self.dim).expect("checked by rolling");
-        let (n, k) = (a.shape()[axis], self.window);
-        let along = |start: usize, stop: usize| {
-            let mut s = vec![Slice::all(); a.dims.len()];
-            s[axis] = Slice::range(start as isize, stop as isize);
-            a.data.slice(&s)
-        };
-        let lead_len = (k - 1).min(n);
-        let lead = a.nan_steps(axis, lead_len);
-        let data = if k > n {
-            lead
-        } else {
-            let folded = (1..k).fold(along(0, n - k + 1), |acc, j| combine(&acc, &along(j, n - k + 1 + j)));
-            match lead_len {
-                0 => folded,
-                _ => Array::concatenate(&[lead, folded], axis as isize),
-            }
-        };
-        a.relabel(data)
-    }
-
-    /// The mean of each window: [`sum`](Self::sum) over the window's length.
-    pub fn mean(&self) -> DataArray {
-        let sum = self.sum();
-        &sum / self.window as f32
-    }
-
-    /// The largest value of each window, NaN as in [`sum`](Self::sum) (numpy's `maximum`
-    /// propagates NaN, which is xarray's default `min_periods` for a full window). Lazy.
-    pub fn max(&self) -> DataArray {
-        self.fold(|a, b| a.maximum(b))
-    }
-
-    /// The smallest value of each window, NaN as in [`sum`](Self::sum). Lazy.
-    pub fn min(&self) -> DataArray {
-        self.fold(|a, b| a.minimum(b))
     }
 }

@@ -24,6 +24,7 @@ mod fill;
 mod groupby;
 mod ops;
 mod resample;
+mod rolling;
 mod select;
 mod write;
 mod zarr;
@@ -39,8 +40,9 @@ pub use coarsen::{Boundary, Coarsen};
 pub use compute::compute_all;
 pub use coords::{Coord, CoordValues, Label};
 pub use fill::InterpolateNa;
-pub use groupby::{Rolling, TimeGroups};
+pub use groupby::TimeGroups;
 pub use resample::{CalendarBins, DropHow};
+pub use rolling::Rolling;
 pub(crate) use zarr::prepare_zarr_group;
 pub use zarr::to_zarr_all;
 
@@ -102,6 +104,17 @@ pub enum LabelError {
         /// its length
         size: usize,
         /// the window asked for
+        window: usize,
+        /// what is wrong
+        why: String,
+    },
+    /// A moving window that does not fit: a window of 0, a dim named twice, a `min_periods`
+    /// outside the window.
+    #[error("rolling along {dim:?}, window {window}: {why}")]
+    Rolling {
+        /// the dim (or dims, comma-separated)
+        dim: String,
+        /// the window asked for (its steps over every dim, for `min_periods`)
         window: usize,
         /// what is wrong
         why: String,
@@ -454,6 +467,30 @@ impl DataArray {
             });
         }
         Ok(self.relabel(data))
+    }
+
+    /// The block sizes along every dim (xarray's `.chunks` of a dask-backed array). Free.
+    pub fn chunks(&self) -> Vec<Vec<usize>> {
+        self.data.chunks()
+    }
+
+    /// The same values in other blocks along the named dims (xarray's `.chunk({"x": 512})`):
+    /// blocks of `k` steps (the last one shorter), `0` for the whole dim; the other dims keep
+    /// theirs. Lazy, O(1): the planner regathers blocks only where a consumer cannot take the
+    /// new ones as they come.
+    ///
+    /// **Errors**: [`LabelError::NoDim`].
+    pub fn chunk(&self, chunks: &[(&str, usize)]) -> Result<DataArray, LabelError> {
+        let mut sizes = self.data.chunks();
+        for &(dim, k) in chunks {
+            let axis = self.axis(dim)?;
+            let n = self.shape()[axis];
+            sizes[axis] = crate::expr::split_regular(n, if k == 0 { n } else { k });
+        }
+        if self.data.check().is_err() {
+            return Ok(self.clone());
+        }
+        Ok(self.relabel(self.data.rechunk(crate::expr::Chunks::PerAxis(sizes))))
     }
 
     /// `data` (any shape, possibly invalid) under these labels; its error, if any, surfaces

@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use strata::expr::BinaryOp;
-use strata::labelled::{Boundary, DataArray, DropHow};
+use strata::labelled::{DataArray, DropHow};
 use strata::{BoundaryMode, ReduceOp};
 
 use crate::errors::err;
@@ -51,7 +51,7 @@ impl PyDataArray {
     }
 
     /// `self op other` (`reflected`: `other op self`) with a number or another array.
-    fn arith(&self, other: &Bound<'_, PyAny>, op: BinaryOp, reflected: bool) -> PyResult<PyDataArray> {
+    pub(crate) fn arith(&self, other: &Bound<'_, PyAny>, op: BinaryOp, reflected: bool) -> PyResult<PyDataArray> {
         if let Ok(o) = other.cast::<PyDataArray>() {
             let o = &o.get().inner;
             let out = if reflected {
@@ -77,7 +77,7 @@ impl PyDataArray {
 
     /// `&` and `|` as numpy reads them on this array's kind: logical on masks (bool), on the
     /// bits of the integer values otherwise.
-    fn logical_or_bits(&self, logical: BinaryOp, bits: BinaryOp) -> BinaryOp {
+    pub(crate) fn logical_or_bits(&self, logical: BinaryOp, bits: BinaryOp) -> BinaryOp {
         if self.inner.data().dtype() == strata::DType::U8 {
             logical
         } else {
@@ -194,6 +194,42 @@ impl PyDataArray {
     #[getter]
     fn ndim(&self) -> usize {
         self.inner.dims().len()
+    }
+
+    /// the block sizes along every dim, as xarray's `.chunks` of a dask-backed array
+    #[getter]
+    fn chunks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let per_dim: Vec<Bound<'py, PyTuple>> = self
+            .inner
+            .chunks()
+            .into_iter()
+            .map(|c| PyTuple::new(py, c))
+            .collect::<PyResult<_>>()?;
+        PyTuple::new(py, per_dim)
+    }
+
+    /// `{dim: block sizes}`, as xarray's `.chunksizes`
+    #[getter]
+    fn chunksizes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (dim, c) in self.inner.dims().iter().zip(self.inner.chunks()) {
+            d.set_item(dim, PyTuple::new(py, c)?)?;
+        }
+        Ok(d)
+    }
+
+    /// The same values in other blocks (xarray's `chunk`): `chunk({"x": 512})`, `chunk(x=512)`,
+    /// `chunk(512)` for every dim or a tuple of one per dim; -1 for a whole dim, None to keep
+    /// one. Lazy; blocks are regathered only where a consumer cannot take them as they come.
+    #[pyo3(signature = (chunks = None, **chunks_kwargs))]
+    fn chunk(
+        &self,
+        chunks: Option<&Bound<'_, PyAny>>,
+        chunks_kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyDataArray> {
+        let spec = crate::convert::chunk_spec(&self.inner, chunks, chunks_kwargs)?;
+        let refs: Vec<(&str, usize)> = spec.iter().map(|(d, k)| (d.as_str(), *k)).collect();
+        self.inner.chunk(&refs).map(Self::wrap).map_err(err)
     }
 
     /// bytes the whole array would take in memory (nothing is computed)
@@ -576,71 +612,7 @@ impl PyDataArray {
         inputs: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let name: String = ufunc.getattr("__name__")?.extract()?;
-        let me = slf.get();
-        let out = if method != "__call__" || kwargs.is_some_and(|k| !k.is_empty()) {
-            None
-        } else if inputs.len() == 1 {
-            match name.as_str() {
-                "sqrt" => Some(me.inner.sqrt()),
-                "exp" => Some(me.inner.exp()),
-                "log" => Some(me.inner.log()),
-                "absolute" | "fabs" => Some(me.inner.abs()),
-                "negative" => Some(-&me.inner),
-                "isnan" => Some(me.inner.isnan()),
-                "logical_not" => Some(me.inner.not()),
-                // numpy's invert of floats is an error; of booleans, not
-                "invert" if me.inner.data().dtype() == strata::DType::U8 => Some(me.inner.not()),
-                _ => None,
-            }
-            .map(Self::wrap)
-        } else if inputs.len() == 2 {
-            let op = match name.as_str() {
-                "add" => Some(BinaryOp::Add),
-                "subtract" => Some(BinaryOp::Sub),
-                "multiply" => Some(BinaryOp::Mul),
-                "true_divide" | "divide" => Some(BinaryOp::Div),
-                "power" => Some(BinaryOp::Pow),
-                "maximum" => Some(BinaryOp::Max),
-                "minimum" => Some(BinaryOp::Min),
-                "equal" => Some(BinaryOp::Eq),
-                "not_equal" => Some(BinaryOp::Ne),
-                "greater" => Some(BinaryOp::Gt),
-                "greater_equal" => Some(BinaryOp::Ge),
-                "less" => Some(BinaryOp::Lt),
-                "less_equal" => Some(BinaryOp::Le),
-                "logical_and" => Some(BinaryOp::And),
-                "logical_or" => Some(BinaryOp::Or),
-                "bitwise_and" => Some(me.logical_or_bits(BinaryOp::And, BinaryOp::BitAnd)),
-                "bitwise_or" => Some(me.logical_or_bits(BinaryOp::Or, BinaryOp::BitOr)),
-                _ => None,
-            };
-            match op {
-                Some(op)
-                    if inputs
-                        .iter()
-                        .all(|x| x.cast::<PyDataArray>().is_ok() || x.extract::<f32>().is_ok()) =>
-                {
-                    let (a, b) = (inputs.get_item(0)?, inputs.get_item(1)?);
-                    // numpy asks the first operand that overrides ufuncs: this array is the
-                    // left one unless a plain number stands before it
-                    Some(if a.is(slf) {
-                        me.arith(&b, op, false)?
-                    } else {
-                        me.arith(&a, op, true)?
-                    })
-                }
-                // another operand type: NotImplemented lets it take its turn (NEP 13)
-                _ => None,
-            }
-        } else {
-            None
-        };
-        Ok(match out {
-            Some(a) => Bound::new(py, a)?.into_any().unbind(),
-            None => py.NotImplemented(),
-        })
+        crate::ufunc::array_ufunc(slf, ufunc, method, inputs, kwargs)
     }
 
     /// stackstac's `mosaic(arr, dim)`: per pixel the first non-NaN value from the top (the
@@ -676,11 +648,18 @@ impl PyDataArray {
         ))
     }
 
-    /// Trailing windows, `rolling(time=3)`.
-    #[pyo3(signature = (**window))]
-    fn rolling(&self, window: Option<&Bound<'_, PyDict>>) -> PyResult<PyRolling> {
-        let (dim, k) = one_entry::<usize>(window, "rolling(time=3)")?;
-        Ok(PyRolling::new(self.inner.rolling(&dim, k).map_err(err)?))
+    /// Moving windows, xarray's `rolling(time=3, center=False, min_periods=None)` (or
+    /// `rolling({"y": 3, "x": 3})`), reduced with `mean/sum/min/max/count/median/std/var/prod`.
+    /// `center` is a bool or `{dim: bool}`; `min_periods` defaults to the window's size.
+    #[pyo3(signature = (dim = None, min_periods = None, center = None, **windows))]
+    fn rolling(
+        &self,
+        dim: Option<&Bound<'_, PyDict>>,
+        min_periods: Option<usize>,
+        center: Option<&Bound<'_, PyAny>>,
+        windows: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyRolling> {
+        crate::groups::rolling(&self.inner, dim, min_periods, center, windows)
     }
 
     /// The `n`-th difference along `dim`, labelled by the later step (xarray's `diff`).
@@ -702,29 +681,10 @@ impl PyDataArray {
     }
 
     /// Windows of whole steps, `coarsen(x=4, y=4, boundary="exact")` (or `"trim"`), reduced
-    /// with `mean/sum/min/max/count`; x/y keep their georeferencing (resolution times k).
+    /// with `mean/sum/min/max/count/median/std/var`; x/y keep their georeferencing (resolution times k).
     #[pyo3(signature = (boundary = "exact", **windows))]
     fn coarsen(&self, boundary: &str, windows: Option<&Bound<'_, PyDict>>) -> PyResult<PyCoarsen> {
-        let boundary = match boundary {
-            "exact" => Boundary::Exact,
-            "trim" => Boundary::Trim,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "boundary={other:?}: strata knows \"exact\" and \"trim\""
-                )))
-            }
-        };
-        let mut pairs: Vec<(String, usize)> = Vec::new();
-        if let Some(w) = windows {
-            for (dim, k) in w.iter() {
-                pairs.push((dim.extract()?, k.extract()?));
-            }
-        }
-        if pairs.is_empty() {
-            return Err(PyValueError::new_err("coarsen needs a window, as coarsen(x=4, y=4)"));
-        }
-        let refs: Vec<(&str, usize)> = pairs.iter().map(|(d, k)| (d.as_str(), *k)).collect();
-        Ok(PyCoarsen::new(self.inner.coarsen(&refs, boundary).map_err(err)?))
+        crate::groups::coarsen(&self.inner, boundary, windows)
     }
 
     /// scipy's `gaussian_filter(x, sigma, mode=..., truncate=4.0)` over every dim (`sigma` a
@@ -772,6 +732,15 @@ impl PyDataArray {
     /// Raises the error met while building this array, if any, without computing.
     fn check(&self) -> PyResult<()> {
         self.inner.check().map_err(crate::errors::to_py)
+    }
+
+    /// Computes the array and keeps it in memory as a strata array, labels and blocks unchanged
+    /// (dask's `persist`): later operations read the held values. Options as `strata.compute`.
+    #[pyo3(signature = (**options))]
+    fn persist<'py>(slf: &Bound<'py, Self>, options: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let out = py.import("strata")?.getattr("persist")?.call((slf,), options)?;
+        out.get_item(0)
     }
 
     /// Computes the array and returns it as an `xarray.DataArray` (dims, coordinates, attrs,

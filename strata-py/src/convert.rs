@@ -127,3 +127,59 @@ pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<ComputeOptions> {
     }
     Ok(o)
 }
+
+/// xarray's `chunk(chunks, **chunks_kwargs)` as `(dim, block)` pairs for
+/// [`DataArray::chunk`]: an int for every dim, a tuple of one per dim, or a dict (and keyword
+/// arguments) by dim; a block of -1 is the whole dim (0 to strata), `None` keeps a dim's blocks.
+pub fn chunk_spec(
+    array: &DataArray,
+    chunks: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Vec<(String, usize)>> {
+    let block = |dim: &str, v: &Bound<'_, PyAny>| -> PyResult<Option<usize>> {
+        if v.is_none() {
+            return Ok(None);
+        }
+        match v.extract::<i64>() {
+            Ok(-1) => Ok(Some(0)),
+            Ok(k) if k > 0 => Ok(Some(k as usize)),
+            _ => Err(PyValueError::new_err(format!(
+                "chunk {dim}={v}: a block is a positive number of steps, -1 for the whole dim or None to keep it (strata chooses automatic blocks itself)"
+            ))),
+        }
+    };
+    let dims = array.dims();
+    let mut pairs: Vec<(String, Bound<'_, PyAny>)> = Vec::new();
+    match chunks {
+        None => {}
+        Some(c) if c.is_instance_of::<PyDict>() => {
+            for (k, v) in c.cast::<PyDict>()?.iter() {
+                pairs.push((k.extract()?, v));
+            }
+        }
+        Some(c) if c.is_instance_of::<PyTuple>() || c.is_instance_of::<PyList>() => {
+            let items: Vec<Bound<'_, PyAny>> = c.try_iter()?.collect::<PyResult<_>>()?;
+            if items.len() != dims.len() {
+                return Err(PyValueError::new_err(format!(
+                    "chunk: {} blocks for the {} dims {dims:?}",
+                    items.len(),
+                    dims.len()
+                )));
+            }
+            pairs.extend(dims.iter().cloned().zip(items));
+        }
+        Some(c) => pairs.extend(dims.iter().map(|d| (d.clone(), c.clone()))),
+    }
+    if let Some(k) = kwargs {
+        for (d, v) in k.iter() {
+            pairs.push((d.extract()?, v));
+        }
+    }
+    let mut out = Vec::new();
+    for (dim, v) in pairs {
+        if let Some(k) = block(&dim, &v)? {
+            out.push((dim, k));
+        }
+    }
+    Ok(out)
+}

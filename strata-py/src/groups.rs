@@ -1,9 +1,11 @@
 //! The reducers of time groups, calendar bins and rolling windows (xarray's `groupby`,
 //! `resample` and `rolling` objects): each reduction is one lazy group-reduce (or window) node.
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use strata::labelled::{CalendarBins, Coarsen, Rolling, TimeGroups};
+use pyo3::types::PyDict;
+use strata::labelled::{Boundary, CalendarBins, Coarsen, DataArray, Rolling, TimeGroups};
 use strata::ReduceOp;
 
 use crate::array::PyDataArray;
@@ -106,7 +108,8 @@ impl PyGroupBy {
     }
 }
 
-/// Trailing windows of `rolling(time=k)`: NaN until a window is full or where it holds a NaN.
+/// Moving windows of `rolling(time=k, center=..., min_periods=...)`: NaN where a window holds
+/// fewer than `min_periods` values (all of them by default, as xarray's).
 #[pyclass(name = "Rolling", module = "strata", frozen)]
 pub struct PyRolling {
     windows: Rolling,
@@ -121,11 +124,11 @@ impl PyRolling {
 
 #[pymethods]
 impl PyRolling {
-    /// The mean of every window.
+    /// The mean of every window's values.
     fn mean(&self) -> PyDataArray {
         PyDataArray::wrap(self.windows.mean())
     }
-    /// The sum of every window.
+    /// The sum of every window's values.
     fn sum(&self) -> PyDataArray {
         PyDataArray::wrap(self.windows.sum())
     }
@@ -136,6 +139,28 @@ impl PyRolling {
     /// The smallest value of every window.
     fn min(&self) -> PyDataArray {
         PyDataArray::wrap(self.windows.min())
+    }
+    /// The number of non-NaN values of every window.
+    fn count(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.count())
+    }
+    /// The median of every window's values.
+    fn median(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.median())
+    }
+    /// The product of every window's values.
+    fn prod(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.prod())
+    }
+    /// The variance of every window's values over `n - ddof`.
+    #[pyo3(signature = (ddof = 0))]
+    fn var(&self, ddof: u32) -> PyDataArray {
+        PyDataArray::wrap(self.windows.var(ddof))
+    }
+    /// The standard deviation of every window's values over `n - ddof`.
+    #[pyo3(signature = (ddof = 0))]
+    fn std(&self, ddof: u32) -> PyDataArray {
+        PyDataArray::wrap(self.windows.std(ddof))
     }
 }
 
@@ -174,4 +199,76 @@ impl PyCoarsen {
     fn count(&self) -> PyDataArray {
         PyDataArray::wrap(self.windows.count())
     }
+    /// The median of every window's values.
+    fn median(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.median())
+    }
+    /// The standard deviation of every window's values (over n, as xarray's).
+    fn std(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.std(0))
+    }
+    /// The variance of every window's values (over n, as xarray's).
+    fn var(&self) -> PyDataArray {
+        PyDataArray::wrap(self.windows.var(0))
+    }
+}
+
+/// `array.rolling(dim, min_periods=, center=, **windows)` (see `DataArray.rolling`).
+pub fn rolling(
+    array: &DataArray,
+    dim: Option<&Bound<'_, PyDict>>,
+    min_periods: Option<usize>,
+    center: Option<&Bound<'_, PyAny>>,
+    windows: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyRolling> {
+    let mut pairs: Vec<(String, usize)> = Vec::new();
+    for d in [dim, windows].into_iter().flatten() {
+        for (name, k) in d.iter() {
+            pairs.push((name.extract()?, k.extract()?));
+        }
+    }
+    if pairs.is_empty() {
+        return Err(PyTypeError::new_err("rolling needs a window, as rolling(time=3)"));
+    }
+    let refs: Vec<(&str, usize)> = pairs.iter().map(|(d, k)| (d.as_str(), *k)).collect();
+    let mut rolling = array.rolling(&refs).map_err(err)?;
+    match center {
+        None => {}
+        Some(c) if c.is_instance_of::<PyDict>() => {
+            for (name, on) in c.cast::<PyDict>()?.iter() {
+                rolling = rolling
+                    .center_dim(&name.extract::<String>()?, on.extract()?)
+                    .map_err(err)?;
+            }
+        }
+        Some(c) => rolling = rolling.center(c.extract()?),
+    }
+    if let Some(n) = min_periods {
+        rolling = rolling.min_periods(n).map_err(err)?;
+    }
+    Ok(PyRolling::new(rolling))
+}
+
+/// `array.coarsen(boundary=, **windows)` (see `DataArray.coarsen`).
+pub fn coarsen(array: &DataArray, boundary: &str, windows: Option<&Bound<'_, PyDict>>) -> PyResult<PyCoarsen> {
+    let boundary = match boundary {
+        "exact" => Boundary::Exact,
+        "trim" => Boundary::Trim,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "boundary={other:?}: strata knows \"exact\" and \"trim\""
+            )))
+        }
+    };
+    let mut pairs: Vec<(String, usize)> = Vec::new();
+    if let Some(w) = windows {
+        for (dim, k) in w.iter() {
+            pairs.push((dim.extract()?, k.extract()?));
+        }
+    }
+    if pairs.is_empty() {
+        return Err(PyValueError::new_err("coarsen needs a window, as coarsen(x=4, y=4)"));
+    }
+    let refs: Vec<(&str, usize)> = pairs.iter().map(|(d, k)| (d.as_str(), *k)).collect();
+    Ok(PyCoarsen::new(array.coarsen(&refs, boundary).map_err(err)?))
 }

@@ -10,6 +10,7 @@ mod errors;
 mod groups;
 mod run;
 mod select;
+mod ufunc;
 
 use std::sync::{Arc, OnceLock};
 
@@ -132,30 +133,62 @@ fn _compute<'py>(
     progress: Option<&Bound<'py, PyAny>>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let lazy: Vec<DataArray> = arrays.iter().map(|a| a.inner.clone()).collect();
-    for a in &lazy {
-        a.check().map_err(errors::to_py)?;
-    }
+    let lazy = checked(&arrays)?;
     let opts = convert::options(options)?;
     let data = lazy.clone();
     let (values, report) = run::interruptible(py, opts, progress, move |o| {
         let refs: Vec<&strata::Array> = data.iter().map(DataArray::data).collect();
         strata::compute_many(&refs, &o)
     })?;
+    warn_missing(py, &report)?;
+    let out = PyList::empty(py);
+    for (a, v) in lazy.iter().zip(values) {
+        out.append((v.into_pyarray(py), convert::labels(py, a)?))?;
+    }
+    Ok(out)
+}
+
+/// Computes `arrays` in one run as `_compute` does, and returns them as strata arrays whose
+/// values are held in memory (dask's `persist`), labels and blocks unchanged.
+#[pyfunction]
+#[pyo3(signature = (arrays, progress = None, options = None))]
+fn _persist<'py>(
+    py: Python<'py>,
+    arrays: Vec<PyRef<'py, PyDataArray>>,
+    progress: Option<&Bound<'py, PyAny>>,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Vec<PyDataArray>> {
+    let lazy = checked(&arrays)?;
+    let opts = convert::options(options)?;
+    let (held, report) = run::interruptible(py, opts, progress, move |o| {
+        let refs: Vec<&DataArray> = lazy.iter().collect();
+        strata::labelled::compute_all(&refs, &o)
+    })?;
+    warn_missing(py, &report)?;
+    Ok(held.into_iter().map(PyDataArray::wrap).collect())
+}
+
+/// The arrays behind `arrays`, each checked for errors kept from building.
+fn checked(arrays: &[PyRef<'_, PyDataArray>]) -> PyResult<Vec<DataArray>> {
+    let lazy: Vec<DataArray> = arrays.iter().map(|a| a.inner.clone()).collect();
+    for a in &lazy {
+        a.check().map_err(errors::to_py)?;
+    }
+    Ok(lazy)
+}
+
+/// Warns once when a run answered reads of missing assets with nodata (what stackstac's
+/// `errors_as_nodata` hides).
+fn warn_missing(py: Python<'_>, report: &strata::ExecReport) -> PyResult<()> {
     let missing = report.io.missing_as_nodata;
     if missing > 0 {
-        // what stackstac's errors_as_nodata hides, said once per run
         let message = std::ffi::CString::new(format!(
             "strata: {missing} block read(s) of missing assets (HTTP 404/410) were answered with nodata (missing_as_nodata=True)"
         ))
         .expect("no NUL in the message");
         PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &message, 1)?;
     }
-    let out = PyList::empty(py);
-    for (a, v) in lazy.iter().zip(values) {
-        out.append((v.into_pyarray(py), convert::labels(py, a)?))?;
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// A labelled array over numpy values (copied, float32), cut into `chunks`: how tests and
@@ -287,6 +320,7 @@ fn _strata(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_stack, m)?)?;
     m.add_function(wrap_pyfunction!(_search, m)?)?;
     m.add_function(wrap_pyfunction!(_compute, m)?)?;
+    m.add_function(wrap_pyfunction!(_persist, m)?)?;
     m.add_function(wrap_pyfunction!(_from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(project_lonlat, m)?)?;
     m.add_function(wrap_pyfunction!(_slow_array, m)?)?;

@@ -106,6 +106,62 @@ def test_spreads_and_every_group_reduction_match_xarray(chunks):
     assert isinstance(s.resample(time="MS"), type(s.groupby("time.month")))
 
 
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_rolling_windows_match_xarray(chunks):
+    # centred or trailing, with min_periods, along time or over y and x (a focal window)
+    x = cube(5)
+    s = strata.from_xarray(x, chunks=chunks)
+    cases = [
+        ({"time": 3}, {}),
+        ({"time": 4}, {"center": True}),
+        ({"time": 5}, {"min_periods": 1}),
+        ({"time": 4}, {"center": True, "min_periods": 2}),
+        ({"y": 3, "x": 2}, {"center": True, "min_periods": 1}),
+        ({"y": 2, "x": 3}, {"center": {"y": True, "x": False}, "min_periods": 3}),
+    ]
+    for windows, kw in cases:
+        r, want = s.rolling(windows, **kw), x.rolling(windows, **kw)
+        for name in ["mean", "sum", "min", "max", "count", "median", "std", "var", "prod"]:
+            same(getattr(r, name)().compute(progress=False), getattr(want, name)(), 1e-5)
+        same(r.std(ddof=1).compute(progress=False), want.std(ddof=1), 1e-5)
+    # keyword windows, as xarray's rolling(time=3)
+    same(s.rolling(time=3, min_periods=2).median().compute(progress=False), x.rolling(time=3, min_periods=2).median())
+    with pytest.raises(strata.LabelError, match="min_periods 4"):
+        s.rolling(time=3, min_periods=4)
+    with pytest.raises(strata.LabelError, match="no dim"):
+        s.rolling(band=3)
+    with pytest.raises(TypeError, match="needs a window"):
+        s.rolling()
+
+
+def test_chunk_and_persist_as_dask_backed_xarray():
+    x = cube(6)
+    s = strata.from_xarray(x, chunks=(14, 9, 7))
+    assert s.chunks == ((14,), (9,), (7,))
+    c = s.chunk({"time": 5}, x=3)
+    assert c.chunks == ((5, 5, 4), (9,), (3, 3, 1))
+    assert c.chunksizes == {"time": (5, 5, 4), "y": (9,), "x": (3, 3, 1)}
+    assert s.chunk(4).chunks == ((4, 4, 4, 2), (4, 4, 1), (4, 3))
+    assert c.chunk(time=-1, x=None).chunks == ((14,), (9,), (3, 3, 1))
+    assert s.chunk((7, None, -1)).chunks == ((7, 7), (9,), (7,))
+    same(c.mean("time").compute(progress=False), x.mean("time"))
+    with pytest.raises(ValueError, match="positive number of steps"):
+        s.chunk(time="auto")
+    with pytest.raises(ValueError, match="2 blocks for the 3 dims"):
+        s.chunk((1, 2))
+    # persist: a strata array held in memory, blocks and labels kept; what is built on it
+    # reads the held values
+    monthly = c.resample(time="MS").median()
+    held = monthly.persist(progress=False)
+    assert isinstance(held, strata.DataArray)
+    assert held.dims == monthly.dims and held.chunks == monthly.chunks
+    same(held.compute(progress=False), x.resample(time="MS").median())
+    same((held * 2).mean("time").compute(progress=False), (x.resample(time="MS").median() * 2).mean("time"), 1e-5)
+    a, b = strata.persist(c.max("time"), c.min("time"), progress=False)
+    same(a.compute(progress=False), x.max("time"))
+    same(b.compute(progress=False), x.min("time"))
+
+
 @pytest.mark.parametrize("chunks", CHUNKS[:2])
 def test_numpy_ufuncs_stay_lazy_and_match_numpy(chunks):
     x = cube(5)
@@ -190,7 +246,7 @@ def test_coarsen_matches_xarray(chunks):
     x = cube(9)
     s = strata.from_xarray(x, chunks=chunks)
     for windows, boundary in [({"x": 7}, "exact"), ({"y": 3, "x": 7}, "exact"), ({"time": 4, "y": 2}, "trim")]:
-        for op in ["mean", "sum", "min", "max", "count"]:
+        for op in ["mean", "sum", "min", "max", "count", "median", "std", "var"]:
             got = getattr(s.coarsen(boundary=boundary, **windows), op)().compute(progress=False)
             with np.errstate(invalid="ignore"):
                 same(got, getattr(x.coarsen(windows, boundary=boundary), op)(), 1e-5)

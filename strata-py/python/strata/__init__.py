@@ -45,6 +45,7 @@ __all__ = [
     "mosaic",
     "search",
     "compute",
+    "persist",
     "config",
     "from_xarray",
     "project_lonlat",
@@ -232,6 +233,21 @@ def _progress_bar(enabled: bool):
     return update, close
 
 
+def _run(fn, arrays, options):
+    """``fn(arrays, progress=, options=)`` with the merged options and a progress bar."""
+    merged = {**_OPTIONS.get(), **options}
+    unknown = set(merged) - set(_KNOWN)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}: expected {list(_KNOWN)}")
+    show = merged.pop("progress", True)
+    update, close = _progress_bar(bool(show))
+    try:
+        return fn(list(arrays), progress=update, options=merged)
+    finally:
+        if close is not None:
+            close()
+
+
 def compute(*arrays: DataArray, **options: Any):
     """Computes several arrays in one run, reading what they share once (``dask.compute``);
     returns a tuple of ``xarray.DataArray``.
@@ -240,15 +256,14 @@ def compute(*arrays: DataArray, **options: Any):
     ``threads``, ``dashboard``, ``progress``. The GIL is released while it runs; Ctrl-C
     raises ``KeyboardInterrupt`` within a second, once the run has stopped.
     """
-    merged = {**_OPTIONS.get(), **options}
-    unknown = set(merged) - set(_KNOWN)
-    if unknown:
-        raise TypeError(f"unknown options {sorted(unknown)}: expected {list(_KNOWN)}")
-    show = merged.pop("progress", True)
-    update, close = _progress_bar(bool(show))
-    try:
-        out = _strata._compute(list(arrays), progress=update, options=merged)
-    finally:
-        if close is not None:
-            close()
+    out = _run(_strata._compute, arrays, options)
     return tuple(to_xarray(values, labels) for values, labels in out)
+
+
+def persist(*arrays: DataArray, **options: Any):
+    """Computes several arrays in one run, as ``compute``, and returns them as strata arrays
+    whose values are held in memory, labels and blocks unchanged (``dask.persist``): what is
+    built on them later reads the held values instead of recomputing them. Costs the run and
+    the results' ``nbytes``. Options as ``compute``.
+    """
+    return tuple(_run(_strata._persist, arrays, options))

@@ -1,0 +1,162 @@
+//! Work that needs one axis whole (gap fills, moving windows along time): the axis is made
+//! whole in each block (as dask-backed xarray asks the user to do), and a kernel runs block by
+//! block on the host, through the same node as `map_blocks`, over runs of pixels: each step of
+//! the axis is one row of a run.
+
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
+use rayon::prelude::*;
+
+use super::select::resolve_axis;
+use super::Array;
+use crate::expr::layout::{contiguous, rows, rows_mut};
+use crate::expr::{split_regular, BlockFn, ChunkGrid, DType, ExprError, Node, Op};
+
+/// A kernel over one run of pixels: `steps[t]` holds step `t` of every pixel of the run, and
+/// it writes every element of `outs[t]` (the same lengths).
+pub(super) type RunKernel = dyn Fn(&[&[f32]], &mut [&mut [MaybeUninit<f32>]]) + Send + Sync;
+
+impl Array {
+    /// `kernel` over every run of pixels, `axis` whole in each block, as floats, after
+    /// `check(axis length)` passes (its error is the array's). Lazy; a final result's blocks
+    /// are written where they lie.
+    pub(super) fn along_axis(
+        &self,
+        name: &'static str,
+        axis: isize,
+        kernel: Arc<RunKernel>,
+        check: impl FnOnce(usize) -> Result<(), ExprError>,
+    ) -> Array {
+        let input = self.astype(DType::F32);
+        let result = input.node().and_then(|node| {
+            let axis = resolve_axis(name, axis, node.grid.ndim())?;
+            check(node.shape()[axis])?;
+            let grid = along_grid(&node.grid, axis);
+            let whole = Node::new(Op::Rechunk, vec![node.clone()], grid.clone(), DType::F32);
+            let into = kernel.clone();
+            let f = BlockFn {
+                name: name.to_string(),
+                f: Arc::new(move |block| block_fresh(&*kernel, block, axis)),
+                // a final result's block is written where it lies: no block, no copy
+                into: Some(Arc::new(move |block, dst| block_into(&*into, block, dst, axis))),
+            };
+            Ok(Node::new(Op::MapBlocks(f), vec![whole], grid, DType::F32))
+        });
+        input.same_dims(Array::from_result(result))
+    }
+}
+
+/// A block's most bytes in work along an axis: a few MiB, so a large block (an in-memory array
+/// of one block) becomes enough tasks for every core, each cache-friendly.
+const ALONG_BLOCK_BYTES: usize = 2 << 20;
+
+/// The blocks work along `axis` runs in: `axis` whole; the other axes' blocks kept, cut
+/// further (outer axes first, never across a block's edge) while a block holds over
+/// [`ALONG_BLOCK_BYTES`].
+fn along_grid(grid: &ChunkGrid, axis: usize) -> ChunkGrid {
+    let mut out = grid.with_axis(axis, vec![grid.shape()[axis]]);
+    for a in (0..grid.ndim()).filter(|&a| a != axis) {
+        let block = out.max_block_shape();
+        let rest: usize = block
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != a)
+            .map(|(_, &s)| s)
+            .product();
+        let fits = (ALONG_BLOCK_BYTES / 4 / rest.max(1)).max(1);
+        if block[a] > fits {
+            out = out.refine(&out.with_axis(a, split_regular(grid.shape()[a], fits)));
+        }
+    }
+    out
+}
+
+/// Pixels a parallel run holds at once: a kernel's state (a value and a count per pixel, a
+/// window's rows) stays in L1 and L2 while the steps stream past.
+pub(super) const RUN: usize = 1024;
+
+/// One block, whole along `axis`, through `kernel` into a fresh array (see [`block_into`]);
+/// where the destination has no contiguous rows with `axis` first (`axis` last), into a fresh
+/// array so laid out, then rearranged.
+fn block_fresh(kernel: &RunKernel, block: ArrayViewD<'_, f32>, axis: usize) -> ArrayD<f32> {
+    let mut out = ArrayD::<f32>::uninit(block.raw_dim());
+    if block_into(kernel, block.view(), &mut out.view_mut(), axis) {
+        // SAFETY: block_into wrote every element.
+        return unsafe { out.assume_init() };
+    }
+    let perm = axis_first(block.ndim(), axis);
+    let moved = block.permuted_axes(perm.clone());
+    let mut laid = ArrayD::<f32>::uninit(moved.raw_dim());
+    let written = block_into(kernel, moved.view(), &mut laid.view_mut(), 0);
+    assert!(written, "a fresh array has contiguous rows");
+    // SAFETY: block_into wrote every element of the fresh array.
+    let laid = unsafe { laid.assume_init() };
+    laid.permuted_axes(inverse(&perm)).as_standard_layout().into_owned()
+}
+
+/// One block, whole along `axis`, through `kernel` straight into `dst` (the block's shape):
+/// runs of pixels in parallel, each step a row of the run. The steps are read in place when
+/// `axis` leads and rows are contiguous (a block cut from an in-memory array included), else
+/// from one copy with `axis` first. Returns `false`, writing nothing, when `dst` has no
+/// contiguous rows with `axis` first.
+fn block_into(
+    kernel: &RunKernel,
+    block: ArrayViewD<'_, f32>,
+    dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
+    axis: usize,
+) -> bool {
+    let n = block.shape()[axis];
+    if block.is_empty() {
+        return true;
+    }
+    let perm = axis_first(block.ndim(), axis);
+    // (axis, others...), with a unit axis after a lone one, so every step is a row
+    let mut moved = block.permuted_axes(perm.clone());
+    let mut out = dst.view_mut().permuted_axes(perm);
+    if moved.ndim() == 1 {
+        moved = moved.insert_axis(Axis(1));
+        out = out.insert_axis(Axis(1));
+    }
+    let Some(out_rows) = rows_mut(&mut out) else {
+        return false;
+    };
+    let width = *moved.shape().last().expect("two axes");
+    let copied;
+    let rows: Vec<&[f32]> = match rows(moved.view()) {
+        Some(rows) => rows,
+        None => {
+            copied = contiguous(moved.view());
+            copied.chunks(width).collect()
+        }
+    };
+    let per_step = rows.len() / n;
+    // run (q, c) is the c-th RUN pixels of row q; its outputs, one piece per step
+    let per_row = width.div_ceil(RUN);
+    let mut runs: Vec<Vec<&mut [MaybeUninit<f32>]>> = (0..per_step * per_row).map(|_| Vec::with_capacity(n)).collect();
+    for (r, row) in out_rows.into_iter().enumerate() {
+        let q = r % per_step;
+        for (c, piece) in row.chunks_mut(RUN).enumerate() {
+            runs[q * per_row + c].push(piece);
+        }
+    }
+    runs.into_par_iter().enumerate().for_each(|(k, mut outs)| {
+        let (q, start) = (k / per_row, (k % per_row) * RUN);
+        let len = outs[0].len();
+        let steps: Vec<&[f32]> = (0..n).map(|t| &rows[t * per_step + q][start..start + len]).collect();
+        kernel(&steps, &mut outs);
+    });
+    true
+}
+
+/// The axes with `axis` first, the others in order.
+fn axis_first(ndim: usize, axis: usize) -> Vec<usize> {
+    std::iter::once(axis).chain((0..ndim).filter(|&a| a != axis)).collect()
+}
+
+fn inverse(perm: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; perm.len()];
+    perm.iter().enumerate().for_each(|(i, &p)| inv[p] = i);
+    inv
+}

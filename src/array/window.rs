@@ -1,0 +1,473 @@
+//! Moving windows along one axis (xarray's `rolling(time=k, center=..., min_periods=...)`,
+//! bottleneck's `move_mean`, `move_median`...): a cloud-gapped time series smoothed pixel by
+//! pixel. The axis is made whole in each block and each run of pixels steps through it (see
+//! [`Array::along_axis`]); every window is reduced from its steps as they lie, vectorised
+//! across the run's pixels.
+
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use super::along::RunKernel;
+use super::Array;
+use crate::expr::{ExprError, ReduceOp};
+
+/// A moving window along one axis: `size` steps ending at each step (or centred on it, an
+/// even window reaching one step further back than forward, as xarray's), whose result needs
+/// `min_periods` non-NaN values (xarray's `min_periods`; steps off the edge count as NaN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MovingWindow {
+    /// steps in a window, at least 1
+    pub size: usize,
+    /// centred on its step (`true`) or ending at it
+    pub center: bool,
+    /// non-NaN values a window needs for a result, 1 to `size`
+    pub min_periods: usize,
+}
+
+impl MovingWindow {
+    /// A window of `size` steps ending at each step that needs all of them (xarray's
+    /// `rolling(dim=size)`).
+    pub fn trailing(size: usize) -> MovingWindow {
+        MovingWindow {
+            size,
+            center: false,
+            min_periods: size,
+        }
+    }
+
+    /// The offset from a step to the first step of its window.
+    fn first(&self) -> isize {
+        let size = self.size as isize;
+        if self.center {
+            -(size / 2)
+        } else {
+            1 - size
+        }
+    }
+
+    /// The steps of the window at step `t` of `n`: `lo..hi`, clipped to the axis.
+    fn steps(&self, t: usize, n: usize) -> (usize, usize) {
+        let lo = t as isize + self.first();
+        let hi = lo + self.size as isize;
+        (lo.clamp(0, n as isize) as usize, hi.clamp(0, n as isize) as usize)
+    }
+}
+
+/// What a window reduces to; the ops [`Array::rolling`] takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WindowOp {
+    Count,
+    Sum,
+    Mean,
+    Min,
+    Max,
+    Var { ddof: u32, sqrt: bool },
+    Median,
+}
+
+impl WindowOp {
+    fn of(op: ReduceOp) -> Option<WindowOp> {
+        Some(match op {
+            ReduceOp::Count => WindowOp::Count,
+            ReduceOp::NanSum => WindowOp::Sum,
+            ReduceOp::NanMean => WindowOp::Mean,
+            ReduceOp::NanMin => WindowOp::Min,
+            ReduceOp::NanMax => WindowOp::Max,
+            ReduceOp::NanVar { ddof } => WindowOp::Var { ddof, sqrt: false },
+            ReduceOp::NanStd { ddof } => WindowOp::Var { ddof, sqrt: true },
+            ReduceOp::NanMedian => WindowOp::Median,
+            _ => return None,
+        })
+    }
+}
+
+impl Array {
+    /// `op` over the moving window at every step along `axis` (xarray's
+    /// `rolling(dim=k, center=..., min_periods=...).mean()` and so on): NaN where a window
+    /// holds fewer than `min_periods` non-NaN values (and, for a variance, no more than
+    /// `ddof`); the shape is unchanged. `op` is one of `Count`, `NanSum`, `NanMean`, `NanMin`,
+    /// `NanMax`, `NanVar`, `NanStd` and `NanMedian`. Sums, means and variances accumulate in
+    /// f64 (variances in two passes), rounded once.
+    ///
+    /// Lazy; the axis is made whole in each block, then each block is one pass on the host,
+    /// O(`size`) per step and pixel (a median sorts each window, O(`size`²) with a
+    /// vectorised network up to 16 steps).
+    ///
+    /// **Errors** (at compute): `InvalidArgument` for another op, a window of 0 or a
+    /// `min_periods` outside 1 to `size`.
+    pub fn rolling(&self, op: ReduceOp, axis: isize, window: MovingWindow) -> Array {
+        let reduce = WindowOp::of(op);
+        let check = move |_: usize| {
+            let bad = |reason: String| {
+                Err(ExprError::InvalidArgument {
+                    op: "rolling".into(),
+                    reason,
+                })
+            };
+            if reduce.is_none() {
+                return bad(format!("{} is not a moving-window reduction", op.name()));
+            }
+            if window.size == 0 {
+                return bad("a window holds at least one step".into());
+            }
+            if window.min_periods == 0 || window.min_periods > window.size {
+                return bad(format!(
+                    "min_periods {} must be 1 to the window's {} steps",
+                    window.min_periods, window.size
+                ));
+            }
+            Ok(())
+        };
+        let kernel: Arc<RunKernel> = Arc::new(move |steps, outs| {
+            if let Some(op) = reduce {
+                moving(op, window, steps, outs);
+            }
+        });
+        self.along_axis("rolling", axis, kernel, check)
+    }
+}
+
+/// Windows of up to this many steps are sorted by a network across the run's pixels; longer
+/// ones pixel by pixel.
+const NETWORK_STEPS: usize = 16;
+
+/// Every window of one run of pixels reduced by `op`, written into `outs`. Compiled for AVX2
+/// where the CPU has it (the same bits: only the vector width differs).
+fn moving(op: WindowOp, window: MovingWindow, steps: &[&[f32]], outs: &mut [&mut [MaybeUninit<f32>]]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { moving_avx2(op, window, steps, outs) };
+    }
+    moving_generic(op, window, steps, outs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn moving_avx2(op: WindowOp, window: MovingWindow, steps: &[&[f32]], outs: &mut [&mut [MaybeUninit<f32>]]) {
+    moving_generic(op, window, steps, outs)
+}
+
+#[inline(always)]
+fn moving_generic(op: WindowOp, window: MovingWindow, steps: &[&[f32]], outs: &mut [&mut [MaybeUninit<f32>]]) {
+    let (n, len) = (steps.len(), outs.first().map_or(0, |o| o.len()));
+    let need = match op {
+        WindowOp::Var { ddof, .. } => window.min_periods.max(ddof as usize + 1),
+        _ => window.min_periods,
+    }
+    .max(1) as u32;
+    let mut count = vec![0u32; len];
+    let mut sum = vec![0f64; len];
+    let mut acc = vec![0f32; len];
+    let mut sorted: Vec<Vec<f32>> = Vec::new();
+    for (t, out) in outs.iter_mut().enumerate() {
+        let (lo, hi) = window.steps(t, n);
+        let rows = &steps[lo..hi];
+        if matches!(op, WindowOp::Sum | WindowOp::Mean | WindowOp::Var { .. }) {
+            sums(rows, &mut sum, &mut count);
+        } else {
+            counts(rows, &mut count);
+        }
+        let out = &mut out[..len];
+        match op {
+            WindowOp::Count => gate(out, &count, need, |k| count[k] as f32),
+            WindowOp::Sum | WindowOp::Mean => {
+                let mean = op == WindowOp::Mean;
+                gate(out, &count, need, |k| {
+                    (if mean { sum[k] / f64::from(count[k]) } else { sum[k] }) as f32
+                });
+            }
+            WindowOp::Min | WindowOp::Max => {
+                extremes(rows, &mut acc, op == WindowOp::Max);
+                gate(out, &count, need, |k| acc[k]);
+            }
+            WindowOp::Var { ddof, sqrt } => {
+                for (s, &c) in sum.iter_mut().zip(&count) {
+                    *s /= f64::from(c.max(1));
+                }
+                squared_deviations(rows, &mut sum);
+                gate(out, &count, need, |k| {
+                    let var = sum[k] / (f64::from(count[k]) - f64::from(ddof));
+                    (if sqrt { var.sqrt() } else { var }) as f32
+                });
+            }
+            WindowOp::Median => {
+                if rows.len() <= NETWORK_STEPS {
+                    sort_across(rows, &mut sorted, len);
+                    gate_where_enough(out, &count, need, |k| {
+                        let c = count[k] as usize;
+                        middle(sorted[(c - 1) / 2][k], sorted[c / 2][k], c)
+                    });
+                } else {
+                    let mut values = Vec::with_capacity(rows.len());
+                    gate_where_enough(out, &count, need, |k| {
+                        values.clear();
+                        values.extend(rows.iter().map(|r| r[k]).filter(|v| !v.is_nan()));
+                        median_of(&mut values)
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `f(k)` for every pixel whose window holds `need` (at least 1) values or more, NaN for the
+/// others. `f` runs for every pixel (its value discarded where the window falls short), so the
+/// loop has no branch and vectorises.
+#[inline(always)]
+fn gate(out: &mut [MaybeUninit<f32>], count: &[u32], need: u32, f: impl Fn(usize) -> f32) {
+    for (k, (o, &c)) in out.iter_mut().zip(count).enumerate() {
+        let v = f(k);
+        *o = MaybeUninit::new(if c >= need { v } else { f32::NAN });
+    }
+}
+
+/// [`gate`] calling `f` only where the window holds `need` (at least 1) values or more.
+#[inline(always)]
+fn gate_where_enough(out: &mut [MaybeUninit<f32>], count: &[u32], need: u32, mut f: impl FnMut(usize) -> f32) {
+    for (k, (o, &c)) in out.iter_mut().zip(count).enumerate() {
+        *o = MaybeUninit::new(if c >= need { f(k) } else { f32::NAN });
+    }
+}
+
+/// The non-NaN values of each pixel across `rows`.
+#[inline(always)]
+fn counts(rows: &[&[f32]], count: &mut [u32]) {
+    count.fill(0);
+    for row in rows {
+        for (c, &v) in count.iter_mut().zip(*row) {
+            #[allow(clippy::eq_op)] // v == v: not NaN, in a form that vectorises
+            let valid = v == v;
+            *c += u32::from(valid);
+        }
+    }
+}
+
+/// The sum (in f64) and the number of each pixel's non-NaN values across `rows`, in one pass.
+#[inline(always)]
+fn sums(rows: &[&[f32]], sum: &mut [f64], count: &mut [u32]) {
+    sum.fill(0.0);
+    count.fill(0);
+    for row in rows {
+        for ((s, c), &v) in sum.iter_mut().zip(count.iter_mut()).zip(*row) {
+            #[allow(clippy::eq_op)]
+            let valid = v == v;
+            *s += if valid { f64::from(v) } else { 0.0 };
+            *c += u32::from(valid);
+        }
+    }
+}
+
+/// Each pixel's sum of squared deviations from `mean` (replaced by it) across `rows`, NaN
+/// skipped, in f64.
+#[inline(always)]
+fn squared_deviations(rows: &[&[f32]], mean: &mut [f64]) {
+    let mut ss = vec![0f64; mean.len()];
+    for row in rows {
+        for ((s, &m), &v) in ss.iter_mut().zip(mean.iter()).zip(*row) {
+            let d = f64::from(v) - m;
+            #[allow(clippy::eq_op)]
+            let valid = v == v;
+            *s += if valid { d * d } else { 0.0 };
+        }
+    }
+    mean.copy_from_slice(&ss);
+}
+
+/// The smallest (or largest) non-NaN value of each pixel across `rows` (±inf where none).
+#[inline(always)]
+fn extremes(rows: &[&[f32]], acc: &mut [f32], largest: bool) {
+    acc.fill(if largest { f32::NEG_INFINITY } else { f32::INFINITY });
+    for row in rows {
+        for (a, &v) in acc.iter_mut().zip(*row) {
+            // a comparison with NaN is false: NaN never replaces the running value
+            let take = if largest { v > *a } else { v < *a };
+            *a = if take { v } else { *a };
+        }
+    }
+}
+
+/// `rows` sorted pixel by pixel into `sorted` (NaN as +inf, so they sort last): an odd-even
+/// transposition network, each comparator a vectorised min and max across the run.
+#[inline(always)]
+fn sort_across(rows: &[&[f32]], sorted: &mut Vec<Vec<f32>>, len: usize) {
+    let w = rows.len();
+    sorted.resize_with(w.max(sorted.len()), Vec::new);
+    for (s, row) in sorted.iter_mut().zip(rows) {
+        s.clear();
+        s.extend(row[..len].iter().map(|&v| if v.is_nan() { f32::INFINITY } else { v }));
+    }
+    for pass in 0..w {
+        for i in (pass % 2..w.saturating_sub(1)).step_by(2) {
+            let (a, b) = sorted.split_at_mut(i + 1);
+            for (x, y) in a[i].iter_mut().zip(b[0].iter_mut()) {
+                let (lo, hi) = if *y < *x { (*y, *x) } else { (*x, *y) };
+                *x = lo;
+                *y = hi;
+            }
+        }
+    }
+}
+
+/// The median of `c` values whose middle two (the same one for odd `c`) are `lo` and `hi`.
+#[inline(always)]
+fn middle(lo: f32, hi: f32, c: usize) -> f32 {
+    if c % 2 == 1 {
+        hi
+    } else {
+        (lo + hi) / 2.0
+    }
+}
+
+/// The median of `values` (no NaN, at least one), reordering them.
+fn median_of(values: &mut [f32]) -> f32 {
+    let c = values.len();
+    let (below, &mut hi, _) = values.select_nth_unstable_by(c / 2, f32::total_cmp);
+    let lo = if c.is_multiple_of(2) {
+        below.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    } else {
+        hi
+    };
+    middle(lo, hi, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::MaybeUninit;
+
+    use super::{moving, MovingWindow, WindowOp};
+
+    const NAN: f32 = f32::NAN;
+
+    /// One pixel's series through `op`.
+    fn lane(values: &[f32], op: WindowOp, window: MovingWindow) -> Vec<f32> {
+        let steps: Vec<&[f32]> = values.iter().map(std::slice::from_ref).collect();
+        let mut out = vec![MaybeUninit::new(-1.0f32); values.len()];
+        let mut outs: Vec<&mut [MaybeUninit<f32>]> = out.iter_mut().map(std::slice::from_mut).collect();
+        moving(op, window, &steps, &mut outs);
+        // SAFETY: initialised above (and every step written by the kernel)
+        out.iter().map(|v| unsafe { v.assume_init() }).collect()
+    }
+
+    fn same(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g.is_nan() && w.is_nan()) || g == w, "{got:?} against {want:?}");
+        }
+    }
+
+    #[test]
+    fn windows_by_hand() {
+        // the series xarray's docs would use: 1, 2, NaN, 4, 5, 6, 7
+        let a = [1.0, 2.0, NAN, 4.0, 5.0, 6.0, 7.0];
+        let w = |size, center, min_periods| MovingWindow {
+            size,
+            center,
+            min_periods,
+        };
+        // trailing 3, all needed: only the windows 4-5-6 and 5-6-7 are whole
+        same(
+            &lane(&a, WindowOp::Sum, MovingWindow::trailing(3)),
+            &[NAN, NAN, NAN, NAN, NAN, 15.0, 18.0],
+        );
+        // one value enough: partial windows at the start and around the NaN
+        same(
+            &lane(&a, WindowOp::Sum, w(3, false, 1)),
+            &[1.0, 3.0, 3.0, 6.0, 9.0, 15.0, 18.0],
+        );
+        same(
+            &lane(&a, WindowOp::Count, w(3, false, 1)),
+            &[1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 3.0],
+        );
+        same(
+            &lane(&a, WindowOp::Median, w(3, false, 1)),
+            &[1.0, 1.5, 1.5, 3.0, 4.5, 5.0, 6.0],
+        );
+        // centred 4 reaches 2 back and 1 forward: at index 5, steps 3..=6
+        same(
+            &lane(&a, WindowOp::Sum, w(4, true, 4)),
+            &[NAN, NAN, NAN, NAN, NAN, 22.0, NAN],
+        );
+        same(
+            &lane(&a, WindowOp::Max, w(4, true, 1)),
+            &[2.0, 2.0, 4.0, 5.0, 6.0, 7.0, 7.0],
+        );
+        same(
+            &lane(&a, WindowOp::Min, w(3, true, 2)),
+            &[1.0, 1.0, 2.0, 4.0, 4.0, 5.0, 6.0],
+        );
+        // variance over n - ddof: windows of one value have none with ddof 1
+        same(
+            &lane(&a, WindowOp::Var { ddof: 1, sqrt: false }, w(3, false, 1)),
+            &[NAN, 0.5, 0.5, 2.0, 0.5, 1.0, 1.0],
+        );
+        same(
+            &lane(&a, WindowOp::Mean, w(2, false, 2)),
+            &[NAN, 1.5, NAN, NAN, 4.5, 5.5, 6.5],
+        );
+    }
+
+    #[test]
+    fn bad_windows_are_errors_of_the_array() {
+        let a = crate::Array::from_ndarray(ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[4, 3])), [2, 3]);
+        let w = |size, min_periods| MovingWindow {
+            size,
+            center: false,
+            min_periods,
+        };
+        for (op, window, why) in [
+            (crate::ReduceOp::Median, w(2, 1), "not a moving-window reduction"),
+            (crate::ReduceOp::NanMean, w(0, 1), "at least one step"),
+            (crate::ReduceOp::NanMean, w(3, 0), "min_periods 0"),
+            (crate::ReduceOp::NanMean, w(3, 4), "min_periods 4"),
+        ] {
+            let err = a.rolling(op, 0, window).check().unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        assert!(
+            a.rolling(crate::ReduceOp::NanMean, 2, w(2, 1)).check().is_err(),
+            "no axis 2"
+        );
+        // a mask rolls as 0/1 floats
+        let mask = a.eq_scalar(0.0).rolling(crate::ReduceOp::NanSum, 0, w(2, 1));
+        assert_eq!(
+            mask.compute().unwrap().into_raw_vec_and_offset().0,
+            [1., 1., 1., 2., 2., 2., 2., 2., 2., 2., 2., 2.]
+        );
+    }
+
+    #[test]
+    fn long_windows_take_their_median_pixel_by_pixel() {
+        // 20 steps, a centred window of 17 (past the network) and one of 16 (the network)
+        let a: Vec<f32> = (0..20)
+            .map(|i| if i % 3 == 0 { NAN } else { (i * 7 % 11) as f32 })
+            .collect();
+        for size in [16, 17] {
+            let got = lane(
+                &a,
+                WindowOp::Median,
+                MovingWindow {
+                    size,
+                    center: true,
+                    min_periods: 1,
+                },
+            );
+            for (t, g) in got.iter().enumerate() {
+                let first = t as isize - size as isize / 2;
+                let (lo, hi) = (
+                    first.clamp(0, 20) as usize,
+                    (first + size as isize).clamp(0, 20) as usize,
+                );
+                let mut v: Vec<f32> = a[lo..hi].iter().copied().filter(|v| !v.is_nan()).collect();
+                v.sort_by(f32::total_cmp);
+                let c = v.len();
+                let want = if c % 2 == 1 {
+                    v[c / 2]
+                } else {
+                    (v[c / 2 - 1] + v[c / 2]) / 2.0
+                };
+                assert_eq!(*g, want, "size {size} at {t}");
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Moving windows along one or more dims (xarray's `rolling(time=3, center=True,
+//! min_periods=1)`): a cloud-gapped time series smoothed by a rolling median, a focal mean over
+//! `x` and `y`.
+//!
+//! A window along one dim is [`Array::rolling`]: the dim made whole in each block, every window
+//! reduced on the host as its steps lie. Over several dims (a focal window), a window's values
+//! at a step are the array shifted by each offset the window spans, NaN where a shift runs off
+//! the edge, so a reduction is lazy elementwise work over those shifts, fused into one kernel
+//! per block on either backend; the median is one holistic reduction over the shifts stacked
+//! on a new axis.
+
+use super::{DataArray, LabelError};
+use crate::array::{Array, MovingWindow};
+use crate::expr::{Chunks, DType, ReduceOp};
+
+/// Moving windows along some dims, ready to reduce (see [`DataArray::rolling`]).
+#[derive(Debug, Clone)]
+pub struct Rolling {
+    array: DataArray,
+    windows: Vec<Window>,
+    min_periods: Option<usize>,
+}
+
+/// One dim's window: `size` steps, ending at each step or centred on it.
+#[derive(Debug, Clone)]
+struct Window {
+    dim: String,
+    size: usize,
+    center: bool,
+}
+
+impl Window {
+    /// The offsets from a step to the steps its window holds, first to last: `-(size-1)..=0`
+    /// trailing; centred, `-(size/2)` on, as xarray (an even window reaches one step further
+    /// back than forward).
+    fn offsets(&self) -> std::ops::RangeInclusive<isize> {
+        let size = self.size as isize;
+        let first = if self.center { -(size / 2) } else { -(size - 1) };
+        first..=first + size - 1
+    }
+}
+
+impl DataArray {
+    /// Windows of `k` steps along each named dim (xarray's `rolling(time=k)` or
+    /// `rolling(y=3, x=3)`), each ending at its step; [`Rolling::center`] centres them and
+    /// [`Rolling::min_periods`] sets how many values a window needs (all of them by default,
+    /// as xarray's). Reduce with [`Rolling::mean`], `sum`, `min`, `max`, `count`, `prod`,
+    /// `median`, `var` or `std`; labels are unchanged.
+    ///
+    /// Lazy; O(1) until reduced. A window along one dim reduces on the host, the dim made
+    /// whole in each block, O(window) per step and pixel ([`Array::rolling`]; `prod` excepted).
+    /// Over several dims, each reduction is elementwise work over the window's shifts (one per
+    /// step it holds), fused into one kernel per block on either backend; the median stacks the
+    /// shifts and reduces them as a median over time.
+    ///
+    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Rolling`] for a window of 0 or a dim
+    /// named twice.
+    pub fn rolling(&self, windows: &[(&str, usize)]) -> Result<Rolling, LabelError> {
+        for (i, &(dim, size)) in windows.iter().enumerate() {
+            self.axis(dim)?;
+            let bad = |why: &str| LabelError::Rolling {
+                dim: dim.to_string(),
+                window: size,
+                why: why.to_string(),
+            };
+            if size == 0 {
+                return Err(bad("a window holds at least one step"));
+            }
+            if windows[..i].iter().any(|&(d, _)| d == dim) {
+                return Err(bad("the dim is named twice"));
+            }
+        }
+        Ok(Rolling {
+            array: self.clone(),
+            windows: windows
+                .iter()
+                .map(|&(dim, size)| Window {
+                    dim: dim.to_string(),
+                    size,
+                    center: false,
+                })
+                .collect(),
+            min_periods: None,
+        })
+    }
+}
+
+impl Rolling {
+    /// The windows centred on their steps along every dim (`true`) or ending at them
+    /// (`false`, the default), as xarray's `center=`. Free.
+    pub fn center(mut self, center: bool) -> Rolling {
+        for w in &mut self.windows {
+            w.center = center;
+        }
+        self
+    }
+
+    /// The windows along `dim` alone centred or not (xarray's `center={"x": True, ...}`). Free.
+    ///
+    /// **Errors**: [`LabelError::Rolling`] when `dim` has no window.
+    pub fn center_dim(mut self, dim: &str, center: bool) -> Result<Rolling, LabelError> {
+        let w = self
+            .windows
+            .iter_mut()
+            .find(|w| w.dim == dim)
+            .ok_or_else(|| LabelError::Rolling {
+                dim: dim.to_string(),
+                window: 0,
+                why: "no window along this dim".into(),
+            })?;
+        w.center = center;
+        Ok(self)
+    }
+
+    /// A window's result needs at least `n` non-NaN values, else it is NaN (xarray's
+    /// `min_periods`; by default every step of the window, so a window running off the edge or
+    /// holding a NaN gives NaN). Steps off the edge count as NaN. Free.
+    ///
+    /// **Errors**: [`LabelError::Rolling`] for `n` of 0 or more than a window holds.
+    pub fn min_periods(mut self, n: usize) -> Result<Rolling, LabelError> {
+        if n == 0 || n > self.window_len() {
+            return Err(LabelError::Rolling {
+                dim: self
+                    .windows
+                    .iter()
+                    .map(|w| w.dim.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                window: self.window_len(),
+                why: format!("min_periods {n} must be 1 to the window's {} steps", self.window_len()),
+            });
+        }
+        self.min_periods = Some(n);
+        Ok(self)
+    }
+
+    /// The number of steps a whole window holds (the product over its dims). Free.
+    pub fn window_len(&self) -> usize {
+        self.windows.iter().map(|w| w.size).product()
+    }
+
+    /// The number of non-NaN values of each window, NaN where it is under `min_periods`
+    /// (xarray's `count`). Lazy (costs as [`DataArray::rolling`]).
+    pub fn count(&self) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::Count) {
+            return out;
+        }
+        let shifted = self.shifted();
+        let count = count_of(&shifted);
+        self.gated(&count, &count, 1)
+    }
+
+    /// The NaN-skipping sum of each window, NaN where it holds fewer than `min_periods`
+    /// values. Lazy (costs as [`DataArray::rolling`]).
+    pub fn sum(&self) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::NanSum) {
+            return out;
+        }
+        let shifted = self.shifted();
+        let sum = fold(&shifted, 0.0, |a, b| a + b);
+        self.gated(&sum, &count_of(&shifted), 1)
+    }
+
+    /// The NaN-skipping product of each window, gated as [`Rolling::sum`]. Lazy: elementwise
+    /// work over the window's shifts, fused, along one dim too.
+    pub fn prod(&self) -> DataArray {
+        let shifted = self.shifted();
+        let prod = fold(&shifted, 1.0, |a, b| a * b);
+        self.gated(&prod, &count_of(&shifted), 1)
+    }
+
+    /// The mean of each window's values (its sum over its count), gated as
+    /// [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
+    pub fn mean(&self) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::NanMean) {
+            return out;
+        }
+        let shifted = self.shifted();
+        let count = count_of(&shifted);
+        let sum = fold(&shifted, 0.0, |a, b| a + b);
+        self.gated(&(&sum / &count), &count, 1)
+    }
+
+    /// The smallest value of each window, gated as [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
+    pub fn min(&self) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::NanMin) {
+            return out;
+        }
+        let shifted = self.shifted();
+        let min = fold(&shifted, f32::INFINITY, |a, b| a.minimum(b));
+        self.gated(&min, &count_of(&shifted), 1)
+    }
+
+    /// The largest value of each window, gated as [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
+    pub fn max(&self) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::NanMax) {
+            return out;
+        }
+        let shifted = self.shifted();
+        let max = fold(&shifted, f32::NEG_INFINITY, |a, b| a.maximum(b));
+        self.gated(&max, &count_of(&shifted), 1)
+    }
+
+    /// The NaN-skipping median of each window (xarray's, bottleneck's `move_median`), gated
+    /// as [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
+    pub fn median(&self) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::NanMedian) {
+            return out;
+        }
+        let shifted = self.shifted();
+        let stacked = Array::stack(&shifted, 0);
+        let median = stacked.reduce(ReduceOp::NanMedian, 0);
+        self.gated(&median, &count_of(&shifted), 1)
+    }
+
+    /// The NaN-skipping variance of each window over `count - ddof` (xarray's `var(ddof=)`),
+    /// NaN where the window has fewer than `min_periods` values or no more than `ddof`. Two
+    /// passes (the mean, then squared deviations), so it does not lose digits as a sum of
+    /// squares does. Lazy (costs as [`DataArray::rolling`]).
+    pub fn var(&self, ddof: u32) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::NanVar { ddof }) {
+            return out;
+        }
+        let shifted = self.shifted();
+        let count = count_of(&shifted);
+        let mean = &fold(&shifted, 0.0, |a, b| a + b) / &count;
+        let squares: Vec<Array> = shifted
+            .iter()
+            .map(|s| {
+                let d = s - &mean;
+                &d * &d
+            })
+            .collect();
+        let var = &fold(&squares, 0.0, |a, b| a + b) / &(&count - ddof as f32);
+        self.gated(&var, &count, ddof as usize + 1)
+    }
+
+    /// The square root of [`Rolling::var`]. Lazy (costs as [`DataArray::rolling`]).
+    pub fn std(&self, ddof: u32) -> DataArray {
+        if let Some(out) = self.along_one_dim(ReduceOp::NanStd { ddof }) {
+            return out;
+        }
+        let var = self.var(ddof);
+        var.relabel(var.data.sqrt())
+    }
+
+    /// `op` over a window along one dim by [`Array::rolling`]; `None` for windows over
+    /// several dims.
+    fn along_one_dim(&self, op: ReduceOp) -> Option<DataArray> {
+        let [w] = &self.windows[..] else {
+            return None;
+        };
+        let axis = self.array.axis(&w.dim).expect("checked by rolling");
+        let window = MovingWindow {
+            size: w.size,
+            center: w.center,
+            min_periods: self.min_periods.unwrap_or(w.size),
+        };
+        Some(self.array.relabel(self.array.data.rolling(op, axis as isize, window)))
+    }
+
+    /// The array seen from every offset of the window (the product over its dims), as floats:
+    /// at each step, the value that many steps away, NaN off the edge.
+    fn shifted(&self) -> Vec<Array> {
+        let mut out = vec![self.array.clone()];
+        for w in &self.windows {
+            out = out
+                .iter()
+                .flat_map(|a| {
+                    w.offsets()
+                        .map(move |o| a.shift(&w.dim, -o).expect("dims checked by rolling"))
+                })
+                .collect();
+        }
+        out.into_iter().map(|a| a.data.astype(DType::F32)).collect()
+    }
+
+    /// `value` where `count` reaches `min_periods` (and at least `need`), else NaN, labelled
+    /// as the array.
+    fn gated(&self, value: &Array, count: &Array, need: usize) -> DataArray {
+        let need = self.min_periods.unwrap_or(self.window_len()).max(need);
+        let nan = Array::full(value.shape(), f32::NAN, Chunks::PerAxis(value.chunks()));
+        self.array.relabel(count.ge(need as f32).where_(value, &nan))
+    }
+}
+
+/// The number of non-NaN values across `shifted`, step by step.
+fn count_of(shifted: &[Array]) -> Array {
+    fold_arrays(shifted.iter().map(|s| s.isnan().not().astype(DType::F32)).collect())
+}
+
+/// `combine` over `shifted`, each NaN taken as `skip` (the identity of `combine`).
+fn fold(shifted: &[Array], skip: f32, combine: impl Fn(&Array, &Array) -> Array) -> Array {
+    let mut it = shifted.iter().map(|s| s.fillna(skip));
+    let first = it.next().expect("a window holds at least one step");
+    it.fold(first, |acc, s| combine(&acc, &s))
+}
+
+/// The sum of `arrays`.
+fn fold_arrays(arrays: Vec<Array>) -> Array {
+    fold(&arrays, 0.0, |a, b| a + b)
+}
