@@ -7,7 +7,7 @@ rolling(time=k) mean, sum, min and max, rolling windows centred, with min_period
 (every reduction xarray's rolling offers but argmax/argmin), std and var over time (ddof 0 and 1), the ufuncs
 sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count, median, std, var;
 exact and trimmed), diff and shift along time, and NaN-skipping quantiles (numpy's linear method) over time, per month
-and per season.
+and per season, and the first and last values of bins and groups.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray, stackstac; CI never runs this)
 """
@@ -111,6 +111,16 @@ for q in [0.0, 0.1, 0.25, 0.5, 0.9, 1.0]:
     case(f"quantile_q{q}", da.quantile(q, dim="time"), "y")
 case("resample_MS_q0.9", da.resample(time="MS").quantile(0.9), "time")
 case("groupby_season_q0.1", da.groupby("time.season").quantile(0.1), "season")
+
+# The first and last non-NaN value of every bin and group (same-day scenes merged).
+for freq in ["MS", "D"]:
+    r = da.resample(time=freq)
+    case(f"resample_{freq}_first", r.first(), "time")
+    case(f"resample_{freq}_last", r.last(), "time")
+for key, dim in [("time.month", "month"), ("time.season", "season")]:
+    g = da.groupby(key)
+    case(f"groupby_{dim}_first", g.first(), dim)
+    case(f"groupby_{dim}_last", g.last(), dim)
 
 # Alignment: two arrays whose x and y labels overlap in part (y descending, as rasters are).
 a = xr.DataArray(

@@ -2,7 +2,7 @@
 //! made by `scripts/make_label_goldens.py`): resample at every frequency strata knows, groupby
 //! month and season, with every NaN-skipping reduction xarray offers on them; rolling windows
 //! (trailing and centred, with min_periods, over time and over y and x) with every reduction;
-//! std and var over time; the ufuncs sqrt, exp, log and abs;
+//! the first and last values of bins and groups; std and var over time; the ufuncs sqrt, exp, log and abs;
 //! stackstac's mosaic; coarsen windows; diff and shift;
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
@@ -72,6 +72,10 @@ fn build(name: &str, da: &DataArray) -> DataArray {
             .groupby(&format!("time.{dim}"))
             .unwrap()
             .reduce(group_op(op).unwrap()),
+        ["resample", freq, "first"] => da.resample("time", freq).unwrap().first(),
+        ["resample", freq, "last"] => da.resample("time", freq).unwrap().last(),
+        ["groupby", dim, "first"] => da.groupby(&format!("time.{dim}")).unwrap().first(),
+        ["groupby", dim, "last"] => da.groupby(&format!("time.{dim}")).unwrap().last(),
         ["rolling", spec, op] => {
             let windows = rolling(da, spec);
             match op {

@@ -6,7 +6,7 @@ use chrono::Datelike;
 
 use super::{Coord, CoordValues, DataArray, LabelError};
 use crate::array::{Array, Slice};
-use crate::expr::ReduceOp;
+use crate::expr::{BinaryOp, ReduceOp};
 
 /// The steps of a time dim grouped by a calendar component, ready to reduce: one group per
 /// value present, in xarray's order (months ascending; seasons `DJF`, `JJA`, `MAM`, `SON`).
@@ -149,6 +149,32 @@ impl TimeGroups {
         let data = a
             .data
             .group_reduce(op, axis as isize, &self.labels, self.coord.values.len());
+        self.grouped(data)
+    }
+
+    /// The first non-NaN value of every group, by time (xarray's `first()`; NaN where a group
+    /// has none). Exact: values are chosen, never computed. Lazy: per group, a `fillna` tree
+    /// over its steps (as [`DataArray::mosaic`]), fused.
+    pub fn first(&self) -> DataArray {
+        self.grouped(self.picked(false))
+    }
+
+    /// The last non-NaN value of every group, by time (xarray's `last()`), as
+    /// [`TimeGroups::first`].
+    pub fn last(&self) -> DataArray {
+        self.grouped(self.picked(true))
+    }
+
+    fn picked(&self, last: bool) -> Array {
+        let a = &self.array;
+        let axis = a.axis(&self.dim).expect("checked by groupby");
+        first_valid(&a.data, axis, &self.labels, self.coord.values.len(), last)
+    }
+
+    /// `data` (one step per group along the time dim) under the groups' labels.
+    fn grouped(&self, data: Array) -> DataArray {
+        let a = &self.array;
+        let axis = a.axis(&self.dim).expect("checked by groupby");
         let mut out = a.relabel(data);
         out.dims[axis] = self.coord.name.clone();
         out.data = out.data.with_dims(&out.dims);
@@ -172,5 +198,52 @@ impl TimeGroups {
     /// The NaN-skipping median of every group.
     pub fn median(&self) -> DataArray {
         self.reduce(ReduceOp::NanMedian)
+    }
+}
+
+/// Per group of steps along `axis` (step `i` in group `labels[i]`), each pixel's first non-NaN
+/// value in step order (the last, with `last`); NaN where the group has none or no steps. A
+/// balanced `fillna` tree over each group's steps (exact and fused, as a mosaic), the groups
+/// joined along `axis`.
+pub(super) fn first_valid(data: &Array, axis: usize, labels: &[usize], groups: usize, last: bool) -> Array {
+    let data = data.astype(crate::expr::DType::F32);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+    for (i, &g) in labels.iter().enumerate() {
+        members[g].push(i);
+    }
+    let step = |i: usize| data.index(axis as isize, i as isize);
+    let mut plane = data.shape().to_vec();
+    plane.remove(axis);
+    let mut chunks: Vec<usize> = data
+        .grid()
+        .map(|g| g.max_block_shape().to_vec())
+        .unwrap_or_else(|| data.shape().to_vec());
+    chunks.remove(axis);
+    let parts: Vec<Array> = members
+        .iter_mut()
+        .map(|m| {
+            if last {
+                m.reverse();
+            }
+            let picked = match m.is_empty() {
+                true => Array::full(&plane, f32::NAN, chunks.iter().map(|&c| c.max(1)).collect::<Vec<_>>()),
+                false => fillna_tree(m, &step),
+            };
+            picked.expand_dims(axis as isize)
+        })
+        .collect();
+    Array::concatenate(&parts, axis as isize)
+}
+
+/// The first non-NaN value of `step(i)` over `steps` in order, per pixel: a balanced tree of
+/// `fillna` (any split mosaics the same, since `fillna` is associative), so the expression's
+/// depth is logarithmic. `steps` is not empty.
+pub(super) fn fillna_tree(steps: &[usize], step: &dyn Fn(usize) -> Array) -> Array {
+    match steps {
+        [i] => step(*i),
+        _ => {
+            let (top, below) = steps.split_at(steps.len() / 2);
+            fillna_tree(top, step).binary(BinaryOp::FillNan, &fillna_tree(below, step))
+        }
     }
 }

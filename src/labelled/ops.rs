@@ -341,23 +341,13 @@ impl DataArray {
             });
         }
         let step = |i: usize| self.data.index(axis as isize, i as isize);
-        // the steps from the top down; any split of them mosaics the same (fillna is
-        // associative), so halves keep the expression's depth logarithmic
+        // the steps from the top down
         let order: Vec<usize> = if reverse {
             (0..n).collect()
         } else {
             (0..n).rev().collect()
         };
-        fn over(steps: &[usize], step: &dyn Fn(usize) -> Array) -> Array {
-            match steps {
-                [i] => step(*i),
-                _ => {
-                    let (top, below) = steps.split_at(steps.len() / 2);
-                    over(top, step).binary(BinaryOp::FillNan, &over(below, step))
-                }
-            }
-        }
-        Ok(self.reduced_to(over(&order, &step), &[dim]))
+        Ok(self.reduced_to(super::groupby::fillna_tree(&order, &step), &[dim]))
     }
 
     /// The NaN-skipping mean over `dim` (xarray's `mean(dim=...)` on floats).

@@ -194,7 +194,30 @@ impl CalendarBins {
     pub fn reduce(&self, op: ReduceOp) -> DataArray {
         let a = &self.array;
         let axis = a.axis(&self.dim).expect("checked by resample") as isize;
-        let data = a.data.group_reduce(op, axis, &self.labels, self.starts.len());
+        self.binned(a.data.group_reduce(op, axis, &self.labels, self.starts.len()))
+    }
+
+    /// The first non-NaN value of every bin, by time (xarray's `resample(...).first()`: the
+    /// scenes of one day merged, say); NaN where a bin has none. Exact; lazy, fused (see
+    /// [`TimeGroups::first`]).
+    pub fn first(&self) -> DataArray {
+        self.binned(self.picked(false))
+    }
+
+    /// The last non-NaN value of every bin, by time (xarray's `last()`).
+    pub fn last(&self) -> DataArray {
+        self.binned(self.picked(true))
+    }
+
+    fn picked(&self, last: bool) -> Array {
+        let a = &self.array;
+        let axis = a.axis(&self.dim).expect("checked by resample");
+        super::groupby::first_valid(&a.data, axis, &self.labels, self.starts.len(), last)
+    }
+
+    /// `data` (one step per bin along the dim) labelled by the bins' starts.
+    fn binned(&self, data: Array) -> DataArray {
+        let a = &self.array;
         let mut out = a.relabel(data);
         out.coords.retain(|c| c.dim.as_deref() != Some(self.dim.as_str()));
         out.coords

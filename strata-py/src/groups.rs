@@ -97,6 +97,20 @@ impl PyGroupBy {
     fn var(&self, dim: Option<&str>, ddof: u32) -> PyResult<PyDataArray> {
         self.by(dim, ReduceOp::NanVar { ddof })
     }
+    /// The first non-NaN value of every group, by time (exact: values chosen, not computed).
+    fn first(&self) -> PyDataArray {
+        PyDataArray::wrap(match &self.grouping {
+            Grouping::Bins(b) => b.first(),
+            Grouping::Groups(g) => g.first(),
+        })
+    }
+    /// The last non-NaN value of every group, by time.
+    fn last(&self) -> PyDataArray {
+        PyDataArray::wrap(match &self.grouping {
+            Grouping::Bins(b) => b.last(),
+            Grouping::Groups(g) => g.last(),
+        })
+    }
     /// The NaN-skipping `q`-th quantile of every group (numpy's linear method).
     fn quantile(&self, q: f64) -> PyResult<PyDataArray> {
         match &self.grouping {

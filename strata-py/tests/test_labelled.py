@@ -80,6 +80,9 @@ def test_reductions_and_calendar_groups_match_xarray(chunks):
     same(s.groupby("time.month").mean().compute(progress=False), x.groupby("time.month").mean())
     same(s.groupby("time.season").median().compute(progress=False), x.groupby("time.season").median())
     same(s.rolling(time=3).mean().compute(progress=False), x.rolling(time=3).mean())
+    for name in ["first", "last"]:
+        same(getattr(s.resample(time="QS"), name)().compute(progress=False), getattr(x.resample(time="QS"), name)())
+        same(getattr(s.groupby("time.season"), name)().compute(progress=False), getattr(x.groupby("time.season"), name)())
     kept = s.dropna("time", how="all").compute(progress=False)
     same(kept, x.dropna("time", how="all"))
 
@@ -418,3 +421,16 @@ def test_compute_returns_xarray_without_copying_and_shares_reads():
     assert not a.values.flags["OWNDATA"] and a.values.base is not None
     assert repr(s).startswith("<strata.DataArray>") and "time" in repr(s)
     assert s.nbytes == x.nbytes and s.shape == x.shape and s.sizes == dict(x.sizes)
+
+
+def test_where_as_a_function_matches_xarray():
+    x = cube(7)
+    s = strata.from_xarray(x, chunks=(5, 4, 3))
+    cond, xcond = s > 0, x > 0
+    same(strata.where(cond, s, -s).compute(progress=False), xr.where(xcond, x, -x))
+    same(strata.where(cond, s, 0.5).compute(progress=False), xr.where(xcond, x, 0.5))
+    same(strata.where(cond, 2.0, s).compute(progress=False), xr.where(xcond, 2.0, x))
+    # NaN compares false: the mask is False there, as xarray's
+    same(strata.where(cond, 1.0, 0.0).compute(progress=False), xr.where(xcond, 1.0, 0.0).astype(np.float32))
+    with pytest.raises(TypeError, match="cond"):
+        strata.where(True, s, s)

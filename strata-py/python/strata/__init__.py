@@ -43,6 +43,7 @@ from ._xr import to_xarray, from_xarray
 __all__ = [
     "stack",
     "mosaic",
+    "where",
     "search",
     "compute",
     "persist",
@@ -173,6 +174,19 @@ def mosaic(arr: DataArray, dim: str = "time", *, reverse: bool = False, nodata: 
     if nodata != nodata:
         return arr.mosaic(dim, reverse)
     return arr.where(arr != nodata).mosaic(dim, reverse).fillna(nodata)
+
+
+def where(cond: DataArray, x: Union[DataArray, float], y: Union[DataArray, float]) -> DataArray:
+    """xarray's ``xr.where(cond, x, y)``: ``x`` where the mask ``cond`` holds, else ``y``;
+    either may be a number. Lazy and fused, as ``x.where(cond, y)``."""
+    if not isinstance(cond, DataArray):
+        raise TypeError(f"where: cond is a strata DataArray (a mask), not {type(cond).__name__}")
+    if isinstance(x, DataArray):
+        return x.where(cond, y)
+    if isinstance(y, DataArray):
+        return y.where(~cond, x)
+    # two numbers: spread x over cond's shape first
+    return (cond * 0.0 + float(x)).where(cond, float(y))
 
 
 def search(
