@@ -232,6 +232,12 @@ impl PyDataArray {
         self.inner.chunk(&refs).map(Self::wrap).map_err(err)
     }
 
+    /// the number of values (nothing is computed)
+    #[getter]
+    fn size(&self) -> usize {
+        self.inner.shape().iter().product()
+    }
+
     /// bytes the whole array would take in memory (nothing is computed)
     #[getter]
     fn nbytes(&self) -> u64 {
@@ -500,6 +506,11 @@ impl PyDataArray {
         Self::wrap(self.inner.isnan())
     }
 
+    /// `~isnull()`: where a value is present, as a mask (xarray's `notnull`).
+    fn notnull(&self) -> PyDataArray {
+        Self::wrap(self.inner.isnan().not())
+    }
+
     /// The mean over `dim` (a name, a list, or every dim), skipping NaN unless `skipna=False`.
     #[pyo3(signature = (dim = None, skipna = true))]
     fn mean(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
@@ -741,6 +752,37 @@ impl PyDataArray {
         let py = slf.py();
         let out = py.import("strata")?.getattr("persist")?.call((slf,), options)?;
         out.get_item(0)
+    }
+
+    /// The values as a numpy array, computed with the default options (xarray's `.values` on
+    /// a dask-backed array computes too).
+    #[getter]
+    fn values<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::compute(slf, None)?.getattr("values")
+    }
+
+    /// `values`, as xarray's `to_numpy()`.
+    fn to_numpy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::values(slf)
+    }
+
+    /// numpy's conversion (`np.asarray(x)`): the computed values, cast to `dtype` if given.
+    #[pyo3(signature = (dtype = None, copy = None))]
+    fn __array__<'py>(
+        slf: &Bound<'py, Self>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if copy == Some(false) {
+            return Err(PyValueError::new_err(
+                "a strata array is computed to give numpy values: a copy cannot be avoided",
+            ));
+        }
+        let values = Self::values(slf)?;
+        match dtype {
+            Some(d) if !d.is_none() => values.call_method1("astype", (d,)),
+            _ => Ok(values),
+        }
     }
 
     /// Computes the array and returns it as an `xarray.DataArray` (dims, coordinates, attrs,

@@ -195,7 +195,7 @@ fn warn_missing(py: Python<'_>, report: &strata::ExecReport) -> PyResult<()> {
 /// users bring their own data to strata. `coords`: `[(name, dim, kind, values)]` as
 /// `_labels` gives them.
 #[pyfunction]
-#[pyo3(signature = (values, chunks, dims, coords, epsg = None, resolution = None, name = None))]
+#[pyo3(signature = (values, chunks, dims, coords, epsg = None, resolution = None, name = None, mask = false))]
 #[allow(clippy::too_many_arguments)]
 fn _from_numpy(
     values: PyReadonlyArrayDyn<'_, f32>,
@@ -205,8 +205,13 @@ fn _from_numpy(
     epsg: Option<u32>,
     resolution: Option<(f64, f64)>,
     name: Option<String>,
+    mask: bool,
 ) -> PyResult<PyDataArray> {
-    let data = strata::Array::from_ndarray(values.as_array().to_owned(), chunks);
+    let data = if mask {
+        strata::Array::from_mask(values.as_array().mapv(|v| v != 0.0), chunks)
+    } else {
+        strata::Array::from_ndarray(values.as_array().to_owned(), chunks)
+    };
     let mut made = Vec::new();
     for (cname, dim, kind, vals) in coords {
         let values = match kind.as_str() {

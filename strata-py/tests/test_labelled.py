@@ -434,3 +434,28 @@ def test_where_as_a_function_matches_xarray():
     same(strata.where(cond, 1.0, 0.0).compute(progress=False), xr.where(xcond, 1.0, 0.0).astype(np.float32))
     with pytest.raises(TypeError, match="cond"):
         strata.where(True, s, s)
+
+
+def test_numpy_conversion_computes_as_xarray_on_dask_does():
+    x = cube(8)
+    s = strata.from_xarray(x, chunks=(5, 4, 3))
+    assert s.size == x.size
+    with strata.config(progress=False):
+        np.testing.assert_array_equal(s.values, x.values)
+        np.testing.assert_array_equal(s.to_numpy(), x.values)
+        np.testing.assert_array_equal(np.asarray(s * 2), x.values * 2)
+        as64 = np.asarray(s, dtype=np.float64)
+        assert as64.dtype == np.float64
+        np.testing.assert_array_equal(as64, x.values.astype(np.float64))
+        np.testing.assert_array_equal(s.notnull().values, x.notnull().values)
+
+
+def test_a_boolean_xarray_arrives_as_a_mask():
+    x = cube(9)
+    m = strata.from_xarray(x > 0, chunks=(5, 4, 3))
+    assert m.dtype == "bool"
+    same(m.compute(progress=False), x > 0)
+    s = strata.from_xarray(x, chunks=(5, 4, 3))
+    # a mask selects as a mask: where, & and ~ take it as xarray's do
+    same(s.where(m).compute(progress=False), x.where(x > 0))
+    same((m & ~strata.from_xarray(x.isnull(), chunks=(5, 4, 3))).compute(progress=False), (x > 0) & ~x.isnull())

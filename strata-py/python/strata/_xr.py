@@ -96,8 +96,9 @@ def labels_at(index: xr.DataArray, labels: dict, dim: str) -> xr.DataArray:
 
 def from_xarray(da: Any, chunks: Optional[Sequence[int]] = None, dims: Optional[Sequence[str]] = None):
     """An ``xarray.DataArray`` (or numpy values with ``dims``) as a lazy strata array over a
-    float32 copy of its values, cut into ``chunks`` (default: one block). Index coordinates
-    (numbers, datetimes, strings) come along; an ``epsg`` from ``attrs["crs"]``."""
+    float32 copy of its values (a boolean array stays a mask), cut into ``chunks`` (default:
+    one block). Index coordinates (numbers, datetimes, strings) come along; an ``epsg`` from
+    ``attrs["crs"]``."""
     if not isinstance(da, xr.DataArray):
         if dims is None:
             raise TypeError("numpy values need dims=")
@@ -130,4 +131,5 @@ def from_xarray(da: Any, chunks: Optional[Sequence[int]] = None, dims: Optional[
         epsg=epsg,
         resolution=resolution,
         name=None if da.name is None else str(da.name),
+        mask=da.dtype == np.bool_,
     )
