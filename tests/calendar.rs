@@ -260,6 +260,13 @@ fn unknown_frequencies_and_keys_are_named() {
         Err(LabelError::Rolling { .. })
     ));
     assert!(matches!(da.rolling(&[("band", 2)]), Err(LabelError::NoDim { .. })));
+    // over several dims, a window is one shift of the array per step: 1024 at most
+    assert!(da.rolling(&[("y", 32), ("x", 32)]).is_ok());
+    assert!(matches!(
+        da.rolling(&[("y", 33), ("x", 32)]),
+        Err(LabelError::Rolling { window: 1056, .. })
+    ));
+    assert!(da.rolling(&[("time", 5000)]).is_ok(), "one dim: no shifts, any window");
     let pair = da.rolling(&[("y", 2), ("x", 3)]).unwrap();
     assert!(matches!(pair.clone().min_periods(0), Err(LabelError::Rolling { .. })));
     assert!(matches!(pair.clone().min_periods(7), Err(LabelError::Rolling { .. })));

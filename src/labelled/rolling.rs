@@ -40,6 +40,10 @@ impl Window {
     }
 }
 
+/// The most steps a window over several dims may hold: each is one shifted copy of the array
+/// in the expression (a 31 × 31 focal window).
+const MAX_FOCAL_STEPS: usize = 1024;
+
 impl DataArray {
     /// Windows of `k` steps along each named dim (xarray's `rolling(time=k)` or
     /// `rolling(y=3, x=3)`), each ending at its step; [`Rolling::center`] centres them and
@@ -53,8 +57,8 @@ impl DataArray {
     /// step it holds), fused into one kernel per block on either backend; the median stacks the
     /// shifts and reduces them as a median over time.
     ///
-    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Rolling`] for a window of 0 or a dim
-    /// named twice.
+    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Rolling`] for a window of 0, a dim
+    /// named twice, or a window over several dims of more than 1024 steps.
     pub fn rolling(&self, windows: &[(&str, usize)]) -> Result<Rolling, LabelError> {
         for (i, &(dim, size)) in windows.iter().enumerate() {
             self.axis(dim)?;
@@ -69,6 +73,16 @@ impl DataArray {
             if windows[..i].iter().any(|&(d, _)| d == dim) {
                 return Err(bad("the dim is named twice"));
             }
+        }
+        let steps: usize = windows.iter().map(|&(_, k)| k).product();
+        if windows.len() > 1 && steps > MAX_FOCAL_STEPS {
+            return Err(LabelError::Rolling {
+                dim: windows.iter().map(|&(d, _)| d).collect::<Vec<_>>().join(", "),
+                window: steps,
+                why: format!(
+                    "a window over several dims holds at most {MAX_FOCAL_STEPS} steps (the array is shifted once per step); a gaussian or a coarsen suits wider ones"
+                ),
+            });
         }
         Ok(Rolling {
             array: self.clone(),
