@@ -199,7 +199,7 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
     let gpu = common::gpu::device();
     let all = cases();
     let cases = all["cases"].as_object().unwrap();
-    assert!(cases.len() >= 93, "{} cases", cases.len());
+    assert!(cases.len() >= 208, "{} cases", cases.len());
     for chunks in [[24, 3, 4], [5, 2, 3]] {
         let da = cube(chunks);
         for (name, case) in cases {
