@@ -238,7 +238,12 @@ pub fn rolling(
     let mut pairs: Vec<(String, usize)> = Vec::new();
     for d in [dim, windows].into_iter().flatten() {
         for (name, k) in d.iter() {
-            pairs.push((name.extract()?, k.extract()?));
+            let name: String = name.extract()?;
+            let k: i64 = k.extract()?;
+            let k = usize::try_from(k).map_err(|_| {
+                PyValueError::new_err(format!("rolling {name}={k}: a window holds a positive number of steps"))
+            })?;
+            pairs.push((name, k));
         }
     }
     if pairs.is_empty() {

@@ -135,6 +135,10 @@ def test_rolling_windows_match_xarray(chunks):
         s.rolling(band=3)
     with pytest.raises(TypeError, match="needs a window"):
         s.rolling()
+    with pytest.raises(ValueError, match="positive number of steps"):
+        s.rolling(time=-2)
+    with pytest.raises(strata.LabelError, match="at least one step"):
+        s.rolling(time=0)
 
 
 def test_chunk_and_persist_as_dask_backed_xarray():
