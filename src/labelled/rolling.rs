@@ -156,23 +156,13 @@ impl Rolling {
     /// The number of non-NaN values of each window, NaN where it is under `min_periods`
     /// (xarray's `count`). Lazy (costs as [`DataArray::rolling`]).
     pub fn count(&self) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::Count) {
-            return out;
-        }
-        let shifted = self.shifted();
-        let count = count_of(&shifted);
-        self.gated(&count, &count, 1)
+        self.reduce(ReduceOp::Count)
     }
 
     /// The NaN-skipping sum of each window, NaN where it holds fewer than `min_periods`
     /// values. Lazy (costs as [`DataArray::rolling`]).
     pub fn sum(&self) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::NanSum) {
-            return out;
-        }
-        let shifted = self.shifted();
-        let sum = fold(&shifted, 0.0, |a, b| a + b);
-        self.gated(&sum, &count_of(&shifted), 1)
+        self.reduce(ReduceOp::NanSum)
     }
 
     /// The NaN-skipping product of each window, gated as [`Rolling::sum`]. Lazy: elementwise
@@ -186,45 +176,25 @@ impl Rolling {
     /// The mean of each window's values (its sum over its count), gated as
     /// [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
     pub fn mean(&self) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::NanMean) {
-            return out;
-        }
-        let shifted = self.shifted();
-        let count = count_of(&shifted);
-        let sum = fold(&shifted, 0.0, |a, b| a + b);
-        self.gated(&(&sum / &count), &count, 1)
+        self.reduce(ReduceOp::NanMean)
     }
 
-    /// The smallest value of each window, gated as [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
+    /// The smallest value of each window, gated as [`Rolling::sum`]. Lazy (costs as
+    /// [`DataArray::rolling`]).
     pub fn min(&self) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::NanMin) {
-            return out;
-        }
-        let shifted = self.shifted();
-        let min = fold(&shifted, f32::INFINITY, |a, b| a.minimum(b));
-        self.gated(&min, &count_of(&shifted), 1)
+        self.reduce(ReduceOp::NanMin)
     }
 
-    /// The largest value of each window, gated as [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
+    /// The largest value of each window, gated as [`Rolling::sum`]. Lazy (costs as
+    /// [`DataArray::rolling`]).
     pub fn max(&self) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::NanMax) {
-            return out;
-        }
-        let shifted = self.shifted();
-        let max = fold(&shifted, f32::NEG_INFINITY, |a, b| a.maximum(b));
-        self.gated(&max, &count_of(&shifted), 1)
+        self.reduce(ReduceOp::NanMax)
     }
 
     /// The NaN-skipping median of each window (xarray's, bottleneck's `move_median`), gated
     /// as [`Rolling::sum`]. Lazy (costs as [`DataArray::rolling`]).
     pub fn median(&self) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::NanMedian) {
-            return out;
-        }
-        let shifted = self.shifted();
-        let stacked = Array::stack(&shifted, 0);
-        let median = stacked.reduce(ReduceOp::NanMedian, 0);
-        self.gated(&median, &count_of(&shifted), 1)
+        self.reduce(ReduceOp::NanMedian)
     }
 
     /// The NaN-skipping variance of each window over `count - ddof` (xarray's `var(ddof=)`),
@@ -232,45 +202,57 @@ impl Rolling {
     /// passes (the mean, then squared deviations), so it does not lose digits as a sum of
     /// squares does. Lazy (costs as [`DataArray::rolling`]).
     pub fn var(&self, ddof: u32) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::NanVar { ddof }) {
-            return out;
-        }
-        let shifted = self.shifted();
-        let count = count_of(&shifted);
-        let mean = &fold(&shifted, 0.0, |a, b| a + b) / &count;
-        let squares: Vec<Array> = shifted
-            .iter()
-            .map(|s| {
-                let d = s - &mean;
-                &d * &d
-            })
-            .collect();
-        let var = &fold(&squares, 0.0, |a, b| a + b) / &(&count - ddof as f32);
-        self.gated(&var, &count, ddof as usize + 1)
+        self.reduce(ReduceOp::NanVar { ddof })
     }
 
     /// The square root of [`Rolling::var`]. Lazy (costs as [`DataArray::rolling`]).
     pub fn std(&self, ddof: u32) -> DataArray {
-        if let Some(out) = self.along_one_dim(ReduceOp::NanStd { ddof }) {
-            return out;
-        }
-        let var = self.var(ddof);
-        var.relabel(var.data.sqrt())
+        self.reduce(ReduceOp::NanStd { ddof })
     }
 
-    /// `op` over a window along one dim by [`Array::rolling`]; `None` for windows over
-    /// several dims.
-    fn along_one_dim(&self, op: ReduceOp) -> Option<DataArray> {
-        let [w] = &self.windows[..] else {
-            return None;
+    /// Every window reduced by `op`: `Count`, `NanSum`, `NanMean`, `NanMin`, `NanMax`,
+    /// `NanMedian`, `NanVar` or `NanStd` (xarray's rolling reductions; another op gives an
+    /// array whose error says so at compute). Lazy (costs as [`DataArray::rolling`]).
+    pub fn reduce(&self, op: ReduceOp) -> DataArray {
+        if let [w] = &self.windows[..] {
+            let axis = self.array.axis(&w.dim).expect("checked by rolling");
+            let window = MovingWindow {
+                size: w.size,
+                center: w.center,
+                min_periods: self.min_periods.unwrap_or(w.size),
+            };
+            return self.array.relabel(self.array.data.rolling(op, axis as isize, window));
+        }
+        let shifted = self.shifted();
+        let count = count_of(&shifted);
+        let sum = || fold(&shifted, 0.0, |a, b| a + b);
+        let (value, need) = match op {
+            ReduceOp::Count => (count.clone(), 1),
+            ReduceOp::NanSum => (sum(), 1),
+            ReduceOp::NanMean => (&sum() / &count, 1),
+            ReduceOp::NanMin => (fold(&shifted, f32::INFINITY, |a, b| a.minimum(b)), 1),
+            ReduceOp::NanMax => (fold(&shifted, f32::NEG_INFINITY, |a, b| a.maximum(b)), 1),
+            ReduceOp::NanMedian => (Array::stack(&shifted, 0).reduce(ReduceOp::NanMedian, 0), 1),
+            ReduceOp::NanVar { ddof } | ReduceOp::NanStd { ddof } => {
+                let mean = &sum() / &count;
+                let squares: Vec<Array> = shifted
+                    .iter()
+                    .map(|s| {
+                        let d = s - &mean;
+                        &d * &d
+                    })
+                    .collect();
+                let var = &fold(&squares, 0.0, |a, b| a + b) / &(&count - ddof as f32);
+                let value = match op {
+                    ReduceOp::NanStd { .. } => var.sqrt(),
+                    _ => var,
+                };
+                (value, ddof as usize + 1)
+            }
+            // the one-dim kernel's error, named the same way
+            _ => (self.array.data.rolling(op, 0, MovingWindow::trailing(1)), 1),
         };
-        let axis = self.array.axis(&w.dim).expect("checked by rolling");
-        let window = MovingWindow {
-            size: w.size,
-            center: w.center,
-            min_periods: self.min_periods.unwrap_or(w.size),
-        };
-        Some(self.array.relabel(self.array.data.rolling(op, axis as isize, window)))
+        self.gated(&value, &count, need)
     }
 
     /// The array seen from every offset of the window (the product over its dims), as floats:
@@ -300,7 +282,8 @@ impl Rolling {
 
 /// The number of non-NaN values across `shifted`, step by step.
 fn count_of(shifted: &[Array]) -> Array {
-    fold_arrays(shifted.iter().map(|s| s.isnan().not().astype(DType::F32)).collect())
+    let valid: Vec<Array> = shifted.iter().map(|s| s.isnan().not().astype(DType::F32)).collect();
+    fold(&valid, 0.0, |a, b| a + b)
 }
 
 /// `combine` over `shifted`, each NaN taken as `skip` (the identity of `combine`).
@@ -308,9 +291,4 @@ fn fold(shifted: &[Array], skip: f32, combine: impl Fn(&Array, &Array) -> Array)
     let mut it = shifted.iter().map(|s| s.fillna(skip));
     let first = it.next().expect("a window holds at least one step");
     it.fold(first, |acc, s| combine(&acc, &s))
-}
-
-/// The sum of `arrays`.
-fn fold_arrays(arrays: Vec<Array>) -> Array {
-    fold(&arrays, 0.0, |a, b| a + b)
 }
