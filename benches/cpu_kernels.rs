@@ -8,6 +8,9 @@
 //! - `rolling_mean_t64`, `rolling_median_t64`: the NaN-skipping mean and median of windows of
 //!   5 steps along time ending at each step, any value enough, in a (64, 1024, 1024) cube
 //!   (bottleneck's `move_mean`/`move_median` with `min_count=1`)
+//! - `coarsen_mean_16`, `coarsen_median_16`, `coarsen_median_4`: the NaN-skipping mean and
+//!   median of 16 × 16 (and 4 × 4) pixel windows of a (8, 2048, 2048) cube, xarray's
+//!   `coarsen(y=16, x=16).mean()`: a coarser raster for display or another grid
 //! - `monthly_nanmedian`: the tutorial's monthly resample: nanmedian of each month's scenes
 //!   of a NaN-holed cube (32, 2048, 2048) in scenes, 32 scenes over 12 months (2 or 3 each)
 //! - `bandmath`: `(a-b)/(a+b)*c+0.5` on three 4096² f32 planes
@@ -82,6 +85,30 @@ fn rolling(c: &mut Criterion) {
     for (name, expr) in [
         ("rolling_mean_t64", windows.mean()),
         ("rolling_median_t64", windows.median()),
+    ] {
+        let mut g = c.benchmark_group(name);
+        g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+        g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+        g.finish();
+    }
+}
+
+fn coarsen(c: &mut Criterion) {
+    let (t, n) = if quick() { (8, 256) } else { (8, 2048) };
+    let cube = strata::labelled::DataArray::new(
+        Array::from_ndarray(data::cube(t, n, n), [t, n, n]),
+        &["time", "y", "x"],
+        vec![],
+    )
+    .unwrap();
+    let windows = |k| {
+        cube.coarsen(&[("y", k), ("x", k)], strata::labelled::Boundary::Exact)
+            .unwrap()
+    };
+    for (name, expr) in [
+        ("coarsen_mean_16", windows(16).mean()),
+        ("coarsen_median_16", windows(16).median()),
+        ("coarsen_median_4", windows(4).median()),
     ] {
         let mut g = c.benchmark_group(name);
         g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
@@ -165,6 +192,7 @@ criterion_group!(
     nanargmax,
     gap_fills,
     rolling,
+    coarsen,
     monthly_nanmedian,
     bandmath,
     gaussian

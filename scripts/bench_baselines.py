@@ -14,6 +14,11 @@ What it measures (full sizes; --quick shrinks every size so a smoke run takes se
                   along time ending at each step, any value enough, in a (64, 1024, 1024)
                   cube: bottleneck.move_mean/move_median(min_count=1) (and xarray's
                   rolling(time=5, min_periods=1).mean()).                -> seconds, Melem/s
+  coarsen_mean_16, coarsen_median_16, coarsen_median_4  the mean and the median of every
+                  16 x 16 (4 x 4) pixel window of a cube(8, 2048, 2048): xarray's
+                  coarsen(y=16, x=16).mean(), and the fastest hand-written numpy
+                  ("bottleneck": the reshape to (8, 128, 128, 256), one copy, then
+                  bottleneck.nanmean/nanmedian over the last axis).   -> seconds, Melem/s
   interpolate_na_t64  NaN filled by linear interpolation along time at uneven dates
                   (t*16 + (t*7) % 5 days) in a cube(64, 256, 256): xarray's
                   interpolate_na (numpy.interp per pixel).              -> seconds, Melem/s
@@ -209,6 +214,28 @@ def bench_rolling(T, H, W, repeats, op):
     return res
 
 
+def bench_coarsen(T, H, W, k, op, repeats):
+    import xarray as xr
+
+    log(f"coarsen {op} {k}: generating cube({T}, {H}, {W}) ...")
+    c = cube(T, H, W)
+    res = {"shape": [T, H, W], "window": k}
+    move = {"mean": bottleneck.nanmean, "median": bottleneck.nanmedian}[op]
+
+    def by_hand():
+        windows = c.reshape(T, H // k, k, W // k, k).transpose(0, 1, 3, 2, 4).reshape(T, H // k, W // k, k * k)
+        return move(windows, axis=-1)
+
+    da = xr.DataArray(c, dims=["time", "y", "x"])
+    peers = [("bottleneck", by_hand), ("xarray", lambda: getattr(da.coarsen(y=k, x=k), op)().values)]
+    for name, fn in peers:
+        log(f"coarsen {op} {k}: timing {name} ...")
+        s, n = measure(fn, repeats)
+        res[name] = entry(s, c.size, "melem_per_s", n)
+    del c
+    return res
+
+
 def bench_interpolate_na(T, H, W, repeats):
     import pandas as pd
     import xarray as xr
@@ -348,10 +375,10 @@ def main():
 
     if args.quick:
         cube_shape, band, gauss, copy_bytes, ntasks = (64, 128, 128), 1024, 1024, 16 << 20, 10_000
-        interp, rolling = 64, 128
+        interp, rolling, coarse = 64, 128, 256
     else:
         cube_shape, band, gauss, copy_bytes, ntasks = (64, 2048, 2048), 4096, 4096, 256 << 20, 100_000
-        interp, rolling = 256, 1024
+        interp, rolling, coarse = 256, 1024, 2048
 
     results = {}
     workloads = {
@@ -361,6 +388,9 @@ def main():
         "interpolate_na_t64": lambda: bench_interpolate_na(cube_shape[0], interp, interp, R),
         "rolling_mean_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "mean"),
         "rolling_median_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "median"),
+        "coarsen_mean_16": lambda: bench_coarsen(8, coarse, coarse, 16, "mean", R),
+        "coarsen_median_16": lambda: bench_coarsen(8, coarse, coarse, 16, "median", R),
+        "coarsen_median_4": lambda: bench_coarsen(8, coarse, coarse, 4, "median", R),
         "bandmath": lambda: bench_bandmath(band, band, copy_bytes, R),
         "gaussian_s2": lambda: bench_gaussian(gauss, gauss, R),
         "scheduler_100k": lambda: bench_scheduler(ntasks, R),

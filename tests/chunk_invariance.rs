@@ -1,7 +1,7 @@
 //! Property tests: every operation gives the same result whatever the chunking and thread
 //! count — bitwise for elementwise ops, selection, min/max and medians; within 1e-6 relative
 //! for sums, means, variances and the gaussian (f64 partials combined in another grouping).
-//! Rolling windows, besides, match a direct loop over each window.
+//! Rolling windows and coarsen's windows, besides, match a direct loop over each window.
 
 mod common;
 
@@ -77,6 +77,31 @@ fn rolling_loop(
             op(&mut values) as f32
         } else {
             f32::NAN
+        }
+    })
+}
+
+/// xarray's `coarsen(...)` by a direct loop: every window of `windows` (each dividing its
+/// axis) reduced by `op` in f64 over its non-NaN values; `none` where it has fewer than `need`.
+fn coarsen_loop(x: &ArrayD<f32>, windows: &[usize], need: usize, none: f32, op: WindowFold) -> ArrayD<f32> {
+    let shape: Vec<usize> = x.shape().iter().zip(windows).map(|(n, k)| n / k).collect();
+    ArrayD::from_shape_fn(IxDyn(&shape), |at| {
+        let mut values = Vec::new();
+        for n in 0..windows.iter().product() {
+            let (mut rest, mut index) = (n, Vec::new());
+            for (axis, &k) in windows.iter().enumerate() {
+                index.push(at[axis] * k + rest % k);
+                rest /= k;
+            }
+            let v = x[IxDyn(&index)];
+            if !v.is_nan() {
+                values.push(v as f64);
+            }
+        }
+        if values.len() >= need {
+            op(&mut values) as f32
+        } else {
+            none
         }
     })
 }
@@ -271,6 +296,41 @@ proptest! {
             let got = reduce(&many).values().unwrap();
             common::assert_bitwise(&got, &reduce(&one).values().unwrap(), name);
             common::assert_close(&got, &direct(op), 1e-5, 1e-5, name);
+        }
+    }
+
+    #[test]
+    fn coarsen_windows_are_chunk_invariant_and_match_a_direct_loop((x, chunks) in case(), sizes in prop::collection::vec(1usize..6, 3)) {
+        // each axis's window: the largest divisor of its length up to the size drawn
+        let windows: Vec<usize> = x.shape().iter().zip(&sizes).map(|(&n, &k)| (1..=k.min(n)).rev().find(|d| n % d == 0).unwrap()).collect();
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
+        let many = Array::from_ndarray(x.clone(), chunks);
+        let mean = |v: &mut Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        let cases: [(ReduceOp, usize, f32, WindowFold); 8] = [
+            (ReduceOp::Count, 0, 0.0, |v| v.len() as f64),
+            (ReduceOp::NanSum, 0, 0.0, |v| v.iter().sum()),
+            (ReduceOp::NanMin, 1, f32::NAN, |v| v.iter().copied().fold(f64::MAX, f64::min)),
+            (ReduceOp::NanMax, 1, f32::NAN, |v| v.iter().copied().fold(f64::MIN, f64::max)),
+            (ReduceOp::NanMean, 1, f32::NAN, mean),
+            (ReduceOp::NanMedian, 1, f32::NAN, |v| {
+                v.sort_by(f64::total_cmp);
+                (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+            }),
+            (ReduceOp::NanVar { ddof: 0 }, 1, f32::NAN, |v| {
+                let m = v.iter().sum::<f64>() / v.len() as f64;
+                v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64
+            }),
+            (ReduceOp::NanStd { ddof: 1 }, 2, f32::NAN, |v| {
+                let m = v.iter().sum::<f64>() / v.len() as f64;
+                (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+            }),
+        ];
+        for (op, need, none, fold) in cases {
+            let got = eval(&many.coarsen(op, &windows));
+            common::assert_bitwise(&got, &eval(&one.coarsen(op, &windows)), op.name());
+            // written where it lies and through a block feeding another task: the same values
+            common::assert_bitwise(&eval(&(many.coarsen(op, &windows) * 1.0)), &got, op.name());
+            common::assert_close(&got, &coarsen_loop(&x, &windows, need, none, fold), 1e-5, 1e-5, op.name());
         }
     }
 

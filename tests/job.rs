@@ -79,6 +79,51 @@ fn shards_run_anywhere_give_the_local_result() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[test]
+fn window_reductions_travel_in_the_job_file() {
+    // means of red's medians over 4 x 4 windows (a coarser raster), sharded and run as a
+    // worker would, against the same result computed here
+    let dir = scratch("coarse");
+    let (_server, arrays) = stack_results();
+    let coarse = arrays[1]
+        .coarsen(&[("y", 4), ("x", 4)], strata::labelled::Boundary::Trim)
+        .unwrap()
+        .mean()
+        .with_name("red_coarse");
+    let job_path = dir.join("job.json");
+    let job = Job::create(
+        &job_path,
+        &dir.join("job.zarr"),
+        &[&coarse],
+        (16, 16),
+        JobCompute::default(),
+    )
+    .unwrap();
+    assert!(job.num_shards() >= 4, "{} shards", job.num_shards());
+    let loaded = Job::load(&job_path).unwrap();
+    for i in 0..job.num_shards() {
+        loaded.run_shard(&job_path, i, &SourceKinds::default()).unwrap();
+    }
+    let cpu = strata::ComputeOptions {
+        backend: strata::backend::gpu::BackendChoice::Cpu,
+        ..Default::default()
+    };
+    strata::labelled::to_zarr_all(&[&coarse], dir.join("local.zarr"), &Default::default(), &cpu).unwrap();
+    let (a, b) = (
+        read(&dir.join("local.zarr"), "/red_coarse"),
+        read(&dir.join("job.zarr"), "/red_coarse"),
+    );
+    assert_eq!(a.len(), 48 * 48);
+    assert!(a.iter().any(|v| !v.is_nan()), "some windows hold values");
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+        "red_coarse differs"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// NDVI's mean over time, red's median over time and a mask of bright red medians, over a
 /// stack of the embedded catalog served on loopback (the server is returned: keep it).
 fn stack_results() -> (strata::loopback::Server, Vec<DataArray>) {

@@ -13,7 +13,7 @@ mod fill;
 mod filter;
 mod reduce;
 mod select;
-mod window;
+pub(crate) mod window;
 
 use std::fmt;
 use std::ops::Range;

@@ -203,4 +203,104 @@ impl Array {
         });
         self.same_dims(Array::from_result(result))
     }
+
+    /// Reduces every window of `windows[axis]` consecutive elements along each axis to one
+    /// element (xarray's `coarsen(y=k, x=k).reduce(op)`, dask's `coarsen`): the shape is
+    /// divided by `windows` (1 leaves an axis as it is). `op` is one of `Count`, `NanSum`,
+    /// `NanMean`, `NanMin`, `NanMax`, `NanVar`, `NanStd` and `NanMedian`, as xarray's
+    /// NaN-skipping reductions give them: NaN where a window has no value (a variance: no more
+    /// than `ddof`), except sums and counts (0). Sums, means and variances accumulate in f64
+    /// (variances in two passes), rounded once, in the same order whatever the chunks.
+    ///
+    /// Lazy; blocks are cut on window edges and each is one pass on the host: its windows'
+    /// values laid side by side (one copy, none when the last axis is untouched), then
+    /// O(window) per window (a median by a sorting network across 64 windows at a time, or a
+    /// selection for windows over 64 values).
+    ///
+    /// **Errors** (at compute): `InvalidArgument` for another op, a window of 0, or an axis
+    /// whose length is not a multiple of its window; `ShapeMismatch` for a window count that
+    /// is not the number of axes.
+    pub fn coarsen(&self, op: ReduceOp, windows: &[usize]) -> Array {
+        let input = self.astype(DType::F32);
+        let result = input.node().and_then(|node| {
+            let shape = node.shape();
+            if windows.len() != shape.len() {
+                return Err(ExprError::ShapeMismatch {
+                    op: "coarsen windows".into(),
+                    left: windows.to_vec(),
+                    right: shape.to_vec(),
+                });
+            }
+            let bad = |reason: String| {
+                Err(ExprError::InvalidArgument {
+                    op: "coarsen".into(),
+                    reason,
+                })
+            };
+            if !coarsen_op(op) {
+                return bad(format!("{} is not a window reduction", op.name()));
+            }
+            for (a, (&n, &k)) in shape.iter().zip(windows).enumerate() {
+                if k == 0 || !n.is_multiple_of(k) {
+                    return bad(format!("axis {a} of length {n} is not whole windows of {k}"));
+                }
+            }
+            // the declared chunks shrink with the windows (a window's worth of them at least)
+            let block = node.grid.max_block_shape();
+            let mut grid = node.grid.clone();
+            for (a, (&n, &k)) in shape.iter().zip(windows).enumerate() {
+                grid = grid.with_axis(a, crate::expr::split_regular(n / k, (block[a] / k).max(1)));
+            }
+            let op = Op::Coarsen {
+                op,
+                windows: windows.to_vec(),
+            };
+            Ok(Node::new(op, vec![node.clone()], grid, DType::F32))
+        });
+        input.same_dims(Array::from_result(result))
+    }
+}
+
+/// Whether [`Array::coarsen`] takes `op`.
+fn coarsen_op(op: ReduceOp) -> bool {
+    matches!(
+        op,
+        ReduceOp::Count
+            | ReduceOp::NanSum
+            | ReduceOp::NanMean
+            | ReduceOp::NanMin
+            | ReduceOp::NanMax
+            | ReduceOp::NanVar { .. }
+            | ReduceOp::NanStd { .. }
+            | ReduceOp::NanMedian
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::expr::{ExprError, ReduceOp};
+    use crate::Array;
+
+    #[test]
+    fn bad_windows_are_errors_of_the_array() {
+        let x = Array::from_ndarray(ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[4, 6])), [4, 6]);
+        let err = |a: Array| a.compute().unwrap_err().to_string();
+        let e = err(x.coarsen(ReduceOp::NanMedian, &[2, 4]));
+        assert!(e.contains("axis 1 of length 6 is not whole windows of 4"), "{e}");
+        let e = err(x.coarsen(ReduceOp::NanMean, &[0, 1]));
+        assert!(e.contains("axis 0 of length 4 is not whole windows of 0"), "{e}");
+        let e = err(x.coarsen(ReduceOp::NanQuantile { millionths: 1 }, &[2, 2]));
+        assert!(e.contains("is not a window reduction"), "{e}");
+        assert!(matches!(
+            x.coarsen(ReduceOp::NanSum, &[2]).check(),
+            Err(ExprError::ShapeMismatch { .. })
+        ));
+        // whole windows: the shape divided, the declared chunks with it
+        let ok = x.coarsen(ReduceOp::NanSum, &[2, 3]);
+        assert_eq!(ok.shape(), [2, 2]);
+        assert_eq!(
+            ok.compute().unwrap(),
+            ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 2]))
+        );
+    }
 }

@@ -53,9 +53,9 @@ impl MovingWindow {
     }
 }
 
-/// What a window reduces to; the ops [`Array::rolling`] takes.
+/// What a window reduces to; the ops [`Array::rolling`] and [`Array::coarsen`] take.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum WindowOp {
+pub(crate) enum WindowOp {
     Count,
     Sum,
     Mean,
@@ -66,7 +66,8 @@ enum WindowOp {
 }
 
 impl WindowOp {
-    fn of(op: ReduceOp) -> Option<WindowOp> {
+    /// The window reduction of `op`, if it is one.
+    pub(crate) fn of(op: ReduceOp) -> Option<WindowOp> {
         Some(match op {
             ReduceOp::Count => WindowOp::Count,
             ReduceOp::NanSum => WindowOp::Sum,
@@ -156,56 +157,101 @@ fn moving_generic(op: WindowOp, window: MovingWindow, steps: &[&[f32]], outs: &m
         _ => window.min_periods,
     }
     .max(1) as u32;
-    let mut count = vec![0u32; len];
-    let mut sum = vec![0f64; len];
-    let mut acc = vec![0f32; len];
-    let mut sorted: Vec<Vec<f32>> = Vec::new();
+    let mut state = WindowState::default();
     for (t, out) in outs.iter_mut().enumerate() {
         let (lo, hi) = window.steps(t, n);
-        let rows = &steps[lo..hi];
-        if matches!(op, WindowOp::Sum | WindowOp::Mean | WindowOp::Var { .. }) {
-            sums(rows, &mut sum, &mut count);
-        } else {
-            counts(rows, &mut count);
+        window_generic(op, &steps[lo..hi], need, &mut out[..len], &mut state);
+    }
+}
+
+/// Buffers of one run's window reductions, kept from window to window.
+#[derive(Default)]
+pub(crate) struct WindowState {
+    count: Vec<u32>,
+    sum: Vec<f64>,
+    acc: Vec<f32>,
+    sorted: Vec<Vec<f32>>,
+}
+
+/// `op` over one window of a run of pixels: `rows[i]` holds the window's value `i` of every
+/// pixel, and `out` gets each pixel's result, NaN where it has fewer than `need` non-NaN
+/// values (0 lets a sum or count of none through). Compiled for AVX2 where the CPU has it
+/// (the same bits: only the vector width differs).
+pub(crate) fn reduce_window(
+    op: WindowOp,
+    rows: &[&[f32]],
+    need: u32,
+    out: &mut [MaybeUninit<f32>],
+    state: &mut WindowState,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { window_avx2(op, rows, need, out, state) };
+    }
+    window_generic(op, rows, need, out, state)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn window_avx2(op: WindowOp, rows: &[&[f32]], need: u32, out: &mut [MaybeUninit<f32>], state: &mut WindowState) {
+    window_generic(op, rows, need, out, state)
+}
+
+#[inline(always)]
+fn window_generic(op: WindowOp, rows: &[&[f32]], need: u32, out: &mut [MaybeUninit<f32>], state: &mut WindowState) {
+    let len = out.len();
+    let WindowState {
+        count,
+        sum,
+        acc,
+        sorted,
+    } = state;
+    count.resize(len, 0);
+    sum.resize(len, 0.0);
+    acc.resize(len, 0.0);
+    let (count, sum, acc) = (&mut count[..len], &mut sum[..len], &mut acc[..len]);
+    if matches!(op, WindowOp::Sum | WindowOp::Mean | WindowOp::Var { .. }) {
+        sums(rows, sum, count);
+    } else {
+        counts(rows, count);
+    }
+    match op {
+        WindowOp::Count => gate(out, count, need, count.iter().map(|&c| c as f32)),
+        WindowOp::Sum => gate(out, count, need, sum.iter().map(|&s| s as f32)),
+        WindowOp::Mean => {
+            let means = sum.iter().zip(count.iter()).map(|(&s, &c)| (s / f64::from(c)) as f32);
+            gate(out, count, need, means);
         }
-        let out = &mut out[..len];
-        match op {
-            WindowOp::Count => gate(out, &count, need, count.iter().map(|&c| c as f32)),
-            WindowOp::Sum => gate(out, &count, need, sum.iter().map(|&s| s as f32)),
-            WindowOp::Mean => {
-                let means = sum.iter().zip(&count).map(|(&s, &c)| (s / f64::from(c)) as f32);
-                gate(out, &count, need, means);
+        WindowOp::Min | WindowOp::Max => {
+            extremes(rows, acc, op == WindowOp::Max);
+            gate(out, count, need, acc.iter().copied());
+        }
+        WindowOp::Var { ddof, sqrt } => {
+            for (s, &c) in sum.iter_mut().zip(count.iter()) {
+                *s /= f64::from(c.max(1));
             }
-            WindowOp::Min | WindowOp::Max => {
-                extremes(rows, &mut acc, op == WindowOp::Max);
-                gate(out, &count, need, acc.iter().copied());
-            }
-            WindowOp::Var { ddof, sqrt } => {
-                for (s, &c) in sum.iter_mut().zip(&count) {
-                    *s /= f64::from(c.max(1));
-                }
-                squared_deviations(rows, &mut sum);
-                let vars = sum.iter().zip(&count).map(|(&ss, &c)| {
-                    let var = ss / (f64::from(c) - f64::from(ddof));
-                    (if sqrt { var.sqrt() } else { var }) as f32
+            squared_deviations(rows, sum);
+            let vars = sum.iter().zip(count.iter()).map(|(&ss, &c)| {
+                let var = ss / (f64::from(c) - f64::from(ddof));
+                (if sqrt { var.sqrt() } else { var }) as f32
+            });
+            gate(out, count, need, vars);
+        }
+        WindowOp::Median => {
+            if rows.len() <= NETWORK_STEPS {
+                sort_across(rows, sorted, len);
+                gate_where_enough(out, count, need, |k| {
+                    let c = count[k] as usize;
+                    middle(sorted[(c - 1) / 2][k], sorted[c / 2][k], c)
                 });
-                gate(out, &count, need, vars);
-            }
-            WindowOp::Median => {
-                if rows.len() <= NETWORK_STEPS {
-                    sort_across(rows, &mut sorted, len);
-                    gate_where_enough(out, &count, need, |k| {
-                        let c = count[k] as usize;
-                        middle(sorted[(c - 1) / 2][k], sorted[c / 2][k], c)
-                    });
-                } else {
-                    let mut values = Vec::with_capacity(rows.len());
-                    gate_where_enough(out, &count, need, |k| {
-                        values.clear();
-                        values.extend(rows.iter().map(|r| r[k]).filter(|v| !v.is_nan()));
-                        median_of(&mut values)
-                    });
-                }
+            } else {
+                let mut values = Vec::with_capacity(rows.len());
+                gate_where_enough(out, count, need, |k| {
+                    values.clear();
+                    values.extend(rows.iter().map(|r| r[k]).filter(|v| !v.is_nan()));
+                    median_of(&mut values)
+                });
             }
         }
     }

@@ -308,6 +308,15 @@ pub enum Op {
         /// number of groups (length of the output axis)
         groups: usize,
     },
+    /// A reduction of every window of `windows[axis]` consecutive elements along each axis
+    /// (1: the axis untouched; each axis a multiple of its window), one output element per
+    /// window (xarray's `coarsen(y=k, x=k).reduce`, dask's `coarsen`).
+    Coarsen {
+        /// the reduction of each window's values
+        op: ReduceOp,
+        /// the window along every axis
+        windows: Vec<usize>,
+    },
     /// `scipy.ndimage.gaussian_filter` with per-axis sigma.
     Gaussian {
         /// sigma per axis (0 leaves the axis untouched)
@@ -348,6 +357,7 @@ impl Op {
             Op::Rechunk => "rechunk".into(),
             Op::Reduce { op, .. } => op.name().into(),
             Op::GroupReduce { op, .. } => format!("group-{}", op.name()),
+            Op::Coarsen { op, .. } => format!("coarsen-{}", op.name()),
             Op::Gaussian { .. } => "gaussian".into(),
             Op::MapBlocks(f) | Op::MapOverlap { f, .. } => f.name.clone(),
         }

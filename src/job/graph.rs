@@ -83,6 +83,13 @@ pub enum OpSpec {
         /// groups
         groups: usize,
     },
+    /// a reduction of every window
+    Coarsen {
+        /// the reduction
+        f: ReduceOp,
+        /// the window along every axis
+        windows: Vec<usize>,
+    },
     /// scipy's gaussian filter
     Gaussian {
         /// per axis
@@ -194,6 +201,10 @@ impl GraphSpec {
                         labels: labels.as_ref().clone(),
                         groups: *groups,
                     },
+                    Op::Coarsen { op, windows } => OpSpec::Coarsen {
+                        f: *op,
+                        windows: windows.clone(),
+                    },
                     Op::Gaussian { sigma, mode, truncate } => OpSpec::Gaussian {
                         sigma: sigma.clone(),
                         mode: *mode,
@@ -272,6 +283,10 @@ impl GraphSpec {
                     axis: *axis,
                     labels: Arc::new(labels.clone()),
                     groups: *groups,
+                },
+                OpSpec::Coarsen { f, windows } => Op::Coarsen {
+                    op: *f,
+                    windows: windows.clone(),
                 },
                 OpSpec::Gaussian { sigma, mode, truncate } => Op::Gaussian {
                     sigma: sigma.clone(),

@@ -70,30 +70,30 @@ impl DataArray {
 }
 
 impl Coarsen {
-    /// The NaN-skipping mean of every window (NaN where a window has no value): its sum over
-    /// its count, each accumulated dim by dim.
+    /// The NaN-skipping mean of every window (NaN where a window has no value), its sum in
+    /// f64.
     pub fn mean(&self) -> DataArray {
-        &self.sum() / &self.count()
+        self.reduce(ReduceOp::NanMean)
     }
 
-    /// The NaN-skipping sum of every window (0 for a window of NaN only).
+    /// The NaN-skipping sum of every window (0 for a window of NaN only), in f64.
     pub fn sum(&self) -> DataArray {
-        self.separable(ReduceOp::NanSum, ReduceOp::NanSum)
+        self.reduce(ReduceOp::NanSum)
     }
 
     /// The smallest non-NaN value of every window.
     pub fn min(&self) -> DataArray {
-        self.separable(ReduceOp::NanMin, ReduceOp::NanMin)
+        self.reduce(ReduceOp::NanMin)
     }
 
     /// The largest non-NaN value of every window.
     pub fn max(&self) -> DataArray {
-        self.separable(ReduceOp::NanMax, ReduceOp::NanMax)
+        self.reduce(ReduceOp::NanMax)
     }
 
     /// The number of non-NaN values in every window.
     pub fn count(&self) -> DataArray {
-        self.separable(ReduceOp::Count, ReduceOp::NanSum)
+        self.reduce(ReduceOp::Count)
     }
 
     /// The NaN-skipping median of every window (NaN where it has no value).
@@ -112,34 +112,22 @@ impl Coarsen {
     }
 
     /// Every window reduced by `op` (xarray's `coarsen(...).reduce`), any reduction strata
-    /// has. Sums, counts, minima, maxima and means are one group reduction per dim; the others
-    /// (medians, quantiles, variances) see a window's values together: one group reduction
-    /// along a lone dim, else the window's strided cuts stacked on a new axis and reduced over
-    /// it (one read of the array per step a window holds). Lazy.
+    /// has. The NaN-skipping sums, counts, extremes, means, variances and medians are
+    /// [`Array::coarsen`]: blocks cut on window edges, each one pass on the host. The others
+    /// (quantiles, NaN-propagating reductions) are one group reduction along a lone dim, else
+    /// the window's strided cuts stacked on a new axis and reduced over it (one read of the
+    /// array per step a window holds). Lazy.
     pub fn reduce(&self, op: ReduceOp) -> DataArray {
-        match op {
-            ReduceOp::NanMean => self.mean(),
-            ReduceOp::NanSum | ReduceOp::NanMin | ReduceOp::NanMax => self.separable(op, op),
-            ReduceOp::Count => self.count(),
-            _ => self.whole_windows(op),
-        }
-    }
-
-    /// A window aggregate that is one group reduction per dim: `first` over the first dim's
-    /// windows, then `then` over each next dim's (min of mins, sum of counts).
-    fn separable(&self, first: ReduceOp, then: ReduceOp) -> DataArray {
         let a = &self.array;
-        let mut data = a.data.clone();
-        for (i, (dim, k)) in self.windows.iter().enumerate() {
-            let (axis, labels) = self.window_labels(dim, *k);
-            data = data.group_reduce(
-                if i == 0 { first } else { then },
-                axis as isize,
-                &labels,
-                labels.len() / k,
-            );
+        let mut windows = vec![1; a.dims.len()];
+        for (dim, k) in &self.windows {
+            windows[a.axis(dim).expect("checked by coarsen")] = *k;
         }
-        self.coarse_labels(data)
+        let kernel = a.data.coarsen(op, &windows);
+        if kernel.check().is_ok() {
+            return self.coarse_labels(kernel);
+        }
+        self.whole_windows(op)
     }
 
     /// `op` over each window's values at once.

@@ -15,7 +15,8 @@ fn colour(kind: &TaskKind) -> &'static str {
         TaskKind::ReducePartial { .. }
         | TaskKind::ReduceCombine { .. }
         | TaskKind::Holistic { .. }
-        | TaskKind::GroupReduce { .. } => "#d8f0d0",
+        | TaskKind::GroupReduce { .. }
+        | TaskKind::Coarsen { .. } => "#d8f0d0",
         TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) | TaskKind::Map { .. } => "#f0d8f0",
     }
 }

@@ -50,6 +50,7 @@ fn describe(node: &Node) -> String {
         }
         Op::Reduce { op, axes } => format!("{} over {axes:?}", op.name()),
         Op::GroupReduce { op, axis, groups, .. } => format!("group-{} of axis {axis} into {groups}", op.name()),
+        Op::Coarsen { op, windows } => format!("coarsen-{} by {windows:?}", op.name()),
         Op::Gaussian { sigma, mode, .. } => format!("gaussian sigma {sigma:?} {mode:?}"),
         Op::Concat { axis } => format!("concatenate along {axis}"),
         op => op.name(),

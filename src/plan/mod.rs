@@ -208,6 +208,14 @@ pub enum TaskKind {
         /// number of groups
         groups: usize,
     },
+    /// a reduction of every window of a block holding whole windows: the block's shape
+    /// divided by `windows` (per axis)
+    Coarsen {
+        /// the reduction of each window's values
+        op: ReduceOp,
+        /// the window along every axis
+        windows: Vec<usize>,
+    },
     /// separable gaussian over an input block extended by the radius on every filtered axis
     Gaussian {
         /// (axis, normalised weights of length 2r+1) per filtered axis, in axis order
@@ -241,6 +249,7 @@ impl TaskKind {
             TaskKind::ReduceCombine { .. } => "reduce-combine",
             TaskKind::Holistic { op, .. } => op.name(),
             TaskKind::GroupReduce { .. } => "group-reduce",
+            TaskKind::Coarsen { .. } => "coarsen",
             TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) => "gaussian",
             TaskKind::Map { .. } => "map-blocks",
         }

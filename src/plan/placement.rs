@@ -120,6 +120,7 @@ fn output_desc(kind: &TaskKind, inputs: &[ValueDesc]) -> (Vec<usize>, bool) {
             }
             (s, false)
         }
+        TaskKind::Coarsen { windows, .. } => (first().iter().zip(windows).map(|(n, k)| n / k).collect(), false),
         TaskKind::Gaussian { passes, .. } => {
             let mut s = first();
             for (a, w) in passes {

@@ -2,6 +2,7 @@
 
 mod arg_extreme;
 mod batch;
+mod coarsen;
 mod fused;
 mod gather;
 mod gaussian;
@@ -79,6 +80,10 @@ impl Backend for CpuBackend {
                 }
                 None => false,
             },
+            TaskKind::Coarsen { op, windows } => {
+                let x = f32_input(kind.name(), inputs[0])?;
+                coarsen::coarsen_into(*op, &x.view(), windows, &mut dst)
+            }
             TaskKind::Map { f, trim } if trim.iter().all(|&t| t == 0) && f.into.is_some() => {
                 let into = f.into.as_ref().expect("checked");
                 let x = f32_input(kind.name(), inputs[0])?;
@@ -182,6 +187,14 @@ impl Backend for CpuBackend {
             } => {
                 let x = inputs[0].to_block(name)?;
                 group_reduce(*op, x, *axis, labels, *groups)
+            }
+            TaskKind::Coarsen { op, windows } => {
+                let x = f32_input(name, inputs[0])?;
+                let out = coarsen::coarsen(*op, &x.view(), windows).ok_or_else(|| BackendError::BadInput {
+                    task: name,
+                    what: format!("{} is not a window reduction", op.name()),
+                })?;
+                Block::F32(out.into_shared())
             }
             TaskKind::Gaussian { passes, constant } => {
                 let x = f32_input(name, inputs[0])?;

@@ -354,6 +354,7 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             no("host memory already holds it (consumers on the device upload it)")
         }
         TaskKind::Map { .. } => no("a user function runs on the host"),
+        TaskKind::Coarsen { .. } => no("window reductions run on the host"),
     }
 }
 

@@ -142,7 +142,38 @@ impl<'l> Emitter<'l> {
                 let input = self.input(*input);
                 self.map_blocks(node, &input, f, depth, *mode)
             }
+            Production::Coarsen { input, op, windows } => {
+                let input = self.input(*input);
+                self.coarsen_blocks(node, &input, *op, windows, grid)
+            }
         }
+    }
+
+    /// One window reduction per block of `grid`, over the same block of `input` (whose blocks
+    /// hold whole windows); its copy of the windows is scratch.
+    fn coarsen_blocks(
+        &mut self,
+        node: &Node,
+        input: &Table,
+        op: crate::expr::ReduceOp,
+        windows: &[usize],
+        grid: &ChunkGrid,
+    ) -> Table {
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .zip(input.tasks.iter())
+            .map(|(idx, &source)| {
+                let bytes = elems(&block_shape(grid, &idx)) * 4;
+                let scratch = bytes * windows.iter().product::<usize>() as u64;
+                let kind = TaskKind::Coarsen {
+                    op,
+                    windows: windows.to_vec(),
+                };
+                self.add(node, idx, kind, vec![source], bytes, scratch)
+            })
+            .collect();
+        Self::table(grid.clone(), node.dtype, tasks)
     }
 
     pub(super) fn add(

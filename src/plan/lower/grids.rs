@@ -219,6 +219,52 @@ fn cut_kept(grid: &ChunkGrid, block: &[usize], skip: &[usize]) -> ChunkGrid {
     out
 }
 
+/// The most bytes one window reduction's input block holds: a few MiB, so one large block
+/// (an in-memory array of one block) becomes enough tasks for every core, each one's copy of
+/// its windows in cache.
+const WINDOW_BLOCK_BYTES: usize = 2 << 20;
+
+/// The grid a window reduction (`coarsen`) reads its input in: the input's block edges moved
+/// down to window edges (so every block holds whole windows, at least one), then blocks over
+/// [`WINDOW_BLOCK_BYTES`] cut, outermost axis first, into whole windows.
+pub(super) fn window_grid(input: &ChunkGrid, windows: &[usize]) -> ChunkGrid {
+    let sizes = (0..input.ndim())
+        .map(|a| {
+            let k = windows[a];
+            if input.shape()[a] == 0 || k == 1 {
+                return input.sizes(a).to_vec();
+            }
+            let mut edges: Vec<usize> = input.offsets(a).into_iter().map(|e| e / k * k).collect();
+            edges.dedup();
+            edges.windows(2).map(|w| w[1] - w[0]).collect()
+        })
+        .collect();
+    let mut grid = ChunkGrid::from_sizes(sizes);
+    for (a, &k) in windows.iter().enumerate() {
+        let block = grid.max_block_shape();
+        let bytes = elems(&block) as usize * 4;
+        if bytes <= WINDOW_BLOCK_BYTES || block[a] <= k {
+            continue;
+        }
+        let per_unit = bytes / block[a].max(1);
+        let fits = (WINDOW_BLOCK_BYTES / per_unit.max(1) / k * k).max(k);
+        if fits < block[a] {
+            grid = grid.refine(&grid.with_axis(a, crate::expr::split_regular(grid.shape()[a], fits)));
+        }
+    }
+    grid
+}
+
+/// The grid of a window reduction's result read in `blocks` (from [`window_grid`]): each
+/// block's extent divided by its axis's window.
+pub(super) fn coarse_grid(blocks: &ChunkGrid, windows: &[usize]) -> ChunkGrid {
+    ChunkGrid::from_sizes(
+        (0..blocks.ndim())
+            .map(|a| blocks.sizes(a).iter().map(|n| n / windows[a]).collect())
+            .collect(),
+    )
+}
+
 /// How a group reduction is cut: the grid its input is read in (the group axis in runs of
 /// whole groups, the kept axes as a holistic reduction's), and the runs of groups, one per
 /// block of the result along the axis.

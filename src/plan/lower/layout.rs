@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::grids::{
-    block_edges_in_input, cut_at_selection, group_layout, thin_grid, whole_axes_grid, whole_row_grid, GroupSpan,
+    block_edges_in_input, coarse_grid, cut_at_selection, group_layout, thin_grid, whole_axes_grid, whole_row_grid,
+    window_grid, GroupSpan,
 };
 use super::{Layout, Production, TableId, TableSpec};
 use crate::expr::{BoundaryMode, ChunkGrid, HostArray, Node, NodeId, Op, ReduceOp};
@@ -100,6 +101,9 @@ impl<'o> LayoutBuilder<'o> {
                 let (blocks, runs) = self.group_blocks(node, *op, *axis, labels, *groups)?;
                 group_grid(&blocks, *axis, &runs)
             }
+            Op::Coarsen { windows, .. } => {
+                coarse_grid(&window_grid(&self.natural_grid(&node.inputs[0])?, windows), windows)
+            }
             Op::Gaussian { .. } | Op::MapBlocks(_) | Op::MapOverlap { .. } => self.natural_grid(&node.inputs[0])?,
             _ => node.grid.clone(),
         };
@@ -163,6 +167,7 @@ impl<'o> LayoutBuilder<'o> {
                 labels,
                 groups,
             } => self.group(node, *op, *axis, labels, *groups)?,
+            Op::Coarsen { op, windows } => self.coarsen(node, *op, windows)?,
             Op::Gaussian { .. } => self.gaussian(node, None)?,
             Op::MapBlocks(f) => self.map(node, f, vec![0; node.grid.ndim()], BoundaryMode::Constant(0.0))?,
             Op::MapOverlap { f, depth, mode } => self.map(node, f, depth.clone(), *mode)?,
@@ -363,6 +368,18 @@ impl<'o> LayoutBuilder<'o> {
             runs,
         };
         Ok(self.push(node, grid, how))
+    }
+
+    /// A window reduction over its input cut on window edges (one task per block).
+    fn coarsen(&mut self, node: &Arc<Node>, op: ReduceOp, windows: &[usize]) -> Result<TableId, PlanError> {
+        let blocks = window_grid(&self.natural_grid(&node.inputs[0])?, windows);
+        let input = self.as_grid(&node.inputs[0], &blocks)?;
+        let how = Production::Coarsen {
+            input,
+            op,
+            windows: windows.to_vec(),
+        };
+        Ok(self.push(node, coarse_grid(&blocks, windows), how))
     }
 
     /// The gaussian in the grid asked for (its input follows any), else in its input's own.

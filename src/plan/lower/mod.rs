@@ -88,6 +88,12 @@ pub(super) enum Production {
         blocks: ChunkGrid,
         runs: Vec<GroupSpan>,
     },
+    /// a reduction of every window of the input's blocks (which hold whole windows)
+    Coarsen {
+        input: TableId,
+        op: ReduceOp,
+        windows: Vec<usize>,
+    },
     /// a separable gaussian; `tiles`: its halo read straight from the neighbouring blocks
     Gaussian {
         input: TableId,
@@ -116,6 +122,7 @@ impl Production {
             | Production::Tree { input, .. }
             | Production::Holistic { input, .. }
             | Production::Group { input, .. }
+            | Production::Coarsen { input, .. }
             | Production::Gaussian { input, .. }
             | Production::Map { input, .. } => vec![*input],
         }
@@ -155,7 +162,7 @@ impl Layout {
     }
 
     /// How table `i` is produced, in a word (`read`, `fused`, `regather`, `select`, `concat`,
-    /// `empty`, `tree`, `holistic`, `steps`, `group`, `gaussian`, `gaussian-tiles`, `map`).
+    /// `empty`, `tree`, `holistic`, `steps`, `group`, `coarsen`, `gaussian`, `gaussian-tiles`, `map`).
     /// Panics when `i` is out of range.
     pub fn production(&self, i: usize) -> &'static str {
         match &self.tables[i].how {
@@ -170,6 +177,7 @@ impl Layout {
             Production::Holistic { steps: 1, .. } => "holistic",
             Production::Holistic { .. } => "steps",
             Production::Group { .. } => "group",
+            Production::Coarsen { .. } => "coarsen",
             Production::Gaussian { tiles: false, .. } => "gaussian",
             Production::Gaussian { tiles: true, .. } => "gaussian-tiles",
             Production::Map { .. } => "map",
