@@ -33,7 +33,7 @@ pub(super) fn coarsen(op: ReduceOp, x: &ArrayViewD<'_, f32>, windows: &[usize]) 
 ///
 /// Costs one copy of `x` (its windows laid side by side) and, per window of `w` values, O(w)
 /// (a median: a pruned sorting network across 64 windows at a time up to 256 values, a
-/// selection beyond), parallel over output rows.
+/// selection beyond), parallel over runs of output pixels.
 pub(super) fn coarsen_into(
     op: ReduceOp,
     x: &ArrayViewD<'_, f32>,
@@ -50,10 +50,10 @@ pub(super) fn coarsen_into(
         (x.view(), dst.view_mut())
     };
     let windows = if windows.is_empty() { &[1][..] } else { windows };
-    let Some(out_rows) = rows_mut(&mut dst) else {
+    let Some(runs) = output_runs(&mut dst) else {
         return false;
     };
-    if out_rows.is_empty() || out_rows[0].is_empty() {
+    if runs.is_empty() {
         return true;
     }
     // the copy reuses this thread's last one: a fresh 2 MiB would be mapped and zeroed page by
@@ -61,7 +61,7 @@ pub(super) fn coarsen_into(
     // thread makes its own)
     let mut steps = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     side_by_side(&x, windows, &mut steps);
-    coarsen_rows(window_op, &steps, windows, out_rows);
+    coarsen_runs(window_op, &steps, windows, runs);
     if steps.capacity() <= KEPT_SCRATCH {
         SCRATCH.with(|s| *s.borrow_mut() = steps);
     }
@@ -77,13 +77,47 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `op` over every window from `steps` (laid out by [`side_by_side`]) into `out_rows`.
-fn coarsen_rows(window_op: WindowOp, steps: &[f32], windows: &[usize], out_rows: Vec<&mut [MaybeUninit<f32>]>) {
+/// Output pixels a kernel call takes at once: several output rows when the block is
+/// contiguous (a row of 16 windows would fill a quarter of the median's 64-wide tiles), a
+/// multiple of those tiles.
+const RUN: usize = 1024;
+
+/// The result block as runs of contiguous pixels, each with its first pixel's position in the
+/// block (C order): runs of [`RUN`] across rows when the block is one contiguous slice, else
+/// its rows. `None` when its rows are not contiguous.
+fn output_runs<'a>(
+    dst: &'a mut ArrayViewMutD<'_, MaybeUninit<f32>>,
+) -> Option<Vec<(usize, &'a mut [MaybeUninit<f32>])>> {
+    if dst.is_standard_layout() {
+        let all = dst.as_slice_mut().expect("a standard layout is one slice");
+        return Some(all.chunks_mut(RUN).enumerate().map(|(c, run)| (c * RUN, run)).collect());
+    }
+    let rows = rows_mut(dst)?;
+    let width = rows.first().map_or(0, |r| r.len());
+    Some(
+        rows.into_iter()
+            .enumerate()
+            .map(|(q, row)| (q * width, row))
+            .filter(|(_, r)| !r.is_empty())
+            .collect(),
+    )
+}
+
+/// `op` over every window from `steps` (laid out by [`side_by_side`]) into `runs` of output
+/// pixels: value `i` of the windows of a run at `at` lies at `i * pixels + at`.
+fn coarsen_runs(window_op: WindowOp, steps: &[f32], windows: &[usize], runs: Vec<(usize, &mut [MaybeUninit<f32>])>) {
     let r: usize = windows.iter().product();
-    let width = out_rows[0].len();
-    let rows: Vec<&[f32]> = steps.chunks_exact(width).collect();
+    let pixels = steps.len() / r;
+    let step = |i: usize, at: usize, len: usize| &steps[i * pixels + at..i * pixels + at + len];
     if window_op == WindowOp::Median {
-        return median_rows(true, &rows, r, out_rows);
+        let n = runs.len();
+        let mut rows = vec![&steps[..0]; r * n];
+        for (c, (at, run)) in runs.iter().enumerate() {
+            for i in 0..r {
+                rows[i * n + c] = step(i, *at, run.len());
+            }
+        }
+        return median_rows(true, &rows, r, runs.into_iter().map(|(_, run)| run).collect());
     }
     let need = match window_op {
         // a sum or count of no values is 0 (xarray's skipna sum, min_count 0)
@@ -91,12 +125,9 @@ fn coarsen_rows(window_op: WindowOp, steps: &[f32], windows: &[usize], out_rows:
         WindowOp::Var { ddof, .. } => ddof + 1,
         _ => 1,
     };
-    let q_count = out_rows.len();
-    out_rows
-        .into_par_iter()
-        .enumerate()
-        .for_each_init(WindowState::default, |state, (q, out)| {
-            let window: Vec<&[f32]> = (0..r).map(|i| rows[i * q_count + q]).collect();
+    runs.into_par_iter()
+        .for_each_init(WindowState::default, |state, (at, out)| {
+            let window: Vec<&[f32]> = (0..r).map(|i| step(i, at, out.len())).collect();
             reduce_window(window_op, &window, need, out, state);
         });
 }
@@ -232,5 +263,35 @@ mod tests {
         same(&got, &copied);
         // rows 0-1, columns 0 2 | 4 6: 0 2 8 10 -> 5; 4 6 12 14 -> 9
         same(&got, &arr(&[2, 2], &[5., 9., 21., 25.]));
+    }
+
+    #[test]
+    fn runs_across_output_rows_give_each_window_its_own_values() {
+        // 3072 output pixels: runs of 1024 cut across output rows of 48
+        let x = ArrayD::from_shape_fn(IxDyn(&[2, 64, 96]), |i| {
+            let v = ((i[0] * 7 + i[1] * 131 + i[2] * 197) % 101) as f32;
+            if v % 9.0 == 0.0 {
+                f32::NAN
+            } else {
+                v
+            }
+        });
+        for op in [ReduceOp::NanMedian, ReduceOp::NanMax, ReduceOp::NanSum] {
+            let got = coarsen(op, &x.view(), &[1, 2, 2]).unwrap();
+            let want = ArrayD::from_shape_fn(IxDyn(&[2, 32, 48]), |o| {
+                let mut v: Vec<f32> = (0..4)
+                    .map(|d| x[[o[0], o[1] * 2 + d / 2, o[2] * 2 + d % 2]])
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                v.sort_by(f32::total_cmp);
+                match (op, v.len()) {
+                    (ReduceOp::NanSum, _) => v.iter().sum(),
+                    (_, 0) => f32::NAN,
+                    (ReduceOp::NanMax, n) => v[n - 1],
+                    (_, n) => (v[(n - 1) / 2] + v[n / 2]) / 2.0,
+                }
+            });
+            same(&got, &want);
+        }
     }
 }
