@@ -82,12 +82,13 @@ thread_local! {
 /// multiple of those tiles.
 const RUN: usize = 1024;
 
+/// A run of contiguous output pixels and its first pixel's position in the block (C order).
+type OutputRun<'a> = (usize, &'a mut [MaybeUninit<f32>]);
+
 /// The result block as runs of contiguous pixels, each with its first pixel's position in the
 /// block (C order): runs of [`RUN`] across rows when the block is one contiguous slice, else
 /// its rows. `None` when its rows are not contiguous.
-fn output_runs<'a>(
-    dst: &'a mut ArrayViewMutD<'_, MaybeUninit<f32>>,
-) -> Option<Vec<(usize, &'a mut [MaybeUninit<f32>])>> {
+fn output_runs<'a>(dst: &'a mut ArrayViewMutD<'_, MaybeUninit<f32>>) -> Option<Vec<OutputRun<'a>>> {
     if dst.is_standard_layout() {
         let all = dst.as_slice_mut().expect("a standard layout is one slice");
         return Some(all.chunks_mut(RUN).enumerate().map(|(c, run)| (c * RUN, run)).collect());
@@ -105,7 +106,7 @@ fn output_runs<'a>(
 
 /// `op` over every window from `steps` (laid out by [`side_by_side`]) into `runs` of output
 /// pixels: value `i` of the windows of a run at `at` lies at `i * pixels + at`.
-fn coarsen_runs(window_op: WindowOp, steps: &[f32], windows: &[usize], runs: Vec<(usize, &mut [MaybeUninit<f32>])>) {
+fn coarsen_runs(window_op: WindowOp, steps: &[f32], windows: &[usize], runs: Vec<OutputRun<'_>>) {
     let r: usize = windows.iter().product();
     let pixels = steps.len() / r;
     let step = |i: usize, at: usize, len: usize| &steps[i * pixels + at..i * pixels + at + len];
