@@ -8,6 +8,9 @@
 //! - `rolling_mean_t64`, `rolling_median_t64`: the NaN-skipping mean and median of windows of
 //!   5 steps along time ending at each step, any value enough, in a (64, 1024, 1024) cube
 //!   (bottleneck's `move_mean`/`move_median` with `min_count=1`)
+//! - `focal_mean_15`: the NaN-skipping mean of the centred 15 × 15 window around every pixel
+//!   of a (4, 2048, 2048) cube, any value enough (xarray's
+//!   `rolling(y=15, x=15, center=True, min_periods=1).mean()`)
 //! - `coarsen_mean_16`, `coarsen_median_16`, `coarsen_median_4`: the NaN-skipping mean and
 //!   median of 16 × 16 (and 4 × 4) pixel windows of a (8, 2048, 2048) cube, xarray's
 //!   `coarsen(y=16, x=16).mean()`: a coarser raster for display or another grid
@@ -91,6 +94,24 @@ fn rolling(c: &mut Criterion) {
         g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
         g.finish();
     }
+    let (t, n) = if quick() { (4, 256) } else { (4, 2048) };
+    let cube = strata::labelled::DataArray::new(
+        Array::from_ndarray(data::cube(t, n, n), [t, n, n]),
+        &["time", "y", "x"],
+        vec![],
+    )
+    .unwrap();
+    let focal = cube
+        .rolling(&[("y", 15), ("x", 15)])
+        .unwrap()
+        .center(true)
+        .min_periods(1)
+        .unwrap()
+        .mean();
+    let mut g = c.benchmark_group("focal_mean_15");
+    g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| focal.compute_with(&options()).unwrap()));
+    g.finish();
 }
 
 fn coarsen(c: &mut Criterion) {

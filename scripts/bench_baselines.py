@@ -14,6 +14,11 @@ What it measures (full sizes; --quick shrinks every size so a smoke run takes se
                   along time ending at each step, any value enough, in a (64, 1024, 1024)
                   cube: bottleneck.move_mean/move_median(min_count=1) (and xarray's
                   rolling(time=5, min_periods=1).mean()).                -> seconds, Melem/s
+  focal_mean_15   the NaN-skipping mean of the centred 15 x 15 window around every pixel of a
+                  cube(4, 2048, 2048), any value enough, off the edge missing: by hand with
+                  scipy ("scipy": uniform_filter of the values with NaN as 0 over
+                  uniform_filter of the valid mask, both mode="constant"), and xarray's
+                  rolling(y=15, x=15, center=True, min_periods=1).mean().   -> seconds, Melem/s
   coarsen_mean_16, coarsen_median_16, coarsen_median_4  the mean and the median of every
                   16 x 16 (4 x 4) pixel window of a cube(8, 2048, 2048): xarray's
                   coarsen(y=16, x=16).mean(), and the fastest hand-written numpy
@@ -214,6 +219,33 @@ def bench_rolling(T, H, W, repeats, op):
     return res
 
 
+def bench_focal(T, H, W, k, repeats):
+    import xarray as xr
+    from scipy.ndimage import uniform_filter
+
+    log(f"focal mean {k}: generating cube({T}, {H}, {W}) ...")
+    c = cube(T, H, W)
+    res = {"shape": [T, H, W], "window": k}
+    size = (1, k, k)
+
+    def by_hand():
+        valid = ~np.isnan(c)
+        total = uniform_filter(np.where(valid, c, 0), size, mode="constant", cval=0)
+        count = uniform_filter(valid.astype(np.float32), size, mode="constant", cval=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count, np.nan)
+
+    da = xr.DataArray(c, dims=["time", "y", "x"])
+    peers = [("scipy", by_hand),
+             ("xarray", lambda: da.rolling(y=k, x=k, center=True, min_periods=1).mean().values)]
+    for name, fn in peers:
+        log(f"focal mean {k}: timing {name} ...")
+        s, n = measure(fn, repeats)
+        res[name] = entry(s, c.size, "melem_per_s", n)
+    del c
+    return res
+
+
 def bench_coarsen(T, H, W, k, op, repeats):
     import xarray as xr
 
@@ -388,6 +420,7 @@ def main():
         "interpolate_na_t64": lambda: bench_interpolate_na(cube_shape[0], interp, interp, R),
         "rolling_mean_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "mean"),
         "rolling_median_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "median"),
+        "focal_mean_15": lambda: bench_focal(4, coarse, coarse, 15, R),
         "coarsen_mean_16": lambda: bench_coarsen(8, coarse, coarse, 16, "mean", R),
         "coarsen_median_16": lambda: bench_coarsen(8, coarse, coarse, 16, "median", R),
         "coarsen_median_4": lambda: bench_coarsen(8, coarse, coarse, 4, "median", R),

@@ -1,7 +1,8 @@
 //! Work that needs one axis whole (gap fills, moving windows along time): the axis is made
 //! whole in each block (as dask-backed xarray asks the user to do), and a kernel runs block by
 //! block on the host, through the same node as `map_blocks`, over runs of pixels: each step of
-//! the axis is one row of a run.
+//! the axis is one row of a run. Along the last axis (each row one pixel's steps), small tiles
+//! of rows are turned step-major in cache first.
 
 use std::mem::MaybeUninit;
 use std::sync::Arc;
@@ -111,6 +112,9 @@ fn block_into(
     if block.is_empty() {
         return true;
     }
+    if axis + 1 == block.ndim() && axis > 0 {
+        return last_axis_into(kernel, block, dst);
+    }
     let perm = axis_first(block.ndim(), axis);
     // (axis, others...), with a unit axis after a lone one, so every step is a row
     let mut moved = block.permuted_axes(perm.clone());
@@ -146,6 +150,60 @@ fn block_into(
         let len = outs[0].len();
         let steps: Vec<&[f32]> = (0..n).map(|t| &rows[t * per_step + q][start..start + len]).collect();
         kernel(&steps, &mut outs);
+    });
+    true
+}
+
+/// Rows a tile of work along the last axis holds: a tile of `n` steps of them (a 2048-long
+/// row: 128 KiB) is turned step-major, reduced and turned back within L2.
+const TILE_ROWS: usize = 16;
+
+/// [`block_into`] along the last axis, where every row is one pixel's steps: tiles of
+/// [`TILE_ROWS`] rows, in parallel, each turned step-major into a small buffer (step `t` of the
+/// tile's pixels one row of it), through `kernel`, and turned back into `dst`'s rows. Two
+/// transposes in cache instead of two of the whole block. Returns `false` when `dst` has no
+/// contiguous rows.
+fn last_axis_into(
+    kernel: &RunKernel,
+    block: ArrayViewD<'_, f32>,
+    dst: &mut ArrayViewMutD<'_, MaybeUninit<f32>>,
+) -> bool {
+    let Some(out_rows) = rows_mut(dst) else {
+        return false;
+    };
+    let copied;
+    let in_rows: Vec<&[f32]> = match rows(block.view()) {
+        Some(rows) => rows,
+        None => {
+            copied = block.as_standard_layout();
+            rows(copied.view()).expect("a standard layout has rows")
+        }
+    };
+    let n = block.shape()[block.ndim() - 1];
+    let mut outs = out_rows.into_iter();
+    let tiles: Vec<_> = in_rows
+        .chunks(TILE_ROWS)
+        .map(|ins| (ins, outs.by_ref().take(ins.len()).collect::<Vec<_>>()))
+        .collect();
+    tiles.into_par_iter().for_each(|(ins, mut outs)| {
+        let m = ins.len();
+        let mut steps = vec![0f32; n * m];
+        for (p, row) in ins.iter().enumerate() {
+            for (t, &v) in row.iter().enumerate() {
+                steps[t * m + p] = v;
+            }
+        }
+        let mut result = vec![MaybeUninit::<f32>::uninit(); n * m];
+        {
+            let step_rows: Vec<&[f32]> = steps.chunks_exact(m).collect();
+            let mut out_steps: Vec<&mut [MaybeUninit<f32>]> = result.chunks_exact_mut(m).collect();
+            kernel(&step_rows, &mut out_steps);
+        }
+        for (p, out) in outs.iter_mut().enumerate() {
+            for (t, o) in out.iter_mut().enumerate() {
+                *o = result[t * m + p];
+            }
+        }
     });
     true
 }

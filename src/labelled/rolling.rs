@@ -7,7 +7,8 @@
 //! at a step are the array shifted by each offset the window spans, NaN where a shift runs off
 //! the edge, so a reduction is lazy elementwise work over those shifts, fused into one kernel
 //! per block on either backend; the median is one holistic reduction over the shifts stacked
-//! on a new axis.
+//! on a new axis. Counts, sums, means and extremes of larger windows go dim by dim through
+//! the one-dim kernel.
 
 use super::{DataArray, LabelError};
 use crate::array::{Array, MovingWindow};
@@ -40,9 +41,14 @@ impl Window {
     }
 }
 
-/// The most steps a window over several dims may hold: each is one shifted copy of the array
-/// in the expression (a 31 × 31 focal window).
+/// The most steps a window over several dims may hold when it is reduced over its shifts
+/// (medians and variances): each is one shifted copy of the array in the expression (a
+/// 31 × 31 focal window). Counts, sums, means and extremes of larger windows go dim by dim.
 const MAX_FOCAL_STEPS: usize = 1024;
+
+/// Windows over several dims of more steps than this reduce dim by dim (counts, sums, means,
+/// extremes): a pass per dim on the host beats one read of the array per step.
+const SEPARABLE_STEPS: usize = 32;
 
 impl DataArray {
     /// Windows of `k` steps along each named dim (xarray's `rolling(time=k)` or
@@ -55,7 +61,9 @@ impl DataArray {
     /// whole in each block, O(window) per step and pixel ([`Array::rolling`]; `prod` excepted).
     /// Over several dims, each reduction is elementwise work over the window's shifts (one per
     /// step it holds), fused into one kernel per block on either backend; the median stacks the
-    /// shifts and reduces them as a median over time.
+    /// shifts and reduces them as a median over time. Counts, sums, means and extremes of a
+    /// window over 32 steps go dim by dim instead, one host pass per dim (O(sum of the sizes)
+    /// per step, not O(product)).
     ///
     /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Rolling`] for a window of 0, a dim
     /// named twice, or a window over several dims of more than 1024 steps.
@@ -223,6 +231,9 @@ impl Rolling {
             };
             return self.array.relabel(self.array.data.rolling(op, axis as isize, window));
         }
+        if let Some(separable) = self.dim_by_dim(op) {
+            return separable;
+        }
         let shifted = self.shifted();
         let count = count_of(&shifted);
         let sum = || fold(&shifted, 0.0, |a, b| a + b);
@@ -253,6 +264,40 @@ impl Rolling {
             _ => (self.array.data.rolling(op, 0, MovingWindow::trailing(1)), 1),
         };
         self.gated(&value, &count, need)
+    }
+
+    /// A count, sum, mean or extreme over a window of more than [`SEPARABLE_STEPS`] steps,
+    /// dim by dim through the one-dim kernel: a window's count is the sum along the last dim
+    /// of the counts along the others, its sum the sum of sums, its extreme the extreme of
+    /// extremes (each pass's empty windows NaN, which the next skips). O(sum of the sizes) per
+    /// step instead of O(product); each pass rounds its sums to f32. `None` for another op or
+    /// a smaller window (its shifts fuse into one kernel, on the device too).
+    fn dim_by_dim(&self, op: ReduceOp) -> Option<DataArray> {
+        if self.window_len() <= SEPARABLE_STEPS {
+            return None;
+        }
+        let along = |first: ReduceOp, then: ReduceOp| -> Array {
+            let mut data = self.array.data.clone();
+            for (i, w) in self.windows.iter().enumerate() {
+                let axis = self.array.axis(&w.dim).expect("checked by rolling");
+                let window = MovingWindow {
+                    size: w.size,
+                    center: w.center,
+                    min_periods: 1,
+                };
+                data = data.rolling(if i == 0 { first } else { then }, axis as isize, window);
+            }
+            data
+        };
+        let count = along(ReduceOp::Count, ReduceOp::NanSum);
+        let value = match op {
+            ReduceOp::Count => count.clone(),
+            ReduceOp::NanSum => along(ReduceOp::NanSum, ReduceOp::NanSum),
+            ReduceOp::NanMean => &along(ReduceOp::NanSum, ReduceOp::NanSum) / &count,
+            ReduceOp::NanMin | ReduceOp::NanMax => along(op, op),
+            _ => return None,
+        };
+        Some(self.gated(&value, &count, 1))
     }
 
     /// The array seen from every offset of the window (the product over its dims), as floats:
