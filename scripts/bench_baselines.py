@@ -143,6 +143,14 @@ def measure(fn, repeats):
     return statistics.median(times), len(times)
 
 
+def time_peers(what, peers, n, res, repeats):
+    """Times each (name, fn) of `peers` into res[name] as Melem/s over `n` elements."""
+    for name, fn in peers:
+        log(f"{what}: timing {name} ...")
+        s, k = measure(fn, repeats)
+        res[name] = entry(s, n, "melem_per_s", k)
+
+
 def entry(seconds, n, unit, repeats, gb_bytes=None):
     e = {"median_s": seconds, unit: n / 1e6 / seconds, "repeats": repeats}
     if gb_bytes is not None:
@@ -211,10 +219,7 @@ def bench_rolling(T, H, W, repeats, op):
         # bottleneck with min_periods) takes minutes at this size
         da = xr.DataArray(c, dims=["time", "y", "x"])
         peers.append(("xarray", lambda: da.rolling(time=5, min_periods=1).mean().values))
-    for name, fn in peers:
-        log(f"rolling {op}: timing {name} ...")
-        s, k = measure(fn, repeats)
-        res[name] = entry(s, c.size, "melem_per_s", k)
+    time_peers(f"rolling {op}", peers, c.size, res, repeats)
     del c
     return res
 
@@ -238,10 +243,7 @@ def bench_focal(T, H, W, k, repeats):
     da = xr.DataArray(c, dims=["time", "y", "x"])
     peers = [("scipy", by_hand),
              ("xarray", lambda: da.rolling(y=k, x=k, center=True, min_periods=1).mean().values)]
-    for name, fn in peers:
-        log(f"focal mean {k}: timing {name} ...")
-        s, n = measure(fn, repeats)
-        res[name] = entry(s, c.size, "melem_per_s", n)
+    time_peers(f"focal mean {k}", peers, c.size, res, repeats)
     del c
     return res
 
@@ -260,10 +262,7 @@ def bench_coarsen(T, H, W, k, op, repeats):
 
     da = xr.DataArray(c, dims=["time", "y", "x"])
     peers = [("bottleneck", by_hand), ("xarray", lambda: getattr(da.coarsen(y=k, x=k), op)().values)]
-    for name, fn in peers:
-        log(f"coarsen {op} {k}: timing {name} ...")
-        s, n = measure(fn, repeats)
-        res[name] = entry(s, c.size, "melem_per_s", n)
+    time_peers(f"coarsen {op} {k}", peers, c.size, res, repeats)
     del c
     return res
 
