@@ -185,26 +185,32 @@ fn last_axis_into(
         .chunks(TILE_ROWS)
         .map(|ins| (ins, outs.by_ref().take(ins.len()).collect::<Vec<_>>()))
         .collect();
-    tiles.into_par_iter().for_each(|(ins, mut outs)| {
-        let m = ins.len();
-        let mut steps = vec![0f32; n * m];
-        for (p, row) in ins.iter().enumerate() {
-            for (t, &v) in row.iter().enumerate() {
-                steps[t * m + p] = v;
+    // each worker's two tile buffers serve all its tiles (a fresh 128 KiB each would be
+    // mapped and zeroed page by page)
+    let buffers = || (Vec::<f32>::new(), Vec::<MaybeUninit<f32>>::new());
+    tiles
+        .into_par_iter()
+        .for_each_init(buffers, |(steps, result), (ins, mut outs)| {
+            let m = ins.len();
+            // every value of both is written before it is read
+            steps.resize(n * m, 0.0);
+            result.resize(n * m, MaybeUninit::uninit());
+            for (p, row) in ins.iter().enumerate() {
+                for (t, &v) in row.iter().enumerate() {
+                    steps[t * m + p] = v;
+                }
             }
-        }
-        let mut result = vec![MaybeUninit::<f32>::uninit(); n * m];
-        {
-            let step_rows: Vec<&[f32]> = steps.chunks_exact(m).collect();
-            let mut out_steps: Vec<&mut [MaybeUninit<f32>]> = result.chunks_exact_mut(m).collect();
-            kernel(&step_rows, &mut out_steps);
-        }
-        for (p, out) in outs.iter_mut().enumerate() {
-            for (t, o) in out.iter_mut().enumerate() {
-                *o = result[t * m + p];
+            {
+                let step_rows: Vec<&[f32]> = steps.chunks_exact(m).collect();
+                let mut out_steps: Vec<&mut [MaybeUninit<f32>]> = result.chunks_exact_mut(m).collect();
+                kernel(&step_rows, &mut out_steps);
             }
-        }
-    });
+            for (p, out) in outs.iter_mut().enumerate() {
+                for (t, o) in out.iter_mut().enumerate() {
+                    *o = result[t * m + p];
+                }
+            }
+        });
     true
 }
 

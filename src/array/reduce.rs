@@ -237,7 +237,7 @@ impl Array {
                     reason,
                 })
             };
-            if !coarsen_op(op) {
+            if super::window::WindowOp::of(op).is_none() {
                 return bad(format!("{} is not a window reduction", op.name()));
             }
             for (a, (&n, &k)) in shape.iter().zip(windows).enumerate() {
@@ -259,21 +259,6 @@ impl Array {
         });
         input.same_dims(Array::from_result(result))
     }
-}
-
-/// Whether [`Array::coarsen`] takes `op`.
-fn coarsen_op(op: ReduceOp) -> bool {
-    matches!(
-        op,
-        ReduceOp::Count
-            | ReduceOp::NanSum
-            | ReduceOp::NanMean
-            | ReduceOp::NanMin
-            | ReduceOp::NanMax
-            | ReduceOp::NanVar { .. }
-            | ReduceOp::NanStd { .. }
-            | ReduceOp::NanMedian
-    )
 }
 
 #[cfg(test)]
