@@ -29,6 +29,12 @@ fn plan_options(options: &ComputeOptions) -> PlanOptions {
         optimize: options.optimize,
         dense_results: false,
         median_reads_steps: options.backend.resolves_to_cpu(),
+        // the device's window reductions take blocks as large as a median's
+        window_block_bytes: if options.backend.resolves_to_cpu() {
+            PlanOptions::default().window_block_bytes
+        } else {
+            options.max_holistic_block
+        },
     }
 }
 

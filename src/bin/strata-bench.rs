@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use strata::backend::gpu::{shared_context, BackendChoice, TransferStats};
 use strata::exec::Progress;
-use strata::{Array, BoundaryMode, ComputeOptions, ReduceOp};
+use strata::{Array, BoundaryMode, ComputeOptions, ReduceOp, Slice};
 
 #[derive(Parser, Debug, Serialize)]
 #[command(about = "GPU kernels and tutorial pipelines against the CPU backend, on procedural data")]
@@ -135,6 +135,17 @@ fn band(args: &Args, k: usize) -> ArrayD<f32> {
     ArrayD::from_shape_vec(IxDyn(&[t, h, w]), data).expect("shape")
 }
 
+/// `a` cut to whole windows of `k` along its last two axes (itself at the usual sizes).
+fn whole_windows(a: &Array, k: usize) -> Array {
+    let shape = a.shape();
+    let (h, w) = (shape[1], shape[2]);
+    if h % k == 0 && w % k == 0 {
+        return a.clone();
+    }
+    let upto = |n: usize| Slice::new(None, Some((n - n % k) as isize), 1);
+    a.slice(&[Slice::all(), upto(h), upto(w)])
+}
+
 fn workloads(args: &Args) -> Vec<Workload> {
     let (t, h, w) = (args.time, args.height, args.width);
     let chunks = [t, args.chunk.min(h).max(1), args.chunk.min(w).max(1)];
@@ -175,6 +186,12 @@ fn workloads(args: &Args) -> Vec<Workload> {
             name: "monthly-nanmean",
             kind: "kernel",
             expr: red.group_reduce(ReduceOp::NanMean, 0, &months, 12),
+            elements: cube_px,
+        },
+        Workload {
+            name: "coarsen-nanmean",
+            kind: "kernel",
+            expr: whole_windows(&red, 4).coarsen(ReduceOp::NanMean, &[1, 4, 4]),
             elements: cube_px,
         },
         Workload {

@@ -107,6 +107,10 @@ pub struct PlanOptions {
     /// a gather of them into one block first (the CPU backend's kernel does; the GPU's
     /// median binds one buffer, so plans for it leave this off)
     pub median_reads_steps: bool,
+    /// the most bytes one window reduction's (`coarsen`) input block holds: a few MiB on the
+    /// host, so every core has a task and each task's copy of its windows stays in cache; more
+    /// on the GPU, so each submission moves enough to keep the device busy
+    pub window_block_bytes: u64,
 }
 
 impl Default for PlanOptions {
@@ -119,6 +123,7 @@ impl Default for PlanOptions {
             optimize: true,
             dense_results: false,
             median_reads_steps: false,
+            window_block_bytes: 2 << 20,
         }
     }
 }

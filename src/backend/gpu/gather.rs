@@ -11,7 +11,7 @@ use crate::plan::{GatherPiece, SrcAxis};
 
 const SHADER: &str = include_str!("../../../shaders/gather.wgsl");
 /// Output axes the kernel walks at most.
-const MAX_AXES: usize = 8;
+pub(super) const MAX_AXES: usize = 8;
 
 /// Whether the device runs this gather: f32 in and out, at most [`MAX_AXES`] axes, offsets
 /// that fit the kernel's 32-bit indices.
@@ -27,7 +27,7 @@ pub(super) fn fits(ctx: &GpuContext, shape: &[usize], dtype: DType, inputs: &[Va
 }
 
 /// C-order strides of `shape`, in elements.
-fn strides(shape: &[usize]) -> Vec<i64> {
+pub(super) fn strides(shape: &[usize]) -> Vec<i64> {
     let mut s = vec![1i64; shape.len()];
     for k in (0..shape.len().saturating_sub(1)).rev() {
         s[k] = s[k + 1] * shape[k + 1] as i64;

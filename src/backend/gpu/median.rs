@@ -4,7 +4,7 @@
 
 use super::kernels::{KernelSource, MedianKernel, MAX_MEDIAN_LEN};
 use super::layout::group_members;
-use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
+use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording, ResultBuffer};
 use super::{split, GpuContext, GpuError};
 use crate::backend::Value;
 use crate::expr::{Block, DType, ReduceOp};
@@ -97,9 +97,35 @@ pub(super) fn run_groups<'c>(
         return Ok(Produced::Host(Block::F32(array.into_shared())));
     }
     let (starts, members) = group_members(labels, groups);
-    let n_out: usize = out_shape.iter().product();
     let mut rec = Recording::new(ctx, "median");
     let (input, dtype) = rec.input(input)?;
+    let result = record_order(&mut rec, op, &input, dtype, (outer, len, inner), (&starts, &members))?;
+    Ok(Produced::Pending(Pending {
+        rec,
+        result,
+        shape: out_shape,
+        dtype: DType::F32,
+    }))
+}
+
+/// Records `op` (a median, quantile or index of the extreme) of each group of `input` seen as
+/// `(outer, len, inner)`: group g holds the axis indices `members[starts[g]..starts[g + 1]]`.
+/// Returns the result, `(outer, groups, inner)` f32. The caller checked that the input and
+/// the result fit one binding each, and that no median group is longer than
+/// [`MAX_MEDIAN_LEN`].
+///
+/// **Errors**: [`GpuError::Shader`]; [`GpuError::Internal`] for an op that is neither.
+pub(super) fn record_order(
+    rec: &mut Recording<'_>,
+    op: ReduceOp,
+    input: &Bind<'_>,
+    dtype: DType,
+    (outer, len, inner): (usize, usize, usize),
+    (starts, members): (&[u32], &[u32]),
+) -> Result<ResultBuffer, GpuError> {
+    let ctx = rec.context();
+    let groups = starts.len() - 1;
+    let n_out = outer * groups * inner;
     // the shape and input type, then what each kernel's last two words say
     let (pipeline, skip_nan, tail) = if let Some((find_max, skip_nan)) = op.arg_extreme() {
         let pipeline = ctx.pipeline(KernelSource::Fixed("arg_extreme.wgsl", ARG_EXTREME))?;
@@ -126,10 +152,10 @@ pub(super) fn run_groups<'c>(
     ];
     let result = rec.result("median", (n_out * 4) as u64);
     let params = ConstantBuffer::uniform(ctx, "median params", &params);
-    let starts = ConstantBuffer::storage(ctx, "group starts", &starts);
-    let members = ConstantBuffer::storage(ctx, "group members", &members);
+    let starts = ConstantBuffer::storage(ctx, "group starts", starts);
+    let members = ConstantBuffer::storage(ctx, "group members", members);
     let binds = [
-        input,
+        *input,
         Bind::Result(&result),
         Bind::Constant(&params),
         Bind::Constant(&starts),
@@ -137,10 +163,5 @@ pub(super) fn run_groups<'c>(
     ];
     let group = rec.bind(&pipeline, "median", &binds)?;
     rec.dispatch(&pipeline, &group, n_out, 64);
-    Ok(Produced::Pending(Pending {
-        rec,
-        result,
-        shape: out_shape,
-        dtype: DType::F32,
-    }))
+    Ok(result)
 }

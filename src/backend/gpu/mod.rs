@@ -4,8 +4,9 @@
 //! kernels (`kernels`, `elementwise`); gathers of device blocks assemble in place (`gather`);
 //! medians along one axis, whole or by groups (the monthly median), as a per-value selection
 //! kernel (`median`); the other reductions as state kernels finalized on the device
-//! (`reduce`); the gaussian as passes over a halo-extended tile, the halo assembled where the
-//! neighbours are (`gaussian`). Everything else runs on the CPU backend.
+//! (`reduce`); window reductions (`coarsen`) as those kernels over the block's windows laid
+//! side by side (`window`); the gaussian as passes over a halo-extended tile, the halo
+//! assembled where the neighbours are (`gaussian`). Everything else runs on the CPU backend.
 //!
 //! Data movement and ownership:
 //! - a task records its uploads and dispatches in one command buffer (`recording`); producers
@@ -39,6 +40,7 @@ mod recording;
 mod reduce;
 mod resident;
 mod split;
+mod window;
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -354,7 +356,16 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             no("host memory already holds it (consumers on the device upload it)")
         }
         TaskKind::Map { .. } => no("a user function runs on the host"),
-        TaskKind::Coarsen { .. } => no("window reductions run on the host"),
+        TaskKind::Coarsen { .. } if auto && !inputs.iter().any(on_device) => {
+            no("its input is in host memory: the host kernel reads it once, an upload would cost more")
+        }
+        TaskKind::Coarsen { op, windows } => {
+            if first.is_some_and(|v| window::fits(ctx, *op, windows, v)) {
+                yes("the windows laid side by side on the device, reduced by the time reductions' kernels")
+            } else {
+                no("a mask, a median of over 1024 values a window, or a block beyond one device binding")
+            }
+        }
     }
 }
 
@@ -391,6 +402,7 @@ impl GpuBackend {
                 groups,
             } => reduce::run_groups(ctx, *op, inputs[0], *axis, labels, *groups),
             TaskKind::ReducePartial { op, axes, .. } => reduce::run(ctx, *op, inputs[0], axes),
+            TaskKind::Coarsen { op, windows } => window::run(ctx, *op, inputs[0], windows),
             TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs),
             TaskKind::Gaussian { passes, constant } => {
                 gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map(Produced::Pending)

@@ -11,7 +11,7 @@
 
 use super::kernels::KernelSource;
 use super::layout::{group_members, layout};
-use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
+use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording, ResultBuffer};
 use super::{split, GpuContext, GpuError};
 use crate::backend::partial::{finalize, Partial};
 use crate::backend::{Value, ValueDesc};
@@ -36,7 +36,7 @@ pub(super) const MAX_COLUMN: usize = 16384;
 const STATE_LANES: usize = 8;
 
 /// The shader's mode for an op (see its lane table), `None` for holistic ops.
-fn mode(op: ReduceOp) -> Option<u32> {
+pub(super) fn mode(op: ReduceOp) -> Option<u32> {
     match op {
         ReduceOp::Sum | ReduceOp::NanSum | ReduceOp::Mean | ReduceOp::NanMean | ReduceOp::Count => Some(0),
         ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax => Some(1),
@@ -216,21 +216,49 @@ pub(super) fn run_final<'c>(
         let p = to_partial(op, &st, (outer, groups, inner), 0..groups, &lens, out_shape);
         return Ok(Produced::Host(finalize(&p)));
     }
-    let (code, ddof) = finalize_code(op).expect("fits admits partial ops only");
     let out_dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
     let mut rec = Recording::new(ctx, "reduce");
     let (input, dtype) = rec.input(input)?;
-    let slot = rec.scratch("reduce states", states_bytes);
+    let result = record_final(&mut rec, op, &input, dtype, dims, (&starts, members.as_deref()))?;
+    Ok(Produced::Pending(Pending {
+        rec,
+        result,
+        shape: out_shape,
+        dtype: out_dtype,
+    }))
+}
+
+/// Records the final values of `op` over `input` seen as `(outer, len, inner)` by the groups
+/// `starts` (indices `members[starts[g]..starts[g + 1]]`, or the runs `starts[g]..` of the
+/// axis when `members` is `None`): the states kernel into a scratch buffer, then the finalize
+/// kernel into the returned result, `(outer, groups, inner)` values (a mask's as bytes).
+/// The caller checked that the input and the states fit one binding each.
+///
+/// **Errors**: [`GpuError::Shader`].
+pub(super) fn record_final(
+    rec: &mut Recording<'_>,
+    op: ReduceOp,
+    input: &Bind<'_>,
+    dtype: DType,
+    (outer, len, inner): (usize, usize, usize),
+    (starts, members): (&[u32], Option<&[u32]>),
+) -> Result<ResultBuffer, GpuError> {
+    let ctx = rec.context();
+    let groups = starts.len() - 1;
+    let n_out = outer * groups * inner;
+    let slot = rec.scratch("reduce states", (n_out * STATE_LANES * 4) as u64);
     record_states(
-        &mut rec,
+        rec,
         op,
-        &input,
+        input,
         dtype,
-        dims,
-        &starts,
-        members.as_deref(),
+        (outer, len, inner),
+        starts,
+        members,
         &Bind::Held(slot),
     )?;
+    let (code, ddof) = finalize_code(op).expect("fits admits partial ops only");
+    let out_dtype = if op.yields_mask() { DType::U8 } else { DType::F32 };
     let result = rec.result("reduction", (n_out * out_dtype.size()) as u64);
     let pipeline = ctx.pipeline(KernelSource::Fixed("finalize.wgsl", FINALIZE))?;
     let params = [
@@ -244,7 +272,7 @@ pub(super) fn run_final<'c>(
         0,
     ];
     let params = ConstantBuffer::uniform(ctx, "finalize params", &params);
-    let starts = ConstantBuffer::storage(ctx, "group starts", &starts);
+    let starts = ConstantBuffer::storage(ctx, "group starts", starts);
     let binds = [
         Bind::Held(slot),
         Bind::Result(&result),
@@ -258,12 +286,7 @@ pub(super) fn run_final<'c>(
         n_out
     };
     rec.dispatch(&pipeline, &group, words, 64);
-    Ok(Produced::Pending(Pending {
-        rec,
-        result,
-        shape: out_shape,
-        dtype: out_dtype,
-    }))
+    Ok(result)
 }
 
 /// The sum of a (hi, lo) pair in f64 (hi alone once it is not finite: lo is then NaN).

@@ -219,15 +219,11 @@ fn cut_kept(grid: &ChunkGrid, block: &[usize], skip: &[usize]) -> ChunkGrid {
     out
 }
 
-/// The most bytes one window reduction's input block holds: a few MiB, so one large block
-/// (an in-memory array of one block) becomes enough tasks for every core, each one's copy of
-/// its windows in cache.
-const WINDOW_BLOCK_BYTES: usize = 2 << 20;
-
 /// The grid a window reduction (`coarsen`) reads its input in: the input's block edges moved
 /// down to window edges (so every block holds whole windows, at least one), then blocks over
-/// [`WINDOW_BLOCK_BYTES`] cut, outermost axis first, into whole windows.
-pub(super) fn window_grid(input: &ChunkGrid, windows: &[usize]) -> ChunkGrid {
+/// `max_bytes` (`PlanOptions::window_block_bytes`) cut, outermost axis first, into whole
+/// windows.
+pub(super) fn window_grid(input: &ChunkGrid, windows: &[usize], max_bytes: usize) -> ChunkGrid {
     let sizes = (0..input.ndim())
         .map(|a| {
             let k = windows[a];
@@ -243,11 +239,11 @@ pub(super) fn window_grid(input: &ChunkGrid, windows: &[usize]) -> ChunkGrid {
     for (a, &k) in windows.iter().enumerate() {
         let block = grid.max_block_shape();
         let bytes = elems(&block) as usize * 4;
-        if bytes <= WINDOW_BLOCK_BYTES || block[a] <= k {
+        if bytes <= max_bytes || block[a] <= k {
             continue;
         }
         let per_unit = bytes / block[a].max(1);
-        let fits = (WINDOW_BLOCK_BYTES / per_unit.max(1) / k * k).max(k);
+        let fits = (max_bytes / per_unit.max(1) / k * k).max(k);
         if fits < block[a] {
             grid = grid.refine(&grid.with_axis(a, crate::expr::split_regular(grid.shape()[a], fits)));
         }

@@ -101,9 +101,7 @@ impl<'o> LayoutBuilder<'o> {
                 let (blocks, runs) = self.group_blocks(node, *op, *axis, labels, *groups)?;
                 group_grid(&blocks, *axis, &runs)
             }
-            Op::Coarsen { windows, .. } => {
-                coarse_grid(&window_grid(&self.natural_grid(&node.inputs[0])?, windows), windows)
-            }
+            Op::Coarsen { windows, .. } => coarse_grid(&self.window_blocks(node, windows)?, windows),
             Op::Gaussian { .. } | Op::MapBlocks(_) | Op::MapOverlap { .. } => self.natural_grid(&node.inputs[0])?,
             _ => node.grid.clone(),
         };
@@ -371,8 +369,15 @@ impl<'o> LayoutBuilder<'o> {
     }
 
     /// A window reduction over its input cut on window edges (one task per block).
+    /// The blocks a window reduction reads its input in ([`window_grid`], within the plan's
+    /// `window_block_bytes`).
+    fn window_blocks(&mut self, node: &Arc<Node>, windows: &[usize]) -> Result<ChunkGrid, PlanError> {
+        let max_bytes = usize::try_from(self.options.window_block_bytes).unwrap_or(usize::MAX);
+        Ok(window_grid(&self.natural_grid(&node.inputs[0])?, windows, max_bytes))
+    }
+
     fn coarsen(&mut self, node: &Arc<Node>, op: ReduceOp, windows: &[usize]) -> Result<TableId, PlanError> {
-        let blocks = window_grid(&self.natural_grid(&node.inputs[0])?, windows);
+        let blocks = self.window_blocks(node, windows)?;
         let input = self.as_grid(&node.inputs[0], &blocks)?;
         let how = Production::Coarsen {
             input,
