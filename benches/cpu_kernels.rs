@@ -3,6 +3,8 @@
 //! - `nanmedian_t64`: nanmedian over time of a NaN-holed f32 cube (64, 2048, 2048)
 //! - `nanargmax_t64`: the step of each pixel's first maximum (NaN skipped) in the same cube
 //! - `ffill_t64`: NaN filled forward along time in the same cube (bottleneck's `push`)
+//! - `cumsum_t64`: the NaN-skipping running sum along time of the same cube (numpy's
+//!   `nancumsum`, xarray's `cumsum`)
 //! - `interpolate_na_t64`: NaN filled by linear interpolation along time at uneven dates, in a
 //!   (64, 256, 256) cube (xarray's `interpolate_na` loops over pixels in Python)
 //! - `rolling_mean_t64`, `rolling_median_t64`: the NaN-skipping mean and median of windows of
@@ -63,6 +65,11 @@ fn gap_fills(c: &mut Criterion) {
     let cube = Array::from_ndarray(data::cube(t, n, n), [t, n, n]);
     let expr = cube.ffill(0, None);
     let mut g = c.benchmark_group("ffill_t64");
+    g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
+    let expr = cube.cumsum(0, true);
+    let mut g = c.benchmark_group("cumsum_t64");
     g.sample_size(10).throughput(Throughput::Elements((t * n * n) as u64));
     g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
     g.finish();

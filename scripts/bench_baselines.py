@@ -10,6 +10,8 @@ What it measures (full sizes; --quick shrinks every size so a smoke run takes se
                   bottleneck.nanargmax and numpy.nanargmax.              -> seconds, Melem/s
   ffill_t64       NaN filled forward along time in the same cube: bottleneck.push
                   (xarray's ffill).                                      -> seconds, Melem/s
+  cumsum_t64      the NaN-skipping running sum along time of the same cube: numpy by hand
+                  (NaN as 0, steps added in place), xarray's cumsum.     -> seconds, Melem/s
   rolling_mean_t64, rolling_median_t64  the mean and the median of windows of 5 steps
                   along time ending at each step, any value enough, in a (64, 1024, 1024)
                   cube: bottleneck.move_mean/move_median(min_count=1) (and xarray's
@@ -202,6 +204,28 @@ def bench_ffill(T, H, W, repeats):
     log("ffill: timing bottleneck.push ...")
     s, k = measure(lambda: bottleneck.push(c, axis=0), repeats)
     res["bottleneck"] = entry(s, c.size, "melem_per_s", k)
+    del c
+    return res
+
+
+def bench_cumsum(T, H, W, repeats):
+    import xarray as xr
+
+    log(f"cumsum: generating cube({T}, {H}, {W}) ...")
+    c = cube(T, H, W)
+    res = {"shape": [T, H, W]}
+    da = xr.DataArray(c, dims=["time", "y", "x"])
+
+    def by_hand():
+        # the fastest numpy: NaN as 0 in one copy, then each step added onto the last in place
+        # (f32 totals); numpy's own nancumsum, which xarray calls, walks axis 0 far slower
+        out = np.where(np.isnan(c), np.float32(0), c)
+        for t in range(1, T):
+            np.add(out[t - 1], out[t], out=out[t])
+        return out
+
+    peers = [("numpy", by_hand), ("xarray", lambda: da.cumsum("time").values)]
+    time_peers("cumsum", peers, c.size, res, repeats)
     del c
     return res
 
@@ -416,6 +440,7 @@ def main():
         "nanmedian_t64": lambda: bench_nanmedian(*cube_shape, R, not args.skip_numpy_median),
         "nanargmax_t64": lambda: bench_nanargmax(*cube_shape, R),
         "ffill_t64": lambda: bench_ffill(*cube_shape, R),
+        "cumsum_t64": lambda: bench_cumsum(*cube_shape, R),
         "interpolate_na_t64": lambda: bench_interpolate_na(cube_shape[0], interp, interp, R),
         "rolling_mean_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "mean"),
         "rolling_median_t64": lambda: bench_rolling(cube_shape[0], rolling, rolling, R, "median"),

@@ -46,6 +46,7 @@ def round_rows(d):
         ("nanmedian_t64", "nanmedian over time", "bottleneck"),
         ("nanargmax_t64", "nanargmax over time", "bottleneck"),
         ("ffill_t64", "ffill over time", "bottleneck"),
+        ("cumsum_t64", "cumsum over time (NaN as 0)", "numpy"),
         ("interpolate_na_t64", "interpolate_na over time (uneven dates)", "xarray"),
         ("rolling_mean_t64", "rolling(time=5, min_periods=1).mean()", "bottleneck"),
         ("rolling_median_t64", "rolling(time=5, min_periods=1).median()", "bottleneck"),

@@ -6,7 +6,7 @@ count, std and var), groupby time.month and time.season with every one of those,
 rolling(time=k) mean, sum, min and max, rolling windows centred, with min_periods and over y and x
 (every reduction xarray's rolling offers but argmax/argmin), std and var over time (ddof 0 and 1), the ufuncs
 sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count, median, std, var;
-exact and trimmed), diff and shift along time, and NaN-skipping quantiles (numpy's linear method) over time, per month
+exact and trimmed), diff and shift along time, cumsum and cumprod (NaN-skipping or not), xr.cov and xr.corr with a second cube, and NaN-skipping quantiles (numpy's linear method) over time, per month
 and per season, and the first and last values of bins and groups.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray, stackstac; CI never runs this)
@@ -101,6 +101,27 @@ for n in [1, 2]:
     case(f"diff_{n}", da.diff("time", n=n), "time")
 for by, name in [(1, "1"), (-3, "m3"), (30, "30")]:
     case(f"shift_{name}", da.shift(time=by), "time")
+# Running sums and products, by xarray in f64 (strata's totals are f64, each step rounded once;
+# an f32 cumprod would round at every step).
+da64 = da.astype(np.float64)
+for op in ["cumsum", "cumprod"]:
+    for dim in ["time", "y", "x"]:
+        case(f"{op}_{dim}", getattr(da64, op)(dim), "time")
+    case(f"{op}_time_keepnan", getattr(da64, op)("time", skipna=False), "time")
+# Covariance and correlation with a second cube (its own generator, so the cases above keep
+# their draws), by xarray in f64: the reference the f32 products are held to.
+rng_b = np.random.default_rng(20261206)
+xb = (x * np.float32(0.5) + rng_b.integers(-20, 20, size=x.shape).astype(np.float32) / np.float32(4)).astype(np.float32)
+xb[rng_b.random(xb.shape) < 0.1] = np.nan
+xb[:, 2, 3] = x[:, 2, 3] * np.float32(2) - np.float32(1)  # a pixel exactly correlated (NaN where x is)
+xb[:, 1, 1] = np.float32(3)  # a constant series: corr 0 / 0
+np.save(os.path.join(OUT, "cube_b.npy"), xb)
+db64 = xr.DataArray(xb, dims=da.dims, coords=da.coords).astype(np.float64)
+for ddof in [0, 1]:
+    case(f"cov_time_ddof{ddof}", xr.cov(da64, db64, dim="time", ddof=ddof), "y")
+case("cov_yx_ddof1", xr.cov(da64, db64, dim=["y", "x"], ddof=1), "time")
+case("corr_time", xr.corr(da64, db64, dim="time"), "y")
+case("corr_yx", xr.corr(da64, db64, dim=["y", "x"]), "time")
 case("mosaic", stackstac.mosaic(da, dim="time"), "y")
 case("mosaic_reverse", stackstac.mosaic(da, dim="time", reverse=True), "y")
 with np.errstate(invalid="ignore", divide="ignore"):

@@ -3,7 +3,7 @@
 //! month and season, with every NaN-skipping reduction xarray offers on them; rolling windows
 //! (trailing and centred, with min_periods, over time and over y and x) with every reduction;
 //! the first and last values of bins and groups; std and var over time; the ufuncs sqrt, exp, log and abs;
-//! stackstac's mosaic; coarsen windows; diff and shift;
+//! stackstac's mosaic; coarsen windows; diff and shift; cumsum and cumprod; xr.cov and xr.corr;
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
 
@@ -109,7 +109,15 @@ fn build(name: &str, da: &DataArray) -> DataArray {
                 _ => panic!("no coarsen {op}"),
             }
         }
+        ["cov", dims, ddof] => da
+            .cov(&second_cube(da), Some(&spelled_dims(dims)), ddof[4..].parse().unwrap())
+            .unwrap(),
+        ["corr", dims] => da.corr(&second_cube(da), Some(&spelled_dims(dims))).unwrap(),
         ["diff", n] => da.diff("time", n.parse().unwrap()).unwrap(),
+        ["cumsum", dim] => da.cumsum(dim, true).unwrap(),
+        ["cumprod", dim] => da.cumprod(dim, true).unwrap(),
+        ["cumsum", dim, "keepnan"] => da.cumsum(dim, false).unwrap(),
+        ["cumprod", dim, "keepnan"] => da.cumprod(dim, false).unwrap(),
         ["shift", by] => da.shift("time", by.replace('m', "-").parse().unwrap()).unwrap(),
         ["mosaic"] => da.mosaic("time", false).unwrap(),
         ["mosaic", "reverse"] => da.mosaic("time", true).unwrap(),
@@ -130,6 +138,23 @@ fn build(name: &str, da: &DataArray) -> DataArray {
             .unwrap(),
         _ => panic!("no builder for case {name}"),
     }
+}
+
+/// `time` as `["time"]`, `yx` as `["y", "x"]`.
+fn spelled_dims(spec: &str) -> Vec<&'static str> {
+    match spec {
+        "time" => vec!["time"],
+        "yx" => vec!["y", "x"],
+        _ => panic!("no dims {spec}"),
+    }
+}
+
+/// The second cube of the covariance cases, labelled and chunked as `da`.
+fn second_cube(da: &DataArray) -> DataArray {
+    let values: ArrayD<f32> = ndarray_npy::read_npy(dir().join("cube_b.npy")).unwrap();
+    let chunks: Vec<usize> = da.chunks().iter().map(|c| c[0]).collect();
+    let coords = vec![da.coord("time").unwrap().clone()];
+    DataArray::new(Array::from_ndarray(values, chunks), &["time", "y", "x"], coords).unwrap()
 }
 
 /// The moving windows a case's name spells: `3` (3 steps of time, trailing), `4c` (centred),
@@ -199,7 +224,7 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
     let gpu = common::gpu::device();
     let all = cases();
     let cases = all["cases"].as_object().unwrap();
-    assert!(cases.len() >= 208, "{} cases", cases.len());
+    assert!(cases.len() >= 221, "{} cases", cases.len());
     for chunks in [[24, 3, 4], [5, 2, 3]] {
         let da = cube(chunks);
         for (name, case) in cases {

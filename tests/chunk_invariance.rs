@@ -223,6 +223,32 @@ proptest! {
     }
 
     #[test]
+    fn scans_are_chunk_invariant_and_match_a_direct_loop((x, chunks) in case()) {
+        let one = Array::from_ndarray(x.clone(), x.shape().to_vec());
+        let many = Array::from_ndarray(x.clone(), chunks);
+        for axis in 0..x.ndim() {
+            for (prod, skipna) in [(false, true), (false, false), (true, true), (true, false)] {
+                let scan = |a: &Array| if prod { a.cumprod(axis as isize, skipna) } else { a.cumsum(axis as isize, skipna) };
+                let what = format!("{} along {axis}, skipna {skipna}", if prod { "cumprod" } else { "cumsum" });
+                let got = eval(&scan(&many));
+                common::assert_bitwise(&got, &eval(&scan(&one)), &what);
+                common::assert_bitwise(&eval(&(&scan(&many) * 1.0)), &got, &format!("{what} through a block"));
+                // numpy's nancumsum/nancumprod (or cumsum/cumprod) in f64, lane by lane
+                let mut want = x.clone();
+                for mut lane in want.lanes_mut(ndarray::Axis(axis)) {
+                    let mut total = if prod { 1f64 } else { 0f64 };
+                    for v in lane.iter_mut() {
+                        let step = if skipna && v.is_nan() { if prod { 1.0 } else { 0.0 } } else { f64::from(*v) };
+                        total = if prod { total * step } else { total + step };
+                        *v = total as f32;
+                    }
+                }
+                common::assert_bitwise(&got, &want, &what);
+            }
+        }
+    }
+
+    #[test]
     fn gaussian_is_chunk_invariant((x, chunks) in case(), sigma in prop::collection::vec(0.0f64..2.5, 3), mode in 0usize..5) {
         let x = x.mapv(|v| if v.is_nan() { 0.25 } else { v });
         let mode = [BoundaryMode::Reflect, BoundaryMode::Mirror, BoundaryMode::Nearest, BoundaryMode::Wrap, BoundaryMode::Constant(-1.0)][mode];

@@ -601,3 +601,28 @@ fn display_reads_like_xarrays_repr() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn covariance_and_correlation_by_hand() {
+    // a = [1, 2, 3, NaN], b = [2, 4, 7, 1] along time: the pairs (1, 2), (2, 4), (3, 7) count.
+    // Demeaned: a -1, 0, 1; b -7/3, -1/3, 8/3; products 7/3, 0, 8/3, sum 5; squares 2 and 114/9.
+    let series = |v: [f32; 4]| {
+        let data = Lazy::from_ndarray(ArrayD::from_shape_vec(ndarray::IxDyn(&[4]), v.to_vec()).unwrap(), [2]);
+        DataArray::new(data, &["time"], vec![]).unwrap()
+    };
+    let a = series([1.0, 2.0, 3.0, f32::NAN]);
+    let b = series([2.0, 4.0, 7.0, 1.0]);
+    let value = |d: DataArray| f64::from(d.values().unwrap().iter().copied().next().unwrap());
+    let close = |got: f64, want: f64| assert!((got - want).abs() <= 1e-6 * want.abs(), "{got} vs {want}");
+    close(value(a.cov(&b, Some(&["time"]), 1).unwrap()), 2.5);
+    close(value(a.cov(&b, None, 0).unwrap()), 5.0 / 3.0);
+    close(
+        value(a.corr(&b, Some(&["time"])).unwrap()),
+        5.0 / (2.0f64 * 114.0 / 9.0).sqrt(),
+    );
+    // one pair: with ddof 1, 0 / 0
+    let one = series([f32::NAN, f32::NAN, 3.0, f32::NAN]);
+    assert!(value(one.cov(&b, None, 1).unwrap()).is_nan());
+    assert_eq!(value(one.cov(&b, None, 0).unwrap()), 0.0);
+    assert!(matches!(a.cov(&b, Some(&["x"]), 1), Err(LabelError::NoDim { .. })));
+}

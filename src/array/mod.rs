@@ -12,6 +12,7 @@ mod elementwise;
 mod fill;
 mod filter;
 mod reduce;
+mod scan;
 mod select;
 pub(crate) mod window;
 

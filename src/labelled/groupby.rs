@@ -123,6 +123,24 @@ impl DataArray {
         }
         Ok(out)
     }
+
+    /// The running sum along `dim` (xarray's `cumsum(dim, skipna)`): NaN counts as 0 with
+    /// `skipna` (xarray's default for floats), else makes every later step NaN; labels kept.
+    /// f64 totals, each step rounded once. Lazy: the dim is made whole in each block, then one
+    /// pass per block on the host.
+    ///
+    /// **Errors**: [`LabelError::NoDim`].
+    pub fn cumsum(&self, dim: &str, skipna: bool) -> Result<DataArray, LabelError> {
+        Ok(self.relabel(self.data.cumsum(self.axis(dim)? as isize, skipna)))
+    }
+
+    /// The running product along `dim` (xarray's `cumprod(dim, skipna)`), as
+    /// [`DataArray::cumsum`] with NaN counting as 1 under `skipna`.
+    ///
+    /// **Errors**: [`LabelError::NoDim`].
+    pub fn cumprod(&self, dim: &str, skipna: bool) -> Result<DataArray, LabelError> {
+        Ok(self.relabel(self.data.cumprod(self.axis(dim)? as isize, skipna)))
+    }
 }
 
 /// The meteorological season of a month, as xarray names it.

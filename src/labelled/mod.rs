@@ -26,6 +26,7 @@ mod ops;
 mod resample;
 mod rolling;
 mod select;
+mod stats;
 mod write;
 mod zarr;
 

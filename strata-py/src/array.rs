@@ -38,6 +38,18 @@ fn dims_of(a: &DataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String
     }
 }
 
+/// The dims a `dim` argument names (a name or a list), `None` for `None` (every dim).
+fn named_dims(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<String>>> {
+    match dim {
+        None => Ok(None),
+        Some(d) if d.is_none() => Ok(None),
+        Some(d) => match d.extract::<String>() {
+            Ok(one) => Ok(Some(vec![one])),
+            Err(_) => d.extract::<Vec<String>>().map(Some),
+        },
+    }
+}
+
 /// A labelled result, or its error, including one its lazy expression already holds.
 fn checked(out: Result<DataArray, strata::labelled::LabelError>) -> PyResult<PyDataArray> {
     let out = out.map_err(err)?;
@@ -677,6 +689,48 @@ impl PyDataArray {
     #[pyo3(signature = (dim, n = 1))]
     fn diff(&self, dim: &str, n: usize) -> PyResult<PyDataArray> {
         self.inner.diff(dim, n).map(Self::wrap).map_err(err)
+    }
+
+    /// The running sum along `dim` (a name, a list applied in turn, or `None`: every dim),
+    /// NaN counting as 0 unless `skipna=False` (xarray's `cumsum`); f64 totals, each step
+    /// rounded once. Lazy; the dim is made whole in each block.
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn cumsum(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        let mut a = self.inner.clone();
+        for d in dims_of(&self.inner, dim)? {
+            a = a.cumsum(&d, skipna).map_err(err)?;
+        }
+        Ok(Self::wrap(a))
+    }
+
+    /// The running product along `dim`, as `cumsum` with NaN counting as 1 unless
+    /// `skipna=False` (xarray's `cumprod`).
+    #[pyo3(signature = (dim = None, skipna = true))]
+    fn cumprod(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
+        let mut a = self.inner.clone();
+        for d in dims_of(&self.inner, dim)? {
+            a = a.cumprod(&d, skipna).map_err(err)?;
+        }
+        Ok(Self::wrap(a))
+    }
+
+    /// xarray's `xr.cov(self, other, dim, ddof)` (`strata.cov` calls it): the covariance
+    /// over `dim` (a name, a list, or `None`: every dim) of the positions where both have a
+    /// value, lined up by label (inner join).
+    #[pyo3(signature = (other, dim = None, ddof = 1))]
+    fn _cov(&self, other: &PyDataArray, dim: Option<&Bound<'_, PyAny>>, ddof: u32) -> PyResult<PyDataArray> {
+        let dims = named_dims(dim)?;
+        let refs: Option<Vec<&str>> = dims.as_ref().map(|d| d.iter().map(String::as_str).collect());
+        checked(self.inner.cov(&other.inner, refs.as_deref(), ddof))
+    }
+
+    /// xarray's `xr.corr(self, other, dim)` (`strata.corr` calls it): the Pearson
+    /// correlation over `dim` of the positions where both have a value.
+    #[pyo3(signature = (other, dim = None))]
+    fn _corr(&self, other: &PyDataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
+        let dims = named_dims(dim)?;
+        let refs: Option<Vec<&str>> = dims.as_ref().map(|d| d.iter().map(String::as_str).collect());
+        checked(self.inner.corr(&other.inner, refs.as_deref()))
     }
 
     /// The values moved along a dim, `shift(time=1)`; NaN where nothing moved in.

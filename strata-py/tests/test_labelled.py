@@ -357,6 +357,42 @@ def test_diff_and_shift_match_xarray(chunks):
     same((s > 0).shift(time=1).compute(progress=False), (x > 0).shift(time=1).astype(np.float32))
 
 
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_running_sums_and_products_match_xarray(chunks):
+    x = cube(12)
+    s = strata.from_xarray(x, chunks=chunks)
+    x64 = x.astype(np.float64)  # strata's totals are f64, each step rounded once
+    for skipna in (True, False):
+        same(s.cumsum("time", skipna=skipna).compute(progress=False), x64.cumsum("time", skipna=skipna))
+        same(s.cumprod("time", skipna=skipna).compute(progress=False), x64.cumprod("time", skipna=skipna))
+    same(s.cumsum(["y", "x"]).compute(progress=False), x64.cumsum(["y", "x"]))
+    same(s.cumsum().compute(progress=False), x64.cumsum())
+
+
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_covariance_and_correlation_match_xarray(chunks):
+    x = cube(13)
+    y = (x * 0.5 + cube(14).fillna(0.0) * 0.25).where(cube(15).notnull())
+    y[:, 4, 4] = 2.0  # a constant series: its correlation is 0 / 0
+    s, t = strata.from_xarray(x, chunks=chunks), strata.from_xarray(y, chunks=chunks)
+    # xarray in f64 is the reference; strata's products are f32, as xarray's on f32 data
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    for ddof in (0, 1):
+        same(strata.cov(s, t, "time", ddof=ddof).compute(progress=False), xr.cov(x64, y64, "time", ddof=ddof), tol=1e-5)
+    same(strata.cov(s, t, ["y", "x"]).compute(progress=False), xr.cov(x64, y64, ["y", "x"]), tol=1e-5)
+    got = strata.corr(s, t, "time").compute(progress=False)
+    same(got, xr.corr(x64, y64, "time"), tol=1e-5)
+    assert np.isnan(got.values[4, 4])
+    # every dim: one number
+    whole = strata.corr(s, t).compute(progress=False)
+    np.testing.assert_allclose(float(whole.values), float(xr.corr(x64, y64)), rtol=1e-5)
+    # lined up by label: the second array shifted along x meets the first on the overlap
+    part = t.isel(x=slice(2, None))
+    same(strata.cov(s, part, "time").compute(progress=False), xr.cov(x64, y64.isel(x=slice(2, None)), "time"), tol=1e-5)
+    with pytest.raises(strata.LabelError, match="band"):
+        strata.cov(s, t, "band")
+
+
 def top_valid(v, reverse):
     """Per pixel, the first non-NaN value going down from the top step: an oracle by loops."""
     out = np.full(v.shape[1:], np.nan, np.float32)

@@ -44,6 +44,8 @@ __all__ = [
     "stack",
     "mosaic",
     "where",
+    "cov",
+    "corr",
     "search",
     "compute",
     "persist",
@@ -187,6 +189,22 @@ def where(cond: DataArray, x: Union[DataArray, float], y: Union[DataArray, float
         return y.where(~cond, x)
     # two numbers: spread x over cond's shape first
     return (cond * 0.0 + float(x)).where(cond, float(y))
+
+
+def cov(da_a: DataArray, da_b: DataArray, dim: Union[None, str, Sequence[str]] = None, ddof: int = 1) -> DataArray:
+    """xarray's ``xr.cov``: the covariance of two arrays over ``dim`` (a name, a list, or
+    ``None``: every dim), counting only the positions where both have a value (lined up by
+    label, inner join; broadcast by dim name), each demeaned by its own mean there, scaled by
+    ``n / (n - ddof)``. Lazy; the means, the count and the mean of the products are its passes
+    over the data (f64 sums of f32 products, as xarray's on f32 data)."""
+    return da_a._cov(da_b, dim, ddof)
+
+
+def corr(da_a: DataArray, da_b: DataArray, dim: Union[None, str, Sequence[str]] = None) -> DataArray:
+    """xarray's ``xr.corr``: the Pearson correlation of two arrays over ``dim``, on the
+    positions where both have a value (as :func:`cov`); NaN where a series is constant there.
+    Lazy."""
+    return da_a._corr(da_b, dim)
 
 
 def search(
