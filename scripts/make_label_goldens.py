@@ -6,7 +6,7 @@ count, std and var), groupby time.month and time.season with every one of those,
 rolling(time=k) mean, sum, min and max, rolling windows centred, with min_periods and over y and x
 (every reduction xarray's rolling offers but argmax/argmin), std and var over time (ddof 0 and 1), the ufuncs
 sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count, median, std, var;
-exact and trimmed), diff and shift along time, cumsum and cumprod (NaN-skipping or not), xr.cov and xr.corr with a second cube, and NaN-skipping quantiles (numpy's linear method) over time, per month
+exact and trimmed), diff and shift along time, cumsum and cumprod (NaN-skipping or not), xr.cov and xr.corr with a second cube, polyfit of degree 0 and 1, and NaN-skipping quantiles (numpy's linear method) over time, per month
 and per season, and the first and last values of bins and groups.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray, stackstac; CI never runs this)
@@ -122,6 +122,13 @@ for ddof in [0, 1]:
 case("cov_yx_ddof1", xr.cov(da64, db64, dim=["y", "x"], ddof=1), "time")
 case("corr_time", xr.corr(da64, db64, dim="time"), "y")
 case("corr_yx", xr.corr(da64, db64, dim=["y", "x"]), "time")
+# Least-squares lines through each series (degree 1: slope per nanosecond and intercept at
+# 1970; degree 0: the mean), and along x by index (x has no coordinate), by xarray in f64. A
+# series with fewer than deg + 1 values gets xarray's rank-deficient minimum-norm fit; strata
+# answers NaN there, and so does the golden.
+for dim, deg in [("time", 1), ("time", 0), ("x", 1)]:
+    fit = da64.polyfit(dim, deg, skipna=True).polyfit_coefficients
+    case(f"polyfit_{dim}_deg{deg}", fit.where(da.count(dim) > deg), "degree")
 case("mosaic", stackstac.mosaic(da, dim="time"), "y")
 case("mosaic_reverse", stackstac.mosaic(da, dim="time", reverse=True), "y")
 with np.errstate(invalid="ignore", divide="ignore"):

@@ -4,6 +4,7 @@
 //! (trailing and centred, with min_periods, over time and over y and x) with every reduction;
 //! the first and last values of bins and groups; std and var over time; the ufuncs sqrt, exp, log and abs;
 //! stackstac's mosaic; coarsen windows; diff and shift; cumsum and cumprod; xr.cov and xr.corr;
+//! polyfit of degree 0 and 1 (held within 1e-5 of each coefficient: f32 products);
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
 
@@ -112,6 +113,7 @@ fn build(name: &str, da: &DataArray) -> DataArray {
         ["cov", dims, ddof] => da
             .cov(&second_cube(da), Some(&spelled_dims(dims)), ddof[4..].parse().unwrap())
             .unwrap(),
+        ["polyfit", dim, deg] => da.polyfit(dim, deg[3..].parse().unwrap()).unwrap(),
         ["corr", dims] => da.corr(&second_cube(da), Some(&spelled_dims(dims))).unwrap(),
         ["diff", n] => da.diff("time", n.parse().unwrap()).unwrap(),
         ["cumsum", dim] => da.cumsum(dim, true).unwrap(),
@@ -224,7 +226,7 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
     let gpu = common::gpu::device();
     let all = cases();
     let cases = all["cases"].as_object().unwrap();
-    assert!(cases.len() >= 221, "{} cases", cases.len());
+    assert!(cases.len() >= 224, "{} cases", cases.len());
     for chunks in [[24, 3, 4], [5, 2, 3]] {
         let da = cube(chunks);
         for (name, case) in cases {
@@ -257,9 +259,21 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
                 let got = got.values().unwrap();
                 let what = format!("{name} on {backend:?}, chunks {chunks:?}");
                 assert_eq!(got.shape(), want.shape(), "{what}");
+                // A slope per nanosecond is about 1e-17, and one near 0 carries the rounding of
+                // its terms: each polyfit coefficient is held within 1e-5 of the largest of its
+                // degree; everything else within 1e-6 relative (absolute below 1).
+                let polyfit = name.starts_with("polyfit");
+                let bound = |i: &ndarray::IxDyn, w: f32| -> f32 {
+                    if polyfit {
+                        let plane = want.index_axis(ndarray::Axis(0), i[0]);
+                        1e-5 * plane.iter().filter(|v| !v.is_nan()).fold(0f32, |m, v| m.max(v.abs()))
+                    } else {
+                        1e-6 * w.abs().max(1.0)
+                    }
+                };
                 for ((i, g), w) in got.indexed_iter().zip(want.iter()) {
                     assert!(
-                        g == w || (g.is_nan() && w.is_nan()) || (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                        g == w || (g.is_nan() && w.is_nan()) || (g - w).abs() <= bound(&i, *w),
                         "{what} at {i:?}: {g} against xarray's {w}"
                     );
                 }

@@ -136,6 +136,14 @@ pub enum LabelError {
         /// what is wrong with its coordinate
         why: String,
     },
+    /// A polynomial fit strata does not offer, or along a dim without positions.
+    #[error("polyfit along {dim:?}: {why}")]
+    Polyfit {
+        /// the dim
+        dim: String,
+        /// what is wrong
+        why: String,
+    },
     /// A label slice on a coordinate that is neither ascending nor descending.
     #[error("dim {dim:?}: label slices need a sorted coordinate")]
     NotMonotonic {

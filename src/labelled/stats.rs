@@ -1,8 +1,10 @@
 //! Covariance and correlation of two labelled arrays over dims (xarray's `xr.cov` and
 //! `xr.corr`): per pixel, how two time series move together (NDVI against rainfall, one band
-//! against another), over the steps where both have a value.
+//! against another), over the steps where both have a value; and the least-squares line
+//! through each pixel's series (xarray's `polyfit`, degree 0 or 1: a greening trend).
 
-use super::{DataArray, Join, LabelError};
+use super::{Coord, CoordValues, DataArray, Join, LabelError};
+use crate::array::Array;
 use crate::expr::ReduceOp;
 
 impl DataArray {
@@ -39,6 +41,84 @@ impl DataArray {
         let dims = pairs.dims();
         let std = |x: &DataArray| x.reduce(ReduceOp::NanStd { ddof: 0 }, &dims);
         Ok(pairs.mean_product()? / (std(&pairs.a)? * std(&pairs.b)?))
+    }
+
+    /// The least-squares polynomial of degree `deg` through each series along `dim`
+    /// (xarray's `polyfit(dim, deg, skipna=True)["polyfit_coefficients"]`): the NaN steps of
+    /// each series left out, positions from the dim's coordinate (times as nanoseconds since
+    /// 1970, as xarray converts them; numbers as they are; no coordinate: 0, 1, 2...). The
+    /// result has a `degree` dim first, highest degree first as xarray's (`[1, 0]`: slope, then
+    /// intercept), then the other dims. Degree 1 is `cov(t, y) / var(t)` over the valid steps
+    /// and `mean(y) - slope mean(t)`; degree 0 the mean. NaN where a series has fewer than
+    /// `deg + 1` values (xarray's least squares returns a minimum-norm fit there).
+    ///
+    /// Lazy: the passes of [`DataArray::cov`] and one variance. The positions are centred in f64
+    /// before they become f32, so nanosecond times keep their spacing.
+    ///
+    /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Polyfit`] for a degree over 1 (a
+    /// degree-2 coefficient of nanosecond times is about 1e-36, at the edge of f32) or a dim
+    /// labelled by names.
+    pub fn polyfit(&self, dim: &str, deg: u32) -> Result<DataArray, LabelError> {
+        let axis = self.axis(dim)?;
+        let bad = |why: &str| LabelError::Polyfit {
+            dim: dim.to_string(),
+            why: why.to_string(),
+        };
+        if deg > 1 {
+            return Err(bad(
+                "degrees over 1 are not offered: their coefficients of nanosecond times fall out of f32",
+            ));
+        }
+        let n = self.shape()[axis];
+        let coord = self.index_of(dim).ok();
+        let positions: Vec<f64> = match coord.map(|c| &c.values) {
+            None => (0..n).map(|i| i as f64).collect(),
+            Some(CoordValues::F64(v)) => v.clone(),
+            Some(CoordValues::Time(t)) => t
+                .iter()
+                .map(|t| t.timestamp_nanos_opt().map_or(f64::NAN, |ns| ns as f64))
+                .collect(),
+            Some(CoordValues::Str(_)) => return Err(bad("its labels are names, which give no positions")),
+        };
+        // centred in f64: nanoseconds since 1970 would keep 7 digits in f32, not their spacing
+        let centre = positions.iter().sum::<f64>() / n.max(1) as f64;
+        let centred = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[n]), |i| (positions[i[0]] - centre) as f32);
+        let coords = coord.map(|c| vec![c.clone()]).unwrap_or_default();
+        let t = DataArray::new(Array::from_ndarray(centred, [n.max(1)]), &[dim], coords)?;
+        // the positions spread over the series (0 * y + t: NaN exactly where y is), so both
+        // halves of every pair have this array's dims in its order
+        let pairs = Pairs {
+            a: &(self * 0.0) + &t,
+            b: self.clone(),
+            dims: vec![dim.to_string()],
+        };
+        let mean = |x: &DataArray| x.reduce(ReduceOp::NanMean, &[dim]);
+        let mut coefficients = Vec::new();
+        if deg == 1 {
+            let spread = pairs.a.reduce(ReduceOp::NanVar { ddof: 0 }, &[dim])?;
+            let slope = pairs.mean_product()? / spread;
+            // the intercept at the centre, moved to position 0
+            let intercept = (mean(&pairs.b)? - &slope * &mean(&pairs.a)?) - &slope * centre as f32;
+            coefficients.push(slope);
+            coefficients.push(intercept);
+        } else {
+            coefficients.push(mean(&pairs.b)?);
+        }
+        let first = &coefficients[0];
+        let data = Array::stack(&coefficients.iter().map(|c| c.data.clone()).collect::<Vec<_>>(), 0);
+        let mut dims = vec!["degree".to_string()];
+        dims.extend(first.dims.iter().cloned());
+        let mut coords = first.coords.clone();
+        let degrees = (0..=deg).rev().map(f64::from).collect();
+        coords.push(Coord::index("degree", CoordValues::F64(degrees)));
+        Ok(DataArray {
+            data: data.with_dims(&dims),
+            dims,
+            coords,
+            name: Some("polyfit_coefficients".into()),
+            held: None,
+            ..first.clone()
+        })
     }
 }
 

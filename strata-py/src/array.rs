@@ -733,6 +733,21 @@ impl PyDataArray {
         checked(self.inner.corr(&other.inner, refs.as_deref()))
     }
 
+    /// xarray's `polyfit(dim, deg, skipna=True)["polyfit_coefficients"]` for degree 0 or 1:
+    /// a `degree` dim first (`[1, 0]`: slope per coordinate unit, nanoseconds for times, then
+    /// intercept), NaN where a series has fewer than `deg + 1` values; with `skipna=False` also
+    /// where it has any NaN. Lazy.
+    #[pyo3(signature = (dim, deg, skipna = true))]
+    fn polyfit(&self, dim: &str, deg: u32, skipna: bool) -> PyResult<PyDataArray> {
+        let fit = self.inner.polyfit(dim, deg).map_err(err)?;
+        if skipna {
+            return checked(Ok(fit));
+        }
+        let n = self.inner.shape()[self.inner.axis(dim).map_err(err)?];
+        let whole = self.inner.count(dim).map_err(err)?.eq_scalar(n as f32);
+        checked(Ok(fit.where_(&whole, f32::NAN)))
+    }
+
     /// The values moved along a dim, `shift(time=1)`; NaN where nothing moved in.
     #[pyo3(signature = (**shifts))]
     fn shift(&self, shifts: Option<&Bound<'_, PyDict>>) -> PyResult<PyDataArray> {

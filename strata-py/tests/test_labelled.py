@@ -393,6 +393,30 @@ def test_covariance_and_correlation_match_xarray(chunks):
         strata.cov(s, t, "band")
 
 
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_polyfit_draws_xarrays_lines(chunks):
+    x = cube(16)
+    x[:, 2, 2] = np.nan
+    x[4, 2, 2] = 1.5  # one value: xarray's minimum-norm fit, strata's NaN
+    s = strata.from_xarray(x, chunks=chunks)
+    for deg in (0, 1):
+        got = s.polyfit("time", deg).compute(progress=False)
+        want = x.astype(np.float64).polyfit("time", deg).polyfit_coefficients
+        assert got.dims == want.dims and got.name == "polyfit_coefficients"
+        np.testing.assert_array_equal(got.degree.values, want.degree.values)
+        if deg == 1:
+            assert np.isnan(got.values[:, 2, 2]).all()
+            want = want.where(x.count("time") > 1)
+        # each coefficient within 1e-5 of the largest of its degree (a slope per ns is ~1e-17)
+        scale = np.nanmax(np.abs(want.values), axis=(1, 2), keepdims=True)
+        assert (np.isnan(got.values) == np.isnan(want.values)).all()
+        assert (np.nan_to_num(np.abs(got.values - want.values)) <= 1e-5 * scale).all()
+    whole = s.polyfit("time", 1, skipna=False).compute(progress=False)
+    assert np.isnan(whole.values[:, x.isnull().any("time").values]).all()
+    with pytest.raises(strata.LabelError, match="over 1"):
+        s.polyfit("time", 2)
+
+
 def top_valid(v, reverse):
     """Per pixel, the first non-NaN value going down from the top step: an oracle by loops."""
     out = np.full(v.shape[1:], np.nan, np.float32)
