@@ -10,6 +10,8 @@
 //! - `rolling_mean_t64`, `rolling_median_t64`: the NaN-skipping mean and median of windows of
 //!   5 steps along time ending at each step, any value enough, in a (64, 1024, 1024) cube
 //!   (bottleneck's `move_mean`/`move_median` with `min_count=1`)
+//! - `corr_t64`: the Pearson correlation over time of two NaN-holed cubes (64, 1024, 1024),
+//!   pixel by pixel (xarray's `xr.corr(a, b, "time")`)
 //! - `focal_mean_15`: the NaN-skipping mean of the centred 15 × 15 window around every pixel
 //!   of a (4, 2048, 2048) cube, any value enough (xarray's
 //!   `rolling(y=15, x=15, center=True, min_periods=1).mean()`)
@@ -27,6 +29,7 @@
 mod data;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ndarray::ArrayD;
 use strata::{Array, BoundaryMode, ComputeOptions};
 
 fn quick() -> bool {
@@ -101,6 +104,21 @@ fn rolling(c: &mut Criterion) {
         g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
         g.finish();
     }
+    // two series per pixel: the cube and the cube reversed in time
+    let labelled = |a: ArrayD<f32>| {
+        strata::labelled::DataArray::new(Array::from_ndarray(a, [t, n, n]), &["time", "y", "x"], vec![]).unwrap()
+    };
+    let a = data::cube(t, n, n);
+    let mut b = a.clone();
+    b.invert_axis(ndarray::Axis(0));
+    let expr = labelled(a)
+        .corr(&labelled(b.as_standard_layout().into_owned()), Some(&["time"]))
+        .unwrap();
+    let mut g = c.benchmark_group("corr_t64");
+    g.sample_size(10)
+        .throughput(Throughput::Elements((2 * t * n * n) as u64));
+    g.bench_function("strata_cpu", |b| b.iter(|| expr.compute_with(&options()).unwrap()));
+    g.finish();
     let (t, n) = if quick() { (4, 256) } else { (4, 2048) };
     let cube = strata::labelled::DataArray::new(
         Array::from_ndarray(data::cube(t, n, n), [t, n, n]),

@@ -41,7 +41,7 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds: strata" >&2
   cargo bench --bench cpu_kernels --bench scheduler -- --noplot "${filter[@]}" > "$dir/cargo-bench.log" 2>&1
   for g in nanmedian_t64 nanargmax_t64 ffill_t64 cumsum_t64 interpolate_na_t64 rolling_mean_t64 rolling_median_t64 \
-    focal_mean_15 coarsen_mean_16 coarsen_median_16 coarsen_median_4 bandmath gaussian_s2 scheduler_100k; do
+    corr_t64 focal_mean_15 coarsen_mean_16 coarsen_median_16 coarsen_median_4 bandmath gaussian_s2 scheduler_100k; do
     [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$g,"* ]] && continue
     mkdir -p "$dir/criterion/$g"
     cp -r "target/criterion/$g/." "$dir/criterion/$g/"

@@ -50,6 +50,7 @@ def round_rows(d):
         ("interpolate_na_t64", "interpolate_na over time (uneven dates)", "xarray"),
         ("rolling_mean_t64", "rolling(time=5, min_periods=1).mean()", "bottleneck"),
         ("rolling_median_t64", "rolling(time=5, min_periods=1).median()", "bottleneck"),
+        ("corr_t64", "xr.corr(a, b, \"time\") of a cube and its reverse", "xarray"),
         ("focal_mean_15", "rolling(y=15, x=15, center=True, min_periods=1).mean()", "scipy"),
         ("coarsen_mean_16", "coarsen(y=16, x=16).mean()", "bottleneck"),
         ("coarsen_median_16", "coarsen(y=16, x=16).median()", "bottleneck"),
