@@ -164,16 +164,6 @@ pub enum LabelError {
         /// the right operand's labels, summarised
         right: String,
     },
-    /// Two operands whose shared dims come in different orders.
-    #[error("{op}: dims {left:?} and {right:?} are in different orders (strata does not transpose)")]
-    DimOrder {
-        /// the operation
-        op: String,
-        /// the left operand's dims
-        left: Vec<String>,
-        /// the right operand's dims
-        right: Vec<String>,
-    },
     /// A position outside a dim.
     #[error("{op}: index {index} out of range for dim {dim:?} of length {len}")]
     OutOfRange {

@@ -12,8 +12,9 @@ use crate::expr::{BinaryOp, BoundaryMode, ExprError, ReduceOp};
 
 impl DataArray {
     /// `self op other`, lined up by dim name. Lazy: one expression node (two or three more
-    /// when axes must be inserted). A misalignment is kept in the result and reported by
-    /// `compute`, as strata's arrays keep build errors.
+    /// when axes must be inserted, and a gather when `other`'s shared dims run in another
+    /// order than `self`'s and it is transposed to theirs). A misalignment is kept in the
+    /// result and reported by `compute`, as strata's arrays keep build errors.
     pub fn binary(&self, op: BinaryOp, other: &DataArray) -> DataArray {
         self.combined(&format!("{op:?}"), other, |l, r| l.binary(op, r))
     }
@@ -161,21 +162,26 @@ impl DataArray {
             LabelError::EmptyDim { dim, .. } => LabelError::EmptyDim { op: "arithmetic", dim },
             other => other,
         })?;
-        let (this, other) = (&this, &other);
         let mut dims = this.dims.clone();
         dims.extend(other.dims.iter().filter(|d| !this.dims.contains(d)).cloned());
+        // the right operand's dims in the result's order, as xarray's broadcasting does (a lazy
+        // transpose, a gather, when they run in another order)
+        let order: Vec<&str> = dims
+            .iter()
+            .map(String::as_str)
+            .filter(|d| other.dims.iter().any(|o| o == d))
+            .collect();
+        let other = if order.iter().zip(&other.dims).all(|(o, d)| o == d) {
+            other
+        } else {
+            other.transpose(&order)?
+        };
+        let (this, other) = (&this, &other);
         let positions: Vec<usize> = other
             .dims
             .iter()
             .map(|d| dims.iter().position(|r| r == d).expect("every dim is in the result"))
             .collect();
-        if positions.windows(2).any(|w| w[0] > w[1]) {
-            return Err(LabelError::DimOrder {
-                op: name.to_string(),
-                left: this.dims.clone(),
-                right: other.dims.clone(),
-            });
-        }
         let left = (this.dims.len()..dims.len()).fold(this.data.clone(), |a, _| a.expand_dims(-1));
         let right = (0..dims.len())
             .filter(|k| !positions.contains(k))

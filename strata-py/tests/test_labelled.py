@@ -389,6 +389,10 @@ def test_covariance_and_correlation_match_xarray(chunks):
     # lined up by label: the second array shifted along x meets the first on the overlap
     part = t.isel(x=slice(2, None))
     same(strata.cov(s, part, "time").compute(progress=False), xr.cov(x64, y64.isel(x=slice(2, None)), "time"), tol=1e-5)
+    # dims in another order line up by name, as xarray's
+    turned = t.transpose("y", "x", "time")
+    same(strata.cov(turned, s, "time").compute(progress=False), xr.cov(y64.transpose("y", "x", "time"), x64, "time"), tol=1e-5)
+    same((s - turned).compute(progress=False), x - y.transpose("y", "x", "time"))
     with pytest.raises(strata.LabelError, match="band"):
         strata.cov(s, t, "band")
 
