@@ -6,7 +6,7 @@ count, std and var), groupby time.month and time.season with every one of those,
 rolling(time=k) mean, sum, min and max, rolling windows centred, with min_periods and over y and x
 (every reduction xarray's rolling offers but argmax/argmin), std and var over time (ddof 0 and 1), the ufuncs
 sqrt, exp, log and abs, stackstac's mosaic (last or first on top), coarsen windows (mean, sum, min, max, count, median, std, var;
-exact and trimmed), diff and shift along time, cumsum and cumprod (NaN-skipping or not), xr.cov and xr.corr with a second cube, polyfit of degree 0 and 1, and NaN-skipping quantiles (numpy's linear method) over time, per month
+exact and trimmed), diff and shift along time, cumsum and cumprod (NaN-skipping or not), xr.cov and xr.corr with a second cube, polyfit of degree 0 and 1, linear interp onto new times and x positions, and NaN-skipping quantiles (numpy's linear method) over time, per month
 and per season, and the first and last values of bins and groups.
 
 Run: scripts/make_label_goldens.sh   (makes its own venv with numpy, pandas, xarray, stackstac; CI never runs this)
@@ -129,6 +129,16 @@ case("corr_yx", xr.corr(da64, db64, dim=["y", "x"]), "time")
 for dim, deg in [("time", 1), ("time", 0), ("x", 1)]:
     fit = da64.polyfit(dim, deg, skipna=True).polyfit_coefficients
     case(f"polyfit_{dim}_deg{deg}", fit.where(da.count(dim) > deg), "degree")
+# Linear interpolation onto new positions (scipy's interp1d through xarray, in f64): the 1st
+# and 15th of each month over the series' span, half a day outside it at each end, and two
+# acquisition times themselves; along x by index (x has no coordinate).
+t0, t1 = pd.Timestamp(times[0]), pd.Timestamp(times[-1])
+at = [t0 - pd.Timedelta(hours=12), t0, times[5], t1, t1 + pd.Timedelta(hours=12)]
+at += [d for d in pd.date_range("2020-01-01", "2021-04-30", freq="SMS") if t0 < d < t1]
+at = pd.DatetimeIndex(sorted(set(at)))
+meta["interp_time"] = [v.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for v in at]
+case("interp_time", da64.interp(time=at), "time")
+case("interp_x", da64.interp(x=[0.0, 0.25, 1.5, 2.999, 3.0, 3.5, -0.5]), "time")
 case("mosaic", stackstac.mosaic(da, dim="time"), "y")
 case("mosaic_reverse", stackstac.mosaic(da, dim="time", reverse=True), "y")
 with np.errstate(invalid="ignore", divide="ignore"):

@@ -4,7 +4,8 @@
 //! (trailing and centred, with min_periods, over time and over y and x) with every reduction;
 //! the first and last values of bins and groups; std and var over time; the ufuncs sqrt, exp, log and abs;
 //! stackstac's mosaic; coarsen windows; diff and shift; cumsum and cumprod; xr.cov and xr.corr;
-//! polyfit of degree 0 and 1 (held within 1e-5 of each coefficient: f32 products);
+//! polyfit of degree 0 and 1 (held within 1e-5 of each coefficient: f32 products); linear
+//! interp onto new times and positions;
 //! quantiles over time, per month and per season. Each runs on the CPU and on the GPU (lavapipe in CI), at
 //! two chunkings, and must match within 1e-6 with NaN where xarray has NaN.
 
@@ -112,6 +113,18 @@ fn build(name: &str, da: &DataArray) -> DataArray {
         }
         ["cov", dims, ddof] => da
             .cov(&second_cube(da), Some(&spelled_dims(dims)), ddof[4..].parse().unwrap())
+            .unwrap(),
+        ["interp", "time"] => {
+            let at = cases()["interp_time"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| time(t.as_str().unwrap()))
+                .collect();
+            da.interp("time", &CoordValues::Time(at)).unwrap()
+        }
+        ["interp", "x"] => da
+            .interp("x", &CoordValues::F64(vec![0.0, 0.25, 1.5, 2.999, 3.0, 3.5, -0.5]))
             .unwrap(),
         ["polyfit", dim, deg] => da.polyfit(dim, deg[3..].parse().unwrap()).unwrap(),
         ["corr", dims] => da.corr(&second_cube(da), Some(&spelled_dims(dims))).unwrap(),
@@ -226,7 +239,7 @@ fn calendar_operations_match_xarray_on_cpu_and_gpu() {
     let gpu = common::gpu::device();
     let all = cases();
     let cases = all["cases"].as_object().unwrap();
-    assert!(cases.len() >= 224, "{} cases", cases.len());
+    assert!(cases.len() >= 226, "{} cases", cases.len());
     for chunks in [[24, 3, 4], [5, 2, 3]] {
         let da = cube(chunks);
         for (name, case) in cases {

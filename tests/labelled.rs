@@ -634,3 +634,21 @@ fn covariance_and_correlation_by_hand() {
     assert_eq!(value(one.cov(&b, None, 0).unwrap()), 0.0);
     assert!(matches!(a.cov(&b, Some(&["x"]), 1), Err(LabelError::NoDim { .. })));
 }
+
+#[test]
+fn interp_refuses_what_has_no_positions() {
+    let da = cube();
+    let at = CoordValues::F64(vec![0.5]);
+    // names have no positions; numbers are not times; an empty list is an empty dim
+    assert!(matches!(da.interp("band", &at), Err(LabelError::Interp { .. })));
+    assert!(matches!(da.interp("time", &at), Err(LabelError::Interp { .. })));
+    assert!(matches!(da.interp("nope", &at), Err(LabelError::NoDim { .. })));
+    // half-way between two x labels: the mean of the neighbours (value = ... + x index)
+    let x = f64s(&da, "x");
+    let mid = da.interp("x", &CoordValues::F64(vec![(x[1] + x[2]) / 2.0])).unwrap();
+    assert_eq!(mid.shape(), &[5, 2, 3, 1]);
+    let v = mid.values().unwrap();
+    // time 0, band 0, y 1: 10 + 1.5
+    assert_eq!(v[[0, 0, 1, 0]], 11.5);
+    assert_eq!(f64s(&mid, "x"), vec![(x[1] + x[2]) / 2.0]);
+}

@@ -22,6 +22,7 @@ mod compute;
 mod coords;
 mod fill;
 mod groupby;
+mod interp;
 mod ops;
 mod resample;
 mod rolling;
@@ -134,6 +135,15 @@ pub enum LabelError {
         /// the dim
         dim: String,
         /// what is wrong with its coordinate
+        why: String,
+    },
+    /// An interpolation onto new positions along a dim that gives none, or positions of
+    /// another kind than its coordinate.
+    #[error("interp along {dim:?}: {why}")]
+    Interp {
+        /// the dim
+        dim: String,
+        /// what is wrong
         why: String,
     },
     /// A polynomial fit strata does not offer, or along a dim without positions.

@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use strata::expr::BinaryOp;
-use strata::labelled::{DataArray, DropHow};
+use strata::labelled::{CoordValues, DataArray, DropHow, Label};
 use strata::{BoundaryMode, ReduceOp};
 
 use crate::errors::err;
@@ -746,6 +746,55 @@ impl PyDataArray {
         let n = self.inner.shape()[self.inner.axis(dim).map_err(err)?];
         let whole = self.inner.count(dim).map_err(err)?.eq_scalar(n as f32);
         checked(Ok(fit.where_(&whole, f32::NAN)))
+    }
+
+    /// xarray's `interp(time=new_times)` (`method="linear"`): the values at new positions
+    /// along each named dim, linear between the steps around them; NaN outside the
+    /// coordinate's range or next to a NaN. Positions are numbers, or datetimes for a time
+    /// dim (`datetime`, `numpy.datetime64`, `pandas.Timestamp`, a `DatetimeIndex`). Lazy.
+    #[pyo3(signature = (coords = None, method = "linear", **positions))]
+    fn interp(
+        &self,
+        coords: Option<&Bound<'_, PyDict>>,
+        method: &str,
+        positions: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyDataArray> {
+        if method != "linear" {
+            return Err(PyValueError::new_err(format!(
+                "interp: strata interpolates linearly, not with method={method:?}"
+            )));
+        }
+        let mut a = self.inner.clone();
+        for dict in [coords, positions].into_iter().flatten() {
+            for (dim, values) in dict.iter() {
+                let dim: String = dim.extract()?;
+                let labels: Vec<Label> = values
+                    .try_iter()?
+                    .map(|v| crate::convert::label(&v?))
+                    .collect::<PyResult<_>>()?;
+                let at = if labels.iter().all(|l| matches!(l, Label::Time(_))) && !labels.is_empty() {
+                    CoordValues::Time(
+                        labels
+                            .iter()
+                            .map(|l| match l {
+                                Label::Time(t) => *t,
+                                _ => unreachable!("all times"),
+                            })
+                            .collect(),
+                    )
+                } else {
+                    let numbers = labels.iter().map(|l| match l {
+                        Label::F64(v) => Ok(*v),
+                        other => Err(PyTypeError::new_err(format!(
+                            "interp along {dim:?}: {other:?} is not a number or a datetime"
+                        ))),
+                    });
+                    CoordValues::F64(numbers.collect::<PyResult<_>>()?)
+                };
+                a = a.interp(&dim, &at).map_err(err)?;
+            }
+        }
+        checked(Ok(a))
     }
 
     /// The values moved along a dim, `shift(time=1)`; NaN where nothing moved in.

@@ -421,6 +421,24 @@ def test_polyfit_draws_xarrays_lines(chunks):
         s.polyfit("time", 2)
 
 
+@pytest.mark.parametrize("chunks", CHUNKS)
+def test_interp_onto_new_dates_and_positions_matches_xarray(chunks):
+    x = cube(17)
+    s = strata.from_xarray(x, chunks=chunks)
+    t = x.time.values
+    # the 1st of each month inside the span, the first and last dates, one outside
+    at = pd.date_range("2020-01-01", "2021-09-01", freq="MS")
+    at = at[(at > t[0]) & (at < t[-1])].append(pd.DatetimeIndex([t[0], t[-1], t[-1] + np.timedelta64(1, "D")]))
+    x64 = x.astype(np.float64)
+    same(s.interp(time=at).compute(progress=False), x64.interp(time=at))
+    same(s.interp({"time": at[:3]}).compute(progress=False), x64.interp(time=at[:3]))
+    xs = x.x.values
+    between = [xs[0], (xs[1] + xs[2]) / 2, xs[-1] + 5.0]
+    same(s.interp(x=between).compute(progress=False), x64.interp(x=between))
+    with pytest.raises(ValueError, match="linearly"):
+        s.interp(time=at, method="cubic")
+
+
 def top_valid(v, reverse):
     """Per pixel, the first non-NaN value going down from the top step: an oracle by loops."""
     out = np.full(v.shape[1:], np.nan, np.float32)
