@@ -73,16 +73,7 @@ impl DataArray {
         // An operand's data with the result's axes: its own dims in the result's order, a
         // length-1 axis for each it lacks (broadcast).
         let spread = |a: &DataArray| -> Result<Array, LabelError> {
-            let order: Vec<&str> = dims
-                .iter()
-                .map(String::as_str)
-                .filter(|d| a.dims.iter().any(|x| x == d))
-                .collect();
-            let a = if order.iter().zip(&a.dims).all(|(o, d)| o == d) {
-                a.clone()
-            } else {
-                a.transpose(&order)?
-            };
+            let a = a.in_order_of(&dims)?;
             Ok(dims
                 .iter()
                 .enumerate()
@@ -119,6 +110,21 @@ impl DataArray {
                 .or_else(|| cond.failed.clone())
                 .or_else(|| other.failed.clone()),
         })
+    }
+
+    /// This array with its dims in the order they come in `dims` (which names each of them):
+    /// itself when they already do, else a lazy transpose (a gather).
+    fn in_order_of(&self, dims: &[String]) -> Result<DataArray, LabelError> {
+        let order: Vec<&str> = dims
+            .iter()
+            .map(String::as_str)
+            .filter(|d| self.dims.iter().any(|x| x == d))
+            .collect();
+        if order.iter().zip(&self.dims).all(|(o, d)| o == d) {
+            Ok(self.clone())
+        } else {
+            self.transpose(&order)
+        }
     }
 
     /// Values limited to `[lo, hi]` (numpy's `clip`; NaN stays NaN). Lazy.
@@ -164,18 +170,8 @@ impl DataArray {
         })?;
         let mut dims = this.dims.clone();
         dims.extend(other.dims.iter().filter(|d| !this.dims.contains(d)).cloned());
-        // the right operand's dims in the result's order, as xarray's broadcasting does (a lazy
-        // transpose, a gather, when they run in another order)
-        let order: Vec<&str> = dims
-            .iter()
-            .map(String::as_str)
-            .filter(|d| other.dims.iter().any(|o| o == d))
-            .collect();
-        let other = if order.iter().zip(&other.dims).all(|(o, d)| o == d) {
-            other
-        } else {
-            other.transpose(&order)?
-        };
+        // the right operand's dims in the result's order, as xarray's broadcasting does
+        let other = other.in_order_of(&dims)?;
         let (this, other) = (&this, &other);
         let positions: Vec<usize> = other
             .dims

@@ -2,11 +2,11 @@
 //! new lazy array (nothing is read or computed) except `compute`, `dropna` and the writers;
 //! errors in labels or shapes raise at once, typed.
 
-use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use strata::expr::BinaryOp;
-use strata::labelled::{CoordValues, DataArray, DropHow, Label};
+use strata::labelled::{DataArray, DropHow};
 use strata::{BoundaryMode, ReduceOp};
 
 use crate::errors::err;
@@ -27,7 +27,7 @@ impl From<DataArray> for PyDataArray {
 }
 
 /// The dims a reduction runs over: one name, several, or every dim (`None`).
-fn dims_of(a: &DataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+pub(crate) fn dims_of(a: &DataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
     match dim {
         None => Ok(a.dims().to_vec()),
         Some(d) if d.is_none() => Ok(a.dims().to_vec()),
@@ -38,139 +38,11 @@ fn dims_of(a: &DataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String
     }
 }
 
-/// The dims a `dim` argument names (a name or a list), `None` for `None` (every dim).
-fn named_dims(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<String>>> {
-    match dim {
-        None => Ok(None),
-        Some(d) if d.is_none() => Ok(None),
-        Some(d) => match d.extract::<String>() {
-            Ok(one) => Ok(Some(vec![one])),
-            Err(_) => d.extract::<Vec<String>>().map(Some),
-        },
-    }
-}
-
 /// A labelled result, or its error, including one its lazy expression already holds.
-fn checked(out: Result<DataArray, strata::labelled::LabelError>) -> PyResult<PyDataArray> {
+pub(crate) fn checked(out: Result<DataArray, strata::labelled::LabelError>) -> PyResult<PyDataArray> {
     let out = out.map_err(err)?;
     out.check().map_err(crate::errors::to_py)?;
     Ok(PyDataArray::wrap(out))
-}
-
-impl PyDataArray {
-    pub(crate) fn wrap(a: DataArray) -> PyDataArray {
-        PyDataArray { inner: a }
-    }
-
-    /// `self op other` (`reflected`: `other op self`) with a number or another array.
-    pub(crate) fn arith(&self, other: &Bound<'_, PyAny>, op: BinaryOp, reflected: bool) -> PyResult<PyDataArray> {
-        if let Ok(o) = other.cast::<PyDataArray>() {
-            let o = &o.get().inner;
-            let out = if reflected {
-                o.binary(op, &self.inner)
-            } else {
-                self.inner.binary(op, o)
-            };
-            out.check().map_err(crate::errors::to_py)?;
-            return Ok(Self::wrap(out));
-        }
-        let v: f32 = other.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "strata arrays combine with numbers and strata arrays, not {}",
-                other.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-            ))
-        })?;
-        Ok(Self::wrap(if reflected {
-            DataArray::scalar_binary(v, op, &self.inner)
-        } else {
-            self.inner.binary_scalar(op, v)
-        }))
-    }
-
-    /// `&` and `|` as numpy reads them on this array's kind: logical on masks (bool), on the
-    /// bits of the integer values otherwise.
-    pub(crate) fn logical_or_bits(&self, logical: BinaryOp, bits: BinaryOp) -> BinaryOp {
-        if self.inner.data().dtype() == strata::DType::U8 {
-            logical
-        } else {
-            bits
-        }
-    }
-
-    /// An (in)equality mask with a number or a strata array; NotImplemented for anything
-    /// else, so Python falls back to identity instead of raising inside `in` or `==` checks.
-    fn compared(&self, o: &Bound<'_, PyAny>, op: BinaryOp) -> PyResult<Py<PyAny>> {
-        let py = o.py();
-        if o.cast::<PyDataArray>().is_err() && o.extract::<f32>().is_err() {
-            return Ok(py.NotImplemented());
-        }
-        Ok(Bound::new(py, self.arith(o, op, false)?)?.into_any().unbind())
-    }
-
-    fn reduced(&self, op: ReduceOp, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
-        let dims = dims_of(&self.inner, dim)?;
-        let refs: Vec<&str> = dims.iter().map(String::as_str).collect();
-        self.inner.reduce(op, &refs).map(Self::wrap).map_err(err)
-    }
-
-    /// The index of the extreme (`op`, one of the arg reductions) along one dim: `dim`, or the
-    /// only dim of a 1-d array. xarray answers several dims with a dict of indices; strata
-    /// takes one.
-    fn arg_reduced(&self, op: ReduceOp, dim: Option<&Bound<'_, PyAny>>) -> PyResult<(PyDataArray, String)> {
-        let dims = dims_of(&self.inner, dim)?;
-        let [one] = dims.as_slice() else {
-            return Err(PyValueError::new_err(format!(
-                "{} takes one dim (got {dims:?}): name it, as in {}(\"time\")",
-                op.name(),
-                op.name().trim_start_matches("nan")
-            )));
-        };
-        let out = self.inner.reduce(op, &[one.as_str()]).map_err(err)?;
-        Ok((Self::wrap(out), one.clone()))
-    }
-
-    /// `idxmax`/`idxmin`: the arg reduction computed, its indices turned into `dim`'s labels
-    /// by `strata._xr.labels_at`.
-    fn labelled_extreme<'py>(
-        slf: &Bound<'py, Self>,
-        op: ReduceOp,
-        dim: Option<&Bound<'py, PyAny>>,
-        options: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let (arg, dim) = slf.get().arg_reduced(op, dim)?;
-        if slf.get().inner.coord(&dim).is_none() {
-            return Err(PyKeyError::new_err(format!(
-                "dim {dim:?} has no coordinate to take labels from"
-            )));
-        }
-        let computed = py
-            .import("strata")?
-            .getattr("compute")?
-            .call((arg,), options)?
-            .get_item(0)?;
-        let labels = slf.get()._labels(py)?;
-        py.import("strata._xr")?
-            .getattr("labels_at")?
-            .call1((computed, labels, dim))
-    }
-
-    /// A NaN-skipping spread (`op`: std or var) over `dim`; with `skipna` off, NaN wherever a
-    /// value over `dim` was NaN (strata has no NaN-propagating variance kernel: the count of
-    /// values tells).
-    fn spread(&self, op: ReduceOp, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
-        let out = self.reduced(op, dim)?;
-        if skipna {
-            return Ok(out);
-        }
-        let dims = dims_of(&self.inner, dim)?;
-        let n: usize = dims
-            .iter()
-            .map(|d| self.inner.shape()[self.inner.axis(d).expect("checked")])
-            .product();
-        let whole = self.reduced(ReduceOp::Count, dim)?.inner.ge(n as f32);
-        Ok(Self::wrap(out.inner.where_(&whole, f32::NAN)))
-    }
 }
 
 #[pymethods]
@@ -301,7 +173,7 @@ impl PyDataArray {
     }
 
     /// The labels as `strata._xr` reads them (dims, coordinates, CRS).
-    fn _labels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    pub(crate) fn _labels<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         crate::convert::labels(py, &self.inner)
     }
 
@@ -478,23 +350,7 @@ impl PyDataArray {
         use_coordinate: bool,
         max_gap: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyDataArray> {
-        let dim = dim.ok_or_else(|| PyTypeError::new_err("interpolate_na needs the dim to fill along"))?;
-        if method != "linear" {
-            return Err(PyValueError::new_err(format!(
-                "interpolate_na(method={method:?}): strata interpolates linearly only"
-            )));
-        }
-        let max_gap = match max_gap {
-            Some(g) if use_coordinate => Some(crate::select::distance_of(&self.inner, dim, g, "max_gap")?),
-            Some(g) => Some(g.extract::<f64>()?),
-            None => None,
-        };
-        let how = strata::labelled::InterpolateNa {
-            use_coordinate,
-            limit,
-            max_gap,
-        };
-        checked(self.inner.interpolate_na(dim, &how))
+        self.gaps_interpolated(dim, method, limit, use_coordinate, max_gap)
     }
 
     /// Values limited to `[min, max]` (NaN stays NaN).
@@ -696,22 +552,14 @@ impl PyDataArray {
     /// rounded once. Lazy; the dim is made whole in each block.
     #[pyo3(signature = (dim = None, skipna = true))]
     fn cumsum(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
-        let mut a = self.inner.clone();
-        for d in dims_of(&self.inner, dim)? {
-            a = a.cumsum(&d, skipna).map_err(err)?;
-        }
-        Ok(Self::wrap(a))
+        self.scanned(dim, |a, d| a.cumsum(d, skipna))
     }
 
     /// The running product along `dim`, as `cumsum` with NaN counting as 1 unless
     /// `skipna=False` (xarray's `cumprod`).
     #[pyo3(signature = (dim = None, skipna = true))]
     fn cumprod(&self, dim: Option<&Bound<'_, PyAny>>, skipna: bool) -> PyResult<PyDataArray> {
-        let mut a = self.inner.clone();
-        for d in dims_of(&self.inner, dim)? {
-            a = a.cumprod(&d, skipna).map_err(err)?;
-        }
-        Ok(Self::wrap(a))
+        self.scanned(dim, |a, d| a.cumprod(d, skipna))
     }
 
     /// xarray's `xr.cov(self, other, dim, ddof)` (`strata.cov` calls it): the covariance
@@ -719,18 +567,14 @@ impl PyDataArray {
     /// value, lined up by label (inner join).
     #[pyo3(signature = (other, dim = None, ddof = 1))]
     fn _cov(&self, other: &PyDataArray, dim: Option<&Bound<'_, PyAny>>, ddof: u32) -> PyResult<PyDataArray> {
-        let dims = named_dims(dim)?;
-        let refs: Option<Vec<&str>> = dims.as_ref().map(|d| d.iter().map(String::as_str).collect());
-        checked(self.inner.cov(&other.inner, refs.as_deref(), ddof))
+        self.paired(dim, |a, dims| a.cov(&other.inner, dims, ddof))
     }
 
     /// xarray's `xr.corr(self, other, dim)` (`strata.corr` calls it): the Pearson
     /// correlation over `dim` of the positions where both have a value.
     #[pyo3(signature = (other, dim = None))]
     fn _corr(&self, other: &PyDataArray, dim: Option<&Bound<'_, PyAny>>) -> PyResult<PyDataArray> {
-        let dims = named_dims(dim)?;
-        let refs: Option<Vec<&str>> = dims.as_ref().map(|d| d.iter().map(String::as_str).collect());
-        checked(self.inner.corr(&other.inner, refs.as_deref()))
+        self.paired(dim, |a, dims| a.corr(&other.inner, dims))
     }
 
     /// xarray's `polyfit(dim, deg, skipna=True)["polyfit_coefficients"]` for degree 0 or 1:
@@ -739,13 +583,7 @@ impl PyDataArray {
     /// where it has any NaN. Lazy.
     #[pyo3(signature = (dim, deg, skipna = true))]
     fn polyfit(&self, dim: &str, deg: u32, skipna: bool) -> PyResult<PyDataArray> {
-        let fit = self.inner.polyfit(dim, deg).map_err(err)?;
-        if skipna {
-            return checked(Ok(fit));
-        }
-        let n = self.inner.shape()[self.inner.axis(dim).map_err(err)?];
-        let whole = self.inner.count(dim).map_err(err)?.eq_scalar(n as f32);
-        checked(Ok(fit.where_(&whole, f32::NAN)))
+        self.fitted(dim, deg, skipna)
     }
 
     /// xarray's `interp(time=new_times)` (`method="linear"`): the values at new positions
@@ -759,42 +597,7 @@ impl PyDataArray {
         method: &str,
         positions: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyDataArray> {
-        if method != "linear" {
-            return Err(PyValueError::new_err(format!(
-                "interp: strata interpolates linearly, not with method={method:?}"
-            )));
-        }
-        let mut a = self.inner.clone();
-        for dict in [coords, positions].into_iter().flatten() {
-            for (dim, values) in dict.iter() {
-                let dim: String = dim.extract()?;
-                let labels: Vec<Label> = values
-                    .try_iter()?
-                    .map(|v| crate::convert::label(&v?))
-                    .collect::<PyResult<_>>()?;
-                let at = if labels.iter().all(|l| matches!(l, Label::Time(_))) && !labels.is_empty() {
-                    CoordValues::Time(
-                        labels
-                            .iter()
-                            .map(|l| match l {
-                                Label::Time(t) => *t,
-                                _ => unreachable!("all times"),
-                            })
-                            .collect(),
-                    )
-                } else {
-                    let numbers = labels.iter().map(|l| match l {
-                        Label::F64(v) => Ok(*v),
-                        other => Err(PyTypeError::new_err(format!(
-                            "interp along {dim:?}: {other:?} is not a number or a datetime"
-                        ))),
-                    });
-                    CoordValues::F64(numbers.collect::<PyResult<_>>()?)
-                };
-                a = a.interp(&dim, &at).map_err(err)?;
-            }
-        }
-        checked(Ok(a))
+        self.interpolated(coords, method, positions)
     }
 
     /// The values moved along a dim, `shift(time=1)`; NaN where nothing moved in.

@@ -8,8 +8,10 @@ mod array;
 mod convert;
 mod errors;
 mod groups;
+mod operands;
 mod run;
 mod select;
+mod series;
 mod ufunc;
 
 use std::sync::{Arc, OnceLock};
