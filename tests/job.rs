@@ -1,5 +1,6 @@
 //! Jobs without a cluster: the tutorial's results as a job over the embedded catalog, every
-//! shard run in-process as a worker would (twice for some), the store equal to a local run;
+//! shard run in-process as a worker would (twice for some), the store equal to a local run
+//! (window reductions and work along time too);
 //! graphs that cannot travel refused by name; errors for a missing job file and a shard out of
 //! range; the job file's size not growing with its shards.
 
@@ -90,15 +91,74 @@ fn window_reductions_travel_in_the_job_file() {
         .unwrap()
         .mean()
         .with_name("red_coarse");
+    let values = sharded_equals_local(&dir, &[&coarse], (16, 16));
+    assert_eq!(values[0].len(), 48 * 48);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn time_series_work_travels_in_the_job_file() {
+    // Red's cloud gaps filled forward (at most 2 scenes) and linearly by date, a centred
+    // 3-scene rolling median, and the running sum of the trailing 2-scene means: work along
+    // time that needs the dim whole, sharded by pixel tiles and run as a worker would, against
+    // the same results computed here.
+    let dir = scratch("series");
+    let (_server, red) = red_series();
+    let filled = red.ffill("time", Some(2)).unwrap().with_name("filled");
+    let smooth = red
+        .interpolate_na("time", &Default::default())
+        .unwrap()
+        .rolling(&[("time", 3)])
+        .unwrap()
+        .center(true)
+        .min_periods(1)
+        .unwrap()
+        .median()
+        .with_name("smooth");
+    let running = red
+        .rolling(&[("time", 2)])
+        .unwrap()
+        .mean()
+        .cumsum("time", true)
+        .unwrap()
+        .with_name("running");
+    let values = sharded_equals_local(&dir, &[&filled, &smooth, &running], (64, 64));
+    assert!(values
+        .iter()
+        .all(|v| v.len() == filled.shape().iter().product::<usize>()));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_series_op_over_a_cut_axis_is_refused_when_the_job_is_read() {
+    // A job file edited (or written by another version) so that a fill's blocks cut the time
+    // axis: each block would fill its own piece of the series. Reading it back says so.
+    let dir = scratch("cut");
+    let filled = Array::zeros(&[4, 6], [2, 3]).ffill(0, None);
+    let job = Job::new(&dir, &[("x", &filled)], (6, 6), JobCompute::default()).unwrap();
+    let mut spec = job.graph.clone();
+    let along = spec
+        .nodes
+        .iter()
+        .position(|n| matches!(n.op, strata::job::OpSpec::Along { .. }))
+        .expect("an along node");
+    assert_eq!(spec.nodes[along].chunks[0], vec![(4, 1)], "time whole");
+    spec.nodes[along].chunks[0] = vec![(2, 2)];
+    let err = spec.build(&SourceKinds::default()).unwrap_err();
+    assert!(matches!(err, JobError::Format { .. }), "{err}");
+    assert!(
+        err.to_string().contains("ffill along axis 0") && err.to_string().contains("whole"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `outputs` as a job over `tile`s, every shard run here as a worker would, against the same
+/// outputs computed here on the CPU: bit for bit (NaN where NaN). Returns the local values,
+/// each output holding some that are not NaN.
+fn sharded_equals_local(dir: &Path, outputs: &[&DataArray], tile: (usize, usize)) -> Vec<Vec<f32>> {
     let job_path = dir.join("job.json");
-    let job = Job::create(
-        &job_path,
-        &dir.join("job.zarr"),
-        &[&coarse],
-        (16, 16),
-        JobCompute::default(),
-    )
-    .unwrap();
+    let job = Job::create(&job_path, &dir.join("job.zarr"), outputs, tile, JobCompute::default()).unwrap();
     assert!(job.num_shards() >= 4, "{} shards", job.num_shards());
     let loaded = Job::load(&job_path).unwrap();
     for i in 0..job.num_shards() {
@@ -108,25 +168,52 @@ fn window_reductions_travel_in_the_job_file() {
         backend: strata::backend::gpu::BackendChoice::Cpu,
         ..Default::default()
     };
-    strata::labelled::to_zarr_all(&[&coarse], dir.join("local.zarr"), &Default::default(), &cpu).unwrap();
-    let (a, b) = (
-        read(&dir.join("local.zarr"), "/red_coarse"),
-        read(&dir.join("job.zarr"), "/red_coarse"),
-    );
-    assert_eq!(a.len(), 48 * 48);
-    assert!(a.iter().any(|v| !v.is_nan()), "some windows hold values");
-    assert!(
-        a.iter()
-            .zip(&b)
-            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
-        "red_coarse differs"
-    );
-    std::fs::remove_dir_all(&dir).ok();
+    strata::labelled::to_zarr_all(outputs, dir.join("local.zarr"), &Default::default(), &cpu).unwrap();
+    outputs
+        .iter()
+        .map(|o| {
+            let name = o.name().expect("outputs are named");
+            let (a, b) = (
+                read(&dir.join("local.zarr"), &format!("/{name}")),
+                read(&dir.join("job.zarr"), &format!("/{name}")),
+            );
+            assert!(a.iter().any(|v| !v.is_nan()), "{name} holds values");
+            assert_eq!(a.len(), b.len(), "{name}");
+            assert!(
+                a.iter()
+                    .zip(&b)
+                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+                "{name} differs"
+            );
+            a
+        })
+        .collect()
+}
+
+/// Red over time of a stack of the embedded catalog (6 scenes, some pixels NaN)
+/// served on loopback (the server is returned: keep it).
+fn red_series() -> (strata::loopback::Server, DataArray) {
+    let (server, stack) = embedded_stack();
+    (server, stack.sel("band", "red").unwrap())
 }
 
 /// NDVI's mean over time, red's median over time and a mask of bright red medians, over a
 /// stack of the embedded catalog served on loopback (the server is returned: keep it).
 fn stack_results() -> (strata::loopback::Server, Vec<DataArray>) {
+    let (server, s) = embedded_stack();
+    let band = |b: &str| s.sel("band", b).unwrap();
+    let ndvi = (&(&band("swir16") - &band("nir08")) / &(&band("swir16") + &band("nir08")))
+        .mean("time")
+        .unwrap()
+        .with_name("ndvi_mean");
+    let red = band("red").median("time").unwrap().with_name("red_median");
+    let bright = red.gt(0.1).with_name("bright");
+    (server, vec![ndvi, red, bright])
+}
+
+/// The (time, band, y, x) stack of red, nir08 and swir16 of 6 embedded scenes of 192 x 192,
+/// in 64 x 64 chunks, searched and stacked as a user would.
+fn embedded_stack() -> (strata::loopback::Server, DataArray) {
     let server = strata::loopback::Server::start(None).unwrap();
     let embedded = strata::loopback::landsat::SyntheticLandsat {
         scenes: 6,
@@ -149,14 +236,7 @@ fn stack_results() -> (strata::loopback::Server, Vec<DataArray>) {
     let items = strata::stac::search(&store, &server.url(), &params).unwrap().items;
     let reader = Arc::new(strata::io::CogReader::new(store));
     let s = strata::stack::stack(&items, &options, reader).unwrap().labelled();
-    let band = |b: &str| s.sel("band", b).unwrap();
-    let ndvi = (&(&band("swir16") - &band("nir08")) / &(&band("swir16") + &band("nir08")))
-        .mean("time")
-        .unwrap()
-        .with_name("ndvi_mean");
-    let red = band("red").median("time").unwrap().with_name("red_median");
-    let bright = red.gt(0.1).with_name("bright");
-    (server, vec![ndvi, red, bright])
+    (server, s)
 }
 
 #[test]

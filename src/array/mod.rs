@@ -14,7 +14,7 @@ mod filter;
 mod reduce;
 mod scan;
 mod select;
-pub(crate) mod window;
+mod window;
 
 use std::fmt;
 use std::ops::Range;
@@ -24,10 +24,10 @@ use ndarray::{ArcArray, ArrayD, IxDyn};
 
 use crate::expr::{ChunkGrid, ChunkSource, Chunks, DType, ExprError, HostArray, Node, Op, SourceElement, SourceError};
 
+pub use crate::expr::MovingWindow;
 pub use compute::{compute_many, execute_graph, plan_many};
 pub use reduce::Axes;
 pub use select::Slice;
-pub use window::MovingWindow;
 
 /// A lazy, chunked n-dimensional array: a recipe for values, cut into blocks.
 ///

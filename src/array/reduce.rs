@@ -239,7 +239,7 @@ impl Array {
                     reason,
                 })
             };
-            if super::window::WindowOp::of(op).is_none() {
+            if crate::expr::WindowOp::of(op).is_none() {
                 return bad(format!("{} is not a window reduction", op.name()));
             }
             for (a, (&n, &k)) in shape.iter().zip(windows).enumerate() {

@@ -5,6 +5,7 @@
 //! through `Arc`, so a DAG (`ones * ones[::-1]` reads `ones` twice) is a DAG and not a tree;
 //! [`NodeId`]s identify shared nodes. Nothing here reads or computes a pixel.
 
+mod along;
 mod grid;
 pub(crate) mod layout;
 pub mod nonfinite;
@@ -18,6 +19,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub(crate) use along::WindowOp;
+pub use along::{AlongOp, MovingWindow, ScanOp};
 pub use grid::without_axes;
 pub(crate) use grid::{split_regular, unravel};
 pub use grid::{ChunkGrid, Chunks};
@@ -326,6 +329,14 @@ pub enum Op {
         /// radius = int(truncate * sigma + 0.5)
         truncate: f64,
     },
+    /// Work along `axis` that needs it whole in every block (the node's grid holds it so):
+    /// running scans, gap fills, moving windows.
+    Along {
+        /// the axis
+        axis: usize,
+        /// the work
+        op: Arc<AlongOp>,
+    },
     /// A user function applied to every block.
     MapBlocks(BlockFn),
     /// A user function applied to every block extended by `depth` neighbours per axis, then
@@ -359,6 +370,7 @@ impl Op {
             Op::GroupReduce { op, .. } => format!("group-{}", op.name()),
             Op::Coarsen { op, .. } => format!("coarsen-{}", op.name()),
             Op::Gaussian { .. } => "gaussian".into(),
+            Op::Along { op, .. } => op.name().into(),
             Op::MapBlocks(f) | Op::MapOverlap { f, .. } => f.name.clone(),
         }
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{JobError, SourceKinds};
-use crate::expr::{AxisMap, BinaryOp, BoundaryMode, ChunkGrid, Chunks, DType, Node, NodeId, Op, ReduceOp, UnaryOp};
+use crate::expr::{
+    AlongOp, AxisMap, BinaryOp, BoundaryMode, ChunkGrid, Chunks, DType, Node, NodeId, Op, ReduceOp, UnaryOp,
+};
 
 /// One operation, as data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +100,13 @@ pub enum OpSpec {
         mode: BoundaryMode,
         /// radius factor
         truncate: f64,
+    },
+    /// work along an axis held whole in every block (a scan, a gap fill, a moving window)
+    Along {
+        /// the axis
+        axis: usize,
+        /// the work
+        work: AlongOp,
     },
 }
 
@@ -210,6 +219,10 @@ impl GraphSpec {
                         mode: *mode,
                         truncate: *truncate,
                     },
+                    Op::Along { axis, op } => OpSpec::Along {
+                        axis: *axis,
+                        work: op.as_ref().clone(),
+                    },
                 };
                 let inputs = node.inputs.iter().map(|i| index[&i.id]).collect();
                 index.insert(node.id, nodes.len());
@@ -293,6 +306,24 @@ impl GraphSpec {
                     mode: *mode,
                     truncate: *truncate,
                 },
+                OpSpec::Along { axis, work: op } => {
+                    // each block must hold the axis whole, over an input of the same shape, or
+                    // every block would be computed on its own piece of the series
+                    let whole = *axis < grid.ndim() && grid.sizes(*axis).len() <= 1;
+                    let same = inputs.len() == 1 && inputs[0].shape() == grid.shape();
+                    if !whole || !same {
+                        return Err(bad(format!(
+                            "{} along axis {axis} needs one input of its shape {:?} and the axis whole in every block",
+                            op.name(),
+                            grid.shape()
+                        )));
+                    }
+                    op.check(grid.shape()[*axis]).map_err(|e| bad(e.to_string()))?;
+                    Op::Along {
+                        axis: *axis,
+                        op: Arc::new(op.clone()),
+                    }
+                }
             };
             built.push(Node::new(op, inputs, grid, spec.dtype));
         }

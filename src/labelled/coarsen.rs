@@ -123,7 +123,7 @@ impl Coarsen {
         for (dim, k) in &self.windows {
             windows[a.axis(dim).expect("checked by coarsen")] = *k;
         }
-        if crate::array::window::WindowOp::of(op).is_some() {
+        if crate::expr::WindowOp::of(op).is_some() {
             return self.coarse_labels(a.data.coarsen(op, &windows));
         }
         self.whole_windows(op)

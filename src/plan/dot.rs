@@ -17,7 +17,9 @@ fn colour(kind: &TaskKind) -> &'static str {
         | TaskKind::Holistic { .. }
         | TaskKind::GroupReduce { .. }
         | TaskKind::Coarsen { .. } => "#d8f0d0",
-        TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) | TaskKind::Map { .. } => "#f0d8f0",
+        TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) | TaskKind::Along { .. } | TaskKind::Map { .. } => {
+            "#f0d8f0"
+        }
     }
 }
 

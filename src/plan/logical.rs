@@ -53,6 +53,7 @@ fn describe(node: &Node) -> String {
         Op::Coarsen { op, windows } => format!("coarsen-{} by {windows:?}", op.name()),
         Op::Gaussian { sigma, mode, .. } => format!("gaussian sigma {sigma:?} {mode:?}"),
         Op::Concat { axis } => format!("concatenate along {axis}"),
+        Op::Along { axis, op } => format!("{} along {axis}", op.name()),
         op => op.name(),
     };
     format!(

@@ -32,7 +32,9 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::expr::{Block, BlockFn, ChunkGrid, ChunkSource, DType, ExprError, HostArray, Node, NodeId, ReduceOp};
+use crate::expr::{
+    AlongOp, Block, BlockFn, ChunkGrid, ChunkSource, DType, ExprError, HostArray, Node, NodeId, ReduceOp,
+};
 
 pub use explain::Explain;
 pub use fused::{FusedProgram, Instr, Operand};
@@ -231,6 +233,13 @@ pub enum TaskKind {
     /// separable gaussian over the last two axes of a block, reading its halo straight from
     /// the neighbouring blocks (deps: `ny` × `nx` of them, row-major) — no extended copy
     GaussianTiles(Arc<TileSpec>),
+    /// work along `axis`, whole in the block (a scan, a gap fill, a moving window)
+    Along {
+        /// the work
+        op: Arc<AlongOp>,
+        /// the axis
+        axis: usize,
+    },
     /// a user function on a block, then `trim` removed from both ends of every axis
     Map {
         /// the function
@@ -256,6 +265,7 @@ impl TaskKind {
             TaskKind::GroupReduce { .. } => "group-reduce",
             TaskKind::Coarsen { .. } => "coarsen",
             TaskKind::Gaussian { .. } | TaskKind::GaussianTiles(_) => "gaussian",
+            TaskKind::Along { op, .. } => op.name(),
             TaskKind::Map { .. } => "map-blocks",
         }
     }

@@ -129,6 +129,7 @@ fn output_desc(kind: &TaskKind, inputs: &[ValueDesc]) -> (Vec<usize>, bool) {
             (s, false)
         }
         TaskKind::GaussianTiles(spec) => (spec.shape.clone(), false),
+        TaskKind::Along { .. } => (first(), false),
         TaskKind::Map { trim, .. } => (
             first().iter().zip(trim).map(|(n, t)| n.saturating_sub(2 * t)).collect(),
             false,

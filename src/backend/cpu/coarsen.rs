@@ -11,9 +11,10 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
 use rayon::prelude::*;
 
 use super::median::median_rows;
-use crate::array::window::{reduce_window, WindowOp, WindowState};
+use super::window::{reduce_window, WindowState};
 use crate::expr::layout::{rows, rows_mut};
 use crate::expr::ReduceOp;
+use crate::expr::WindowOp;
 
 /// `op` over every window of `x` (each axis a multiple of its window) into a fresh array of
 /// the coarse shape. `None` for an op that is not a window reduction.

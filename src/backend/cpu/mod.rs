@@ -1,15 +1,19 @@
 //! The CPU backend: ndarray kernels, parallel inside a task with rayon where a task is large.
 
+mod along;
 mod arg_extreme;
 mod batch;
 mod coarsen;
+mod fill;
 mod fused;
 mod gather;
 mod gaussian;
 use super::layout;
 mod median;
 mod reduce;
+mod scan;
 mod tiles;
+mod window;
 
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -83,6 +87,10 @@ impl Backend for CpuBackend {
             TaskKind::Coarsen { op, windows } => {
                 let x = f32_input(kind.name(), inputs[0])?;
                 coarsen::coarsen_into(*op, &x.view(), windows, &mut dst)
+            }
+            TaskKind::Along { op, axis } => {
+                let x = f32_input(kind.name(), inputs[0])?;
+                along::along_into(op, x.view(), &mut dst, *axis)
             }
             TaskKind::Map { f, trim } if trim.iter().all(|&t| t == 0) && f.into.is_some() => {
                 let into = f.into.as_ref().expect("checked");
@@ -207,6 +215,10 @@ impl Backend for CpuBackend {
                 assert!(written, "a fresh array has contiguous rows");
                 // SAFETY: gaussian_tiles_into wrote every element.
                 Block::F32(unsafe { out.assume_init() }.into_shared())
+            }
+            TaskKind::Along { op, axis } => {
+                let x = f32_input(name, inputs[0])?;
+                Block::F32(along::along(op, x.view(), *axis).into_shared())
             }
             TaskKind::Map { f, trim } => {
                 let x = f32_input(name, inputs[0])?;

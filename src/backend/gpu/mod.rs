@@ -356,6 +356,7 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             no("host memory already holds it (consumers on the device upload it)")
         }
         TaskKind::Map { .. } => no("a user function runs on the host"),
+        TaskKind::Along { .. } => no("work along a whole axis runs on the host"),
         TaskKind::Coarsen { .. } if auto && !inputs.iter().any(on_device) => {
             no("its input is in host memory: the host kernel reads it once, an upload would cost more")
         }

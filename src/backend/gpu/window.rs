@@ -13,8 +13,8 @@ use super::gather::{strides, MAX_AXES};
 use super::kernels::{KernelSource, MAX_MEDIAN_LEN};
 use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
 use super::{median, reduce, GpuContext, GpuError};
-use crate::array::window::WindowOp;
 use crate::backend::{Value, ValueDesc};
+use crate::expr::WindowOp;
 use crate::expr::{DType, ReduceOp};
 
 const GATHER: &str = include_str!("../../../shaders/gather.wgsl");

@@ -138,6 +138,10 @@ impl<'l> Emitter<'l> {
                     self.gaussian_blocks(node, &input, sigma, *mode, *truncate)
                 }
             }
+            Production::Along { input, op, axis } => {
+                let input = self.input(*input);
+                self.along_blocks(node, &input, op, *axis)
+            }
             Production::Map { input, f, depth, mode } => {
                 let input = self.input(*input);
                 self.map_blocks(node, &input, f, depth, *mode)

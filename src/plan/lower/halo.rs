@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::emit::{block_shape, Emitter, Table};
 use super::grids::elems;
-use crate::expr::{BoundaryMode, Node};
+use crate::expr::{AlongOp, BoundaryMode, Node};
 use crate::plan::gather::{runs_of, AxisIndex};
 use crate::plan::{gaussian_weights, ColumnRun, TaskKind, TileSpec};
 
@@ -183,6 +183,24 @@ impl Emitter<'_> {
                 let row_bytes = (region[ax].len() + 2 * rx).next_multiple_of(16) * 4;
                 let scratch = ((2 * ry + 4) * row_bytes) as u64 * self.options.threads as u64;
                 self.add(node, idx, TaskKind::GaussianTiles(Arc::new(spec)), deps, bytes, scratch)
+            })
+            .collect();
+        Self::table(grid, node.dtype, tasks)
+    }
+
+    /// `op` along `axis` of each block of `input` (which holds the axis whole): one task per
+    /// block, writing a block of the input's shape.
+    pub(super) fn along_blocks(&mut self, node: &Node, input: &Table, op: &Arc<AlongOp>, axis: usize) -> Table {
+        let grid = input.grid.clone();
+        let tasks = grid
+            .block_indices()
+            .into_iter()
+            .zip(input.tasks.to_vec())
+            .map(|(idx, s)| {
+                let bytes = elems(&block_shape(&grid, &idx)) * 4;
+                let kind = TaskKind::Along { op: op.clone(), axis };
+                // a block whose axis is not first (or lies last) is turned in one copy
+                self.add(node, idx, kind, vec![s], bytes, bytes)
             })
             .collect();
         Self::table(grid, node.dtype, tasks)

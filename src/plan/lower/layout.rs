@@ -102,7 +102,9 @@ impl<'o> LayoutBuilder<'o> {
                 group_grid(&blocks, *axis, &runs)
             }
             Op::Coarsen { windows, .. } => coarse_grid(&self.window_blocks(node, windows)?, windows),
-            Op::Gaussian { .. } | Op::MapBlocks(_) | Op::MapOverlap { .. } => self.natural_grid(&node.inputs[0])?,
+            Op::Gaussian { .. } | Op::Along { .. } | Op::MapBlocks(_) | Op::MapOverlap { .. } => {
+                self.natural_grid(&node.inputs[0])?
+            }
             _ => node.grid.clone(),
         };
         self.grids.insert(node.id, grid.clone());
@@ -167,6 +169,16 @@ impl<'o> LayoutBuilder<'o> {
             } => self.group(node, *op, *axis, labels, *groups)?,
             Op::Coarsen { op, windows } => self.coarsen(node, *op, windows)?,
             Op::Gaussian { .. } => self.gaussian(node, None)?,
+            Op::Along { axis, op } => {
+                let input = self.natural(&node.inputs[0])?;
+                let grid = self.grid_of(input).clone();
+                let how = Production::Along {
+                    input,
+                    op: op.clone(),
+                    axis: *axis,
+                };
+                self.push(node, grid, how)
+            }
             Op::MapBlocks(f) => self.map(node, f, vec![0; node.grid.ndim()], BoundaryMode::Constant(0.0))?,
             Op::MapOverlap { f, depth, mode } => self.map(node, f, depth.clone(), *mode)?,
             Op::Unary(_) | Op::Binary(_) | Op::BinaryScalar { .. } | Op::Where | Op::Cast => {

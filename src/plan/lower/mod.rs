@@ -25,7 +25,7 @@ mod layout;
 mod reduce;
 
 use super::{FusedProgram, OutputTable, PlanError, PlanOptions, Task};
-use crate::expr::{AxisMap, BlockFn, BoundaryMode, ChunkGrid, Node, ReduceOp};
+use crate::expr::{AlongOp, AxisMap, BlockFn, BoundaryMode, ChunkGrid, Node, ReduceOp};
 use grids::GroupSpan;
 
 /// Where a table is in its [`Layout`] (tables come after the tables they read).
@@ -102,6 +102,12 @@ pub(super) enum Production {
         truncate: f64,
         tiles: bool,
     },
+    /// work along `axis` of every block of the input (which holds it whole)
+    Along {
+        input: TableId,
+        op: Arc<AlongOp>,
+        axis: usize,
+    },
     /// a user function per block, over the block extended by `depth`
     Map {
         input: TableId,
@@ -124,6 +130,7 @@ impl Production {
             | Production::Group { input, .. }
             | Production::Coarsen { input, .. }
             | Production::Gaussian { input, .. }
+            | Production::Along { input, .. }
             | Production::Map { input, .. } => vec![*input],
         }
     }
@@ -180,6 +187,7 @@ impl Layout {
             Production::Coarsen { .. } => "coarsen",
             Production::Gaussian { tiles: false, .. } => "gaussian",
             Production::Gaussian { tiles: true, .. } => "gaussian-tiles",
+            Production::Along { .. } => "along",
             Production::Map { .. } => "map",
         }
     }
