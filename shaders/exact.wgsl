@@ -27,8 +27,10 @@ fn split(x: f32) -> vec2<f32> {
 }
 
 // a b as p + e exactly (Dekker): p the rounded product, e its error.
-fn two_prod(a: f32, b: f32) -> vec2<f32> {
+fn two_prod(a_in: f32, b_in: f32) -> vec2<f32> {
     let one = params.one;
+    let a = opaque(a_in);
+    let b = opaque(b_in);
     let p = (a * b) * one;
     let x = split(a);
     let y = split(b);
@@ -37,9 +39,20 @@ fn two_prod(a: f32, b: f32) -> vec2<f32> {
     return vec2<f32>(p, e);
 }
 
+// x itself, through an integer operation the compiler cannot see through (an xor with the
+// bits of `one` xor those of 1.0: zero, unknown to it). `* one` stops a compiler from
+// regrouping the operations of one helper, but not from factoring `one` out of operands
+// that both carry it (p * one + q * one into (p + q) * one) and cancelling a TwoSum's error
+// term; an opaque operand starts a helper from a value with no history.
+fn opaque(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) ^ (bitcast<u32>(params.one) ^ 0x3f800000u));
+}
+
 // a + b as s + t exactly (Knuth's TwoSum).
-fn two_sum(a: f32, b: f32) -> vec2<f32> {
+fn two_sum(a_in: f32, b_in: f32) -> vec2<f32> {
     let one = params.one;
+    let a = opaque(a_in);
+    let b = opaque(b_in);
     let s = (a + b) * one;
     let bb = (s - a) * one;
     let t = ((a - (s - bb) * one) * one + (b - bb) * one) * one;

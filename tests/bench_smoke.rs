@@ -31,8 +31,8 @@ fn strata_bench_runs_and_the_gpu_matches_the_cpu() {
     );
     let checks = report["checks"].as_array().unwrap();
     let timings = report["timings"].as_array().unwrap();
-    assert_eq!(checks.len(), 11, "every workload is checked: {stdout}");
-    assert_eq!(timings.len(), 22, "every workload on both backends: {stdout}");
+    assert_eq!(checks.len(), 12, "every workload is checked: {stdout}");
+    assert_eq!(timings.len(), 24, "every workload on both backends: {stdout}");
     for c in checks {
         assert_eq!(c["pass"], true, "{c}");
         assert_eq!(c["nan_mismatches"], 0, "{c}");

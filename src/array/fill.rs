@@ -8,8 +8,8 @@ use crate::expr::AlongOp;
 impl Array {
     /// NaN replaced by the last valid value before it along `axis` (xarray's `ffill(dim,
     /// limit)`): at most `limit` NaN in a row are filled (`None`: all), NaN before the first
-    /// valid value stay. Lazy; the axis is made whole in each block, then one pass per block on
-    /// the host.
+    /// valid value stay. Lazy; the axis is made whole in each block, then one pass per block
+    /// (on the device on a GPU backend), O(1) per element.
     pub fn ffill(&self, axis: isize, limit: Option<usize>) -> Array {
         self.along_axis(axis, AlongOp::Carry { backward: false, limit })
     }
@@ -26,7 +26,8 @@ impl Array {
     /// to f32). NaN before the first or after the last valid value stay, as does a lane with
     /// fewer than two valid values. `limit` fills only the first `limit` NaN of each gap;
     /// `max_gap` only gaps whose valid ends lie at most that far apart (in position units).
-    /// Lazy; the axis is made whole in each block, then one pass per block on the host.
+    /// Lazy; the axis is made whole in each block, then one pass per block on the host (a GPU
+    /// backend too), O(1) per element.
     ///
     /// **Errors** (at compute): `InvalidArgument` for positions that are not one per index,
     /// not finite or not strictly increasing, a zero `limit`, or a negative or NaN `max_gap`.

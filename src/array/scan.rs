@@ -12,7 +12,8 @@ impl Array {
     /// it drifts from this by its own rounding over long axes).
     ///
     /// Lazy; the axis is made whole in each block (dask-backed xarray scans across blocks
-    /// instead), then one pass per block on the host, O(1) per element.
+    /// instead), then one pass per block (on the device on a GPU backend, as TwoSum pairs),
+    /// O(1) per element.
     pub fn cumsum(&self, axis: isize, skipna: bool) -> Array {
         self.along_axis(
             axis,

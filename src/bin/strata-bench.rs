@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use strata::backend::gpu::{shared_context, BackendChoice, TransferStats};
 use strata::exec::Progress;
-use strata::{Array, BoundaryMode, ComputeOptions, ReduceOp, Slice};
+use strata::{Array, BoundaryMode, ComputeOptions, MovingWindow, ReduceOp, Slice};
 
 #[derive(Parser, Debug, Serialize)]
 #[command(about = "GPU kernels and tutorial pipelines against the CPU backend, on procedural data")]
@@ -221,6 +221,16 @@ fn workloads(args: &Args) -> Vec<Workload> {
             name: "ndvi-nanmean",
             kind: "pipeline",
             expr: ((&swir - &nir) / (&swir + &nir)).nanmean(0),
+            elements: 2 * cube_px,
+        },
+        Workload {
+            name: "ndvi-fill-smooth-max",
+            kind: "pipeline",
+            // the greenest point of each pixel's gap-filled, 3-scene-smoothed NDVI series
+            expr: ((&swir - &nir) / (&swir + &nir))
+                .ffill(0, None)
+                .rolling(ReduceOp::NanMean, 0, MovingWindow::trailing(3))
+                .nanmax(0),
             elements: 2 * cube_px,
         },
         Workload {

@@ -29,7 +29,7 @@ impl Default for InterpolateNa {
 impl DataArray {
     /// NaN replaced by the last valid value before it along `dim` (xarray's `ffill(dim,
     /// limit)`): at most `limit` NaN in a row (`None`: all); NaN before the first valid value
-    /// stay. Lazy: the dim is made whole in each block, then one pass per block on the host.
+    /// stay. Lazy: the dim is made whole in each block, then one pass per block (on the device on a GPU backend).
     ///
     /// **Errors**: [`LabelError::NoDim`]. A zero `limit` fails at compute.
     pub fn ffill(&self, dim: &str, limit: Option<usize>) -> Result<DataArray, LabelError> {

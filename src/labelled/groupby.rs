@@ -127,7 +127,7 @@ impl DataArray {
     /// The running sum along `dim` (xarray's `cumsum(dim, skipna)`): NaN counts as 0 with
     /// `skipna` (xarray's default for floats), else makes every later step NaN; labels kept.
     /// f64 totals, each step rounded once. Lazy: the dim is made whole in each block, then one
-    /// pass per block on the host.
+    /// pass per block (on the device on a GPU backend).
     ///
     /// **Errors**: [`LabelError::NoDim`].
     pub fn cumsum(&self, dim: &str, skipna: bool) -> Result<DataArray, LabelError> {

@@ -3,7 +3,7 @@
 //! `x` and `y`.
 //!
 //! A window along one dim is [`Array::rolling`]: the dim made whole in each block, every window
-//! reduced on the host as its steps lie. Over several dims (a focal window), a window's values
+//! reduced as its steps lie (counts, sums, means and extremes on the device too). Over several dims (a focal window), a window's values
 //! at a step are the array shifted by each offset the window spans, NaN where a shift runs off
 //! the edge, so a reduction is lazy elementwise work over those shifts, fused into one kernel
 //! per block on either backend; the median is one holistic reduction over the shifts stacked
@@ -57,7 +57,7 @@ impl DataArray {
     /// as xarray's). Reduce with [`Rolling::mean`], `sum`, `min`, `max`, `count`, `prod`,
     /// `median`, `var` or `std`; labels are unchanged.
     ///
-    /// Lazy; O(1) until reduced. A window along one dim reduces on the host, the dim made
+    /// Lazy; O(1) until reduced. A window along one dim reduces in one pass per block, the dim made
     /// whole in each block, O(window) per step and pixel ([`Array::rolling`]; `prod` excepted).
     /// Over several dims, each reduction is elementwise work over the window's shifts (one per
     /// step it holds), fused into one kernel per block on either backend; the median stacks the

@@ -5,7 +5,8 @@
 //! medians along one axis, whole or by groups (the monthly median), as a per-value selection
 //! kernel (`median`); the other reductions as state kernels finalized on the device
 //! (`reduce`); window reductions (`coarsen`) as those kernels over the block's windows laid
-//! side by side (`window`); the gaussian as passes over a halo-extended tile, the halo
+//! side by side (`window`); fills, running sums and simple moving windows along an axis as one
+//! invocation per pixel (`along`); the gaussian as passes over a halo-extended tile, the halo
 //! assembled where the neighbours are (`gaussian`). Everything else runs on the CPU backend.
 //!
 //! Data movement and ownership:
@@ -25,6 +26,7 @@
 //! software adapter (Mesa lavapipe), runs everything the device can take there, and fails
 //! when there is no adapter.
 
+mod along;
 mod buffers;
 mod context;
 pub(crate) mod decode;
@@ -356,7 +358,16 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             no("host memory already holds it (consumers on the device upload it)")
         }
         TaskKind::Map { .. } => no("a user function runs on the host"),
-        TaskKind::Along { .. } => no("work along a whole axis runs on the host"),
+        TaskKind::Along { .. } if auto && !inputs.iter().any(on_device) => {
+            no("its input is in host memory: the host kernel reads it once, an upload would cost more")
+        }
+        TaskKind::Along { op, axis } => {
+            if first.is_some_and(|v| along::fits(ctx, op, *axis, v)) {
+                yes("one invocation per pixel walks the axis on the device")
+            } else {
+                no("linear interpolation, a moving median or variance, a mask, or a block beyond one device binding")
+            }
+        }
         TaskKind::Coarsen { .. } if auto && !inputs.iter().any(on_device) => {
             no("its input is in host memory: the host kernel reads it once, an upload would cost more")
         }
@@ -404,6 +415,7 @@ impl GpuBackend {
             } => reduce::run_groups(ctx, *op, inputs[0], *axis, labels, *groups),
             TaskKind::ReducePartial { op, axes, .. } => reduce::run(ctx, *op, inputs[0], axes),
             TaskKind::Coarsen { op, windows } => window::run(ctx, *op, inputs[0], windows),
+            TaskKind::Along { op, axis } => along::run(ctx, op, inputs[0], *axis),
             TaskKind::GaussianTiles(spec) => gaussian::run_tiles(ctx, spec, inputs),
             TaskKind::Gaussian { passes, constant } => {
                 gaussian::run_passes(ctx, passes, constant.as_ref(), inputs[0]).map(Produced::Pending)

@@ -1,0 +1,201 @@
+// Work along one axis held whole in the block (strata's AlongOp on the device): forward and
+// backward fill (bottleneck's push), running sums and products (nancumsum, cumprod), and
+// moving-window counts, sums, means and extremes (xarray's rolling). One invocation per
+// pixel walks the pixel's steps in order, so adjacent invocations read adjacent words.
+//
+// Layout: the block is (outer, len, inner) in C order around the axis; pixel p = (oo, ii)
+// reads and writes x[(oo * len + t) * inner + ii] for t in 0..len.
+//
+// Fills and extremes only choose values: bit for bit the CPU's. Sums and products are kept as
+// an unevaluated pair hi + lo (TwoSum, and exact.wgsl's Dekker product), which stays within a
+// few f32 ulps of the CPU's f64 totals; each output is the pair rounded once. A mean divides
+// that sum by the count, correctly rounded (exact.wgsl's div_rn): within an ulp of the CPU's
+// f64 quotient.
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+struct Params {
+    n_pixels: u32,
+    len: u32,
+    inner: u32,
+    // 0 fill, 1 running sum, 2 running product, 3 moving window
+    mode: u32,
+    // fill: 1 backward; running: 1 NaN skipped; window: 0 count, 1 sum, 2 mean, 3 min, 4 max
+    flag: u32,
+    // fill: the most NaN in a row filled; window: the non-NaN values a result needs
+    limit: u32,
+    // window: the offset from a step to its window's first step, and the window's steps
+    first: i32,
+    size: u32,
+    // 1.0, unknown to the compiler (exact.wgsl)
+    one: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+@group(0) @binding(2) var<uniform> params: Params;
+
+// two_prod and div_rn: shaders/exact.wgsl, prepended.
+
+fn is_nan(a: f32) -> bool {
+    return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn is_finite(a: f32) -> bool {
+    return (bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn nan() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+// Pairs: hi is the running f32 total, lo the exact rounding errors of its steps summed; the
+// value is hi + lo, rounded once when it is written. The pair is never renormalised: a
+// compiler allowed to reassociate (lavapipe is) cancels a TwoSum of two terms that share the
+// `* one` factors, so each error term is computed once from fresh operands, as reduce.wgsl
+// does. An infinite or NaN total stands alone (its error terms would be NaN).
+
+// acc + v as a pair (Knuth's TwoSum of the step).
+fn pair_add(acc: vec2<f32>, v: f32) -> vec2<f32> {
+    let one = params.one;
+    let s = (acc.x + v) * one;
+    if (!is_finite(s)) {
+        return vec2<f32>(s, 0.0);
+    }
+    let bv = (s - acc.x) * one;
+    let av = (s - bv) * one;
+    let err = ((acc.x - av) * one + (v - bv) * one) * one;
+    return vec2<f32>(s, (acc.y + err) * one);
+}
+
+// acc * v as a pair (Dekker's exact product of hi, lo scaled).
+fn pair_mul(acc: vec2<f32>, v: f32) -> vec2<f32> {
+    let p = two_prod(acc.x, v);
+    if (!is_finite(p.x)) {
+        return vec2<f32>(p.x, 0.0);
+    }
+    return vec2<f32>(p.x, (p.y + (acc.y * v) * params.one) * params.one);
+}
+
+// The pair's value, rounded once.
+fn value(acc: vec2<f32>) -> f32 {
+    if (!is_finite(acc.x)) {
+        return acc.x;
+    }
+    return acc.x + acc.y;
+}
+
+fn at(base: u32, t: u32) -> u32 {
+    return base + t * params.inner;
+}
+
+fn fill(base: u32) {
+    let n = params.len;
+    var last = nan();
+    var run = 0u;
+    for (var i = 0u; i < n; i++) {
+        var t = i;
+        if (params.flag != 0u) {
+            t = n - 1u - i;
+        }
+        let v = x[at(base, t)];
+        if (is_nan(v)) {
+            run = min(run + 1u, params.limit + 1u);
+            if (run <= params.limit) {
+                out[at(base, t)] = last;
+            } else {
+                out[at(base, t)] = v;
+            }
+        } else {
+            run = 0u;
+            last = v;
+            out[at(base, t)] = v;
+        }
+    }
+}
+
+fn running(base: u32, product: bool) {
+    var acc = vec2<f32>(select(0.0, 1.0, product), 0.0);
+    for (var t = 0u; t < params.len; t++) {
+        let v = x[at(base, t)];
+        if (!(is_nan(v) && params.flag != 0u)) {
+            if (product) {
+                acc = pair_mul(acc, v);
+            } else {
+                acc = pair_add(acc, v);
+            }
+            if (is_nan(v)) {
+                acc = vec2<f32>(v, 0.0);
+            }
+        }
+        out[at(base, t)] = value(acc);
+    }
+}
+
+fn window(base: u32) {
+    let n = i32(params.len);
+    let op = params.flag;
+    for (var t = 0; t < n; t++) {
+        let lo = clamp(t + params.first, 0, n);
+        let hi = clamp(t + params.first + i32(params.size), 0, n);
+        var count = 0u;
+        var sum = vec2<f32>(0.0, 0.0);
+        var best = select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), op == 4u);
+        for (var s = lo; s < hi; s++) {
+            let v = x[at(base, u32(s))];
+            if (is_nan(v)) {
+                continue;
+            }
+            count += 1u;
+            if (op == 1u || op == 2u) {
+                sum = pair_add(sum, v);
+            } else if ((op == 3u && v < best) || (op == 4u && v > best)) {
+                best = v;
+            }
+        }
+        var r = nan();
+        if (count >= params.limit) {
+            switch op {
+                case 0u: {
+                    r = f32(count);
+                }
+                case 1u: {
+                    r = value(sum);
+                }
+                case 2u: {
+                    r = div_rn(value(sum), f32(count));
+                }
+                default: {
+                    r = best;
+                }
+            }
+        }
+        out[at(base, u32(t))] = r;
+    }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let p = gid.x + gid.y * groups.x * 64u;
+    if (p >= params.n_pixels) {
+        return;
+    }
+    let ii = p % params.inner;
+    let oo = p / params.inner;
+    let base = oo * params.len * params.inner + ii;
+    switch params.mode {
+        case 0u: {
+            fill(base);
+        }
+        case 1u: {
+            running(base, false);
+        }
+        case 2u: {
+            running(base, true);
+        }
+        default: {
+            window(base);
+        }
+    }
+}

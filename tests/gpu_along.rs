@@ -1,0 +1,287 @@
+//! Work along one axis (fills, running sums and products, moving windows) on the device
+//! against the CPU backend, on whatever adapter the machine has (Mesa lavapipe in CI): every
+//! op the kernel takes along each axis, hand-computed series, random shapes, chunkings and
+//! windows; a filled and smoothed block between device tasks staying on the device; and the
+//! work the device leaves to the host saying so. Without an adapter these tests fail and say
+//! how to get one; `STRATA_SKIP_GPU_TESTS=1` skips them with a notice.
+
+mod common;
+
+use common::gpu::*;
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use strata::backend::gpu::BackendChoice;
+use strata::{Array, MovingWindow, ReduceOp};
+
+/// One along-axis op: its task name in reports, and whether it only selects or counts values
+/// (bitwise the CPU's) rather than adding them (within the reductions' parity bound).
+#[derive(Debug, Clone, Copy)]
+enum Along {
+    Ffill(Option<usize>),
+    Bfill(Option<usize>),
+    Cumsum(bool),
+    Cumprod(bool),
+    Rolling(ReduceOp, MovingWindow),
+}
+
+impl Along {
+    fn apply(self, a: &Array, axis: isize) -> Array {
+        match self {
+            Along::Ffill(limit) => a.ffill(axis, limit),
+            Along::Bfill(limit) => a.bfill(axis, limit),
+            Along::Cumsum(skipna) => a.cumsum(axis, skipna),
+            Along::Cumprod(skipna) => a.cumprod(axis, skipna),
+            Along::Rolling(op, window) => a.rolling(op, axis, window),
+        }
+    }
+
+    fn task(self) -> &'static str {
+        match self {
+            Along::Ffill(_) => "ffill",
+            Along::Bfill(_) => "bfill",
+            Along::Cumsum(_) => "cumsum",
+            Along::Cumprod(_) => "cumprod",
+            Along::Rolling(..) => "rolling",
+        }
+    }
+
+    fn selects(self) -> bool {
+        match self {
+            Along::Ffill(_) | Along::Bfill(_) => true,
+            Along::Rolling(op, _) => matches!(op, ReduceOp::Count | ReduceOp::NanMin | ReduceOp::NanMax),
+            _ => false,
+        }
+    }
+}
+
+fn window(size: usize, center: bool, min_periods: usize) -> MovingWindow {
+    MovingWindow {
+        size,
+        center,
+        min_periods,
+    }
+}
+
+/// Every op the device kernel takes, with limits and windows that cut gaps and edges.
+fn ops() -> Vec<Along> {
+    let mut ops = vec![
+        Along::Ffill(None),
+        Along::Ffill(Some(1)),
+        Along::Bfill(None),
+        Along::Bfill(Some(2)),
+        Along::Cumsum(true),
+        Along::Cumsum(false),
+        Along::Cumprod(true),
+        Along::Cumprod(false),
+    ];
+    for op in [
+        ReduceOp::Count,
+        ReduceOp::NanSum,
+        ReduceOp::NanMean,
+        ReduceOp::NanMin,
+        ReduceOp::NanMax,
+    ] {
+        ops.push(Along::Rolling(op, window(3, false, 1)));
+        ops.push(Along::Rolling(op, window(4, true, 2)));
+        ops.push(Along::Rolling(op, MovingWindow::trailing(2)));
+    }
+    ops
+}
+
+/// Runs `e` on the GPU backend and asserts its `task` tasks ran on the device.
+fn on_the_device(e: &Array, task: &str) -> ArrayD<f32> {
+    let (out, report) = e.compute_with(&on(BackendChoice::Gpu)).unwrap();
+    let along: Vec<_> = report.tasks.iter().filter(|t| t.kind == task).collect();
+    assert!(!along.is_empty(), "no {task} task in the plan");
+    for t in along {
+        assert!(t.device, "a {task} task ran on the host: {}", t.placement);
+    }
+    out
+}
+
+fn assert_parity(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, op: Along, what: &str) {
+    if op.selects() {
+        assert_same_bits_or_equal(gpu, cpu, what);
+    } else {
+        assert_close(gpu, cpu, what);
+    }
+}
+
+/// Values for products: near 1 in magnitude, so a running product neither overflows nor
+/// vanishes over a few dozen steps, with NaN as `rough_cube` has them.
+fn near_one(t: usize, rows: usize, cols: usize, seed: u32) -> ArrayD<f32> {
+    cube(t, rows, cols, 5, seed).mapv(|v| if v.is_nan() { v } else { 1.0 + v / 97.0 })
+}
+
+#[test]
+fn every_along_op_matches_the_cpu_along_every_axis() {
+    let Some(_ctx) = device() else { return };
+    let sums = rough_cube(9, 10, 14, 4, 3);
+    let products = near_one(9, 10, 14, 5);
+    for axis in 0..3isize {
+        for op in ops() {
+            let data = if matches!(op, Along::Cumprod(_)) {
+                &products
+            } else {
+                &sums
+            };
+            // blocks cut every axis but the op's, which the plan makes whole
+            let a = Array::from_ndarray(data.clone(), [4, 3, 5]);
+            let e = op.apply(&a, axis);
+            let gpu = on_the_device(&e, op.task());
+            let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+            assert_parity(&gpu, &cpu, op, &format!("{op:?} along axis {axis}"));
+        }
+    }
+}
+
+#[test]
+fn hand_computed_series_on_the_device() {
+    let Some(_ctx) = device() else { return };
+    let nan = f32::NAN;
+    // one pixel's series: NaN, 1, NaN, NaN, NaN, 2, NaN (the CPU kernels' hand cases)
+    let series = |values: &[f32]| {
+        Array::from_ndarray(
+            ArrayD::from_shape_vec(IxDyn(&[values.len()]), values.to_vec()).unwrap(),
+            [values.len()],
+        )
+    };
+    let gaps = series(&[nan, 1.0, nan, nan, nan, 2.0, nan]);
+    let a = series(&[1.0, 2.0, nan, 4.0, 5.0, 6.0, 7.0]);
+    let cases: Vec<(Along, &Array, Vec<f32>)> = vec![
+        (Along::Ffill(None), &gaps, vec![nan, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]),
+        (Along::Ffill(Some(2)), &gaps, vec![nan, 1.0, 1.0, 1.0, nan, 2.0, 2.0]),
+        (Along::Bfill(Some(1)), &gaps, vec![1.0, 1.0, nan, nan, 2.0, 2.0, nan]),
+        (Along::Cumsum(true), &a, vec![1.0, 3.0, 3.0, 7.0, 12.0, 18.0, 25.0]),
+        (Along::Cumsum(false), &a, vec![1.0, 3.0, nan, nan, nan, nan, nan]),
+        (Along::Cumprod(true), &a, vec![1.0, 2.0, 2.0, 8.0, 40.0, 240.0, 1680.0]),
+        (
+            Along::Rolling(ReduceOp::NanSum, MovingWindow::trailing(3)),
+            &a,
+            vec![nan, nan, nan, nan, nan, 15.0, 18.0],
+        ),
+        (
+            Along::Rolling(ReduceOp::NanSum, window(3, false, 1)),
+            &a,
+            vec![1.0, 3.0, 3.0, 6.0, 9.0, 15.0, 18.0],
+        ),
+        (
+            Along::Rolling(ReduceOp::Count, window(3, false, 1)),
+            &a,
+            vec![1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 3.0],
+        ),
+        // centred 4 reaches 2 back and 1 forward
+        (
+            Along::Rolling(ReduceOp::NanMax, window(4, true, 1)),
+            &a,
+            vec![2.0, 2.0, 4.0, 5.0, 6.0, 7.0, 7.0],
+        ),
+        (
+            Along::Rolling(ReduceOp::NanMin, window(3, true, 2)),
+            &a,
+            vec![1.0, 1.0, 2.0, 4.0, 4.0, 5.0, 6.0],
+        ),
+        (
+            Along::Rolling(ReduceOp::NanMean, window(2, false, 2)),
+            &a,
+            vec![nan, 1.5, nan, nan, 4.5, 5.5, 6.5],
+        ),
+        // windows of 1; 1, 2; 1, 2, NaN; 2, NaN, 4; NaN, 4, 5; 4, 5, 6; 5, 6, 7
+        (
+            Along::Rolling(ReduceOp::NanMean, window(3, false, 1)),
+            &a,
+            vec![1.0, 1.5, 1.5, 3.0, 4.5, 5.0, 6.0],
+        ),
+    ];
+    for (op, input, want) in cases {
+        let got = on_the_device(&op.apply(input, 0), op.task());
+        let ok = got.iter().zip(&want).all(|(g, w)| (g.is_nan() && w.is_nan()) || g == w);
+        assert!(ok, "{op:?}: {got:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn long_sums_keep_the_cpus_f64_totals() {
+    let Some(_ctx) = device() else { return };
+    // 0.1 added 16384 times: an f32 running sum drifts to 1638.147 (numpy's float32
+    // cumsum); the f64 total rounds to the f32 nearest 16384 times 0.1f32, 1638.4.
+    let steps = 16384;
+    let a = Array::from_ndarray(ArrayD::from_elem(IxDyn(&[steps, 2]), 0.1f32), [steps, 2]);
+    let gpu = on_the_device(&a.cumsum(0, true), "cumsum");
+    let want = (steps as f64 * f64::from(0.1f32)) as f32;
+    assert_eq!(gpu[[steps - 1, 0]], want);
+    let drift = (0..steps).fold(0.0f32, |s, _| s + 0.1);
+    assert!((drift - want).abs() > 0.2, "an f32 sum drifts: {drift} vs {want}");
+}
+
+#[test]
+fn a_filled_and_smoothed_block_between_device_tasks_stays_on_the_device() {
+    let Some(ctx) = device() else { return };
+    // Band math, gaps filled forward over time, a trailing 3-step mean, scaled: four device
+    // tasks per block, and only the scaled result comes back.
+    let a = Array::from_ndarray(rough_cube(6, 16, 24, 6, 1), [6, 8, 24]);
+    let b = Array::from_ndarray(rough_cube(6, 16, 24, 7, 2), [6, 8, 24]);
+    let ndvi = (&a - &b) / (&a + &b);
+    let e = &ndvi.ffill(0, None).rolling(ReduceOp::NanMean, 0, window(3, false, 1)) * 2.0;
+    let before = ctx.transfer_stats();
+    let gpu = on_the_device(&e, "rolling");
+    ctx.settle();
+    let moved = ctx.transfer_stats().since(&before);
+    assert_eq!(moved.download_bytes, (6 * 16 * 24 * 4) as u64, "{moved:?}");
+    let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    assert_close(&gpu, &cpu, "filled, smoothed and scaled");
+}
+
+#[test]
+fn work_the_device_does_not_take_runs_on_the_host_and_matches() {
+    let Some(_ctx) = device() else { return };
+    let a = Array::from_ndarray(rough_cube(8, 6, 10, 3, 4), [8, 3, 10]);
+    let positions: Vec<f64> = (0..8).map(|i| (i * i) as f64).collect();
+    let cases = [
+        (a.interpolate_na(0, &positions, None, None), "interpolate_na"),
+        (a.rolling(ReduceOp::NanMedian, 0, window(3, true, 1)), "rolling"),
+        (
+            a.rolling(ReduceOp::NanStd { ddof: 1 }, 0, window(3, false, 2)),
+            "rolling",
+        ),
+    ];
+    for (e, task) in cases {
+        let (gpu, report) = e.compute_with(&on(BackendChoice::Gpu)).unwrap();
+        let t = report
+            .tasks
+            .iter()
+            .find(|t| t.kind == task)
+            .unwrap_or_else(|| panic!("a {task} task"));
+        assert!(!t.device, "{}", t.placement);
+        assert!(t.placement.contains("moving median"), "{}", t.placement);
+        let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        assert_same_bits_or_equal(&gpu, &cpu, task);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_series_chunks_and_windows_match_the_cpu(
+        (t, y, x) in (1usize..24, 1usize..9, 1usize..13),
+        (ct, cy, cx) in (1usize..9, 1usize..9, 1usize..13),
+        axis in 0isize..3,
+        nan_every in 2usize..7,
+        seed in 0u32..1000,
+        pick in 0usize..23,
+        (size, center) in (1usize..7, any::<bool>()),
+        min_periods in 1usize..7,
+    ) {
+        let Some(_ctx) = device() else { return Ok(()) };
+        let op = match ops()[pick] {
+            Along::Rolling(op, _) => Along::Rolling(op, window(size, center, min_periods.min(size))),
+            op => op,
+        };
+        let data = if matches!(op, Along::Cumprod(_)) { near_one(t, y, x, seed) } else { rough_cube(t, y, x, nan_every, seed) };
+        let e = op.apply(&Array::from_ndarray(data, [ct, cy, cx]), axis);
+        let gpu = on_the_device(&e, op.task());
+        let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        assert_parity(&gpu, &cpu, op, &format!("{op:?} along {axis} of {:?} in {:?}", [t, y, x], [ct, cy, cx]));
+    }
+}
