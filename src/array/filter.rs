@@ -65,7 +65,6 @@ impl Array {
         let f = BlockFn {
             name: name.to_string(),
             f: Arc::new(f),
-            into: None,
         };
         let result = self.node().map(|node| {
             Node::new(
@@ -88,7 +87,6 @@ impl Array {
         let f = BlockFn {
             name: name.to_string(),
             f: Arc::new(f),
-            into: None,
         };
         // a mask is handed to `f` as 0.0/1.0 values, its halo (a constant boundary too) in f32
         let input = self.astype(crate::expr::DType::F32);

@@ -1,11 +1,10 @@
 //! Where pixels come from: in-memory arrays, on-demand chunk sources, computed blocks.
 
 use std::fmt;
-use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::Arc;
 
-use ndarray::{ArcArray, ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, SliceInfoElem};
+use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn, SliceInfoElem};
 
 use super::DType;
 
@@ -366,12 +365,6 @@ impl HostArray {
 /// A function from one f32 block to a block of the same shape.
 pub type BlockFunction = dyn Fn(ArrayViewD<'_, f32>) -> ArrayD<f32> + Send + Sync;
 
-/// A function writing the result for one f32 block straight into a destination of its shape
-/// (every element), returning `false`, having written nothing, where it cannot (a layout it
-/// does not take): then the block function runs and its result is copied.
-pub type BlockIntoFunction =
-    dyn Fn(ArrayViewD<'_, f32>, &mut ArrayViewMutD<'_, MaybeUninit<f32>>) -> bool + Send + Sync;
-
 /// A user function over one f32 block, with a name for graphs (dask's `map_blocks` callable).
 #[derive(Clone)]
 pub struct BlockFn {
@@ -379,9 +372,6 @@ pub struct BlockFn {
     pub name: String,
     /// the function; must return an array of the shape it was given
     pub f: Arc<BlockFunction>,
-    /// the same function writing into a final result's memory, skipping a block and a copy
-    /// (`None`: always `f`)
-    pub into: Option<Arc<BlockIntoFunction>>,
 }
 
 impl fmt::Debug for BlockFn {

@@ -92,11 +92,6 @@ impl Backend for CpuBackend {
                 let x = f32_input(kind.name(), inputs[0])?;
                 along::along_into(op, x.view(), &mut dst, *axis)
             }
-            TaskKind::Map { f, trim } if trim.iter().all(|&t| t == 0) && f.into.is_some() => {
-                let into = f.into.as_ref().expect("checked");
-                let x = f32_input(kind.name(), inputs[0])?;
-                catch_unwind(AssertUnwindSafe(|| into(x.view(), &mut dst))).map_err(|e| map_panicked(f, e))?
-            }
             TaskKind::Fill { value, dtype, .. } => {
                 // a mask's fill reads as 0.0 or 1.0, as its block would be written
                 let v = if *dtype == DType::U8 {
