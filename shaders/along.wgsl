@@ -53,19 +53,21 @@ fn nan() -> f32 {
 // Pairs: hi is the running f32 total, lo the exact rounding errors of its steps summed; the
 // value is hi + lo, rounded once when it is written. The pair is never renormalised: a
 // compiler allowed to reassociate (lavapipe is) cancels a TwoSum of two terms that share the
-// `* one` factors, so each error term is computed once from fresh operands, as reduce.wgsl
-// does. An infinite or NaN total stands alone (its error terms would be NaN).
+// `* one` factors, so each error term is computed once from operands with no history
+// (exact.wgsl's `opaque`). An infinite or NaN total stands alone (its error terms would be NaN).
 
 // acc + v as a pair (Knuth's TwoSum of the step).
-fn pair_add(acc: vec2<f32>, v: f32) -> vec2<f32> {
+fn pair_add(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
     let one = params.one;
-    let s = (acc.x + v) * one;
+    let a = opaque(acc.x);
+    let v = opaque(v_in);
+    let s = (a + v) * one;
     if (!is_finite(s)) {
         return vec2<f32>(s, 0.0);
     }
-    let bv = (s - acc.x) * one;
+    let bv = (s - a) * one;
     let av = (s - bv) * one;
-    let err = ((acc.x - av) * one + (v - bv) * one) * one;
+    let err = ((a - av) * one + (v - bv) * one) * one;
     return vec2<f32>(s, (acc.y + err) * one);
 }
 

@@ -9,8 +9,8 @@
 // Rounding follows that CPU path too, so results are bitwise its own: with `fused` (the CPU's
 // tile kernel on x86-64 with FMA) each tap is one fused multiply-add, exact.wgsl's fma_rn
 // (the driver's fma need not be fused); otherwise each product is rounded and then added,
-// the product multiplied by `one` (1.0 from the uniform buffer) so that a driver cannot
-// contract it into an fma with the sum (a contracted (p * one) + acc still rounds p first).
+// the product passed through exact.wgsl's `opaque` (an xor with a zero the compiler cannot
+// see) so that a driver can neither contract it into an fma with the sum nor regroup it.
 //
 // mode 1, fill outside: in place on `out`, seen as (outer, n_out, inner), every position whose
 // index along the middle axis is outside [lo, hi) becomes `fill` (scipy pads each 1-D pass of
@@ -55,7 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let step = params.inner;
     if (params.symmetric != 0u) {
         let r = params.taps / 2u;
-        var acc = (w[r] * x[base + r * step]) * params.one;
+        var acc = opaque(w[r] * x[base + r * step]);
         for (var k = 0u; k < r; k++) {
             acc = madd(w[k], x[base + k * step] + x[base + (2u * r - k) * step], acc);
         }
@@ -74,5 +74,5 @@ fn madd(a: f32, b: f32, c: f32) -> f32 {
     if (params.fused != 0u) {
         return fma_rn(a, b, c);
     }
-    return c + (a * b) * params.one;
+    return c + opaque(a * b);
 }

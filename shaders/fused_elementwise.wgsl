@@ -24,10 +24,12 @@
 // Results are bitwise the CPU's (see the README's parity contract): every +, -, * is one
 // rounded IEEE operation, and / and sqrt are correctly rounded here although WGSL allows 2.5
 // ulps. Two things stand in the way on real drivers. Contraction: a driver may fuse a * b + c
-// into one fma, which rounds once instead of twice; every product is therefore multiplied by
-// `params.one` (1.0 from the uniform buffer, so the compiler cannot drop it): the product is
-// rounded before anything can use it, and a fused (a * b) * one + c still rounds as
-// round(round(a * b) + c). Division and square root: the driver's approximation is corrected
+// into one fma, which rounds once instead of twice; every product therefore goes through
+// exact.wgsl's `opaque` (an xor of its bits with a zero the compiler cannot see, made from
+// `params.one`): the product is rounded before anything can use it, and no fma or regrouping
+// reaches across an integer operation. (A product multiplied by `one` was not enough: a
+// compiler that reassociates may factor `one` out of two such terms and then contract.)
+// Division and square root: the driver's approximation is corrected
 // by its exact residual and checked against its neighbour (exact.wgsl, included before this).
 
 {{INPUTS}}
@@ -73,7 +75,7 @@ fn ieee_mul(a: f32, b: f32) -> f32 {
     if (either_nan(a, b)) {
         return bitcast<f32>(NAN_BITS);
     }
-    return (a * b) * params.one;
+    return opaque(a * b);
 }
 
 fn ieee_div(a: f32, b: f32) -> f32 {
