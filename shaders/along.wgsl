@@ -1,12 +1,17 @@
 // Work along one axis held whole in the block (strata's AlongOp on the device): forward and
 // backward fill (bottleneck's push), running sums and products (nancumsum, cumprod), and
-// moving-window counts, sums, means and extremes (xarray's rolling). One invocation per
-// pixel walks the pixel's steps in order, so adjacent invocations read adjacent words.
+// moving-window counts, sums, means, extremes and medians (xarray's rolling). One invocation
+// per pixel walks the pixel's steps in order, so adjacent invocations read adjacent words.
+//
+// Slot (double braces, filled by `AlongKernel`'s Display, src/backend/gpu/kernels.rs):
+//   MEDIAN_LEN  the private array a moving median sorts each window's values in (the window's
+//               steps rounded up to a power of two; 1 for every other op)
 //
 // Layout: the block is (outer, len, inner) in C order around the axis; pixel p = (oo, ii)
 // reads and writes x[(oo * len + t) * inner + ii] for t in 0..len.
 //
-// Fills and extremes only choose values: bit for bit the CPU's. Sums and products are kept as
+// Fills, extremes and medians only choose values (a median of an even count adds its middle
+// two and halves, as the CPU does): bit for bit the CPU's. Sums and products are kept as
 // an unevaluated pair hi + lo (TwoSum, and exact.wgsl's Dekker product), which stays within a
 // few f32 ulps of the CPU's f64 totals; each output is the pair rounded once. A mean divides
 // that sum by the count, correctly rounded (exact.wgsl's div_rn): within an ulp of the CPU's
@@ -21,7 +26,8 @@ struct Params {
     inner: u32,
     // 0 fill, 1 running sum, 2 running product, 3 moving window
     mode: u32,
-    // fill: 1 backward; running: 1 NaN skipped; window: 0 count, 1 sum, 2 mean, 3 min, 4 max
+    // fill: 1 backward; running: 1 NaN skipped; window: 0 count, 1 sum, 2 mean, 3 min, 4 max,
+    // 5 median
     flag: u32,
     // fill: the most NaN in a row filled; window: the non-NaN values a result needs
     limit: u32,
@@ -144,10 +150,20 @@ fn window(base: u32) {
         var count = 0u;
         var sum = vec2<f32>(0.0, 0.0);
         var best = select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), op == 4u);
+        var sorted: array<f32, {{MEDIAN_LEN}}>;
         for (var s = lo; s < hi; s++) {
             let v = x[at(base, u32(s))];
             if (is_nan(v)) {
                 continue;
+            }
+            if (op == 5u) {
+                // insertion: the window's values so far stay sorted in sorted[0..count]
+                var k = count;
+                while (k > 0u && sorted[k - 1u] > v) {
+                    sorted[k] = sorted[k - 1u];
+                    k -= 1u;
+                }
+                sorted[k] = v;
             }
             count += 1u;
             if (op == 1u || op == 2u) {
@@ -167,6 +183,13 @@ fn window(base: u32) {
                 }
                 case 2u: {
                     r = div_rn(value(sum), f32(count));
+                }
+                case 5u: {
+                    let upper = sorted[count / 2u];
+                    r = upper;
+                    if (count % 2u == 0u) {
+                        r = (sorted[count / 2u - 1u] + upper) * 0.5;
+                    }
                 }
                 default: {
                     r = best;

@@ -13,10 +13,10 @@ impl Array {
     /// `NanMax`, `NanVar`, `NanStd` and `NanMedian`. Sums, means and variances accumulate in
     /// f64 (variances in two passes), rounded once.
     ///
-    /// Lazy; the axis is made whole in each block, then each block is one pass (counts, sums,
-    /// means and extremes on the device on a GPU backend),
-    /// O(`size`) per step and pixel (a median sorts each window, O(`size`²) with a
-    /// vectorised network up to 16 steps).
+    /// Lazy; the axis is made whole in each block, then each block is one pass (on the device
+    /// on a GPU backend, but for variances and medians of over 64 steps), O(`size`) per step
+    /// and pixel (a median sorts each window, O(`size`²) with a vectorised network up to 16
+    /// steps).
     ///
     /// **Errors** (at compute): `InvalidArgument` for another op, a window of 0 or a
     /// `min_periods` outside 1 to `size`.

@@ -1,25 +1,21 @@
 //! Work along one axis on the device (`shaders/along.wgsl`): forward and backward fills,
-//! running sums and products, and moving-window counts, sums, means and extremes, so a gap
+//! running sums and products, and moving-window counts, sums, means, extremes and medians, so a gap
 //! filled or smoothed series of a GPU pipeline stays on the device for the next device task.
-//! Linear gap interpolation and moving medians and variances stay on the host.
+//! Linear gap interpolation, moving variances and medians of windows over 64 steps stay on
+//! the host.
 //!
-//! One invocation per pixel walks the block's axis; fills and extremes are the CPU's bit for
-//! bit, sums, products and means within a few f32 ulps of its f64 totals.
+//! One invocation per pixel walks the block's axis; fills, extremes and medians are the CPU's
+//! bit for bit, sums, products and means within a few f32 ulps of its f64 totals.
 
-use super::kernels::KernelSource;
+use super::kernels::{AlongKernel, KernelSource, MAX_ROLLING_MEDIAN};
 use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
 use super::{GpuContext, GpuError};
 use crate::backend::{Value, ValueDesc};
 use crate::expr::{AlongOp, DType, ReduceOp, ScanOp};
 
-/// `exact.wgsl` (exact residuals, correctly rounded division) ahead of the kernel.
-const ALONG: &str = concat!(
-    include_str!("../../../shaders/exact.wgsl"),
-    include_str!("../../../shaders/along.wgsl")
-);
-
 /// What the kernel's `mode`, `flag` and `limit` words say for `op`, or `None` for work the
-/// kernel does not do (linear interpolation; moving medians, variances and deviations).
+/// kernel does not do (linear interpolation; moving variances and deviations; medians of
+/// windows over [`MAX_ROLLING_MEDIAN`] steps).
 fn words(op: &AlongOp) -> Option<[u32; 3]> {
     // "no limit": the CPU's cap, so the run count never wraps
     let limit = |l: &Option<usize>| l.map_or(u32::MAX - 1, |l| l.min(u32::MAX as usize - 1) as u32);
@@ -33,6 +29,7 @@ fn words(op: &AlongOp) -> Option<[u32; 3]> {
                 ReduceOp::NanMean => 2,
                 ReduceOp::NanMin => 3,
                 ReduceOp::NanMax => 4,
+                ReduceOp::NanMedian if window.size <= MAX_ROLLING_MEDIAN => 5,
                 _ => return None,
             };
             [3, which, window.min_periods.max(1) as u32]
@@ -75,6 +72,13 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: &AlongOp, input: &Value, axis: us
         AlongOp::Rolling { window, .. } => (window.first() as i32, window.size as u32),
         _ => (0, 0),
     };
+    let kernel = match op {
+        AlongOp::Rolling {
+            op: ReduceOp::NanMedian,
+            window,
+        } => AlongKernel::for_median(window.size),
+        _ => AlongKernel::for_median(0),
+    };
     let params: [u32; 12] = [
         pixels as u32,
         len as u32,
@@ -92,7 +96,7 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: &AlongOp, input: &Value, axis: us
     let mut rec = Recording::new(ctx, op.name());
     let (input, _) = rec.input(input)?;
     let result = rec.result(op.name(), (n * 4) as u64);
-    let pipeline = ctx.pipeline(KernelSource::Fixed("along.wgsl", ALONG))?;
+    let pipeline = ctx.pipeline(KernelSource::Along(kernel))?;
     let params = ConstantBuffer::uniform(ctx, "along params", &params);
     let binds = [input, Bind::Result(&result), Bind::Constant(&params)];
     let group = rec.bind(&pipeline, op.name(), &binds)?;
@@ -111,7 +115,7 @@ mod tests {
     use crate::expr::{AlongOp, MovingWindow, ReduceOp, ScanOp};
 
     #[test]
-    fn the_kernel_takes_fills_scans_and_simple_windows_only() {
+    fn the_kernel_takes_fills_scans_and_windows_but_variances_and_long_medians() {
         let w = MovingWindow::trailing(3);
         let fill = AlongOp::Carry {
             backward: true,
@@ -133,13 +137,15 @@ mod tests {
             window: w,
         };
         assert_eq!(words(&mean), Some([3, 2, 3]));
-        for op in [
-            ReduceOp::NanMedian,
-            ReduceOp::NanVar { ddof: 1 },
-            ReduceOp::NanStd { ddof: 0 },
-        ] {
+        for op in [ReduceOp::NanVar { ddof: 1 }, ReduceOp::NanStd { ddof: 0 }] {
             assert_eq!(words(&AlongOp::Rolling { op, window: w }), None, "{op:?}");
         }
+        let median = |size| AlongOp::Rolling {
+            op: ReduceOp::NanMedian,
+            window: MovingWindow::trailing(size),
+        };
+        assert_eq!(words(&median(64)), Some([3, 5, 64]));
+        assert_eq!(words(&median(65)), None, "over the private array");
         let linear = AlongOp::Interpolate {
             positions: vec![0.0, 1.0, 2.0],
             limit: None,

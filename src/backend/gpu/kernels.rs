@@ -19,6 +19,15 @@ const MEDIAN_TEMPLATE: &str = concat!(
 );
 /// The longest axis (or group) the median kernel takes (`MAX_LEN` in the shader at most).
 pub const MAX_MEDIAN_LEN: usize = 1024;
+/// `shaders/exact.wgsl` (exact residuals, correctly rounded division) ahead of the work along
+/// an axis (`shaders/along.wgsl`).
+const ALONG_TEMPLATE: &str = concat!(
+    include_str!("../../../shaders/exact.wgsl"),
+    include_str!("../../../shaders/along.wgsl")
+);
+/// The longest moving window whose median the along kernel takes (its values sorted in a
+/// private array per invocation).
+pub const MAX_ROLLING_MEDIAN: usize = 64;
 
 /// What a compiled pipeline was made from: a generated kernel (its `Display` is the WGSL), or
 /// a fixed shader named by its file. The cache is keyed by this value, so a hit never prints
@@ -29,6 +38,8 @@ pub enum KernelSource {
     Fused(FusedKernel),
     /// a median kernel
     Median(MedianKernel),
+    /// a kernel of work along an axis
+    Along(AlongKernel),
     /// a hand-written shader: (file name, its text)
     Fixed(&'static str, &'static str),
 }
@@ -38,6 +49,7 @@ impl std::fmt::Display for KernelSource {
         match self {
             KernelSource::Fused(k) => k.fmt(f),
             KernelSource::Median(k) => k.fmt(f),
+            KernelSource::Along(k) => k.fmt(f),
             KernelSource::Fixed(_, text) => f.write_str(text),
         }
     }
@@ -63,6 +75,30 @@ impl MedianKernel {
 impl fmt::Display for MedianKernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&MEDIAN_TEMPLATE.replace("{{MAX_LEN}}", &self.max_len.to_string()))
+    }
+}
+
+/// The kernel of work along an axis (`shaders/along.wgsl`), its private array sized for the
+/// moving median it runs (1 when it runs none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AlongKernel {
+    /// length of the per-invocation array a moving median sorts in
+    pub median_len: u32,
+}
+
+impl AlongKernel {
+    /// The kernel for moving medians of up to `steps` steps (0: no median), the array a power
+    /// of two up to [`MAX_ROLLING_MEDIAN`].
+    pub fn for_median(steps: usize) -> Self {
+        AlongKernel {
+            median_len: steps.next_power_of_two().clamp(1, MAX_ROLLING_MEDIAN) as u32,
+        }
+    }
+}
+
+impl fmt::Display for AlongKernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&ALONG_TEMPLATE.replace("{{MEDIAN_LEN}}", &self.median_len.to_string()))
     }
 }
 
@@ -252,6 +288,17 @@ mod tests {
         assert!(src.contains("var<uniform> consts: array<vec4<f32>, 1>;"), "{src}");
         assert!(src.contains("@group(0) @binding(1) var<storage, read> in1"), "{src}");
         assert!(src.contains("@binding(2) var<storage, read_write> out"), "{src}");
+        assert!(!src.contains("{{"), "unfilled slot in {src}");
+    }
+
+    #[test]
+    fn along_kernels_size_their_median_array_for_the_window() {
+        assert_eq!(AlongKernel::for_median(0).median_len, 1);
+        assert_eq!(AlongKernel::for_median(5).median_len, 8);
+        assert_eq!(AlongKernel::for_median(64).median_len, 64);
+        let src = AlongKernel::for_median(5).to_string();
+        assert!(src.contains("var sorted: array<f32, 8>;"), "{src}");
+        assert!(src.contains("fn div_rn("), "exact.wgsl comes first");
         assert!(!src.contains("{{"), "unfilled slot in {src}");
     }
 }

@@ -52,7 +52,9 @@ use std::sync::{Arc, OnceLock};
 use ndarray::ArrayViewMutD;
 
 pub use context::{AdapterReport, GpuContext, TransferStats};
-pub use kernels::{FusedKernel, KernelSource, MedianKernel, MAX_MEDIAN_LEN, WORKGROUP_SIZE};
+pub use kernels::{
+    AlongKernel, FusedKernel, KernelSource, MedianKernel, MAX_MEDIAN_LEN, MAX_ROLLING_MEDIAN, WORKGROUP_SIZE,
+};
 pub use resident::DeviceBlock;
 
 use super::{Backend, BackendError, CpuBackend, Placement, ResultMemory, Value, ValueDesc};
@@ -365,7 +367,7 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             if first.is_some_and(|v| along::fits(ctx, op, *axis, v)) {
                 yes("one invocation per pixel walks the axis on the device")
             } else {
-                no("linear interpolation, a moving median or variance, a mask, or a block beyond one device binding")
+                no("linear interpolation, a moving variance, a moving median over 64 steps, or a block beyond one device binding")
             }
         }
         TaskKind::Coarsen { .. } if auto && !inputs.iter().any(on_device) => {
