@@ -1,6 +1,7 @@
 //! Work along one axis on the device (`shaders/along.wgsl`): forward and backward fills,
-//! running sums and products, and moving-window counts, sums, means, extremes and medians, so a gap
-//! filled or smoothed series of a GPU pipeline stays on the device for the next device task.
+//! running sums and products, and moving-window counts, sums, means, extremes and medians, so
+//! a gap-filled or smoothed series of a GPU pipeline stays on the device for the next device
+//! task.
 //! Linear gap interpolation, moving variances and medians of windows over 64 steps stay on
 //! the host.
 //!
