@@ -276,6 +276,30 @@ fn work_the_device_does_not_take_runs_on_the_host_and_matches() {
     }
 }
 
+#[test]
+fn a_wide_focal_mean_runs_dim_by_dim_on_the_device() {
+    let Some(_ctx) = device() else { return };
+    // A centred 7 x 7 focal mean (49 steps, over the 32 reduced as shifts) goes dim by dim:
+    // window sums and counts along y, then along x, all on the device; the mean matches the
+    // CPU's within the sums' bound.
+    let img = rough_cube(2, 40, 36, 5, 7);
+    let da =
+        strata::labelled::DataArray::new(Array::from_ndarray(img, [1, 16, 12]), &["time", "y", "x"], vec![]).unwrap();
+    let focal = da
+        .rolling(&[("y", 7), ("x", 7)])
+        .unwrap()
+        .center(true)
+        .min_periods(1)
+        .unwrap()
+        .mean();
+    let (gpu, report) = focal.compute_with(&on(BackendChoice::Gpu)).unwrap();
+    let rolling: Vec<_> = report.tasks.iter().filter(|t| t.kind == "rolling").collect();
+    assert!(rolling.len() >= 4, "{} rolling tasks", rolling.len());
+    assert!(rolling.iter().all(|t| t.device), "a rolling task ran on the host");
+    let cpu = focal.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    assert_close(&gpu.values().unwrap(), &cpu.values().unwrap(), "7 x 7 focal mean");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 

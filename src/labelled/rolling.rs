@@ -48,7 +48,7 @@ impl Window {
 const MAX_FOCAL_STEPS: usize = 1024;
 
 /// Windows over several dims of more steps than this reduce dim by dim (counts, sums, means,
-/// extremes): a pass per dim on the host beats one read of the array per step.
+/// extremes): a pass per dim beats one read of the array per step.
 const SEPARABLE_STEPS: usize = 32;
 
 impl DataArray {
@@ -63,8 +63,8 @@ impl DataArray {
     /// Over several dims, each reduction is elementwise work over the window's shifts (one per
     /// step it holds), fused into one kernel per block on either backend; the median stacks the
     /// shifts and reduces them as a median over time. Counts, sums, means and extremes of a
-    /// window over 32 steps go dim by dim instead, one host pass per dim (O(sum of the sizes)
-    /// per step, not O(product)).
+    /// window over 32 steps go dim by dim instead, one pass per dim, on the device too
+    /// (O(sum of the sizes) per step, not O(product)).
     ///
     /// **Errors**: [`LabelError::NoDim`]; [`LabelError::Rolling`] for a window of 0, a dim
     /// named twice, or a window over several dims of more than 1024 steps.
