@@ -1,6 +1,7 @@
 // Work along one axis held whole in the block (strata's AlongOp on the device): forward and
-// backward fill (bottleneck's push), running sums and products (nancumsum, cumprod), and
-// moving-window counts, sums, means, extremes and medians (xarray's rolling). One invocation
+// backward fill (bottleneck's push), linear gap interpolation (xarray's interpolate_na),
+// running sums and products (nancumsum, cumprod), and moving-window counts, sums, means,
+// extremes and medians (xarray's rolling). One invocation
 // per pixel walks the pixel's steps in order, so adjacent invocations read adjacent words.
 //
 // Slot (double braces, filled by `AlongKernel`'s Display, src/backend/gpu/kernels.rs):
@@ -15,7 +16,9 @@
 // an unevaluated pair hi + lo (TwoSum, and exact.wgsl's Dekker product), which stays within a
 // few f32 ulps of the CPU's f64 totals; each output is the pair rounded once. A mean divides
 // that sum by the count, correctly rounded (exact.wgsl's div_rn): within an ulp of the CPU's
-// f64 quotient.
+// f64 quotient. An interpolated value keeps positions, their differences, the weight dt / dq
+// and the rise fq - fp as pairs, so it is the CPU's f64 numpy.interp rounded, but for about
+// one value in a thousand an ulp away (tests/gpu_along.rs holds it to 2e-6 relative).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -24,12 +27,13 @@ struct Params {
     n_pixels: u32,
     len: u32,
     inner: u32,
-    // 0 fill, 1 running sum, 2 running product, 3 moving window
+    // 0 fill, 1 running sum, 2 running product, 3 moving window, 4 linear gap interpolation
     mode: u32,
     // fill: 1 backward; running: 1 NaN skipped; window: 0 count, 1 sum, 2 mean, 3 min, 4 max,
     // 5 median
     flag: u32,
-    // fill: the most NaN in a row filled; window: the non-NaN values a result needs
+    // fill, interpolation: the most NaN in a row filled; window: the non-NaN values a result
+    // needs
     limit: u32,
     // window: the offset from a step to its window's first step, and the window's steps
     first: i32,
@@ -41,8 +45,13 @@ struct Params {
     _pad2: u32,
 }
 @group(0) @binding(2) var<uniform> params: Params;
+// interpolation (one word for the other modes): each step's position less the first's, as an
+// f32 pair hi + lo of the f64 value; and for each step p, the last step q whose position lies
+// at most max_gap past p's (computed in f64 on the host, so the gap test is the CPU's)
+@group(0) @binding(3) var<storage, read> pos: array<vec2<f32>>;
+@group(0) @binding(4) var<storage, read> reach: array<u32>;
 
-// two_prod and div_rn: shaders/exact.wgsl, prepended.
+// opaque, two_sum, two_prod and div_rn: shaders/exact.wgsl, prepended.
 
 fn is_nan(a: f32) -> bool {
     return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
@@ -92,6 +101,68 @@ fn value(acc: vec2<f32>) -> f32 {
         return acc.x;
     }
     return acc.x + acc.y;
+}
+
+// pos[a] - pos[b] as a pair: the hi parts' difference exactly, the lo parts' added to its
+// error term.
+fn gap(a: u32, b: u32) -> vec2<f32> {
+    let pa = pos[a];
+    let pb = pos[b];
+    let h = two_sum(pa.x, -pb.x);
+    return vec2<f32>(h.x, opaque(h.y + opaque(pa.y - pb.y)));
+}
+
+// numpy.interp's value between (0, fp) and (dq, fq) at dt (pairs): fp + (fq - fp) (dt / dq),
+// the weight, the difference and their product kept as pairs, rounded once at the end.
+fn lerp(fp: f32, fq: f32, dt: vec2<f32>, dq: vec2<f32>) -> f32 {
+    let w = div_rn(dt.x, dq.x);
+    let d = two_sum(fq, -fp);
+    if (!is_finite(d.x)) {
+        return fp + (fq - fp) * w;
+    }
+    // the weight's remainder: (dt - w dq) / dq, the hi parts' residual exact
+    let r = opaque(opaque(residual(dt.x, w, dq.x) + dt.y) - opaque(w * dq.y));
+    let w_lo = opaque(r / dq.x);
+    let p = two_prod(d.x, w);
+    let e = opaque(opaque(p.y + opaque(d.x * w_lo)) + opaque(d.y * w));
+    let s = two_sum(fp, p.x);
+    return (s.x + opaque(s.y + e)) * params.one;
+}
+
+// xarray's linear interpolate_na: each NaN between valid steps p and q becomes numpy.interp's
+// value there unless it lies more than `limit` past p or the gap is wider than max_gap; NaN
+// before the first or after the last valid step stay. Each gap is written when its end q is
+// reached.
+fn interpolate(base: u32) {
+    let n = params.len;
+    let none = 0xffffffffu;
+    var p = none;
+    for (var q = 0u; q < n; q++) {
+        let fq = x[at(base, q)];
+        if (is_nan(fq)) {
+            continue;
+        }
+        out[at(base, q)] = fq;
+        var s = 0u;
+        if (p != none) {
+            s = p + 1u;
+        }
+        for (; s < q; s++) {
+            var v = nan();
+            if (p != none && s - p <= params.limit && q <= reach[p]) {
+                v = lerp(x[at(base, p)], fq, gap(s, p), gap(q, p));
+            }
+            out[at(base, s)] = v;
+        }
+        p = q;
+    }
+    var s = 0u;
+    if (p != none) {
+        s = p + 1u;
+    }
+    for (; s < n; s++) {
+        out[at(base, s)] = nan();
+    }
 }
 
 fn at(base: u32, t: u32) -> u32 {
@@ -218,6 +289,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         case 2u: {
             running(base, true);
+        }
+        case 4u: {
+            interpolate(base);
         }
         default: {
             window(base);

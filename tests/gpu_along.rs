@@ -1,5 +1,5 @@
-//! Work along one axis (fills, running sums and products, moving windows) on the device
-//! against the CPU backend, on whatever adapter the machine has (Mesa lavapipe in CI): every
+//! Work along one axis (fills, gap interpolation, running sums and products, moving windows)
+//! on the device against the CPU backend, on whatever adapter the machine has (Mesa lavapipe in CI): every
 //! op the kernel takes along each axis, hand-computed series, random shapes, chunkings and
 //! windows; a filled and smoothed block between device tasks staying on the device; and the
 //! work the device leaves to the host saying so. Without an adapter these tests fail and say
@@ -218,6 +218,77 @@ fn hand_computed_series_on_the_device() {
 }
 
 #[test]
+fn gaps_interpolate_on_the_device_as_numpy_interp() {
+    let Some(_ctx) = device() else { return };
+    let nan = f32::NAN;
+    // positions 0, 1, 3, 4, 10, 11: the NaN at index 2 lies between 1 (10) and 4 (40)
+    let x = [0.0, 1.0, 3.0, 4.0, 10.0, 11.0];
+    let series = Array::from_ndarray(
+        ArrayD::from_shape_vec(IxDyn(&[6, 1]), vec![nan, 10.0, nan, 40.0, nan, 100.0]).unwrap(),
+        [6, 1],
+    );
+    let run = |limit, max_gap| on_the_device(&series.interpolate_na(0, &x, limit, max_gap), "interpolate_na");
+    let all = run(None, None);
+    // index 2: 10 + 30 * 2 / 3 = 30; index 4: 40 + 60 * 6 / 7
+    assert_eq!(all[[2, 0]], 30.0);
+    assert!(
+        (all[[4, 0]] - (40.0 + 60.0 / 7.0 * 6.0) as f32).abs() <= 1e-4,
+        "{all:?}"
+    );
+    assert!(all[[0, 0]].is_nan(), "before the first valid value");
+    // a gap 7 wide (positions 4 to 11) is over max_gap 5; one 3 wide is not
+    let short = run(None, Some(5.0));
+    assert_eq!(short[[2, 0]], 30.0);
+    assert!(short[[4, 0]].is_nan());
+    // limit 1 fills only the first NaN of a gap
+    let gaps = Array::from_ndarray(
+        ArrayD::from_shape_vec(IxDyn(&[4, 1]), vec![1.0, nan, nan, 4.0]).unwrap(),
+        [4, 1],
+    );
+    let one = on_the_device(
+        &gaps.interpolate_na(0, &[0.0, 1.0, 2.0, 3.0], Some(1), None),
+        "interpolate_na",
+    );
+    assert_eq!(one[[1, 0]], 2.0);
+    assert!(one[[2, 0]].is_nan());
+    // seconds since 1970 of scenes 16 days apart, a max gap of 40 days: the gap test is the
+    // CPU's, in f64 (32 days apart fill; 48 do not)
+    let day = 86400.0;
+    let t0 = 1.5778368e9;
+    let times: Vec<f64> = [0.0, 16.0, 32.0, 48.0, 96.0].iter().map(|d| t0 + d * day).collect();
+    let cloudy = Array::from_ndarray(
+        ArrayD::from_shape_vec(IxDyn(&[5, 1]), vec![0.2, nan, 0.4, nan, 0.8]).unwrap(),
+        [5, 1],
+    );
+    let e = cloudy.interpolate_na(0, &times, None, Some(40.0 * day));
+    let gpu = on_the_device(&e, "interpolate_na");
+    assert_eq!(gpu[[1, 0]], 0.3);
+    assert!(gpu[[3, 0]].is_nan(), "a 64-day gap is over 40 days: {gpu:?}");
+    let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    assert_close(&gpu, &cpu, "dated gaps");
+}
+
+#[test]
+fn random_gaps_interpolate_as_on_the_cpu_along_every_axis() {
+    let Some(_ctx) = device() else { return };
+    // values about 1e4 whose neighbours often cancel: the weights and rises are pairs, so
+    // the results hold the sums' relative bound, not just one relative to the neighbours
+    let a = Array::from_ndarray(rough_cube(9, 10, 14, 3, 6), [4, 3, 5]);
+    for axis in 0..3usize {
+        let n = [9, 10, 14][axis];
+        // uneven positions whose differences f32 cannot hold
+        let x: Vec<f64> = (0..n).map(|i| (i as f64).sqrt() * 1.37 + 1e3).collect();
+        for (limit, max_gap) in [(None, None), (Some(1), None), (None, Some(30.0)), (Some(2), Some(50.0))] {
+            let e = a.interpolate_na(axis as isize, &x, limit, max_gap);
+            let gpu = on_the_device(&e, "interpolate_na");
+            let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+            let what = format!("axis {axis}, limit {limit:?}, max_gap {max_gap:?}");
+            assert_close(&gpu, &cpu, &what);
+        }
+    }
+}
+
+#[test]
 fn long_sums_keep_the_cpus_f64_totals() {
     let Some(_ctx) = device() else { return };
     // 0.1 added 16384 times: an f32 running sum drifts to 1638.147 (numpy's float32
@@ -253,9 +324,7 @@ fn a_filled_and_smoothed_block_between_device_tasks_stays_on_the_device() {
 fn work_the_device_does_not_take_runs_on_the_host_and_matches() {
     let Some(_ctx) = device() else { return };
     let a = Array::from_ndarray(rough_cube(70, 6, 10, 3, 4), [70, 3, 10]);
-    let positions: Vec<f64> = (0..70).map(|i| (i * i) as f64).collect();
     let cases = [
-        (a.interpolate_na(0, &positions, None, None), "interpolate_na"),
         (a.rolling(ReduceOp::NanMedian, 0, window(65, true, 1)), "rolling"),
         (
             a.rolling(ReduceOp::NanStd { ddof: 1 }, 0, window(3, false, 2)),

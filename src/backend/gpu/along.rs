@@ -2,8 +2,8 @@
 //! running sums and products, and moving-window counts, sums, means, extremes and medians, so
 //! a gap-filled or smoothed series of a GPU pipeline stays on the device for the next device
 //! task.
-//! Linear gap interpolation, moving variances and medians of windows over 64 steps stay on
-//! the host.
+//! Linear gap interpolation runs there too. Moving variances and medians of windows over 64
+//! steps stay on the host.
 //!
 //! One invocation per pixel walks the block's axis; fills, extremes and medians are the CPU's
 //! bit for bit, sums, products and means within a few f32 ulps of its f64 totals.
@@ -15,8 +15,8 @@ use crate::backend::{Value, ValueDesc};
 use crate::expr::{AlongOp, DType, ReduceOp, ScanOp};
 
 /// What the kernel's `mode`, `flag` and `limit` words say for `op`, or `None` for work the
-/// kernel does not do (linear interpolation; moving variances and deviations; medians of
-/// windows over [`MAX_ROLLING_MEDIAN`] steps).
+/// kernel does not do (moving variances and deviations; medians of windows over
+/// [`MAX_ROLLING_MEDIAN`] steps).
 fn words(op: &AlongOp) -> Option<[u32; 3]> {
     // "no limit": the CPU's cap, so the run count never wraps
     let limit = |l: &Option<usize>| l.map_or(u32::MAX - 1, |l| l.min(u32::MAX as usize - 1) as u32);
@@ -35,7 +35,7 @@ fn words(op: &AlongOp) -> Option<[u32; 3]> {
             };
             [3, which, window.min_periods.max(1) as u32]
         }
-        AlongOp::Interpolate { .. } => return None,
+        AlongOp::Interpolate { limit: l, .. } => [4, 0, limit(l)],
     })
 }
 
@@ -94,12 +94,24 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: &AlongOp, input: &Value, axis: us
         0,
         0,
     ];
+    let (pos, reach) = match op {
+        AlongOp::Interpolate { positions, max_gap, .. } => (position_pairs(positions), reach(positions, *max_gap)),
+        _ => (vec![0, 0], vec![0]),
+    };
     let mut rec = Recording::new(ctx, op.name());
     let (input, _) = rec.input(input)?;
     let result = rec.result(op.name(), (n * 4) as u64);
     let pipeline = ctx.pipeline(KernelSource::Along(kernel))?;
     let params = ConstantBuffer::uniform(ctx, "along params", &params);
-    let binds = [input, Bind::Result(&result), Bind::Constant(&params)];
+    let pos = ConstantBuffer::storage(ctx, "positions", &pos);
+    let reach = ConstantBuffer::storage(ctx, "gap reach", &reach);
+    let binds = [
+        input,
+        Bind::Result(&result),
+        Bind::Constant(&params),
+        Bind::Constant(&pos),
+        Bind::Constant(&reach),
+    ];
     let group = rec.bind(&pipeline, op.name(), &binds)?;
     rec.dispatch(&pipeline, &group, pixels, 64);
     Ok(Produced::Pending(Pending {
@@ -110,9 +122,40 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: &AlongOp, input: &Value, axis: us
     }))
 }
 
+/// Each position less the first, as the f32 pair (hi, lo) whose sum is the f64 difference
+/// (to 48 bits): the kernel takes differences of positions from these exactly.
+fn position_pairs(positions: &[f64]) -> Vec<u32> {
+    let first = positions.first().copied().unwrap_or(0.0);
+    positions
+        .iter()
+        .flat_map(|&x| {
+            let d = x - first;
+            let hi = d as f32;
+            let lo = (d - f64::from(hi)) as f32;
+            [hi.to_bits(), lo.to_bits()]
+        })
+        .collect()
+}
+
+/// For each step `p`, the last step `q` whose position lies at most `max_gap` past `p`'s (the
+/// CPU's test of a gap, in f64): a gap from `p` to `q` is filled when `q <= reach[p]`. O(n).
+fn reach(positions: &[f64], max_gap: Option<f64>) -> Vec<u32> {
+    let n = positions.len();
+    let mut out = Vec::with_capacity(n);
+    let mut q = 0;
+    for p in 0..n {
+        q = q.max(p);
+        while q + 1 < n && max_gap.is_none_or(|g| positions[q + 1] - positions[p] <= g) {
+            q += 1;
+        }
+        out.push(q as u32);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::words;
+    use super::{position_pairs, reach, words};
     use crate::expr::{AlongOp, MovingWindow, ReduceOp, ScanOp};
 
     #[test]
@@ -149,9 +192,27 @@ mod tests {
         assert_eq!(words(&median(65)), None, "over the private array");
         let linear = AlongOp::Interpolate {
             positions: vec![0.0, 1.0, 2.0],
-            limit: None,
+            limit: Some(3),
             max_gap: None,
         };
-        assert_eq!(words(&linear), None);
+        assert_eq!(words(&linear), Some([4, 0, 3]));
+    }
+
+    #[test]
+    fn gaps_reach_as_far_as_max_gap_allows() {
+        let x = [0.0, 1.0, 3.0, 4.0, 10.0, 11.0];
+        assert_eq!(reach(&x, Some(3.0)), [2, 3, 3, 3, 5, 5]);
+        assert_eq!(reach(&x, None), [5; 6]);
+        assert_eq!(reach(&x, Some(0.0)), [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn positions_travel_as_exact_pairs() {
+        // seconds since 1970 of two scenes 16 days apart: each difference is hi + lo exactly
+        let x = [1.5778368e9, 1.5778368e9 + 16.0 * 86400.0 + 0.25];
+        let words = position_pairs(&x);
+        let pair = |i: usize| f64::from(f32::from_bits(words[2 * i])) + f64::from(f32::from_bits(words[2 * i + 1]));
+        assert_eq!(pair(0), 0.0);
+        assert_eq!(pair(1), 16.0 * 86400.0 + 0.25);
     }
 }
