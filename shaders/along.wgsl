@@ -17,8 +17,8 @@
 // few f32 ulps of the CPU's f64 totals; each output is the pair rounded once. A mean divides
 // that sum by the count, correctly rounded (exact.wgsl's div_rn): within an ulp of the CPU's
 // f64 quotient. An interpolated value keeps positions, their differences, the weight dt / dq
-// and the rise fq - fp as pairs, so it is the CPU's f64 numpy.interp rounded, but for about
-// one value in a thousand an ulp away (tests/gpu_along.rs holds it to 2e-6 relative).
+// and the rise fq - fp as pairs, so it is the CPU's f64 numpy.interp rounded but for rare
+// values an ulp away (tests/gpu_along.rs counts them).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
