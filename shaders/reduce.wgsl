@@ -52,16 +52,25 @@ fn index(base: u32, m: u32) -> u32 {
     return base + t * params.inner;
 }
 
+// x itself, through an xor of its bits with a zero the compiler cannot see (the bits of
+// `one` xor those of 1.0), as exact.wgsl's `opaque`: an operand with no history.
+fn opaque(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) ^ (bitcast<u32>(params.one) ^ 0x3f800000u));
+}
+
 // hi + v as a new (hi, lo) pair, the addition's rounding error exactly added to lo.
 // WGSL lets the compiler reassociate, which turns TwoSum's error term into noise (lavapipe
 // does); every intermediate is multiplied by `one` (1.0, unknown to the compiler: it comes
-// from the uniform buffer), so no two additions meet where they could be regrouped.
-fn two_sum(acc: vec2<f32>, v: f32) -> vec2<f32> {
+// from the uniform buffer), so no two additions meet where they could be regrouped, and the
+// operands come through `opaque`, so no factor they share can be pulled out of them.
+fn two_sum(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
     let one = params.one;
-    let s = (acc.x + v) * one;
-    let bv = (s - acc.x) * one;
+    let hi = opaque(acc.x);
+    let v = opaque(v_in);
+    let s = (hi + v) * one;
+    let bv = (s - hi) * one;
     let av = (s - bv) * one;
-    let err = ((acc.x - av) * one + (v - bv) * one) * one;
+    let err = ((hi - av) * one + (v - bv) * one) * one;
     return vec2<f32>(s, acc.y + err);
 }
 
