@@ -294,8 +294,8 @@ fn interpolated_values_are_the_cpus_but_for_a_rare_ulp() {
     let Some(_ctx) = device() else { return };
     // With the weight and the rise as f32 pairs, an interpolated value is the CPU's f64
     // numpy.interp rounded unless it lies within about 2^-44 of a rounding boundary: at most
-    // one in a hundred differs in its bits (with the weight a plain f32 quotient, over four
-    // in ten did), and none by more than 2e-6 relative.
+    // one in a hundred differs in its bits (a plain f32 weight misses far more often), and
+    // none by more than 2e-6 relative.
     let a = Array::from_ndarray(rough_cube(40, 30, 30, 3, 6), [40, 30, 30]);
     let dated: Vec<f64> = (0..40).map(|i| 1.5778368e9 + (i * i) as f64 * 86400.0).collect();
     let irrational: Vec<f64> = (0..40).map(|i| (i as f64).sqrt() * 1.37).collect();

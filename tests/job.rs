@@ -62,17 +62,7 @@ fn shards_run_anywhere_give_the_local_result() {
     };
     strata::labelled::to_zarr_all(&refs, dir.join("local.zarr"), &Default::default(), &cpu).unwrap();
     for name in ["ndvi_mean", "red_median", "bright"] {
-        let (a, b) = (
-            read(&dir.join("local.zarr"), &format!("/{name}")),
-            read(&dir.join("job.zarr"), &format!("/{name}")),
-        );
-        assert_eq!(a.len(), b.len(), "{name}");
-        assert!(
-            a.iter()
-                .zip(&b)
-                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
-            "{name} differs"
-        );
+        stores_agree(&dir, name);
     }
     let err = loaded.run_shard(&job_path, job.num_shards(), &kinds).unwrap_err();
     assert!(matches!(err, JobError::ShardOutOfRange { .. }), "{err}");
@@ -173,21 +163,28 @@ fn sharded_equals_local(dir: &Path, outputs: &[&DataArray], tile: (usize, usize)
         .iter()
         .map(|o| {
             let name = o.name().expect("outputs are named");
-            let (a, b) = (
-                read(&dir.join("local.zarr"), &format!("/{name}")),
-                read(&dir.join("job.zarr"), &format!("/{name}")),
-            );
+            let a = stores_agree(dir, name);
             assert!(a.iter().any(|v| !v.is_nan()), "{name} holds values");
-            assert_eq!(a.len(), b.len(), "{name}");
-            assert!(
-                a.iter()
-                    .zip(&b)
-                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
-                "{name} differs"
-            );
             a
         })
         .collect()
+}
+
+/// Output `name` of `dir/local.zarr` and `dir/job.zarr`, bit for bit the same (NaN where
+/// NaN); returns the local values.
+fn stores_agree(dir: &Path, name: &str) -> Vec<f32> {
+    let (a, b) = (
+        read(&dir.join("local.zarr"), &format!("/{name}")),
+        read(&dir.join("job.zarr"), &format!("/{name}")),
+    );
+    assert_eq!(a.len(), b.len(), "{name}");
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
+        "{name} differs"
+    );
+    a
 }
 
 /// Red over time of a stack of the embedded catalog (6 scenes, some pixels NaN)
