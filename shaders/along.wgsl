@@ -1,7 +1,7 @@
 // Work along one axis held whole in the block (strata's AlongOp on the device): forward and
 // backward fill (bottleneck's push), linear gap interpolation (xarray's interpolate_na),
 // running sums and products (nancumsum, cumprod), and moving-window counts, sums, means,
-// extremes and medians (xarray's rolling). One invocation
+// extremes, variances, deviations and medians (xarray's rolling). One invocation
 // per pixel walks the pixel's steps in order, so adjacent invocations read adjacent words.
 //
 // Slot (double braces, filled by `AlongKernel`'s Display, src/backend/gpu/kernels.rs):
@@ -16,7 +16,10 @@
 // an unevaluated pair hi + lo (TwoSum, and exact.wgsl's Dekker product), which stays within a
 // few f32 ulps of the CPU's f64 totals; each output is the pair rounded once. A mean divides
 // that sum by the count, correctly rounded (exact.wgsl's div_rn): within an ulp of the CPU's
-// f64 quotient. An interpolated value keeps positions, their differences, the weight dt / dq
+// f64 quotient. A variance (or deviation) scales the window's values by the power of two of
+// the largest, so no square or sum leaves f32's range, and takes two passes: the mean and the
+// squared deviations from it as pairs, their quotients corrected by exact residuals, so it is
+// the CPU's f64 two-pass value rounded but for a rare ulp. An interpolated value keeps positions, their differences, the weight dt / dq
 // and the rise fq - fp as pairs, so it is the CPU's f64 numpy.interp rounded but for rare
 // values an ulp away (tests/gpu_along.rs counts them).
 
@@ -30,7 +33,7 @@ struct Params {
     // 0 fill, 1 running sum, 2 running product, 3 moving window, 4 linear gap interpolation
     mode: u32,
     // fill: 1 backward; running: 1 NaN skipped; window: 0 count, 1 sum, 2 mean, 3 min, 4 max,
-    // 5 median
+    // 5 median, 6 variance, 7 standard deviation
     flag: u32,
     // fill, interpolation: the most NaN in a row filled; window: the non-NaN values a result
     // needs
@@ -40,7 +43,8 @@ struct Params {
     size: u32,
     // 1.0, unknown to the compiler (exact.wgsl)
     one: f32,
-    _pad0: u32,
+    // window: a variance's delta degrees of freedom
+    ddof: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -165,6 +169,80 @@ fn interpolate(base: u32) {
     }
 }
 
+// x 2^k, exact while the result stays normal: the factor is applied in steps that each stay
+// in f32's normal range, each step opaque so no compiler folds two factors into one that
+// overflows.
+fn times_pow2(x: f32, k: i32) -> f32 {
+    var r = x;
+    var e = k;
+    while (e > 126) {
+        r = opaque(r * bitcast<f32>(0x7e800000u));
+        e -= 126;
+    }
+    while (e < -126) {
+        r = opaque(r * bitcast<f32>(0x00800000u));
+        e += 126;
+    }
+    return r * bitcast<f32>(u32(e + 127) << 23u);
+}
+
+// The exponent of |x| (x = m 2^e, 1 <= m < 2), -126 for subnormals and zero.
+fn exponent(x: f32) -> i32 {
+    return max(i32((bitcast<u32>(x) >> 23u) & 0xffu), 1) - 127;
+}
+
+// The pair s divided by k: the quotient of s's rounded value, correctly rounded, and the
+// remainder's share (that quotient's exact residual plus s's own rounding error, over k).
+fn pair_div(s: vec2<f32>, k: f32) -> vec2<f32> {
+    let v = two_sum(s.x, s.y);
+    let q = div_rn(v.x, k);
+    let r = opaque(residual(v.x, q, k) + v.y);
+    return vec2<f32>(q, opaque(r / k));
+}
+
+// The NaN-skipping variance over n - ddof (or its root) of the window's steps lo..hi, which
+// hold n values, the largest in magnitude `big`: two passes over values scaled by big's power
+// of two (exact), the mean and the squared deviations from it as pairs.
+fn spread(base: u32, lo: i32, hi: i32, n: u32, big: f32, root: bool) -> f32 {
+    if (!is_finite(big)) {
+        return nan();
+    }
+    let e = exponent(big);
+    var sum = vec2<f32>(0.0, 0.0);
+    for (var s = lo; s < hi; s++) {
+        let v = x[at(base, u32(s))];
+        if (!is_nan(v)) {
+            sum = pair_add(sum, times_pow2(v, -e));
+        }
+    }
+    let mean = pair_div(sum, f32(n));
+    var m2 = vec2<f32>(0.0, 0.0);
+    for (var s = lo; s < hi; s++) {
+        let v = x[at(base, u32(s))];
+        if (is_nan(v)) {
+            continue;
+        }
+        // d = v - mean as hi + lo, then d^2 = hi^2 (exactly, as a pair) + lo (2 hi + lo)
+        let d = two_sum(times_pow2(v, -e), -mean.x);
+        let d_lo = opaque(d.y - mean.y);
+        let sq = two_prod(d.x, d.x);
+        m2 = pair_add(m2, sq.x);
+        m2.y = opaque(m2.y + opaque(sq.y + opaque(d_lo * opaque(2.0 * d.x + d_lo))));
+    }
+    let q = pair_div(m2, f32(n - params.ddof));
+    if (!root) {
+        return times_pow2(value(q), 2 * e);
+    }
+    let var_hi = max(q.x, 0.0);
+    if (var_hi == 0.0) {
+        return 0.0;
+    }
+    // the root of hi + lo: sqrt(hi) correctly rounded, corrected by (hi + lo - r^2) / 2r
+    let r = sqrt_rn(var_hi);
+    let r_lo = opaque(opaque(residual(var_hi, r, r) + q.y) / opaque(2.0 * r));
+    return times_pow2(r + r_lo, e);
+}
+
 fn at(base: u32, t: u32) -> u32 {
     return base + t * params.inner;
 }
@@ -221,6 +299,7 @@ fn window(base: u32) {
         var count = 0u;
         var sum = vec2<f32>(0.0, 0.0);
         var best = select(bitcast<f32>(0x7f800000u), bitcast<f32>(0xff800000u), op == 4u);
+        var big = 0.0;
         var sorted: array<f32, {{MEDIAN_LEN}}>;
         for (var s = lo; s < hi; s++) {
             let v = x[at(base, u32(s))];
@@ -241,6 +320,8 @@ fn window(base: u32) {
                 sum = pair_add(sum, v);
             } else if ((op == 3u && v < best) || (op == 4u && v > best)) {
                 best = v;
+            } else if (op >= 6u) {
+                big = max(big, abs(v));
             }
         }
         var r = nan();
@@ -261,6 +342,9 @@ fn window(base: u32) {
                     if (count % 2u == 0u) {
                         r = (sorted[count / 2u - 1u] + upper) * 0.5;
                     }
+                }
+                case 6u, 7u: {
+                    r = spread(base, lo, hi, count, big, op == 7u);
                 }
                 default: {
                     r = best;

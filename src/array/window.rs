@@ -14,7 +14,7 @@ impl Array {
     /// f64 (variances in two passes), rounded once.
     ///
     /// Lazy; the axis is made whole in each block, then each block is one pass (on the device
-    /// on a GPU backend, but for variances and medians of over 64 steps), O(`size`) per step
+    /// on a GPU backend, but for medians of over 64 steps), O(`size`) per step
     /// and pixel (a median sorts each window, O(`size`²) with a vectorised network up to 16
     /// steps).
     ///

@@ -3,8 +3,7 @@
 //! `x` and `y`.
 //!
 //! A window along one dim is [`Array::rolling`]: the dim made whole in each block, every window
-//! reduced as its steps lie (on the device too, but for variances and medians of over 64
-//! steps). Over several dims (a focal window), a window's values at a step are the array
+//! reduced as its steps lie (on the device too, but for medians of over 64 steps). Over several dims (a focal window), a window's values at a step are the array
 //! shifted by each offset the window spans, NaN where a shift runs off the edge, so a
 //! reduction is lazy elementwise work over those shifts, fused into one kernel per block on
 //! either backend; the median is one holistic reduction over the shifts stacked

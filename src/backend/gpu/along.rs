@@ -1,22 +1,20 @@
 //! Work along one axis on the device (`shaders/along.wgsl`): forward and backward fills,
-//! running sums and products, and moving-window counts, sums, means, extremes and medians, so
-//! a gap-filled or smoothed series of a GPU pipeline stays on the device for the next device
-//! task.
-//! Linear gap interpolation runs there too. Moving variances and medians of windows over 64
-//! steps stay on the host.
+//! linear gap interpolation, running sums and products, and moving-window counts, sums,
+//! means, extremes, variances, deviations and medians, so a gap-filled or smoothed series of a
+//! GPU pipeline stays on the device for the next device task. Medians of windows over 64 steps
+//! stay on the host.
 //!
 //! One invocation per pixel walks the block's axis; fills, extremes and medians are the CPU's
-//! bit for bit, sums, products and means within a few f32 ulps of its f64 totals.
+//! bit for bit, sums, products, means and variances within a few f32 ulps of its f64 totals.
 
 use super::kernels::{AlongKernel, KernelSource, MAX_ROLLING_MEDIAN};
 use super::recording::{Bind, ConstantBuffer, Pending, Produced, Recording};
 use super::{GpuContext, GpuError};
 use crate::backend::{Value, ValueDesc};
-use crate::expr::{AlongOp, DType, ReduceOp, ScanOp};
+use crate::expr::{AlongOp, DType, ReduceOp, ScanOp, WindowOp};
 
 /// What the kernel's `mode`, `flag` and `limit` words say for `op`, or `None` for work the
-/// kernel does not do (moving variances and deviations; medians of windows over
-/// [`MAX_ROLLING_MEDIAN`] steps).
+/// kernel does not do (medians of windows over [`MAX_ROLLING_MEDIAN`] steps).
 fn words(op: &AlongOp) -> Option<[u32; 3]> {
     // "no limit": the CPU's cap, so the run count never wraps
     let limit = |l: &Option<usize>| l.map_or(u32::MAX - 1, |l| l.min(u32::MAX as usize - 1) as u32);
@@ -31,9 +29,11 @@ fn words(op: &AlongOp) -> Option<[u32; 3]> {
                 ReduceOp::NanMin => 3,
                 ReduceOp::NanMax => 4,
                 ReduceOp::NanMedian if window.size <= MAX_ROLLING_MEDIAN => 5,
+                ReduceOp::NanVar { .. } => 6,
+                ReduceOp::NanStd { .. } => 7,
                 _ => return None,
             };
-            [3, which, window.min_periods.max(1) as u32]
+            [3, which, WindowOp::of(*op)?.need(window)]
         }
         AlongOp::Interpolate { limit: l, .. } => [4, 0, limit(l)],
     })
@@ -56,7 +56,8 @@ pub(super) fn fits(ctx: &GpuContext, op: &AlongOp, axis: usize, input: &ValueDes
 /// checked [`fits`].
 ///
 /// Costs one invocation per pixel, O(len) for fills and running work, O(len × window) for a
-/// moving window; one read and one write of the block.
+/// moving window (three passes over each window for a variance); one read and one write of
+/// the block.
 ///
 /// **Errors**: [`GpuError::Shader`]; [`GpuError::Internal`] for work the kernel does not do
 /// or a partial input; [`GpuError::Mapping`] when a host input's staging buffer cannot be
@@ -72,6 +73,13 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: &AlongOp, input: &Value, axis: us
     let (first, size) = match op {
         AlongOp::Rolling { window, .. } => (window.first() as i32, window.size as u32),
         _ => (0, 0),
+    };
+    let ddof = match op {
+        AlongOp::Rolling {
+            op: ReduceOp::NanVar { ddof } | ReduceOp::NanStd { ddof },
+            ..
+        } => *ddof,
+        _ => 0,
     };
     let kernel = match op {
         AlongOp::Rolling {
@@ -90,7 +98,7 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: &AlongOp, input: &Value, axis: us
         first as u32,
         size,
         1.0f32.to_bits(),
-        0,
+        ddof,
         0,
         0,
     ];
@@ -159,7 +167,7 @@ mod tests {
     use crate::expr::{AlongOp, MovingWindow, ReduceOp, ScanOp};
 
     #[test]
-    fn the_kernel_takes_fills_scans_and_windows_but_variances_and_long_medians() {
+    fn the_kernel_takes_fills_scans_and_windows_but_long_medians() {
         let w = MovingWindow::trailing(3);
         let fill = AlongOp::Carry {
             backward: true,
@@ -181,9 +189,17 @@ mod tests {
             window: w,
         };
         assert_eq!(words(&mean), Some([3, 2, 3]));
-        for op in [ReduceOp::NanVar { ddof: 1 }, ReduceOp::NanStd { ddof: 0 }] {
-            assert_eq!(words(&AlongOp::Rolling { op, window: w }), None, "{op:?}");
-        }
+        // a variance needs more values than its ddof, whatever min_periods says
+        let var = |op, min_periods| AlongOp::Rolling {
+            op,
+            window: MovingWindow {
+                size: 5,
+                center: false,
+                min_periods,
+            },
+        };
+        assert_eq!(words(&var(ReduceOp::NanVar { ddof: 1 }, 1)), Some([3, 6, 2]));
+        assert_eq!(words(&var(ReduceOp::NanStd { ddof: 0 }, 3)), Some([3, 7, 3]));
         let median = |size| AlongOp::Rolling {
             op: ReduceOp::NanMedian,
             window: MovingWindow::trailing(size),

@@ -367,7 +367,7 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             if first.is_some_and(|v| along::fits(ctx, op, *axis, v)) {
                 yes("one invocation per pixel walks the axis on the device")
             } else {
-                no("a moving variance, a moving median over 64 steps, or a block beyond one device binding")
+                no("a moving median over 64 steps, or a block beyond one device binding")
             }
         }
         TaskKind::Coarsen { .. } if auto && !inputs.iter().any(on_device) => {
