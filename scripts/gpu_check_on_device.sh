@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # strata's GPU checks on a machine with a hardware GPU, in one call. Prepare on the build
 # machine, from the project root:
-#   ../shared/device/prepare.sh gpu gpu_split gpu_stress gpu_windows gpu_along \
+#   ../shared/device/prepare.sh gpu gpu_reduce gpu_split gpu_stress gpu_windows gpu_along \
 #     && cp scripts/gpu_check_on_device.sh .devrun/on-device.sh && cp scripts/gpu_verdict.py .devrun/
 # then, on the GPU machine with .gl/ and .devrun/ copied along: bash .devrun/on-device.sh
 # Steps, most telling first (pick with STEPS="bench tutorial repeat peers tests"; cube sizes
@@ -60,7 +60,7 @@ PY
 fi
 has peers && PYTHONUNBUFFERED=1 TAILN=14 step peers 60 python3 "$D/gpu_peers.py" --time $T --height $H --width $W --json "$OUT/peers.json"
 has peers && TAILN=3 step limits 20 python3 "$D/limits.py"
-if has tests; then for t in gpu gpu_split gpu_stress gpu_windows gpu_along; do TAILN=12 step "test-$t" 60 "$D/tests/$t" --test-threads 1; done; fi
+if has tests; then for t in gpu gpu_reduce gpu_split gpu_stress gpu_windows gpu_along; do TAILN=12 step "test-$t" 60 "$D/tests/$t" --test-threads 1; done; fi
 echo "=== verdict (after $(( $(date +%s) - began )) s)"
 python3 "$D/gpu_verdict.py" "$OUT" --steps "$STEPS" | tee "$OUT/verdict.txt"
 rc=${PIPESTATUS[0]}

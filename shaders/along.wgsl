@@ -55,14 +55,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read> pos: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read> reach: array<u32>;
 
-// opaque, two_sum, two_prod and div_rn: shaders/exact.wgsl, prepended.
+// opaque, is_finite, two_sum, two_prod, div_rn, sqrt_rn, exponent and times_pow2:
+// shaders/exact.wgsl, prepended.
 
 fn is_nan(a: f32) -> bool {
     return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn is_finite(a: f32) -> bool {
-    return (bitcast<u32>(a) & 0x7f800000u) != 0x7f800000u;
 }
 
 fn nan() -> f32 {
@@ -167,28 +164,6 @@ fn interpolate(base: u32) {
     for (; s < n; s++) {
         out[at(base, s)] = nan();
     }
-}
-
-// x 2^k, exact while the result stays normal: the factor is applied in steps that each stay
-// in f32's normal range, each step opaque so no compiler folds two factors into one that
-// overflows.
-fn times_pow2(x: f32, k: i32) -> f32 {
-    var r = x;
-    var e = k;
-    while (e > 126) {
-        r = opaque(r * bitcast<f32>(0x7e800000u));
-        e -= 126;
-    }
-    while (e < -126) {
-        r = opaque(r * bitcast<f32>(0x00800000u));
-        e += 126;
-    }
-    return r * bitcast<f32>(u32(e + 127) << 23u);
-}
-
-// The exponent of |x| (x = m 2^e, 1 <= m < 2), -126 for subnormals and zero.
-fn exponent(x: f32) -> i32 {
-    return max(i32((bitcast<u32>(x) >> 23u) & 0xffu), 1) - 127;
 }
 
 // The pair s divided by k: the quotient of s's rounded value, correctly rounded, and the

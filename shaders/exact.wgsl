@@ -1,6 +1,7 @@
 // Correctly rounded division and square root, and the exact residuals they rest on, for
-// shaders whose uniform `params` has a field `one` (1.0, unknown to the compiler). Included
-// ahead of fused_elementwise.wgsl and finalize.wgsl (see src/backend/gpu/kernels.rs).
+// shaders whose uniform `params` has a field `one` (1.0, unknown to the compiler), and exact
+// scaling by powers of two. Included ahead of fused_elementwise.wgsl, correlate.wgsl,
+// along.wgsl, reduce.wgsl and finalize.wgsl (see src/backend/gpu/kernels.rs and reduce.rs).
 //
 // WGSL allows a / b and sqrt 2.5 ulps of error, lets fma be unfused (lavapipe lowers it to a
 // multiply and an add) and lets a driver contract a * b + c into one fma. So the residuals
@@ -134,4 +135,28 @@ fn sqrt_rn(x: f32) -> f32 {
         return c;
     }
     return s;
+}
+
+fn is_finite(a: f32) -> bool {
+    return (bitcast<u32>(a) & 0x7fffffffu) < 0x7f800000u;
+}
+
+// 2^k for k in -126..=127.
+fn pow2(k: i32) -> f32 {
+    return bitcast<f32>(u32(k + 127) << 23u);
+}
+
+// x 2^k for k in -254..=254, exact while the result stays normal: three factors of at most
+// 2^85 each (every one normal, all of k's sign, so the partial products lie between x and the
+// result), each product opaque so no compiler folds two factors into one that overflows. No
+// loops: Mesa's llvmpipe stops a shader's loops after 65535 iterations, all loops together.
+fn times_pow2(x: f32, k: i32) -> f32 {
+    let a = k / 3;
+    let b = (k - a) / 2;
+    return opaque(opaque(x * pow2(a)) * pow2(b)) * pow2(k - a - b);
+}
+
+// The exponent of |x| (x = m 2^e, 1 <= m < 2), -126 for subnormals and zero.
+fn exponent(x: f32) -> i32 {
+    return max(i32((bitcast<u32>(x) >> 23u) & 0xffu), 1) - 127;
 }

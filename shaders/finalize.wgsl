@@ -37,10 +37,6 @@ fn is_nan(a: f32) -> bool {
     return (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
 }
 
-fn is_finite(a: f32) -> bool {
-    return (bitcast<u32>(a) & 0x7fffffffu) < 0x7f800000u;
-}
-
 // The pair hi + lo rounded once (hi alone once it is not finite: lo is then NaN).
 fn pair(hi: f32, lo: f32) -> f32 {
     if (!is_finite(hi)) {
@@ -101,7 +97,9 @@ fn value(o: u32) -> f32 {
         case 9u, 10u: {
             let n = f32(valid);
             let dof = n - params.ddof;
-            if (valid == 0u || dof <= 0.0) { return nan; }
+            // an infinity among the values: NaN, as numpy's (values are scaled by 2^-e)
+            if (valid == 0u || dof <= 0.0 || !is_finite(states[s])) { return nan; }
+            let e = bitcast<i32>(states[s + 6u]);
             // M2 about the f32 mean m, corrected for m's distance from the pair's mean.
             let m = states[s + 3u];
             var shift = 0.0;
@@ -110,8 +108,8 @@ fn value(o: u32) -> f32 {
             }
             let m2 = max(pair(states[s + 4u], states[s + 5u]) - (n * shift) * shift * params.one, 0.0);
             let v = div_rn(m2, dof);
-            if (params.op == 10u) { return sqrt_rn(v); }
-            return v;
+            if (params.op == 10u) { return times_pow2(sqrt_rn(v), e); }
+            return times_pow2(v, 2 * e);
         }
         case 11u: { return select(0.0, 1.0, all > bitcast<u32>(states[s])); }
         default: { return select(0.0, 1.0, bitcast<u32>(states[s]) == 0u); }

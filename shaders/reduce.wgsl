@@ -14,14 +14,17 @@
 //
 // Sums are kept as an unevaluated pair hi + lo: hi the running f32 sum, lo the exact rounding
 // error of every addition (Knuth's TwoSum) summed. The pair stays within a few f32 ulps of the
-// f64 sum whatever the axis length; the host adds the two in f64. Var/std take a second pass:
-// squared deviations from the first pass's f32 mean, again as a pair; the host corrects for
-// that mean's rounding (M2 = sum (x - m)^2 - n (mean - m)^2).
+// f64 sum whatever the axis length; the host adds the two in f64. Var/std scale the values
+// by the power of two of the largest magnitude, 2^-e (exact), so no sum or square leaves f32's
+// range, then take a second pass: squared deviations from the first pass's f32 mean, again as
+// a pair; finalize.wgsl or the host corrects for that mean's rounding
+// (M2 = sum (x - m)^2 - n (mean - m)^2) and scales back. An infinity leaves the values
+// unscaled (e = 0): its sum is not finite, and the variance NaN, as numpy's.
 //
 // Lanes by mode:
 //   0 sums:     hi, lo, count of non-NaN (u32 bits)
 //   1 extremes: smallest and largest non-NaN value, count of non-NaN
-//   2 var:      hi, lo, count, m, m2 hi, m2 lo
+//   2 var:      hi, lo, count, m, m2 hi, m2 lo (all of values times 2^-e), e (i32 bits)
 //   3 zeros:    count of values equal to 0 (any/all)
 // A plain (NaN-propagating) reduction is told by the host from count < group length.
 
@@ -41,7 +44,8 @@ struct Params {
 }
 @group(0) @binding(2) var<uniform> params: Params;
 
-// x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended.
+// x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended; opaque,
+// is_finite, exponent and times_pow2: shaders/exact.wgsl, prepended.
 
 // x index of the m-th value of a group.
 fn index(base: u32, m: u32) -> u32 {
@@ -52,18 +56,12 @@ fn index(base: u32, m: u32) -> u32 {
     return base + t * params.inner;
 }
 
-// x itself, through an xor of its bits with a zero the compiler cannot see (the bits of
-// `one` xor those of 1.0), as exact.wgsl's `opaque`: an operand with no history.
-fn opaque(x: f32) -> f32 {
-    return bitcast<f32>(bitcast<u32>(x) ^ (bitcast<u32>(params.one) ^ 0x3f800000u));
-}
-
 // hi + v as a new (hi, lo) pair, the addition's rounding error exactly added to lo.
 // WGSL lets the compiler reassociate, which turns TwoSum's error term into noise (lavapipe
 // does); every intermediate is multiplied by `one` (1.0, unknown to the compiler: it comes
 // from the uniform buffer), so no two additions meet where they could be regrouped, and the
 // operands come through `opaque`, so no factor they share can be pulled out of them.
-fn two_sum(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
+fn pair_add(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
     let one = params.one;
     let hi = opaque(acc.x);
     let v = opaque(v_in);
@@ -110,32 +108,55 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             }
             out[s] = bitcast<f32>(n);
         }
+        case 2u: {
+            var big = 0.0;
+            for (var m = first; m < last; m++) {
+                let v = load(index(base, m));
+                if (!is_nan(v)) {
+                    big = max(big, abs(v));
+                }
+            }
+            var e = 0;
+            if (is_finite(big)) {
+                e = exponent(big);
+            }
+            var sum = vec2<f32>(0.0, 0.0);
+            for (var m = first; m < last; m++) {
+                let v = load(index(base, m));
+                if (!is_nan(v)) {
+                    sum = pair_add(sum, times_pow2(v, -e));
+                    n += 1u;
+                }
+            }
+            let mean = sum.x / f32(max(n, 1u));
+            var m2 = vec2<f32>(0.0, 0.0);
+            for (var m = first; m < last; m++) {
+                let v = load(index(base, m));
+                if (!is_nan(v)) {
+                    let d = times_pow2(v, -e) - mean;
+                    m2 = pair_add(m2, d * d);
+                }
+            }
+            out[s] = sum.x;
+            out[s + 1u] = sum.y;
+            out[s + 2u] = bitcast<f32>(n);
+            out[s + 3u] = mean;
+            out[s + 4u] = m2.x;
+            out[s + 5u] = m2.y;
+            out[s + 6u] = bitcast<f32>(e);
+        }
         default: {
             var sum = vec2<f32>(0.0, 0.0);
             for (var m = first; m < last; m++) {
                 let v = load(index(base, m));
                 if (!is_nan(v)) {
-                    sum = two_sum(sum, v);
+                    sum = pair_add(sum, v);
                     n += 1u;
                 }
             }
             out[s] = sum.x;
             out[s + 1u] = sum.y;
             out[s + 2u] = bitcast<f32>(n);
-            if (params.mode == 2u && n > 0u) {
-                let mean = sum.x / f32(n);
-                var m2 = vec2<f32>(0.0, 0.0);
-                for (var m = first; m < last; m++) {
-                    let v = load(index(base, m));
-                    if (!is_nan(v)) {
-                        let d = v - mean;
-                        m2 = two_sum(m2, d * d);
-                    }
-                }
-                out[s + 3u] = mean;
-                out[s + 4u] = m2.x;
-                out[s + 5u] = m2.y;
-            }
         }
     }
 }

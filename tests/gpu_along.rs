@@ -350,49 +350,12 @@ fn long_sums_keep_the_cpus_f64_totals() {
     assert!((drift - want).abs() > 0.2, "an f32 sum drifts: {drift} vs {want}");
 }
 
-/// How many f32 steps apart `a` and `b` are (0 for equal values, both NaN or both infinite
-/// alike; `u32::MAX` when only one is NaN).
-fn ulps(a: f32, b: f32) -> u32 {
-    if a.is_nan() || b.is_nan() {
-        return if a.is_nan() && b.is_nan() { 0 } else { u32::MAX };
-    }
-    // the bits of a float ordered as integers: negatives mirrored below zero
-    let key = |v: f32| {
-        let bits = v.to_bits() as i32;
-        if bits < 0 {
-            i32::MIN - bits
-        } else {
-            bits
-        }
-    };
-    key(a).abs_diff(key(b))
-}
-
 #[test]
 fn moving_variances_keep_the_cpus_value_at_any_scale() {
     let Some(_ctx) = device() else { return };
-    // Eight pixels of 6 steps: a constant (variance exactly 0), a large mean with a small
-    // spread (an f32 one-pass sum of squares loses it all), values whose f32 sums and squares
-    // overflow, values whose squares underflow (a variance below f32's range, a deviation
-    // within it), NaN gaps, an infinity (NaN, as numpy's), a single value, and the ordinary.
-    let nan = f32::NAN;
-    let pixels: [[f32; 6]; 8] = [
-        [1000.1; 6],
-        [
-            1.0e6 + 0.25,
-            1.0e6 + 0.5,
-            1.0e6,
-            1.0e6 + 0.75,
-            1.0e6 + 0.125,
-            1.0e6 + 0.375,
-        ],
-        [3.0e38, 2.0e38, 3.3e38, -3.0e38, 1.0e38, 2.5e38],
-        [1.0e-30, 2.0e-30, 4.0e-30, 3.0e-30, 1.5e-30, 2.5e-30],
-        [nan, 7.25, nan, nan, 3.5, 0.1],
-        [1.0, f32::INFINITY, 2.0, 3.0, 4.0, 5.0],
-        [nan, nan, nan, 42.0, nan, nan],
-        [0.3, -1.7, 2.9, 0.01, -0.5, 1.1],
-    ];
+    // spread_series, one pixel each: a constant, a large mean with a small spread, squares
+    // that overflow and that underflow, gaps, an infinity, a single value, the ordinary
+    let pixels = spread_series();
     let series = ArrayD::from_shape_fn(IxDyn(&[6, 8]), |i| pixels[i[1]][i[0]]);
     let a = Array::from_ndarray(series, [6, 8]);
     let mut exact = 0;
@@ -407,12 +370,8 @@ fn moving_variances_keep_the_cpus_value_at_any_scale() {
             let e = a.rolling(op, 0, w);
             let gpu = on_the_device(&e, "rolling");
             let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-            for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
-                let apart = ulps(*g, *c);
-                assert!(apart <= 1, "{op:?} {w:?} at {i:?}: gpu {g}, cpu {c}");
-                exact += usize::from(apart == 0);
-                all += 1;
-            }
+            exact += within_an_ulp(&gpu, &cpu, &format!("{op:?} {w:?}"));
+            all += gpu.len();
             // the constant's windows: exactly 0, as numpy's (NaN where ddof leaves none)
             let constant = gpu.index_axis(ndarray::Axis(1), 0);
             assert!(
@@ -445,7 +404,7 @@ fn a_filled_and_smoothed_block_between_device_tasks_stays_on_the_device() {
 #[test]
 fn work_the_device_does_not_take_runs_on_the_host_and_matches() {
     let Some(_ctx) = device() else { return };
-    let a = Array::from_ndarray(rough_cube(70, 6, 10, 3, 4), [70, 3, 10]);
+    let a = Array::from_ndarray(rough_cube(20, 6, 10, 3, 4), [20, 3, 10]);
     let cases = [(a.rolling(ReduceOp::NanMedian, 0, window(65, true, 1)), "rolling")];
     for (e, task) in cases {
         let (gpu, report) = e.compute_with(&on(BackendChoice::Gpu)).unwrap();
@@ -458,6 +417,129 @@ fn work_the_device_does_not_take_runs_on_the_host_and_matches() {
         assert!(t.placement.contains("moving median over 64"), "{}", t.placement);
         let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
         assert_same_bits_or_equal(&gpu, &cpu, task);
+    }
+}
+
+/// What the GPU backend says of a task it leaves to the host for the adapter's loop limit.
+const LOOP_LIMIT: &str = "loop iterations per invocation";
+
+/// Whether the GPU backend plans some task of `e` on the host for the adapter's loop limit.
+fn over_the_loop_limit(e: &Array) -> bool {
+    let explained = e.explain(&on(BackendChoice::Gpu)).unwrap();
+    explained
+        .placements
+        .tasks()
+        .iter()
+        .any(|p| p.reason.contains(LOOP_LIMIT))
+}
+
+/// A (len, 8) series: `f(t, pixel)` at each step.
+fn series_of(len: usize, f: impl Fn(usize, usize) -> f32) -> Array {
+    Array::from_ndarray(ArrayD::from_shape_fn(IxDyn(&[len, 8]), |i| f(i[0], i[1])), [len, 8])
+}
+
+#[test]
+fn work_up_to_the_adapters_loop_limit_runs_on_the_device_and_beyond_it_on_the_host() {
+    let Some(ctx) = device() else { return };
+    // Mesa's llvmpipe stops a shader's loops after 65535 iterations, all loops together, and
+    // the results are silently wrong. For each kernel whose loops grow with the data: the
+    // longest series the GPU backend still plans on the device (found by bisection of its
+    // plans, so the test does not restate the kernel's count) must give the CPU's values
+    // there, which holds only if that count is never short; one step longer runs on the host,
+    // saying why, and matches too. The median's windows are descending, so each insertion
+    // shifts every value before it (the worst case).
+    let wavy = |t: usize, p: usize| ((t * 7 + p * 3) % 23) as f32 - 11.0 + if t % 9 == 4 { f32::NAN } else { 0.0 };
+    type Make = Box<dyn Fn(usize) -> Array>;
+    let cases: Vec<(&str, Make, &str, usize)> = vec![
+        (
+            "cumsum",
+            Box::new(move |n| series_of(n, wavy).cumsum(0, true)),
+            "cumsum",
+            70_000,
+        ),
+        (
+            "ffill",
+            Box::new(move |n| series_of(n, wavy).ffill(0, None)),
+            "ffill",
+            70_000,
+        ),
+        (
+            "interpolate_na",
+            Box::new(move |n| {
+                let x: Vec<f64> = (0..n).map(|i| i as f64 * 1.5).collect();
+                series_of(n, wavy).interpolate_na(0, &x, None, None)
+            }),
+            "interpolate_na",
+            20_000,
+        ),
+        (
+            "rolling mean of 64",
+            Box::new(move |n| series_of(n, wavy).rolling(ReduceOp::NanMean, 0, window(64, false, 1))),
+            "rolling",
+            2_000,
+        ),
+        (
+            "rolling median of 16, descending",
+            Box::new(|n| {
+                series_of(n, |t, p| (n - t) as f32 + p as f32 * 0.25).rolling(
+                    ReduceOp::NanMedian,
+                    0,
+                    window(16, true, 1),
+                )
+            }),
+            "rolling",
+            1_000,
+        ),
+        (
+            "rolling std of 8",
+            Box::new(move |n| series_of(n, wavy).rolling(ReduceOp::NanStd { ddof: 1 }, 0, window(8, false, 2))),
+            "rolling",
+            4_000,
+        ),
+        (
+            "nanargmax",
+            Box::new(move |n| series_of(n, wavy).reduce(ReduceOp::NanArgMax, 0)),
+            "nanargmax",
+            70_000,
+        ),
+        (
+            "nanvar of one group",
+            Box::new(move |n| series_of(n, wavy).group_reduce(ReduceOp::NanVar { ddof: 0 }, 0, &vec![0; n], 1)),
+            "group-reduce",
+            30_000,
+        ),
+    ];
+    for (what, make, task, cap) in cases {
+        // the longest length up to `cap` planned on the device: lo fits, hi does not
+        let (mut lo, mut hi) = (1, cap + 1);
+        if !over_the_loop_limit(&make(cap)) {
+            lo = cap;
+        }
+        while hi - lo > 1 && lo < cap {
+            let mid = (lo + hi) / 2;
+            if over_the_loop_limit(&make(mid)) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let longest = make(lo);
+        let gpu = on_the_device(&longest, task);
+        let cpu = longest.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        assert_close(&gpu, &cpu, &format!("{what} over {lo} steps"));
+        match ctx.adapter.loop_limit {
+            None => assert_eq!(lo, cap, "{what}: no loop limit, yet planned on the host"),
+            Some(_) => {
+                assert!(lo < cap, "{what}: {cap} steps still on the device");
+                let beyond = make(lo + 1);
+                let (gpu, report) = beyond.compute_with(&on(BackendChoice::Gpu)).unwrap();
+                let t = report.tasks.iter().find(|t| t.kind == task).expect("the task");
+                assert!(!t.device && t.placement.contains(LOOP_LIMIT), "{what}: {}", t.placement);
+                let cpu = beyond.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+                assert_close(&gpu, &cpu, &format!("{what} over {} steps", lo + 1));
+                println!("{what}: {lo} steps on the device, {} on the host", lo + 1);
+            }
+        }
     }
 }
 

@@ -155,6 +155,56 @@ pub fn assert_filter_close(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, scale: f32, wha
     }
 }
 
+/// How many f32 steps apart `a` and `b` are (0 for equal values, both NaN or both infinite
+/// alike; `u32::MAX` when only one is NaN).
+pub fn ulps_apart(a: f32, b: f32) -> u32 {
+    if a.is_nan() || b.is_nan() {
+        return if a.is_nan() && b.is_nan() { 0 } else { u32::MAX };
+    }
+    // the bits of a float ordered as integers: negatives mirrored below zero
+    let key = |v: f32| {
+        let bits = v.to_bits() as i32;
+        if bits < 0 {
+            i32::MIN - bits
+        } else {
+            bits
+        }
+    };
+    key(a).abs_diff(key(b))
+}
+
+/// Eight series of six steps whose variances an f32 one-pass or unscaled computation gets
+/// wrong: a constant (exactly 0), a large mean with a small spread, values whose f32 sums and
+/// squares overflow, values whose squares underflow (a variance below f32's range, a deviation
+/// within it), NaN gaps, an infinity (NaN, as numpy's), a single value, and the ordinary.
+pub fn spread_series() -> [[f32; 6]; 8] {
+    let nan = f32::NAN;
+    let m = 1.0e6;
+    [
+        [1000.1; 6],
+        [m + 0.25, m + 0.5, m, m + 0.75, m + 0.125, m + 0.375],
+        [3.0e38, 2.0e38, 3.3e38, -3.0e38, 1.0e38, 2.5e38],
+        [1.0e-30, 2.0e-30, 4.0e-30, 3.0e-30, 1.5e-30, 2.5e-30],
+        [nan, 7.25, nan, nan, 3.5, 0.1],
+        [1.0, f32::INFINITY, 2.0, 3.0, 4.0, 5.0],
+        [nan, nan, nan, 42.0, nan, nan],
+        [0.3, -1.7, 2.9, 0.01, -0.5, 1.1],
+    ]
+}
+
+/// Asserts every value within one ulp of the CPU's (NaN where it is NaN), and returns how
+/// many are bitwise.
+pub fn within_an_ulp(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) -> usize {
+    assert_eq!(gpu.shape(), cpu.shape(), "{what}");
+    let mut exact = 0;
+    for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
+        let apart = ulps_apart(*g, *c);
+        assert!(apart <= 1, "{what} at {i:?}: gpu {g}, cpu {c}");
+        exact += usize::from(apart == 0);
+    }
+    exact
+}
+
 /// The largest magnitude in `a`, NaN skipped.
 pub fn magnitude(a: &ArrayD<f32>) -> f32 {
     a.iter().filter(|v| !v.is_nan()).fold(0.0, |m, v| m.max(v.abs()))

@@ -39,6 +39,34 @@ fn words(op: &AlongOp) -> Option<[u32; 3]> {
     })
 }
 
+/// The loop iterations one invocation of the kernel may run for `op` over `len` steps (see
+/// [`AdapterReport::loop_limit`](super::AdapterReport)), counted as llvmpipe counts them:
+/// every loop the invocation reaches costs one iteration more than it runs, even one inside a
+/// branch not taken (llvmpipe runs both sides of a branch under a mask), so the loops of the
+/// other modes cost a few. A fill or a running total walks the axis once, an interpolation at
+/// most four times over; a moving window reads each step's window (two per value: the median's
+/// insertion loop is reached for every value), a median shifts at most k (k + 1) / 2 values
+/// into place, a variance reads the window twice more. `tests/gpu_along.rs` finds the longest
+/// series each op runs on lavapipe and checks the values there. O(1).
+pub(super) fn trips(op: &AlongOp, len: usize) -> u64 {
+    let n = len as u64;
+    // the other modes' loops, reached under a mask
+    let modes = 16;
+    match op {
+        AlongOp::Carry { .. } | AlongOp::Scan { .. } => n + modes,
+        AlongOp::Interpolate { .. } => 4 * n + modes,
+        AlongOp::Rolling { op, window } => {
+            let k = window.size as u64;
+            let more = match op {
+                ReduceOp::NanMedian => k * (k + 1) / 2,
+                ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } => 2 * (k + 1),
+                _ => 0,
+            };
+            n.saturating_mul(6 + 2 * k + more).saturating_add(modes)
+        }
+    }
+}
+
 /// Whether the device runs `op` along `axis` of `input`: an f32 block (not a partial state)
 /// within one binding, and work the kernel does (see [`words`]).
 pub(super) fn fits(ctx: &GpuContext, op: &AlongOp, axis: usize, input: &ValueDesc) -> bool {

@@ -26,6 +26,11 @@ pub struct AdapterReport {
     pub max_storage_binding: u64,
     /// largest buffer in bytes
     pub max_buffer: u64,
+    /// the most loop iterations one shader invocation may run, where the driver stops a
+    /// shader's loops beyond that (Mesa's llvmpipe, under lavapipe, after 65535 shared by all
+    /// of them: the results are silently wrong, so strata runs such work on the host);
+    /// `None`: no such limit
+    pub loop_limit: Option<u64>,
 }
 
 impl AdapterReport {
@@ -33,6 +38,22 @@ impl AdapterReport {
     pub fn is_software(&self) -> bool {
         self.device_type == "Cpu"
     }
+
+    /// Whether a shader invocation may run `trips` loop iterations here (every loop's
+    /// iterations counted, and one for each time a loop is entered). O(1).
+    pub fn runs_loops(&self, trips: u64) -> bool {
+        self.loop_limit.is_none_or(|limit| trips <= limit)
+    }
+}
+
+/// The loop limit of Mesa's llvmpipe (`LP_MAX_TGSI_LOOP_ITERATIONS` in gallivm: "maximum
+/// iterations before loop termination, shared between every loop in a shader").
+const LLVMPIPE_LOOP_LIMIT: u64 = 65535;
+
+/// The loop limit of an adapter called `name` with driver `driver` (see
+/// [`AdapterReport::loop_limit`]).
+fn loop_limit(name: &str, driver: &str) -> Option<u64> {
+    (name.contains("llvmpipe") || driver.contains("llvmpipe")).then_some(LLVMPIPE_LOOP_LIMIT)
 }
 
 /// The device budget unless `STRATA_DEVICE_BUDGET` (bytes) says otherwise: the largest buffer's
@@ -205,6 +226,7 @@ impl GpuContext {
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             max_storage_binding: limits.max_storage_buffer_binding_size.min(binding_cap),
             max_buffer: limits.max_buffer_size,
+            loop_limit: loop_limit(&info.name, &info.driver),
         };
         if report.is_software() && !allow_software {
             return Err(GpuError::NoAdapter(format!(

@@ -278,6 +278,13 @@ fn gpu_error(kind: &TaskKind) -> impl Fn(GpuError) -> BackendError + Copy + '_ {
 /// executor (which brings device inputs to the host before a host task, and host inputs go up
 /// inside a device task).
 fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]) -> Placement {
+    if let Some(trips) = loop_trips(kind, inputs) {
+        if !ctx.adapter.runs_loops(trips) {
+            return Placement::host(
+                "more loop iterations per invocation than this adapter runs (Mesa's llvmpipe stops a shader's loops after 65535, all of them together)",
+            );
+        }
+    }
     let first = inputs.first();
     let shape = || first.filter(|v| !v.partial).map(|v| v.shape.clone());
     let on_device = |v: &ValueDesc| v.on_device;
@@ -381,6 +388,43 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
             }
         }
     }
+}
+
+/// The most loop iterations one invocation of the task's device kernel may run, counted as
+/// llvmpipe counts them (see `along::trips`), where that grows with the data: the walk along an axis, a
+/// reduction's column or group, an index of the extreme's column, a coarsen window, a
+/// gaussian's taps. `None` for kernels whose loops are bounded by constants (elementwise
+/// programs, gathers, decode) or by [`MAX_MEDIAN_LEN`] (medians: a quickselect over at most
+/// 1024 values, a few thousand iterations expected). O(labels) for group reductions, else O(1).
+fn loop_trips(kind: &TaskKind, inputs: &[ValueDesc]) -> Option<u64> {
+    let shape = &inputs.first().filter(|v| !v.partial)?.shape;
+    let longest_group = |labels: &[usize], groups: usize| {
+        let mut sizes = vec![0usize; groups];
+        for &l in labels.iter().filter(|&&l| l < groups) {
+            sizes[l] += 1;
+        }
+        sizes.into_iter().max().unwrap_or(0)
+    };
+    let column = |axes: &[usize]| {
+        axes.iter()
+            .map(|&a| shape.get(a).copied().unwrap_or(0))
+            .product::<usize>()
+    };
+    Some(match kind {
+        TaskKind::Along { op, axis } => along::trips(op, *shape.get(*axis)?),
+        TaskKind::ReducePartial { op, axes, .. } if !op.is_holistic() => reduce::trips(*op, column(axes)),
+        TaskKind::Holistic { op, axes } if op.arg_extreme().is_some() => column(axes) as u64 + 8,
+        TaskKind::GroupReduce { op, labels, groups, .. } if op.arg_extreme().is_some() => {
+            longest_group(labels, *groups) as u64 + 8
+        }
+        TaskKind::GroupReduce { op, labels, groups, .. } if !op.is_holistic() => {
+            reduce::trips(*op, longest_group(labels, *groups))
+        }
+        TaskKind::Coarsen { op, windows } if !op.is_holistic() => reduce::trips(*op, windows.iter().product()),
+        TaskKind::Gaussian { passes, .. } => passes.iter().map(|(_, w)| w.len() as u64 + 8).max()?,
+        TaskKind::GaussianTiles(spec) => spec.wy.len().max(spec.wx.len()) as u64 + 8,
+        _ => return None,
+    })
 }
 
 impl GpuBackend {

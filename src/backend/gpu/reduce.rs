@@ -17,8 +17,10 @@ use crate::backend::partial::{finalize, Partial};
 use crate::backend::{Value, ValueDesc};
 use crate::expr::{DType, ReduceOp};
 
+/// `shaders/group_input.wgsl` and `shaders/exact.wgsl` ahead of the reduce shader.
 const SHADER: &str = concat!(
     include_str!("../../../shaders/group_input.wgsl"),
+    include_str!("../../../shaders/exact.wgsl"),
     include_str!("../../../shaders/reduce.wgsl")
 );
 /// `shaders/exact.wgsl` ahead of the finalize shader.
@@ -51,6 +53,15 @@ pub(super) fn mode(op: ReduceOp) -> Option<u32> {
 /// whole columns).
 fn within_limits(ctx: &GpuContext, len: usize) -> bool {
     (len as u64) * 4 <= ctx.adapter.max_storage_binding && len < u32::MAX as usize
+}
+
+/// The loop iterations one states invocation may run over a group of `len` values, counted as
+/// llvmpipe counts them (see [`along::trips`](super::along)): one pass, three for a variance
+/// (the largest magnitude, the sum, the squared deviations), and the other modes' loops,
+/// reached under a mask. O(1).
+pub(super) fn trips(op: ReduceOp, len: usize) -> u64 {
+    let passes = if mode(op) == Some(2) { 3 } else { 1 };
+    passes * (len as u64 + 1) + 8
 }
 
 /// The finalize shader's code for an op.
@@ -335,9 +346,14 @@ fn to_partial(
             ReduceOp::NanMax => (f64::from(l[1]), valid, 0.0),
             ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } if valid == 0.0 => (0.0, 0.0, 0.0),
             ReduceOp::NanVar { .. } | ReduceOp::NanStd { .. } => {
+                // the lanes hold values times 2^-e (see reduce.wgsl)
+                let scale = 2f64.powi(l[6].to_bits() as i32);
                 let mean = pair(l[0], l[1]) / valid;
                 let shift = mean - f64::from(l[3]);
-                (mean, valid, (pair(l[4], l[5]) - valid * shift * shift).max(0.0))
+                let m2 = (pair(l[4], l[5]) - valid * shift * shift).max(0.0);
+                // an infinity among the values: NaN, as numpy's (f64::max would drop it)
+                let m2 = if mean.is_finite() { m2 } else { f64::NAN };
+                (mean * scale, valid, m2 * scale * scale)
             }
             ReduceOp::Any => (f64::from(all > f64::from(l[0].to_bits())), 0.0, 0.0),
             ReduceOp::All => (f64::from(l[0].to_bits() == 0), 0.0, 0.0),
