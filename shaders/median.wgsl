@@ -6,7 +6,11 @@
 // partition finds the lower middle; for an even count the upper middle is the smallest value
 // right of it, and the two are averaged as numpy does, (lo + hi) / 2. Expected O(T) work per
 // pixel with no shared memory or barriers, and equal keys (masks, fills) cost one pass instead
-// of quickselect's O(T^2) worst case. The private array bounds the axis at MAX_LEN; longer
+// of quickselect's O(T^2) worst case. The pivot sits at a position hashed from the range, not
+// in its middle: a series that rises then falls (a season's NDVI, an organ pipe) puts a near
+// extreme in the middle of every range, which made the selection quadratic (lavapipe, which
+// stops a shader's loops after 65535 iterations, returned a wrong median over 1024 such steps).
+// The value selected does not depend on the pivots. The private array bounds the axis at MAX_LEN; longer
 // axes run on the CPU.
 //
 // Layout: the block is (outer, len, inner) in C order around the reduced axis; the output is
@@ -45,12 +49,22 @@ fn swap(i: i32, j: i32) {
     v[j] = t;
 }
 
+// A position in lo..=hi hashed from the range (a fixed choice, so every run picks the same;
+// spread like a random one, so no order natural data has makes the selection quadratic).
+fn pivot_at(lo: i32, hi: i32) -> i32 {
+    var h = (u32(lo) * 0x9e3779b9u) ^ (u32(hi) * 0x85ebca6bu);
+    h = (h ^ (h >> 16u)) * 0x7feb352du;
+    h = (h ^ (h >> 15u)) * 0x846ca68bu;
+    h = h ^ (h >> 16u);
+    return lo + i32(h % u32(hi - lo + 1));
+}
+
 // The k-th smallest of v[0..n); afterwards everything right of k is >= it.
 fn select_kth(n: i32, k: i32) -> f32 {
     var lo = 0;
     var hi = n - 1;
     while (lo < hi) {
-        let pivot = v[lo + (hi - lo) / 2];
+        let pivot = v[pivot_at(lo, hi)];
         var lt = lo;
         var gt = hi;
         var i = lo;

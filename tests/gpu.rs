@@ -269,6 +269,34 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
             assert_same_bits_or_equal(&gpu, &cpu, &format!("T={t} axis {axis} nan-skipping {nan_skipping}"));
         }
     }
+    // Series that rise then fall (a season's NDVI: an organ pipe), sorted, and sawtooth, over
+    // the longest axis the device holds: a pivot in the middle of each range made the
+    // selection quadratic on the organ pipe, and lavapipe, which stops a shader's loops after
+    // 65535 iterations, returned 410 for its median instead of 255.5.
+    let n = 1024;
+    type Shape = fn(usize, usize) -> f32;
+    let shapes: [(&str, Shape); 3] = [
+        ("organ pipe", |t, n| t.min(n - 1 - t) as f32),
+        ("sorted", |t, _| t as f32),
+        ("sawtooth", |t, _| (t % 128) as f32),
+    ];
+    for (name, shape) in shapes {
+        let data = ArrayD::from_shape_fn(IxDyn(&[n, 8, 8]), |i| shape(i[0], n) + i[2] as f32 * 1000.0);
+        let a = Array::from_ndarray(data, [n, 8, 8]);
+        for m in [a.nanmedian(0), a.nanquantile(0.9, 0)] {
+            let (gpu, cpu) = on_gpu_and_cpu(&m);
+            assert_same_bits_or_equal(&gpu, &cpu, name);
+        }
+    }
+    let pipe = Array::from_ndarray(
+        ArrayD::from_shape_fn(IxDyn(&[n, 8, 8]), |i| i[0].min(n - 1 - i[0]) as f32),
+        [n, 8, 8],
+    );
+    let (gpu, _) = on_gpu_and_cpu(&pipe.nanmedian(0));
+    assert!(
+        gpu.iter().all(|&v| v == 255.5),
+        "the organ pipe's median is 255.5 (0..511 twice)"
+    );
 }
 
 proptest! {

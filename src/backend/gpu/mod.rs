@@ -391,11 +391,12 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
 }
 
 /// The most loop iterations one invocation of the task's device kernel may run, counted as
-/// llvmpipe counts them (see `along::trips`), where that grows with the data: the walk along an axis, a
-/// reduction's column or group, an index of the extreme's column, a coarsen window, a
-/// gaussian's taps. `None` for kernels whose loops are bounded by constants (elementwise
-/// programs, gathers, decode) or by [`MAX_MEDIAN_LEN`] (medians: a quickselect over at most
-/// 1024 values, a few thousand iterations expected). O(labels) for group reductions, else O(1).
+/// llvmpipe counts them (see `along::trips`), where that grows with the data: the walk along
+/// an axis, a reduction's column or group, an index of the extreme's column, a coarsen
+/// window, a gaussian's taps. `None` for kernels whose loops are bounded by constants
+/// (elementwise programs, gathers, decode) or by [`MAX_MEDIAN_LEN`] (medians: a quickselect
+/// with hashed pivots over at most 1024 values, a few thousand iterations expected, quadratic
+/// only by a chance no data order makes likely). O(labels) for group reductions, else O(1).
 fn loop_trips(kind: &TaskKind, inputs: &[ValueDesc]) -> Option<u64> {
     let shape = &inputs.first().filter(|v| !v.partial)?.shape;
     let longest_group = |labels: &[usize], groups: usize| {
