@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # strata's GPU checks on a machine with a hardware GPU, in one call. Prepare on the build
-# machine, from the project root:
-#   ../shared/device/prepare.sh gpu gpu_reduce gpu_split gpu_stress gpu_windows gpu_along \
-#     && cp scripts/gpu_check_on_device.sh .devrun/on-device.sh && cp scripts/gpu_verdict.py .devrun/
+# machine, from the project root: bash scripts/gpu_prepare.sh
 # then, on the GPU machine with .gl/ and .devrun/ copied along: bash .devrun/on-device.sh
 # Steps, most telling first (pick with STEPS="bench tutorial repeat peers tests"; cube sizes
 # with T H W, the tutorial's flags with TUT): strata-bench on 32 x 4096 x 4096 cubes,
@@ -14,7 +12,11 @@
 # seconds (default 380) and cuts each step to what is left, so one device call always ends
 # with the verdict of what ran. Logs and JSON land in $OUT (default /tmp/out).
 set -u
-OUT=${OUT:-/tmp/out}; rm -rf "$OUT"; mkdir -p "$OUT"; D=$PWD/.devrun; chmod +x "$D"/strata-bench "$D"/tutorial "$D"/tests/* 2>/dev/null
+OUT=${OUT:-/tmp/out}; rm -rf "$OUT"; mkdir -p "$OUT"; D=$PWD/.devrun
+# the binaries travel packed (scripts/gpu_prepare.sh); python3's tarfile reads xz anywhere
+[ -f "$D/bins.tar.xz" ] && [ ! -e "$D/strata-bench" ] \
+  && python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$D/bins.tar.xz" "$D"
+chmod +x "$D"/strata-bench "$D"/tutorial "$D"/tests/* 2>/dev/null
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; [ -f $icd ] && export VK_DRIVER_FILES=$icd
 export NODEVICE_SELECT=1
