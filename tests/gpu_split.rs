@@ -43,6 +43,15 @@ fn blocks_beyond_one_binding_are_split_and_match_the_cpu() {
             image.gaussian(&[2.0, 1.5], BoundaryMode::Constant(0.5)),
         ),
     ];
+    // The variance's states come back to the host in pieces: at any scale (values scaled by a
+    // power of two on the device, back on the host), within one ulp of the CPU's.
+    let series = spread_series();
+    let spread = ndarray::ArrayD::from_shape_fn(IxDyn(&[6, 64, 64]), |i| series[i[2] % 8][i[0]]);
+    let spread = Array::from_ndarray(spread, [6, 64, 64]);
+    for op in [ReduceOp::NanVar { ddof: 1 }, ReduceOp::NanStd { ddof: 0 }] {
+        let (gpu, cpu) = on_gpu_and_cpu(&spread.reduce(op, 0));
+        within_an_ulp(&gpu, &cpu, &format!("{op:?} of the spread series in pieces"));
+    }
     for (what, e) in cases {
         let (gpu, cpu) = on_gpu_and_cpu(&e);
         if what.starts_with("gaussian") {
