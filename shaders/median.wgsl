@@ -10,7 +10,8 @@
 // in its middle: a series that rises then falls (a season's NDVI, an organ pipe) puts a near
 // extreme in the middle of every range, which made the selection quadratic (lavapipe, which
 // stops a shader's loops after 65535 iterations, returned a wrong median over 1024 such steps).
-// The value selected does not depend on the pivots. The private array bounds the axis at MAX_LEN; longer
+// After `select_steps` partition steps per value (rarely reached) it heapsorts the range left,
+// so the work is O(T log T) whatever the order. The value selected depends on neither. The private array bounds the axis at MAX_LEN; longer
 // axes run on the CPU.
 //
 // Layout: the block is (outer, len, inner) in C order around the reduced axis; the output is
@@ -36,12 +37,20 @@ struct Params {
     // interpolation weight are exact, as numpy's float64 virtual index is for such q
     q_millionths: u32,
     quantile: u32,
+    // partition steps per value the quickselect may take before it heapsorts what is left
+    // (src/backend/gpu/median.rs: 6, about twice what it takes on average)
+    select_steps: u32,
+    // 1.0, unknown to the compiler (exact.wgsl)
+    one: f32,
+    _pad1: u32,
+    _pad2: u32,
 }
 @group(0) @binding(2) var<uniform> params: Params;
 
 var<private> v: array<f32, MAX_LEN>;
 
-// x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended.
+// x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended; opaque,
+// two_sum, two_prod, residual, div_rn and is_finite: shaders/exact.wgsl, prepended.
 
 fn swap(i: i32, j: i32) {
     let t = v[i];
@@ -59,16 +68,55 @@ fn pivot_at(lo: i32, hi: i32) -> i32 {
     return lo + i32(h % u32(hi - lo + 1));
 }
 
-// The k-th smallest of v[0..n); afterwards everything right of k is >= it.
+// Sorts v[lo..=hi] (heapsort: O(m log m) steps whatever the order, no recursion).
+fn heap_sort(lo: i32, hi: i32) {
+    let m = hi - lo + 1;
+    for (var s = m / 2 - 1; s >= 0; s--) {
+        sift_down(lo, s, m);
+    }
+    for (var end = m - 1; end > 0; end--) {
+        swap(lo, lo + end);
+        sift_down(lo, 0, end);
+    }
+}
+
+// Moves the heap's node `root` (relative to lo) down the max-heap v[lo..lo + size).
+fn sift_down(lo: i32, root_in: i32, size: i32) {
+    var root = root_in;
+    loop {
+        var child = 2 * root + 1;
+        if (child >= size) {
+            break;
+        }
+        if (child + 1 < size && v[lo + child] < v[lo + child + 1]) {
+            child += 1;
+        }
+        if (!(v[lo + root] < v[lo + child])) {
+            break;
+        }
+        swap(lo + root, lo + child);
+        root = child;
+    }
+}
+
+// The k-th smallest of v[0..n); afterwards everything right of k is >= it. A quickselect
+// that heapsorts the range left once it has taken `select_steps` partition steps per value,
+// so its work is O(n log n) whatever the data, and its loops stay within lavapipe's limit.
 fn select_kth(n: i32, k: i32) -> f32 {
     var lo = 0;
     var hi = n - 1;
+    var steps = i32(params.select_steps) * n;
     while (lo < hi) {
+        if (steps <= 0) {
+            heap_sort(lo, hi);
+            return v[k];
+        }
         let pivot = v[pivot_at(lo, hi)];
         var lt = lo;
         var gt = hi;
         var i = lo;
         while (i <= gt) {
+            steps -= 1;
             if (v[i] < pivot) {
                 swap(lt, i);
                 lt += 1;
@@ -118,39 +166,62 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         out[o] = nan;
         return;
     }
+    // One selection and one scan for the value after it, whatever the op (llvmpipe runs every
+    // call site's loops under a mask, so one of each keeps its loop count in bounds).
+    // Quantile: numpy's "linear", rank h = (n - 1) q between values floor(h) and floor(h) + 1.
+    // Median: the lower middle, and for an even count the upper one too.
+    var k = (n - 1) / 2;
+    var frac = 0u;
+    var upper = n % 2 == 0;
     if (params.quantile != 0u) {
-        // numpy's "linear": rank h = (n - 1) q, between values floor(h) and floor(h) + 1
         let h = u32(n - 1) * params.q_millionths;
-        let k = i32(h / 1000000u);
-        let frac = h % 1000000u;
-        let a = select_kth(n, k);
-        if (frac == 0u) {
-            out[o] = a;
-            return;
-        }
-        var b = v[k + 1];
-        for (var i = k + 2; i < n; i++) {
-            b = min(b, v[i]);
-        }
-        // numpy's _lerp: from the nearer end, so q = 1 - t gives the mirrored result
-        let t = f32(frac) / 1000000.0;
-        let d = b - a;
-        if (t >= 0.5) {
-            out[o] = b - d * (1.0 - t);
-        } else {
-            out[o] = a + d * t;
-        }
+        k = i32(h / 1000000u);
+        frac = h % 1000000u;
+        upper = frac != 0u;
+    }
+    let a = select_kth(n, k);
+    if (!upper) {
+        out[o] = a;
         return;
     }
-    if (n % 2 == 1) {
-        out[o] = select_kth(n, n / 2);
-        return;
-    }
-    let k = n / 2 - 1;
-    let lo = select_kth(n, k);
-    var hi = v[k + 1];
+    var b = v[k + 1];
     for (var i = k + 2; i < n; i++) {
-        hi = min(hi, v[i]);
+        b = min(b, v[i]);
     }
-    out[o] = (lo + hi) / 2.0;
+    if (params.quantile == 0u) {
+        out[o] = (a + b) / 2.0;
+        return;
+    }
+    out[o] = lerp(a, b, frac);
+}
+
+// numpy's _lerp between a and b at t = frac / 10^6, from the nearer end (so q = 1 - t gives
+// the mirrored result), as the CPU computes it in f64 and rounds once: the difference b - a
+// exactly (TwoSum), the weight t or 1 - t as its quotient by 10^6 and the residual's, the
+// product's error kept, one rounding at the end. So the result is the CPU's but where the
+// exact value lies within about 2^-45 of an f32 rounding boundary.
+fn lerp(a: f32, b: f32, frac: u32) -> f32 {
+    let far = frac >= 500000u;
+    var num = frac;
+    if (far) {
+        num = 1000000u - frac;
+    }
+    let d = two_sum(b, -a);
+    if (!is_finite(d.x)) {
+        let t = f32(frac) / 1000000.0;
+        if (far) {
+            return b - d.x * (1.0 - t);
+        }
+        return a + d.x * t;
+    }
+    let w = div_rn(f32(num), 1000000.0);
+    let w_lo = opaque(residual(f32(num), w, 1000000.0) / 1000000.0);
+    let p = two_prod(d.x, w);
+    let e = opaque(opaque(p.y + opaque(d.x * w_lo)) + opaque(d.y * w));
+    if (far) {
+        let s = two_sum(b, -p.x);
+        return (s.x + opaque(s.y - e)) * params.one;
+    }
+    let s = two_sum(a, p.x);
+    return (s.x + opaque(s.y + e)) * params.one;
 }

@@ -269,6 +269,15 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
             assert_same_bits_or_equal(&gpu, &cpu, &format!("T={t} axis {axis} nan-skipping {nan_skipping}"));
         }
     }
+    // Quantiles interpolate between their two values as numpy's f64 `_lerp`, rounded once:
+    // bit for bit the CPU's, at weights f32 cannot hold (a third) and from either end.
+    for t in [2, 3, 65, 1024] {
+        let a = Array::from_ndarray(rough_cube(t, 9, 7, 4, 11 + t as u32), [t, 9, 7]);
+        for q in [0.1, 0.25, 1.0 / 3.0, 0.5, 0.7, 0.9, 0.999] {
+            let (gpu, cpu) = on_gpu_and_cpu(&a.nanquantile(q, 0));
+            assert_same_bits_or_equal(&gpu, &cpu, &format!("quantile {q} over T={t}"));
+        }
+    }
     // Series that rise then fall (a season's NDVI: an organ pipe), sorted, and sawtooth, over
     // the longest axis the device holds: a pivot in the middle of each range made the
     // selection quadratic on the organ pipe, and lavapipe, which stops a shader's loops after
@@ -297,6 +306,38 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
         gpu.iter().all(|&v| v == 255.5),
         "the organ pipe's median is 255.5 (0..511 twice)"
     );
+}
+
+#[test]
+fn the_selections_heapsort_fallback_gives_the_same_values() {
+    if device().is_none() {
+        return;
+    }
+    // The quickselect heapsorts what is left of its range once it has taken its budget of
+    // steps (rare with hashed pivots). A budget of 0 (read at each launch) sends every
+    // selection there: medians and quantiles of short, long and ordered columns, with NaN,
+    // still equal the CPU's bit for bit. Other tests running meanwhile take that path too,
+    // with the same values.
+    std::env::set_var("STRATA_GPU_SELECT_STEPS", "0");
+    let n = 1024;
+    let pipe = ArrayD::from_shape_fn(IxDyn(&[n, 8, 8]), |i| i[0].min(n - 1 - i[0]) as f32);
+    let mut columns: Vec<(String, Array)> = vec![("organ pipe".into(), Array::from_ndarray(pipe, [n, 8, 8]))];
+    for (t, nan_every) in [(1, 5), (2, 5), (7, 3), (64, 5), (65, 4), (1024, 5)] {
+        let a = Array::from_ndarray(cube(t, 9, 7, nan_every, t as u32), [t, 9, 7]);
+        columns.push((format!("T={t}"), a));
+    }
+    for (what, a) in &columns {
+        for m in [
+            a.nanmedian(0),
+            a.median(0),
+            a.nanquantile(0.9, 0),
+            a.nanquantile(0.25, 0),
+        ] {
+            let (gpu, cpu) = on_gpu_and_cpu(&m);
+            assert_same_bits_or_equal(&gpu, &cpu, &format!("{what}, heapsorted"));
+        }
+    }
+    std::env::remove_var("STRATA_GPU_SELECT_STEPS");
 }
 
 proptest! {

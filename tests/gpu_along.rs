@@ -508,6 +508,12 @@ fn work_up_to_the_adapters_loop_limit_runs_on_the_device_and_beyond_it_on_the_ho
             "group-reduce",
             30_000,
         ),
+        (
+            "coarsen nanvar of one window",
+            Box::new(move |n| series_of(n, wavy).coarsen(ReduceOp::NanVar { ddof: 0 }, &[n, 1])),
+            "coarsen",
+            30_000,
+        ),
     ];
     for (what, make, task, cap) in cases {
         // the longest length up to `cap` planned on the device: lo fits, hi does not

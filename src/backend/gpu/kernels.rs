@@ -15,6 +15,7 @@ const TEMPLATE: &str = concat!(
 /// `shaders/group_input.wgsl` (the block, the groups, `load`) ahead of the median template.
 const MEDIAN_TEMPLATE: &str = concat!(
     include_str!("../../../shaders/group_input.wgsl"),
+    include_str!("../../../shaders/exact.wgsl"),
     include_str!("../../../shaders/median.wgsl")
 );
 /// The longest axis (or group) the median kernel takes (`MAX_LEN` in the shader at most).

@@ -14,6 +14,32 @@ const ARG_EXTREME: &str = concat!(
     include_str!("../../../shaders/arg_extreme.wgsl")
 );
 
+/// Partition steps per value the median kernel's quickselect takes before it heapsorts what
+/// is left: about twice the 2 to 3.4 it takes on average with its hashed pivots, so the
+/// fallback is rare and the work O(n log n) whatever the data. `STRATA_GPU_SELECT_STEPS`
+/// overrides it (0 heapsorts every selection, which is how the tests check that path).
+fn select_steps() -> u32 {
+    std::env::var("STRATA_GPU_SELECT_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
+
+/// The loop iterations one invocation of the median kernel may run over a group of `n`
+/// values, counted as llvmpipe counts them (see `along::trips`): the copy into the private
+/// array; the quickselect's steps (its budget, plus the rest of the range it is partitioning
+/// when the budget runs out) and the ranges it partitions (each entered once, at most one per
+/// step); a heapsort of what is left (a sift of at most log2 n + 2 per node, 1.5 n sifts);
+/// and the scan for the value after the selected one. O(1).
+pub(super) fn trips(n: usize) -> u64 {
+    let n = n as u64;
+    let log = u64::from(64 - n.max(1).leading_zeros());
+    let budget = u64::from(select_steps()) * n;
+    let select = (budget + n) + 2 * (budget + 1) + 2;
+    let heap = (3 * n / 2 + 2) * (log + 2);
+    (n + 1) + select + heap + (n + 1) + 8
+}
+
 /// Whether the device runs this reduction: a median or quantile over one axis no longer than
 /// [`MAX_MEDIAN_LEN`], or an index of the extreme over one axis of any length.
 pub(super) fn fits(op: ReduceOp, axes: &[usize], shape: &[usize]) -> bool {
@@ -140,7 +166,7 @@ pub(super) fn record_order(
         let pipeline = ctx.pipeline(KernelSource::Median(MedianKernel::for_groups(longest)))?;
         (pipeline, skip_nan, [millionths, u32::from(quantile)])
     };
-    let params: [u32; 8] = [
+    let params: [u32; 12] = [
         n_out as u32,
         len as u32,
         inner.max(1) as u32,
@@ -149,6 +175,10 @@ pub(super) fn record_order(
         u32::from(dtype == DType::U8),
         tail[0],
         tail[1],
+        select_steps(),
+        1f32.to_bits(),
+        0,
+        0,
     ];
     let result = rec.result("median", (n_out * 4) as u64);
     let params = ConstantBuffer::uniform(ctx, "median params", &params);

@@ -393,10 +393,9 @@ fn placement(ctx: &GpuContext, auto: bool, kind: &TaskKind, inputs: &[ValueDesc]
 /// The most loop iterations one invocation of the task's device kernel may run, counted as
 /// llvmpipe counts them (see `along::trips`), where that grows with the data: the walk along
 /// an axis, a reduction's column or group, an index of the extreme's column, a coarsen
-/// window, a gaussian's taps. `None` for kernels whose loops are bounded by constants
-/// (elementwise programs, gathers, decode) or by [`MAX_MEDIAN_LEN`] (medians: a quickselect
-/// with hashed pivots over at most 1024 values, a few thousand iterations expected, quadratic
-/// only by a chance no data order makes likely). O(labels) for group reductions, else O(1).
+/// window, a gaussian's taps, a median's selection. `None` for kernels whose loops are bounded
+/// by constants (elementwise programs, gathers, decode). O(labels) for group reductions, else
+/// O(1).
 fn loop_trips(kind: &TaskKind, inputs: &[ValueDesc]) -> Option<u64> {
     let shape = &inputs.first().filter(|v| !v.partial)?.shape;
     let longest_group = |labels: &[usize], groups: usize| {
@@ -415,12 +414,17 @@ fn loop_trips(kind: &TaskKind, inputs: &[ValueDesc]) -> Option<u64> {
         TaskKind::Along { op, axis } => along::trips(op, *shape.get(*axis)?),
         TaskKind::ReducePartial { op, axes, .. } if !op.is_holistic() => reduce::trips(*op, column(axes)),
         TaskKind::Holistic { op, axes } if op.arg_extreme().is_some() => column(axes) as u64 + 8,
+        TaskKind::Holistic { op, axes } if op.order_statistic().is_some() => median::trips(column(axes)),
+        TaskKind::GroupReduce { op, labels, groups, .. } if op.order_statistic().is_some() => {
+            median::trips(longest_group(labels, *groups))
+        }
         TaskKind::GroupReduce { op, labels, groups, .. } if op.arg_extreme().is_some() => {
             longest_group(labels, *groups) as u64 + 8
         }
         TaskKind::GroupReduce { op, labels, groups, .. } if !op.is_holistic() => {
             reduce::trips(*op, longest_group(labels, *groups))
         }
+        TaskKind::Coarsen { op, windows } if op.order_statistic().is_some() => median::trips(windows.iter().product()),
         TaskKind::Coarsen { op, windows } if !op.is_holistic() => reduce::trips(*op, windows.iter().product()),
         TaskKind::Gaussian { passes, .. } => passes.iter().map(|(_, w)| w.len() as u64 + 8).max()?,
         TaskKind::GaussianTiles(spec) => spec.wy.len().max(spec.wx.len()) as u64 + 8,
