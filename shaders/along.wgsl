@@ -87,9 +87,10 @@ fn pair_add(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
     return vec2<f32>(s, (acc.y + err) * one);
 }
 
-// acc * v as a pair (Dekker's exact product of hi, lo scaled).
+// acc * v as a pair (Dekker's exact product of hi, lo scaled), at any finite magnitude (a
+// running product past 2^115 overflowed two_prod's split: cumprod([1e35]) gave NaN).
 fn pair_mul(acc: vec2<f32>, v: f32) -> vec2<f32> {
-    let p = two_prod(acc.x, v);
+    let p = two_prod_wide(acc.x, v);
     if (!is_finite(p.x)) {
         return vec2<f32>(p.x, 0.0);
     }
@@ -115,54 +116,62 @@ fn gap(a: u32, b: u32) -> vec2<f32> {
 
 // numpy.interp's value between (0, fp) and (dq, fq) at dt (pairs): fp + (fq - fp) (dt / dq),
 // the weight, the difference and their product kept as pairs, rounded once at the end.
-fn lerp(fp: f32, fq: f32, dt: vec2<f32>, dq: vec2<f32>) -> f32 {
+// Ends of 2^100 or more go in scaled by 2^-32 (see median.wgsl's lerp for why that is exact
+// where it matters), so their difference and its split stay in f32's range.
+fn lerp(fp_in: f32, fq_in: f32, dt: vec2<f32>, dq: vec2<f32>) -> f32 {
     let w = div_rn(dt.x, dq.x);
-    let d = two_sum(fq, -fp);
-    if (!is_finite(d.x)) {
-        return fp + (fq - fp) * w;
+    if (!(is_finite(fp_in) && is_finite(fq_in))) {
+        return fp_in + (fq_in - fp_in) * w;
     }
+    let k = select(0, 32, max(abs(fp_in), abs(fq_in)) >= pow2(100));
+    let fp = times_pow2(fp_in, -k);
+    let fq = times_pow2(fq_in, -k);
+    let d = two_sum(fq, -fp);
     // the weight's remainder: (dt - w dq) / dq, the hi parts' residual exact
     let r = opaque(opaque(residual(dt.x, w, dq.x) + dt.y) - opaque(w * dq.y));
     let w_lo = opaque(r / dq.x);
     let p = two_prod(d.x, w);
     let e = opaque(opaque(p.y + opaque(d.x * w_lo)) + opaque(d.y * w));
     let s = two_sum(fp, p.x);
-    return (s.x + opaque(s.y + e)) * params.one;
+    return times_pow2((s.x + opaque(s.y + e)) * params.one, k);
 }
 
 // xarray's linear interpolate_na: each NaN between valid steps p and q becomes numpy.interp's
 // value there unless it lies more than `limit` past p or the gap is wider than max_gap; NaN
-// before the first or after the last valid step stay. Each gap is written when its end q is
-// reached.
+// before the first or after the last valid step stay. Two passes of n steps each, whatever
+// the NaNs: a backward one writes at each NaN the index of the next valid step (as an f32,
+// exact below 2^24, which `fits` in along.rs requires; -1 for none), a forward one the values.
+// Loops whose trip counts depend on each pixel's data (a loop over each gap) cost llvmpipe,
+// which runs 8 adjacent pixels as one vector and counts its loop limit per vector, the
+// longest gap among them at every step: up to 9 n iterations instead of 2 n.
 fn interpolate(base: u32) {
     let n = params.len;
+    var next = -1.0;
+    for (var i = 0u; i < n; i++) {
+        let t = n - 1u - i;
+        if (is_nan(x[at(base, t)])) {
+            out[at(base, t)] = next;
+        } else {
+            next = f32(t);
+        }
+    }
     let none = 0xffffffffu;
     var p = none;
-    for (var q = 0u; q < n; q++) {
-        let fq = x[at(base, q)];
-        if (is_nan(fq)) {
+    var fp = 0.0;
+    for (var s = 0u; s < n; s++) {
+        let fs = x[at(base, s)];
+        if (!is_nan(fs)) {
+            out[at(base, s)] = fs;
+            p = s;
+            fp = fs;
             continue;
         }
-        out[at(base, q)] = fq;
-        var s = 0u;
-        if (p != none) {
-            s = p + 1u;
+        let q = out[at(base, s)];
+        var v = nan();
+        if (p != none && q >= 0.0 && s - p <= params.limit && u32(q) <= reach[p]) {
+            v = lerp(fp, x[at(base, u32(q))], gap(s, p), gap(u32(q), p));
         }
-        for (; s < q; s++) {
-            var v = nan();
-            if (p != none && s - p <= params.limit && q <= reach[p]) {
-                v = lerp(x[at(base, p)], fq, gap(s, p), gap(q, p));
-            }
-            out[at(base, s)] = v;
-        }
-        p = q;
-    }
-    var s = 0u;
-    if (p != none) {
-        s = p + 1u;
-    }
-    for (; s < n; s++) {
-        out[at(base, s)] = nan();
+        out[at(base, s)] = v;
     }
 }
 

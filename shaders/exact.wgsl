@@ -40,6 +40,21 @@ fn two_prod(a_in: f32, b_in: f32) -> vec2<f32> {
     return vec2<f32>(p, e);
 }
 
+// a b as p + e for any finite a and b (two_prod's split overflows past 2^115, and the product
+// of its halves can where a b nears f32's largest): past 2^100 in a factor or 2^120 in the
+// product, the larger factor goes in scaled by 2^-40 and the error comes back scaled by 2^40,
+// both exact (the scaled factor stays above 2^20 and the scaled product above 2^-89). An
+// infinite p is returned as it is, for the caller to test.
+fn two_prod_wide(a: f32, b: f32) -> vec2<f32> {
+    let p = (opaque(a) * opaque(b)) * params.one;
+    if (!(max(abs(a), abs(b)) >= pow2(100) || abs(p) >= pow2(120))) {
+        return two_prod(a, b);
+    }
+    let a_larger = abs(a) >= abs(b);
+    let pe = two_prod(select(a, a * pow2(-40), a_larger), select(b * pow2(-40), b, a_larger));
+    return vec2<f32>(p, pe.y * pow2(40));
+}
+
 // x itself, through an integer operation the compiler cannot see through (an xor with the
 // bits of `one` xor those of 1.0: zero, unknown to it). `* one` stops a compiler from
 // regrouping the operations of one helper, but not from factoring `one` out of operands

@@ -10,7 +10,7 @@
 // in its middle: a series that rises then falls (a season's NDVI, an organ pipe) puts a near
 // extreme in the middle of every range, which made the selection quadratic (lavapipe, which
 // stops a shader's loops after 65535 iterations, returned a wrong median over 1024 such steps).
-// After `select_steps` partition steps per value (rarely reached) it heapsorts the range left,
+// After `select_rounds` partitions per bit of T (rarely reached) it heapsorts the range left,
 // so the work is O(T log T) whatever the order. The value selected depends on neither. The private array bounds the axis at MAX_LEN; longer
 // axes run on the CPU.
 //
@@ -37,9 +37,9 @@ struct Params {
     // interpolation weight are exact, as numpy's float64 virtual index is for such q
     q_millionths: u32,
     quantile: u32,
-    // partition steps per value the quickselect may take before it heapsorts what is left
-    // (src/backend/gpu/median.rs: 6, about twice what it takes on average)
-    select_steps: u32,
+    // partitions per bit of the count the quickselect may take before it heapsorts what is
+    // left (src/backend/gpu/median.rs: 2, which 1024 values rarely need)
+    select_rounds: u32,
     // 1.0, unknown to the compiler (exact.wgsl)
     one: f32,
     _pad1: u32,
@@ -50,7 +50,8 @@ struct Params {
 var<private> v: array<f32, MAX_LEN>;
 
 // x, starts, members, is_nan and load: shaders/group_input.wgsl, prepended; opaque,
-// two_sum, two_prod, residual, div_rn and is_finite: shaders/exact.wgsl, prepended.
+// two_sum, two_prod, residual, div_rn, is_finite, pow2 and times_pow2: shaders/exact.wgsl,
+// prepended.
 
 fn swap(i: i32, j: i32) {
     let t = v[i];
@@ -100,23 +101,23 @@ fn sift_down(lo: i32, root_in: i32, size: i32) {
 }
 
 // The k-th smallest of v[0..n); afterwards everything right of k is >= it. A quickselect
-// that heapsorts the range left once it has taken `select_steps` partition steps per value,
-// so its work is O(n log n) whatever the data, and its loops stay within lavapipe's limit.
+// of at most `select_rounds` partitions per bit of n (each at most n steps), then a heapsort
+// of the range left, so its work is O(n log n) whatever the data. The cap counts rounds, not
+// steps, and the heapsort has one call site after the loop: llvmpipe runs adjacent
+// invocations as one vector and counts its loop limit per vector, so a budget of steps (which
+// bounds one invocation's total but not the longest partition among 8 at every round) or a
+// heapsort entered at a different round by each invocation could run past that limit.
 fn select_kth(n: i32, k: i32) -> f32 {
     var lo = 0;
     var hi = n - 1;
-    var steps = i32(params.select_steps) * n;
-    while (lo < hi) {
-        if (steps <= 0) {
-            heap_sort(lo, hi);
-            return v[k];
-        }
+    var rounds = i32(params.select_rounds) * i32(32u - countLeadingZeros(u32(n)));
+    while (lo < hi && rounds > 0) {
+        rounds -= 1;
         let pivot = v[pivot_at(lo, hi)];
         var lt = lo;
         var gt = hi;
         var i = lo;
         while (i <= gt) {
-            steps -= 1;
             if (v[i] < pivot) {
                 swap(lt, i);
                 lt += 1;
@@ -136,6 +137,9 @@ fn select_kth(n: i32, k: i32) -> f32 {
         } else {
             return pivot;
         }
+    }
+    if (lo < hi) {
+        heap_sort(lo, hi);
     }
     return v[k];
 }
@@ -200,28 +204,38 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // exactly (TwoSum), the weight t or 1 - t as its quotient by 10^6 and the residual's, the
 // product's error kept, one rounding at the end. So the result is the CPU's but where the
 // exact value lies within about 2^-45 of an f32 rounding boundary.
-fn lerp(a: f32, b: f32, frac: u32) -> f32 {
+//
+// Ends of 2^100 or more go in scaled by 2^-32, and the result comes back scaled by 2^32: their
+// difference and its split (exact.wgsl's two_prod) then stay in f32's range (the 0.25
+// quantile of [-3.4e38, 1, 2, 3] gave NaN, the 0.5 quantile of [-3e38, 3e38] infinity). Exact but for
+// values under 2^-94, which lose bits only where the other end is 2^194 times larger, so
+// they cannot move the result (0 < frac: its distance from either end is over 2^80).
+fn lerp(a_in: f32, b_in: f32, frac: u32) -> f32 {
     let far = frac >= 500000u;
     var num = frac;
     if (far) {
         num = 1000000u - frac;
     }
-    let d = two_sum(b, -a);
-    if (!is_finite(d.x)) {
+    if (!(is_finite(a_in) && is_finite(b_in))) {
         let t = f32(frac) / 1000000.0;
+        let d = b_in - a_in;
         if (far) {
-            return b - d.x * (1.0 - t);
+            return b_in - d * (1.0 - t);
         }
-        return a + d.x * t;
+        return a_in + d * t;
     }
+    let k = select(0, 32, max(abs(a_in), abs(b_in)) >= pow2(100));
+    let a = times_pow2(a_in, -k);
+    let b = times_pow2(b_in, -k);
+    let d = two_sum(b, -a);
     let w = div_rn(f32(num), 1000000.0);
     let w_lo = opaque(residual(f32(num), w, 1000000.0) / 1000000.0);
     let p = two_prod(d.x, w);
     let e = opaque(opaque(p.y + opaque(d.x * w_lo)) + opaque(d.y * w));
     if (far) {
         let s = two_sum(b, -p.x);
-        return (s.x + opaque(s.y - e)) * params.one;
+        return times_pow2((s.x + opaque(s.y - e)) * params.one, k);
     }
     let s = two_sum(a, p.x);
-    return (s.x + opaque(s.y + e)) * params.one;
+    return times_pow2((s.x + opaque(s.y + e)) * params.one, k);
 }

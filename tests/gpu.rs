@@ -309,16 +309,43 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
 }
 
 #[test]
+fn quantiles_between_values_near_f32s_largest_match_the_cpu() {
+    if device().is_none() {
+        return;
+    }
+    // numpy's lerp between neighbours of 2^100 or more: their difference, or Dekker's split of
+    // it, left f32's range on the device (the 0.25 quantile of [-3.4e38, 1, 2, 3], GDAL's
+    // usual float32 nodata among values, gave NaN; the middle of [-3e38, 3e38] infinity). The
+    // CPU interpolates in f64. Each column is a pixel's four steps.
+    let big = f32::MAX;
+    let columns: [[f32; 4]; 7] = [
+        [-big, 1.0, 2.0, 3.0],
+        [-3e38, 3e38, 3e38, -3e38],
+        [big, big, -big, 0.5],
+        [1e35, -2e36, 7e30, 3.5],
+        [2e38, 1e-40, -1e-30, 5.0],
+        [3.0e38, 3.1e38, 3.2e38, 3.3e38],
+        [-big, -1e-40, big, f32::NAN],
+    ];
+    let a = Array::from_ndarray(ArrayD::from_shape_fn(IxDyn(&[4, 7]), |i| columns[i[1]][i[0]]), [4, 7]);
+    for q in [0.1, 0.25, 0.3, 0.5, 0.7, 0.75, 0.9] {
+        let (gpu, cpu) = on_gpu_and_cpu(&a.nanquantile(q, 0));
+        assert!(gpu.iter().all(|v| v.is_finite()), "q = {q}: {gpu:?}");
+        assert_same_bits_or_equal(&gpu, &cpu, &format!("q = {q}"));
+    }
+}
+
+#[test]
 fn the_selections_heapsort_fallback_gives_the_same_values() {
     if device().is_none() {
         return;
     }
     // The quickselect heapsorts what is left of its range once it has taken its budget of
-    // steps (rare with hashed pivots). A budget of 0 (read at each launch) sends every
+    // partitions (rare with hashed pivots). A budget of 0 (read at each launch) sends every
     // selection there: medians and quantiles of short, long and ordered columns, with NaN,
     // still equal the CPU's bit for bit. Other tests running meanwhile take that path too,
     // with the same values.
-    std::env::set_var("STRATA_GPU_SELECT_STEPS", "0");
+    std::env::set_var("STRATA_GPU_SELECT_ROUNDS", "0");
     let n = 1024;
     let pipe = ArrayD::from_shape_fn(IxDyn(&[n, 8, 8]), |i| i[0].min(n - 1 - i[0]) as f32);
     let mut columns: Vec<(String, Array)> = vec![("organ pipe".into(), Array::from_ndarray(pipe, [n, 8, 8]))];
@@ -337,7 +364,7 @@ fn the_selections_heapsort_fallback_gives_the_same_values() {
             assert_same_bits_or_equal(&gpu, &cpu, &format!("{what}, heapsorted"));
         }
     }
-    std::env::remove_var("STRATA_GPU_SELECT_STEPS");
+    std::env::remove_var("STRATA_GPU_SELECT_ROUNDS");
 }
 
 proptest! {

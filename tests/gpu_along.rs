@@ -384,6 +384,66 @@ fn moving_variances_keep_the_cpus_value_at_any_scale() {
 }
 
 #[test]
+fn products_and_interpolations_near_f32s_largest_keep_their_values() {
+    let Some(_ctx) = device() else { return };
+    // Dekker's split of a factor past 2^115 leaves f32's range (4097 x overflows), so a running
+    // product through 1e35 came back NaN from the device, and an interpolation between ends of
+    // opposite sign near f32's largest overflowed their difference. The CPU works in f64. Each
+    // pixel starts at its own magnitude, then steps by factors whose running product stays
+    // within 1.5 of 1 (so f64 totals stay within f32's range), with a NaN every fifth step.
+    let starts = [1e35f32, -3e37, 2e38, 5e36, -1e30, 2.0, 1e-30, -2e38];
+    let factors = [1.5f32, 0.6, 1.1, 0.9, 1.25, 0.8];
+    let values = ArrayD::from_shape_fn(IxDyn(&[24, 8]), |i| {
+        let (t, p) = (i[0], i[1]);
+        if t % 5 == 3 {
+            f32::NAN
+        } else if t == 0 {
+            starts[p]
+        } else {
+            factors[(t + p) % factors.len()]
+        }
+    });
+    for skipna in [true, false] {
+        let e = Array::from_ndarray(values.clone(), [24, 8]).cumprod(0, skipna);
+        let gpu = on_the_device(&e, "cumprod");
+        let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        assert!(gpu.iter().filter(|v| v.abs() > 1e35).count() >= 10, "{gpu:?}");
+        assert_close(&gpu, &cpu, &format!("cumprod (skipna {skipna}) near f32's largest"));
+    }
+    // gaps between ends up to f32's largest, of either sign, with tiny and subnormal ends too
+    let ends = [f32::MAX, -f32::MAX, 3e38, -3e38, 1e35, 2.5, -1e-30, 1e-40, -2e37, 1e38];
+    let gappy = ArrayD::from_shape_fn(IxDyn(&[40, 8]), |i| {
+        let (t, p) = (i[0], i[1]);
+        if (t + p) % 4 == 0 {
+            ends[(t / 4 + p) % ends.len()]
+        } else {
+            f32::NAN
+        }
+    });
+    let x: Vec<f64> = (0..40).map(|i| i as f64 * 1.25 + (i % 3) as f64 * 0.5).collect();
+    let e = Array::from_ndarray(gappy, [40, 8]).interpolate_na(0, &x, None, None);
+    let gpu = on_the_device(&e, "interpolate_na");
+    let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+    assert!(gpu.iter().filter(|v| v.abs() > 1e37).count() >= 100, "{gpu:?}");
+    assert_close(&gpu, &cpu, "interpolate_na between ends near f32's largest");
+}
+
+#[test]
+fn a_moving_variance_with_a_ddof_past_any_window_is_nan() {
+    let Some(_ctx) = device() else { return };
+    // A window needs more values than ddof (numpy's nanvar: NaN where n - ddof <= 0); u32::MAX
+    // + 1 wrapped to 0 in that count, and both backends gave finite values (the CPU -0).
+    let a = Array::from_ndarray(rough_cube(12, 3, 4, 5, 11), [12, 3, 4]);
+    for op in [ReduceOp::NanVar { ddof: u32::MAX }, ReduceOp::NanStd { ddof: u32::MAX }] {
+        let e = a.rolling(op, 0, window(4, false, 1));
+        let gpu = on_the_device(&e, "rolling");
+        let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
+        assert!(cpu.iter().all(|v| v.is_nan()), "{op:?} on the CPU: {cpu:?}");
+        assert_same_bits_or_equal(&gpu, &cpu, &format!("{op:?}"));
+    }
+}
+
+#[test]
 fn a_filled_and_smoothed_block_between_device_tasks_stays_on_the_device() {
     let Some(ctx) = device() else { return };
     // Band math, gaps filled forward over time, a trailing 3-step mean, scaled: four device
@@ -470,7 +530,19 @@ fn work_up_to_the_adapters_loop_limit_runs_on_the_device_and_beyond_it_on_the_ho
                 series_of(n, wavy).interpolate_na(0, &x, None, None)
             }),
             "interpolate_na",
-            20_000,
+            40_000,
+        ),
+        (
+            // every pixel valid one step in 8, each at its own step: a loop over each gap
+            // cost llvmpipe's vector of 8 pixels the longest gap at every step
+            "interpolate_na, staggered gaps",
+            Box::new(move |n| {
+                let x: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+                series_of(n, |t, p| if t % 8 == p { (t % 29) as f32 - 14.0 } else { f32::NAN })
+                    .interpolate_na(0, &x, None, None)
+            }),
+            "interpolate_na",
+            40_000,
         ),
         (
             "rolling mean of 64",

@@ -84,7 +84,7 @@ impl WindowOp {
             WindowOp::Var { ddof, .. } => window.min_periods.max(ddof as usize + 1),
             _ => window.min_periods,
         }
-        .max(1) as u32
+        .clamp(1, u32::MAX as usize) as u32
     }
 }
 

@@ -43,18 +43,22 @@ fn words(op: &AlongOp) -> Option<[u32; 3]> {
 /// [`AdapterReport::loop_limit`](super::AdapterReport)), counted as llvmpipe counts them:
 /// every loop the invocation reaches costs one iteration more than it runs, even one inside a
 /// branch not taken (llvmpipe runs both sides of a branch under a mask), so the loops of the
-/// other modes cost a few. A fill or a running total walks the axis once, an interpolation at
-/// most four times over; a moving window reads each step's window (two per value: the median's
-/// insertion loop is reached for every value), a median shifts at most k (k + 1) / 2 values
-/// into place, a variance reads the window twice more. `tests/gpu_along.rs` finds the longest
-/// series each op runs on lavapipe and checks the values there. O(1).
+/// other modes cost a few. llvmpipe runs adjacent invocations as one vector and counts per
+/// vector, a loop running as long as any of them needs, so each count here is a worst case per
+/// loop, never a total over the data (a loop per NaN gap, at most n steps in all for one pixel,
+/// cost a vector the longest of its pixels' gaps at every step). A fill or a running total
+/// walks the axis once, an interpolation twice; a moving window reads each step's window (two
+/// per value: the median's insertion loop is reached for every value), a median shifts at
+/// most k (k + 1) / 2 values into place, a variance reads the window twice more.
+/// `tests/gpu_along.rs` finds the longest series each op runs on lavapipe and checks the
+/// values there. O(1).
 pub(super) fn trips(op: &AlongOp, len: usize) -> u64 {
     let n = len as u64;
     // the other modes' loops, reached under a mask
     let modes = 16;
     match op {
         AlongOp::Carry { .. } | AlongOp::Scan { .. } => n + modes,
-        AlongOp::Interpolate { .. } => 4 * n + modes,
+        AlongOp::Interpolate { .. } => 2 * n + modes,
         AlongOp::Rolling { op, window } => {
             let k = window.size as u64;
             let more = match op {
@@ -68,7 +72,8 @@ pub(super) fn trips(op: &AlongOp, len: usize) -> u64 {
 }
 
 /// Whether the device runs `op` along `axis` of `input`: an f32 block (not a partial state)
-/// within one binding, and work the kernel does (see [`words`]).
+/// within one binding, and work the kernel does (see [`words`]); an interpolation over fewer
+/// than 2^24 steps (the kernel keeps step indices as f32 between its passes).
 pub(super) fn fits(ctx: &GpuContext, op: &AlongOp, axis: usize, input: &ValueDesc) -> bool {
     let n: usize = input.shape.iter().product();
     let limit = ctx.adapter.max_storage_binding.min(i32::MAX as u64);
@@ -78,6 +83,7 @@ pub(super) fn fits(ctx: &GpuContext, op: &AlongOp, axis: usize, input: &ValueDes
         && n > 0
         && (n as u64) * 4 <= limit
         && words(op).is_some()
+        && !(matches!(op, AlongOp::Interpolate { .. }) && input.shape[axis] >= 1 << 24)
 }
 
 /// `op` along `axis` of `input` into a result of its shape left on the device. The caller

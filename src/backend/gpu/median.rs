@@ -14,28 +14,29 @@ const ARG_EXTREME: &str = concat!(
     include_str!("../../../shaders/arg_extreme.wgsl")
 );
 
-/// Partition steps per value the median kernel's quickselect takes before it heapsorts what
-/// is left: about twice the 2 to 3.4 it takes on average with its hashed pivots, so the
-/// fallback is rare and the work O(n log n) whatever the data. `STRATA_GPU_SELECT_STEPS`
+/// Partitions per bit of the count the median kernel's quickselect takes before it heapsorts
+/// what is left: with its hashed pivots, 1024 values take 12 on average and rarely more than
+/// 20 (random, sorted, organ-pipe and sawtooth series), against the 22 this allows, so the
+/// fallback is rare and the work O(n log n) whatever the data. `STRATA_GPU_SELECT_ROUNDS`
 /// overrides it (0 heapsorts every selection, which is how the tests check that path).
-fn select_steps() -> u32 {
-    std::env::var("STRATA_GPU_SELECT_STEPS")
+fn select_rounds() -> u32 {
+    std::env::var("STRATA_GPU_SELECT_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6)
+        .unwrap_or(2)
 }
 
 /// The loop iterations one invocation of the median kernel may run over a group of `n`
-/// values, counted as llvmpipe counts them (see `along::trips`): the copy into the private
-/// array; the quickselect's steps (its budget, plus the rest of the range it is partitioning
-/// when the budget runs out) and the ranges it partitions (each entered once, at most one per
-/// step); a heapsort of what is left (a sift of at most log2 n + 2 per node, 1.5 n sifts);
-/// and the scan for the value after the selected one. O(1).
+/// values, counted as llvmpipe counts them (see `along::trips`: per vector of adjacent
+/// invocations, so a worst case per loop): the copy into the private array; the quickselect's
+/// rounds (at most `select_rounds` per bit of n, each partitioning at most n values); a
+/// heapsort of what is left (a sift of at most log2 n + 2 per node, 1.5 n sifts); and the scan
+/// for the value after the selected one. O(1).
 pub(super) fn trips(n: usize) -> u64 {
     let n = n as u64;
     let log = u64::from(64 - n.max(1).leading_zeros());
-    let budget = u64::from(select_steps()) * n;
-    let select = (budget + n) + 2 * (budget + 1) + 2;
+    let rounds = u64::from(select_rounds()) * log;
+    let select = rounds * (n + 1) + rounds + 1;
     let heap = (3 * n / 2 + 2) * (log + 2);
     (n + 1) + select + heap + (n + 1) + 8
 }
@@ -175,7 +176,7 @@ pub(super) fn record_order(
         u32::from(dtype == DType::U8),
         tail[0],
         tail[1],
-        select_steps(),
+        select_rounds(),
         1f32.to_bits(),
         0,
         0,
