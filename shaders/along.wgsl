@@ -74,17 +74,16 @@ fn nan() -> f32 {
 
 // acc + v as a pair (Knuth's TwoSum of the step).
 fn pair_add(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
-    let one = params.one;
     let a = opaque(acc.x);
     let v = opaque(v_in);
-    let s = (a + v) * one;
+    let s = opaque(a + v);
     if (!is_finite(s)) {
         return vec2<f32>(s, 0.0);
     }
-    let bv = (s - a) * one;
-    let av = (s - bv) * one;
-    let err = ((a - av) * one + (v - bv) * one) * one;
-    return vec2<f32>(s, (acc.y + err) * one);
+    let bv = opaque(s - a);
+    let av = opaque(s - bv);
+    let err = opaque(opaque(a - av) + opaque(v - bv));
+    return vec2<f32>(s, opaque(acc.y + err));
 }
 
 // acc * v as a pair (Dekker's exact product of hi, lo scaled), at any finite magnitude (a
@@ -94,7 +93,7 @@ fn pair_mul(acc: vec2<f32>, v: f32) -> vec2<f32> {
     if (!is_finite(p.x)) {
         return vec2<f32>(p.x, 0.0);
     }
-    return vec2<f32>(p.x, (p.y + (acc.y * v) * params.one) * params.one);
+    return vec2<f32>(p.x, opaque(p.y + opaque(acc.y * v)));
 }
 
 // The pair's value, rounded once.

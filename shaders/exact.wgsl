@@ -1,12 +1,13 @@
 // Correctly rounded division and square root, and the exact residuals they rest on, for
 // shaders whose uniform `params` has a field `one` (1.0, unknown to the compiler), and exact
-// scaling by powers of two. Included ahead of fused_elementwise.wgsl, correlate.wgsl,
-// along.wgsl, reduce.wgsl and finalize.wgsl (see src/backend/gpu/kernels.rs and reduce.rs).
+// scaling by powers of two. Included ahead of elementary.wgsl and fused_elementwise.wgsl,
+// correlate.wgsl, along.wgsl, median.wgsl, reduce.wgsl and finalize.wgsl (see
+// src/backend/gpu/kernels.rs and reduce.rs).
 //
 // WGSL allows a / b and sqrt 2.5 ulps of error, lets fma be unfused (lavapipe lowers it to a
 // multiply and an add) and lets a driver contract a * b + c into one fma. So the residuals
 // below use Dekker's exact product with plain operations, every product rounded through
-// `one` before an add can meet it.
+// `opaque` before an add can meet it.
 
 // Whether |x| lies in [2^-60, 2^60]: products, splits and residuals of such values neither
 // overflow nor lose bits to subnormals, so the residuals below are exact.
@@ -15,28 +16,29 @@ fn tame(x: f32) -> bool {
     return e >= 67u && e <= 187u;
 }
 
-// Every intermediate below goes through `* params.one`: WGSL lets a compiler reassociate
-// (lavapipe does), which would fold c - (c - x) to x and turn the error terms into noise; a
-// product by a value it cannot see stops that, and costs a multiply.
+// Every intermediate below goes through `opaque` (an xor of its bits with a zero the compiler
+// cannot see): WGSL lets a compiler reassociate (lavapipe does), which would fold c - (c - x)
+// to x and turn the error terms into noise. Products by `one` (a 1.0 it cannot see) stopped
+// regrouping within one helper but not always across them: in shaders/elementary.wgsl's ln,
+// TwoSum of e ln 2 and ln m, whose exact sum is a tie, came back with an error term of 0 on
+// lavapipe. An xor leaves nothing to regroup.
 
 // x as hi + lo, each of 12 significant bits (Veltkamp's split), exactly.
 fn split(x: f32) -> vec2<f32> {
-    let one = params.one;
-    let c = (4097.0 * x) * one;
-    let hi = (c - (c - x) * one) * one;
-    return vec2<f32>(hi, (x - hi) * one);
+    let c = opaque(4097.0 * x);
+    let hi = opaque(c - opaque(c - x));
+    return vec2<f32>(hi, opaque(x - hi));
 }
 
 // a b as p + e exactly (Dekker): p the rounded product, e its error.
 fn two_prod(a_in: f32, b_in: f32) -> vec2<f32> {
-    let one = params.one;
     let a = opaque(a_in);
     let b = opaque(b_in);
-    let p = (a * b) * one;
+    let p = opaque(a * b);
     let x = split(a);
     let y = split(b);
     // products of 12-bit halves are exact, so contracting them into fmas changes nothing
-    let e = ((((x.x * y.x - p) * one + x.x * y.y) * one + x.y * y.x) * one + x.y * y.y) * one;
+    let e = opaque(opaque(opaque(opaque(x.x * y.x - p) + x.x * y.y) + x.y * y.x) + x.y * y.y);
     return vec2<f32>(p, e);
 }
 
@@ -46,39 +48,38 @@ fn two_prod(a_in: f32, b_in: f32) -> vec2<f32> {
 // both exact (the scaled factor stays above 2^20 and the scaled product above 2^-89). An
 // infinite p is returned as it is, for the caller to test.
 fn two_prod_wide(a: f32, b: f32) -> vec2<f32> {
-    let p = (opaque(a) * opaque(b)) * params.one;
+    let p = opaque(opaque(a) * opaque(b));
     if (!(max(abs(a), abs(b)) >= pow2(100) || abs(p) >= pow2(120))) {
         return two_prod(a, b);
     }
     let a_larger = abs(a) >= abs(b);
     let pe = two_prod(select(a, a * pow2(-40), a_larger), select(b * pow2(-40), b, a_larger));
-    return vec2<f32>(p, pe.y * pow2(40));
+    return vec2<f32>(p, opaque(pe.y * pow2(40)));
 }
 
 // x itself, through an integer operation the compiler cannot see through (an xor with the
 // bits of `one` xor those of 1.0: zero, unknown to it). `* one` stops a compiler from
 // regrouping the operations of one helper, but not from factoring `one` out of operands
 // that both carry it (p * one + q * one into (p + q) * one) and cancelling a TwoSum's error
-// term; an opaque operand starts a helper from a value with no history.
+// term; an opaque value has no history to regroup.
 fn opaque(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) ^ (bitcast<u32>(params.one) ^ 0x3f800000u));
 }
 
 // a + b as s + t exactly (Knuth's TwoSum).
 fn two_sum(a_in: f32, b_in: f32) -> vec2<f32> {
-    let one = params.one;
     let a = opaque(a_in);
     let b = opaque(b_in);
-    let s = (a + b) * one;
-    let bb = (s - a) * one;
-    let t = ((a - (s - bb) * one) * one + (b - bb) * one) * one;
+    let s = opaque(a + b);
+    let bb = opaque(s - a);
+    let t = opaque(opaque(a - opaque(s - bb)) + opaque(b - bb));
     return vec2<f32>(s, t);
 }
 
 // a - q b exactly, then rounded once: a - p is exact when p is near a.
 fn residual(a: f32, q: f32, b: f32) -> f32 {
     let pe = two_prod(q, b);
-    return ((a - pe.x) * params.one - pe.y) * params.one;
+    return opaque(opaque(a - pe.x) - pe.y);
 }
 
 // fma(a, b, c) rounded once, whether or not the driver fuses its fma (lavapipe does not):

@@ -126,22 +126,40 @@ fn bit_or(x: f32, y: f32) -> f32 {
     return f32(u32(x) | u32(y));
 }
 
-// C's powf on the cases WGSL's pow leaves undefined (x <= 0, NaN).
+// A value as a condition, as the CPU's `x != 0.0`: NaN is true. WGSL's `!=` on floats is
+// ordered (naga emits FOrdNotEqual), false for NaN, so `where(NaN, a, b)` took b.
+fn truthy(x: f32) -> bool {
+    return is_nan(x) || x != 0.0;
+}
+
+// Whether y is an odd integer (every f32 of 2^24 or more is even).
+fn odd_integer(y: f32) -> bool {
+    return trunc(y) == y && abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
+}
+
+// C's powf (Rust's f32::powf, the CPU's): the special cases spelled out (a zero or -inf base
+// keeps its sign for odd integer powers, pow(-0, -1) = -inf, pow(-inf, 0.5) = inf), the rest
+// elementary.wgsl's exp(y ln x).
 fn np_pow(x: f32, y: f32) -> f32 {
     if (y == 0.0 || x == 1.0) { return 1.0; }
     if (x == -1.0 && is_inf(y)) { return 1.0; }
     if (is_nan(x) || is_nan(y)) { return bitcast<f32>(NAN_BITS); }
-    if (x == 0.0) {
-        if (y > 0.0) { return 0.0; }
-        return bitcast<f32>(0x7f800000u);
+    let inf = bitcast<f32>(0x7f800000u);
+    let negative = (bitcast<u32>(x) & 0x80000000u) != 0u;
+    if (x == 0.0 || (is_inf(x) && negative)) {
+        // pow(-inf, y) is pow(-0, -y)
+        let m = select(inf, 0.0, (y > 0.0) == (x == 0.0));
+        return select(m, -m, negative && odd_integer(y));
+    }
+    if (is_inf(x)) {
+        return select(0.0, inf, y > 0.0);
     }
     if (x < 0.0) {
         if (trunc(y) != y) { return bitcast<f32>(NAN_BITS); }
-        let m = pow(-x, y);
-        let odd = abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
-        return select(m, -m, odd);
+        let m = pow_positive(-x, y);
+        return select(m, -m, odd_integer(y));
     }
-    return pow(x, y);
+    return pow_positive(x, y);
 }
 
 // Element i of a mask bound as words.
@@ -149,10 +167,11 @@ fn byte_of(word: u32, i: u32) -> f32 {
     return f32((word >> ((i & 3u) * 8u)) & 0xffu);
 }
 
-// astype(uint8) and back: truncate toward zero, saturate, NaN → 0.
+// astype(uint8) and back: truncate toward zero, saturate, NaN → 0 (+0 always: clamp may keep
+// trunc(-0.5)'s sign, and 1 / x would tell).
 fn to_u8(x: f32) -> f32 {
-    if (is_nan(x)) { return 0.0; }
-    return clamp(trunc(x), 0.0, 255.0);
+    if (!(x >= 1.0)) { return 0.0; }
+    return min(trunc(x), 255.0);
 }
 
 fn element(idx: u32) -> f32 {

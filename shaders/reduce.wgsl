@@ -58,18 +58,17 @@ fn index(base: u32, m: u32) -> u32 {
 
 // hi + v as a new (hi, lo) pair, the addition's rounding error exactly added to lo.
 // WGSL lets the compiler reassociate, which turns TwoSum's error term into noise (lavapipe
-// does); every intermediate is multiplied by `one` (1.0, unknown to the compiler: it comes
-// from the uniform buffer), so no two additions meet where they could be regrouped, and the
-// operands come through `opaque`, so no factor they share can be pulled out of them.
+// does); every step goes through exact.wgsl's `opaque` (an xor with a zero the compiler cannot
+// see), so no two operations meet where they could be regrouped. (Products by a hidden 1.0
+// did not always stop that: see exact.wgsl.)
 fn pair_add(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
-    let one = params.one;
     let hi = opaque(acc.x);
     let v = opaque(v_in);
-    let s = (hi + v) * one;
-    let bv = (s - hi) * one;
-    let av = (s - bv) * one;
-    let err = ((hi - av) * one + (v - bv) * one) * one;
-    return vec2<f32>(s, acc.y + err);
+    let s = opaque(hi + v);
+    let bv = opaque(s - hi);
+    let av = opaque(s - bv);
+    let err = opaque(opaque(hi - av) + opaque(v - bv));
+    return vec2<f32>(s, opaque(acc.y + err));
 }
 
 @compute @workgroup_size(64)

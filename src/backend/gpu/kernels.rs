@@ -7,9 +7,11 @@ use std::fmt;
 use crate::expr::{BinaryOp, DType, UnaryOp};
 use crate::plan::{FusedProgram, Instr, Operand};
 
-/// `shaders/exact.wgsl` (correctly rounded division and square root) ahead of the template.
+/// `shaders/exact.wgsl` (correctly rounded division and square root) and
+/// `shaders/elementary.wgsl` (exp, ln and pow within about an ulp) ahead of the template.
 const TEMPLATE: &str = concat!(
     include_str!("../../../shaders/exact.wgsl"),
+    include_str!("../../../shaders/elementary.wgsl"),
     include_str!("../../../shaders/fused_elementwise.wgsl")
 );
 /// `shaders/group_input.wgsl` (the block, the groups, `load`) ahead of the median template.
@@ -158,7 +160,7 @@ impl FusedKernel {
                     }
                     Instr::Where(c, a, b) => {
                         let (c, a, b) = (operand(c), operand(a), operand(b));
-                        format!("select({b}, {a}, {c} != 0.0)")
+                        format!("select({b}, {a}, truthy({c}))")
                     }
                     Instr::ToU8(a) => format!("to_u8({})", operand(a)),
                 };
@@ -196,8 +198,8 @@ fn unary(op: UnaryOp, a: &str) -> String {
         UnaryOp::Neg => format!("-{a}"),
         UnaryOp::Abs => format!("abs({a})"),
         UnaryOp::Sqrt => format!("ieee_sqrt({a})"),
-        UnaryOp::Exp => format!("exp({a})"),
-        UnaryOp::Ln => format!("log({a})"),
+        UnaryOp::Exp => format!("np_exp({a})"),
+        UnaryOp::Ln => format!("np_ln({a})"),
         UnaryOp::IsNan => format!("mask(is_nan({a}))"),
         UnaryOp::Not => format!("mask({a} == 0.0)"),
     }
@@ -218,8 +220,8 @@ fn binary(op: BinaryOp, a: &str, b: &str) -> String {
         BinaryOp::Ge => format!("mask(!either_nan({a}, {b}) && {a} >= {b})"),
         BinaryOp::Eq => format!("mask(!either_nan({a}, {b}) && {a} == {b})"),
         BinaryOp::Ne => format!("mask(either_nan({a}, {b}) || {a} != {b})"),
-        BinaryOp::And => format!("mask({a} != 0.0 && {b} != 0.0)"),
-        BinaryOp::Or => format!("mask({a} != 0.0 || {b} != 0.0)"),
+        BinaryOp::And => format!("mask(truthy({a}) && truthy({b}))"),
+        BinaryOp::Or => format!("mask(truthy({a}) || truthy({b}))"),
         BinaryOp::FillNan => format!("select({a}, {b}, is_nan({a}))"),
         BinaryOp::BitAnd => format!("bit_and({a}, {b})"),
         BinaryOp::BitOr => format!("bit_or({a}, {b})"),
