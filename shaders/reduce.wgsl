@@ -22,7 +22,8 @@
 // unscaled (e = 0): its sum is not finite, and the variance NaN, as numpy's.
 //
 // Lanes by mode:
-//   0 sums:     hi, lo, count of non-NaN (u32 bits)
+//   0 sums:     hi, lo, count of non-NaN (u32 bits), e (i32 bits): the pair holds the sum
+//               times 2^-e, e = 64 where the plain f32 total left f32's range, else 0
 //   1 extremes: smallest and largest non-NaN value, count of non-NaN
 //   2 var:      hi, lo, count, m, m2 hi, m2 lo (all of values times 2^-e), e (i32 bits)
 //   3 zeros:    count of values equal to 0 (any/all)
@@ -153,9 +154,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                     n += 1u;
                 }
             }
+            // A running f32 total past f32's largest (values near it, a float nodata of
+            // -3.4e38 left in) where the CPU's f64 total comes back: the sum again of the
+            // values times 2^-64 (exact; an infinity among them stays one, so its inf or NaN
+            // is the CPU's too).
+            var e = 0;
+            if (!is_finite(sum.x)) {
+                e = 64;
+                sum = vec2<f32>(0.0, 0.0);
+                for (var m = first; m < last; m++) {
+                    let v = load(index(base, m));
+                    if (!is_nan(v)) {
+                        sum = pair_add(sum, times_pow2(v, -e));
+                    }
+                }
+            }
             out[s] = sum.x;
             out[s + 1u] = sum.y;
             out[s + 2u] = bitcast<f32>(n);
+            out[s + 3u] = bitcast<f32>(e);
         }
     }
 }

@@ -575,6 +575,12 @@ fn work_up_to_the_adapters_loop_limit_runs_on_the_device_and_beyond_it_on_the_ho
             70_000,
         ),
         (
+            "nanmean of one group",
+            Box::new(move |n| series_of(n, wavy).group_reduce(ReduceOp::NanMean, 0, &vec![0; n], 1)),
+            "group-reduce",
+            70_000,
+        ),
+        (
             "nanvar of one group",
             Box::new(move |n| series_of(n, wavy).group_reduce(ReduceOp::NanVar { ddof: 0 }, 0, &vec![0; n], 1)),
             "group-reduce",

@@ -150,6 +150,62 @@ fn variances_keep_the_cpus_value_at_any_scale() {
 }
 
 #[test]
+fn sums_and_means_near_f32s_largest_keep_the_cpus_value() {
+    let Some(_device) = device() else { return };
+    // A running f32 total past f32's largest where the CPU's f64 total comes back (values near
+    // it, or GDAL's float32 nodata -3.4e38 left unmasked) was infinite or NaN on the device;
+    // a mean of values over 2^60 lost its pair's low part. Columns are pixels, six steps each,
+    // over the whole axis and by halves (tests/gpu_split.rs has states merged on the host).
+    let (nan, big, inf) = (f32::NAN, f32::MAX, f32::INFINITY);
+    let columns: [[f32; 6]; 9] = [
+        [3e38, 3e38, -3e38, 1.0, 2.0, 3.0],
+        [-big, -big, 0.5, nan, -big, 7.0],
+        [3e38, 3e38, -inf, 1.0, 1.0, 1.0],
+        [3e38, 3e38, -3e38, -3e38, 1.5, nan],
+        [
+            2f32.powi(60),
+            0.4 * 2f32.powi(37),
+            0.4 * 2f32.powi(37),
+            0.3 * 2f32.powi(37),
+            7.0,
+            0.4 * 2f32.powi(37),
+        ],
+        [big; 6],
+        [1e-30, 2e-30, -5e-31, 7e-30, nan, 3e-30],
+        [1.5, -2.25, nan, 4.0, 8.5, -1.0],
+        [1e38, 2e38, 3e38, -1e38, -2e38, -3e38],
+    ];
+    // four copies of the columns: the device takes blocks of 32 outputs or more
+    let values = ArrayD::from_shape_fn(IxDyn(&[6, 36]), |i| columns[i[1] % 9][i[0]]);
+    let whole = Array::from_ndarray(values, [6, 36]);
+    let halves = [0, 0, 0, 1, 1, 1];
+    for op in [
+        strata::ReduceOp::Sum,
+        strata::ReduceOp::NanSum,
+        strata::ReduceOp::Mean,
+        strata::ReduceOp::NanMean,
+    ] {
+        for (e, what) in [
+            (whole.reduce(op, 0), format!("{op:?} over time")),
+            (whole.group_reduce(op, 0, &halves, 2), format!("{op:?} by halves")),
+        ] {
+            let (gpu, cpu) = on_gpu_and_cpu(&e);
+            assert_close(&gpu, &cpu, &what);
+        }
+    }
+    // the pair's low part at 2^60: one large value and 999 of 0.4 2^37
+    let long = ArrayD::from_shape_fn(IxDyn(&[1000, 32]), |i| {
+        if i[0] == 0 {
+            2f32.powi(60)
+        } else {
+            0.4 * 2f32.powi(37)
+        }
+    });
+    let (gpu, cpu) = on_gpu_and_cpu(&Array::from_ndarray(long, [1000, 32]).mean(0));
+    assert_close(&gpu, &cpu, "mean of 2^60 and 999 values of 0.4 2^37");
+}
+
+#[test]
 fn mask_reductions_match_the_cpu() {
     if device().is_none() {
         return;

@@ -44,13 +44,19 @@ fn blocks_beyond_one_binding_are_split_and_match_the_cpu() {
         ),
     ];
     // The variance's states come back to the host in pieces: at any scale (values scaled by a
-    // power of two on the device, back on the host), within one ulp of the CPU's.
+    // power of two on the device, back on the host), within one ulp of the CPU's. So do the
+    // sums' (scaled by 2^-64 where their f32 total overflowed: the mean of the series near
+    // f32's largest was infinite).
     let series = spread_series();
     let spread = ndarray::ArrayD::from_shape_fn(IxDyn(&[6, 64, 64]), |i| series[i[2] % 8][i[0]]);
     let spread = Array::from_ndarray(spread, [6, 64, 64]);
     for op in [ReduceOp::NanVar { ddof: 1 }, ReduceOp::NanStd { ddof: 0 }] {
         let (gpu, cpu) = on_gpu_and_cpu(&spread.reduce(op, 0));
         within_an_ulp(&gpu, &cpu, &format!("{op:?} of the spread series in pieces"));
+    }
+    for op in [ReduceOp::Sum, ReduceOp::NanSum, ReduceOp::Mean, ReduceOp::NanMean] {
+        let (gpu, cpu) = on_gpu_and_cpu(&spread.reduce(op, 0));
+        assert_close(&gpu, &cpu, &format!("{op:?} of the spread series in pieces"));
     }
     for (what, e) in cases {
         let (gpu, cpu) = on_gpu_and_cpu(&e);

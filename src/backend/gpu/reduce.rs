@@ -56,11 +56,16 @@ fn within_limits(ctx: &GpuContext, len: usize) -> bool {
 }
 
 /// The loop iterations one states invocation may run over a group of `len` values, counted as
-/// llvmpipe counts them (see [`along::trips`](super::along)): one pass, three for a variance
-/// (the largest magnitude, the sum, the squared deviations), and the other modes' loops,
-/// reached under a mask. O(1).
+/// llvmpipe counts them (see [`along::trips`](super::along)): one pass, two for a sum or
+/// mean (the second, scaled, where the first overflowed), three for a variance (the largest
+/// magnitude, the sum, the squared deviations), and the other modes' loops, reached under a
+/// mask. O(1).
 pub(super) fn trips(op: ReduceOp, len: usize) -> u64 {
-    let passes = if mode(op) == Some(2) { 3 } else { 1 };
+    let passes = match mode(op) {
+        Some(2) => 3,
+        Some(0) => 2,
+        _ => 1,
+    };
     passes * (len as u64 + 1) + 8
 }
 
@@ -331,12 +336,14 @@ fn to_partial(
         let all = f64::from(lens[g]);
         let valid = f64::from(l[2].to_bits());
         let nan_if_any = |v: f64| if valid < all { f64::NAN } else { v };
+        // a sum's lanes hold it times 2^-e (e = 64 where its f32 total overflowed: reduce.wgsl)
+        let sum = || pair(l[0], l[1]) * 2f64.powi(l[3].to_bits() as i32);
         (a[i], b[i], c[i]) = match op {
-            ReduceOp::Sum => (nan_if_any(pair(l[0], l[1])), 0.0, 0.0),
-            ReduceOp::NanSum => (pair(l[0], l[1]), 0.0, 0.0),
+            ReduceOp::Sum => (nan_if_any(sum()), 0.0, 0.0),
+            ReduceOp::NanSum => (sum(), 0.0, 0.0),
             ReduceOp::Count => (valid, 0.0, 0.0),
-            ReduceOp::Mean => (nan_if_any(pair(l[0], l[1])), all, 0.0),
-            ReduceOp::NanMean => (pair(l[0], l[1]), valid, 0.0),
+            ReduceOp::Mean => (nan_if_any(sum()), all, 0.0),
+            ReduceOp::NanMean => (sum(), valid, 0.0),
             // An empty group has no minimum: NaN, as the CPU's group-reduce gives.
             ReduceOp::Min if all == 0.0 => (f64::NAN, 0.0, 0.0),
             ReduceOp::Max if all == 0.0 => (f64::NAN, 0.0, 0.0),
