@@ -619,13 +619,14 @@ fn run<'s>(
                         });
                         return;
                     };
-                    let copied = match direct.and_then(|(o, b)| sink.direct(o, b)) {
+                    let copy = || match direct.and_then(|(o, b)| sink.direct(o, b)) {
                         Some(dst) => block.read_into(dst).map(|()| true),
                         None => block.host().map(|_| false),
                     };
-                    let (direct, result) = match copied {
-                        Ok(direct) => (direct, Ok(())),
-                        Err(e) => (
+                    // A panic here must still answer: the run loop waits for every Fetched.
+                    let (direct, result) = match catch_unwind(AssertUnwindSafe(copy)) {
+                        Ok(Ok(direct)) => (direct, Ok(())),
+                        Ok(Err(e)) => (
                             false,
                             Err(ExecError::Task {
                                 task: describe(graph, t),
@@ -634,6 +635,13 @@ fn run<'s>(
                                     during: "bringing a result to the host",
                                     source: e,
                                 },
+                            }),
+                        ),
+                        Err(p) => (
+                            false,
+                            Err(ExecError::Panicked {
+                                task: describe(graph, t),
+                                message: panic_message(p),
                             }),
                         ),
                     };

@@ -21,6 +21,8 @@ fn words(op: &AlongOp) -> Option<[u32; 3]> {
     Some(match op {
         AlongOp::Carry { backward, limit: l } => [0, u32::from(*backward), limit(l)],
         AlongOp::Scan { op, skipna } => [1 + u32::from(*op == ScanOp::Prod), u32::from(*skipna), 0],
+        // the kernel's window offsets are i32 (a window of 2^31 steps would come out empty)
+        AlongOp::Rolling { window, .. } if window.size > 1 << 30 => return None,
         AlongOp::Rolling { op, window } => {
             let which = match op {
                 ReduceOp::Count => 0,
@@ -240,6 +242,20 @@ mod tests {
         };
         assert_eq!(words(&median(64)), Some([3, 5, 64]));
         assert_eq!(words(&median(65)), None, "over the private array");
+        // window offsets are i32 on the device: a window of 2^31 or 2^32 + 3 steps (which
+        // would wrap to 3) stays on the host
+        for size in [1 << 31, (1 << 32) + 3] {
+            let wide = AlongOp::Rolling {
+                op: ReduceOp::NanSum,
+                window: MovingWindow::trailing(size),
+            };
+            assert_eq!(words(&wide), None, "a window of {size} steps");
+        }
+        let widest = AlongOp::Rolling {
+            op: ReduceOp::NanSum,
+            window: MovingWindow::trailing(1 << 30),
+        };
+        assert!(words(&widest).is_some());
         let linear = AlongOp::Interpolate {
             positions: vec![0.0, 1.0, 2.0],
             limit: Some(3),

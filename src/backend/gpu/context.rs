@@ -140,18 +140,19 @@ pub struct TransferStats {
 }
 
 impl TransferStats {
-    /// The counts accumulated since `earlier`.
+    /// The counts accumulated since `earlier` (0 for a count `earlier` exceeds, as when the
+    /// two are passed the wrong way round).
     pub fn since(&self, earlier: &TransferStats) -> TransferStats {
         TransferStats {
-            upload_ns: self.upload_ns - earlier.upload_ns,
-            upload_bytes: self.upload_bytes - earlier.upload_bytes,
-            host_copy_bytes: self.host_copy_bytes - earlier.host_copy_bytes,
-            device_wait_ns: self.device_wait_ns - earlier.device_wait_ns,
-            download_ns: self.download_ns - earlier.download_ns,
-            download_bytes: self.download_bytes - earlier.download_bytes,
-            submissions: self.submissions - earlier.submissions,
-            blocking_waits: self.blocking_waits - earlier.blocking_waits,
-            worker_waits: self.worker_waits - earlier.worker_waits,
+            upload_ns: self.upload_ns.saturating_sub(earlier.upload_ns),
+            upload_bytes: self.upload_bytes.saturating_sub(earlier.upload_bytes),
+            host_copy_bytes: self.host_copy_bytes.saturating_sub(earlier.host_copy_bytes),
+            device_wait_ns: self.device_wait_ns.saturating_sub(earlier.device_wait_ns),
+            download_ns: self.download_ns.saturating_sub(earlier.download_ns),
+            download_bytes: self.download_bytes.saturating_sub(earlier.download_bytes),
+            submissions: self.submissions.saturating_sub(earlier.submissions),
+            blocking_waits: self.blocking_waits.saturating_sub(earlier.blocking_waits),
+            worker_waits: self.worker_waits.saturating_sub(earlier.worker_waits),
         }
     }
 }
@@ -184,6 +185,10 @@ pub struct GpuContext {
     pub(super) engine_counters: Arc<super::engine::EngineCounters>,
     /// the pooled staging, input and read-back buffers
     pub(super) pools: super::pool::Pools,
+    /// the first device error no error scope caught (out of memory creating a buffer, a
+    /// validation error on the completion thread): wgpu's default handler panics, so this
+    /// keeps it, and every later submission and read-back fails with it
+    pub(super) failure: Arc<std::sync::OnceLock<String>>,
     /// submissions and completions (declared last: dropped after the pools it serves)
     pub(super) engine: super::engine::Engine,
 }
@@ -243,6 +248,11 @@ impl GpuContext {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| GpuError::NoAdapter(format!("{}: cannot open a device: {e}", report.name)))?;
+        let failure: Arc<std::sync::OnceLock<String>> = Arc::default();
+        let first = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let _ = first.set(e.to_string());
+        }));
         let budget = default_device_budget(&report);
         let engine_counters = Arc::new(super::engine::EngineCounters::default());
         let engine = super::engine::Engine::new(device.clone(), queue.clone(), engine_counters.clone());
@@ -261,9 +271,23 @@ impl GpuContext {
             stats: TransferCounters::default(),
             engine_counters,
             pools,
+            failure,
             engine,
             adapter: report,
         })
+    }
+
+    /// `Ok` unless the device has failed (see [`GpuError::Device`]); O(1).
+    ///
+    /// **Errors**: [`GpuError::Device`] with the device's first uncaught error.
+    pub fn check(&self, during: &'static str) -> Result<(), GpuError> {
+        match self.failure.get() {
+            Some(message) => Err(GpuError::Device {
+                during,
+                message: message.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The most bytes of results this device keeps between tasks. A result beyond it is
@@ -413,5 +437,41 @@ impl GpuContext {
             .unwrap_or_else(|e| e.into_inner())
             .insert(kernel, pipeline.clone());
         Ok(pipeline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uncaught_device_error_fails_later_work_instead_of_panicking() {
+        // a context of its own: the failure it records is sticky
+        let Some(ctx) = super::super::context_for_test("device failure", || GpuContext::new(true)) else {
+            return;
+        };
+        assert!(ctx.check("before").is_ok());
+        // A buffer past the device's largest, created outside any error scope, as one that
+        // runs out of memory would be: wgpu's default handler panicked.
+        let _too_big = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("past the largest buffer"),
+            size: ctx.adapter.max_buffer.saturating_add(1 << 20),
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let noticed = ctx.check("after").unwrap_err();
+        assert!(matches!(noticed, GpuError::Device { during: "after", .. }), "{noticed}");
+        // and the next submission says so
+        let submitted = super::super::recording::Recording::new(&ctx, "after the failure").submit();
+        assert!(
+            matches!(
+                submitted,
+                Err(GpuError::Device {
+                    during: "submitting work",
+                    ..
+                })
+            ),
+            "{submitted:?}"
+        );
     }
 }

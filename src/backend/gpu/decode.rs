@@ -107,12 +107,9 @@ mod tests {
     fn device_decode_is_bitwise_the_cpu_decode() {
         use crate::expr::{DecodeSpec, DecodeTable, RawBlock, StoredType};
         use std::sync::Arc;
-        if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
-            eprintln!("*** STRATA_SKIP_GPU_TESTS=1: device decode SKIPPED ***");
+        let Some(ctx) = super::super::context_for_test("device decode", super::super::shared_context) else {
             return;
-        }
-        let ctx = super::super::shared_context()
-            .unwrap_or_else(|e| panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips the GPU tests; CI never sets it.)"));
+        };
         let spec = |scale, offset, nodata: Option<f64>, fill| DecodeSpec {
             scale,
             offset,

@@ -62,7 +62,21 @@ pub(super) fn fits_tiles(ctx: &GpuContext, spec: &TileSpec, inputs: &[ValueDesc]
         && fits(ctx, wext * spec.wy.len())
         && tile_elements(spec) < u32::MAX as usize
         && n_ext.max(wext) < 1 << 20
+        && halo_indices_pack(spec)
         && inputs.iter().all(|v| !v.partial && v.dtype == DType::F32)
+}
+
+/// Whether every halo source packs into the halo kernel's words (a neighbour's id in the top
+/// 12 bits, its local row or column in the low 20): a neighbour's local index can pass 2^20
+/// where this block's extent does not (the short last block of chunks 2^20 rows tall), and it
+/// would spill into the id and read another block's rows.
+fn halo_indices_pack(spec: &TileSpec) -> bool {
+    let fits = |id: usize, local: isize| id < (1 << 12) - 1 && (0..1 << 20).contains(&local);
+    spec.rows.iter().flatten().all(|&(iy, ly)| fits(iy, ly as isize))
+        && spec.cols.iter().all(|run| {
+            let last = run.src as isize + run.step * (run.len.max(1) as isize - 1);
+            fits(run.block, run.src as isize) && fits(run.block, last)
+        })
 }
 
 /// Elements of a [`TileSpec`]'s extended block.
@@ -449,4 +463,45 @@ fn run_chain<'c>(
 fn weights_symmetric(w: &[f32]) -> bool {
     let r = w.len() / 2;
     w.len() % 2 == 1 && (0..r).all(|k| w[k] == w[2 * r - k])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ColumnRun;
+
+    fn spec(rows: Vec<Option<(usize, usize)>>, cols: Vec<ColumnRun>) -> TileSpec {
+        TileSpec {
+            wy: vec![0.25, 0.5, 0.25],
+            wx: vec![1.0],
+            rows,
+            cols,
+            nx: 1,
+            fill: None,
+            inside_cols: 0..4,
+            shape: vec![2, 4],
+        }
+    }
+
+    #[test]
+    fn halo_sources_beyond_twenty_bits_do_not_pack() {
+        let run = |block, src, step| ColumnRun {
+            dst: 0,
+            len: 4,
+            block,
+            src,
+            step,
+        };
+        let ok = spec(vec![Some((0, 5)), Some((1, 0)), None, Some((2, 3))], vec![run(0, 0, 1)]);
+        assert!(halo_indices_pack(&ok));
+        // the last rows of a neighbour whose blocks are 2^20 rows tall
+        let tall = spec(vec![Some((0, (1 << 20) + 1)), Some((1, 0))], vec![run(0, 0, 1)]);
+        assert!(!halo_indices_pack(&tall));
+        // a reflected run whose last column lies at 2^20
+        let wide = spec(vec![Some((0, 0))], vec![run(0, (1 << 20) + 2, -1)]);
+        assert!(!halo_indices_pack(&wide));
+        // a neighbour id that reaches the word's sentinel
+        let many = spec(vec![Some(((1 << 12) - 1, 0))], vec![run(0, 0, 1)]);
+        assert!(!halo_indices_pack(&many));
+    }
 }

@@ -113,7 +113,10 @@ pub(super) fn run_groups<'c>(
     let bytes_each = input.dtype().map_or(4, DType::size);
     if split::too_big(outer * len * inner, bytes_each, limit) || split::too_big(outer * groups * inner, 4, limit) {
         // Piece by piece, each read back: a block beyond one binding is split, not refused.
-        let values = split::map_pieces(input, (outer, len, inner), groups, 1, limit, |piece, _| {
+        // Pieces whose input and result both fit: a column of `len` values makes `groups`
+        // (more than `len` where there are more months than scenes).
+        let piece_bytes = limit.min(limit / (groups as u64 * 4).max(1) * len as u64 * 4);
+        let values = split::map_pieces(input, (outer, len, inner), groups, 1, piece_bytes, |piece, _| {
             let Produced::Pending(p) = run_groups(ctx, op, piece, 1, labels, groups)? else {
                 return Err(GpuError::Internal("a piece that fits was split again".into()));
             };

@@ -83,6 +83,16 @@ pub enum GpuError {
         /// what wgpu said
         message: String,
     },
+    /// The device failed outside any error scope (out of memory creating a buffer, most
+    /// likely: the device budget, `STRATA_DEVICE_BUDGET`, is larger than the memory it has);
+    /// every later submission and read-back on it fails with this.
+    #[error("the device failed ({message}); noticed while {during}")]
+    Device {
+        /// what the host was doing when it noticed
+        during: &'static str,
+        /// what wgpu said
+        message: String,
+    },
     /// The device went away while the host waited on it.
     #[error("the device was lost during {during}")]
     DeviceLost {
@@ -93,6 +103,18 @@ pub enum GpuError {
     /// strata bug (the planner should not have placed it here), reported rather than panicking.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// For unit tests that need a device: `None` (said on stderr) when `STRATA_SKIP_GPU_TESTS=1`
+/// asks to skip them, else a context from `open`; without an adapter, a panic that says how to
+/// get one (the GPU tests never skip silently).
+#[cfg(test)]
+pub(crate) fn context_for_test<T>(what: &str, open: impl FnOnce() -> Result<T, GpuError>) -> Option<T> {
+    if std::env::var("STRATA_SKIP_GPU_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("*** STRATA_SKIP_GPU_TESTS=1: {what} SKIPPED ***");
+        return None;
+    }
+    Some(open().unwrap_or_else(|e| panic!("{e}. (STRATA_SKIP_GPU_TESTS=1 skips the GPU tests; CI never sets it.)")))
 }
 
 /// Which backend a computation runs on.

@@ -152,6 +152,7 @@ impl Pools {
         ReadbackLease {
             buffer: Some(buffer),
             home: self.readback.clone(),
+            mapped: false,
         }
     }
 
@@ -229,18 +230,29 @@ impl Drop for InputLease {
 pub(super) struct ReadbackLease {
     buffer: Option<wgpu::Buffer>,
     home: Arc<Shelf>,
+    /// whether its mapping succeeded: a lease dropped on an error path (its submission or its
+    /// mapping failed) is not mapped, and unmapping it would be a validation error (a panic)
+    mapped: bool,
 }
 
 impl ReadbackLease {
     pub(super) fn buffer(&self) -> &wgpu::Buffer {
         self.buffer.as_ref().expect("held until dropped")
     }
+
+    /// The lease, its buffer now mapped (called from the mapping's success callback).
+    pub(super) fn into_mapped(mut self) -> Self {
+        self.mapped = true;
+        self
+    }
 }
 
 impl Drop for ReadbackLease {
     fn drop(&mut self) {
         let Some(buffer) = self.buffer.take() else { return };
-        buffer.unmap();
+        if self.mapped {
+            buffer.unmap();
+        }
         self.home.give(buffer);
     }
 }

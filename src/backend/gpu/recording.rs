@@ -362,7 +362,10 @@ impl<'c> Recording<'c> {
         } = self;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let commands = encoder.finish();
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        let invalid = pollster::block_on(scope.pop());
+        // a buffer this work binds may have failed to exist (out of memory), uncaught
+        ctx.check("submitting work")?;
+        if let Some(e) = invalid {
             return Err(GpuError::Shader(e.to_string()));
         }
         let in_flight = ctx.in_flight.clone();
@@ -407,11 +410,20 @@ impl<'c> Recording<'c> {
         // The source (a result the caller may drop at once) stays alive until the copy ran.
         self.submit_with(vec![Box::new(src)], None)?;
         let buffer = lease.buffer().clone();
+        let failure = ctx.failure.clone();
         buffer.map_async(wgpu::MapMode::Read, ..size, move |r| {
-            mapped(r.map(|()| lease).map_err(|e| GpuError::Mapping {
+            let lease = r.map(|()| lease.into_mapped()).map_err(|e| GpuError::Mapping {
                 during: "mapping a read-back",
                 message: e.to_string(),
-            }));
+            });
+            // the copy into it ran on a device that may have failed since it was submitted
+            mapped(match failure.get() {
+                Some(message) => Err(GpuError::Device {
+                    during: "reading a result back",
+                    message: message.clone(),
+                }),
+                None => lease,
+            });
         });
         // The submission may have completed before the mapping was asked for.
         ctx.engine.kicker().poll_soon();
