@@ -84,11 +84,28 @@ fn residual(a: f32, q: f32, b: f32) -> f32 {
 
 // fma(a, b, c) rounded once, whether or not the driver fuses its fma (lavapipe does not):
 // c + p + e summed exactly, the low part rounded to odd, then the whole rounded to nearest
-// (Boldo and Melquiond's emulation). For tame a, b, c; others take the driver's fma.
+// (Boldo and Melquiond's emulation). Exact for tame a, b, c. Where b or c is not (a gaussian
+// of values near 1e18 or 1e-25, whose pixels came out one ulp off), b and c go in scaled by
+// the larger's power of two (exact) and the result comes back scaled; a weight a that is not
+// tame, or a c far smaller than b, takes the driver's fma.
 fn fma_rn(a: f32, b: f32, c: f32) -> f32 {
-    if (!(tame_or_zero(a) && tame_or_zero(b) && tame_or_zero(c))) {
+    if (tame_or_zero(a) && tame_or_zero(b) && tame_or_zero(c)) {
+        return fma_tame(a, b, c);
+    }
+    if (!(tame_or_zero(a) && is_finite(b) && is_finite(c))) {
         return fma(a, b, c);
     }
+    let k = exponent(max(abs(b), abs(c)));
+    let bs = times_pow2(b, -k);
+    let cs = times_pow2(c, -k);
+    if (!(tame_or_zero(bs) && tame_or_zero(cs))) {
+        return fma(a, b, c);
+    }
+    return times_pow2(fma_tame(a, bs, cs), k);
+}
+
+// fma_rn for tame (or zero) a, b and c.
+fn fma_tame(a: f32, b: f32, c: f32) -> f32 {
     let pe = two_prod(a, b);
     let st = two_sum(c, pe.x);
     let uw = two_sum(st.y, pe.y);
@@ -120,12 +137,31 @@ fn next_toward(x: f32, up: bool) -> f32 {
     return bitcast<f32>(bits - 1u);
 }
 
-// a / b correctly rounded, for finite nonzero operands (others: the driver's a / b).
+// a / b correctly rounded, for finite nonzero operands (others: the driver's a / b, which
+// WGSL allows 2.5 ulps). Operands or a quotient outside [2^-60, 2^60] go in scaled by their
+// powers of two (exact) and the quotient comes back scaled, exact unless it is subnormal.
 fn div_rn(a: f32, b: f32) -> f32 {
     let q0 = a / b;
-    if (!(tame(a) && tame(b) && tame(q0))) {
+    if (tame(a) && tame(b) && tame(q0)) {
+        return div_tame(a, b, q0);
+    }
+    if (!(is_finite(a) && is_finite(b)) || a == 0.0 || b == 0.0) {
         return q0;
     }
+    let ka = exponent(a);
+    let kb = exponent(b);
+    let sa = times_pow2(a, -ka);
+    let sb = times_pow2(b, -kb);
+    let q = times_pow2(div_tame(sa, sb, sa / sb), ka - kb);
+    // a subnormal quotient would be rounded twice
+    if (abs(q) < pow2(-126)) {
+        return q0;
+    }
+    return q;
+}
+
+// div_rn for tame a, b and first quotient q0.
+fn div_tame(a: f32, b: f32, q0: f32) -> f32 {
     // One correction by the exact residual, then the neighbour on the residual's side if it
     // is nearer (|a - q b| / |b| is q's distance to a / b; a quotient is never a midpoint).
     let q = q0 + residual(a, q0, b) / b;
@@ -141,9 +177,20 @@ fn div_rn(a: f32, b: f32) -> f32 {
 // residuals x - s s order the candidates as their distances do).
 fn sqrt_rn(x: f32) -> f32 {
     let s0 = sqrt(x);
-    if (!(tame(x) && x > 0.0)) {
+    if (tame(x) && x > 0.0) {
+        return sqrt_tame(x, s0);
+    }
+    if (!(is_finite(x) && x > 0.0)) {
         return s0;
     }
+    // outside [2^-60, 2^60]: scaled by an even power of two, exactly, and back by its half
+    let k = exponent(x) & ~1;
+    let sx = times_pow2(x, -k);
+    return times_pow2(sqrt_tame(sx, sqrt(sx)), k / 2);
+}
+
+// sqrt_rn for tame x > 0 and first root s0.
+fn sqrt_tame(x: f32, s0: f32) -> f32 {
     let s = s0 + residual(x, s0, s0) / (2.0 * s0);
     let r = residual(x, s, s);
     let c = next_toward(s, r > 0.0);
