@@ -474,4 +474,35 @@ mod tests {
             "{submitted:?}"
         );
     }
+
+    #[test]
+    fn a_destroyed_device_gives_errors_not_panics_or_hangs() {
+        use super::super::recording::{Bind, Recording};
+        let Some(ctx) = super::super::context_for_test("device loss", || GpuContext::new(true)) else {
+            return;
+        };
+        // A lost device, as far as this machine can make one. Its uploads and read-backs must
+        // come back as errors: a failed mapping dropped its read-back lease, whose unmapping
+        // of a buffer never mapped was itself a device error, and wgpu's default handler
+        // panicked on the completion thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            ctx.device.destroy();
+            let mut rec = Recording::new(&ctx, "an upload after the loss");
+            let uploaded = rec.upload_with(4096, |mut words| words.fill(7)).map(|_| ());
+            let rec = Recording::new(&ctx, "a read-back after the loss");
+            let result = rec.result("a result after the loss", 4096);
+            let read = rec.read_now(&Bind::Result(&result), 4096).map(|_| ());
+            let _ = tx.send((uploaded, read, ctx.check("after the loss")));
+        });
+        let (uploaded, read, after) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the work after a device loss panicked or hung");
+        assert!(uploaded.is_err(), "an upload on a destroyed device succeeded");
+        assert!(
+            matches!(read, Err(GpuError::Mapping { .. } | GpuError::Device { .. })),
+            "{read:?}"
+        );
+        assert!(matches!(after, Err(GpuError::Device { .. })), "{after:?}");
+    }
 }
