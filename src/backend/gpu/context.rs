@@ -253,9 +253,15 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             let _ = first.set(e.to_string());
         }));
+        // a lost device is a failure too: later work fails at once, naming the loss
+        let lost = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let _ = lost.set(format!("the device was lost ({reason:?}): {message}"));
+        });
         let budget = default_device_budget(&report);
         let engine_counters = Arc::new(super::engine::EngineCounters::default());
-        let engine = super::engine::Engine::new(device.clone(), queue.clone(), engine_counters.clone());
+        let engine =
+            super::engine::Engine::new(device.clone(), queue.clone(), engine_counters.clone(), failure.clone());
         let checks = std::env::var("STRATA_GPU_CHECKS").is_ok_and(|v| v == "1");
         let pools = super::pool::Pools::new(device.clone(), queue.clone(), engine.kicker(), budget / 4, checks);
         Ok(GpuContext {
@@ -488,16 +494,21 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             ctx.device.destroy();
+            let _ = ctx.device.poll(wgpu::PollType::Poll);
+            let lost = ctx.check("right after the loss");
             let mut rec = Recording::new(&ctx, "an upload after the loss");
             let uploaded = rec.upload_with(4096, |mut words| words.fill(7)).map(|_| ());
             let rec = Recording::new(&ctx, "a read-back after the loss");
             let result = rec.result("a result after the loss", 4096);
             let read = rec.read_now(&Bind::Result(&result), 4096).map(|_| ());
-            let _ = tx.send((uploaded, read, ctx.check("after the loss")));
+            let _ = tx.send((lost, uploaded, read, ctx.check("after the loss")));
         });
-        let (uploaded, read, after) = rx
+        let (lost, uploaded, read, after) = rx
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the work after a device loss panicked or hung");
+        // wgpu reports the loss at the next poll
+        let lost = lost.unwrap_err().to_string();
+        assert!(lost.contains("lost (Destroyed)"), "{lost}");
         assert!(uploaded.is_err(), "an upload on a destroyed device succeeded");
         assert!(
             matches!(read, Err(GpuError::Mapping { .. } | GpuError::Device { .. })),

@@ -49,6 +49,8 @@ struct Shared {
     /// wakes the completion thread
     work: Condvar,
     counters: Arc<EngineCounters>,
+    /// the context's first device failure (see `GpuContext::check`)
+    failure: Arc<std::sync::OnceLock<String>>,
 }
 
 /// The queue's submissions and completions, and the thread that waits for them.
@@ -65,7 +67,12 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// Starts the completion thread for this device and queue.
-    pub(super) fn new(device: wgpu::Device, queue: wgpu::Queue, counters: Arc<EngineCounters>) -> Self {
+    pub(super) fn new(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        counters: Arc<EngineCounters>,
+        failure: Arc<std::sync::OnceLock<String>>,
+    ) -> Self {
         let shared = Arc::new(Shared {
             device,
             queue,
@@ -77,6 +84,7 @@ impl Engine {
             }),
             work: Condvar::new(),
             counters,
+            failure,
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -171,18 +179,33 @@ fn completion_loop(s: &Shared) {
             state.pending.front().map(|(seq, index, _)| (*seq, index.clone()))
         };
         let began = Instant::now();
-        let polled = match &next {
+        // wgpu panics in poll on a lost device rather than returning an error: caught, that is
+        // a failure like any other (the context's `check` reports it), not a dead thread
+        // whose waiters never hear back
+        let poll = || match &next {
             Some((_, index)) => s.device.poll(wgpu::PollType::Wait {
                 submission_index: Some(index.clone()),
                 timeout: None,
             }),
             None => s.device.poll(wgpu::PollType::Poll),
         };
+        let polled = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll)) {
+            Ok(polled) => polled.is_ok(),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|m| m.to_string()))
+                    .unwrap_or_default();
+                let _ = s.failure.set(format!("waiting for the device panicked: {message}"));
+                false
+            }
+        };
         s.counters
             .device_wait_ns
             .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let mut state = lock(&s.state);
-        if polled.is_err() {
+        if !polled {
             // A lost device: drop every callback (their buffers go with them); wgpu fails the
             // mappings, so readers hear of it, and later submissions report the loss.
             state.pending.clear();
