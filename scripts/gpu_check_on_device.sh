@@ -62,7 +62,7 @@ PY
 fi
 has peers && PYTHONUNBUFFERED=1 TAILN=14 step peers 60 python3 "$D/gpu_peers.py" --time $T --height $H --width $W --json "$OUT/peers.json"
 has peers && TAILN=3 step limits 20 python3 "$D/limits.py"
-if has tests; then for t in gpu gpu_reduce gpu_split gpu_stress gpu_windows gpu_along; do TAILN=12 step "test-$t" 60 "$D/tests/$t" --test-threads 1; done; fi
+if has tests; then for t in gpu gpu_elementwise gpu_reduce gpu_split gpu_stress gpu_windows gpu_along; do TAILN=12 step "test-$t" 60 "$D/tests/$t" --test-threads 1; done; fi
 echo "=== verdict (after $(( $(date +%s) - began )) s)"
 python3 "$D/gpu_verdict.py" "$OUT" --steps "$STEPS" | tee "$OUT/verdict.txt"
 rc=${PIPESTATUS[0]}

@@ -109,7 +109,7 @@ if os.path.exists(rep):
 else:
     missing("repeated GPU tutorials bitwise the CPU's", "repeat", "repeat.log")
 
-for name in ["gpu", "gpu_reduce", "gpu_split", "gpu_stress", "gpu_windows", "gpu_along"]:
+for name in ["gpu", "gpu_elementwise", "gpu_reduce", "gpu_split", "gpu_stress", "gpu_windows", "gpu_along"]:
     log = os.path.join(out, f"test-{name}.log")
     if not os.path.exists(log):
         missing(f"GPU tests: {name}", "tests", f"test-{name}.log")
