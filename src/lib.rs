@@ -13,6 +13,7 @@ pub mod labelled;
 pub mod loopback;
 pub mod output;
 pub mod plan;
+pub mod settings;
 pub mod stac;
 pub mod stack;
 

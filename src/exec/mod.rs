@@ -22,8 +22,9 @@ mod scheduler;
 mod sink;
 mod timeline;
 
+pub use crate::settings::parse_bytes;
 pub use dashboard::{report_html, Dashboard, DashboardError};
-pub use options::{default_budget, parse_bytes, ComputeOptions, Progress, RunControl};
+pub use options::{default_budget, ComputeOptions, Progress, RunControl};
 pub use report::{ExecReport, TaskRecord};
 pub use scheduler::{execute, OutputSink};
 pub use sink::{BlockCollector, DenseOutputs};
@@ -100,6 +101,10 @@ pub enum ExecError {
     /// The dashboard could not start; raised before anything runs.
     #[error(transparent)]
     Dashboard(#[from] DashboardError),
+    /// A strata environment variable is set to a value it cannot use; raised before anything
+    /// runs.
+    #[error(transparent)]
+    Setting(#[from] crate::settings::SettingError),
     /// The thread pool could not be built.
     #[error("cannot build a pool of {threads} threads: {message}")]
     ThreadPool {

@@ -105,7 +105,8 @@ impl RunControl {
 
 impl Default for ComputeOptions {
     fn default() -> Self {
-        let budget = std::env::var("STRATA_MEMORY_BUDGET").ok().and_then(|v| parse_bytes(&v));
+        // a value that does not parse is left to `settings::check`, which fails the run naming it
+        let budget = crate::settings::bytes("STRATA_MEMORY_BUDGET").ok().flatten();
         ComputeOptions {
             memory_budget: budget,
             threads: None,
@@ -116,9 +117,9 @@ impl Default for ComputeOptions {
             io_lookahead: 16,
             backend: crate::backend::gpu::BackendChoice::from_env(),
             dashboard: super::Dashboard::from_env(),
-            timeline: std::env::var("STRATA_TIMELINE").map_or(true, |v| v != "0"),
+            timeline: crate::settings::flag("STRATA_TIMELINE").ok().flatten().unwrap_or(true),
             control: None,
-            optimize: std::env::var("STRATA_OPTIMIZE").map_or(true, |v| v != "0"),
+            optimize: crate::settings::flag("STRATA_OPTIMIZE").ok().flatten().unwrap_or(true),
         }
     }
 }
@@ -156,25 +157,6 @@ pub fn default_budget(graph: &crate::plan::TaskGraph, threads: usize, options: &
     rule.max(MIN_DEFAULT_BUDGET).min(total_memory() / 2).max(need)
 }
 
-/// Parses "512MiB", "2GiB", "1000000" and the like.
-pub fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
 /// Total RAM from /proc/meminfo, or 8 GiB where that cannot be read.
 pub(crate) fn total_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -186,15 +168,4 @@ pub(crate) fn total_memory() -> u64 {
         })
         .map(|kib| kib * 1024)
         .unwrap_or(8 << 30)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_byte_sizes() {
-        assert_eq!(super::parse_bytes("512MiB"), Some(512 << 20));
-        assert_eq!(super::parse_bytes("2 GB"), Some(2_000_000_000));
-        assert_eq!(super::parse_bytes("17"), Some(17));
-        assert_eq!(super::parse_bytes("lots"), None);
-    }
 }

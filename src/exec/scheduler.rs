@@ -143,7 +143,8 @@ pub trait OutputSink: Sync {
 ///
 /// Costs a few microseconds of scheduling per task beyond the task itself.
 ///
-/// **Errors**: [`ExecError::BudgetTooSmall`] before anything runs when one task cannot fit;
+/// **Errors**: [`ExecError::Setting`] before anything runs when a strata environment variable
+/// does not parse; [`ExecError::BudgetTooSmall`] before anything runs when one task cannot fit;
 /// the first failing or panicking task otherwise (tasks already running are let finish; those
 /// handed to the pool but not begun skip their work, and fetches started ahead for them are
 /// cancelled with their [`Prefetch`](crate::expr::Prefetch) tickets; none are started after).
@@ -153,6 +154,7 @@ pub fn execute(
     options: &ComputeOptions,
     sink: &dyn OutputSink,
 ) -> Result<ExecReport, ExecError> {
+    crate::settings::check()?;
     let threads = options
         .threads
         .filter(|&t| t > 0)

@@ -56,18 +56,18 @@ fn loop_limit(name: &str, driver: &str) -> Option<u64> {
     (name.contains("llvmpipe") || driver.contains("llvmpipe")).then_some(LLVMPIPE_LOOP_LIMIT)
 }
 
-/// The device budget unless `STRATA_DEVICE_BUDGET` (bytes) says otherwise: the largest buffer's
-/// size clamped to 256 MiB..4 GiB on hardware (wgpu does not report the memory size), 256 MiB on
-/// a software adapter, whose "device memory" is the host's.
-fn default_device_budget(adapter: &AdapterReport) -> u64 {
-    if let Some(bytes) = std::env::var("STRATA_DEVICE_BUDGET").ok().and_then(|v| v.parse().ok()) {
-        return bytes;
+/// The device budget unless `STRATA_DEVICE_BUDGET` (a size, such as `8GiB`) says otherwise:
+/// the largest buffer's size clamped to 256 MiB..4 GiB on hardware (wgpu does not report the
+/// memory size), 256 MiB on a software adapter, whose "device memory" is the host's.
+fn default_device_budget(adapter: &AdapterReport) -> Result<u64, GpuError> {
+    if let Some(bytes) = crate::settings::bytes("STRATA_DEVICE_BUDGET")? {
+        return Ok(bytes);
     }
-    if adapter.is_software() {
+    Ok(if adapter.is_software() {
         256 << 20
     } else {
         adapter.max_buffer.clamp(256 << 20, 4 << 30)
-    }
+    })
 }
 
 /// Counters of host-side transfer work, and the last few thousand copies for dashboards.
@@ -220,10 +220,7 @@ impl GpuContext {
         let limits = adapter.limits();
         // STRATA_GPU_MAX_BINDING (bytes) lowers the binding size strata plans for, so the
         // splitting of large blocks can be exercised on any device.
-        let binding_cap = std::env::var("STRATA_GPU_MAX_BINDING")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(u64::MAX, |v| v.max(1024));
+        let binding_cap = crate::settings::bytes("STRATA_GPU_MAX_BINDING")?.map_or(u64::MAX, |v| v.max(1024));
         let report = AdapterReport {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
@@ -258,11 +255,11 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, message| {
             let _ = lost.set(format!("the device was lost ({reason:?}): {message}"));
         });
-        let budget = default_device_budget(&report);
+        let budget = default_device_budget(&report)?;
         let engine_counters = Arc::new(super::engine::EngineCounters::default());
         let engine =
             super::engine::Engine::new(device.clone(), queue.clone(), engine_counters.clone(), failure.clone());
-        let checks = std::env::var("STRATA_GPU_CHECKS").is_ok_and(|v| v == "1");
+        let checks = crate::settings::flag("STRATA_GPU_CHECKS")?.unwrap_or(false);
         let pools = super::pool::Pools::new(device.clone(), queue.clone(), engine.kicker(), budget / 4, checks);
         Ok(GpuContext {
             device,

@@ -20,9 +20,10 @@ const ARG_EXTREME: &str = concat!(
 /// fallback is rare and the work O(n log n) whatever the data. `STRATA_GPU_SELECT_ROUNDS`
 /// overrides it (0 heapsorts every selection, which is how the tests check that path).
 fn select_rounds() -> u32 {
-    std::env::var("STRATA_GPU_SELECT_ROUNDS")
+    // a value that does not parse fails the run before it starts (`settings::check`)
+    crate::settings::count("STRATA_GPU_SELECT_ROUNDS")
         .ok()
-        .and_then(|v| v.parse().ok())
+        .flatten()
         .unwrap_or(2)
 }
 

@@ -99,6 +99,10 @@ pub enum GpuError {
         /// what the host was waiting for
         during: &'static str,
     },
+    /// A GPU setting in the environment (`STRATA_DEVICE_BUDGET`, `STRATA_GPU_MAX_BINDING`,
+    /// `STRATA_GPU_CHECKS`) does not parse; raised when the device is opened.
+    #[error(transparent)]
+    Setting(#[from] crate::settings::SettingError),
     /// A block, shape or input the kernel cannot take, or one past a binding's size: a
     /// strata bug (the planner should not have placed it here), reported rather than panicking.
     #[error("internal error: {0}")]
@@ -130,15 +134,14 @@ pub enum BackendChoice {
 }
 
 impl BackendChoice {
-    /// From `STRATA_BACKEND` (`auto`, `gpu`, `cpu`); `auto` when unset or unrecognised.
+    /// From `STRATA_BACKEND` (`auto`, `gpu`, `cpu`, any case); `auto` when unset. A run
+    /// fails before it starts when the variable holds anything else
+    /// ([`ExecError::Setting`](crate::exec::ExecError::Setting)), so a typo never quietly
+    /// becomes `auto`.
     pub fn from_env() -> BackendChoice {
-        match std::env::var("STRATA_BACKEND")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Ok("gpu") => BackendChoice::Gpu,
-            Ok("cpu") => BackendChoice::Cpu,
+        match crate::settings::word("STRATA_BACKEND", &["auto", "gpu", "cpu"]) {
+            Ok(Some("gpu")) => BackendChoice::Gpu,
+            Ok(Some("cpu")) => BackendChoice::Cpu,
             _ => BackendChoice::Auto,
         }
     }

@@ -52,12 +52,13 @@ impl Dashboard {
     /// From `STRATA_DASHBOARD` (an address), with `STRATA_DASHBOARD_REMOTE=1` allowing a
     /// non-loopback one; `None` when unset.
     pub fn from_env() -> Option<Dashboard> {
-        let addr = std::env::var("STRATA_DASHBOARD")
-            .ok()
-            .filter(|a| !a.trim().is_empty())?;
+        let addr = crate::settings::free_text("STRATA_DASHBOARD")?;
         Some(Dashboard {
             addr: addr.trim().to_string(),
-            allow_remote: std::env::var("STRATA_DASHBOARD_REMOTE").is_ok_and(|v| v == "1"),
+            allow_remote: crate::settings::flag("STRATA_DASHBOARD_REMOTE")
+                .ok()
+                .flatten()
+                .unwrap_or(false),
         })
     }
 }
