@@ -67,23 +67,18 @@ fn nan() -> f32 {
 }
 
 // Pairs: hi is the running f32 total, lo the exact rounding errors of its steps summed; the
-// value is hi + lo, rounded once when it is written. The pair is never renormalised: a
-// compiler allowed to reassociate (lavapipe is) cancels a TwoSum of two terms that share the
-// `* one` factors, so each error term is computed once from operands with no history
-// (exact.wgsl's `opaque`). An infinite or NaN total stands alone (its error terms would be NaN).
+// value is hi + lo, rounded once when it is written. The pair is never renormalised, and each
+// error term comes from exact.wgsl, whose every step goes through `opaque`: a compiler allowed
+// to reassociate (lavapipe is) otherwise cancels TwoSum's error term. An infinite or NaN total
+// stands alone (its error terms would be NaN).
 
 // acc + v as a pair (Knuth's TwoSum of the step).
-fn pair_add(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
-    let a = opaque(acc.x);
-    let v = opaque(v_in);
-    let s = opaque(a + v);
-    if (!is_finite(s)) {
-        return vec2<f32>(s, 0.0);
+fn pair_add(acc: vec2<f32>, v: f32) -> vec2<f32> {
+    let st = two_sum(acc.x, v);
+    if (!is_finite(st.x)) {
+        return vec2<f32>(st.x, 0.0);
     }
-    let bv = opaque(s - a);
-    let av = opaque(s - bv);
-    let err = opaque(opaque(a - av) + opaque(v - bv));
-    return vec2<f32>(s, opaque(acc.y + err));
+    return vec2<f32>(st.x, opaque(acc.y + st.y));
 }
 
 // acc * v as a pair (Dekker's exact product of hi, lo scaled), at any finite magnitude (a

@@ -57,19 +57,11 @@ fn index(base: u32, m: u32) -> u32 {
     return base + t * params.inner;
 }
 
-// hi + v as a new (hi, lo) pair, the addition's rounding error exactly added to lo.
-// WGSL lets the compiler reassociate, which turns TwoSum's error term into noise (lavapipe
-// does); every step goes through exact.wgsl's `opaque` (an xor with a zero the compiler cannot
-// see), so no two operations meet where they could be regrouped. (Products by a hidden 1.0
-// did not always stop that: see exact.wgsl.)
-fn pair_add(acc: vec2<f32>, v_in: f32) -> vec2<f32> {
-    let hi = opaque(acc.x);
-    let v = opaque(v_in);
-    let s = opaque(hi + v);
-    let bv = opaque(s - hi);
-    let av = opaque(s - bv);
-    let err = opaque(opaque(hi - av) + opaque(v - bv));
-    return vec2<f32>(s, opaque(acc.y + err));
+// hi + v as a new (hi, lo) pair, the addition's rounding error exactly added to lo
+// (exact.wgsl's TwoSum, opaque at every step so no compiler regroups it away).
+fn pair_add(acc: vec2<f32>, v: f32) -> vec2<f32> {
+    let st = two_sum(acc.x, v);
+    return vec2<f32>(st.x, opaque(acc.y + st.y));
 }
 
 @compute @workgroup_size(64)
