@@ -4,7 +4,7 @@
 # then, on the GPU machine with .gl/ and .devrun/ copied along: bash .devrun/on-device.sh
 # Steps, most telling first (pick with STEPS="bench tutorial repeat peers tests"; cube sizes
 # with T H W, the tutorial's flags with TUT): strata-bench on 32 x 4096 x 4096 cubes,
-# GPU and CPU; the tutorial on a 24-scene 2048^2 catalog, GPU and
+# GPU and CPU, with each GPU kernel's device time (timestamp queries); the tutorial on a 24-scene 2048^2 catalog, GPU and
 # CPU, twice each (compute wall time from report.json); five more GPU runs, each compared
 # bitwise with the CPU's outputs; CuPy/PyTorch doing the bench's work from host memory and the
 # copy ceilings; the GPU test binaries on the real driver. Then gpu_verdict.py prints issue
@@ -34,7 +34,8 @@ step() { local name=$1 t=$2; shift 2; local l; l=$(left)
   timeout "$t" "$@" >"$OUT/$name.log" 2>&1; local rc=$?
   echo "rc=$rc in $(( ($(date +%s%N) - s) / 1000000 )) ms"; tail -n "${TAILN:-40}" "$OUT/$name.log"; return $rc; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-has bench && TAILN=36 step bench 120 "$D/strata-bench" --time $T --height $H --width $W --repeat 3 --json "$OUT/bench.json"
+# --profile: each workload's untimed first run also gives the device's own time per kernel
+has bench && TAILN=60 step bench 120 "$D/strata-bench" --time $T --height $H --width $W --repeat 3 --profile --json "$OUT/bench.json"
 if has tutorial; then
   i=0; for b in gpu cpu gpu cpu; do i=$((i + 1))
     TAILN=2 step tutorial-$b-$i 40 "$D/tutorial" $TUT --backend $b --quiet --out /tmp/tut-$b \

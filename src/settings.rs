@@ -46,6 +46,7 @@ const VARIABLES: &[(&str, Kind)] = &[
     ("STRATA_GPU_MAX_BINDING", Kind::Bytes),
     ("STRATA_GPU_SELECT_ROUNDS", Kind::Count),
     ("STRATA_GPU_CHECKS", Kind::Flag),
+    ("STRATA_GPU_PROFILE", Kind::Flag),
     ("STRATA_WORKER", Kind::Text),
 ];
 

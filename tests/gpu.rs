@@ -389,6 +389,46 @@ fn uploads_copy_each_byte_once_and_workers_never_wait() {
 }
 
 #[test]
+fn device_profiles_time_each_kernel_by_the_devices_clock() {
+    let Some(ctx) = device() else { return };
+    let a = Array::from_ndarray(rough_cube(16, 48, 40, 4, 5), [16, 24, 20]);
+    let work = (&(&a * 0.5) + 1.0).nanmedian(0);
+    // off (the default): nothing is measured
+    let was = ctx.set_profiling(false);
+    ctx.settle();
+    let before = ctx.profile();
+    work.compute_with(&on(BackendChoice::Gpu)).unwrap();
+    ctx.settle();
+    assert_eq!(ctx.profile(), before, "profiling off measures nothing");
+    // on: lavapipe, like Vulkan drivers on real GPUs, has timestamp queries
+    assert!(ctx.set_profiling(true), "{} has no timestamp queries", ctx.adapter.name);
+    let tasks = ctx.device_tasks();
+    work.compute_with(&on(BackendChoice::Gpu)).unwrap();
+    ctx.settle();
+    ctx.set_profiling(was);
+    let d = ctx.profile().since(&before);
+    let device_tasks = ctx.device_tasks() - tasks;
+    // four blocks: each a fused multiply-add and a median in one task (or two), each timed
+    let kernel = |name: &str| d.kernels.iter().find(|k| k.kernel == name).cloned();
+    let (fused, median) = (kernel("fused"), kernel("median"));
+    assert!(
+        fused.as_ref().is_some_and(|k| k.dispatches >= 4 && k.device_ns > 0),
+        "{d:?}"
+    );
+    assert!(
+        median.as_ref().is_some_and(|k| k.dispatches == 4 && k.device_ns > 0),
+        "{d:?}"
+    );
+    assert!(
+        d.submissions >= device_tasks,
+        "{} submissions for {device_tasks} tasks: {d:?}",
+        d.submissions
+    );
+    // every dispatch lies within its command buffer's stamps
+    assert!(d.submission_ns >= d.kernel_ns() && d.untimed == 0, "{d:?}");
+}
+
+#[test]
 fn intermediates_stay_on_the_device_within_its_budget() {
     let Some(ctx) = device() else { return };
     let _turn = one_at_a_time();

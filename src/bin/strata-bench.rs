@@ -56,6 +56,10 @@ struct Args {
     /// also write the results as JSON to this file (`-` for stdout)
     #[arg(long)]
     json: Option<PathBuf>,
+    /// time each GPU kernel by the device's own clock during the untimed first run (timestamp
+    /// queries; the timed runs are not profiled) and print where the device time went
+    #[arg(long)]
+    profile: bool,
 }
 
 /// One workload: an expression and what it reads.
@@ -89,6 +93,8 @@ struct Timing {
     submissions_per_task: f64,
     /// tasks that ran on the device, per run
     device_tasks: f64,
+    /// the device's own time by kernel in the untimed first run (`--profile`, GPU only)
+    device_profile: Option<strata::backend::gpu::DeviceProfile>,
 }
 
 #[derive(Serialize)]
@@ -330,8 +336,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut results: Vec<(String, ArrayD<f32>)> = Vec::new();
         for backend in &args.backends {
             let opts = options(&args, backend);
-            // An untimed first run compiles the kernels; its result is the one checked.
+            // An untimed first run compiles the kernels; its result is the one checked, and
+            // with --profile its kernels are timed on the device (compiling is host work).
+            let profiling = match &adapter {
+                Some(c) if args.profile && backend == "gpu" => {
+                    c.settle();
+                    if !c.set_profiling(true) {
+                        eprintln!("--profile: {} has no timestamp queries", c.adapter.name);
+                    }
+                    Some((c, c.profile()))
+                }
+                _ => None,
+            };
             let (out, _) = w.expr.compute_with(&opts)?;
+            let device_profile = profiling.map(|(c, before)| {
+                c.settle();
+                c.set_profiling(false);
+                c.profile().since(&before)
+            });
             let mut runs = Vec::new();
             let mut moved = Vec::new();
             let mut tasks = Vec::new();
@@ -383,6 +405,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 submissions_per_task: per_run(|s| s.submissions)
                     / (tasks.iter().map(|t| t.0).sum::<f64>() / tasks.len() as f64).max(1.0),
                 device_tasks: tasks.iter().map(|t| t.1).sum::<f64>() / tasks.len() as f64,
+                device_profile,
             };
             println!(
                 "{:<24}{:<6}{:>10.4}{:>10.1}{:>8.2}{:>11.1}{:>12.1}{:>13.1}{:>9.2}{:>7.0}{:>7.2}",
@@ -398,6 +421,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 t.worker_waits,
                 t.submissions_per_task
             );
+            if let Some(p) = &t.device_profile {
+                println!("{:<24}{}", "", profile_line(p));
+            }
             timings.push(t);
             results.push((backend.clone(), out));
         }
@@ -437,4 +463,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{failed} GPU results differ from the CPU's").into());
     }
     Ok(())
+}
+
+/// A device profile in one line: the command buffers' device time, then each kernel's share.
+fn profile_line(p: &strata::backend::gpu::DeviceProfile) -> String {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let mut kernels: Vec<_> = p.kernels.iter().collect();
+    kernels.sort_by_key(|k| std::cmp::Reverse(k.device_ns));
+    let each: Vec<String> = kernels
+        .iter()
+        .map(|k| format!("{} {:.2} ms ({}x)", k.kernel, ms(k.device_ns), k.dispatches))
+        .collect();
+    format!(
+        "device clock, first run: {} command buffers {:.2} ms, kernels {:.2} ms: {}{}",
+        p.submissions,
+        ms(p.submission_ns),
+        ms(p.kernel_ns()),
+        each.join(", "),
+        if p.untimed > 0 {
+            format!(" ({} dispatches untimed)", p.untimed)
+        } else {
+            String::new()
+        }
+    )
 }

@@ -157,7 +157,7 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, op: &AlongOp, input: &Value, axis: us
         Bind::Constant(&reach),
     ];
     let group = rec.bind(&pipeline, op.name(), &binds)?;
-    rec.dispatch(&pipeline, &group, pixels, 64);
+    rec.dispatch(&pipeline, &group, op.name(), pixels, 64);
     Ok(Produced::Pending(Pending {
         rec,
         result,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::kernels::KernelSource;
+use super::profile::DeviceProfile;
 use super::GpuError;
 
 /// What the adapter is, for reports and for choosing a backend.
@@ -189,6 +190,8 @@ pub struct GpuContext {
     /// validation error on the completion thread): wgpu's default handler panics, so this
     /// keeps it, and every later submission and read-back fails with it
     pub(super) failure: Arc<std::sync::OnceLock<String>>,
+    /// device time by kernel, when profiling is on
+    pub(super) profiler: Arc<super::profile::Profiler>,
     /// submissions and completions (declared last: dropped after the pools it serves)
     pub(super) engine: super::engine::Engine,
 }
@@ -238,7 +241,7 @@ impl GpuContext {
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("strata"),
-            required_features: wgpu::Features::empty(),
+            required_features: super::profile::features(adapter.features()),
             required_limits: limits,
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -260,6 +263,11 @@ impl GpuContext {
         let engine =
             super::engine::Engine::new(device.clone(), queue.clone(), engine_counters.clone(), failure.clone());
         let checks = crate::settings::flag("STRATA_GPU_CHECKS")?.unwrap_or(false);
+        let profiler = Arc::new(super::profile::Profiler::new(
+            device.features(),
+            queue.get_timestamp_period(),
+            crate::settings::flag("STRATA_GPU_PROFILE")?.unwrap_or(false),
+        ));
         let pools = super::pool::Pools::new(device.clone(), queue.clone(), engine.kicker(), budget / 4, checks);
         Ok(GpuContext {
             device,
@@ -275,6 +283,7 @@ impl GpuContext {
             engine_counters,
             pools,
             failure,
+            profiler,
             engine,
             adapter: report,
         })
@@ -323,9 +332,24 @@ impl GpuContext {
     /// home, nothing in flight. A computation never needs this (its results are complete when
     /// it returns); tests and benchmarks call it before reading the pools' counters.
     pub fn settle(&self) {
-        while self.engine.pending() > 0 {
+        while self.engine.pending() > 0 || self.profiler.outstanding() > 0 {
             std::thread::sleep(std::time::Duration::from_micros(100));
         }
+    }
+
+    /// Turns device profiling on or off (see [`DeviceProfile`]); returns
+    /// whether it is on now: never on a device without timestamp queries. On at the start
+    /// when `STRATA_GPU_PROFILE=1`. While on, each task's command buffer carries a query set
+    /// and a small read-back (tens of microseconds of device time per task).
+    pub fn set_profiling(&self, on: bool) -> bool {
+        self.profiler.set(on)
+    }
+
+    /// Device time by kernel measured while profiling was on, from the device's own clock
+    /// (call [`GpuContext::settle`] first to include work still running). Costs a lock and a
+    /// copy of the per-kernel totals.
+    pub fn profile(&self) -> DeviceProfile {
+        self.profiler.profile()
     }
 
     /// Whether submitted work not yet done binds more than half the device budget: the

@@ -42,7 +42,7 @@ pub(super) fn run<'c>(ctx: &'c GpuContext, raw: &RawBlock) -> Result<Pending<'c>
         Bind::Constant(&params),
     ];
     let group = rec.bind(&pipeline, "decode", &binds)?;
-    rec.dispatch(&pipeline, &group, n, 256);
+    rec.dispatch(&pipeline, &group, "decode", n, 256);
     Ok(Pending {
         rec,
         result,

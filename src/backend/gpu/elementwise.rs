@@ -119,6 +119,6 @@ fn record(
         .collect();
     let group = rec.bind(pipeline, "fused", &all)?;
     drop(all);
-    rec.dispatch(pipeline, &group, words, WORKGROUP_SIZE);
+    rec.dispatch(pipeline, &group, "fused", words, WORKGROUP_SIZE);
     Ok(result)
 }

@@ -74,7 +74,7 @@ pub(super) fn run<'c>(
                 Bind::Constant(&params),
             ],
         )?;
-        rec.dispatch(&pipeline, &group, n, 256);
+        rec.dispatch(&pipeline, &group, "gather fill", n, 256);
     }
     let mut bound = Vec::with_capacity(inputs.len());
     for v in inputs {
@@ -140,7 +140,7 @@ pub(super) fn run<'c>(
                 Bind::Constant(&params),
             ],
         )?;
-        rec.dispatch(&pipeline, &group, elements, 256);
+        rec.dispatch(&pipeline, &group, "gather", elements, 256);
     }
     Ok(Pending {
         rec,

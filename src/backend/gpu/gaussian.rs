@@ -251,7 +251,7 @@ fn device_halo(
             Bind::Constant(&params),
         ];
         let group = rec.bind(&pipeline, "halo", &binds)?;
-        rec.dispatch(&pipeline, &group, n_total, WORKGROUP);
+        rec.dispatch(&pipeline, &group, "gaussian halo", n_total, WORKGROUP);
     }
     Ok(ext)
 }
@@ -405,7 +405,7 @@ fn run_chain<'c>(
                             Bind::Constant(&params),
                         ],
                     )?;
-                    rec.dispatch(&pipeline, &group, n_total, WORKGROUP);
+                    rec.dispatch(&pipeline, &group, "gaussian", n_total, WORKGROUP);
                     result = Some(out);
                 } else {
                     let slot = rec.scratch("filter pass", bytes);
@@ -414,7 +414,7 @@ fn run_chain<'c>(
                         "correlate",
                         &[cur, Bind::Held(slot), Bind::Constant(&weights), Bind::Constant(&params)],
                     )?;
-                    rec.dispatch(&pipeline, &group, n_total, WORKGROUP);
+                    rec.dispatch(&pipeline, &group, "gaussian", n_total, WORKGROUP);
                     cur = Bind::Held(slot);
                 }
             }
@@ -446,7 +446,7 @@ fn run_chain<'c>(
                         Bind::Constant(&params),
                     ],
                 )?;
-                rec.dispatch(&pipeline, &group, n_total, WORKGROUP);
+                rec.dispatch(&pipeline, &group, "gaussian boundary fill", n_total, WORKGROUP);
             }
         }
         shape[axis] = n_out;

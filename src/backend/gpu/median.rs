@@ -197,6 +197,6 @@ pub(super) fn record_order(
         Bind::Constant(&members),
     ];
     let group = rec.bind(&pipeline, "median", &binds)?;
-    rec.dispatch(&pipeline, &group, n_out, 64);
+    rec.dispatch(&pipeline, &group, "median", n_out, 64);
     Ok(result)
 }

@@ -38,6 +38,7 @@ mod kernels;
 mod layout;
 mod median;
 mod pool;
+mod profile;
 mod recording;
 mod reduce;
 mod resident;
@@ -55,6 +56,7 @@ pub use context::{AdapterReport, GpuContext, TransferStats};
 pub use kernels::{
     AlongKernel, FusedKernel, KernelSource, MedianKernel, MAX_MEDIAN_LEN, MAX_ROLLING_MEDIAN, WORKGROUP_SIZE,
 };
+pub use profile::{DeviceProfile, KernelTime};
 pub use resident::DeviceBlock;
 
 use super::{Backend, BackendError, CpuBackend, Placement, ResultMemory, Value, ValueDesc};

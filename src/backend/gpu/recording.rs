@@ -157,20 +157,24 @@ pub(super) struct Recording<'c> {
     bound: u64,
     held: Vec<Held>,
     staging: Vec<StagingLease>,
+    /// device timestamps, while profiling is on
+    stamps: Option<super::profile::Stamps>,
 }
 
 impl<'c> Recording<'c> {
     /// An empty recording.
     pub(super) fn new(ctx: &'c GpuContext, label: &str) -> Self {
-        let encoder = ctx
+        let mut encoder = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        let stamps = super::profile::Stamps::begin(&ctx.device, &ctx.profiler, &mut encoder);
         Recording {
             ctx,
             encoder,
             bound: 0,
             held: Vec::new(),
             staging: Vec::new(),
+            stamps,
         }
     }
 
@@ -322,21 +326,24 @@ impl<'c> Recording<'c> {
         }
     }
 
-    /// Records `n` invocations in workgroups of `workgroup_size`, 2-D (at most the device's
-    /// workgroups per dimension in x), linearised by the kernel as `gid.x + gid.y * groups.x * size`.
+    /// Records `n` invocations of `kernel` (its name in device profiles) in workgroups of
+    /// `workgroup_size`, 2-D (at most the device's workgroups per dimension in x), linearised by
+    /// the kernel as `gid.x + gid.y * groups.x * size`.
     pub(super) fn dispatch(
         &mut self,
         pipeline: &wgpu::ComputePipeline,
         bind_group: &wgpu::BindGroup,
+        kernel: &'static str,
         n: usize,
         workgroup_size: u32,
     ) {
         let groups = (n as u32).div_ceil(workgroup_size);
         let max = self.ctx.device.limits().max_compute_workgroups_per_dimension.max(1);
         let (gx, gy) = (groups.min(max), groups.div_ceil(max));
+        let timestamp_writes = self.stamps.as_mut().and_then(|s| s.dispatch(kernel));
         let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: None,
-            timestamp_writes: None,
+            timestamp_writes,
         });
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, bind_group, &[]);
@@ -355,11 +362,13 @@ impl<'c> Recording<'c> {
     ) -> Result<u64, GpuError> {
         let Recording {
             ctx,
-            encoder,
+            mut encoder,
             bound,
             held,
             staging,
+            stamps,
         } = self;
+        let stamps = stamps.map(|s| s.end(&ctx.device, &mut encoder));
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let commands = encoder.finish();
         let invalid = pollster::block_on(scope.pop());
@@ -378,7 +387,13 @@ impl<'c> Recording<'c> {
         });
         let mut completions = vec![release];
         completions.extend(then);
-        Ok(ctx.engine.submit(commands, completions))
+        let seq = ctx.engine.submit(commands, completions);
+        if let Some(stamps) = stamps {
+            stamps.read_after(&ctx.profiler);
+            // the submission may be done before the mapping was asked for
+            ctx.engine.kicker().poll_soon();
+        }
+        Ok(seq)
     }
 
     /// Submits everything recorded without waiting for it.

@@ -200,7 +200,7 @@ fn record_states(
         Bind::Constant(&members),
     ];
     let group = rec.bind(&pipeline, "reduce", &binds)?;
-    rec.dispatch(&pipeline, &group, n_out, 64);
+    rec.dispatch(&pipeline, &group, "reduce", n_out, 64);
     Ok(())
 }
 
@@ -301,7 +301,7 @@ pub(super) fn record_final(
     } else {
         n_out
     };
-    rec.dispatch(&pipeline, &group, words, 64);
+    rec.dispatch(&pipeline, &group, "finalize", words, 64);
     Ok(result)
 }
 

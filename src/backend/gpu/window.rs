@@ -134,7 +134,7 @@ fn record_side_by_side(
     let params = ConstantBuffer::uniform(ctx, "gather params", &[n as u32, nd as u32, 0, 0, 0, 0, 0, 0]);
     let binds = [*input, *steps, Bind::Constant(&desc), Bind::Constant(&params)];
     let group = rec.bind(&pipeline, "windows side by side", &binds)?;
-    rec.dispatch(&pipeline, &group, n, 256);
+    rec.dispatch(&pipeline, &group, "windows side by side", n, 256);
     Ok(())
 }
 
