@@ -185,7 +185,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let a = select_kth(n, k);
     if (!upper) {
-        out[o] = a;
+        out[o] = positive_zero(a);
         return;
     }
     var b = v[k + 1];
@@ -193,10 +193,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         b = min(b, v[i]);
     }
     if (params.quantile == 0u) {
-        out[o] = (a + b) / 2.0;
+        out[o] = positive_zero((a + b) / 2.0);
         return;
     }
-    out[o] = lerp(a, b, frac);
+    out[o] = positive_zero(lerp(a, b, frac));
+}
+
+// x with a zero made +0, in integer operations (WGSL lets a compiler ignore a zero's sign in
+// float ones): a median or quantile that is zero is +0 on every backend and path, whichever
+// zero the selection left in the middle (the CPU's `median::positive_zero`).
+fn positive_zero(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    return bitcast<f32>(select(bits, 0u, (bits & 0x7fffffffu) == 0u));
 }
 
 // numpy's _lerp between a and b at t = frac / 10^6, from the nearer end (so q = 1 - t gives

@@ -38,7 +38,7 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
                 a.median(axis)
             };
             let (gpu, cpu) = on_gpu_and_cpu(&m);
-            assert_same_bits_or_equal(&gpu, &cpu, &format!("T={t} axis {axis} nan-skipping {nan_skipping}"));
+            assert_same_bits(&gpu, &cpu, &format!("T={t} axis {axis} nan-skipping {nan_skipping}"));
         }
     }
     // Quantiles interpolate between their two values as numpy's f64 `_lerp`, rounded once:
@@ -47,7 +47,7 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
         let a = Array::from_ndarray(rough_cube(t, 9, 7, 4, 11 + t as u32), [t, 9, 7]);
         for q in [0.1, 0.25, 1.0 / 3.0, 0.5, 0.7, 0.9, 0.999] {
             let (gpu, cpu) = on_gpu_and_cpu(&a.nanquantile(q, 0));
-            assert_same_bits_or_equal(&gpu, &cpu, &format!("quantile {q} over T={t}"));
+            assert_same_bits(&gpu, &cpu, &format!("quantile {q} over T={t}"));
         }
     }
     // Series that rise then fall (a season's NDVI: an organ pipe), sorted, and sawtooth, over
@@ -66,7 +66,7 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
         let a = Array::from_ndarray(data, [n, 8, 8]);
         for m in [a.nanmedian(0), a.nanquantile(0.9, 0)] {
             let (gpu, cpu) = on_gpu_and_cpu(&m);
-            assert_same_bits_or_equal(&gpu, &cpu, name);
+            assert_same_bits(&gpu, &cpu, name);
         }
     }
     let pipe = Array::from_ndarray(
@@ -78,6 +78,68 @@ fn medians_of_long_and_short_axes_match_the_cpu() {
         gpu.iter().all(|&v| v == 255.5),
         "the organ pipe's median is 255.5 (0..511 twice)"
     );
+}
+
+#[test]
+fn medians_and_quantiles_that_are_zero_are_positive_zero_on_every_path() {
+    if device().is_none() {
+        return;
+    }
+    // Series holding both zeros (a difference of equal reflectances is +0, a product by a
+    // negative -0). Which zero lands in the middle depends on the sort or selection (the
+    // CPU's min/max network even duplicates one), so every median and quantile gives +0 for
+    // a zero: numpy's value for an even count, whose middles it averages from a +0 start
+    // (np.nanmedian([-0., 0.]) and np.nanmedian([-0., -0.]) are +0), and the same bits on
+    // both backends. Before, the CPU gave -0 for [-0, 0] and the GPU +0.
+    let (z, p, nan) = (-0.0f32, 0.0f32, f32::NAN);
+    let series: [&[f32]; 9] = [
+        &[z, p],
+        &[p, z],
+        &[z, z],
+        &[z, p, p],
+        &[p, z, z],
+        &[z, z, z],
+        &[p, 1.0, z, z],
+        &[z, nan, p, z],
+        &[-1.0, z, p, 1.0],
+    ];
+    for s in series {
+        let t = s.len();
+        let data = ArrayD::from_shape_fn(IxDyn(&[t, 6, 10]), |ix| s[ix[0]]);
+        let a = Array::from_ndarray(data, [t, 3, 5]);
+        let exprs = [
+            ("nanmedian", a.nanmedian(0)),
+            ("nanquantile 0.5", a.nanquantile(0.5, 0)),
+            ("nanquantile 0.3", a.nanquantile(0.3, 0)),
+            (
+                "monthly median",
+                a.group_reduce(strata::ReduceOp::NanMedian, 0, &vec![0; t], 1),
+            ),
+            ("coarsen median", a.coarsen(strata::ReduceOp::NanMedian, &[t, 2, 2])),
+            (
+                "rolling median",
+                a.rolling(
+                    strata::ReduceOp::NanMedian,
+                    0,
+                    strata::MovingWindow {
+                        size: 2,
+                        center: false,
+                        min_periods: 1,
+                    },
+                ),
+            ),
+        ];
+        for (what, e) in exprs {
+            let (gpu, cpu) = on_gpu_and_cpu(&e);
+            let what = format!("{what} of {s:?}");
+            assert_same_bits(&gpu, &cpu, &what);
+            assert!(
+                cpu.iter().all(|v| v.to_bits() != (-0.0f32).to_bits()),
+                "{what}: {:?}",
+                cpu.iter().next()
+            );
+        }
+    }
 }
 
 #[test]
@@ -103,7 +165,7 @@ fn quantiles_between_values_near_f32s_largest_match_the_cpu() {
     for q in [0.1, 0.25, 0.3, 0.5, 0.7, 0.75, 0.9] {
         let (gpu, cpu) = on_gpu_and_cpu(&a.nanquantile(q, 0));
         assert!(gpu.iter().all(|v| v.is_finite()), "q = {q}: {gpu:?}");
-        assert_same_bits_or_equal(&gpu, &cpu, &format!("q = {q}"));
+        assert_same_bits(&gpu, &cpu, &format!("q = {q}"));
     }
 }
 
@@ -133,7 +195,7 @@ fn the_selections_heapsort_fallback_gives_the_same_values() {
             a.nanquantile(0.25, 0),
         ] {
             let (gpu, cpu) = on_gpu_and_cpu(&m);
-            assert_same_bits_or_equal(&gpu, &cpu, &format!("{what}, heapsorted"));
+            assert_same_bits(&gpu, &cpu, &format!("{what}, heapsorted"));
         }
     }
     std::env::remove_var("STRATA_GPU_SELECT_ROUNDS");
@@ -156,7 +218,7 @@ proptest! {
         let a = Array::from_ndarray(cube(t, rows, cols, nan_every, seed), [t, cr, cc]);
         let m = a.nanmedian(0);
         let (gpu, cpu) = on_gpu_and_cpu(&m);
-        assert_same_bits_or_equal(&gpu, &cpu, "nanmedian");
+        assert_same_bits(&gpu, &cpu, "nanmedian");
     }
 }
 
@@ -172,7 +234,7 @@ fn monthly_group_medians_match_the_cpu() {
         let m = a.group_reduce(op, 0, &labels, 12);
         let (gpu, cpu) = on_gpu_and_cpu(&m);
         assert_eq!(cpu.shape(), &[12, 11, 9]);
-        assert_same_bits_or_equal(&gpu, &cpu, &format!("{op:?} by month"));
+        assert_same_bits(&gpu, &cpu, &format!("{op:?} by month"));
     }
 }
 
@@ -204,7 +266,7 @@ fn arg_extremes_match_the_cpu_bitwise() {
     let labels: Vec<usize> = (0..19).map(|t| (t * 5) % 4).collect();
     let a = Array::from_ndarray(x, [19, 7, 6]);
     let (gpu, cpu) = on_gpu_and_cpu(&a.group_reduce(strata::ReduceOp::NanArgMax, 0, &labels, 5));
-    assert_same_bits_or_equal(&gpu, &cpu, "nanargmax by groups");
+    assert_same_bits(&gpu, &cpu, "nanargmax by groups");
     assert!(
         cpu.index_axis(ndarray::Axis(0), 4).iter().all(|v| v.is_nan()),
         "group 4 is empty"
@@ -243,11 +305,11 @@ fn gaussians_in_every_mode_match_the_cpu() {
             let a = Array::from_ndarray(img.clone(), chunks);
             let (gpu, cpu) = on_gpu_and_cpu(&a.gaussian(&sigma, mode));
             let what = format!("{mode:?} sigma {sigma:?} chunks {chunks:?}");
-            assert_same_bits_or_equal(&gpu, &cpu, &what);
+            assert_same_bits(&gpu, &cpu, &what);
         }
         let a = Array::from_ndarray(cube3.clone(), [4, 5, 6]);
         let (gpu, cpu) = on_gpu_and_cpu(&a.gaussian(&[1.0, 1.5, 0.8], mode));
-        assert_same_bits_or_equal(&gpu, &cpu, &format!("{mode:?} over three axes"));
+        assert_same_bits(&gpu, &cpu, &format!("{mode:?} over three axes"));
     }
 }
 
@@ -266,7 +328,7 @@ fn gaussians_of_values_far_from_one_match_the_cpu_bitwise() {
         let a = Array::from_ndarray(img.mapv(|v| v * scale), [40, 36]);
         for sigma in [vec![1.0, 1.0], vec![2.0, 0.7]] {
             let (gpu, cpu) = on_gpu_and_cpu(&a.gaussian(&sigma, strata::BoundaryMode::Reflect));
-            assert_same_bits_or_equal(&gpu, &cpu, &format!("values times {scale:e}, sigma {sigma:?}"));
+            assert_same_bits(&gpu, &cpu, &format!("values times {scale:e}, sigma {sigma:?}"));
         }
     }
 }
@@ -289,7 +351,7 @@ proptest! {
         let img = rough_cube(1, rows, cols, nan_every, seed).into_shape_with_order(IxDyn(&[rows, cols])).unwrap();
         let a = Array::from_ndarray(img, [cr, cc]);
         let (gpu, cpu) = on_gpu_and_cpu(&a.gaussian(&[sy, sx], mode));
-        assert_same_bits_or_equal(&gpu, &cpu, &format!("{mode:?} sigma ({sy}, {sx})"));
+        assert_same_bits(&gpu, &cpu, &format!("{mode:?} sigma ({sy}, {sx})"));
     }
 }
 
@@ -313,7 +375,7 @@ fn masks_go_up_and_come_back_as_bytes() {
     ];
     for (what, e) in cases {
         let (gpu, cpu) = on_gpu_and_cpu(&e);
-        assert_same_bits_or_equal(&gpu, &cpu, what);
+        assert_same_bits(&gpu, &cpu, what);
     }
 }
 
@@ -449,7 +511,7 @@ fn intermediates_stay_on_the_device_within_its_budget() {
         let (gpu, cpu) = on_gpu_and_cpu_held(&e);
         ctx.settle();
         let moved = ctx.transfer_stats().since(&before);
-        assert_same_bits_or_equal(&gpu, &cpu, &format!("device budget {allowed}"));
+        assert_same_bits(&gpu, &cpu, &format!("device budget {allowed}"));
         let least = if allowed > 0 { most } else { out_bytes };
         assert!(
             (least as u64..=most as u64).contains(&moved.download_bytes),
@@ -591,6 +653,6 @@ fn a_median_planned_to_read_its_steps_in_place_runs_on_the_host_under_the_gpu_ba
         "{median_runs:?}"
     );
     for (g, c) in gpu.iter().zip(&cpu) {
-        assert_same_bits_or_equal(g, c, "median of separate steps");
+        assert_same_bits(g, c, "median of separate steps");
     }
 }

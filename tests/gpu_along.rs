@@ -107,7 +107,7 @@ fn on_the_device(e: &Array, task: &str) -> ArrayD<f32> {
 
 fn assert_parity(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, op: Along, what: &str) {
     if op.selects() {
-        assert_same_bits_or_equal(gpu, cpu, what);
+        assert_same_bits(gpu, cpu, what);
     } else {
         assert_close(gpu, cpu, what);
     }
@@ -439,7 +439,7 @@ fn a_moving_variance_with_a_ddof_past_any_window_is_nan() {
         let gpu = on_the_device(&e, "rolling");
         let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
         assert!(cpu.iter().all(|v| v.is_nan()), "{op:?} on the CPU: {cpu:?}");
-        assert_same_bits_or_equal(&gpu, &cpu, &format!("{op:?}"));
+        assert_same_bits(&gpu, &cpu, &format!("{op:?}"));
     }
 }
 
@@ -476,7 +476,7 @@ fn work_the_device_does_not_take_runs_on_the_host_and_matches() {
         assert!(!t.device, "{}", t.placement);
         assert!(t.placement.contains("moving median over 64"), "{}", t.placement);
         let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
-        assert_same_bits_or_equal(&gpu, &cpu, task);
+        assert_same_bits(&gpu, &cpu, task);
     }
 }
 

@@ -78,10 +78,10 @@ fn bit_flags_of_stored_codes_match_numpy_on_both_backends() {
     for (name, e, want) in cases {
         let cpu = e.compute_with(&on(BackendChoice::Cpu)).unwrap().0;
         let want = ArrayD::from_shape_vec(IxDyn(&[11]), want).unwrap();
-        assert_same_bits_or_equal(&cpu, &want, &format!("{name} on the CPU"));
+        assert_same_bits(&cpu, &want, &format!("{name} on the CPU"));
         if gpu.is_some() {
             let (on_device, _) = on_gpu_and_cpu(&e);
-            assert_same_bits_or_equal(&on_device, &want, &format!("{name} on the GPU"));
+            assert_same_bits(&on_device, &want, &format!("{name} on the GPU"));
         }
     }
 }
@@ -117,7 +117,7 @@ fn numpy_nan_rules_hold_on_the_device() {
         if matches!(name, "pow" | "sqrt exp ln") {
             assert_parity(&gpu, &cpu, name);
         } else {
-            assert_same_bits_or_equal(&gpu, &cpu, name);
+            assert_same_bits(&gpu, &cpu, name);
         }
     }
 }
@@ -305,7 +305,7 @@ fn arithmetic_is_bitwise_the_cpus_over_many_magnitudes() {
         ("(a * c - b) / c", (&(&a * &c) - &b) / &c),
     ] {
         let (gpu, cpu) = on_gpu_and_cpu(&e);
-        assert_same_bits_or_equal(&gpu, &cpu, name);
+        assert_same_bits(&gpu, &cpu, name);
     }
 }
 
@@ -380,6 +380,6 @@ proptest! {
         let out = e.build(&xs);
         let (gpu, cpu) = on_gpu_and_cpu(&out);
         // +, -, *, /, sqrt, min/max, where, fillna: bitwise (the parity contract)
-        assert_same_bits_or_equal(&gpu, &cpu, "random program");
+        assert_same_bits(&gpu, &cpu, "random program");
     }
 }

@@ -66,11 +66,11 @@ fn twenty_runs_under_reuse_pressure_match_each_other_and_the_cpu() {
                 assert!(ctx.device_tasks() > before, "{name}: no task ran on the device");
                 let what = format!("{name}, budget {budget}, run {run}");
                 match &first[i] {
-                    Some(f) => assert_same_bits_or_equal(&got, f, &format!("{what} against run 0")),
+                    Some(f) => assert_same_bits(&got, f, &format!("{what} against run 0")),
                     None => first[i] = Some(got.clone()),
                 }
                 if *bitwise {
-                    assert_same_bits_or_equal(&got, &expected[i], &what);
+                    assert_same_bits(&got, &expected[i], &what);
                 } else {
                     assert_close(&got, &expected[i], &what);
                 }

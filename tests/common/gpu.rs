@@ -111,12 +111,14 @@ pub fn cube(t: usize, rows: usize, cols: usize, nan_every: usize, seed: u32) -> 
     })
 }
 
-pub fn assert_same_bits_or_equal(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
+/// Fails unless every value has the same bits on both (a zero's sign included; any NaN
+/// matches any NaN).
+pub fn assert_same_bits(gpu: &ArrayD<f32>, cpu: &ArrayD<f32>, what: &str) {
     assert_eq!(gpu.shape(), cpu.shape(), "{what}");
     for ((i, g), c) in gpu.indexed_iter().zip(cpu.iter()) {
         assert!(
-            g == c || (g.is_nan() && c.is_nan()),
-            "{what} at {i:?}: gpu {g}, cpu {c}"
+            g.to_bits() == c.to_bits() || (g.is_nan() && c.is_nan()),
+            "{what} at {i:?}: gpu {g:?}, cpu {c:?}"
         );
     }
 }

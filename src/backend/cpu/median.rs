@@ -310,16 +310,26 @@ pub(super) fn median_rows(skip_nan: bool, rows: &[&[f32]], r: usize, out_rows: V
                             Some(_) => (tile[(n - 1) / 2 * TILE + j], tile[n / 2 * TILE + j]),
                             None => middle_by_selection(tile, j, n, keys),
                         };
-                        if n % 2 == 1 {
-                            hi
-                        } else {
-                            (lo + hi) / 2.0
-                        }
+                        positive_zero(if n % 2 == 1 { hi } else { (lo + hi) / 2.0 })
                     });
                 }
             }
         },
     );
+}
+
+/// `v` with a zero result made +0. Which zero sits in the middle of a series holding both
+/// depends on how a sort or selection left them (a min/max network may even duplicate one), so
+/// medians and quantiles give +0 for either: the same bits on every path, chunking and
+/// backend, and numpy's value for an even count, whose two middles numpy averages from a +0
+/// start (`np.nanmedian([-0., 0.])` and `np.nanmedian([-0., -0.])` are both +0).
+#[inline(always)]
+pub(super) fn positive_zero(v: f32) -> f32 {
+    if v == 0.0 {
+        0.0
+    } else {
+        v
+    }
 }
 
 /// An initialised slice as one to write: the same memory, every value a valid `f32`.
@@ -362,12 +372,12 @@ fn quantile_of(values: &mut [f32], millionths: u32) -> f32 {
     let (k, frac) = ((h / 1_000_000) as usize, h % 1_000_000);
     let (_, &mut a, right) = values.select_nth_unstable_by(k, f32::total_cmp);
     if frac == 0 {
-        return a;
+        return positive_zero(a);
     }
     let b = right.iter().copied().fold(f32::INFINITY, f32::min);
     let (a, b, t) = (f64::from(a), f64::from(b), frac as f64 / 1e6);
     let d = b - a;
-    (if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }) as f32
+    positive_zero((if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }) as f32)
 }
 
 #[cfg(test)]

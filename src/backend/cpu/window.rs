@@ -252,14 +252,11 @@ fn sort_across(rows: &[&[f32]], sorted: &mut Vec<Vec<f32>>, len: usize) {
     }
 }
 
-/// The median of `c` values whose middle two (the same one for odd `c`) are `lo` and `hi`.
+/// The median of `c` values whose middle two (the same one for odd `c`) are `lo` and `hi`
+/// (a zero as +0, as every median: see `median::positive_zero`).
 #[inline(always)]
 fn middle(lo: f32, hi: f32, c: usize) -> f32 {
-    if c % 2 == 1 {
-        hi
-    } else {
-        (lo + hi) / 2.0
-    }
+    super::median::positive_zero(if c % 2 == 1 { hi } else { (lo + hi) / 2.0 })
 }
 
 /// The median of `values` (no NaN, at least one), reordering them.
