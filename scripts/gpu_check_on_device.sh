@@ -47,8 +47,16 @@ if has repeat; then
   for i in 1 2 3 4 5; do
     [ -f /tmp/tut-cpu/mask.npy ] || break
     # a run that fails or times out is a row of its own, never left out of the count
-    step repeat-run-$i 30 "$D/tutorial" $TUT --backend gpu --quiet --out /tmp/rep-$i >/dev/null \
+    # the first also times each kernel by the device's clock (its report's device_profile)
+    prof=0; [ $i = 1 ] && prof=1
+    step repeat-run-$i 30 env STRATA_GPU_PROFILE=$prof "$D/tutorial" $TUT --backend gpu --quiet --out /tmp/rep-$i >/dev/null \
       || { echo "/tmp/rep-$i vs cpu: run failed (rc=$?, see repeat-run-$i.log)" | tee -a "$OUT/repeat.log"; continue; }
+    [ $i = 1 ] && cp /tmp/rep-1/report.json "$OUT/profile-tutorial-gpu.json" && python3 -c "
+import json; r = json.load(open('/tmp/rep-1/report.json')); p = r.get('device_profile') or {}
+ks = sorted(p.get('kernels', []), key=lambda k: -k['device_ns'])
+print('tutorial on the device clock: wall', r['wall_us'] / 1e3, 'ms;', p.get('submissions'), 'command buffers',
+      p.get('submission_ns', 0) / 1e6, 'ms; ' + ', '.join(f\"{k['kernel']} {k['device_ns'] / 1e6:.1f} ms ({k['dispatches']}x)\" for k in ks))
+" | tee "$OUT/profile-tutorial.log"
     python3 - /tmp/rep-$i /tmp/tut-cpu <<'PY' | tee -a "$OUT/repeat.log"
 import sys, numpy as np
 bad = []

@@ -55,6 +55,10 @@ const VARIABLES: &[(&str, Kind)] = &[
 /// **Errors**: [`SettingError`] for the first that does not parse.
 pub fn check() -> Result<(), SettingError> {
     for &(variable, kind) in VARIABLES {
+        // free text (a path, an address) is checked where it is used, and may be any bytes
+        if matches!(kind, Kind::Text) {
+            continue;
+        }
         if let Some(value) = text(variable)? {
             validate(variable, kind, &value)?;
         }

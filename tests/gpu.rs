@@ -459,16 +459,19 @@ fn device_profiles_time_each_kernel_by_the_devices_clock() {
     let was = ctx.set_profiling(false);
     ctx.settle();
     let before = ctx.profile();
-    work.compute_with(&on(BackendChoice::Gpu)).unwrap();
+    let (_, report) = work.compute_with(&on(BackendChoice::Gpu)).unwrap();
     ctx.settle();
     assert_eq!(ctx.profile(), before, "profiling off measures nothing");
+    assert_eq!(report.device_profile, None);
     // on: lavapipe, like Vulkan drivers on real GPUs, has timestamp queries
     assert!(ctx.set_profiling(true), "{} has no timestamp queries", ctx.adapter.name);
     let tasks = ctx.device_tasks();
-    work.compute_with(&on(BackendChoice::Gpu)).unwrap();
+    let (_, report) = work.compute_with(&on(BackendChoice::Gpu)).unwrap();
     ctx.settle();
     ctx.set_profiling(was);
     let d = ctx.profile().since(&before);
+    // the run's report holds the same: its timestamps were read before it returned
+    assert_eq!(report.device_profile.as_ref(), Some(&d), "{}", report.to_json());
     let device_tasks = ctx.device_tasks() - tasks;
     // four blocks: each a fused multiply-add and a median in one task (or two), each timed
     let kernel = |name: &str| d.kernels.iter().find(|k| k.kernel == name).cloned();

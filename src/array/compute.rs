@@ -81,7 +81,7 @@ pub fn execute_graph(
     sink: &dyn crate::exec::OutputSink,
     options: &ComputeOptions,
 ) -> crate::Result<ExecReport> {
-    let backend = crate::backend::gpu::select(options.backend)?;
+    let backend = backend_for(options)?;
     Ok(execute(graph, backend.as_ref(), options, sink)?)
 }
 
@@ -95,7 +95,7 @@ fn execute_dense(
 ) -> crate::Result<ExecReport> {
     let grids = graph.outputs.iter().map(|o| o.grid.clone()).collect();
     let sink = DenseOutputs::new(views, grids, memory);
-    let backend = crate::backend::gpu::select(options.backend)?;
+    let backend = backend_for(options)?;
     let report = execute(graph, backend.as_ref(), options, &sink)?;
     let missing = sink.unwritten_blocks();
     if missing > 0 {
@@ -256,7 +256,7 @@ impl Array {
         let graph = TaskGraph::build(std::slice::from_ref(&node), &plan_options(options))?;
         let out = &graph.outputs[0];
         let sink = BlockCollector::new(&[out.tasks.len()]);
-        let backend = crate::backend::gpu::select(options.backend)?;
+        let backend = backend_for(options)?;
         execute(&graph, backend.as_ref(), options, &sink)?;
         let blocks: Vec<Block> = sink
             .into_blocks()
@@ -280,7 +280,7 @@ impl Array {
         let (optimized, rewrites) = TaskGraph::optimize(&written, &plan_options);
         let layout = TaskGraph::layout(&optimized, &plan_options)?;
         let graph = TaskGraph::emit(&layout)?;
-        let backend = crate::backend::gpu::select(options.backend)?;
+        let backend = backend_for(options)?;
         let placements = graph.place(&backend.name(), &|kind, inputs| backend.place(kind, inputs));
         Ok(Explain {
             written,
@@ -326,6 +326,14 @@ impl Array {
             .unwrap_or(false);
         Ok(if made { svg } else { dot_path })
     }
+}
+
+/// The backend `options` ask for, once strata's environment variables are known to parse (a
+/// bad one is [`ExecError::Setting`](crate::exec::ExecError::Setting), raised before a device
+/// is opened, so it is never remembered as the device's failure).
+fn backend_for(options: &ComputeOptions) -> crate::Result<std::sync::Arc<dyn crate::backend::Backend>> {
+    crate::settings::check().map_err(crate::exec::ExecError::from)?;
+    Ok(crate::backend::gpu::select(options.backend)?)
 }
 
 #[cfg(test)]

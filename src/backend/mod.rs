@@ -200,6 +200,13 @@ pub trait Backend: Send + Sync {
         None
     }
 
+    /// The device's time by kernel so far, when device profiling is on
+    /// ([`gpu::GpuContext::set_profiling`]); `None` otherwise and for the CPU. Waits (briefly)
+    /// for the timestamps of work already submitted.
+    fn device_profile(&self) -> Option<gpu::DeviceProfile> {
+        None
+    }
+
     /// Where this backend runs a task given inputs of these shapes, types and places, and
     /// why: its kernels' limits, asked by the planner's placement pass
     /// ([`TaskGraph::place`](crate::plan::TaskGraph::place)) before a run and by the executor

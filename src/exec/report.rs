@@ -41,6 +41,9 @@ pub struct ExecReport {
     pub backend: String,
     /// the GPU adapter tasks ran on (name, backend, type, driver, binding limits), if any
     pub adapter: Option<crate::backend::gpu::AdapterReport>,
+    /// the device's own time by kernel during the run, when device profiling was on
+    /// (`STRATA_GPU_PROFILE=1`; work another run put on the same device meanwhile counts too)
+    pub device_profile: Option<crate::backend::gpu::DeviceProfile>,
     /// worker threads
     pub threads: usize,
     /// memory budget in bytes

@@ -285,6 +285,7 @@ fn run<'s>(
         );
         bar
     });
+    let profile_before = backend.device_profile();
     let began = Instant::now();
     let header = RunHeader {
         // The adapter says the rest of what a GPU backend's name says.
@@ -714,6 +715,7 @@ fn run<'s>(
         failure = Some(ExecError::Stalled { finished, total: n });
     }
     report.wall_us = began.elapsed().as_micros() as u64;
+    report.device_profile = profile_before.zip(backend.device_profile()).map(|(b, a)| a.since(&b));
     report.io = monitor.io_since_start();
     report.task_us = report.tasks.iter().map(|t| t.end_us.saturating_sub(t.start_us)).sum();
     report.peak_rss_bytes = super::report::peak_resident_bytes();

@@ -332,8 +332,13 @@ impl GpuContext {
     /// home, nothing in flight. A computation never needs this (its results are complete when
     /// it returns); tests and benchmarks call it before reading the pools' counters.
     pub fn settle(&self) {
-        while self.engine.pending() > 0 || self.profiler.outstanding() > 0 {
+        while self.engine.pending() > 0 {
             std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        // their timestamps are read moments later (bounded: a failed device may never map
+        // them, and one that has failed is not waited for at all)
+        if self.failure.get().is_none() {
+            self.profiler.wait_read(std::time::Duration::from_secs(2));
         }
     }
 
@@ -350,6 +355,11 @@ impl GpuContext {
     /// copy of the per-kernel totals.
     pub fn profile(&self) -> DeviceProfile {
         self.profiler.profile()
+    }
+
+    /// Whether device profiling is on (see [`GpuContext::set_profiling`]).
+    pub fn profiling(&self) -> bool {
+        self.profiler.is_on()
     }
 
     /// Whether submitted work not yet done binds more than half the device budget: the

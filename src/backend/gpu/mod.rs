@@ -101,8 +101,8 @@ pub enum GpuError {
         /// what the host was waiting for
         during: &'static str,
     },
-    /// A GPU setting in the environment (`STRATA_DEVICE_BUDGET`, `STRATA_GPU_MAX_BINDING`,
-    /// `STRATA_GPU_CHECKS`) does not parse; raised when the device is opened.
+    /// A strata environment variable does not parse (see [`crate::settings`]); raised before
+    /// the device is opened, and not remembered: the next call reads the variables again.
     #[error(transparent)]
     Setting(#[from] crate::settings::SettingError),
     /// A block, shape or input the kernel cannot take, or one past a binding's size: a
@@ -161,9 +161,14 @@ impl BackendChoice {
 
 /// The process's shared device (opening one costs tens of milliseconds), software allowed.
 ///
-/// **Errors**: [`GpuError::NoAdapter`], remembered for the life of the process.
+/// **Errors**: [`GpuError::Setting`] for a strata environment variable that does not parse
+/// (checked on every call); [`GpuError::NoAdapter`] and other failures to open the device,
+/// remembered for the life of the process.
 pub fn shared_context() -> Result<Arc<GpuContext>, GpuError> {
     static CONTEXT: OnceLock<Result<Arc<GpuContext>, GpuError>> = OnceLock::new();
+    // a setting that does not parse is an error now, not the device's remembered failure:
+    // fixing the variable fixes the next call
+    crate::settings::check()?;
     CONTEXT.get_or_init(|| GpuContext::new(true).map(Arc::new)).clone()
 }
 
@@ -247,6 +252,16 @@ impl Backend for GpuBackend {
 
     fn adapter(&self) -> Option<AdapterReport> {
         Some(self.ctx.adapter.clone())
+    }
+
+    fn device_profile(&self) -> Option<DeviceProfile> {
+        if !self.ctx.profiling() {
+            return None;
+        }
+        if self.ctx.check("reading the device profile").is_ok() {
+            self.ctx.profiler.wait_read(std::time::Duration::from_secs(2));
+        }
+        Some(self.ctx.profile())
     }
 
     fn take_transfer_spans(&self) -> Vec<crate::backend::TransferSpan> {

@@ -132,6 +132,19 @@ impl Profiler {
         self.outstanding.load(Ordering::Acquire)
     }
 
+    /// Waits until the timestamps of submitted work are read, for at most `limit` (a mapping
+    /// of a failed device may never answer); whether they all were.
+    pub(super) fn wait_read(&self, limit: std::time::Duration) -> bool {
+        let began = std::time::Instant::now();
+        while self.outstanding() > 0 {
+            if began.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        true
+    }
+
     /// The totals so far.
     pub(super) fn profile(&self) -> DeviceProfile {
         let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
@@ -186,11 +199,20 @@ impl Stamps {
         if !profiler.is_on() {
             return None;
         }
+        // in scopes of its own: a query set the device cannot make (out of memory) leaves
+        // this recording untimed instead of failing the device for everyone
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let inner = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let set = device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("strata timestamps"),
             ty: wgpu::QueryType::Timestamp,
             count: QUERIES,
         });
+        let invalid = pollster::block_on(inner.pop());
+        let failed = pollster::block_on(scope.pop());
+        if invalid.is_some() || failed.is_some() {
+            return None;
+        }
         encoder.write_timestamp(&set, 0);
         Some(Stamps {
             set,
@@ -215,8 +237,14 @@ impl Stamps {
     }
 
     /// Writes the end stamp and records the resolve into a read-back buffer: call last, before
-    /// the encoder is finished. Returns what [`Stamps::read_after`] needs.
-    pub(super) fn end(self, device: &wgpu::Device, encoder: &mut wgpu::CommandEncoder) -> ResolvedStamps {
+    /// the encoder is finished. The stamps count as outstanding from now (so a `settle` that
+    /// sees the submission done still waits for them) until they are read or dropped.
+    pub(super) fn end(
+        self,
+        device: &wgpu::Device,
+        profiler: &Profiler,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> ResolvedStamps {
         encoder.write_timestamp(&self.set, 1);
         let count = 2 + 2 * self.kernels.len() as u32;
         let bytes = u64::from(count) * 8;
@@ -234,31 +262,44 @@ impl Stamps {
         });
         encoder.resolve_query_set(&self.set, 0..count, &resolve, 0);
         encoder.copy_buffer_to_buffer(&resolve, 0, &read, 0, Some(bytes));
+        profiler.outstanding.fetch_add(1, Ordering::AcqRel);
         ResolvedStamps {
             read,
             kernels: self.kernels,
             untimed: self.untimed,
+            outstanding: Some(profiler.outstanding.clone()),
         }
     }
 }
 
-/// A recording's timestamps on their way to the host.
+/// A recording's timestamps on their way to the host, counted as outstanding until read (or
+/// dropped unread: a submission that failed validation).
 pub(super) struct ResolvedStamps {
     read: wgpu::Buffer,
     kernels: Vec<&'static str>,
     untimed: u64,
+    /// the profiler's outstanding count, to take one from when these are read or dropped
+    outstanding: Option<Arc<AtomicU64>>,
+}
+
+impl Drop for ResolvedStamps {
+    fn drop(&mut self) {
+        if let Some(n) = self.outstanding.take() {
+            n.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl ResolvedStamps {
     /// Maps the timestamps once the submission that resolved them is done and adds them to
     /// `profiler`'s totals (on the completion thread). Call right after submitting, then ask
     /// the engine to poll.
-    pub(super) fn read_after(self, profiler: &Arc<Profiler>) {
-        profiler.outstanding.fetch_add(1, Ordering::AcqRel);
-        let ResolvedStamps { read, kernels, untimed } = self;
-        let buffer = read.clone();
+    pub(super) fn read_after(mut self, profiler: &Arc<Profiler>) {
+        let outstanding = self.outstanding.take();
+        let (kernels, untimed) = (std::mem::take(&mut self.kernels), self.untimed);
+        let buffer = self.read.clone();
         let profiler = profiler.clone();
-        read.map_async(wgpu::MapMode::Read, .., move |r| {
+        self.read.map_async(wgpu::MapMode::Read, .., move |r| {
             if r.is_ok() {
                 if let Ok(view) = buffer.get_mapped_range(..) {
                     let ticks: Vec<u64> = bytemuck::cast_slice::<u8, u64>(&view).to_vec();
@@ -267,7 +308,9 @@ impl ResolvedStamps {
                 }
                 buffer.unmap();
             }
-            profiler.outstanding.fetch_sub(1, Ordering::AcqRel);
+            if let Some(n) = outstanding {
+                n.fetch_sub(1, Ordering::AcqRel);
+            }
         });
     }
 }

@@ -368,7 +368,7 @@ impl<'c> Recording<'c> {
             staging,
             stamps,
         } = self;
-        let stamps = stamps.map(|s| s.end(&ctx.device, &mut encoder));
+        let stamps = stamps.map(|s| s.end(&ctx.device, &ctx.profiler, &mut encoder));
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let commands = encoder.finish();
         let invalid = pollster::block_on(scope.pop());
