@@ -158,9 +158,9 @@ pub(super) fn record_order(
     let groups = starts.len() - 1;
     let n_out = outer * groups * inner;
     // the shape and input type, then what each kernel's last two words say
-    let (pipeline, skip_nan, tail) = if let Some((find_max, skip_nan)) = op.arg_extreme() {
+    let (pipeline, skip_nan, tail, kernel) = if let Some((find_max, skip_nan)) = op.arg_extreme() {
         let pipeline = ctx.pipeline(KernelSource::Fixed("arg_extreme.wgsl", ARG_EXTREME))?;
-        (pipeline, skip_nan, [u32::from(find_max), 0])
+        (pipeline, skip_nan, [u32::from(find_max), 0], "arg extreme")
     } else {
         let (millionths, skip_nan) = op
             .order_statistic()
@@ -169,7 +169,8 @@ pub(super) fn record_order(
         let quantile = !matches!(op, ReduceOp::Median | ReduceOp::NanMedian);
         let longest = starts.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(0);
         let pipeline = ctx.pipeline(KernelSource::Median(MedianKernel::for_groups(longest)))?;
-        (pipeline, skip_nan, [millionths, u32::from(quantile)])
+        let kernel = if quantile { "quantile" } else { "median" };
+        (pipeline, skip_nan, [millionths, u32::from(quantile)], kernel)
     };
     let params: [u32; 12] = [
         n_out as u32,
@@ -196,7 +197,7 @@ pub(super) fn record_order(
         Bind::Constant(&starts),
         Bind::Constant(&members),
     ];
-    let group = rec.bind(&pipeline, "median", &binds)?;
-    rec.dispatch(&pipeline, &group, "median", n_out, 64);
+    let group = rec.bind(&pipeline, kernel, &binds)?;
+    rec.dispatch(&pipeline, &group, kernel, n_out, 64);
     Ok(result)
 }
