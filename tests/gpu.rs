@@ -143,6 +143,37 @@ fn medians_and_quantiles_that_are_zero_are_positive_zero_on_every_path() {
 }
 
 #[test]
+fn reductions_of_signed_zeros_keep_the_cpus_bits() {
+    if device().is_none() {
+        return;
+    }
+    // The same series through min, max, sums, means and variances, over the whole axis, by
+    // groups and by coarsen windows: each zero's sign as the CPU gives it (checked when the
+    // medians' rule was fixed; the tests took -0 == +0 before, so nothing held this).
+    let (z, p, nan) = (-0.0f32, 0.0f32, f32::NAN);
+    let series: [&[f32]; 6] = [&[z, p], &[p, z], &[z, z], &[z, p, p], &[z, nan, z], &[-1.0, z, 1.0, z]];
+    use strata::ReduceOp::*;
+    for s in series {
+        let t = s.len();
+        let data = ArrayD::from_shape_fn(IxDyn(&[t, 6, 10]), |ix| s[ix[0]]);
+        let a = Array::from_ndarray(data, [t, 3, 5]);
+        for op in [NanMin, NanMax, NanSum, NanMean, NanVar { ddof: 0 }, Min, Max, Sum, Mean] {
+            let mut exprs = vec![
+                ("over time", a.reduce(op, 0)),
+                ("by groups", a.group_reduce(op, 0, &vec![0; t], 1)),
+            ];
+            if matches!(op, NanMin | NanMax | NanSum | NanMean | NanVar { .. }) {
+                exprs.push(("by coarsen windows", a.coarsen(op, &[t, 2, 2])));
+            }
+            for (how, e) in exprs {
+                let (gpu, cpu) = on_gpu_backend_and_cpu(&e);
+                assert_same_bits(&gpu, &cpu, &format!("{op:?} {how} of {s:?}"));
+            }
+        }
+    }
+}
+
+#[test]
 fn quantiles_between_values_near_f32s_largest_match_the_cpu() {
     if device().is_none() {
         return;
