@@ -88,8 +88,8 @@ fn medians_and_quantiles_that_are_zero_are_positive_zero_on_every_path() {
     // Series holding both zeros (a difference of equal reflectances is +0, a product by a
     // negative -0). Which zero lands in the middle depends on the sort or selection (the
     // CPU's min/max network even duplicates one), so every median and quantile gives +0 for
-    // a zero: numpy's value for an even count, whose middles it averages from a +0 start
-    // (np.nanmedian([-0., 0.]) and np.nanmedian([-0., -0.]) are +0), and the same bits on
+    // a zero: numpy's value for every median, which numpy averages from a +0 start
+    // (np.nanmedian([-0., 0.]) and np.nanmedian([-0., -0., -0.]) are +0), and the same bits on
     // both backends. Before, the CPU gave -0 for [-0, 0] and the GPU +0.
     let (z, p, nan) = (-0.0f32, 0.0f32, f32::NAN);
     let series: [&[f32]; 9] = [

@@ -321,8 +321,9 @@ pub(super) fn median_rows(skip_nan: bool, rows: &[&[f32]], r: usize, out_rows: V
 /// `v` with a zero result made +0. Which zero sits in the middle of a series holding both
 /// depends on how a sort or selection left them (a min/max network may even duplicate one), so
 /// medians and quantiles give +0 for either: the same bits on every path, chunking and
-/// backend, and numpy's value for an even count, whose two middles numpy averages from a +0
-/// start (`np.nanmedian([-0., 0.])` and `np.nanmedian([-0., -0.])` are both +0).
+/// backend, and numpy's value for every median: numpy averages the middle value or values
+/// from a +0 start, so `np.nanmedian([-0., 0.])` and even `np.nanmedian([-0., -0., -0.])`
+/// are +0 (its quantiles can be -0 where these are +0).
 #[inline(always)]
 pub(super) fn positive_zero(v: f32) -> f32 {
     if v == 0.0 {
