@@ -320,9 +320,7 @@ fn window(base: u32) {
                     if (count % 2u == 0u) {
                         r = (sorted[count / 2u - 1u] + upper) * 0.5;
                     }
-                    // a zero as +0, whichever the sort left in the middle (median.wgsl's rule)
-                    let bits = bitcast<u32>(r);
-                    r = bitcast<f32>(select(bits, 0u, (bits & 0x7fffffffu) == 0u));
+                    r = positive_zero(r);
                 }
                 case 6u, 7u: {
                     r = spread(base, lo, hi, count, big, op == 7u);

@@ -66,6 +66,14 @@ fn opaque(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) ^ (bitcast<u32>(params.one) ^ 0x3f800000u));
 }
 
+// x with a zero made +0, in integer operations (WGSL lets a compiler ignore a zero's sign in
+// float ones): a median or quantile that is zero is +0 on every backend and path, whichever
+// zero a selection or sort left in the middle (the CPU's `median::positive_zero`).
+fn positive_zero(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    return bitcast<f32>(select(bits, 0u, (bits & 0x7fffffffu) == 0u));
+}
+
 // a + b as s + t exactly (Knuth's TwoSum).
 fn two_sum(a_in: f32, b_in: f32) -> vec2<f32> {
     let a = opaque(a_in);

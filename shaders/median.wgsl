@@ -199,14 +199,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     out[o] = positive_zero(lerp(a, b, frac));
 }
 
-// x with a zero made +0, in integer operations (WGSL lets a compiler ignore a zero's sign in
-// float ones): a median or quantile that is zero is +0 on every backend and path, whichever
-// zero the selection left in the middle (the CPU's `median::positive_zero`).
-fn positive_zero(x: f32) -> f32 {
-    let bits = bitcast<u32>(x);
-    return bitcast<f32>(select(bits, 0u, (bits & 0x7fffffffu) == 0u));
-}
-
 // numpy's _lerp between a and b at t = frac / 10^6, from the nearer end (so q = 1 - t gives
 // the mirrored result), as the CPU computes it in f64 and rounds once: the difference b - a
 // exactly (TwoSum), the weight t or 1 - t as its quotient by 10^6 and the residual's, the

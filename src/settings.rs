@@ -28,16 +28,54 @@ enum Kind {
     /// a whole number
     Count,
     /// one of these words, any case
-    Word(&'static [&'static str]),
+    Word(Words),
     /// any text (checked where it is used, such as the dashboard's address)
     Text,
 }
+
+impl Kind {
+    /// What a value of this kind looks like, for errors.
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Bytes => "a size in bytes, such as 512MiB or 2GB",
+            Kind::Flag => "on or off (1/0, true/false, yes/no, on/off)",
+            Kind::Count => "a whole number",
+            Kind::Word(words) => words.expected,
+            Kind::Text => "text",
+        }
+    }
+
+    /// Whether `value` is one.
+    fn accepts(self, value: &str) -> bool {
+        match self {
+            Kind::Bytes => parse_bytes(value).is_some(),
+            Kind::Flag => parse_flag(value).is_some(),
+            Kind::Count => value.parse::<u32>().is_ok(),
+            Kind::Word(words) => parse_word(value, words.list).is_some(),
+            Kind::Text => true,
+        }
+    }
+}
+
+/// The words a variable takes, and how an error lists them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Words {
+    /// the words, as they are returned
+    pub(crate) list: &'static [&'static str],
+    expected: &'static str,
+}
+
+/// `STRATA_BACKEND`'s words.
+pub(crate) const BACKENDS: Words = Words {
+    list: &["auto", "gpu", "cpu"],
+    expected: "auto, gpu or cpu",
+};
 
 /// Every variable strata itself reads, with its kind (the cluster's own, such as
 /// `SLURM_ARRAY_TASK_ID`, and the test suite's hooks are not listed).
 const VARIABLES: &[(&str, Kind)] = &[
     ("STRATA_MEMORY_BUDGET", Kind::Bytes),
-    ("STRATA_BACKEND", Kind::Word(&["auto", "gpu", "cpu"])),
+    ("STRATA_BACKEND", Kind::Word(BACKENDS)),
     ("STRATA_TIMELINE", Kind::Flag),
     ("STRATA_OPTIMIZE", Kind::Flag),
     ("STRATA_DASHBOARD", Kind::Text),
@@ -68,38 +106,14 @@ pub fn check() -> Result<(), SettingError> {
 
 /// Whether `value` is a `kind`, as an error naming `variable` if not.
 fn validate(variable: &'static str, kind: Kind, value: &str) -> Result<(), SettingError> {
-    let (ok, expected) = match kind {
-        Kind::Bytes => (parse_bytes(value).is_some(), BYTES),
-        Kind::Flag => (parse_flag(value).is_some(), FLAG),
-        Kind::Count => (value.parse::<u32>().is_ok(), COUNT),
-        Kind::Word(words) => (parse_word(value, words).is_some(), WORDS),
-        Kind::Text => (true, ""),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(SettingError {
-            variable,
-            value: value.to_string(),
-            expected: if let Kind::Word(_) = kind {
-                words_expected(variable)
-            } else {
-                expected
-            },
-        })
+    if kind.accepts(value) {
+        return Ok(());
     }
-}
-
-const BYTES: &str = "a size in bytes, such as 512MiB or 2GB";
-const FLAG: &str = "on or off (1/0, true/false, yes/no, on/off)";
-const COUNT: &str = "a whole number";
-const WORDS: &str = "one of its words";
-
-fn words_expected(variable: &str) -> &'static str {
-    match variable {
-        "STRATA_BACKEND" => "auto, gpu or cpu",
-        _ => WORDS,
-    }
+    Err(SettingError {
+        variable,
+        value: value.to_string(),
+        expected: kind.expected(),
+    })
 }
 
 /// Parses a size in bytes: digits and an optional unit, `b`, `k`/`kb`, `kib`, `m`/`mb`,
@@ -173,25 +187,22 @@ fn read<T>(
 
 /// A size in bytes ([`parse_bytes`]).
 pub(crate) fn bytes(variable: &'static str) -> Result<Option<u64>, SettingError> {
-    read(variable, BYTES, parse_bytes)
+    read(variable, Kind::Bytes.expected(), parse_bytes)
 }
 
 /// On or off.
 pub(crate) fn flag(variable: &'static str) -> Result<Option<bool>, SettingError> {
-    read(variable, FLAG, parse_flag)
+    read(variable, Kind::Flag.expected(), parse_flag)
 }
 
 /// A whole number.
 pub(crate) fn count(variable: &'static str) -> Result<Option<u32>, SettingError> {
-    read(variable, COUNT, |v| v.parse().ok())
+    read(variable, Kind::Count.expected(), |v| v.parse().ok())
 }
 
 /// One of `words`, any case, as listed there.
-pub(crate) fn word(
-    variable: &'static str,
-    words: &'static [&'static str],
-) -> Result<Option<&'static str>, SettingError> {
-    read(variable, words_expected(variable), |v| parse_word(v, words))
+pub(crate) fn word(variable: &'static str, words: Words) -> Result<Option<&'static str>, SettingError> {
+    read(variable, words.expected, |v| parse_word(v, words.list))
 }
 
 /// Free text, trimmed; `None` when unset or empty.
@@ -217,7 +228,7 @@ mod tests {
 
     #[test]
     fn values_are_checked_by_their_kind() {
-        let backend = ("STRATA_BACKEND", Kind::Word(&["auto", "gpu", "cpu"]));
+        let backend = ("STRATA_BACKEND", Kind::Word(BACKENDS));
         let ok = [
             ("STRATA_MEMORY_BUDGET", Kind::Bytes, "4GiB"),
             ("STRATA_TIMELINE", Kind::Flag, "Off"),
@@ -229,9 +240,19 @@ mod tests {
             assert_eq!(validate(variable, kind, value), Ok(()), "{variable}={value}");
         }
         let bad = [
-            ("STRATA_MEMORY_BUDGET", Kind::Bytes, "4.5GB", BYTES),
-            ("STRATA_TIMELINE", Kind::Flag, "2", FLAG),
-            ("STRATA_GPU_SELECT_ROUNDS", Kind::Count, "-1", COUNT),
+            (
+                "STRATA_MEMORY_BUDGET",
+                Kind::Bytes,
+                "4.5GB",
+                "a size in bytes, such as 512MiB or 2GB",
+            ),
+            (
+                "STRATA_TIMELINE",
+                Kind::Flag,
+                "2",
+                "on or off (1/0, true/false, yes/no, on/off)",
+            ),
+            ("STRATA_GPU_SELECT_ROUNDS", Kind::Count, "-1", "a whole number"),
             (backend.0, backend.1, "gpus", "auto, gpu or cpu"),
         ];
         for (variable, kind, value, expected) in bad {

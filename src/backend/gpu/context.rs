@@ -335,8 +335,13 @@ impl GpuContext {
         while self.engine.pending() > 0 {
             std::thread::sleep(std::time::Duration::from_micros(100));
         }
-        // their timestamps are read moments later (bounded: a failed device may never map
-        // them, and one that has failed is not waited for at all)
+        self.wait_for_stamps();
+    }
+
+    /// Waits for the timestamps of finished work to be read, which happens moments after it
+    /// finishes: at most 2 s (a failed device may never map them), not at all once the device
+    /// has failed.
+    pub(super) fn wait_for_stamps(&self) {
         if self.failure.get().is_none() {
             self.profiler.wait_read(std::time::Duration::from_secs(2));
         }
@@ -345,7 +350,7 @@ impl GpuContext {
     /// Turns device profiling on or off (see [`DeviceProfile`]); returns
     /// whether it is on now: never on a device without timestamp queries. On at the start
     /// when `STRATA_GPU_PROFILE=1`. While on, each task's command buffer carries a query set
-    /// and a small read-back (tens of microseconds of device time per task).
+    /// and a small read-back, and runs wait for their last stamps (see `wait_for_stamps`).
     pub fn set_profiling(&self, on: bool) -> bool {
         self.profiler.set(on)
     }

@@ -141,7 +141,7 @@ impl BackendChoice {
     /// ([`ExecError::Setting`](crate::exec::ExecError::Setting)), so a typo never quietly
     /// becomes `auto`.
     pub fn from_env() -> BackendChoice {
-        match crate::settings::word("STRATA_BACKEND", &["auto", "gpu", "cpu"]) {
+        match crate::settings::word("STRATA_BACKEND", crate::settings::BACKENDS) {
             Ok(Some("gpu")) => BackendChoice::Gpu,
             Ok(Some("cpu")) => BackendChoice::Cpu,
             _ => BackendChoice::Auto,
@@ -258,9 +258,7 @@ impl Backend for GpuBackend {
         if !self.ctx.profiling() {
             return None;
         }
-        if self.ctx.check("reading the device profile").is_ok() {
-            self.ctx.profiler.wait_read(std::time::Duration::from_secs(2));
-        }
+        self.ctx.wait_for_stamps();
         Some(self.ctx.profile())
     }
 

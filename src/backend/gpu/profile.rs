@@ -94,11 +94,14 @@ pub(super) struct Profiler {
     outstanding: Arc<AtomicU64>,
 }
 
-/// The features profiling needs, of those `available`.
+/// What profiling needs: stamps around passes, and around whole command buffers.
+const NEEDS: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY.union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+
+/// The features to ask a device for so it can profile: all of [`NEEDS`] where `available`
+/// has them, else none.
 pub(super) fn features(available: wgpu::Features) -> wgpu::Features {
-    let want = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
-    if available.contains(want) {
-        want
+    if available.contains(NEEDS) {
+        NEEDS
     } else {
         wgpu::Features::empty()
     }
@@ -107,7 +110,7 @@ pub(super) fn features(available: wgpu::Features) -> wgpu::Features {
 impl Profiler {
     /// For a device opened with `features`; on from the start when `on` (and able).
     pub(super) fn new(features: wgpu::Features, period_ns: f32, on: bool) -> Self {
-        let able = features.contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+        let able = features.contains(NEEDS);
         Profiler {
             able,
             on: AtomicBool::new(on && able),
